@@ -1,0 +1,363 @@
+//! `fiktiv targets test` for an LDAP target: connect (TLS), bind, the configured bases,
+//! the schema (object classes and attribute types from the subschema entry), and write
+//! permission (a probe entry added and deleted again).
+
+use std::collections::{BTreeSet, HashSet};
+use std::sync::Arc;
+
+use ldap3::{dn_escape, Ldap, LdapConnAsync, LdapConnSettings, LdapError, Scope};
+use secrecy::ExposeSecret;
+
+use super::{DisableMode, LdapSchema, LdapSecurity, LdapTarget};
+use crate::diagnose::{schema_names, tcp_reachable, Diagnosis, Problem};
+use crate::guard::EgressGuard;
+use crate::ldap_parse::parse_search_entry;
+
+/// What an LDAP result code means for the operator.
+fn rc_problem(rc: u32) -> Problem {
+    match rc {
+        49 | 48 => Problem::BadCredentials,
+        50 => Problem::PermissionDenied,
+        13 => Problem::Tls, // confidentialityRequired
+        32 | 34 => Problem::MissingBase,
+        17 | 65 | 21 => Problem::MissingSchema, // undefinedAttributeType, objectClassViolation, invalidSyntax
+        51 | 52 | 80 => Problem::Unreachable,   // busy, unavailable, other
+        _ => Problem::Unexpected,
+    }
+}
+
+impl LdapTarget {
+    async fn open_unbound(&self) -> Result<Ldap, (Problem, String)> {
+        let mut settings = LdapConnSettings::new().set_conn_timeout(self.cfg.timeout);
+        if self.cfg.security == LdapSecurity::StartTls {
+            settings = settings.set_starttls(true);
+        }
+        if let Some(ca) = &self.cfg.ca_file {
+            let tls = self
+                .tls_config(ca)
+                .map_err(|e| (Problem::Configuration, e.to_string()))?;
+            settings = settings.set_config(Arc::new(tls));
+        }
+        match LdapConnAsync::with_settings(settings, &self.cfg.url).await {
+            Ok((conn, ldap)) => {
+                let name = self.cfg.name.clone();
+                tokio::spawn(async move {
+                    if conn.drive().await.is_err() {
+                        tracing::debug!(target_name = %name, "LDAP test connection ended with an error");
+                    }
+                });
+                Ok(ldap)
+            }
+            Err(e) => Err(self.classify_connect(e).await),
+        }
+    }
+
+    async fn classify_connect(&self, e: LdapError) -> (Problem, String) {
+        let tls = self.cfg.security != LdapSecurity::Plain;
+        match e {
+            LdapError::Rustls { .. } | LdapError::DNSName { .. } => (
+                Problem::Tls,
+                "the TLS handshake failed (certificate or name)".to_string(),
+            ),
+            LdapError::LdapResult { result } => (
+                if tls {
+                    Problem::Tls
+                } else {
+                    rc_problem(result.rc)
+                },
+                format!(
+                    "the server refused the connection setup (LDAP {})",
+                    result.rc
+                ),
+            ),
+            LdapError::UrlParsing { .. } | LdapError::UnknownScheme(_) => {
+                (Problem::Configuration, "the URL cannot be used".to_string())
+            }
+            LdapError::Timeout { .. } => (
+                Problem::Unreachable,
+                format!("no answer from {} within the timeout", self.cfg.url),
+            ),
+            _ => {
+                if tls && tcp_reachable(&self.cfg.url, self.cfg.timeout).await {
+                    (
+                        Problem::Tls,
+                        format!(
+                            "{} accepts TCP connections but the TLS connection failed",
+                            self.cfg.url
+                        ),
+                    )
+                } else {
+                    (
+                        Problem::Unreachable,
+                        format!("cannot connect to {}", self.cfg.url),
+                    )
+                }
+            }
+        }
+    }
+
+    /// A base-scope read of `dn`: exists and readable?
+    async fn probe_base(&self, ldap: &mut Ldap, d: &mut Diagnosis, step: &str, dn: &str) {
+        let res = ldap
+            .with_timeout(self.cfg.timeout)
+            .search(dn, Scope::Base, "(objectClass=*)", vec!["1.1"])
+            .await;
+        match res {
+            Ok(r) if r.1.rc == 0 && !r.0.is_empty() => d.pass(step, format!("{dn} exists")),
+            Ok(r) if r.1.rc == 0 || r.1.rc == 32 => d.fail(
+                step,
+                Problem::MissingBase,
+                format!("{dn} does not exist (or is not visible to the bind DN)"),
+            ),
+            Ok(r) => d.fail(
+                step,
+                rc_problem(r.1.rc),
+                format!("reading {dn} failed (LDAP {})", r.1.rc),
+            ),
+            Err(_) => d.fail(
+                step,
+                Problem::Unreachable,
+                format!("the connection failed while reading {dn}"),
+            ),
+        }
+    }
+
+    async fn probe_schema(&self, ldap: &mut Ldap, d: &mut Diagnosis) {
+        let mut classes = vec!["inetOrgPerson", "groupOfNames"];
+        match &self.cfg.schema {
+            LdapSchema::InetOrgPerson => {}
+            LdapSchema::EduPerson { .. } => classes.push("eduPerson"),
+            LdapSchema::Feide { .. } => classes.extend(["eduPerson", "norEduPerson"]),
+        }
+        let mut attrs: Vec<String> = vec![self.cfg.id_attribute.clone()];
+        attrs.extend(self.cfg.number_attribute.iter().cloned());
+        if let DisableMode::Attribute { name, .. } = &self.cfg.disable {
+            attrs.push(name.clone());
+        }
+        // The subschema entry named by the root DSE (RFC 4512), `cn=Subschema` if none.
+        let root = ldap
+            .with_timeout(self.cfg.timeout)
+            .search(
+                "",
+                Scope::Base,
+                "(objectClass=*)",
+                vec!["subschemaSubentry"],
+            )
+            .await;
+        let sub = root
+            .ok()
+            .and_then(|r| r.0.into_iter().next())
+            .and_then(|e| parse_search_entry(&e.0).ok())
+            .and_then(|e| e.first("subschemaSubentry").map(str::to_string))
+            .unwrap_or_else(|| "cn=Subschema".to_string());
+        let res = ldap
+            .with_timeout(self.cfg.timeout)
+            .search(
+                &sub,
+                Scope::Base,
+                "(objectClass=subschema)",
+                vec!["objectClasses", "attributeTypes"],
+            )
+            .await;
+        let entry = match res {
+            Ok(r) if r.1.rc == 0 => {
+                r.0.into_iter()
+                    .next()
+                    .and_then(|e| parse_search_entry(&e.0).ok())
+            }
+            Ok(r) => {
+                d.fail(
+                    "schema",
+                    rc_problem(r.1.rc),
+                    format!("the schema ({sub}) cannot be read (LDAP {})", r.1.rc),
+                );
+                return;
+            }
+            Err(_) => {
+                d.fail(
+                    "schema",
+                    Problem::Unreachable,
+                    "the connection failed while reading the schema",
+                );
+                return;
+            }
+        };
+        let Some(entry) = entry else {
+            d.fail(
+                "schema",
+                Problem::PermissionDenied,
+                format!("the schema ({sub}) is not visible to the bind DN"),
+            );
+            return;
+        };
+        let have_classes: HashSet<String> = entry
+            .get("objectClasses")
+            .iter()
+            .flat_map(|v| schema_names(v))
+            .collect();
+        let have_attrs: HashSet<String> = entry
+            .get("attributeTypes")
+            .iter()
+            .flat_map(|v| schema_names(v))
+            .collect();
+        let mut missing: BTreeSet<String> = classes
+            .iter()
+            .filter(|c| !have_classes.contains(&c.to_ascii_lowercase()))
+            .map(|c| format!("object class {c}"))
+            .collect();
+        missing.extend(
+            attrs
+                .iter()
+                .filter(|a| !have_attrs.contains(&a.to_ascii_lowercase()))
+                .map(|a| format!("attribute type {a}")),
+        );
+        if missing.is_empty() {
+            d.pass(
+                "schema",
+                "every object class and attribute type Fiktiv writes is known",
+            );
+        } else {
+            d.fail(
+                "schema",
+                Problem::MissingSchema,
+                format!(
+                    "the server does not know: {}",
+                    missing.into_iter().collect::<Vec<_>>().join(", ")
+                ),
+            );
+        }
+    }
+
+    /// Adds a probe entry under the people base and deletes it again. Its values are
+    /// constants, checked by the guard like any outbound value.
+    async fn probe_write(&self, ldap: &mut Ldap, guard: &EgressGuard, d: &mut Diagnosis) {
+        let tag = uuid::Uuid::new_v4().simple().to_string();
+        let uid = format!("fiktiv-probe-{}", tag.get(..12).unwrap_or("0"));
+        let dn = format!("uid={},{}", dn_escape(uid.as_str()), self.cfg.people_base);
+        let values = vec![
+            ("dn".to_string(), dn.clone()),
+            ("uid".to_string(), uid.clone()),
+            ("cn".to_string(), uid.clone()),
+            ("sn".to_string(), "probe".to_string()),
+        ];
+        if let Err(b) = guard.check_values(&self.cfg.name, None, &values) {
+            d.fail("write", Problem::Unexpected, b.to_string());
+            return;
+        }
+        let attrs = vec![
+            (
+                "objectClass".to_string(),
+                HashSet::from([
+                    "top".to_string(),
+                    "person".to_string(),
+                    "organizationalPerson".to_string(),
+                    "inetOrgPerson".to_string(),
+                ]),
+            ),
+            ("uid".to_string(), HashSet::from([uid.clone()])),
+            ("cn".to_string(), HashSet::from([uid])),
+            ("sn".to_string(), HashSet::from(["probe".to_string()])),
+        ];
+        match ldap.with_timeout(self.cfg.timeout).add(&dn, attrs).await {
+            Ok(r) if r.rc == 0 => {
+                let del = ldap.with_timeout(self.cfg.timeout).delete(&dn).await;
+                match del {
+                    Ok(r) if r.rc == 0 => d.pass(
+                        "write",
+                        format!("a probe entry was added under {} and deleted", self.cfg.people_base),
+                    ),
+                    Ok(r) => d.fail(
+                        "write",
+                        rc_problem(r.rc),
+                        format!(
+                            "a probe entry was added but could not be deleted (LDAP {}); delete {dn} by hand",
+                            r.rc
+                        ),
+                    ),
+                    Err(_) => d.fail(
+                        "write",
+                        Problem::Unreachable,
+                        format!("the connection failed; delete {dn} by hand if it exists"),
+                    ),
+                }
+            }
+            Ok(r) => d.fail(
+                "write",
+                rc_problem(r.rc),
+                format!(
+                    "adding an entry under {} failed (LDAP {})",
+                    self.cfg.people_base, r.rc
+                ),
+            ),
+            Err(_) => d.fail(
+                "write",
+                Problem::Unreachable,
+                "the connection failed while writing",
+            ),
+        }
+    }
+
+    pub(super) async fn run_diagnosis(&self, guard: &EgressGuard) -> Diagnosis {
+        let mut d = Diagnosis::new(self.cfg.name.clone());
+        let mut ldap = match self.open_unbound().await {
+            Ok(l) => {
+                d.pass(
+                    "connect",
+                    match self.cfg.security {
+                        LdapSecurity::Ldaps => "connected with TLS (ldaps)",
+                        LdapSecurity::StartTls => "connected and upgraded with StartTLS",
+                        LdapSecurity::Plain => "connected without TLS (loopback only)",
+                    },
+                );
+                l
+            }
+            Err((p, detail)) => {
+                d.fail("connect", p, detail);
+                return d;
+            }
+        };
+        let bind = ldap
+            .with_timeout(self.cfg.timeout)
+            .simple_bind(&self.cfg.bind_dn, self.cfg.bind_password.expose_secret())
+            .await;
+        match bind {
+            Ok(r) if r.rc == 0 => d.pass("bind", format!("bound as {}", self.cfg.bind_dn)),
+            Ok(r) => {
+                let detail = match r.rc {
+                    49 => format!(
+                        "the server refused the bind DN {} or its password (LDAP 49, invalid credentials)",
+                        self.cfg.bind_dn
+                    ),
+                    rc => format!("the bind as {} failed (LDAP {rc})", self.cfg.bind_dn),
+                };
+                d.fail("bind", rc_problem(r.rc), detail);
+                return d;
+            }
+            Err(_) => {
+                d.fail(
+                    "bind",
+                    Problem::Unreachable,
+                    "the connection failed during the bind",
+                );
+                return d;
+            }
+        }
+        let people = self.cfg.people_base.clone();
+        let groups = self.cfg.groups_base.clone();
+        self.probe_base(&mut ldap, &mut d, "people base", &people)
+            .await;
+        self.probe_base(&mut ldap, &mut d, "groups base", &groups)
+            .await;
+        if let DisableMode::MoveTo { base } = &self.cfg.disable {
+            let base = base.clone();
+            self.probe_base(&mut ldap, &mut d, "disabled base", &base)
+                .await;
+        }
+        self.probe_schema(&mut ldap, &mut d).await;
+        if d.ok() {
+            self.probe_write(&mut ldap, guard, &mut d).await;
+        }
+        let _ = ldap.unbind().await;
+        d
+    }
+}

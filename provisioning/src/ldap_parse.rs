@@ -1,0 +1,395 @@
+//! Pure parsing of what an LDAP server returns: search result entries (BER), generalized
+//! time, DNs. No panics on any input (ldap3's own `SearchEntry::construct` panics on a
+//! malformed entry, so it is not used); fuzz targets can call these directly.
+
+use std::collections::BTreeMap;
+
+use chrono::{DateTime, NaiveDateTime, Utc};
+use ldap3::asn1::{parse_tag, StructureTag, TagClass, PL};
+use zeroize::Zeroizing;
+
+use crate::model::TargetName;
+use crate::record::ScannedEntry;
+use crate::target::ParseError;
+
+/// A search result entry: its DN and every attribute (names as the server sent them,
+/// values as text; bytes that are not UTF-8 are replaced, so they are still scanned).
+#[derive(Clone, PartialEq, Eq)]
+pub struct LdapEntry {
+    pub dn: String,
+    pub attrs: BTreeMap<String, Vec<String>>,
+}
+
+impl std::fmt::Debug for LdapEntry {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("LdapEntry")
+            .field("attributes", &self.attrs.keys().collect::<Vec<_>>())
+            .finish()
+    }
+}
+
+impl LdapEntry {
+    /// Values of an attribute, by case-insensitive name.
+    pub fn get(&self, name: &str) -> &[String] {
+        self.attrs
+            .iter()
+            .find(|(k, _)| k.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_slice())
+            .unwrap_or(&[])
+    }
+
+    pub fn first(&self, name: &str) -> Option<&str> {
+        self.get(name).first().map(String::as_str)
+    }
+}
+
+fn primitive(t: &StructureTag) -> Option<&[u8]> {
+    match &t.payload {
+        PL::P(v) => Some(v),
+        PL::C(_) => None,
+    }
+}
+
+fn constructed(t: &StructureTag) -> Option<&[StructureTag]> {
+    match &t.payload {
+        PL::C(v) => Some(v),
+        PL::P(_) => None,
+    }
+}
+
+const BAD: ParseError = ParseError("LDAP search entry");
+
+/// A SearchResultEntry (`[APPLICATION 4] SEQUENCE { objectName, attributes }`).
+pub fn parse_search_entry(tag: &StructureTag) -> Result<LdapEntry, ParseError> {
+    if tag.class != TagClass::Application || tag.id != 4 {
+        return Err(BAD);
+    }
+    let parts = constructed(tag).ok_or(BAD)?;
+    let dn = parts.first().and_then(primitive).ok_or(BAD)?;
+    let dn = String::from_utf8_lossy(dn).into_owned();
+    let list = parts.get(1).and_then(constructed).ok_or(BAD)?;
+    let mut attrs: BTreeMap<String, Vec<String>> = BTreeMap::new();
+    for pa in list {
+        let pa = constructed(pa).ok_or(BAD)?;
+        let name = pa.first().and_then(primitive).ok_or(BAD)?;
+        let name = String::from_utf8_lossy(name).into_owned();
+        let vals = pa.get(1).and_then(constructed).ok_or(BAD)?;
+        let out = attrs.entry(name).or_default();
+        for v in vals {
+            out.push(String::from_utf8_lossy(primitive(v).ok_or(BAD)?).into_owned());
+        }
+    }
+    Ok(LdapEntry { dn, attrs })
+}
+
+/// A SearchResultEntry from its BER bytes.
+pub fn parse_search_entry_ber(bytes: &[u8]) -> Result<LdapEntry, ParseError> {
+    let (_, tag) = parse_tag(bytes).map_err(|_| BAD)?;
+    parse_search_entry(&tag)
+}
+
+/// LDAP GeneralizedTime as servers write it: `YYYYMMDDHHMMSS[.fff]Z`.
+pub fn parse_generalized_time(s: &str) -> Option<DateTime<Utc>> {
+    let body = s.strip_suffix('Z')?;
+    let main = body.split(['.', ',']).next()?;
+    if main.len() != 14 || !main.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    NaiveDateTime::parse_from_str(main, "%Y%m%d%H%M%S")
+        .ok()
+        .map(|n| n.and_utc())
+}
+
+/// Splits a DN into its RDNs, honouring RFC 4514 escapes. Each RDN is returned as
+/// written (still escaped).
+pub fn split_dn(dn: &str) -> Vec<&str> {
+    let mut out = Vec::new();
+    let mut start = 0;
+    let mut escaped = false;
+    for (i, c) in dn.char_indices() {
+        if escaped {
+            escaped = false;
+            continue;
+        }
+        match c {
+            '\\' => escaped = true,
+            ',' | ';' => {
+                out.push(dn.get(start..i).unwrap_or("").trim());
+                start = i + 1;
+            }
+            _ => {}
+        }
+    }
+    out.push(dn.get(start..).unwrap_or("").trim());
+    out
+}
+
+/// The value of an RDN (`uid=a\2Cb` → `a,b`), unescaped per RFC 4514.
+pub fn rdn_value(rdn: &str) -> Option<String> {
+    let (_, v) = rdn.split_once('=')?;
+    let mut bytes = Vec::with_capacity(v.len());
+    let raw = v.as_bytes();
+    let mut i = 0;
+    while let Some(&b) = raw.get(i) {
+        if b == b'\\' {
+            let hex = raw
+                .get(i + 1..i + 3)
+                .filter(|h| h.iter().all(u8::is_ascii_hexdigit))
+                .and_then(|h| std::str::from_utf8(h).ok())
+                .and_then(|h| u8::from_str_radix(h, 16).ok());
+            match hex {
+                Some(x) => {
+                    bytes.push(x);
+                    i += 3;
+                }
+                None => {
+                    bytes.extend(raw.get(i + 1).copied());
+                    i += 2;
+                }
+            }
+        } else {
+            bytes.push(b);
+            i += 1;
+        }
+    }
+    Some(String::from_utf8_lossy(&bytes).into_owned())
+}
+
+/// The parent DN (everything after the first RDN), as written.
+pub fn parent_dn(dn: &str) -> String {
+    split_dn(dn).get(1..).unwrap_or(&[]).join(",")
+}
+
+/// A DN in a form fit for comparing: RDNs trimmed and lowercased (values are compared
+/// case-insensitively by the directories Fiktiv targets).
+pub fn normalize_dn(dn: &str) -> String {
+    split_dn(dn)
+        .iter()
+        .map(|r| match r.split_once('=') {
+            Some((a, v)) => format!("{}={}", a.trim().to_ascii_lowercase(), v.trim()),
+            None => r.to_string(),
+        })
+        .collect::<Vec<_>>()
+        .join(",")
+        .to_lowercase()
+}
+
+/// Is `dn` at or below `base`?
+pub fn is_under(dn: &str, base: &str) -> bool {
+    let (d, b) = (normalize_dn(dn), normalize_dn(base));
+    d == b || d.ends_with(&format!(",{b}"))
+}
+
+/// One LDAP entry as a scan entry. Pure.
+pub fn scanned_from_ldap(target: &TargetName, e: &LdapEntry, n: usize) -> ScannedEntry {
+    let locator = match e.first("entryUUID") {
+        Some(u) => format!("entryUUID={u}"),
+        None => format!("entry #{}", n + 1),
+    };
+    let mut s = ScannedEntry::new(target.clone(), locator);
+    s.label_attribute = Some("dn".to_string());
+    s.push("dn", &e.dn);
+    for rdn in split_dn(&e.dn).iter().take(1) {
+        if let Some(v) = rdn_value(rdn) {
+            s.push("dn.rdn", &v);
+        }
+    }
+    for (name, vals) in &e.attrs {
+        if name.eq_ignore_ascii_case("entryUUID") {
+            continue;
+        }
+        for v in vals {
+            s.push(name, v);
+        }
+    }
+    s
+}
+
+/// One SearchResultEntry straight into a scan entry, taking ownership of the bytes the
+/// LDAP client decoded: the same locator, label and values as
+/// `scanned_from_ldap(&parse_search_entry(&tag)?, n)`, without the intermediate copies
+/// (the leak scan reads whole directories). Values that are not UTF-8 are replaced.
+pub fn scanned_from_tag(
+    target: &TargetName,
+    tag: StructureTag,
+    n: usize,
+) -> Result<ScannedEntry, ParseError> {
+    fn owned(t: StructureTag) -> Option<Vec<u8>> {
+        match t.payload {
+            PL::P(v) => Some(v),
+            PL::C(_) => None,
+        }
+    }
+    fn children(t: StructureTag) -> Option<Vec<StructureTag>> {
+        match t.payload {
+            PL::C(v) => Some(v),
+            PL::P(_) => None,
+        }
+    }
+    fn text(v: Vec<u8>) -> String {
+        String::from_utf8(v).unwrap_or_else(|e| String::from_utf8_lossy(e.as_bytes()).into_owned())
+    }
+    if tag.class != TagClass::Application || tag.id != 4 {
+        return Err(BAD);
+    }
+    let mut parts = children(tag).ok_or(BAD)?.into_iter();
+    let dn = text(parts.next().and_then(owned).ok_or(BAD)?);
+    let list = parts.next().and_then(children).ok_or(BAD)?;
+    let mut attrs: Vec<(String, Vec<String>)> = Vec::with_capacity(list.len());
+    for pa in list {
+        let mut pa = children(pa).ok_or(BAD)?.into_iter();
+        let name = text(pa.next().and_then(owned).ok_or(BAD)?);
+        let vals = pa.next().and_then(children).ok_or(BAD)?;
+        let vals = vals
+            .into_iter()
+            .map(|v| owned(v).map(text))
+            .collect::<Option<Vec<String>>>()
+            .ok_or(BAD)?;
+        attrs.push((name, vals));
+    }
+    // The order of `LdapEntry`'s map: by name, repeated names in the order received.
+    attrs.sort_by(|a, b| a.0.cmp(&b.0));
+    let locator = attrs
+        .iter()
+        .find(|(k, _)| k.eq_ignore_ascii_case("entryUUID"))
+        .and_then(|(_, v)| v.first())
+        .map_or_else(|| format!("entry #{}", n + 1), |u| format!("entryUUID={u}"));
+    let mut s = ScannedEntry::new(target.clone(), locator);
+    s.label_attribute = Some("dn".to_string());
+    let rdn = split_dn(&dn).first().and_then(|r| rdn_value(r));
+    s.values
+        .reserve(2 + attrs.iter().map(|(_, v)| v.len()).sum::<usize>());
+    s.values.push(("dn".to_string(), Zeroizing::new(dn)));
+    if let Some(v) = rdn {
+        s.values.push(("dn.rdn".to_string(), Zeroizing::new(v)));
+    }
+    for (name, vals) in attrs {
+        if name.eq_ignore_ascii_case("entryUUID") {
+            continue;
+        }
+        for v in vals {
+            s.values.push((name.clone(), Zeroizing::new(v)));
+        }
+    }
+    Ok(s)
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+    use super::*;
+    use ldap3::asn1::{write, ASNTag, OctetString, Sequence, Set, Tag};
+
+    fn entry_ber(dn: &str, attrs: &[(&str, &[&[u8]])]) -> Vec<u8> {
+        let os = |b: &[u8]| {
+            Tag::OctetString(OctetString {
+                inner: b.to_vec(),
+                ..Default::default()
+            })
+        };
+        let tag = Tag::Sequence(Sequence {
+            class: TagClass::Application,
+            id: 4,
+            inner: vec![
+                os(dn.as_bytes()),
+                Tag::Sequence(Sequence {
+                    inner: attrs
+                        .iter()
+                        .map(|(n, vs)| {
+                            Tag::Sequence(Sequence {
+                                inner: vec![
+                                    os(n.as_bytes()),
+                                    Tag::Set(Set {
+                                        inner: vs.iter().map(|v| os(v)).collect(),
+                                        ..Default::default()
+                                    }),
+                                ],
+                                ..Default::default()
+                            })
+                        })
+                        .collect(),
+                    ..Default::default()
+                }),
+            ],
+        });
+        let mut buf = bytes::BytesMut::new();
+        write::encode_into(&mut buf, tag.into_structure()).unwrap();
+        buf.to_vec()
+    }
+
+    #[test]
+    fn parses_entries_and_survives_garbage() {
+        let ber = entry_ber(
+            "uid=a,ou=people,dc=x",
+            &[("cn", &[b"Ella Fiktiv"]), ("jpeg", &[&[0xff, 0xfe, b'1']])],
+        );
+        let e = parse_search_entry_ber(&ber).unwrap();
+        assert_eq!(e.dn, "uid=a,ou=people,dc=x");
+        assert_eq!(e.first("CN"), Some("Ella Fiktiv"));
+        assert!(e.first("jpeg").unwrap().ends_with('1'));
+        for cut in 0..ber.len() {
+            let _ = parse_search_entry_ber(&ber[..cut]);
+        }
+        assert!(parse_search_entry_ber(&[0x30, 0x00]).is_err());
+    }
+
+    #[test]
+    fn scanned_from_tag_is_scanned_from_ldap() {
+        let target = TargetName::new("ldap").unwrap();
+        let flat = |e: &ScannedEntry| {
+            (
+                e.locator.clone(),
+                e.label_attribute.clone(),
+                e.values
+                    .iter()
+                    .map(|(n, v)| (n.clone(), v.to_string()))
+                    .collect::<Vec<_>>(),
+            )
+        };
+        let cases = [
+            entry_ber(
+                "uid=a\\2Cb,ou=people,dc=x",
+                &[
+                    ("sn", &[b"Fiktiv"]),
+                    ("cn", &[b"Ella Fiktiv", b"E F"]),
+                    ("entryUUID", &[b"1234-5678"]),
+                    ("jpeg", &[&[0xff, 0xfe, b'1']]),
+                    ("cn", &[b"again"]),
+                ],
+            ),
+            entry_ber("", &[]),
+            entry_ber("cn=x", &[("description", &[])]),
+        ];
+        for ber in cases {
+            let (_, tag) = parse_tag(&ber).unwrap();
+            let old = scanned_from_ldap(&target, &parse_search_entry(&tag).unwrap(), 4);
+            let new = scanned_from_tag(&target, tag, 4).unwrap();
+            assert_eq!(flat(&old), flat(&new));
+        }
+        for cut in 0..40 {
+            let ber = entry_ber("uid=a,dc=x", &[("cn", &[b"x"])]);
+            if let Ok((_, tag)) = parse_tag(&ber[..cut.min(ber.len())]) {
+                let _ = scanned_from_tag(&target, tag, 0);
+            }
+        }
+    }
+
+    #[test]
+    fn dn_helpers() {
+        assert_eq!(
+            split_dn("uid=a\\2Cb,ou=people, dc=x"),
+            vec!["uid=a\\2Cb", "ou=people", "dc=x"]
+        );
+        assert_eq!(rdn_value("uid=a\\2Cb\\+c").unwrap(), "a,b+c");
+        assert_eq!(parent_dn("uid=a,ou=people,dc=x"), "ou=people,dc=x");
+        assert!(is_under("uid=a,OU=People,dc=x", "ou=people,dc=x"));
+        assert!(!is_under("uid=a,ou=peoplex,dc=x", "ou=people,dc=x"));
+        assert_eq!(
+            parse_generalized_time("20250102030405Z")
+                .unwrap()
+                .to_rfc3339(),
+            "2025-01-02T03:04:05+00:00"
+        );
+        assert!(parse_generalized_time("2025").is_none());
+    }
+}

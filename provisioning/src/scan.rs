@@ -1,0 +1,211 @@
+//! The leak scan: is any real identity anywhere in a target?
+//!
+//! The targets are read whole (LDAP paged search with `(objectClass=*)`, SCIM paged
+//! lists, every CSV file): no real identifier is ever sent to a target, not even in a
+//! search filter. Each entry's values are then matched locally against the blind
+//! indexes (see [`crate::matching`]). A [`Finding`] says where (target and entry) and
+//! by which rule, with the cases if the lookup knows them, and never the value.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Arc;
+
+use fiktiv_vault::keys::BlindKey;
+use fiktiv_vault::CaseId;
+use serde::Serialize;
+
+use crate::matching::{
+    match_entry_memo, repeated, shared_facts, shared_map, Memo, RealIndexLookup, Rule,
+};
+use crate::model::TargetName;
+use crate::record::ScannedEntry;
+
+/// A real identity (or an unverifiable value) found in a target.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Finding {
+    pub target: TargetName,
+    /// A locator holding no attribute value (LDAP `entryUUID`, `Users/<id>`,
+    /// `users.csv:row 3`).
+    pub entry: String,
+    /// A readable label (DN, `sourcedId`, `userName`), only when that attribute did
+    /// not itself match.
+    pub label: Option<String>,
+    pub rule: Rule,
+    /// Names of the attributes involved.
+    pub attributes: Vec<String>,
+    /// Cases whose real identity matched, when the lookup knows them.
+    pub cases: Vec<CaseId>,
+}
+
+/// Scan threads at most, and entries per thread at least.
+const MAX_THREADS: usize = 8;
+const MIN_ENTRIES_PER_THREAD: usize = 2048;
+
+/// Scans entries read from targets. Pure apart from the HMACs; linear in the input.
+///
+/// Values that recur (object classes, DNs that are also group members, school names)
+/// are worked out once, up front; then the entries are matched on as many threads as
+/// the machine has (up to 8, for large inputs). Findings come in entry order.
+pub fn scan<L: RealIndexLookup + ?Sized>(
+    entries: &[ScannedEntry],
+    key: &BlindKey,
+    lookup: &L,
+) -> Vec<Finding> {
+    let threads = std::thread::available_parallelism()
+        .map_or(1, |n| n.get())
+        .min(MAX_THREADS)
+        .min(entries.len() / MIN_ENTRIES_PER_THREAD)
+        .max(1);
+
+    let repeated = repeated(
+        entries
+            .iter()
+            .flat_map(|e| e.values.iter().map(|(_, v)| v.as_str())),
+    );
+    let per = repeated.len().div_ceil(threads).max(1);
+    let facts = in_parallel(repeated.chunks(per), |k, chunk| {
+        shared_facts(chunk, (k * per) as u64, key, lookup)
+    });
+    let shared = Arc::new(shared_map(&repeated, facts));
+    drop(repeated);
+
+    let per = entries.len().div_ceil(threads).max(1);
+    in_parallel(entries.chunks(per), |_, chunk| {
+        let mut memo = Memo::with_shared(Arc::clone(&shared));
+        scan_part(chunk, key, lookup, &mut memo)
+    })
+}
+
+/// Runs `f` on each part, one thread per part (the first on this thread), and
+/// concatenates the results in order.
+fn in_parallel<'p, P, T, F>(parts: impl Iterator<Item = &'p [P]>, f: F) -> Vec<T>
+where
+    P: Sync + 'p,
+    T: Send,
+    F: Fn(usize, &'p [P]) -> Vec<T> + Sync,
+{
+    let parts: Vec<&[P]> = parts.collect();
+    let Some((first, rest)) = parts.split_first() else {
+        return Vec::new();
+    };
+    std::thread::scope(|s| {
+        let f = &f;
+        let handles: Vec<_> = rest
+            .iter()
+            .enumerate()
+            .map(|(k, part)| s.spawn(move || f(k + 1, part)))
+            .collect();
+        let mut out = f(0, first);
+        for h in handles {
+            out.extend(h.join().unwrap_or_else(|e| std::panic::resume_unwind(e)));
+        }
+        out
+    })
+}
+
+fn scan_part<L: RealIndexLookup + ?Sized>(
+    entries: &[ScannedEntry],
+    key: &BlindKey,
+    lookup: &L,
+    memo: &mut Memo,
+) -> Vec<Finding> {
+    let mut findings = Vec::new();
+    for entry in entries {
+        let refs: Vec<(&str, &str)> = entry
+            .values
+            .iter()
+            .map(|(n, v)| (n.as_str(), v.as_str()))
+            .collect();
+        let hits = match_entry_memo(&refs, key, lookup, false, memo);
+        if hits.is_empty() {
+            continue;
+        }
+        let matched: BTreeSet<&str> = hits
+            .iter()
+            .flat_map(|h| h.attributes.iter().map(String::as_str))
+            .collect();
+        let label = entry
+            .label_attribute
+            .as_deref()
+            .filter(|a| !matched.iter().any(|m| m.eq_ignore_ascii_case(a)))
+            .and_then(|a| entry.first(a))
+            .map(str::to_string);
+        for hit in hits {
+            tracing::warn!(
+                target_name = %entry.target,
+                entry = %entry.locator,
+                rule = hit.rule.as_str(),
+                "leak scan finding"
+            );
+            findings.push(Finding {
+                target: entry.target.clone(),
+                entry: entry.locator.clone(),
+                label: label.clone(),
+                rule: hit.rule,
+                attributes: hit.attributes.into_iter().collect(),
+                cases: hit.cases.into_iter().collect(),
+            });
+        }
+    }
+    findings
+}
+
+/// The outcome of a scan for one case.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum CaseStatus {
+    /// Nothing matched and everything could be checked.
+    Clean,
+    /// Some value could not be checked completely; the case cannot be called clean.
+    Unverified,
+    /// The real full name appears (without the birth date: may be a namesake).
+    Suspect,
+    /// The real personal number, or the real name with the birth date, appears.
+    Found,
+}
+
+/// Per case: its status and where it was found.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct CaseReport {
+    pub case: CaseId,
+    pub status: CaseStatus,
+    /// (target, entry locator) of every finding for this case.
+    pub at: Vec<(TargetName, String)>,
+}
+
+/// Sums findings up per case: clean, unverified, suspect or found, and where.
+pub fn report(cases: &[CaseId], findings: &[Finding]) -> Vec<CaseReport> {
+    let unverifiable = findings.iter().any(|f| f.rule == Rule::Unverifiable);
+    let mut by_case: BTreeMap<CaseId, (CaseStatus, BTreeSet<(TargetName, String)>)> = cases
+        .iter()
+        .map(|c| {
+            let s = if unverifiable {
+                CaseStatus::Unverified
+            } else {
+                CaseStatus::Clean
+            };
+            (*c, (s, BTreeSet::new()))
+        })
+        .collect();
+    for f in findings {
+        let status = match f.rule {
+            Rule::Number | Rule::NameBirth => CaseStatus::Found,
+            Rule::FullName => CaseStatus::Suspect,
+            Rule::Unverifiable => continue,
+        };
+        for c in &f.cases {
+            let e = by_case
+                .entry(*c)
+                .or_insert((CaseStatus::Clean, BTreeSet::new()));
+            e.0 = e.0.max(status);
+            e.1.insert((f.target.clone(), f.entry.clone()));
+        }
+    }
+    by_case
+        .into_iter()
+        .map(|(case, (status, at))| CaseReport {
+            case,
+            status,
+            at: at.into_iter().collect(),
+        })
+        .collect()
+}

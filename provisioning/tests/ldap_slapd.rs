@@ -1,0 +1,331 @@
+//! The LDAP target against a real slapd (fiktiv-tests harness): create, update, disable,
+//! delete, account check, drift, DN escaping, Feide LIN, and the leak scan, whose
+//! filters never carry a real value (checked in slapd's `-d stats` log).
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // tests
+
+mod common;
+
+use common::*;
+use fiktiv_provisioning::ldap::{LdapConfig, LdapSchema, LdapSecurity, LdapTarget};
+use fiktiv_provisioning::template::Template;
+use fiktiv_provisioning::{
+    check_account, plan, push, report, scan, Action, CaseStatus, Drift, FictitiousNumber, Group,
+    PlanOptions, Rule, Target,
+};
+use fiktiv_tests::Slapd;
+use fiktiv_vault::ids::{make_no_synthetic_number, Country};
+use secrecy::SecretString;
+
+fn target_for(slapd: &Slapd) -> LdapTarget {
+    let mut cfg = LdapConfig::new(
+        target("ldap"),
+        &slapd.url(),
+        LdapSecurity::Plain,
+        &slapd.admin_dn(),
+        SecretString::from(slapd.admin_password().to_string()),
+        &slapd.people_dn(),
+        &slapd.groups_dn(),
+    )
+    .unwrap();
+    cfg.schema = LdapSchema::Feide {
+        realm: "skole.example.org".into(),
+    };
+    cfg.mail = Some(Template::parse("{given}.{family}.{short_id}@skola.example").unwrap());
+    cfg.page_size = 2; // several pages even in a small directory
+    LdapTarget::new(cfg).unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn lifecycle_account_check_and_drift() {
+    let slapd = Slapd::start().unwrap();
+    let t = target_for(&slapd);
+    let key = key();
+    let other = astrid();
+    let guard = guard(&key, &[&other]);
+    let now = at(2025, 9, 1);
+
+    let no = make_no_synthetic_number(day(2015, 3, 14), 501)
+        .or_else(|_| make_no_synthetic_number(day(2015, 3, 14), 502))
+        .unwrap();
+    let mut ella = pupil("Ella", "Fiktiv", &[t.name()])
+        .with_number(FictitiousNumber::new(Country::No, &no).unwrap());
+    let otto = pupil("Otto", "Prov", &[t.name()]);
+
+    // Create.
+    assert_eq!(
+        push(&t, &guard, &ella, now).await.unwrap(),
+        fiktiv_provisioning::Applied::Created
+    );
+    push(&t, &guard, &otto, now).await.unwrap();
+    let ldif = slapd
+        .ldapsearch(&format!("(employeeNumber={})", ella.id), &[])
+        .unwrap();
+    assert!(
+        ldif.contains(&format!("norEduPersonLIN: skole.example.org:localnin:{no}")),
+        "{ldif}"
+    );
+    assert!(!ldif.contains("norEduPersonNIN"), "{ldif}");
+    assert!(ldif.contains("objectClass: norEduPerson") && ldif.contains("objectClass: eduPerson"));
+    assert!(ldif.contains("norEduPersonBirthDate: 20150314"));
+    assert!(ldif.contains(&format!(
+        "mail: ella.fiktiv.{}@skola.example",
+        ella.id.short()
+    )));
+    let groups = slapd
+        .ldapsearch("(objectClass=groupOfNames)", &["cn", "member"])
+        .unwrap();
+    assert!(
+        groups.contains("cn: skola-1") && groups.contains("cn: skola-1-5a"),
+        "{groups}"
+    );
+
+    // Account check, read back from slapd.
+    let c = check_account(&t, &ella, now).await.unwrap();
+    assert!(c.ok(), "{c:?}");
+    assert_eq!(c.read_at, now);
+
+    // Update: a new name renames the entry; a new class moves the membership.
+    ella.given_name = "Elna".into();
+    ella.groups = vec![Group::new("skola-1-6b", "Klass 6B").unwrap()];
+    assert_eq!(
+        push(&t, &guard, &ella, now).await.unwrap(),
+        fiktiv_provisioning::Applied::Updated
+    );
+    let c = check_account(&t, &ella, now).await.unwrap();
+    assert!(c.ok(), "{c:?}");
+    let e = t.read_one(&ella.id, now).await.unwrap().unwrap();
+    assert!(e.entry_id.starts_with("uid=elna.fiktiv."), "{}", e.entry_id);
+    let groups = slapd.ldapsearch("(cn=skola-1-6b)", &["member"]).unwrap();
+    assert!(groups.contains("uid=elna.fiktiv."), "{groups}");
+    assert!(
+        !slapd.dump().unwrap().contains("uid=ella.fiktiv."),
+        "the old DN is gone everywhere"
+    );
+
+    // Disable: enabled=false read back, out of its groups; pushing again re-enables.
+    t.disable(&guard, &ella.id, now).await.unwrap();
+    let c = check_account(&t, &ella, now).await.unwrap();
+    assert!(c.exists && !c.enabled, "{c:?}");
+    assert_eq!(c.missing_groups.len(), 2);
+    push(&t, &guard, &ella, now).await.unwrap();
+    assert!(check_account(&t, &ella, now).await.unwrap().ok());
+
+    // Drift by hand: a changed given name, a deleted entry.
+    let otto_dn = t.read_one(&otto.id, now).await.unwrap().unwrap().entry_id;
+    slapd
+        .ldapmodify(&format!(
+            "dn: {}\nchangetype: modify\nreplace: givenName\ngivenName: Hacked\n",
+            t.read_one(&ella.id, now).await.unwrap().unwrap().entry_id
+        ))
+        .unwrap();
+    slapd
+        .ldapmodify(&format!("dn: {otto_dn}\nchangetype: delete\n"))
+        .unwrap();
+    let actual = t.read_managed(now).await.unwrap();
+    let desired = vec![ella.clone(), otto.clone()];
+    let p = plan(&desired, &actual, &PlanOptions::new(now));
+    let acts = &p.targets[t.name()].actions;
+    assert!(
+        acts.contains(&Action::Create { person: otto.id }),
+        "{acts:?}"
+    );
+    assert!(
+        acts.iter().any(|a| matches!(a, Action::Update { person, drift, .. } if *person == ella.id && drift == &vec![Drift::GivenName])),
+        "{acts:?}"
+    );
+    let c = check_account(&t, &ella, now).await.unwrap();
+    assert_eq!(c.mismatched, vec!["givenName".to_string()]);
+    // Repair, and the plan is empty.
+    for d in &desired {
+        push(&t, &guard, d, now).await.unwrap();
+    }
+    let p = plan(
+        &desired,
+        &t.read_managed(now).await.unwrap(),
+        &PlanOptions::new(now),
+    );
+    assert!(p.is_empty(), "{p:?}");
+
+    // Delete: entry and now-empty groups go.
+    t.delete(&guard, &ella.id, now).await.unwrap();
+    t.delete(&guard, &ella.id, now).await.unwrap(); // idempotent
+    assert!(t.read_one(&ella.id, now).await.unwrap().is_none());
+    assert!(slapd
+        .ldapsearch("(cn=skola-1-6b)", &["cn"])
+        .unwrap()
+        .is_empty());
+    assert!(slapd
+        .ldapsearch("(cn=skola-1)", &["member"])
+        .unwrap()
+        .contains("uid=otto.prov."));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn dn_and_filter_values_are_escaped() {
+    let slapd = Slapd::start().unwrap();
+    let mut cfg = LdapConfig::new(
+        target("ldap"),
+        &slapd.url(),
+        LdapSecurity::Plain,
+        &slapd.admin_dn(),
+        SecretString::from(slapd.admin_password().to_string()),
+        &slapd.people_dn(),
+        &slapd.groups_dn(),
+    )
+    .unwrap();
+    // A template with characters that are special in DNs (RFC 4514) and filters (4515).
+    cfg.uid = Template::parse("{given},{family}+(x)*\\#").unwrap();
+    let t = LdapTarget::new(cfg).unwrap();
+    let key = key();
+    let guard = guard(&key, &[]);
+    let p = pupil("Ella", "Fiktiv", &[t.name()]);
+    push(&t, &guard, &p, at(2025, 9, 1)).await.unwrap();
+    let e = t.read_one(&p.id, at(2025, 9, 1)).await.unwrap().unwrap();
+    assert_eq!(e.attributes["uid"], vec!["ella,fiktiv+(x)*\\#".to_string()]);
+    assert!(check_account(&t, &p, at(2025, 9, 1)).await.unwrap().ok());
+    // Groups were found by a member filter holding that DN: escaping worked.
+    assert_eq!(e.groups.len(), 2);
+    t.delete(&guard, &p.id, at(2025, 9, 1)).await.unwrap();
+    assert!(t.read_one(&p.id, at(2025, 9, 1)).await.unwrap().is_none());
+}
+
+#[test]
+fn plain_ldap_only_to_loopback() {
+    let mk = |url: &str, sec| {
+        LdapTarget::new(
+            LdapConfig::new(
+                target("x"),
+                url,
+                sec,
+                "cn=a",
+                SecretString::from("p"),
+                "ou=p",
+                "ou=g",
+            )
+            .unwrap(),
+        )
+    };
+    assert!(mk("ldap://127.0.0.1:389/", LdapSecurity::Plain).is_ok());
+    assert!(mk("ldap://dir.example.org/", LdapSecurity::Plain).is_err());
+    assert!(mk("ldap://dir.example.org/", LdapSecurity::StartTls).is_ok());
+    assert!(mk("ldaps://dir.example.org/", LdapSecurity::Ldaps).is_ok());
+    assert!(mk("ldap://dir.example.org/", LdapSecurity::Ldaps).is_err());
+    assert!(mk("ldaps://dir.example.org/", LdapSecurity::StartTls).is_err());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn leak_scan_finds_a_planted_real_pupil_and_never_sends_a_real_value() {
+    let slapd = Slapd::start().unwrap();
+    let t = target_for(&slapd);
+    let key = key();
+    let real = astrid();
+    let elsewhere = RealPupil::new("Nils", "Holgersson", day(2011, 5, 6), 77);
+    let index = index_map(&key, &[&real, &elsewhere]);
+    let guard = guard(&key, &[&real, &elsewhere]);
+    let now = at(2025, 9, 1);
+    for i in 0..5 {
+        push(
+            &t,
+            &guard,
+            &pupil("Ella", &format!("Fiktiv{i}"), &[t.name()]),
+            now,
+        )
+        .await
+        .unwrap();
+    }
+
+    // A clean directory is clean.
+    let entries = t.read_everything().await.unwrap();
+    assert!(
+        entries.len() >= 9,
+        "people, groups and the OUs: {}",
+        entries.len()
+    );
+    assert!(scan(&entries, &key, &index).is_empty());
+    let r = report(&[real.case, elsewhere.case], &[]);
+    assert!(r.iter().all(|c| c.status == CaseStatus::Clean));
+
+    // Plant the real pupil by hand: name in NFD and upper case, number in several forms.
+    let spaced = format!("{} {}", &real.number[2..8], &real.number[8..]);
+    let nfd_upper_given = "A\u{30A}SA-BRITT";
+    let nfd_upper_family = "O\u{308}BERG";
+    slapd
+        .ldapadd(&format!(
+            "dn: uid=planted1,{people}\nobjectClass: inetOrgPerson\nuid: planted1\n\
+             cn: {nfd_upper_given} {nfd_upper_family}\ngivenName: {nfd_upper_given}\nsn: {nfd_upper_family}\n\
+             description: born {short}\n\n\
+             dn: uid=planted2,{people}\nobjectClass: inetOrgPerson\nuid: planted2\ncn: X\nsn: X\n\
+             employeeNumber: {long}\ntitle: {spaced}\n",
+            people = slapd.people_dn(),
+            short = real.short_form(),
+            long = real.number,
+        ))
+        .unwrap();
+
+    let log_before = slapd.log().unwrap().len();
+    let entries = t.read_everything().await.unwrap();
+    let findings = scan(&entries, &key, &index);
+    let log_after = slapd.log().unwrap();
+
+    let rules: std::collections::BTreeSet<Rule> = findings.iter().map(|f| f.rule).collect();
+    assert!(
+        rules.contains(&Rule::Number)
+            && rules.contains(&Rule::NameBirth)
+            && rules.contains(&Rule::FullName),
+        "{findings:?}"
+    );
+    assert!(
+        findings.iter().all(|f| f.cases == vec![real.case]),
+        "{findings:?}"
+    );
+    assert!(
+        findings.iter().all(|f| f.entry.starts_with("entryUUID=")),
+        "{findings:?}"
+    );
+    let planted2 = findings
+        .iter()
+        .find(|f| f.rule == Rule::Number && f.attributes.contains(&"title".to_string()))
+        .unwrap();
+    assert!(planted2.attributes.contains(&"employeeNumber".to_string()));
+    assert_eq!(
+        planted2.label.as_deref(),
+        Some(format!("uid=planted2,{}", slapd.people_dn()).as_str())
+    );
+    let r = report(&[real.case, elsewhere.case], &findings);
+    assert_eq!(
+        r.iter().find(|c| c.case == real.case).unwrap().status,
+        CaseStatus::Found
+    );
+    assert_eq!(
+        r.iter().find(|c| c.case == elsewhere.case).unwrap().status,
+        CaseStatus::Clean
+    );
+
+    // Nothing real in what was shown or logged.
+    let shown = format!("{findings:?} {}", serde_json::to_string(&findings).unwrap());
+    let scan_log = &log_after[log_before..];
+    assert!(
+        scan_log.contains("SRCH") && scan_log.contains("filter=\"(objectClass=*)\""),
+        "{scan_log}"
+    );
+    for v in [
+        real.number.as_str(),
+        &real.number[2..],
+        &real.number[2..8],
+        &real.short_form(),
+        "BRITT",
+        "Britt",
+        "britt",
+        "BERG",
+        "berg",
+        "Åsa",
+        "asabritt",
+    ] {
+        assert!(!shown.contains(v), "findings show {v}");
+        assert!(!scan_log.contains(v), "the scan sent {v} to slapd");
+    }
+    // The only filters the scan sent hold no value at all.
+    for line in scan_log.lines().filter(|l| l.contains("filter=")) {
+        assert!(line.contains("filter=\"(objectClass=*)\""), "{line}");
+    }
+}

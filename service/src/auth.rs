@@ -1,0 +1,250 @@
+//! API bearer tokens: `fiktiv tokens create --role ROLE [--unit UNIT] --name WHO`.
+//!
+//! A token is 32 random bytes, shown once as `fkt_<base64url>`. Only its SHA-256 is
+//! stored, with the holder's name, roles, units, expiry and revocation. The principal
+//! of a token is `staff:<name>`: two tokens of the same person are one person to the
+//! authorizer, so nobody approves their own reveal request with a second token.
+//! Creating and revoking a token is audited.
+
+use base64::Engine as _;
+use chrono::{DateTime, TimeDelta, Utc};
+use fiktiv_policies::{Principal, Role};
+use fiktiv_vault::audit::{fmt_time, NewEvent, Outcome};
+use fiktiv_vault::Vault;
+use rand::RngCore;
+use serde::Serialize;
+use sha2::{Digest, Sha256};
+use sqlx::Row;
+use zeroize::Zeroizing;
+
+use crate::domain::ids::TokenId;
+use crate::domain::orders::parse_time;
+use crate::domain::{check_unit_code, DomainError, DomainResult, FieldProblem};
+
+const PREFIX: &str = "fkt_";
+
+/// A token just created. The secret exists only here and is shown once.
+pub struct NewToken {
+    pub id: TokenId,
+    pub secret: Zeroizing<String>,
+    pub expires_at: DateTime<Utc>,
+}
+
+impl std::fmt::Debug for NewToken {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "NewToken({}, [secret])", self.id)
+    }
+}
+
+/// A stored token, without its secret.
+#[derive(Debug, Clone, Serialize)]
+pub struct TokenInfo {
+    pub id: String,
+    pub name: String,
+    pub roles: Vec<String>,
+    pub units: Vec<String>,
+    pub created_at: String,
+    pub expires_at: String,
+    pub revoked_at: Option<String>,
+}
+
+fn hash(secret: &str) -> String {
+    hex::encode(Sha256::digest(secret.as_bytes()))
+}
+
+/// A holder name: 1..=64 of `A-Z a-z 0-9 . _ @ -` (it becomes the audit actor).
+fn check_name(name: &str) -> Result<(), FieldProblem> {
+    if name.is_empty()
+        || name.len() > 64
+        || !name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '@' | '-'))
+    {
+        return Err(FieldProblem::new(
+            "name",
+            "token.name-invalid",
+            "A token holder's name is 1 to 64 letters A-Z, digits, '.', '_', '@' or '-' \
+             (for example anna.svensson).",
+        ));
+    }
+    Ok(())
+}
+
+async fn audit(
+    vault: &Vault,
+    conn: &mut sqlx::AnyConnection,
+    actor: &str,
+    action: &str,
+) -> DomainResult<()> {
+    vault
+        .audit(
+            conn,
+            &NewEvent {
+                actor,
+                action,
+                case_id: None,
+                purpose: None,
+                outcome: Outcome::Ok,
+            },
+        )
+        .await?;
+    Ok(())
+}
+
+/// Create a token. `actor` is who does it (`cli`).
+pub async fn create(
+    vault: &Vault,
+    actor: &str,
+    name: &str,
+    roles: &[Role],
+    units: &[String],
+    expires_days: u32,
+) -> DomainResult<NewToken> {
+    let mut problems = Vec::new();
+    if let Err(p) = check_name(name) {
+        problems.push(p);
+    }
+    if roles.is_empty() {
+        problems.push(FieldProblem::new(
+            "role",
+            "token.no-role",
+            "A token needs at least one role.",
+        ));
+    }
+    if roles.contains(&Role::School) && units.is_empty() {
+        problems.push(FieldProblem::new(
+            "unit",
+            "token.school-needs-unit",
+            "A school token needs at least one --unit.",
+        ));
+    }
+    for u in units {
+        check_unit_code("unit", u, &mut problems);
+    }
+    if expires_days == 0 || expires_days > 3650 {
+        problems.push(FieldProblem::new(
+            "expires_days",
+            "token.expiry-invalid",
+            "A token expires after 1 to 3650 days.",
+        ));
+    }
+    if !problems.is_empty() {
+        return Err(DomainError::Invalid(problems));
+    }
+    let mut raw = Zeroizing::new([0u8; 32]);
+    rand::rngs::OsRng.fill_bytes(raw.as_mut());
+    let secret = Zeroizing::new(format!(
+        "{PREFIX}{}",
+        base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(raw.as_ref())
+    ));
+    let id = TokenId::new();
+    let now = vault.now();
+    let expires_at = now + TimeDelta::days(i64::from(expires_days));
+    let mut role_names: Vec<&str> = roles.iter().map(|r| r.as_str()).collect();
+    role_names.sort_unstable();
+    role_names.dedup();
+    let mut tx = vault.db().begin_write().await?;
+    sqlx::query(
+        "INSERT INTO api_tokens (token_id, name, roles, units, secret_hash, created_at, expires_at) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7)",
+    )
+    .bind(id.to_string())
+    .bind(name)
+    .bind(role_names.join(","))
+    .bind(units.join(","))
+    .bind(hash(&secret))
+    .bind(fmt_time(now))
+    .bind(fmt_time(expires_at))
+    .execute(&mut *tx)
+    .await?;
+    audit(vault, &mut tx, actor, "tokens.create").await?;
+    tx.commit().await?;
+    Ok(NewToken {
+        id,
+        secret,
+        expires_at,
+    })
+}
+
+fn split(s: &str) -> Vec<String> {
+    s.split(',')
+        .filter(|x| !x.is_empty())
+        .map(str::to_owned)
+        .collect()
+}
+
+/// Every token (no secrets).
+pub async fn list(vault: &Vault) -> DomainResult<Vec<TokenInfo>> {
+    let rows = sqlx::query(
+        "SELECT token_id, name, roles, units, created_at, expires_at, revoked_at FROM api_tokens \
+         ORDER BY created_at, token_id",
+    )
+    .fetch_all(vault.db().pool())
+    .await?;
+    rows.iter()
+        .map(|r| {
+            Ok(TokenInfo {
+                id: r.try_get("token_id")?,
+                name: r.try_get("name")?,
+                roles: split(&r.try_get::<String, _>("roles")?),
+                units: split(&r.try_get::<String, _>("units")?),
+                created_at: r.try_get("created_at")?,
+                expires_at: r.try_get("expires_at")?,
+                revoked_at: r.try_get("revoked_at")?,
+            })
+        })
+        .collect()
+}
+
+/// Revoke a token. `Ok(false)` when there is no such (unrevoked) token.
+pub async fn revoke(vault: &Vault, actor: &str, id: &TokenId) -> DomainResult<bool> {
+    let mut tx = vault.db().begin_write().await?;
+    let done = sqlx::query(
+        "UPDATE api_tokens SET revoked_at = $1 WHERE token_id = $2 AND revoked_at IS NULL",
+    )
+    .bind(fmt_time(vault.now()))
+    .bind(id.to_string())
+    .execute(&mut *tx)
+    .await?;
+    if done.rows_affected() != 1 {
+        return Ok(false);
+    }
+    audit(vault, &mut tx, actor, "tokens.revoke").await?;
+    tx.commit().await?;
+    Ok(true)
+}
+
+/// The principal of a bearer token, if it is known, unrevoked and unexpired.
+pub async fn authenticate(vault: &Vault, token: &str) -> DomainResult<Option<Principal>> {
+    if !token.starts_with(PREFIX) || token.len() > 128 {
+        return Ok(None);
+    }
+    let row = sqlx::query(
+        "SELECT name, roles, units, expires_at, revoked_at FROM api_tokens WHERE secret_hash = $1",
+    )
+    .bind(hash(token))
+    .fetch_optional(vault.db().pool())
+    .await?;
+    let Some(r) = row else {
+        return Ok(None);
+    };
+    if r.try_get::<Option<String>, _>("revoked_at")?.is_some() {
+        return Ok(None);
+    }
+    if vault.now() >= parse_time(&r.try_get::<String, _>("expires_at")?)? {
+        return Ok(None);
+    }
+    let mut roles = Vec::new();
+    for name in split(&r.try_get::<String, _>("roles")?) {
+        // An unknown stored role gives no rights; never an error for the caller.
+        if let Ok(role) = name.parse::<Role>() {
+            roles.push(role);
+        }
+    }
+    let name: String = r.try_get("name")?;
+    Ok(Some(Principal::new(
+        format!("staff:{name}"),
+        roles,
+        split(&r.try_get::<String, _>("units")?),
+    )))
+}

@@ -1,0 +1,318 @@
+//! One function per CLI command. Each returns an error that prints as one line.
+
+use std::sync::Arc;
+
+use anyhow::Context as _;
+use fiktiv_vault::{audit, backup, SharedClock, SystemClock};
+
+use crate::cli::{AuditCommand, Cli, Command, KeysCommand, RetentionCommand, TokensCommand};
+use crate::config::Config;
+use crate::context::{init_data_dir, Context};
+
+/// Run a parsed command line. Returns the process exit code.
+pub async fn run(cli: Cli) -> anyhow::Result<i32> {
+    let config = Config::load(cli.global.config.as_deref())?;
+    crate::telemetry::init(&config.log);
+    let clock: SharedClock = Arc::new(SystemClock);
+    let data_dir = cli.global.data_dir;
+    match cli.command {
+        Command::Init => {
+            let created = init_data_dir(&data_dir)?;
+            let ctx = match Context::open(&data_dir, config, clock).await {
+                Ok(ctx) => ctx,
+                Err(e) => {
+                    // A key made a moment ago for a database that was never written
+                    // would only confuse the next attempt: take it back.
+                    if created {
+                        crate::context::undo_new_key(&data_dir);
+                    }
+                    return Err(e.into());
+                }
+            };
+            ctx.audit_system("system.init").await?;
+            if created {
+                eprintln!(
+                    "created {} (root key, mode 0600) and the database; keep a copy of the key file somewhere safe",
+                    data_dir.join(fiktiv_vault::keys::KEY_FILE_NAME).display()
+                );
+            } else {
+                eprintln!(
+                    "data directory {} is ready (existing key kept)",
+                    data_dir.display()
+                );
+            }
+            Ok(0)
+        }
+        Command::Serve { listen } => {
+            if init_data_dir(&data_dir)? {
+                tracing::info!("new data directory: root key created");
+            }
+            let ctx = Context::open(&data_dir, config, clock).await?;
+            ctx.audit_system("system.start").await?;
+            let addr = listen.unwrap_or(ctx.config.server.listen);
+            let listener = tokio::net::TcpListener::bind(addr)
+                .await
+                .with_context(|| format!("cannot listen on {addr}"))?;
+            tracing::info!(%addr, "fiktiv listening");
+            eprintln!("fiktiv listening on http://{addr}");
+            let worker = crate::provisioning::worker::start(ctx.clone()).await;
+            axum::serve(
+                listener,
+                crate::http::app(ctx).into_make_service_with_connect_info::<std::net::SocketAddr>(),
+            )
+            .with_graceful_shutdown(shutdown_signal())
+            .await
+            .context("server error")?;
+            worker.stop().await;
+            Ok(0)
+        }
+        Command::Audit {
+            command: AuditCommand::Verify,
+        } => {
+            let ctx = Context::open(&data_dir, config, clock).await?;
+            let report = audit::verify(ctx.vault.db().pool(), ctx.vault.keys().audit()).await?;
+            match &report.first_problem {
+                None => {
+                    println_out(&format!(
+                        "audit trail ok: {} events verified",
+                        report.events
+                    ));
+                    Ok(0)
+                }
+                Some(f) => {
+                    println_out(&format!("audit trail FAILED: {f}"));
+                    Ok(1)
+                }
+            }
+        }
+        Command::Audit {
+            command: AuditCommand::Export { from_seq, format },
+        } => {
+            let ctx = Context::open(&data_dir, config, clock).await?;
+            let crate::cli::ExportFormat::Jsonl = format;
+            let stdout = std::io::stdout();
+            let mut out = std::io::BufWriter::new(stdout.lock());
+            let s = crate::audit_export::export_jsonl(ctx.vault.db().pool(), from_seq, &mut out)
+                .await?;
+            eprintln!(
+                "exported {} events (from event {from_seq}); head is event {}",
+                s.events, s.head_seq
+            );
+            Ok(0)
+        }
+        Command::Backup { out } => {
+            let ctx = Context::open(&data_dir, config, clock).await?;
+            let now = audit::fmt_time(ctx.vault.now());
+            let key = ctx.vault.keys().backup()?;
+            let (archive, summary) = backup::create(ctx.vault.db(), &key, &now).await?;
+            write_new_private(&out, &archive)
+                .with_context(|| format!("cannot write {}", out.display()))?;
+            ctx.audit_system("backup.create").await?;
+            println_out(&format!(
+                "backup written to {}: {} tables, {} rows, {} bytes",
+                out.display(),
+                summary.tables,
+                summary.rows,
+                summary.bytes
+            ));
+            Ok(0)
+        }
+        Command::Restore { from } => {
+            let archive =
+                std::fs::read(&from).with_context(|| format!("cannot read {}", from.display()))?;
+            let ctx = Context::open(&data_dir, config, clock).await?;
+            let key = ctx.vault.keys().backup()?;
+            let summary = backup::restore(ctx.vault.db(), &key, &archive).await?;
+            let report = audit::verify(ctx.vault.db().pool(), ctx.vault.keys().audit()).await?;
+            if let Some(f) = &report.first_problem {
+                println_out(&format!(
+                    "restored, but the audit trail FAILED verification: {f}"
+                ));
+                return Ok(1);
+            }
+            ctx.audit_system("backup.restore").await?;
+            println_out(&format!(
+                "restored {} rows in {} tables; audit trail ok: {} events verified",
+                summary.rows, summary.tables, report.events
+            ));
+            Ok(0)
+        }
+        Command::Tokens { command } => {
+            let ctx = Context::open(&data_dir, config, clock).await?;
+            tokens_command(&ctx, command).await
+        }
+        Command::Retention {
+            command: RetentionCommand::Run,
+        } => {
+            let ctx = Context::open(&data_dir, config, clock).await?;
+            let r = crate::domain::end::run_retention(&ctx.vault, "cli")
+                .await
+                .map_err(|e| anyhow::anyhow!("{e}"))?;
+            println_out(&format!(
+                "retention: {} identities, {} plans, {} record sets shredded",
+                r.identities, r.plans, r.records
+            ));
+            Ok(0)
+        }
+        Command::Targets { command } => {
+            let ctx = Context::open(&data_dir, config, clock).await?;
+            crate::provisioning::commands::targets_command(&ctx, command).await
+        }
+        Command::Sync { command } => {
+            let ctx = Context::open(&data_dir, config, clock).await?;
+            crate::provisioning::commands::sync_command(&ctx, command).await
+        }
+        Command::Check { command } => {
+            let ctx = Context::open(&data_dir, config, clock).await?;
+            crate::provisioning::commands::check_command(&ctx, command).await
+        }
+        Command::Users { command } => {
+            let ctx = Context::open(&data_dir, config, clock).await?;
+            crate::commands_users::run(&ctx, command).await
+        }
+        Command::Openapi => {
+            print_raw(&crate::http::openapi_json());
+            Ok(0)
+        }
+        Command::Keys { command } => {
+            let ctx = Context::open(&data_dir, config, clock).await?;
+            match command {
+                KeysCommand::Rotate => {
+                    let r = ctx.vault.rotate("cli").await?;
+                    println_out(&format!(
+                        "rotated: key version {} active, {} data keys rewrapped, retired versions {:?}",
+                        r.new_version, r.rewrapped, r.retired
+                    ));
+                }
+                KeysCommand::Status => {
+                    for k in ctx.vault.key_versions().await? {
+                        println_out(&format!(
+                            "version {}: {} ({} encryptions, {} data keys)",
+                            k.version, k.state, k.encryptions, k.data_keys
+                        ));
+                    }
+                }
+            }
+            Ok(0)
+        }
+    }
+}
+
+/// Write a new file readable by its owner only; refuse to overwrite.
+fn write_new_private(path: &std::path::Path, bytes: &[u8]) -> std::io::Result<()> {
+    use std::io::Write;
+    let mut opts = std::fs::OpenOptions::new();
+    opts.write(true).create_new(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        opts.mode(0o600);
+    }
+    let mut f = opts.open(path)?;
+    f.write_all(bytes)?;
+    f.sync_all()
+}
+
+async fn tokens_command(ctx: &Context, command: TokensCommand) -> anyhow::Result<i32> {
+    use crate::domain::DomainError;
+    let one_line = |e: DomainError| match e {
+        DomainError::Invalid(v) => anyhow::anyhow!(
+            "{}",
+            v.iter()
+                .map(|p| format!("{}: {}", p.field, p.message))
+                .collect::<Vec<_>>()
+                .join("; ")
+        ),
+        e => anyhow::anyhow!("{e}"),
+    };
+    match command {
+        TokensCommand::Create {
+            roles,
+            units,
+            name,
+            expires_days,
+        } => {
+            let roles = roles
+                .iter()
+                .map(|r| r.parse::<fiktiv_policies::Role>())
+                .collect::<Result<Vec<_>, _>>()?;
+            let days = expires_days.unwrap_or(ctx.config.tokens.default_expires_days);
+            let t = crate::auth::create(&ctx.vault, "cli", &name, &roles, &units, days)
+                .await
+                .map_err(one_line)?;
+            eprintln!(
+                "token {} for {name}, expires {}; it is shown once, store it now:",
+                t.id,
+                audit::fmt_time(t.expires_at)
+            );
+            println_out(&t.secret);
+            Ok(0)
+        }
+        TokensCommand::List => {
+            for t in crate::auth::list(&ctx.vault).await.map_err(one_line)? {
+                println_out(&format!(
+                    "{} {} roles={} units={} expires={}{}",
+                    t.id,
+                    t.name,
+                    t.roles.join(","),
+                    t.units.join(","),
+                    t.expires_at,
+                    t.revoked_at
+                        .map(|r| format!(" revoked={r}"))
+                        .unwrap_or_default()
+                ));
+            }
+            Ok(0)
+        }
+        TokensCommand::Revoke { id } => {
+            let id: crate::domain::ids::TokenId =
+                id.parse().map_err(|_| anyhow::anyhow!("not a token id"))?;
+            if crate::auth::revoke(&ctx.vault, "cli", &id)
+                .await
+                .map_err(one_line)?
+            {
+                println_out(&format!("token {id} revoked"));
+                Ok(0)
+            } else {
+                eprintln!("error: no active token {id}");
+                Ok(1)
+            }
+        }
+    }
+}
+
+/// Print text as it is (it already ends with a newline).
+#[allow(clippy::print_stdout)] // this is the CLI's output channel
+fn print_raw(s: &str) {
+    print!("{s}");
+}
+
+/// Command output goes to stdout; logs go to stderr.
+#[allow(clippy::print_stdout)] // this is the CLI's output channel
+fn println_out(s: &str) {
+    println!("{s}");
+}
+
+/// Stop on SIGINT (a terminal) or SIGTERM (systemd, `docker stop`), letting requests
+/// in flight finish.
+async fn shutdown_signal() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{signal, SignalKind};
+        match signal(SignalKind::terminate()) {
+            Ok(mut term) => {
+                tokio::select! {
+                    _ = tokio::signal::ctrl_c() => {}
+                    _ = term.recv() => {}
+                }
+            }
+            Err(_) => {
+                let _ = tokio::signal::ctrl_c().await;
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = tokio::signal::ctrl_c().await;
+    }
+}

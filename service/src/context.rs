@@ -1,0 +1,211 @@
+//! Opening the data directory: keys, database and vault, with one clear error per
+//! startup problem.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use fiktiv_policies::number_ranges::NumberPolicy;
+use fiktiv_policies::retention::RetentionPolicy;
+use fiktiv_policies::Authorizer;
+
+use fiktiv_vault::audit::{NewEvent, Outcome};
+use fiktiv_vault::keys::{KeyError, KEY_FILE_NAME, ROOT_KEY_ENV};
+use fiktiv_vault::{Db, KeyRing, RootKey, SharedClock, Vault};
+
+use crate::config::Config;
+use crate::domain::Rules;
+
+/// A startup problem. Each prints as one line.
+#[derive(Debug, thiserror::Error)]
+pub enum StartupError {
+    #[error("data directory {0}: {1}")]
+    DataDir(String, #[source] std::io::Error),
+    #[error(transparent)]
+    Key(#[from] KeyError),
+    #[error(transparent)]
+    Db(#[from] fiktiv_vault::DbError),
+    #[error(transparent)]
+    Vault(#[from] fiktiv_vault::VaultError),
+    #[error(
+        "the data directory has a database but no key file ({0}); refusing to create a new key \
+         (restore the key file or set {ROOT_KEY_ENV})"
+    )]
+    KeyLost(String),
+    #[error("authorization policies: {0}")]
+    Policies(#[from] fiktiv_policies::PolicyLoadError),
+    #[error("{0}")]
+    Rules(String),
+}
+
+/// Everything a command needs.
+#[derive(Clone, Debug)]
+pub struct Context {
+    pub vault: Vault,
+    pub config: Config,
+    pub data_dir: PathBuf,
+    /// The one authorizer, built at startup from the configured (or built-in) policies.
+    pub authz: Arc<Authorizer>,
+    /// Number ranges, retention, review and identity rules, reveal window.
+    pub rules: Arc<Rules>,
+    /// Provisioning: targets, worker settings, the worker's wake-up.
+    pub provisioning: Arc<crate::provisioning::Runtime>,
+}
+
+fn read_file(path: &Path) -> Result<String, StartupError> {
+    std::fs::read_to_string(path)
+        .map_err(|e| StartupError::Rules(format!("cannot read {}: {e}", path.display())))
+}
+
+/// Load the authorizer and the rules from configuration. Each problem is one line.
+pub fn load_policies(config: &Config) -> Result<(Authorizer, Rules), StartupError> {
+    let authz = match &config.policies.dir {
+        Some(dir) => Authorizer::from_dir(dir)?,
+        None => Authorizer::embedded()?,
+    };
+    // A TOML error spans several lines (the source line, a caret): flattened to one,
+    // naming the file.
+    let bad_file = |p: &Path, e: &dyn std::fmt::Display| {
+        StartupError::Rules(format!(
+            "{}: {}",
+            p.display(),
+            crate::config::one_line(&e.to_string())
+        ))
+    };
+    let numbers = match &config.policies.number_ranges {
+        Some(p) => NumberPolicy::from_toml(&read_file(p)?).map_err(|e| bad_file(p, &e))?,
+        None => NumberPolicy::default_policy().map_err(|e| StartupError::Rules(e.to_string()))?,
+    };
+    let retention = match &config.policies.retention {
+        Some(p) => RetentionPolicy::from_toml(&read_file(p)?).map_err(|e| bad_file(p, &e))?,
+        None => {
+            RetentionPolicy::default_policy().map_err(|e| StartupError::Rules(e.to_string()))?
+        }
+    };
+    for c in [fiktiv_policies::Country::Se, fiktiv_policies::Country::No] {
+        config
+            .review
+            .policy_for(c)
+            .map_err(|e| StartupError::Rules(format!("[review] {e}")))?;
+    }
+    config.metrics.access().map_err(StartupError::Rules)?;
+    if config.reveal.ttl_minutes == 0 || config.reveal.ttl_minutes > 24 * 60 {
+        return Err(StartupError::Rules(
+            "[reveal] ttl_minutes must be 1 to 1440".into(),
+        ));
+    }
+    let rules = Rules {
+        numbers,
+        retention,
+        review: config.review,
+        identity: config.identity,
+        reveal_ttl: chrono::TimeDelta::minutes(i64::from(config.reveal.ttl_minutes)),
+    };
+    Ok((authz, rules))
+}
+
+fn provisioning_runtime(
+    config: &Config,
+    data_dir: &Path,
+) -> Result<Arc<crate::provisioning::Runtime>, StartupError> {
+    crate::provisioning::Runtime::new(config, data_dir)
+        .map(Arc::new)
+        .map_err(StartupError::Rules)
+}
+
+fn key_path(data_dir: &Path) -> PathBuf {
+    data_dir.join(KEY_FILE_NAME)
+}
+
+/// Remove a key file that `init_data_dir` just created, with the empty embedded
+/// database beside it, after the first open failed (for example a bad config).
+pub fn undo_new_key(data_dir: &Path) {
+    let _ = std::fs::remove_file(key_path(data_dir));
+    for f in ["fiktiv.db", "fiktiv.db-wal", "fiktiv.db-shm"] {
+        let _ = std::fs::remove_file(data_dir.join(f));
+    }
+}
+
+/// Create the data directory (mode 0700) and the root key, unless they exist.
+/// Returns whether a key was created.
+pub fn init_data_dir(data_dir: &Path) -> Result<bool, StartupError> {
+    let shown = data_dir.display().to_string();
+    std::fs::create_dir_all(data_dir).map_err(|e| StartupError::DataDir(shown.clone(), e))?;
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(data_dir, std::fs::Permissions::from_mode(0o700))
+            .map_err(|e| StartupError::DataDir(shown.clone(), e))?;
+    }
+    if std::env::var(ROOT_KEY_ENV).is_ok() || key_path(data_dir).exists() {
+        return Ok(false);
+    }
+    if data_dir.join("fiktiv.db").exists() {
+        return Err(StartupError::KeyLost(
+            key_path(data_dir).display().to_string(),
+        ));
+    }
+    RootKey::generate().write_new(&key_path(data_dir))?;
+    Ok(true)
+}
+
+impl Context {
+    /// Open keys, database and vault. Does not create anything but the database schema.
+    pub async fn open(
+        data_dir: &Path,
+        config: Config,
+        clock: SharedClock,
+    ) -> Result<Self, StartupError> {
+        let (authz, rules) = load_policies(&config)?;
+        let root = RootKey::load(data_dir)?;
+        let keys = KeyRing::new(root)?;
+        let db = Db::connect(&config.database_url(data_dir)).await?;
+        let provisioning = provisioning_runtime(&config, data_dir)?;
+        let vault = Vault::new(db, keys, clock);
+        // Refuse a root key this database was not written with (one line, no new chain).
+        vault.check_key().await?;
+        Ok(Self {
+            vault,
+            provisioning,
+            config,
+            data_dir: data_dir.to_path_buf(),
+            authz: Arc::new(authz),
+            rules: Arc::new(rules),
+        })
+    }
+
+    /// A context around an already open vault (tests, embedding): loads the policies and
+    /// rules from `config` like [`Context::open`].
+    pub fn with_vault(vault: Vault, config: Config, data_dir: &Path) -> Result<Self, StartupError> {
+        let (authz, rules) = load_policies(&config)?;
+        let provisioning = provisioning_runtime(&config, data_dir)?;
+        Ok(Self {
+            vault,
+            provisioning,
+            config,
+            data_dir: data_dir.to_path_buf(),
+            authz: Arc::new(authz),
+            rules: Arc::new(rules),
+        })
+    }
+
+    /// Record a system event (init, startup) in the audit trail.
+    pub async fn audit_system(&self, action: &str) -> Result<(), StartupError> {
+        let mut tx = self.vault.db().begin_write().await?;
+        self.vault
+            .audit(
+                &mut tx,
+                &NewEvent {
+                    actor: "system",
+                    action,
+                    case_id: None,
+                    purpose: None,
+                    outcome: Outcome::Ok,
+                },
+            )
+            .await?;
+        tx.commit()
+            .await
+            .map_err(|e| StartupError::Db(fiktiv_vault::DbError::Query(e)))?;
+        Ok(())
+    }
+}

@@ -1,0 +1,296 @@
+//! Step 4: the fictitious identity. The school decides the fictitious first name, last
+//! name and birth date; Fiktiv checks them under policy (not the real ones, birth date
+//! in the same year by default) and offers suggestions from bundled name lists.
+
+use chrono::NaiveDate;
+use fiktiv_policies::identity_rules::{IdentityRules, NameAndBirthDate, Violation};
+use fiktiv_policies::{Action, Country, Permit};
+use fiktiv_vault::audit::fmt_time;
+use fiktiv_vault::identity::full_name_key;
+use fiktiv_vault::normalize::name_birth_key;
+use fiktiv_vault::{CaseId, IndexKind, ReadContext, RealIdentity, Vault};
+use rand::seq::SliceRandom;
+use serde::{Deserialize, Serialize};
+use sqlx::AnyConnection;
+use utoipa::ToSchema;
+use zeroize::Zeroizing;
+
+use super::cases::{self, CaseState};
+use super::{
+    audit_ok, check_date, check_name, fmt_date, fold_name_parts, today, DomainError, DomainResult,
+    FieldProblem, Rules,
+};
+
+/// A proposed fictitious identity.
+#[derive(Debug, Clone, Deserialize, Serialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct FictitiousInput {
+    pub first_name: String,
+    pub last_name: String,
+    /// `YYYY-MM-DD`.
+    pub birth_date: String,
+}
+
+/// The accepted fictitious identity.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct FictitiousAccepted {
+    pub first_name: String,
+    pub last_name: String,
+    pub birth_date: String,
+}
+
+fn violation_field(v: Violation) -> &'static str {
+    match v {
+        Violation::FirstNameEmpty => "first_name",
+        Violation::LastNameEmpty => "last_name",
+        Violation::NameEqualsReal
+        | Violation::NameSwapsReal
+        | Violation::NameSharesPartWithReal => "name",
+        Violation::BirthDateInFuture
+        | Violation::BirthDateEqualsReal
+        | Violation::BirthYearDiffers
+        | Violation::BirthSchoolYearDiffers => "birth_date",
+    }
+}
+
+/// Check a fictitious identity's shape and compare it with the real one under policy.
+/// Returns the parsed birth date when there is no problem. Problems are appended with
+/// field names under `prefix`; they never hold a value.
+pub(crate) fn check_against_real(
+    rules: &Rules,
+    country: Country,
+    real: &RealIdentity,
+    input: &FictitiousInput,
+    today: NaiveDate,
+    prefix: &str,
+    out: &mut Vec<FieldProblem>,
+) -> Option<NaiveDate> {
+    let before = out.len();
+    check_name(&format!("{prefix}first_name"), &input.first_name, out);
+    check_name(&format!("{prefix}last_name"), &input.last_name, out);
+    let birth = check_date(&format!("{prefix}birth_date"), &input.birth_date, out)?;
+    if out.len() > before {
+        return None;
+    }
+    let real_first = Zeroizing::new(fold_name_parts(real.first_name.expose()));
+    let real_last = Zeroizing::new(fold_name_parts(real.last_name.expose()));
+    let f_first = fold_name_parts(&input.first_name);
+    let f_last = fold_name_parts(&input.last_name);
+    let calendar = rules.review_policy(country).calendar();
+    let checker = IdentityRules::new(rules.identity, calendar);
+    let violations = checker.validate(
+        &NameAndBirthDate {
+            first_name: &real_first,
+            last_name: &real_last,
+            birth_date: real.birth_date,
+        },
+        &NameAndBirthDate {
+            first_name: &f_first,
+            last_name: &f_last,
+            birth_date: birth,
+        },
+        today,
+    );
+    for v in violations {
+        out.push(FieldProblem::new(
+            format!("{prefix}{}", violation_field(v)),
+            v.code(),
+            v.message(),
+        ));
+    }
+    (out.len() == before).then_some(birth)
+}
+
+/// Whether a fictitious name (with or without its birth date) is some real person's in
+/// the vault, by blind index. The answer never says whose.
+pub(crate) async fn matches_a_real_identity(
+    vault: &Vault,
+    conn: &mut AnyConnection,
+    first: &str,
+    last: &str,
+    birth: NaiveDate,
+) -> DomainResult<bool> {
+    let key = vault.keys().blind();
+    let nb = key.index(IndexKind::NameBirth, &name_birth_key(first, last, birth));
+    let full = key.index(IndexKind::FullName, &full_name_key(first, last));
+    Ok(!vault
+        .cases_with_index(conn, IndexKind::NameBirth, &nb)
+        .await?
+        .is_empty()
+        || !vault
+            .cases_with_index(conn, IndexKind::FullName, &full)
+            .await?
+            .is_empty())
+}
+
+pub(crate) fn matches_real_problem(prefix: &str) -> FieldProblem {
+    FieldProblem::new(
+        format!("{prefix}name"),
+        "fictitious.matches-a-real-identity",
+        "This name is a real protected person's name in Fiktiv. Choose another name.",
+    )
+}
+
+/// Decide the pupil's fictitious identity. Permit: `fictitious-identity.write`. Needs
+/// the decision "fictitious user" and a case whose order was not sent yet.
+pub async fn write(
+    vault: &Vault,
+    rules: &Rules,
+    permit: &Permit,
+    case: &CaseId,
+    input: FictitiousInput,
+) -> DomainResult<FictitiousAccepted> {
+    permit.require(Action::FictitiousIdentityWrite)?;
+    let row = {
+        let mut conn = vault.db().pool().acquire().await?;
+        cases::load(&mut conn, case).await?
+    };
+    if row.state != CaseState::Open {
+        return Err(DomainError::wrong_state());
+    }
+    if row.login_decision.as_deref() != Some("fictitious-user") {
+        return Err(DomainError::conflict(
+            "decision-required",
+            "Record the decision \"fictitious user\" before the fictitious identity.",
+        ));
+    }
+    // The shape first: a malformed input is refused without reading the real identity.
+    let mut problems = Vec::new();
+    check_name("first_name", &input.first_name, &mut problems);
+    check_name("last_name", &input.last_name, &mut problems);
+    check_date("birth_date", &input.birth_date, &mut problems);
+    if !problems.is_empty() {
+        return Err(DomainError::Invalid(problems));
+    }
+    let real = vault
+        .read_identity(
+            ReadContext {
+                actor: permit.principal_id(),
+                action: Action::FictitiousIdentityWrite.as_str(),
+                purpose: "check the fictitious identity against the real one",
+            },
+            case,
+            "pupil",
+        )
+        .await
+        .map_err(cases::shredded)?;
+    let birth = check_against_real(
+        rules,
+        row.country,
+        &real,
+        &input,
+        today(vault, row.country),
+        "",
+        &mut problems,
+    );
+    drop(real);
+    let birth = match birth {
+        Some(b) if problems.is_empty() => b,
+        _ => return Err(DomainError::Invalid(problems)),
+    };
+    let (first, last) = (input.first_name.trim(), input.last_name.trim());
+    let mut tx = vault.db().begin_write().await?;
+    if matches_a_real_identity(vault, &mut tx, first, last, birth).await? {
+        return Err(DomainError::Invalid(vec![matches_real_problem("")]));
+    }
+    let row = cases::load(&mut tx, case).await?;
+    if row.state != CaseState::Open {
+        return Err(DomainError::wrong_state());
+    }
+    sqlx::query(
+        "UPDATE cases SET fict_first = $1, fict_last = $2, fict_birth = $3, fict_by = $4, \
+         fict_at = $5 WHERE case_id = $6",
+    )
+    .bind(first)
+    .bind(last)
+    .bind(fmt_date(birth))
+    .bind(permit.principal_id())
+    .bind(fmt_time(vault.now()))
+    .bind(case.to_string())
+    .execute(&mut *tx)
+    .await?;
+    audit_ok(vault, &mut tx, permit, Some(*case), None).await?;
+    tx.commit().await?;
+    Ok(FictitiousAccepted {
+        first_name: first.to_owned(),
+        last_name: last.to_owned(),
+        birth_date: fmt_date(birth),
+    })
+}
+
+const SE_FIRST: &str = include_str!("../../data/names/se_first_names.txt");
+const SE_LAST: &str = include_str!("../../data/names/se_last_names.txt");
+const NO_FIRST: &str = include_str!("../../data/names/no_first_names.txt");
+const NO_LAST: &str = include_str!("../../data/names/no_last_names.txt");
+
+fn names(text: &str) -> Vec<&str> {
+    text.lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty() && !l.starts_with('#'))
+        .collect()
+}
+
+/// The bundled first- and surname lists of a country.
+pub fn name_lists(country: Country) -> (Vec<&'static str>, Vec<&'static str>) {
+    match country {
+        Country::Se => (names(SE_FIRST), names(SE_LAST)),
+        Country::No => (names(NO_FIRST), names(NO_LAST)),
+    }
+}
+
+/// Name suggestions.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Suggestions {
+    pub first_names: Vec<String>,
+    pub last_names: Vec<String>,
+    /// Where the lists come from.
+    pub source: String,
+}
+
+/// Random suggestions from the bundled lists of the case's country. Permit:
+/// `fictitious-identity.write` (the suggestions are for that step). The school still
+/// decides, and the choice is checked when it is written.
+pub async fn suggestions(
+    vault: &Vault,
+    permit: &Permit,
+    case: &CaseId,
+    count: usize,
+) -> DomainResult<Suggestions> {
+    permit.require(Action::FictitiousIdentityWrite)?;
+    let mut conn = vault.db().pool().acquire().await?;
+    let row = cases::load(&mut conn, case).await?;
+    let (first, last) = name_lists(row.country);
+    let n = count.clamp(1, 20);
+    let mut rng = rand::thread_rng();
+    Ok(Suggestions {
+        first_names: first
+            .choose_multiple(&mut rng, n)
+            .map(|s| (*s).to_owned())
+            .collect(),
+        last_names: last
+            .choose_multiple(&mut rng, n)
+            .map(|s| (*s).to_owned())
+            .collect(),
+        source: match row.country {
+            Country::Se => "Statistics Sweden (SCB), Namnstatistik".into(),
+            Country::No => "Statistics Norway (SSB), Navn".into(),
+        },
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+    use super::*;
+
+    #[test]
+    fn bundled_lists_are_valid_names() {
+        for c in [Country::Se, Country::No] {
+            let (f, l) = name_lists(c);
+            assert!(f.len() >= 30 && l.len() >= 30);
+            for n in f.iter().chain(&l) {
+                fiktiv_vault::normalize::validate_display_name(n).unwrap();
+            }
+        }
+    }
+}

@@ -1,0 +1,291 @@
+//! Step 5: guardian links. Per guardian: linked with a fictitious guardian identity of
+//! their own (checked like the pupil's, against the guardian's real identity, which is
+//! sealed in the vault with its blind indexes), or not linked.
+
+use fiktiv_policies::{Action, Permit};
+use fiktiv_vault::audit::fmt_time;
+use fiktiv_vault::{CaseId, Vault};
+use serde::{Deserialize, Serialize};
+use sqlx::Row;
+use utoipa::ToSchema;
+
+use super::cases::{self, parse_real_identity, CaseState};
+use super::fictitious::{
+    check_against_real, matches_a_real_identity, matches_real_problem, FictitiousInput,
+};
+use super::{audit_ok, fmt_date, today, DomainError, DomainResult, FieldProblem, Rules};
+
+/// The most guardians a case records.
+pub const MAX_GUARDIANS: i64 = 4;
+
+/// A guardian's real identity (sealed, never echoed).
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct GuardianReal {
+    pub personal_number: String,
+    pub first_name: String,
+    pub last_name: String,
+    pub birth_date: String,
+}
+
+impl std::fmt::Debug for GuardianReal {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("GuardianReal([redacted])")
+    }
+}
+
+/// Record one guardian.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct GuardianInput {
+    /// Whether the guardian is linked to the pupil in the platforms.
+    pub linked: bool,
+    /// Required when linked: the guardian's real identity, to check the fictitious one.
+    pub real: Option<GuardianReal>,
+    /// Required when linked: the guardian's fictitious identity.
+    pub fictitious: Option<FictitiousInput>,
+}
+
+/// What was recorded.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct GuardianRecorded {
+    pub guardian_no: i64,
+    pub linked: bool,
+    pub fictitious: Option<FictitiousInput>,
+}
+
+pub(crate) fn subject(n: i64) -> String {
+    format!("guardian-{n}")
+}
+
+/// Record guardian `n` (1..=4). Permit: `guardian.write`. Only before the order.
+pub async fn write(
+    vault: &Vault,
+    rules: &Rules,
+    permit: &Permit,
+    case: &CaseId,
+    n: i64,
+    input: GuardianInput,
+) -> DomainResult<GuardianRecorded> {
+    permit.require(Action::GuardianWrite)?;
+    if !(1..=MAX_GUARDIANS).contains(&n) {
+        return Err(DomainError::NotFound);
+    }
+    let row = {
+        let mut conn = vault.db().pool().acquire().await?;
+        cases::load(&mut conn, case).await?
+    };
+    if row.state != CaseState::Open {
+        return Err(DomainError::wrong_state());
+    }
+    let today = today(vault, row.country);
+    let mut problems = Vec::new();
+    let linked = match (input.linked, &input.real, &input.fictitious) {
+        (false, None, None) => None,
+        (false, _, _) => {
+            return Err(DomainError::invalid(
+                "linked",
+                "guardian.not-linked-has-identity",
+                "A guardian who is not linked has no identities recorded.",
+            ))
+        }
+        (true, Some(real), Some(fict)) => {
+            let identity = parse_real_identity(
+                "real.",
+                row.country,
+                &real.personal_number,
+                &real.first_name,
+                &real.last_name,
+                &real.birth_date,
+                today,
+                &mut problems,
+            );
+            let birth = identity.as_ref().and_then(|id| {
+                check_against_real(
+                    rules,
+                    row.country,
+                    id,
+                    fict,
+                    today,
+                    "fictitious.",
+                    &mut problems,
+                )
+            });
+            match (identity, birth) {
+                (Some(id), Some(b)) if problems.is_empty() => Some((id, fict.clone(), b)),
+                _ => return Err(DomainError::Invalid(problems)),
+            }
+        }
+        (true, _, _) => {
+            return Err(DomainError::Invalid(vec![FieldProblem::new(
+                "linked",
+                "guardian.linked-needs-identities",
+                "A linked guardian needs both the real and the fictitious identity.",
+            )]))
+        }
+    };
+    drop(input);
+
+    let mut tx = vault.db().begin_write().await?;
+    let row = cases::load(&mut tx, case).await?;
+    if row.state != CaseState::Open {
+        return Err(DomainError::wrong_state());
+    }
+    if let Some((_, fict, birth)) = &linked {
+        if matches_a_real_identity(
+            vault,
+            &mut tx,
+            fict.first_name.trim(),
+            fict.last_name.trim(),
+            *birth,
+        )
+        .await?
+        {
+            return Err(DomainError::Invalid(vec![matches_real_problem(
+                "fictitious.",
+            )]));
+        }
+    }
+    if let Some((identity, _, _)) = &linked {
+        vault
+            .store_identity(&mut tx, case, &subject(n), identity)
+            .await?;
+    }
+    sqlx::query("DELETE FROM guardians WHERE case_id = $1 AND guardian_no = $2")
+        .bind(case.to_string())
+        .bind(n)
+        .execute(&mut *tx)
+        .await?;
+    let fict = linked.as_ref().map(|(_, f, b)| {
+        (
+            f.first_name.trim().to_owned(),
+            f.last_name.trim().to_owned(),
+            fmt_date(*b),
+        )
+    });
+    sqlx::query(
+        "INSERT INTO guardians (case_id, guardian_no, linked, fict_first, fict_last, fict_birth, \
+         recorded_by, recorded_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+    )
+    .bind(case.to_string())
+    .bind(n)
+    .bind(i64::from(linked.is_some()))
+    .bind(fict.as_ref().map(|f| f.0.clone()))
+    .bind(fict.as_ref().map(|f| f.1.clone()))
+    .bind(fict.as_ref().map(|f| f.2.clone()))
+    .bind(permit.principal_id())
+    .bind(fmt_time(vault.now()))
+    .execute(&mut *tx)
+    .await?;
+    audit_ok(vault, &mut tx, permit, Some(*case), None).await?;
+    tx.commit().await?;
+    Ok(GuardianRecorded {
+        guardian_no: n,
+        linked: fict.is_some(),
+        fictitious: fict.map(|(first_name, last_name, birth_date)| FictitiousInput {
+            first_name,
+            last_name,
+            birth_date,
+        }),
+    })
+}
+
+/// A linked guardian's fictitious identity, as carried by the order.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct GuardianFictitious {
+    pub guardian_no: i64,
+    pub first_name: String,
+    pub last_name: String,
+    pub birth_date: String,
+    /// Set at registration.
+    pub number: Option<String>,
+}
+
+/// The linked guardians of a case, with their fictitious identities.
+pub(crate) async fn linked(
+    conn: &mut sqlx::AnyConnection,
+    case: &CaseId,
+) -> DomainResult<Vec<GuardianFictitious>> {
+    let rows = sqlx::query(
+        "SELECT guardian_no, fict_first, fict_last, fict_birth, fict_number FROM guardians \
+         WHERE case_id = $1 AND linked = 1 ORDER BY guardian_no",
+    )
+    .bind(case.to_string())
+    .fetch_all(&mut *conn)
+    .await?;
+    rows.iter()
+        .map(|r| {
+            Ok(GuardianFictitious {
+                guardian_no: r.try_get("guardian_no")?,
+                first_name: r
+                    .try_get::<Option<String>, _>("fict_first")?
+                    .unwrap_or_default(),
+                last_name: r
+                    .try_get::<Option<String>, _>("fict_last")?
+                    .unwrap_or_default(),
+                birth_date: r
+                    .try_get::<Option<String>, _>("fict_birth")?
+                    .unwrap_or_default(),
+                number: r.try_get("fict_number")?,
+            })
+        })
+        .collect()
+}
+
+/// A recorded guardian as the case page shows it: linked or not, and a linked
+/// guardian's fictitious identity (never the real one).
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct GuardianSummary {
+    pub guardian_no: i64,
+    pub linked: bool,
+    pub fictitious: Option<GuardianFictitious>,
+    pub recorded_by: String,
+    pub recorded_at: String,
+}
+
+/// Every recorded guardian of a case, by number. Permit: `case.read` (fictitious data
+/// and metadata only).
+pub async fn list(
+    vault: &Vault,
+    permit: &Permit,
+    case: &CaseId,
+) -> DomainResult<Vec<GuardianSummary>> {
+    permit.require(Action::CaseRead)?;
+    let mut conn = vault.db().pool().acquire().await?;
+    cases::load(&mut conn, case).await?;
+    let rows = sqlx::query(
+        "SELECT guardian_no, linked, fict_first, fict_last, fict_birth, fict_number, \
+         recorded_by, recorded_at FROM guardians WHERE case_id = $1 ORDER BY guardian_no",
+    )
+    .bind(case.to_string())
+    .fetch_all(&mut *conn)
+    .await?;
+    rows.iter()
+        .map(|r| {
+            let guardian_no: i64 = r.try_get("guardian_no")?;
+            let linked = r.try_get::<i64, _>("linked")? != 0;
+            let first: Option<String> = r.try_get("fict_first")?;
+            let fictitious = match (linked, first) {
+                (true, Some(first_name)) => Some(GuardianFictitious {
+                    guardian_no,
+                    first_name,
+                    last_name: r
+                        .try_get::<Option<String>, _>("fict_last")?
+                        .unwrap_or_default(),
+                    birth_date: r
+                        .try_get::<Option<String>, _>("fict_birth")?
+                        .unwrap_or_default(),
+                    number: r.try_get("fict_number")?,
+                }),
+                _ => None,
+            };
+            Ok(GuardianSummary {
+                guardian_no,
+                linked,
+                fictitious,
+                recorded_by: r.try_get("recorded_by")?,
+                recorded_at: r.try_get("recorded_at")?,
+            })
+        })
+        .collect()
+}

@@ -1,0 +1,215 @@
+//! Step 2: the action plan (handlingsplan). Structured, sealed under the case's plan
+//! key, versioned: every change is kept with who and when.
+
+use fiktiv_policies::{Action, Permit};
+use fiktiv_vault::audit::fmt_time;
+use fiktiv_vault::{CaseId, Sealed, Vault};
+use serde::{Deserialize, Serialize};
+use sqlx::Row;
+use utoipa::ToSchema;
+use zeroize::Zeroizing;
+
+use super::cases::{self, CaseState};
+use super::{
+    audit_ok, check_free_text, check_labels, DomainError, DomainResult, FieldProblem, MAX_ITEMS,
+};
+
+const PLAN_FIELD: &str = "plan";
+
+/// The action plan's content.
+#[derive(Clone, Deserialize, Serialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Plan {
+    /// How information about the pupil is handled.
+    pub information_handling: String,
+    /// Platforms the pupil needs (as named in the municipality).
+    pub platforms: Vec<String>,
+    /// Contact routes with the guardians.
+    pub guardian_contact_routes: Vec<String>,
+    /// Staff (roles or references) to be told about the plan.
+    pub staff_to_inform: Vec<String>,
+    /// Anything else.
+    pub free_text: String,
+}
+
+impl std::fmt::Debug for Plan {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Plan([sealed])")
+    }
+}
+
+impl Plan {
+    fn validate(&self) -> Vec<FieldProblem> {
+        let mut out = Vec::new();
+        check_free_text("information_handling", &self.information_handling, &mut out);
+        check_labels("platforms", &self.platforms, &mut out);
+        if self.guardian_contact_routes.len() > MAX_ITEMS {
+            out.push(FieldProblem::new(
+                "guardian_contact_routes",
+                "list.too-long",
+                "The list has too many items (at most 50).",
+            ));
+        }
+        for (i, r) in self.guardian_contact_routes.iter().enumerate() {
+            check_free_text(&format!("guardian_contact_routes[{i}]"), r, &mut out);
+        }
+        check_labels("staff_to_inform", &self.staff_to_inform, &mut out);
+        check_free_text("free_text", &self.free_text, &mut out);
+        out
+    }
+}
+
+/// A plan version was written.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct PlanWritten {
+    pub version: i64,
+}
+
+/// Write a new version of the plan. Permit: `plan.write`.
+pub async fn write(
+    vault: &Vault,
+    permit: &Permit,
+    case: &CaseId,
+    plan: Plan,
+) -> DomainResult<PlanWritten> {
+    permit.require(Action::PlanWrite)?;
+    let problems = plan.validate();
+    if !problems.is_empty() {
+        return Err(DomainError::Invalid(problems));
+    }
+    let bytes = Zeroizing::new(
+        serde_json::to_vec(&plan).map_err(|e| DomainError::Internal(e.to_string()))?,
+    );
+    drop(plan);
+    let mut tx = vault.db().begin_write().await?;
+    let row = cases::load(&mut tx, case).await?;
+    if row.state == CaseState::Ended {
+        return Err(DomainError::wrong_state());
+    }
+    let sealed = vault
+        .seal(&mut tx, &row.plan_key, PLAN_FIELD, &bytes)
+        .await?;
+    let max: Option<i64> =
+        sqlx::query("SELECT MAX(version) AS v FROM plan_versions WHERE case_id = $1")
+            .bind(case.to_string())
+            .fetch_one(&mut *tx)
+            .await?
+            .try_get("v")?;
+    let version = max.unwrap_or(0) + 1;
+    sqlx::query(
+        "INSERT INTO plan_versions (case_id, version, dk_version, sealed, written_by, written_at) \
+         VALUES ($1, $2, $3, $4, $5, $6)",
+    )
+    .bind(case.to_string())
+    .bind(version)
+    .bind(i64::from(sealed.dk_version))
+    .bind(sealed.bytes)
+    .bind(permit.principal_id())
+    .bind(fmt_time(vault.now()))
+    .execute(&mut *tx)
+    .await?;
+    audit_ok(vault, &mut tx, permit, Some(*case), None).await?;
+    tx.commit().await?;
+    Ok(PlanWritten { version })
+}
+
+/// Who wrote a version, and when.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct PlanVersionInfo {
+    pub version: i64,
+    pub written_by: String,
+    pub written_at: String,
+}
+
+/// A plan version with its content.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct PlanView {
+    pub version: i64,
+    pub written_by: String,
+    pub written_at: String,
+    pub plan: Plan,
+    /// Every version, oldest first.
+    pub history: Vec<PlanVersionInfo>,
+}
+
+/// Read the plan: the newest version, or `version`. Permit: `plan.read`. The read is
+/// audited in the same transaction that opens the sealed plan.
+pub async fn read(
+    vault: &Vault,
+    permit: &Permit,
+    case: &CaseId,
+    version: Option<i64>,
+) -> DomainResult<PlanView> {
+    permit.require(Action::PlanRead)?;
+    let mut tx = vault.db().begin_write().await?;
+    let row = cases::load(&mut tx, case).await?;
+    let history: Vec<PlanVersionInfo> = sqlx::query(
+        "SELECT version, written_by, written_at FROM plan_versions WHERE case_id = $1 \
+         ORDER BY version",
+    )
+    .bind(case.to_string())
+    .fetch_all(&mut *tx)
+    .await?
+    .iter()
+    .map(|r| {
+        Ok(PlanVersionInfo {
+            version: r.try_get("version")?,
+            written_by: r.try_get("written_by")?,
+            written_at: r.try_get("written_at")?,
+        })
+    })
+    .collect::<Result<_, sqlx::Error>>()?;
+    let want = match version {
+        Some(v) => v,
+        None => history.last().map(|h| h.version).ok_or(no_plan())?,
+    };
+    let r = sqlx::query(
+        "SELECT version, dk_version, sealed, written_by, written_at FROM plan_versions \
+         WHERE case_id = $1 AND version = $2",
+    )
+    .bind(case.to_string())
+    .bind(want)
+    .fetch_optional(&mut *tx)
+    .await?
+    .ok_or(no_plan())?;
+    let sealed = Sealed {
+        dk_version: u32::try_from(r.try_get::<i64, _>("dk_version")?)
+            .map_err(|_| DomainError::Internal("bad dk_version".into()))?,
+        bytes: r.try_get("sealed")?,
+    };
+    audit_ok(vault, &mut tx, permit, Some(*case), None).await?;
+    let plain = vault
+        .open(&mut tx, &row.plan_key, PLAN_FIELD, &sealed)
+        .await
+        .map_err(|_| DomainError::Gone {
+            code: "plan-shredded",
+            message: "The action plan of this case has been shredded.",
+        })?;
+    tx.commit().await?;
+    let plan: Plan =
+        serde_json::from_slice(&plain).map_err(|e| DomainError::Internal(e.to_string()))?;
+    Ok(PlanView {
+        version: r.try_get("version")?,
+        written_by: r.try_get("written_by")?,
+        written_at: r.try_get("written_at")?,
+        plan,
+        history,
+    })
+}
+
+fn no_plan() -> DomainError {
+    DomainError::Conflict {
+        code: "no-plan",
+        message: "No action plan (or no such version) has been written for this case.",
+    }
+}
+
+/// Whether the case has a plan (used by the order step).
+pub async fn has_plan(conn: &mut sqlx::AnyConnection, case: &CaseId) -> DomainResult<bool> {
+    let n: i64 = sqlx::query("SELECT COUNT(*) AS n FROM plan_versions WHERE case_id = $1")
+        .bind(case.to_string())
+        .fetch_one(&mut *conn)
+        .await?
+        .try_get("n")?;
+    Ok(n > 0)
+}

@@ -1,0 +1,140 @@
+//! Cases: open (step 1), list, metadata, the school's identity page, end (step 11).
+
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use axum::Json;
+use fiktiv_policies::Action;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+
+use super::problem::{ApiError, ApiJson, Problem};
+use super::{AppState, Caller};
+use crate::domain::cases::{self, CaseOpened, CaseSummary, CaseView, IdentityView, OpenCase};
+use crate::domain::end::{self, EndInput, Ended};
+
+pub fn routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(open_case, list_unit_cases))
+        .routes(routes!(list_all_cases))
+        .routes(routes!(read_case))
+        .routes(routes!(read_identity))
+        .routes(routes!(end_case))
+}
+
+/// Open a case with the pupil's real identity (step 1).
+#[utoipa::path(
+    post, path = "/api/v1/units/{unit}/cases", tag = "cases",
+    params(("unit" = String, Path, description = "School unit code")),
+    request_body = OpenCase,
+    responses(
+        (status = 201, description = "Opened; nothing of the identity is echoed", body = CaseOpened),
+        (status = 400, body = Problem), (status = 401, body = Problem), (status = 403, body = Problem),
+        (status = 409, description = "The real identity already has a case", body = Problem),
+        (status = 422, body = Problem),
+    ),
+    security(("bearer" = []))
+)]
+async fn open_case(
+    State(st): State<AppState>,
+    caller: Caller,
+    Path(unit): Path<String>,
+    ApiJson(body): ApiJson<OpenCase>,
+) -> Result<(StatusCode, Json<CaseOpened>), ApiError> {
+    let permit = st.unit_permit(&caller, &unit, Action::CaseOpen)?;
+    let out = cases::open(&st.ctx.vault, &permit, &unit, body).await?;
+    Ok((StatusCode::CREATED, Json(out)))
+}
+
+/// Cases of one school unit.
+#[utoipa::path(
+    get, path = "/api/v1/units/{unit}/cases", tag = "cases",
+    params(("unit" = String, Path, description = "School unit code")),
+    responses((status = 200, body = Vec<CaseSummary>), (status = 401, body = Problem), (status = 403, body = Problem)),
+    security(("bearer" = []))
+)]
+async fn list_unit_cases(
+    State(st): State<AppState>,
+    caller: Caller,
+    Path(unit): Path<String>,
+) -> Result<Json<Vec<CaseSummary>>, ApiError> {
+    let permit = st.unit_permit(&caller, &unit, Action::CaseList)?;
+    Ok(Json(
+        cases::list(&st.ctx.vault, &permit, Some(&unit)).await?,
+    ))
+}
+
+/// Cases of the whole municipality (metadata only).
+#[utoipa::path(
+    get, path = "/api/v1/cases", tag = "cases",
+    responses((status = 200, body = Vec<CaseSummary>), (status = 401, body = Problem), (status = 403, body = Problem)),
+    security(("bearer" = []))
+)]
+async fn list_all_cases(
+    State(st): State<AppState>,
+    caller: Caller,
+) -> Result<Json<Vec<CaseSummary>>, ApiError> {
+    let permit = st.municipality_permit(&caller, Action::CaseList)?;
+    Ok(Json(cases::list(&st.ctx.vault, &permit, None).await?))
+}
+
+/// Case metadata: no real identity, no plan.
+#[utoipa::path(
+    get, path = "/api/v1/cases/{case_id}", tag = "cases",
+    params(("case_id" = String, Path, description = "Case id")),
+    responses((status = 200, body = CaseView), (status = 401, body = Problem), (status = 404, body = Problem)),
+    security(("bearer" = []))
+)]
+async fn read_case(
+    State(st): State<AppState>,
+    caller: Caller,
+    Path(case): Path<String>,
+) -> Result<Json<CaseView>, ApiError> {
+    let (case, permit) = st.case_permit(&caller, &case, Action::CaseRead).await?;
+    Ok(Json(cases::read(&st.ctx.vault, &permit, &case).await?))
+}
+
+/// The school's own case page: the real identity (audited before it is decrypted).
+#[utoipa::path(
+    get, path = "/api/v1/cases/{case_id}/identity", tag = "cases",
+    params(("case_id" = String, Path, description = "Case id")),
+    responses(
+        (status = 200, body = IdentityView), (status = 401, body = Problem),
+        (status = 404, body = Problem), (status = 410, description = "Shredded", body = Problem)
+    ),
+    security(("bearer" = []))
+)]
+async fn read_identity(
+    State(st): State<AppState>,
+    caller: Caller,
+    Path(case): Path<String>,
+) -> Result<Json<IdentityView>, ApiError> {
+    let (case, permit) = st
+        .case_permit(&caller, &case, Action::CaseReadIdentity)
+        .await?;
+    Ok(Json(
+        cases::read_identity(&st.ctx.vault, &permit, &case).await?,
+    ))
+}
+
+/// End the case: the pupil left or the protection was lifted (step 11).
+#[utoipa::path(
+    post, path = "/api/v1/cases/{case_id}/end", tag = "cases",
+    params(("case_id" = String, Path, description = "Case id")),
+    request_body = EndInput,
+    responses(
+        (status = 200, body = Ended), (status = 400, body = Problem), (status = 401, body = Problem),
+        (status = 404, body = Problem), (status = 409, body = Problem)
+    ),
+    security(("bearer" = []))
+)]
+async fn end_case(
+    State(st): State<AppState>,
+    caller: Caller,
+    Path(case): Path<String>,
+    ApiJson(body): ApiJson<EndInput>,
+) -> Result<Json<Ended>, ApiError> {
+    let (case, permit) = st.case_permit(&caller, &case, Action::CaseEnd).await?;
+    Ok(Json(
+        end::end(&st.ctx.vault, &st.rules, &permit, &case, body).await?,
+    ))
+}

@@ -1,0 +1,19 @@
+//! The `fiktiv` service: HTTP API, CLI, configuration and workflow.
+//!
+//! Layers: `config` (TOML), `context` (keys + database + vault at startup), `http`
+//! (thin handlers), `commands` (one function per CLI command).
+
+pub mod audit_export;
+pub mod auth;
+pub mod cli;
+pub mod cluster;
+pub mod commands;
+pub mod commands_users;
+pub mod config;
+pub mod context;
+pub mod domain;
+pub mod http;
+pub mod metrics;
+pub mod provisioning;
+pub mod telemetry;
+pub mod web;

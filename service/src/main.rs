@@ -1,0 +1,26 @@
+//! The `fiktiv` binary.
+
+use clap::Parser;
+
+mod panic_hook;
+
+#[tokio::main]
+async fn main() {
+    // First of all: a panic prints a fixed line and its location, never its message.
+    panic_hook::install();
+    let cli = fiktiv::cli::Cli::parse();
+    let code = match fiktiv::commands::run(cli).await {
+        Ok(code) => code,
+        Err(e) => {
+            // One line: the error and its causes, joined.
+            let msg = e
+                .chain()
+                .map(|c| c.to_string())
+                .collect::<Vec<_>>()
+                .join(": ");
+            eprintln!("error: {msg}");
+            2
+        }
+    };
+    std::process::exit(code);
+}

@@ -1,0 +1,773 @@
+//! Local staff accounts: name, roles, units, an Argon2id password hash and a sealed
+//! TOTP secret (RFC 6238: SHA-1, 30 s, 6 digits).
+//!
+//! The principal of an account is `staff:<name>`, the same id an API token of that
+//! person has (see `crate::auth`): a person is one person to the authorizer whether
+//! they come through the UI or the API, so nobody approves their own reveal request by
+//! switching channel. Every change is audited in the transaction that makes it; the
+//! audit actor of a sign-in attempt is the account's principal id, or `web:unknown`
+//! when no account has the typed name (the typed text is never written anywhere).
+
+use std::sync::OnceLock;
+
+use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
+use argon2::Argon2;
+use chrono::{DateTime, TimeDelta, Utc};
+use fiktiv_policies::{Principal, Role};
+use fiktiv_vault::audit::{fmt_time, NewEvent, Outcome};
+use fiktiv_vault::Vault;
+use rand::Rng;
+use sqlx::{AnyConnection, Row};
+use zeroize::Zeroizing;
+
+use super::totp;
+use crate::domain::{check_unit_code, DomainError, DomainResult, FieldProblem};
+
+/// Sealing purpose of the TOTP secret (bound into the sealed value).
+const TOTP_PURPOSE: &str = "totp";
+/// Audit actor of an attempt on a name no account has.
+pub const UNKNOWN_ACTOR: &str = "web:unknown";
+/// Shortest password a person may choose.
+pub const MIN_PASSWORD_CHARS: usize = 12;
+/// Longest password accepted (Argon2 is costly; bound the input).
+pub const MAX_PASSWORD_CHARS: usize = 256;
+
+/// A signed-in (or signing-in) account, without secrets.
+#[derive(Debug, Clone)]
+pub struct Account {
+    pub user_id: String,
+    pub name: String,
+    pub roles: Vec<Role>,
+    pub units: Vec<String>,
+    pub must_change_password: bool,
+}
+
+impl Account {
+    /// The principal the one [`fiktiv_policies::Authorizer`] decides for.
+    pub fn principal(&self) -> Principal {
+        Principal::new(
+            principal_id(&self.name),
+            self.roles.clone(),
+            self.units.clone(),
+        )
+    }
+}
+
+/// `staff:<name>`: also the audit actor.
+pub fn principal_id(name: &str) -> String {
+    format!("staff:{name}")
+}
+
+/// A new account or a reset: the credentials exist only here and are shown once.
+pub struct Credentials {
+    pub name: String,
+    pub password: Zeroizing<String>,
+    pub totp_secret: Zeroizing<String>,
+    pub otpauth_uri: Zeroizing<String>,
+}
+
+impl std::fmt::Debug for Credentials {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Credentials({}, [secrets])", self.name)
+    }
+}
+
+/// An account as `fiktiv users list` shows it.
+#[derive(Debug, Clone)]
+pub struct AccountInfo {
+    pub name: String,
+    pub roles: Vec<String>,
+    pub units: Vec<String>,
+    pub created_at: String,
+    pub disabled_at: Option<String>,
+    pub locked_until: Option<String>,
+    pub must_change_password: bool,
+}
+
+fn split(s: &str) -> Vec<String> {
+    s.split(',')
+        .filter(|x| !x.is_empty())
+        .map(str::to_owned)
+        .collect()
+}
+
+fn parse_time(s: &str) -> DomainResult<DateTime<Utc>> {
+    DateTime::parse_from_rfc3339(s)
+        .map(|t| t.with_timezone(&Utc))
+        .map_err(|_| DomainError::Internal("stored time is malformed".into()))
+}
+
+/// An account name: 1..=64 of `A-Z a-z 0-9 . _ @ -` (it becomes the audit actor).
+pub fn check_name(name: &str) -> Result<(), FieldProblem> {
+    if name.is_empty()
+        || name.len() > 64
+        || !name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '@' | '-'))
+    {
+        return Err(FieldProblem::new(
+            "name",
+            "user.name-invalid",
+            "An account name is 1 to 64 letters A-Z, digits, '.', '_', '@' or '-' \
+             (for example anna.svensson).",
+        ));
+    }
+    Ok(())
+}
+
+/// A one-time password: 20 characters from 31 unambiguous ones (about 99 bits),
+/// grouped by four for reading aloud.
+fn generate_password() -> Zeroizing<String> {
+    const ALPHABET: &[u8] = b"abcdefghjkmnpqrstuvwxyz23456789";
+    let mut rng = rand::rngs::OsRng;
+    let mut out = Zeroizing::new(String::with_capacity(24));
+    for i in 0..20 {
+        if i > 0 && i % 4 == 0 {
+            out.push('-');
+        }
+        let c = ALPHABET[rng.gen_range(0..ALPHABET.len())];
+        out.push(char::from(c));
+    }
+    out
+}
+
+/// Argon2id (the crate's defaults: m = 19 MiB, t = 2, p = 1), off the async threads.
+async fn hash_password(password: Zeroizing<String>) -> DomainResult<String> {
+    tokio::task::spawn_blocking(move || {
+        let salt = SaltString::generate(&mut rand::rngs::OsRng);
+        Argon2::default()
+            .hash_password(password.as_bytes(), &salt)
+            .map(|h| h.to_string())
+            .map_err(|_| DomainError::Internal("password hashing failed".into()))
+    })
+    .await
+    .map_err(|_| DomainError::Internal("password hashing task failed".into()))?
+}
+
+/// A hash of a random password, verified against when there is no account, so an
+/// unknown name takes as long as a wrong password.
+fn dummy_hash() -> &'static str {
+    static HASH: OnceLock<String> = OnceLock::new();
+    HASH.get_or_init(|| {
+        let salt = SaltString::generate(&mut rand::rngs::OsRng);
+        Argon2::default()
+            .hash_password(generate_password().as_bytes(), &salt)
+            .map(|h| h.to_string())
+            .unwrap_or_default()
+    })
+}
+
+async fn verify_password(password: Zeroizing<String>, stored: String) -> bool {
+    tokio::task::spawn_blocking(move || {
+        let stored = if stored.is_empty() {
+            dummy_hash().to_owned()
+        } else {
+            stored
+        };
+        match PasswordHash::new(&stored) {
+            Ok(h) => Argon2::default()
+                .verify_password(password.as_bytes(), &h)
+                .is_ok(),
+            Err(_) => false,
+        }
+    })
+    .await
+    .unwrap_or(false)
+}
+
+async fn audit(
+    vault: &Vault,
+    conn: &mut AnyConnection,
+    actor: &str,
+    action: &str,
+    outcome: Outcome,
+    purpose: Option<&str>,
+) -> DomainResult<()> {
+    vault
+        .audit(
+            conn,
+            &NewEvent {
+                actor,
+                action,
+                case_id: None,
+                purpose,
+                outcome,
+            },
+        )
+        .await?;
+    Ok(())
+}
+
+/// A fresh TOTP secret, sealed for `user_id`, with its display forms.
+fn new_totp(
+    vault: &Vault,
+    user_id: &str,
+    name: &str,
+) -> DomainResult<(Vec<u8>, Zeroizing<String>, Zeroizing<String>)> {
+    let secret = totp::generate_secret();
+    let key = vault
+        .keys()
+        .staff_secrets()
+        .map_err(|e| DomainError::Internal(e.to_string()))?;
+    let sealed = key
+        .seal(TOTP_PURPOSE, user_id, secret.as_slice())
+        .map_err(|e| DomainError::Internal(e.to_string()))?;
+    let (b32, uri) = totp::display(&secret, name)?;
+    Ok((sealed, b32, uri))
+}
+
+fn validate(name: &str, roles: &[Role], units: &[String]) -> DomainResult<()> {
+    let mut problems = Vec::new();
+    if let Err(p) = check_name(name) {
+        problems.push(p);
+    }
+    if roles.is_empty() {
+        problems.push(FieldProblem::new(
+            "role",
+            "user.no-role",
+            "An account needs at least one --role.",
+        ));
+    }
+    if roles.contains(&Role::School) && units.is_empty() {
+        problems.push(FieldProblem::new(
+            "unit",
+            "user.school-needs-unit",
+            "A school account needs at least one --unit.",
+        ));
+    }
+    for u in units {
+        check_unit_code("unit", u, &mut problems);
+    }
+    if problems.is_empty() {
+        Ok(())
+    } else {
+        Err(DomainError::Invalid(problems))
+    }
+}
+
+/// Create an account. `actor` is who does it (`cli`). Works on an empty system: that
+/// is how the first central administrator is made.
+pub async fn add(
+    vault: &Vault,
+    actor: &str,
+    name: &str,
+    roles: &[Role],
+    units: &[String],
+) -> DomainResult<Credentials> {
+    validate(name, roles, units)?;
+    let user_id = uuid::Uuid::new_v4().to_string();
+    let password = generate_password();
+    let hash = hash_password(password.clone()).await?;
+    let (sealed, totp_secret, otpauth_uri) = new_totp(vault, &user_id, name)?;
+    let mut role_names: Vec<&str> = roles.iter().map(|r| r.as_str()).collect();
+    role_names.sort_unstable();
+    role_names.dedup();
+    let mut units: Vec<String> = units.to_vec();
+    units.sort_unstable();
+    units.dedup();
+    let now = fmt_time(vault.now());
+    let mut tx = vault.db().begin_write().await?;
+    let inserted = sqlx::query(
+        "INSERT INTO staff_users (user_id, name, roles, units, password_hash, must_change_password, \
+         totp_sealed, totp_last_step, failed_count, created_at, updated_at) \
+         VALUES ($1, $2, $3, $4, $5, 1, $6, 0, 0, $7, $7)",
+    )
+    .bind(&user_id)
+    .bind(name)
+    .bind(role_names.join(","))
+    .bind(units.join(","))
+    .bind(hash)
+    .bind(sealed)
+    .bind(&now)
+    .execute(&mut *tx)
+    .await;
+    if let Err(e) = inserted {
+        return Err(if crate::domain::is_unique_violation(&e) {
+            DomainError::conflict("user.exists", "An account with that name exists.")
+        } else {
+            e.into()
+        });
+    }
+    audit(vault, &mut tx, actor, "users.add", Outcome::Ok, None).await?;
+    tx.commit().await?;
+    Ok(Credentials {
+        name: name.to_owned(),
+        password,
+        totp_secret,
+        otpauth_uri,
+    })
+}
+
+async fn user_id_of(conn: &mut AnyConnection, name: &str) -> DomainResult<Option<String>> {
+    Ok(
+        sqlx::query("SELECT user_id FROM staff_users WHERE name = $1")
+            .bind(name)
+            .fetch_optional(&mut *conn)
+            .await?
+            .map(|r| r.try_get::<String, _>("user_id"))
+            .transpose()?,
+    )
+}
+
+/// Disable an account and end its sessions at once. `Ok(false)`: no such active account.
+pub async fn disable(vault: &Vault, actor: &str, name: &str) -> DomainResult<bool> {
+    let mut tx = vault.db().begin_write().await?;
+    let Some(user_id) = user_id_of(&mut tx, name).await? else {
+        return Ok(false);
+    };
+    let now = fmt_time(vault.now());
+    let done = sqlx::query(
+        "UPDATE staff_users SET disabled_at = $1, updated_at = $1 \
+         WHERE user_id = $2 AND disabled_at IS NULL",
+    )
+    .bind(&now)
+    .bind(&user_id)
+    .execute(&mut *tx)
+    .await?;
+    if done.rows_affected() != 1 {
+        return Ok(false);
+    }
+    super::session::delete_all_of(&mut tx, &user_id).await?;
+    audit(vault, &mut tx, actor, "users.disable", Outcome::Ok, None).await?;
+    tx.commit().await?;
+    Ok(true)
+}
+
+/// Enable a disabled account. `Ok(false)`: no such disabled account.
+pub async fn enable(vault: &Vault, actor: &str, name: &str) -> DomainResult<bool> {
+    let mut tx = vault.db().begin_write().await?;
+    let done = sqlx::query(
+        "UPDATE staff_users SET disabled_at = NULL, updated_at = $1 \
+         WHERE name = $2 AND disabled_at IS NOT NULL",
+    )
+    .bind(fmt_time(vault.now()))
+    .bind(name)
+    .execute(&mut *tx)
+    .await?;
+    if done.rows_affected() != 1 {
+        return Ok(false);
+    }
+    audit(vault, &mut tx, actor, "users.enable", Outcome::Ok, None).await?;
+    tx.commit().await?;
+    Ok(true)
+}
+
+/// New one-time password and new TOTP secret; clears a lockout and ends every session
+/// of the account. A disabled account stays disabled. `Ok(None)`: no such account.
+pub async fn reset(vault: &Vault, actor: &str, name: &str) -> DomainResult<Option<Credentials>> {
+    let Some(user_id) = user_id_of(&mut *vault.db().pool().acquire().await?, name).await? else {
+        return Ok(None);
+    };
+    let password = generate_password();
+    let hash = hash_password(password.clone()).await?;
+    let (sealed, totp_secret, otpauth_uri) = new_totp(vault, &user_id, name)?;
+    let mut tx = vault.db().begin_write().await?;
+    let done = sqlx::query(
+        "UPDATE staff_users SET password_hash = $1, must_change_password = 1, totp_sealed = $2, \
+         totp_last_step = 0, failed_count = 0, locked_until = NULL, updated_at = $3 \
+         WHERE user_id = $4",
+    )
+    .bind(hash)
+    .bind(sealed)
+    .bind(fmt_time(vault.now()))
+    .bind(&user_id)
+    .execute(&mut *tx)
+    .await?;
+    if done.rows_affected() != 1 {
+        return Ok(None);
+    }
+    super::session::delete_all_of(&mut tx, &user_id).await?;
+    audit(vault, &mut tx, actor, "users.reset", Outcome::Ok, None).await?;
+    tx.commit().await?;
+    Ok(Some(Credentials {
+        name: name.to_owned(),
+        password,
+        totp_secret,
+        otpauth_uri,
+    }))
+}
+
+/// Every account (no secrets), by name.
+pub async fn list(vault: &Vault) -> DomainResult<Vec<AccountInfo>> {
+    let rows = sqlx::query(
+        "SELECT name, roles, units, created_at, disabled_at, locked_until, must_change_password \
+         FROM staff_users ORDER BY name",
+    )
+    .fetch_all(vault.db().pool())
+    .await?;
+    let now = vault.now();
+    rows.iter()
+        .map(|r| {
+            let locked: Option<String> = r.try_get("locked_until")?;
+            let locked = match locked {
+                Some(t) if parse_time(&t)? > now => Some(t),
+                _ => None,
+            };
+            Ok(AccountInfo {
+                name: r.try_get("name")?,
+                roles: split(&r.try_get::<String, _>("roles")?),
+                units: split(&r.try_get::<String, _>("units")?),
+                created_at: r.try_get("created_at")?,
+                disabled_at: r.try_get("disabled_at")?,
+                locked_until: locked,
+                must_change_password: r.try_get::<i64, _>("must_change_password")? != 0,
+            })
+        })
+        .collect()
+}
+
+/// Build an [`Account`] from a row with user_id, name, roles, units, must_change_password.
+pub(super) fn account_from_row(r: &sqlx::any::AnyRow) -> DomainResult<Account> {
+    let mut roles = Vec::new();
+    for name in split(&r.try_get::<String, _>("roles")?) {
+        // An unknown stored role gives no rights; never an error for the caller.
+        if let Ok(role) = name.parse::<Role>() {
+            roles.push(role);
+        }
+    }
+    Ok(Account {
+        user_id: r.try_get("user_id")?,
+        name: r.try_get("name")?,
+        roles,
+        units: split(&r.try_get::<String, _>("units")?),
+        must_change_password: r.try_get::<i64, _>("must_change_password")? != 0,
+    })
+}
+
+/// Why a sign-in was refused. The person sees one message for all of them; the audit
+/// trail records which (as the event's purpose, a fixed code).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Refusal {
+    UnknownName,
+    Password,
+    SecondFactor,
+    Locked,
+    Disabled,
+    RateLimited,
+}
+
+impl Refusal {
+    pub fn code(self) -> &'static str {
+        match self {
+            Refusal::UnknownName => "refused: unknown-name",
+            Refusal::Password => "refused: password",
+            Refusal::SecondFactor => "refused: second-factor",
+            Refusal::Locked => "refused: locked",
+            Refusal::Disabled => "refused: disabled",
+            Refusal::RateLimited => "refused: rate-limited",
+        }
+    }
+}
+
+/// Limits a sign-in runs under (from `[web]`).
+#[derive(Debug, Clone, Copy)]
+pub struct SignInLimits {
+    pub lockout_after_failures: u32,
+    pub lockout: TimeDelta,
+}
+
+/// Audit a refused attempt that never reached the account (rate limit, unknown name).
+pub async fn audit_refusal(vault: &Vault, actor: &str, why: Refusal) -> DomainResult<()> {
+    let mut tx = vault.db().begin_write().await?;
+    audit(
+        vault,
+        &mut tx,
+        actor,
+        "web.signin",
+        Outcome::Denied,
+        Some(why.code()),
+    )
+    .await?;
+    tx.commit().await?;
+    Ok(())
+}
+
+/// The audit actor for an attempt on `name`: the principal id if such an account
+/// exists, else [`UNKNOWN_ACTOR`]. The typed name is not echoed when unknown.
+pub async fn actor_for(vault: &Vault, name: &str) -> DomainResult<String> {
+    if check_name(name).is_err() {
+        return Ok(UNKNOWN_ACTOR.to_owned());
+    }
+    let mut conn = vault.db().pool().acquire().await?;
+    Ok(match user_id_of(&mut conn, name).await? {
+        Some(_) => principal_id(name),
+        None => UNKNOWN_ACTOR.to_owned(),
+    })
+}
+
+/// Check password and TOTP code. On success a session is created in the same
+/// transaction as the audit event; its cookie value is returned.
+pub async fn sign_in(
+    vault: &Vault,
+    limits: SignInLimits,
+    name: &str,
+    password: Zeroizing<String>,
+    code: &str,
+) -> DomainResult<Result<(Account, super::session::NewSession), Refusal>> {
+    let row = if check_name(name).is_ok() && password.chars().count() <= MAX_PASSWORD_CHARS {
+        sqlx::query(
+            "SELECT user_id, name, roles, units, must_change_password, password_hash, totp_sealed, \
+             locked_until, disabled_at FROM staff_users WHERE name = $1",
+        )
+        .bind(name)
+        .fetch_optional(vault.db().pool())
+        .await?
+    } else {
+        None
+    };
+    let Some(row) = row else {
+        // Same work as a wrong password, so timing does not tell names apart.
+        let _ = verify_password(password, String::new()).await;
+        audit_refusal(vault, UNKNOWN_ACTOR, Refusal::UnknownName).await?;
+        return Ok(Err(Refusal::UnknownName));
+    };
+    let account = account_from_row(&row)?;
+    let actor = principal_id(&account.name);
+    let now = vault.now();
+    let locked = match row.try_get::<Option<String>, _>("locked_until")? {
+        Some(t) => parse_time(&t)? > now,
+        None => false,
+    };
+    let disabled = row.try_get::<Option<String>, _>("disabled_at")?.is_some();
+    let stored: String = row.try_get("password_hash")?;
+    let password_ok = verify_password(password, if locked { String::new() } else { stored }).await;
+    if disabled || locked {
+        let why = if disabled {
+            Refusal::Disabled
+        } else {
+            Refusal::Locked
+        };
+        audit_refusal(vault, &actor, why).await?;
+        return Ok(Err(why));
+    }
+    let sealed: Vec<u8> = row.try_get("totp_sealed")?;
+    let step = if password_ok {
+        totp_step(vault, &account.user_id, &sealed, code, now)?
+    } else {
+        None
+    };
+    let mut tx = vault.db().begin_write().await?;
+    let replay_free = match step {
+        Some(step) => claim_step(&mut tx, &account.user_id, step).await?,
+        None => false,
+    };
+    if password_ok && replay_free {
+        sqlx::query(
+            "UPDATE staff_users SET failed_count = 0, locked_until = NULL WHERE user_id = $1",
+        )
+        .bind(&account.user_id)
+        .execute(&mut *tx)
+        .await?;
+        let session = super::session::insert(&mut tx, &account.user_id, now).await?;
+        audit(vault, &mut tx, &actor, "web.signin", Outcome::Ok, None).await?;
+        tx.commit().await?;
+        return Ok(Ok((account, session)));
+    }
+    let why = if password_ok {
+        Refusal::SecondFactor
+    } else {
+        Refusal::Password
+    };
+    let failed: i64 = sqlx::query(
+        "UPDATE staff_users SET failed_count = failed_count + 1 WHERE user_id = $1 \
+         RETURNING failed_count",
+    )
+    .bind(&account.user_id)
+    .fetch_one(&mut *tx)
+    .await?
+    .try_get("failed_count")?;
+    audit(
+        vault,
+        &mut tx,
+        &actor,
+        "web.signin",
+        Outcome::Denied,
+        Some(why.code()),
+    )
+    .await?;
+    if failed >= i64::from(limits.lockout_after_failures.max(1)) {
+        sqlx::query(
+            "UPDATE staff_users SET failed_count = 0, locked_until = $1 WHERE user_id = $2",
+        )
+        .bind(fmt_time(now + limits.lockout))
+        .bind(&account.user_id)
+        .execute(&mut *tx)
+        .await?;
+        audit(vault, &mut tx, &actor, "web.lockout", Outcome::Ok, None).await?;
+    }
+    tx.commit().await?;
+    Ok(Err(why))
+}
+
+/// The time step `code` is valid for (now, or one step either side), if any.
+fn totp_step(
+    vault: &Vault,
+    user_id: &str,
+    sealed: &[u8],
+    code: &str,
+    now: DateTime<Utc>,
+) -> DomainResult<Option<u64>> {
+    let key = vault
+        .keys()
+        .staff_secrets()
+        .map_err(|e| DomainError::Internal(e.to_string()))?;
+    let secret = key
+        .open(TOTP_PURPOSE, user_id, sealed)
+        .map_err(|e| DomainError::Internal(e.to_string()))?;
+    totp::matching_step(&secret, code, now)
+}
+
+/// Record `step` as used; false when it (or a later one) was used before (a replay).
+async fn claim_step(conn: &mut AnyConnection, user_id: &str, step: u64) -> DomainResult<bool> {
+    let step = i64::try_from(step).map_err(|_| DomainError::Internal("time step".into()))?;
+    let done = sqlx::query(
+        "UPDATE staff_users SET totp_last_step = $1 WHERE user_id = $2 AND totp_last_step < $1",
+    )
+    .bind(step)
+    .bind(user_id)
+    .execute(&mut *conn)
+    .await?;
+    Ok(done.rows_affected() == 1)
+}
+
+/// Re-enter the second factor (step-up before revealing a real identity). Audited as
+/// `web.step-up`, ok or denied. Failures count towards the lockout like sign-in ones.
+pub async fn verify_step_up(
+    vault: &Vault,
+    limits: SignInLimits,
+    account: &Account,
+    code: &str,
+) -> DomainResult<bool> {
+    let row = sqlx::query("SELECT totp_sealed FROM staff_users WHERE user_id = $1")
+        .bind(&account.user_id)
+        .fetch_one(vault.db().pool())
+        .await?;
+    let sealed: Vec<u8> = row.try_get("totp_sealed")?;
+    let now = vault.now();
+    let step = totp_step(vault, &account.user_id, &sealed, code, now)?;
+    let actor = principal_id(&account.name);
+    let mut tx = vault.db().begin_write().await?;
+    let ok = match step {
+        Some(s) => claim_step(&mut tx, &account.user_id, s).await?,
+        None => false,
+    };
+    if ok {
+        sqlx::query("UPDATE staff_users SET failed_count = 0 WHERE user_id = $1")
+            .bind(&account.user_id)
+            .execute(&mut *tx)
+            .await?;
+        audit(vault, &mut tx, &actor, "web.step-up", Outcome::Ok, None).await?;
+    } else {
+        let failed: i64 = sqlx::query(
+            "UPDATE staff_users SET failed_count = failed_count + 1 WHERE user_id = $1 \
+             RETURNING failed_count",
+        )
+        .bind(&account.user_id)
+        .fetch_one(&mut *tx)
+        .await?
+        .try_get("failed_count")?;
+        audit(
+            vault,
+            &mut tx,
+            &actor,
+            "web.step-up",
+            Outcome::Denied,
+            Some(Refusal::SecondFactor.code()),
+        )
+        .await?;
+        if failed >= i64::from(limits.lockout_after_failures.max(1)) {
+            sqlx::query(
+                "UPDATE staff_users SET failed_count = 0, locked_until = $1 WHERE user_id = $2",
+            )
+            .bind(fmt_time(now + limits.lockout))
+            .bind(&account.user_id)
+            .execute(&mut *tx)
+            .await?;
+            super::session::delete_all_of(&mut tx, &account.user_id).await?;
+            audit(vault, &mut tx, &actor, "web.lockout", Outcome::Ok, None).await?;
+        }
+    }
+    tx.commit().await?;
+    Ok(ok)
+}
+
+/// Problems with a chosen password, as message keys of the UI.
+pub fn check_new_password(password: &str, confirm: &str) -> Vec<(&'static str, &'static str)> {
+    let n = password.chars().count();
+    let mut out = Vec::new();
+    if n < MIN_PASSWORD_CHARS {
+        out.push(("new_password", "password.error-too-short"));
+    } else if n > MAX_PASSWORD_CHARS {
+        out.push(("new_password", "password.error-too-long"));
+    }
+    if password != confirm {
+        out.push(("confirm", "password.error-mismatch"));
+    }
+    out
+}
+
+/// Set a password the person chose (after [`check_new_password`]). Audited.
+pub async fn change_password(
+    vault: &Vault,
+    account: &Account,
+    password: Zeroizing<String>,
+) -> DomainResult<()> {
+    let hash = hash_password(password).await?;
+    let mut tx = vault.db().begin_write().await?;
+    sqlx::query(
+        "UPDATE staff_users SET password_hash = $1, must_change_password = 0, updated_at = $2 \
+         WHERE user_id = $3",
+    )
+    .bind(hash)
+    .bind(fmt_time(vault.now()))
+    .bind(&account.user_id)
+    .execute(&mut *tx)
+    .await?;
+    audit(
+        vault,
+        &mut tx,
+        &principal_id(&account.name),
+        "web.password-change",
+        Outcome::Ok,
+        None,
+    )
+    .await?;
+    tx.commit().await?;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    #[test]
+    fn generated_passwords_are_long_and_distinct() {
+        let a = generate_password();
+        let b = generate_password();
+        assert_eq!(a.len(), 24);
+        assert_ne!(a.as_str(), b.as_str());
+        assert!(a.chars().all(|c| c == '-' || c.is_ascii_alphanumeric()));
+    }
+
+    #[test]
+    fn names_are_checked() {
+        assert!(check_name("anna.svensson").is_ok());
+        assert!(check_name("").is_err());
+        assert!(check_name("anna svensson").is_err());
+        assert!(check_name("a:b").is_err());
+    }
+
+    #[test]
+    fn new_password_rules() {
+        assert!(check_new_password("long enough pw", "long enough pw").is_empty());
+        assert_eq!(
+            check_new_password("short", "short"),
+            vec![("new_password", "password.error-too-short")]
+        );
+        assert_eq!(
+            check_new_password("long enough pw", "other"),
+            vec![("confirm", "password.error-mismatch")]
+        );
+    }
+}

@@ -1,0 +1,247 @@
+//! Display helpers of the page shell: stored codes and times as people read them. Each
+//! code maps to a fixed message key (so a test can see that every key exists); an
+//! unknown code shows as a neutral "unknown".
+
+use chrono::DateTime;
+
+use super::views::Base;
+use crate::domain::cases::{CaseState, CountryCode};
+use crate::domain::reveal::RevealState;
+use crate::domain::reviews::{DueStatus, ReviewOutcome};
+
+/// The time zone times are shown in. Sweden and Norway share their offsets.
+const SHOWN_TZ: chrono_tz::Tz = chrono_tz::Europe::Stockholm;
+
+impl Base {
+    /// A stored RFC 3339 time as local time, `YYYY-MM-DD HH:MM`.
+    pub fn when(&self, s: &str) -> String {
+        match DateTime::parse_from_rfc3339(s) {
+            Ok(t) => t
+                .with_timezone(&SHOWN_TZ)
+                .format("%Y-%m-%d %H:%M")
+                .to_string(),
+            Err(_) => s.to_owned(),
+        }
+    }
+
+    pub fn when_opt(&self, s: &Option<String>) -> String {
+        s.as_deref().map(|s| self.when(s)).unwrap_or_default()
+    }
+
+    /// The first eight characters of an opaque id, to tell items apart in a list.
+    pub fn short<'a>(&self, id: &'a str) -> &'a str {
+        id.get(..8).unwrap_or(id)
+    }
+
+    /// A principal id as a name: `staff:anna.svensson` is shown as `anna.svensson`.
+    pub fn who(&self, s: &str) -> String {
+        s.strip_prefix("staff:").unwrap_or(s).to_owned()
+    }
+
+    pub fn who_opt(&self, s: &Option<String>) -> String {
+        s.as_deref().map(|s| self.who(s)).unwrap_or_default()
+    }
+
+    /// Whole minutes as days, hours and minutes (`2 d 3 h 5 min`).
+    pub fn waited(&self, minutes: &i64) -> String {
+        let m = (*minutes).max(0);
+        let (d, h, min) = (m / 1440, (m % 1440) / 60, m % 60);
+        let mut parts = Vec::new();
+        if d > 0 {
+            parts.push(format!("{d} {}", self.t("unit.days")));
+        }
+        if d > 0 || h > 0 {
+            parts.push(format!("{h} {}", self.t("unit.hours")));
+        }
+        parts.push(format!("{min} {}", self.t("unit.minutes")));
+        parts.join(" ")
+    }
+
+    pub fn case_state(&self, s: &CaseState) -> &str {
+        self.t(match s {
+            CaseState::Open => "state.open",
+            CaseState::Ordered => "state.ordered",
+            CaseState::Registered => "state.registered",
+            CaseState::Ended => "state.ended",
+        })
+    }
+
+    pub fn country(&self, c: &CountryCode) -> &str {
+        self.t(match c {
+            CountryCode::Se => "country.se",
+            CountryCode::No => "country.no",
+        })
+    }
+
+    pub fn decision(&self, d: &Option<String>) -> &str {
+        self.t(match d.as_deref() {
+            Some("fictitious-user") => "decision.fictitious-user",
+            Some("no-digital-login") => "decision.no-digital-login",
+            Some(_) => "label.unknown",
+            None => "label.not-yet",
+        })
+    }
+
+    pub fn outcome(&self, o: &ReviewOutcome) -> &str {
+        self.t(match o {
+            ReviewOutcome::Continue => "review.outcome-continue",
+            ReviewOutcome::PlanChanged => "review.outcome-plan-changed",
+            ReviewOutcome::EndProtection => "review.outcome-end-protection",
+        })
+    }
+
+    pub fn due(&self, s: &DueStatus) -> &str {
+        self.t(match s {
+            DueStatus::Ok => "review.status-ok",
+            DueStatus::DueSoon => "review.status-due-soon",
+            DueStatus::Overdue => "review.status-overdue",
+        })
+    }
+
+    pub fn due_opt(&self, s: &Option<DueStatus>) -> &str {
+        match s {
+            Some(s) => self.due(s),
+            None => self.t("review.status-none"),
+        }
+    }
+
+    /// The CSS class of a status badge.
+    pub fn due_class(&self, s: &DueStatus) -> &'static str {
+        match s {
+            DueStatus::Ok => "badge ok",
+            DueStatus::DueSoon => "badge warn",
+            DueStatus::Overdue => "badge bad",
+        }
+    }
+
+    pub fn reveal_state(&self, s: &RevealState) -> &str {
+        self.t(match s {
+            RevealState::Pending => "reveal.state-pending",
+            RevealState::Approved => "reveal.state-approved",
+            RevealState::Refused => "reveal.state-refused",
+            RevealState::Read => "reveal.state-read",
+            RevealState::Expired => "reveal.state-expired",
+        })
+    }
+
+    /// `pupil` or `guardian-N`.
+    pub fn subject(&self, s: &str) -> String {
+        match s.strip_prefix("guardian-") {
+            Some(n) => format!("{} {n}", self.t("label.guardian")),
+            None if s == "pupil" => self.t("label.pupil").to_owned(),
+            None => self.t("label.unknown").to_owned(),
+        }
+    }
+
+    pub fn subject_opt(&self, s: &Option<String>) -> String {
+        s.as_deref().map(|s| self.subject(s)).unwrap_or_default()
+    }
+
+    /// A job's or a run's state.
+    pub fn run_state(&self, s: &str) -> &str {
+        self.t(match s {
+            "pending" => "job.state-pending",
+            "running" => "job.state-running",
+            "done" => "job.state-done",
+            "failed" => "job.state-failed",
+            _ => "label.unknown",
+        })
+    }
+
+    pub fn op(&self, s: &str) -> &str {
+        self.t(match s {
+            "upsert" => "job.op-upsert",
+            "disable" => "job.op-disable",
+            "delete" => "job.op-delete",
+            _ => "label.unknown",
+        })
+    }
+
+    pub fn desired(&self, s: &str) -> &str {
+        self.t(match s {
+            "present" => "check.desired-present",
+            "disabled" => "check.desired-disabled",
+            "absent" => "check.desired-absent",
+            _ => "label.unknown",
+        })
+    }
+
+    pub fn leak_status(&self, s: &str) -> &str {
+        self.t(match s {
+            "clean" => "leak.status-clean",
+            "unverified" => "leak.status-unverified",
+            "suspect" => "leak.status-suspect",
+            "found" => "leak.status-found",
+            _ => "label.unknown",
+        })
+    }
+
+    pub fn leak_class(&self, s: &str) -> &'static str {
+        match s {
+            "clean" => "badge ok",
+            "unverified" => "badge warn",
+            _ => "badge bad",
+        }
+    }
+
+    pub fn source(&self, s: &str) -> &str {
+        self.t(match s {
+            "file" => "target.source-file",
+            "api" => "target.source-api",
+            "embedded" => "target.source-embedded",
+            _ => "label.unknown",
+        })
+    }
+
+    /// A target test's problem code.
+    pub fn test_problem(&self, s: &Option<String>) -> &str {
+        self.t(match s.as_deref() {
+            None => "label.none",
+            Some("unreachable") => "target.problem-unreachable",
+            Some("tls") => "target.problem-tls",
+            Some("bad-credentials") => "target.problem-bad-credentials",
+            Some("missing-base") => "target.problem-missing-base",
+            Some("missing-schema") => "target.problem-missing-schema",
+            Some("permission-denied") => "target.problem-permission-denied",
+            Some("configuration") => "target.problem-configuration",
+            Some(_) => "target.problem-unexpected",
+        })
+    }
+
+    pub fn yes_no(&self, b: &bool) -> &str {
+        self.t(if *b { "label.yes" } else { "label.no" })
+    }
+
+    pub fn ok_class(&self, b: &bool) -> &'static str {
+        if *b {
+            "badge ok"
+        } else {
+            "badge bad"
+        }
+    }
+
+    pub fn ok_text(&self, b: &bool) -> &str {
+        self.t(if *b { "label.ok" } else { "label.not-ok" })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use std::sync::Arc;
+
+    use super::*;
+    use crate::web::i18n::{Catalog, Lang};
+
+    #[test]
+    fn times_and_durations() {
+        let c = Arc::new(Catalog::load().unwrap());
+        let b = Base::new(c.tr(Lang::En), "home.title", String::new(), "/");
+        assert_eq!(b.when("2026-08-14T22:30:00Z"), "2026-08-15 00:30");
+        assert_eq!(b.when("2026-12-01T08:00:00.123Z"), "2026-12-01 09:00");
+        assert_eq!(b.who("staff:anna"), "anna");
+        assert_eq!(b.waited(&0), "0 min");
+        assert_eq!(b.waited(&(2 * 1440 + 3 * 60 + 5)), "2 d 3 h 5 min");
+        assert_eq!(b.subject("guardian-2"), "Guardian 2");
+    }
+}

@@ -1,0 +1,193 @@
+//! The web UI: server-rendered pages for the municipality's staff (askama templates in
+//! `service/templates/`, messages in `service/i18n/`, one CSS file in `service/static/`).
+//!
+//! This is the foundation the routine's pages build on: local accounts with a password
+//! (Argon2id) and a TOTP second factor, server-side sessions with CSRF tokens, idle and
+//! absolute timeouts, sign-in rate limits and lockout, step-up before revealing a real
+//! identity, the page shell with a navigation decided by the one
+//! [`fiktiv_policies::Authorizer`], three languages and strict security headers.
+//! See docs/WEB.md.
+//!
+//! Routes: `GET /`, `GET|POST /signin`, `POST /signout`, `GET|POST /password`,
+//! `GET|POST /step-up`, `POST /lang`, `GET /static/fiktiv.css`, `GET /static/fiktiv.js`;
+//! and the routine's pages, split by audience: the school's cases and checks
+//! (`pages_cases`), plan and decisions (`pages_plan`), order, staff told and reviews
+//! (`pages_followup`); the central administrator's orders (`pages_admin`) and
+//! provisioning (`pages_provisioning`); reveals (`pages_reveal`); the audit trail
+//! (`pages_audit`). Each page authorizes with the one Authorizer and calls the same
+//! domain function as the JSON API.
+
+use std::sync::Arc;
+
+use axum::routing::{get, post};
+use axum::{middleware, Extension, Router};
+use chrono::TimeDelta;
+
+use crate::config::Config;
+use crate::http::AppState;
+
+pub mod accounts;
+pub mod i18n;
+mod labels;
+mod pages;
+mod pages_admin;
+mod pages_audit;
+mod pages_cases;
+mod pages_followup;
+mod pages_plan;
+mod pages_provisioning;
+mod pages_reveal;
+mod pages_runs;
+pub mod security;
+pub mod session;
+pub mod totp;
+mod ui;
+pub mod views;
+
+pub use session::{require_fresh_second_factor, FreshSecondFactor, StepUpRequired};
+
+/// What the UI's handlers share besides [`AppState`].
+#[derive(Debug)]
+pub struct Web {
+    pub catalog: Arc<i18n::Catalog>,
+    pub limiter: security::RateLimiter,
+    pub timeouts: session::Timeouts,
+    pub limits: accounts::SignInLimits,
+}
+
+fn secs(s: u64) -> TimeDelta {
+    TimeDelta::seconds(i64::try_from(s.max(1)).unwrap_or(i64::MAX / 1000))
+}
+
+impl Web {
+    pub fn new(config: &Config) -> Self {
+        let w = &config.web;
+        let catalog = i18n::Catalog::load().unwrap_or_else(|e| {
+            // The files are compiled in and a test parses them; this cannot happen in a
+            // released binary. Pages then show message keys instead of failing.
+            tracing::error!(error = %e, "UI message files do not parse");
+            i18n::Catalog::default()
+        });
+        Self {
+            catalog: Arc::new(catalog),
+            limiter: security::RateLimiter::new(w.attempts_per_window, secs(w.attempt_window_secs)),
+            timeouts: session::Timeouts {
+                idle: secs(w.idle_timeout_secs),
+                absolute: secs(w.absolute_lifetime_secs),
+                step_up_valid: secs(w.step_up_valid_secs),
+            },
+            limits: accounts::SignInLimits {
+                lockout_after_failures: w.lockout_after_failures,
+                lockout: secs(w.lockout_secs),
+            },
+        }
+    }
+}
+
+/// The UI's routes, with their security headers. Merged into `crate::http::app`.
+pub fn routes(config: &Config) -> Router<AppState> {
+    let web = Arc::new(Web::new(config));
+    Router::new()
+        .route("/", get(pages::home))
+        .route("/signin", get(pages::signin_form).post(pages::signin))
+        .route("/signout", post(pages::signout))
+        .route("/password", get(pages::password_form).post(pages::password))
+        .route("/step-up", get(pages::step_up_form).post(pages::step_up))
+        .route("/lang", post(pages::set_lang))
+        .route("/static/fiktiv.css", get(pages::css))
+        .route("/static/fiktiv.js", get(pages::js))
+        // The school's cases.
+        .route("/cases", get(pages_cases::list).post(pages_cases::open))
+        .route("/cases/new", get(pages_cases::new_form))
+        .route("/cases/{id}", get(pages_cases::page))
+        .route(
+            "/cases/{id}/plan",
+            get(pages_plan::plan_form).post(pages_plan::plan_write),
+        )
+        .route(
+            "/cases/{id}/decision",
+            get(pages_plan::decision_form).post(pages_plan::decision_write),
+        )
+        .route(
+            "/cases/{id}/fictitious",
+            get(pages_plan::fictitious_form).post(pages_plan::fictitious_write),
+        )
+        .route(
+            "/cases/{id}/guardians/{n}",
+            get(pages_plan::guardian_form).post(pages_plan::guardian_write),
+        )
+        .route(
+            "/cases/{id}/order",
+            get(pages_followup::order_form).post(pages_followup::order_send),
+        )
+        .route(
+            "/cases/{id}/staff-told",
+            get(pages_followup::staff_told).post(pages_followup::staff_record),
+        )
+        .route(
+            "/cases/{id}/reviews",
+            get(pages_followup::case_reviews).post(pages_followup::review_record),
+        )
+        .route(
+            "/cases/{id}/account-check",
+            post(pages_cases::start_account_check),
+        )
+        .route(
+            "/cases/{id}/account-check/{run}",
+            get(pages_cases::account_check_run),
+        )
+        .route("/cases/{id}/leak-scan", post(pages_cases::start_leak_scan))
+        .route(
+            "/cases/{id}/leak-scan/{run}",
+            get(pages_cases::leak_scan_run),
+        )
+        .route("/reviews", get(pages_followup::reviews_list))
+        // The central administrator.
+        .route("/orders", get(pages_admin::queue))
+        .route(
+            "/orders/{id}",
+            get(pages_admin::register_form).post(pages_admin::register),
+        )
+        .route("/provisioning", get(pages_provisioning::status))
+        .route(
+            "/provisioning/jobs/{id}/retry",
+            post(pages_provisioning::retry_job),
+        )
+        .route(
+            "/provisioning/targets",
+            get(pages_provisioning::targets_list),
+        )
+        .route(
+            "/provisioning/targets/{name}/test",
+            post(pages_provisioning::target_test),
+        )
+        .route(
+            "/provisioning/targets/{name}/account-check",
+            post(pages_provisioning::target_account_check),
+        )
+        .route("/provisioning/plan", get(pages_provisioning::plan))
+        .route("/provisioning/apply", post(pages_provisioning::apply))
+        .route(
+            "/provisioning/reconcile",
+            post(pages_provisioning::reconcile),
+        )
+        .route(
+            "/provisioning/leak-scan",
+            get(pages_provisioning::leak_scans).post(pages_provisioning::leak_scan_start),
+        )
+        .route("/provisioning/runs/{id}", get(pages_provisioning::run))
+        // Reveals (four eyes).
+        .route(
+            "/reveals",
+            get(pages_reveal::list).post(pages_reveal::request),
+        )
+        .route("/reveals/{id}", get(pages_reveal::page))
+        .route("/reveals/{id}/approve", post(pages_reveal::approve))
+        .route("/reveals/{id}/refuse", post(pages_reveal::refuse))
+        .route("/reveals/{id}/read", post(pages_reveal::read))
+        // The auditor.
+        .route("/audit", get(pages_audit::trail))
+        .route("/audit/verify", get(pages_audit::verify))
+        .layer(Extension(web))
+        .layer(middleware::map_response(security::headers))
+}

@@ -1,0 +1,578 @@
+//! The handlers of the page shell: sign-in, sign-out, home, password change, step-up
+//! and the language switch. Thin: parse, check the session and the CSRF token, call
+//! one function of `accounts`/`session`, render.
+
+use std::sync::Arc;
+
+use askama::Template;
+use axum::extract::{Query, State};
+use axum::http::request::Parts;
+use axum::http::{header, HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Redirect, Response};
+use axum::{Extension, Form};
+use serde::Deserialize;
+use zeroize::Zeroizing;
+
+use super::accounts::{self, Refusal};
+use super::i18n::{Lang, Tr};
+use super::security::{clear_cookie, cookie, cross_site, local_path, set_cookie};
+use super::session::{self, Session, COOKIE};
+use super::views::{
+    role_intro_key, Base, HomePage, MessagePage, PasswordPage, SigninPage, StepUpPage,
+};
+use super::Web;
+use crate::domain::DomainError;
+use crate::http::AppState;
+
+/// The double-submit CSRF cookie of forms shown before sign-in.
+pub const ANON_CSRF_COOKIE: &str = "__Host-fiktiv-csrf";
+/// The language choice.
+pub const LANG_COOKIE: &str = "__Host-fiktiv-lang";
+
+/// What every handler starts from.
+pub(super) struct Req {
+    pub(super) tr: Tr,
+    pub(super) session: Option<Session>,
+    /// A session cookie was sent but opened no live session (expired, ended).
+    pub(super) stale_cookie: bool,
+}
+
+pub(super) async fn begin(st: &AppState, web: &Web, headers: &HeaderMap) -> Result<Req, Response> {
+    let lang = Lang::negotiate(
+        cookie(headers, LANG_COOKIE),
+        headers
+            .get(header::ACCEPT_LANGUAGE)
+            .and_then(|v| v.to_str().ok()),
+    );
+    let tr = web.catalog.tr(lang);
+    let (session, stale_cookie) = match cookie(headers, COOKIE) {
+        Some(c) => match session::lookup(&st.ctx.vault, web.timeouts, c).await {
+            Ok(s) => {
+                let stale = s.is_none();
+                (s, stale)
+            }
+            Err(e) => return Err(internal(web, &tr, e)),
+        },
+        None => (None, false),
+    };
+    Ok(Req {
+        tr,
+        session,
+        stale_cookie,
+    })
+}
+
+pub(super) fn html(status: StatusCode, t: &impl Template) -> Response {
+    match t.render() {
+        Ok(body) => (
+            status,
+            [(header::CONTENT_TYPE, "text/html; charset=utf-8")],
+            body,
+        )
+            .into_response(),
+        Err(e) => {
+            tracing::error!(error = %e, "template rendering failed");
+            StatusCode::INTERNAL_SERVER_ERROR.into_response()
+        }
+    }
+}
+
+fn message(tr: &Tr, status: StatusCode, heading: &'static str, text: &'static str) -> Response {
+    let page = MessagePage {
+        base: Base::new(tr.clone(), heading, String::new(), "/"),
+        heading,
+        text,
+        link_href: "/",
+        link_label: "error.to-start",
+    };
+    html(status, &page)
+}
+
+pub(super) fn internal(_web: &Web, tr: &Tr, e: DomainError) -> Response {
+    tracing::error!(error = %e, "web UI request failed");
+    message(
+        tr,
+        StatusCode::INTERNAL_SERVER_ERROR,
+        "error.internal-title",
+        "error.internal-text",
+    )
+}
+
+/// 403 for a missing or wrong CSRF token, or a cross-site request.
+pub(super) fn forbidden(tr: &Tr) -> Response {
+    message(
+        tr,
+        StatusCode::FORBIDDEN,
+        "error.forbidden-title",
+        "error.forbidden-text",
+    )
+}
+
+fn to_signin(ended: bool) -> Response {
+    let target = if ended { "/signin?ended=1" } else { "/signin" };
+    let mut r = Redirect::to(target).into_response();
+    if ended {
+        if let Ok(v) = clear_cookie(COOKIE).parse() {
+            r.headers_mut().insert(header::SET_COOKIE, v);
+        }
+    }
+    r
+}
+
+/// Where a request without a usable session is sent.
+pub(super) enum Away {
+    /// To sign in; `ended` when a session cookie was sent but has expired or ended.
+    SignIn { ended: bool },
+    /// To change the one-time password first.
+    Password,
+}
+
+impl IntoResponse for Away {
+    fn into_response(self) -> Response {
+        match self {
+            Away::SignIn { ended } => to_signin(ended),
+            Away::Password => Redirect::to("/password").into_response(),
+        }
+    }
+}
+
+/// The signed-in session, or where to send the person instead.
+pub(super) fn require_session(req: &Req, allow_must_change: bool) -> Result<&Session, Away> {
+    match &req.session {
+        None => Err(Away::SignIn {
+            ended: req.stale_cookie,
+        }),
+        Some(s) if s.account.must_change_password && !allow_must_change => Err(Away::Password),
+        Some(s) => Ok(s),
+    }
+}
+
+fn base_for(st: &AppState, req: &Req, s: &Session, title: &'static str, here: &str) -> Base {
+    Base::new(req.tr.clone(), title, s.csrf.clone(), here).signed_in(
+        &s.account.name,
+        &s.account.principal(),
+        &st.authz,
+    )
+}
+
+#[derive(Debug, Deserialize, Default)]
+#[serde(default)]
+pub struct CsrfOnly {
+    csrf: String,
+}
+
+// ---------------------------------------------------------------------------
+// Home
+// ---------------------------------------------------------------------------
+
+pub async fn home(
+    State(st): State<AppState>,
+    Extension(web): Extension<Arc<Web>>,
+    headers: HeaderMap,
+) -> Response {
+    let req = match begin(&st, &web, &headers).await {
+        Ok(r) => r,
+        Err(r) => return r,
+    };
+    let s = match require_session(&req, false) {
+        Ok(s) => s,
+        Err(r) => return r.into_response(),
+    };
+    let page = HomePage {
+        base: base_for(&st, &req, s, "home.title", "/"),
+        intros: s.account.roles.iter().map(|r| role_intro_key(*r)).collect(),
+    };
+    html(StatusCode::OK, &page)
+}
+
+// ---------------------------------------------------------------------------
+// Sign-in and sign-out
+// ---------------------------------------------------------------------------
+
+#[derive(Debug, Deserialize, Default)]
+#[serde(default)]
+pub struct SigninQuery {
+    ended: Option<String>,
+    out: Option<String>,
+}
+
+/// The anonymous CSRF token: the cookie's, or a new one (with its Set-Cookie).
+fn anon_csrf(headers: &HeaderMap) -> (String, Option<String>) {
+    match cookie(headers, ANON_CSRF_COOKIE).filter(|c| c.len() == 43) {
+        Some(c) => (c.to_owned(), None),
+        None => {
+            let t = session::random_token().to_string();
+            let set = set_cookie(ANON_CSRF_COOKIE, &t, None);
+            (t, Some(set))
+        }
+    }
+}
+
+fn signin_page(
+    req: &Req,
+    headers: &HeaderMap,
+    status: StatusCode,
+    name: String,
+    error: Option<&'static str>,
+    notice: Option<&'static str>,
+) -> Response {
+    let (csrf, set) = anon_csrf(headers);
+    let page = SigninPage {
+        base: Base::new(req.tr.clone(), "signin.title", csrf, "/signin"),
+        name,
+        error,
+        notice,
+    };
+    let mut r = html(status, &page);
+    if let Some(v) = set.and_then(|s| s.parse().ok()) {
+        r.headers_mut().append(header::SET_COOKIE, v);
+    }
+    r
+}
+
+pub async fn signin_form(
+    State(st): State<AppState>,
+    Extension(web): Extension<Arc<Web>>,
+    Query(q): Query<SigninQuery>,
+    headers: HeaderMap,
+) -> Response {
+    let req = match begin(&st, &web, &headers).await {
+        Ok(r) => r,
+        Err(r) => return r,
+    };
+    if req.session.is_some() {
+        return Redirect::to("/").into_response();
+    }
+    let notice = if q.ended.is_some() || req.stale_cookie {
+        Some("signin.notice-ended")
+    } else if q.out.is_some() {
+        Some("signin.notice-signed-out")
+    } else {
+        None
+    };
+    let mut r = signin_page(&req, &headers, StatusCode::OK, String::new(), None, notice);
+    if req.stale_cookie {
+        if let Ok(v) = clear_cookie(COOKIE).parse() {
+            r.headers_mut().append(header::SET_COOKIE, v);
+        }
+    }
+    r
+}
+
+#[derive(Deserialize, Default)]
+#[serde(default)]
+pub struct SigninForm {
+    csrf: String,
+    name: String,
+    password: Zeroizing<String>,
+    code: String,
+}
+
+pub async fn signin(
+    State(st): State<AppState>,
+    Extension(web): Extension<Arc<Web>>,
+    parts: Parts,
+    Form(form): Form<SigninForm>,
+) -> Response {
+    let headers = &parts.headers;
+    let req = match begin(&st, &web, headers).await {
+        Ok(r) => r,
+        Err(r) => return r,
+    };
+    let csrf_ok = cookie(headers, ANON_CSRF_COOKIE)
+        .is_some_and(|c| !form.csrf.is_empty() && session::tokens_equal(c, &form.csrf));
+    if cross_site(&parts.method, headers) || !csrf_ok {
+        return forbidden(&req.tr);
+    }
+    let vault = &st.ctx.vault;
+    let name = form.name.trim().to_owned();
+    let ip = format!("ip:{}", super::security::client_addr(&parts.extensions));
+    let acct = format!("acct:{name}");
+    if !web.limiter.allow(&[&ip, &acct], vault.now()) {
+        let audited = match accounts::actor_for(vault, &name).await {
+            Ok(actor) => accounts::audit_refusal(vault, &actor, Refusal::RateLimited).await,
+            Err(e) => Err(e),
+        };
+        if let Err(e) = audited {
+            return internal(&web, &req.tr, e);
+        }
+        return signin_page(
+            &req,
+            headers,
+            StatusCode::TOO_MANY_REQUESTS,
+            name,
+            Some("signin.error-rate-limited"),
+            None,
+        );
+    }
+    match accounts::sign_in(vault, web.limits, &name, form.password, &form.code).await {
+        Err(e) => internal(&web, &req.tr, e),
+        Ok(Err(why)) => {
+            tracing::info!(reason = why.code(), "sign-in refused");
+            signin_page(
+                &req,
+                headers,
+                StatusCode::UNAUTHORIZED,
+                name,
+                Some("signin.error-failed"),
+                None,
+            )
+        }
+        Ok(Ok((account, new))) => {
+            let target = if account.must_change_password {
+                "/password"
+            } else {
+                "/"
+            };
+            let mut r = Redirect::to(target).into_response();
+            for c in [
+                set_cookie(COOKIE, &new.cookie_value, None),
+                clear_cookie(ANON_CSRF_COOKIE),
+            ] {
+                if let Ok(v) = c.parse() {
+                    r.headers_mut().append(header::SET_COOKIE, v);
+                }
+            }
+            r
+        }
+    }
+}
+
+pub async fn signout(
+    State(st): State<AppState>,
+    Extension(web): Extension<Arc<Web>>,
+    parts: Parts,
+    Form(form): Form<CsrfOnly>,
+) -> Response {
+    let req = match begin(&st, &web, &parts.headers).await {
+        Ok(r) => r,
+        Err(r) => return r,
+    };
+    let s = match require_session(&req, true) {
+        Ok(s) => s,
+        Err(r) => return r.into_response(),
+    };
+    if cross_site(&parts.method, &parts.headers) || !s.csrf_ok(&form.csrf) {
+        return forbidden(&req.tr);
+    }
+    if let Err(e) = s.end(&st.ctx.vault).await {
+        return internal(&web, &req.tr, e);
+    }
+    let mut r = Redirect::to("/signin?out=1").into_response();
+    if let Ok(v) = clear_cookie(COOKIE).parse() {
+        r.headers_mut().insert(header::SET_COOKIE, v);
+    }
+    r
+}
+
+// ---------------------------------------------------------------------------
+// Password change (required after a one-time password)
+// ---------------------------------------------------------------------------
+
+pub async fn password_form(
+    State(st): State<AppState>,
+    Extension(web): Extension<Arc<Web>>,
+    headers: HeaderMap,
+) -> Response {
+    let req = match begin(&st, &web, &headers).await {
+        Ok(r) => r,
+        Err(r) => return r,
+    };
+    let s = match require_session(&req, true) {
+        Ok(s) => s,
+        Err(r) => return r.into_response(),
+    };
+    let page = PasswordPage {
+        base: base_for(&st, &req, s, "password.title", "/password"),
+        errors: Vec::new(),
+    };
+    html(StatusCode::OK, &page)
+}
+
+#[derive(Deserialize, Default)]
+#[serde(default)]
+pub struct PasswordForm {
+    csrf: String,
+    new_password: Zeroizing<String>,
+    confirm: Zeroizing<String>,
+}
+
+pub async fn password(
+    State(st): State<AppState>,
+    Extension(web): Extension<Arc<Web>>,
+    parts: Parts,
+    Form(form): Form<PasswordForm>,
+) -> Response {
+    let req = match begin(&st, &web, &parts.headers).await {
+        Ok(r) => r,
+        Err(r) => return r,
+    };
+    let s = match require_session(&req, true) {
+        Ok(s) => s,
+        Err(r) => return r.into_response(),
+    };
+    if cross_site(&parts.method, &parts.headers) || !s.csrf_ok(&form.csrf) {
+        return forbidden(&req.tr);
+    }
+    let errors = accounts::check_new_password(&form.new_password, &form.confirm);
+    if !errors.is_empty() {
+        let page = PasswordPage {
+            base: base_for(&st, &req, s, "password.title", "/password"),
+            errors,
+        };
+        return html(StatusCode::UNPROCESSABLE_ENTITY, &page);
+    }
+    match accounts::change_password(&st.ctx.vault, &s.account, form.new_password).await {
+        Ok(()) => Redirect::to("/").into_response(),
+        Err(e) => internal(&web, &req.tr, e),
+    }
+}
+
+// ---------------------------------------------------------------------------
+// Step-up: re-enter the second factor before revealing a real identity
+// ---------------------------------------------------------------------------
+
+#[derive(Debug, Deserialize, Default)]
+#[serde(default)]
+pub struct NextQuery {
+    next: String,
+}
+
+fn next_or_home(next: &str) -> String {
+    local_path(next).unwrap_or("/").to_owned()
+}
+
+pub async fn step_up_form(
+    State(st): State<AppState>,
+    Extension(web): Extension<Arc<Web>>,
+    Query(q): Query<NextQuery>,
+    headers: HeaderMap,
+) -> Response {
+    let req = match begin(&st, &web, &headers).await {
+        Ok(r) => r,
+        Err(r) => return r,
+    };
+    let s = match require_session(&req, false) {
+        Ok(s) => s,
+        Err(r) => return r.into_response(),
+    };
+    let page = StepUpPage {
+        base: base_for(&st, &req, s, "step-up.title", "/step-up"),
+        next: next_or_home(&q.next),
+        error: None,
+    };
+    html(StatusCode::OK, &page)
+}
+
+#[derive(Debug, Deserialize, Default)]
+#[serde(default)]
+pub struct StepUpForm {
+    csrf: String,
+    next: String,
+    code: String,
+}
+
+pub async fn step_up(
+    State(st): State<AppState>,
+    Extension(web): Extension<Arc<Web>>,
+    parts: Parts,
+    Form(form): Form<StepUpForm>,
+) -> Response {
+    let req = match begin(&st, &web, &parts.headers).await {
+        Ok(r) => r,
+        Err(r) => return r,
+    };
+    let s = match require_session(&req, false) {
+        Ok(s) => s,
+        Err(r) => return r.into_response(),
+    };
+    if cross_site(&parts.method, &parts.headers) || !s.csrf_ok(&form.csrf) {
+        return forbidden(&req.tr);
+    }
+    let vault = &st.ctx.vault;
+    match accounts::verify_step_up(vault, web.limits, &s.account, &form.code).await {
+        Err(e) => internal(&web, &req.tr, e),
+        Ok(true) => match s.mark_stepped_up(vault).await {
+            Ok(()) => Redirect::to(&next_or_home(&form.next)).into_response(),
+            Err(e) => internal(&web, &req.tr, e),
+        },
+        Ok(false) => {
+            let page = StepUpPage {
+                base: base_for(&st, &req, s, "step-up.title", "/step-up"),
+                next: next_or_home(&form.next),
+                error: Some("step-up.error-wrong"),
+            };
+            html(StatusCode::UNAUTHORIZED, &page)
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------
+// Language
+// ---------------------------------------------------------------------------
+
+#[derive(Debug, Deserialize, Default)]
+#[serde(default)]
+pub struct LangForm {
+    csrf: String,
+    lang: String,
+    back: String,
+}
+
+pub async fn set_lang(
+    State(st): State<AppState>,
+    Extension(web): Extension<Arc<Web>>,
+    parts: Parts,
+    Form(form): Form<LangForm>,
+) -> Response {
+    let headers = &parts.headers;
+    let req = match begin(&st, &web, headers).await {
+        Ok(r) => r,
+        Err(r) => return r,
+    };
+    let csrf_ok = !form.csrf.is_empty()
+        && match &req.session {
+            Some(s) => s.csrf_ok(&form.csrf),
+            None => cookie(headers, ANON_CSRF_COOKIE)
+                .is_some_and(|c| session::tokens_equal(c, &form.csrf)),
+        };
+    if cross_site(&parts.method, headers) || !csrf_ok {
+        return forbidden(&req.tr);
+    }
+    let mut r = Redirect::to(&next_or_home(&form.back)).into_response();
+    if let Some(l) = Lang::from_code(&form.lang) {
+        // A year; not secret, but kept HttpOnly and Strict like every cookie here.
+        if let Ok(v) = set_cookie(LANG_COOKIE, l.code(), Some(365 * 24 * 3600)).parse() {
+            r.headers_mut().insert(header::SET_COOKIE, v);
+        }
+    }
+    r
+}
+
+// ---------------------------------------------------------------------------
+// Static files (vendored, compiled in)
+// ---------------------------------------------------------------------------
+
+pub async fn css() -> Response {
+    (
+        [
+            (header::CONTENT_TYPE, "text/css; charset=utf-8"),
+            (header::CACHE_CONTROL, "no-cache"),
+        ],
+        include_str!("../../static/fiktiv.css"),
+    )
+        .into_response()
+}
+
+/// The one script: small progressive enhancement (refreshing the progress of a run).
+/// The pages work without it.
+pub async fn js() -> Response {
+    (
+        [
+            (header::CONTENT_TYPE, "text/javascript; charset=utf-8"),
+            (header::CACHE_CONTROL, "no-cache"),
+        ],
+        include_str!("../../static/fiktiv.js"),
+    )
+        .into_response()
+}

@@ -1,0 +1,276 @@
+//! The central administrator's orders: the queue with waiting times (fictitious data
+//! only) and registering a fictitious pupil, with the individual digits of the number
+//! chosen by the administrator or picked by Fiktiv.
+//!
+//! Routes: `GET /orders`, `GET /orders/{id}`, `POST /orders/{id}`.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use askama::Template;
+use axum::extract::{Path, Query, State};
+use axum::http::request::Parts;
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::Response;
+use axum::{Extension, Form};
+use fiktiv_policies::Action;
+use serde::Deserialize;
+
+use super::pages::html;
+use super::pages_cases::ctx;
+use super::ui::{choices, posted, see_other, signed_in, Choice, Ctx, FormErrors};
+use super::views::Base;
+use super::Web;
+use crate::domain::cases::CaseState;
+use crate::domain::orders::{self, OrderView};
+use crate::domain::registration::{self, GuardianSerial, RegisterInput};
+use crate::http::AppState;
+
+#[derive(Template)]
+#[template(path = "orders.html")]
+pub struct OrdersPage {
+    pub base: Base,
+    pub orders: Vec<OrderView>,
+    pub all: bool,
+}
+
+#[derive(Debug, Deserialize, Default)]
+#[serde(default)]
+pub struct QueueQuery {
+    all: Option<String>,
+    registered: Option<String>,
+}
+
+pub async fn queue(
+    State(st): State<AppState>,
+    Extension(web): Extension<Arc<Web>>,
+    Query(q): Query<QueueQuery>,
+    headers: HeaderMap,
+) -> Response {
+    let c = ctx!(signed_in(&st, &web, &headers).await);
+    let permit = ctx!(c.municipality_permit(&st, Action::OrderQueueRead));
+    let all = q.all.is_some();
+    match orders::queue(&st.ctx.vault, &permit, all).await {
+        Ok(list) => {
+            let page = OrdersPage {
+                base: c.base(&st, "orders.title", "/orders"),
+                orders: list,
+                all,
+            };
+            html(StatusCode::OK, &page)
+        }
+        Err(e) => c.fail(&st, e, "/"),
+    }
+}
+
+#[derive(Template)]
+#[template(path = "register.html")]
+pub struct RegisterPage {
+    pub base: Base,
+    pub order: OrderView,
+    pub mode: String,
+    pub serial: String,
+    /// Typed digits per linked guardian number.
+    pub guardian_serials: HashMap<i64, String>,
+    pub errors: FormErrors,
+    pub registered: bool,
+}
+
+impl RegisterPage {
+    pub fn waiting(&self) -> bool {
+        self.order.registered_at.is_none() && self.order.case_state == CaseState::Ordered
+    }
+
+    pub fn modes(&self) -> Vec<Choice> {
+        choices(
+            "mode",
+            &[
+                ("pick", "register.mode-pick", "register.mode-pick-hint"),
+                (
+                    "choose",
+                    "register.mode-choose",
+                    "register.mode-choose-hint",
+                ),
+            ],
+        )
+    }
+
+    pub fn guardian_error(&self, n: &i64) -> Option<&'static str> {
+        self.errors.get(&format!("guardian_serial_{n}"))
+    }
+
+    pub fn guardian_aria(&self, n: &i64) -> String {
+        self.errors.aria(&format!("guardian_serial_{n}"), "")
+    }
+
+    pub fn guardian_serial(&self, n: &i64) -> &str {
+        self.guardian_serials
+            .get(n)
+            .map(String::as_str)
+            .unwrap_or_default()
+    }
+}
+
+/// The order, from the queue (the administrator's own view: fictitious data only).
+async fn order_view(c: &Ctx, st: &AppState, id: &str) -> Result<OrderView, Response> {
+    let permit = c.municipality_permit(st, Action::OrderQueueRead)?;
+    let all = orders::queue(&st.ctx.vault, &permit, true)
+        .await
+        .map_err(|e| c.fail(st, e, "/orders"))?;
+    all.into_iter()
+        .find(|o| o.order_id == id)
+        .ok_or_else(|| c.not_found(st))
+}
+
+pub async fn register_form(
+    State(st): State<AppState>,
+    Extension(web): Extension<Arc<Web>>,
+    Path(id): Path<String>,
+    Query(q): Query<QueueQuery>,
+    headers: HeaderMap,
+) -> Response {
+    let c = ctx!(signed_in(&st, &web, &headers).await);
+    let (order_id, _) = ctx!(c.order_permit(&st, &id, Action::OrderRegister).await);
+    let order = ctx!(order_view(&c, &st, &order_id.to_string()).await);
+    let page = RegisterPage {
+        base: c.base(&st, "register.title", &format!("/orders/{order_id}")),
+        order,
+        mode: "pick".into(),
+        serial: String::new(),
+        guardian_serials: HashMap::new(),
+        errors: FormErrors::default(),
+        registered: q.registered.is_some(),
+    };
+    html(StatusCode::OK, &page)
+}
+
+#[derive(Debug, Deserialize, Default)]
+#[serde(default)]
+pub struct RegisterForm {
+    csrf: String,
+    mode: String,
+    serial: String,
+    #[serde(flatten)]
+    rest: HashMap<String, String>,
+}
+
+/// Three digits, `000` to `999` (one or two digits are read as written).
+fn digits(s: &str) -> Option<u16> {
+    let t = s.trim();
+    if t.is_empty() || t.len() > 3 || !t.chars().all(|c| c.is_ascii_digit()) {
+        return None;
+    }
+    t.parse().ok()
+}
+
+pub async fn register(
+    State(st): State<AppState>,
+    Extension(web): Extension<Arc<Web>>,
+    Path(id): Path<String>,
+    parts: Parts,
+    Form(form): Form<RegisterForm>,
+) -> Response {
+    let c = ctx!(posted(&st, &web, &parts, &form.csrf).await);
+    let (order_id, permit) = ctx!(c.order_permit(&st, &id, Action::OrderRegister).await);
+    let order = ctx!(order_view(&c, &st, &order_id.to_string()).await);
+    let typed: HashMap<i64, String> = order
+        .guardians
+        .iter()
+        .map(|g| {
+            let v = form
+                .rest
+                .get(&format!("guardian_serial_{}", g.guardian_no))
+                .cloned()
+                .unwrap_or_default();
+            (g.guardian_no, v)
+        })
+        .collect();
+    let mut errors = FormErrors::default();
+    let input = match form.mode.as_str() {
+        "pick" => RegisterInput {
+            serial: None,
+            guardian_serials: Vec::new(),
+        },
+        "choose" => {
+            let serial = digits(&form.serial);
+            if serial.is_none() {
+                errors.add("serial", "problem.number-not-digits");
+            }
+            let mut guardian_serials = Vec::new();
+            for g in &order.guardians {
+                let t = typed.get(&g.guardian_no).map(String::as_str).unwrap_or("");
+                if t.trim().is_empty() {
+                    continue; // Fiktiv picks for a guardian left empty.
+                }
+                match digits(t) {
+                    Some(serial) => guardian_serials.push(GuardianSerial {
+                        guardian_no: g.guardian_no,
+                        serial,
+                    }),
+                    None => errors.add(
+                        &format!("guardian_serial_{}", g.guardian_no),
+                        "problem.number-not-digits",
+                    ),
+                }
+            }
+            RegisterInput {
+                serial,
+                guardian_serials,
+            }
+        }
+        _ => {
+            errors.add("mode-pick", "problem.mode-required");
+            RegisterInput {
+                serial: None,
+                guardian_serials: Vec::new(),
+            }
+        }
+    };
+    let result = if errors.is_empty() {
+        match registration::register(&st.ctx.vault, &st.rules, &permit, &order_id, input).await {
+            Ok(_) => return see_other(&format!("/orders/{order_id}?registered=1")),
+            Err(e) => {
+                let mut fields: Vec<String> = vec!["serial".into()];
+                fields.extend(
+                    order
+                        .guardians
+                        .iter()
+                        .map(|g| format!("guardian_serial_{}", g.guardian_no)),
+                );
+                let fields: Vec<&str> = fields.iter().map(String::as_str).collect();
+                FormErrors::from_domain(e, &fields, &[])
+            }
+        }
+    } else {
+        Ok((StatusCode::UNPROCESSABLE_ENTITY, errors))
+    };
+    match result {
+        Ok((status, errors)) => {
+            let page = RegisterPage {
+                base: c.base(&st, "register.title", &format!("/orders/{order_id}")),
+                order,
+                mode: form.mode,
+                serial: form.serial,
+                guardian_serials: typed,
+                errors,
+                registered: false,
+            };
+            html(status, &page)
+        }
+        Err(e) => c.fail(&st, e, &format!("/orders/{order_id}")),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::digits;
+
+    #[test]
+    fn individual_digits() {
+        assert_eq!(digits("007"), Some(7));
+        assert_eq!(digits(" 999 "), Some(999));
+        assert_eq!(digits("1000"), None);
+        assert_eq!(digits("12a"), None);
+        assert_eq!(digits(""), None);
+    }
+}

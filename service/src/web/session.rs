@@ -1,0 +1,250 @@
+//! Server-side sessions.
+//!
+//! The cookie `__Host-fiktiv` holds 32 random bytes (base64url); the database holds
+//! only their SHA-256, so a copy of the database opens no session. Each session has
+//! its own CSRF token (required on every POST form), an idle timeout and an absolute
+//! lifetime (`[web]`), and ends when its account is disabled or reset. All times come
+//! from the vault's clock.
+
+use base64::Engine as _;
+use chrono::{DateTime, TimeDelta, Utc};
+use fiktiv_vault::audit::fmt_time;
+use fiktiv_vault::Vault;
+use rand::RngCore;
+use sha2::{Digest, Sha256};
+use sqlx::{AnyConnection, Row};
+use subtle::ConstantTimeEq;
+use zeroize::Zeroizing;
+
+use super::accounts::{account_from_row, Account};
+use crate::domain::{DomainError, DomainResult};
+
+/// The session cookie. `__Host-`: Secure, no Domain, Path=/ (the browser enforces it).
+pub const COOKIE: &str = "__Host-fiktiv";
+
+/// A session just made: the cookie value exists only here.
+pub struct NewSession {
+    pub cookie_value: Zeroizing<String>,
+}
+
+impl std::fmt::Debug for NewSession {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("NewSession([secret])")
+    }
+}
+
+/// A live session with its account.
+#[derive(Debug, Clone)]
+pub struct Session {
+    hash: String,
+    pub account: Account,
+    pub csrf: String,
+    pub stepped_up_at: Option<DateTime<Utc>>,
+}
+
+/// Session timing (from `[web]`).
+#[derive(Debug, Clone, Copy)]
+pub struct Timeouts {
+    pub idle: TimeDelta,
+    pub absolute: TimeDelta,
+    pub step_up_valid: TimeDelta,
+}
+
+/// 32 random bytes, base64url without padding.
+pub fn random_token() -> Zeroizing<String> {
+    let mut raw = Zeroizing::new([0u8; 32]);
+    rand::rngs::OsRng.fill_bytes(raw.as_mut());
+    Zeroizing::new(base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(raw.as_ref()))
+}
+
+fn hash(cookie_value: &str) -> String {
+    hex::encode(Sha256::digest(cookie_value.as_bytes()))
+}
+
+/// Constant-time equality of two tokens (lengths are not secret).
+pub fn tokens_equal(a: &str, b: &str) -> bool {
+    a.len() == b.len() && bool::from(a.as_bytes().ct_eq(b.as_bytes()))
+}
+
+fn parse_time(s: &str) -> DomainResult<DateTime<Utc>> {
+    DateTime::parse_from_rfc3339(s)
+        .map(|t| t.with_timezone(&Utc))
+        .map_err(|_| DomainError::Internal("stored time is malformed".into()))
+}
+
+/// Create a session for `user_id` in the caller's transaction.
+pub(super) async fn insert(
+    conn: &mut AnyConnection,
+    user_id: &str,
+    now: DateTime<Utc>,
+) -> DomainResult<NewSession> {
+    let cookie_value = random_token();
+    let csrf = random_token();
+    let now = fmt_time(now);
+    sqlx::query(
+        "INSERT INTO web_sessions (session_hash, user_id, csrf_token, created_at, last_seen_at) \
+         VALUES ($1, $2, $3, $4, $4)",
+    )
+    .bind(hash(&cookie_value))
+    .bind(user_id)
+    .bind(csrf.as_str())
+    .bind(&now)
+    .execute(&mut *conn)
+    .await?;
+    Ok(NewSession { cookie_value })
+}
+
+/// End every session of an account (disable, reset, lockout).
+pub(super) async fn delete_all_of(conn: &mut AnyConnection, user_id: &str) -> DomainResult<()> {
+    sqlx::query("DELETE FROM web_sessions WHERE user_id = $1")
+        .bind(user_id)
+        .execute(&mut *conn)
+        .await?;
+    Ok(())
+}
+
+/// The live session of a cookie value, touching its last use; `None` when unknown,
+/// expired (the row is deleted then) or its account is disabled.
+pub async fn lookup(
+    vault: &Vault,
+    t: Timeouts,
+    cookie_value: &str,
+) -> DomainResult<Option<Session>> {
+    if cookie_value.is_empty() || cookie_value.len() > 64 {
+        return Ok(None);
+    }
+    let h = hash(cookie_value);
+    let row = sqlx::query(
+        "SELECT s.csrf_token, s.created_at, s.last_seen_at, s.stepped_up_at, u.user_id, u.name, \
+         u.roles, u.units, u.must_change_password, u.disabled_at \
+         FROM web_sessions s JOIN staff_users u ON u.user_id = s.user_id \
+         WHERE s.session_hash = $1",
+    )
+    .bind(&h)
+    .fetch_optional(vault.db().pool())
+    .await?;
+    let Some(row) = row else {
+        return Ok(None);
+    };
+    let now = vault.now();
+    let created = parse_time(&row.try_get::<String, _>("created_at")?)?;
+    let last_seen = parse_time(&row.try_get::<String, _>("last_seen_at")?)?;
+    let disabled = row.try_get::<Option<String>, _>("disabled_at")?.is_some();
+    if disabled || now - last_seen >= t.idle || now - created >= t.absolute {
+        delete(vault, &h).await?;
+        return Ok(None);
+    }
+    sqlx::query("UPDATE web_sessions SET last_seen_at = $1 WHERE session_hash = $2")
+        .bind(fmt_time(now))
+        .bind(&h)
+        .execute(vault.db().pool())
+        .await?;
+    let stepped_up_at = match row.try_get::<Option<String>, _>("stepped_up_at")? {
+        Some(s) => Some(parse_time(&s)?),
+        None => None,
+    };
+    Ok(Some(Session {
+        hash: h,
+        account: account_from_row(&row)?,
+        csrf: row.try_get("csrf_token")?,
+        stepped_up_at,
+    }))
+}
+
+async fn delete(vault: &Vault, h: &str) -> DomainResult<()> {
+    sqlx::query("DELETE FROM web_sessions WHERE session_hash = $1")
+        .bind(h)
+        .execute(vault.db().pool())
+        .await?;
+    Ok(())
+}
+
+impl Session {
+    /// Sign out: the row is deleted, so the cookie opens nothing any more.
+    pub async fn end(&self, vault: &Vault) -> DomainResult<()> {
+        delete(vault, &self.hash).await
+    }
+
+    /// Record a successful re-entry of the second factor.
+    pub async fn mark_stepped_up(&self, vault: &Vault) -> DomainResult<()> {
+        sqlx::query("UPDATE web_sessions SET stepped_up_at = $1 WHERE session_hash = $2")
+            .bind(fmt_time(vault.now()))
+            .bind(&self.hash)
+            .execute(vault.db().pool())
+            .await?;
+        Ok(())
+    }
+
+    /// Does `token` (from a form) match this session's CSRF token? Constant time.
+    pub fn csrf_ok(&self, token: &str) -> bool {
+        tokens_equal(&self.csrf, token)
+    }
+}
+
+/// The second factor was re-entered recently enough to reveal a real identity.
+#[derive(Debug, Clone, Copy)]
+pub struct FreshSecondFactor(());
+
+/// Step-up is needed: send the person to `/step-up` first.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct StepUpRequired;
+
+/// Revealing a real identity requires the TOTP code re-entered within
+/// `[web] step_up_valid_secs`. A reveal handler calls this and passes the proof on;
+/// on `Err`, it redirects to `/step-up?next=<its own path>`.
+pub fn require_fresh_second_factor(
+    session: &Session,
+    t: Timeouts,
+    now: DateTime<Utc>,
+) -> Result<FreshSecondFactor, StepUpRequired> {
+    match session.stepped_up_at {
+        Some(at) if at <= now && now - at < t.step_up_valid => Ok(FreshSecondFactor(())),
+        _ => Err(StepUpRequired),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+    use chrono::TimeZone;
+
+    fn session(stepped: Option<DateTime<Utc>>) -> Session {
+        Session {
+            hash: String::new(),
+            account: Account {
+                user_id: "u".into(),
+                name: "n".into(),
+                roles: vec![],
+                units: vec![],
+                must_change_password: false,
+            },
+            csrf: "abc".into(),
+            stepped_up_at: stepped,
+        }
+    }
+
+    #[test]
+    fn step_up_is_fresh_for_its_window_only() {
+        let t = Timeouts {
+            idle: TimeDelta::minutes(15),
+            absolute: TimeDelta::hours(8),
+            step_up_valid: TimeDelta::minutes(5),
+        };
+        let at = Utc.with_ymd_and_hms(2025, 1, 1, 9, 0, 0).unwrap();
+        assert!(require_fresh_second_factor(&session(None), t, at).is_err());
+        let s = session(Some(at));
+        assert!(require_fresh_second_factor(&s, t, at + TimeDelta::minutes(4)).is_ok());
+        assert!(require_fresh_second_factor(&s, t, at + TimeDelta::minutes(5)).is_err());
+    }
+
+    #[test]
+    fn csrf_compare() {
+        let s = session(None);
+        assert!(s.csrf_ok("abc"));
+        assert!(!s.csrf_ok("abd"));
+        assert!(!s.csrf_ok(""));
+        assert_ne!(random_token().as_str(), random_token().as_str());
+        assert_eq!(random_token().len(), 43);
+    }
+}

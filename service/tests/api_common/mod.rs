@@ -1,0 +1,218 @@
+//! Shared setup of the API tests: a vault on a real database, a manual clock, one
+//! bearer token per role, and `call` through the router with tower's `oneshot`.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, dead_code)] // tests
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use axum::body::Body;
+use axum::http::{Request, StatusCode};
+use chrono::{DateTime, NaiveDate, TimeZone, Utc};
+use fiktiv::config::Config;
+use fiktiv::context::Context;
+use fiktiv_policies::Role;
+use fiktiv_tests::TestDatabase;
+use fiktiv_vault::{Db, KeyRing, ManualClock, RootKey, Vault};
+use http_body_util::BodyExt;
+use serde_json::Value;
+use tower::ServiceExt;
+
+pub const UNIT_A: &str = "unit-a";
+pub const UNIT_B: &str = "unit-b";
+
+/// Who calls: one token each.
+pub const CENTRAL: &str = "central";
+pub const SCHOOL_A: &str = "school-a";
+pub const SCHOOL_A2: &str = "school-a2";
+pub const SCHOOL_B: &str = "school-b";
+pub const APPROVER: &str = "approver";
+pub const APPROVER2: &str = "approver2";
+pub const AUDITOR: &str = "auditor";
+
+pub struct Env {
+    pub app: axum::Router,
+    pub vault: Vault,
+    pub clock: ManualClock,
+    pub tokens: HashMap<&'static str, String>,
+    pub db: TestDatabase,
+    _dir: tempfile::TempDir,
+}
+
+pub fn at(y: i32, m: u32, d: u32) -> DateTime<Utc> {
+    Utc.with_ymd_and_hms(y, m, d, 9, 0, 0).unwrap()
+}
+
+pub fn date(y: i32, m: u32, d: u32) -> NaiveDate {
+    NaiveDate::from_ymd_opt(y, m, d).unwrap()
+}
+
+/// A valid Swedish number, computed.
+pub fn se_number(birth: NaiveDate, serial: u16) -> String {
+    fiktiv_vault::ids::make_se_number(birth, serial).unwrap()
+}
+
+/// A valid Norwegian fødselsnummer (individual 500.. for births 2000-2039), computed.
+pub fn no_number(birth: NaiveDate) -> String {
+    let head = birth.format("%d%m%y").to_string();
+    (500..1000)
+        .find_map(|i| {
+            let nine = format!("{head}{i:03}");
+            fiktiv_vault::ids::no_check_digits(&nine).map(|(a, b)| format!("{nine}{a}{b}"))
+        })
+        .unwrap()
+}
+
+pub async fn env_with(db: TestDatabase, start: DateTime<Utc>, config: Config) -> Env {
+    let dir = tempfile::tempdir().unwrap();
+    let clock = ManualClock::new(start);
+    let conn = Db::connect(db.url()).await.unwrap();
+    let vault = Vault::new(
+        conn,
+        KeyRing::new(RootKey::generate()).unwrap(),
+        Arc::new(clock.clone()),
+    );
+    let ctx = Context::with_vault(vault.clone(), config, dir.path()).unwrap();
+    let mut tokens = HashMap::new();
+    for (who, roles, units) in [
+        (CENTRAL, vec![Role::CentralAdmin], vec![]),
+        (SCHOOL_A, vec![Role::School], vec![UNIT_A]),
+        (SCHOOL_A2, vec![Role::School], vec![UNIT_A]),
+        (SCHOOL_B, vec![Role::School], vec![UNIT_B]),
+        (APPROVER, vec![Role::Approver], vec![]),
+        (APPROVER2, vec![Role::Approver], vec![]),
+        (AUDITOR, vec![Role::Auditor], vec![]),
+    ] {
+        let units: Vec<String> = units.into_iter().map(String::from).collect();
+        let t = fiktiv::auth::create(&vault, "test", who, &roles, &units, 3650)
+            .await
+            .unwrap();
+        tokens.insert(who, t.secret.to_string());
+    }
+    Env {
+        app: fiktiv::http::app(ctx),
+        vault,
+        clock,
+        tokens,
+        db,
+        _dir: dir,
+    }
+}
+
+pub async fn env(db: TestDatabase, start: DateTime<Utc>) -> Env {
+    env_with(db, start, Config::default()).await
+}
+
+impl Env {
+    /// Call the router. `who` = None sends no token. Returns status and JSON body
+    /// (Null when the body is empty or not JSON) and the raw body text.
+    pub async fn call_raw(
+        &self,
+        method: &str,
+        path: &str,
+        who: Option<&str>,
+        body: Option<(&str, Vec<u8>)>,
+    ) -> (StatusCode, Value, String) {
+        let mut req = Request::builder().method(method).uri(path);
+        if let Some(w) = who {
+            req = req.header("authorization", format!("Bearer {}", self.tokens[w]));
+        }
+        let req = match body {
+            Some((ct, bytes)) => req.header("content-type", ct).body(Body::from(bytes)),
+            None => req.body(Body::empty()),
+        }
+        .unwrap();
+        let resp = self.app.clone().oneshot(req).await.unwrap();
+        let status = resp.status();
+        let ct = resp
+            .headers()
+            .get("content-type")
+            .map(|v| v.to_str().unwrap().to_owned())
+            .unwrap_or_default();
+        let bytes = resp.into_body().collect().await.unwrap().to_bytes();
+        let text = String::from_utf8_lossy(&bytes).into_owned();
+        if status.is_client_error() || status.is_server_error() {
+            assert_eq!(ct, "application/problem+json", "{method} {path}: {text}");
+        }
+        (
+            status,
+            serde_json::from_slice(&bytes).unwrap_or(Value::Null),
+            text,
+        )
+    }
+
+    pub async fn call(
+        &self,
+        method: &str,
+        path: &str,
+        who: &str,
+        body: Option<Value>,
+    ) -> (StatusCode, Value) {
+        let body = body.map(|b| ("application/json", serde_json::to_vec(&b).unwrap()));
+        let (s, v, _) = self.call_raw(method, path, Some(who), body).await;
+        (s, v)
+    }
+
+    /// Call and require `want`, printing the body otherwise.
+    pub async fn ok(
+        &self,
+        want: StatusCode,
+        method: &str,
+        path: &str,
+        who: &str,
+        body: Option<Value>,
+    ) -> Value {
+        let (s, v) = self.call(method, path, who, body).await;
+        assert_eq!(s, want, "{method} {path} as {who}: {v}");
+        v
+    }
+
+    pub async fn count(&self, table: &str) -> i64 {
+        use sqlx::Row;
+        sqlx::query(&format!("SELECT COUNT(*) AS n FROM {table}"))
+            .fetch_one(self.vault.db().pool())
+            .await
+            .unwrap()
+            .try_get("n")
+            .unwrap()
+    }
+
+    /// Row counts of every routine table and the audit trail: "nothing stored" means
+    /// this is unchanged.
+    pub async fn snapshot(&self) -> Vec<i64> {
+        let mut out = Vec::new();
+        for t in [
+            "cases",
+            "plan_versions",
+            "guardians",
+            "fictitious_numbers",
+            "orders",
+            "staff_told",
+            "reviews",
+            "reveal_requests",
+            "deprovision_requests",
+            "sealed_records",
+            "blind_indexes",
+            "case_keys",
+            "audit_events",
+        ] {
+            out.push(self.count(t).await);
+        }
+        out
+    }
+}
+
+#[macro_export]
+macro_rules! both_backends {
+    ($name:ident) => {
+        mod $name {
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn sqlite() {
+                super::$name(fiktiv_tests::TestDatabase::sqlite().unwrap()).await;
+            }
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn postgres() {
+                super::$name(fiktiv_tests::TestDatabase::postgres().unwrap()).await;
+            }
+        }
+    };
+}

@@ -1,0 +1,687 @@
+//! The whole protected-pupil routine through the router, for a Swedish and a Norwegian
+//! pupil, on SQLite and PostgreSQL: case, plan, decision, fictitious identity, guardian,
+//! order, registration, staff told, reviews across school years, four-eyes reveal, end
+//! and shredding. Real names are canaries: they must never appear in a response other
+//! than the school's identity page and an approved reveal, nor in the database bytes.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // tests
+
+mod api_common;
+
+use api_common::*;
+use axum::http::StatusCode;
+use chrono::TimeDelta;
+use fiktiv_tests::TestDatabase;
+use fiktiv_vault::ids::{Country, NumberKind, PersonalNumber};
+use serde_json::json;
+
+const SE_FIRST: &str = "Åsa-Kanariefågel";
+const SE_LAST: &str = "Zyxwvutsson";
+const NO_FIRST: &str = "Ødegårdkanari";
+const NO_LAST: &str = "Qvistkanarifugl";
+
+fn plan(v: &str) -> serde_json::Value {
+    json!({
+        "information_handling": format!("Only the class teacher and the principal know. {v}"),
+        "platforms": ["Google Workspace", "Unikum"],
+        "guardian_contact_routes": ["Phone via the principal only"],
+        "staff_to_inform": ["class teacher", "school nurse"],
+        "free_text": "No photos.\nNo name on the door."
+    })
+}
+
+/// The routine for one pupil. Returns the case id.
+#[allow(clippy::too_many_arguments)]
+async fn routine(
+    e: &Env,
+    country: &str,
+    number: &str,
+    first: &str,
+    last: &str,
+    birth: &str,
+    fict: serde_json::Value,
+    guardian: serde_json::Value,
+) -> String {
+    let opened = e
+        .ok(
+            StatusCode::CREATED,
+            "POST",
+            &format!("/api/v1/units/{UNIT_A}/cases"),
+            SCHOOL_A,
+            Some(json!({"country": country, "personal_number": number,
+                        "first_name": first, "last_name": last, "birth_date": birth})),
+        )
+        .await;
+    let text = opened.to_string();
+    assert!(!text.contains(number) && !text.contains(first) && !text.contains(last));
+    let case = opened["case_id"].as_str().unwrap().to_owned();
+    let c = format!("/api/v1/cases/{case}");
+
+    // Duplicate: refused, nothing stored, not saying whose.
+    let before = e.snapshot().await;
+    let (s, p) = e
+        .call(
+            "POST",
+            &format!("/api/v1/units/{UNIT_B}/cases"),
+            SCHOOL_B,
+            Some(json!({"country": country, "personal_number": number,
+                        "first_name": "Other", "last_name": "Person", "birth_date": birth})),
+        )
+        .await;
+    assert_eq!(s, StatusCode::CONFLICT, "{p}");
+    assert_eq!(p["type"], "urn:fiktiv:problem:duplicate-identity");
+    assert!(!p.to_string().contains(&case));
+    assert_eq!(e.snapshot().await, before);
+
+    // Plan, versioned.
+    let v1 = e
+        .ok(
+            StatusCode::OK,
+            "PUT",
+            &format!("{c}/plan"),
+            SCHOOL_A,
+            Some(plan("v1")),
+        )
+        .await;
+    assert_eq!(v1["version"], 1);
+    e.clock.advance(TimeDelta::minutes(5));
+    let v2 = e
+        .ok(
+            StatusCode::OK,
+            "PUT",
+            &format!("{c}/plan"),
+            SCHOOL_A2,
+            Some(plan("v2")),
+        )
+        .await;
+    assert_eq!(v2["version"], 2);
+    let p = e
+        .ok(StatusCode::OK, "GET", &format!("{c}/plan"), SCHOOL_A, None)
+        .await;
+    assert_eq!(p["version"], 2);
+    assert!(p["plan"]["information_handling"]
+        .as_str()
+        .unwrap()
+        .ends_with("v2"));
+    assert_eq!(p["history"].as_array().unwrap().len(), 2);
+    assert_eq!(p["history"][0]["written_by"], "staff:school-a");
+    assert_eq!(p["history"][1]["written_by"], "staff:school-a2");
+    let p1 = e
+        .ok(
+            StatusCode::OK,
+            "GET",
+            &format!("{c}/plan?version=1"),
+            SCHOOL_A,
+            None,
+        )
+        .await;
+    assert!(p1["plan"]["information_handling"]
+        .as_str()
+        .unwrap()
+        .ends_with("v1"));
+    // The central administrator never sees the plan or the identity; another school
+    // does not even learn that the case exists.
+    for who in [CENTRAL, SCHOOL_B, AUDITOR, APPROVER] {
+        for path in [format!("{c}/plan"), format!("{c}/identity")] {
+            let (s, _) = e.call("GET", &path, who, None).await;
+            assert_eq!(s, StatusCode::NOT_FOUND, "{who} {path}");
+        }
+    }
+
+    // Fictitious identity needs the decision first.
+    let (s, p) = e
+        .call(
+            "PUT",
+            &format!("{c}/fictitious-identity"),
+            SCHOOL_A,
+            Some(fict.clone()),
+        )
+        .await;
+    assert_eq!(
+        (s, p["type"].as_str().unwrap()),
+        (StatusCode::CONFLICT, "urn:fiktiv:problem:decision-required")
+    );
+    e.ok(
+        StatusCode::OK,
+        "PUT",
+        &format!("{c}/login-decision"),
+        SCHOOL_A,
+        Some(json!({"decision": "fictitious-user"})),
+    )
+    .await;
+    let sug = e
+        .ok(
+            StatusCode::OK,
+            "GET",
+            &format!("{c}/name-suggestions?count=3"),
+            SCHOOL_A,
+            None,
+        )
+        .await;
+    assert_eq!(sug["first_names"].as_array().unwrap().len(), 3);
+    assert!(sug["source"]
+        .as_str()
+        .unwrap()
+        .contains(if country == "se" { "SCB" } else { "SSB" }));
+
+    // The real name is refused, without echoing it.
+    let (s, p) = e
+        .call("PUT", &format!("{c}/fictitious-identity"), SCHOOL_A,
+            Some(json!({"first_name": first, "last_name": "Lindqvist", "birth_date": fict["birth_date"]})))
+        .await;
+    assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(p["violations"][0]["code"], "fictitious.name-equals-real");
+    assert!(!p.to_string().contains(first));
+    // Another birth year would put the pupil in the wrong grade.
+    let (s, p) = e
+        .call("PUT", &format!("{c}/fictitious-identity"), SCHOOL_A,
+            Some(json!({"first_name": "Berit", "last_name": "Lindqvist", "birth_date": "2009-06-01"})))
+        .await;
+    assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(p["violations"][0]["code"], "fictitious.birth-year-differs");
+    let f = e
+        .ok(
+            StatusCode::OK,
+            "PUT",
+            &format!("{c}/fictitious-identity"),
+            SCHOOL_A,
+            Some(fict.clone()),
+        )
+        .await;
+    assert_eq!(f["first_name"], fict["first_name"]);
+
+    // Guardians: one linked with a fictitious identity, one not linked.
+    e.ok(
+        StatusCode::OK,
+        "PUT",
+        &format!("{c}/guardians/1"),
+        SCHOOL_A,
+        Some(guardian.clone()),
+    )
+    .await;
+    e.ok(
+        StatusCode::OK,
+        "PUT",
+        &format!("{c}/guardians/2"),
+        SCHOOL_A,
+        Some(json!({"linked": false})),
+    )
+    .await;
+
+    // Order: fictitious data only.
+    let o = e
+        .ok(
+            StatusCode::CREATED,
+            "POST",
+            &format!("{c}/order"),
+            SCHOOL_A,
+            Some(json!({"groups": ["4B"], "platforms": ["google", "unikum"]})),
+        )
+        .await;
+    let order = o["order_id"].as_str().unwrap().to_owned();
+    // Too late to change the fictitious identity now.
+    let (s, _) = e
+        .call(
+            "PUT",
+            &format!("{c}/fictitious-identity"),
+            SCHOOL_A,
+            Some(fict.clone()),
+        )
+        .await;
+    assert_eq!(s, StatusCode::CONFLICT);
+
+    e.clock.advance(TimeDelta::minutes(90));
+    let q = e
+        .ok(StatusCode::OK, "GET", "/api/v1/orders", CENTRAL, None)
+        .await;
+    let mine: Vec<_> = q
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|o| o["order_id"] == order.as_str())
+        .collect();
+    assert_eq!(mine.len(), 1);
+    assert_eq!(mine[0]["waiting_minutes"], 90);
+    assert_eq!(mine[0]["pupil"]["first_name"], fict["first_name"]);
+    assert_eq!(mine[0]["guardians"].as_array().unwrap().len(), 1);
+    let qt = q.to_string();
+    assert!(!qt.contains(number) && !qt.contains(first) && !qt.contains(last));
+    // Schools and auditors do not see the queue.
+    for who in [SCHOOL_A, AUDITOR, APPROVER] {
+        let (s, _) = e.call("GET", "/api/v1/orders", who, None).await;
+        assert_eq!(s, StatusCode::FORBIDDEN, "{who}");
+    }
+
+    // Registration: Fiktiv picks free digits.
+    let r = e
+        .ok(
+            StatusCode::OK,
+            "POST",
+            &format!("/api/v1/orders/{order}/registration"),
+            CENTRAL,
+            Some(json!({})),
+        )
+        .await;
+    let fict_number = r["number"].as_str().unwrap().to_owned();
+    let today = chrono::NaiveDate::from_ymd_opt(2030, 1, 1).unwrap();
+    let parsed = if country == "se" {
+        PersonalNumber::parse_country(Country::Se, &fict_number, today).unwrap()
+    } else {
+        let p = PersonalNumber::parse_country(Country::No, &fict_number, today).unwrap();
+        assert_eq!(p.kind(), NumberKind::NoSynthetic);
+        p
+    };
+    assert_eq!(
+        parsed.birth_date().to_string(),
+        fict["birth_date"].as_str().unwrap()
+    );
+    assert_ne!(fict_number, number);
+    let g_number = r["guardians"][0]["number"].as_str().unwrap();
+    assert_ne!(g_number, fict_number);
+    let rt = r.to_string();
+    assert!(!rt.contains(number) && !rt.contains(first));
+    // Registered once only.
+    let (s, _) = e
+        .call(
+            "POST",
+            &format!("/api/v1/orders/{order}/registration"),
+            CENTRAL,
+            Some(json!({})),
+        )
+        .await;
+    assert_eq!(s, StatusCode::CONFLICT);
+    let meta = e.ok(StatusCode::OK, "GET", &c, CENTRAL, None).await;
+    assert_eq!(meta["state"], "registered");
+    assert_eq!(meta["fictitious"]["number"], fict_number.as_str());
+    assert!(!meta.to_string().contains(first));
+
+    // Staff told.
+    let st = e
+        .ok(
+            StatusCode::CREATED,
+            "POST",
+            &format!("{c}/staff-told"),
+            SCHOOL_A,
+            Some(json!({"staff": ["class teacher", "school nurse"], "told_on": e.clock_date()})),
+        )
+        .await;
+    assert_eq!(st["recorded_by"], "staff:school-a");
+
+    // The school's own case page shows the real identity.
+    let id = e
+        .ok(
+            StatusCode::OK,
+            "GET",
+            &format!("{c}/identity"),
+            SCHOOL_A,
+            None,
+        )
+        .await;
+    let canonical = PersonalNumber::parse(number, today).unwrap();
+    assert_eq!(id["personal_number"], canonical.canonical());
+    assert_eq!(id["first_name"], first);
+    case
+}
+
+trait ClockDate {
+    fn clock_date(&self) -> String;
+}
+
+impl ClockDate for Env {
+    fn clock_date(&self) -> String {
+        use fiktiv_vault::Clock;
+        self.clock.now().date_naive().format("%Y-%m-%d").to_string()
+    }
+}
+
+async fn reveal_four_eyes(e: &Env, case: &str, first: &str) {
+    let body = json!({"case_id": case, "purpose": "Guardian access request, ref 2026/14"});
+    let r = e
+        .ok(
+            StatusCode::CREATED,
+            "POST",
+            "/api/v1/reveals",
+            SCHOOL_A,
+            Some(body.clone()),
+        )
+        .await;
+    let id = r["reveal_id"].as_str().unwrap().to_owned();
+    let read = format!("/api/v1/reveals/{id}/identity");
+    let decide = format!("/api/v1/reveals/{id}/decision");
+    let (s, _) = e.call("GET", &read, SCHOOL_A, None).await;
+    assert_eq!(s, StatusCode::CONFLICT, "not approved yet");
+    // Only an approver, never the school itself, decides.
+    let (s, _) = e
+        .call("POST", &decide, SCHOOL_A, Some(json!({"approve": true})))
+        .await;
+    assert_eq!(s, StatusCode::NOT_FOUND);
+    e.ok(
+        StatusCode::OK,
+        "POST",
+        &decide,
+        APPROVER,
+        Some(json!({"approve": true})),
+    )
+    .await;
+    let (s, _) = e
+        .call("POST", &decide, APPROVER2, Some(json!({"approve": true})))
+        .await;
+    assert_eq!(s, StatusCode::CONFLICT, "already decided");
+    // Only the requester reads it.
+    for who in [APPROVER, SCHOOL_A2, CENTRAL, AUDITOR] {
+        let (s, _) = e.call("GET", &read, who, None).await;
+        assert_eq!(s, StatusCode::NOT_FOUND, "{who}");
+    }
+    let shown = e.ok(StatusCode::OK, "GET", &read, SCHOOL_A, None).await;
+    assert_eq!(shown["first_name"], first);
+    let (s, p) = e.call("GET", &read, SCHOOL_A, None).await;
+    assert_eq!(
+        (s, p["type"].as_str().unwrap()),
+        (StatusCode::GONE, "urn:fiktiv:problem:reveal-used")
+    );
+
+    // Expired after the time limit (15 minutes by default).
+    let r = e
+        .ok(
+            StatusCode::CREATED,
+            "POST",
+            "/api/v1/reveals",
+            SCHOOL_A,
+            Some(body.clone()),
+        )
+        .await;
+    let id2 = r["reveal_id"].as_str().unwrap();
+    e.ok(
+        StatusCode::OK,
+        "POST",
+        &format!("/api/v1/reveals/{id2}/decision"),
+        APPROVER2,
+        Some(json!({"approve": true})),
+    )
+    .await;
+    e.clock.advance(TimeDelta::minutes(16));
+    let (s, p) = e
+        .call(
+            "GET",
+            &format!("/api/v1/reveals/{id2}/identity"),
+            SCHOOL_A,
+            None,
+        )
+        .await;
+    assert_eq!(
+        (s, p["type"].as_str().unwrap()),
+        (StatusCode::GONE, "urn:fiktiv:problem:reveal-expired")
+    );
+
+    // Refused stays refused.
+    let r = e
+        .ok(
+            StatusCode::CREATED,
+            "POST",
+            "/api/v1/reveals",
+            SCHOOL_A,
+            Some(body.clone()),
+        )
+        .await;
+    let id3 = r["reveal_id"].as_str().unwrap();
+    e.ok(
+        StatusCode::OK,
+        "POST",
+        &format!("/api/v1/reveals/{id3}/decision"),
+        APPROVER,
+        Some(json!({"approve": false})),
+    )
+    .await;
+    let (s, _) = e
+        .call(
+            "GET",
+            &format!("/api/v1/reveals/{id3}/identity"),
+            SCHOOL_A,
+            None,
+        )
+        .await;
+    assert_eq!(s, StatusCode::CONFLICT);
+
+    // An approver may ask, but never decides their own request.
+    let r = e
+        .ok(
+            StatusCode::CREATED,
+            "POST",
+            "/api/v1/reveals",
+            APPROVER,
+            Some(body),
+        )
+        .await;
+    let id4 = r["reveal_id"].as_str().unwrap();
+    let (s, _) = e
+        .call(
+            "POST",
+            &format!("/api/v1/reveals/{id4}/decision"),
+            APPROVER,
+            Some(json!({"approve": true})),
+        )
+        .await;
+    assert_eq!(s, StatusCode::NOT_FOUND);
+
+    // Requests, approvals, refusals and reads are in the audit trail.
+    let ev = e
+        .ok(
+            StatusCode::OK,
+            "GET",
+            &format!("/api/v1/audit/events?case_id={case}&limit=1000"),
+            AUDITOR,
+            None,
+        )
+        .await;
+    let actions: Vec<(String, String)> = ev
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|x| {
+            (
+                x["action"].as_str().unwrap().to_owned(),
+                x["outcome"].as_str().unwrap().to_owned(),
+            )
+        })
+        .collect();
+    for (a, o) in [
+        ("reveal.request", "ok"),
+        ("reveal.approve", "ok"),
+        ("reveal.refuse", "ok"),
+        ("reveal.read", "ok"),
+        ("reveal.read", "denied"),
+        ("case.read-identity", "ok"),
+    ] {
+        assert!(
+            actions.contains(&(a.to_owned(), o.to_owned())),
+            "{a}/{o} missing in {actions:?}"
+        );
+    }
+    assert!(!ev.to_string().contains(first));
+}
+
+async fn reviews_across_school_years(e: &Env, case: &str) {
+    // Opened 2026-03-02: the first review is due at the 2026 school-year start (15 Aug).
+    let unit = format!("/api/v1/units/{UNIT_A}/reviews");
+    let mine = |v: &serde_json::Value| {
+        v.as_array()
+            .unwrap()
+            .iter()
+            .find(|i| i["case_id"] == case)
+            .cloned()
+    };
+    assert!(mine(&e.ok(StatusCode::OK, "GET", &unit, SCHOOL_A, None).await).is_none());
+    e.clock.set(at(2026, 7, 20));
+    let due = mine(&e.ok(StatusCode::OK, "GET", &unit, SCHOOL_A, None).await).unwrap();
+    assert_eq!(due["status"], "due-soon");
+    assert_eq!(due["next_due"], "2026-08-15");
+    let all = mine(
+        &e.ok(StatusCode::OK, "GET", "/api/v1/reviews", CENTRAL, None)
+            .await,
+    )
+    .unwrap();
+    assert_eq!(all["status"], "due-soon");
+    let (s, _) = e.call("GET", "/api/v1/reviews", SCHOOL_A, None).await;
+    assert_eq!(s, StatusCode::FORBIDDEN);
+    let (s, _) = e.call("GET", &unit, SCHOOL_B, None).await;
+    assert_eq!(s, StatusCode::FORBIDDEN);
+    e.clock.set(at(2026, 8, 16));
+    let over = mine(&e.ok(StatusCode::OK, "GET", &unit, SCHOOL_A, None).await).unwrap();
+    assert_eq!(over["status"], "overdue");
+    let rec = e
+        .ok(
+            StatusCode::CREATED,
+            "POST",
+            &format!("/api/v1/cases/{case}/reviews"),
+            SCHOOL_A,
+            Some(json!({"outcome": "continue"})),
+        )
+        .await;
+    assert_eq!(rec["next_due"], "2027-08-15");
+    assert!(mine(&e.ok(StatusCode::OK, "GET", &unit, SCHOOL_A, None).await).is_none());
+    // A year later it is overdue again.
+    e.clock.set(at(2027, 8, 16));
+    let over = mine(
+        &e.ok(StatusCode::OK, "GET", "/api/v1/reviews", APPROVER, None)
+            .await,
+    )
+    .unwrap();
+    assert_eq!(over["status"], "overdue");
+    e.ok(
+        StatusCode::CREATED,
+        "POST",
+        &format!("/api/v1/cases/{case}/reviews"),
+        SCHOOL_A,
+        Some(json!({"outcome": "plan-changed"})),
+    )
+    .await;
+}
+
+async fn end_and_shred(e: &Env, case: &str, number: &str, first: &str, last: &str) {
+    let c = format!("/api/v1/cases/{case}");
+    let ended = e
+        .ok(
+            StatusCode::OK,
+            "POST",
+            &format!("{c}/end"),
+            SCHOOL_A,
+            Some(json!({"reason": "pupil-left"})),
+        )
+        .await;
+    assert_eq!(ended["deprovisioning_requested"], true);
+    let (s, _) = e
+        .call(
+            "POST",
+            &format!("{c}/end"),
+            SCHOOL_A,
+            Some(json!({"reason": "pupil-left"})),
+        )
+        .await;
+    assert_eq!(s, StatusCode::CONFLICT);
+    let shred_on = ended["identity_shred_on"].as_str().unwrap().to_owned();
+    // Nothing is shredded early.
+    let r = fiktiv::domain::end::run_retention(&e.vault, "test")
+        .await
+        .unwrap();
+    assert_eq!((r.identities, r.plans, r.records), (0, 0, 0));
+    e.ok(
+        StatusCode::OK,
+        "GET",
+        &format!("{c}/identity"),
+        SCHOOL_A,
+        None,
+    )
+    .await;
+    let d = chrono::NaiveDate::parse_from_str(&shred_on, "%Y-%m-%d").unwrap();
+    e.clock.set(d.and_hms_opt(9, 0, 0).unwrap().and_utc());
+    let r = fiktiv::domain::end::run_retention(&e.vault, "test")
+        .await
+        .unwrap();
+    assert_eq!(r.identities, 1);
+    let (s, p) = e
+        .call("GET", &format!("{c}/identity"), SCHOOL_A, None)
+        .await;
+    assert_eq!(
+        (s, p["type"].as_str().unwrap()),
+        (StatusCode::GONE, "urn:fiktiv:problem:identity-shredded")
+    );
+    // The plan is kept longer (2 years by default), then shredded too.
+    e.ok(StatusCode::OK, "GET", &format!("{c}/plan"), SCHOOL_A, None)
+        .await;
+    e.clock.advance(TimeDelta::days(2 * 366 + 1));
+    let r = fiktiv::domain::end::run_retention(&e.vault, "test")
+        .await
+        .unwrap();
+    assert_eq!((r.plans, r.records), (1, 1));
+    let (s, _) = e.call("GET", &format!("{c}/plan"), SCHOOL_A, None).await;
+    assert!(s == StatusCode::CONFLICT || s == StatusCode::GONE, "{s}");
+    // The same pupil can be taken in again after shredding.
+    // No real value is in the database bytes.
+    let raw = e.db.raw_bytes().unwrap();
+    for canary in [number.replace('-', ""), first.to_owned(), last.to_owned()] {
+        assert!(
+            !raw.windows(canary.len()).any(|w| w == canary.as_bytes()),
+            "a real value is in the database in the clear"
+        );
+    }
+    let v = e
+        .ok(StatusCode::OK, "GET", "/api/v1/audit/verify", AUDITOR, None)
+        .await;
+    assert_eq!(v["ok"], true, "{v}");
+}
+
+async fn swedish_pupil(db: TestDatabase) {
+    let e = env(db, at(2026, 3, 2)).await;
+    let number = se_number(date(2015, 5, 17), 123);
+    let short = format!("{}-{}", &number[2..8], &number[8..]);
+    let case = routine(
+        &e,
+        "se",
+        &short,
+        SE_FIRST,
+        SE_LAST,
+        "2015-05-17",
+        json!({"first_name": "Maja", "last_name": "Lindqvist", "birth_date": "2015-09-03"}),
+        json!({"linked": true,
+               "real": {"personal_number": se_number(date(1985, 2, 11), 456),
+                        "first_name": "Kanariemor", "last_name": SE_LAST, "birth_date": "1985-02-11"},
+               "fictitious": {"first_name": "Karin", "last_name": "Berglund", "birth_date": "1985-07-07"}}),
+    )
+    .await;
+    reveal_four_eyes(&e, &case, SE_FIRST).await;
+    reviews_across_school_years(&e, &case).await;
+    end_and_shred(&e, &case, &number, SE_FIRST, SE_LAST).await;
+}
+both_backends!(swedish_pupil);
+
+async fn norwegian_pupil(db: TestDatabase) {
+    let e = env(db, at(2026, 3, 2)).await;
+    let number = no_number(date(2014, 11, 20));
+    let case = routine(
+        &e,
+        "no",
+        &number,
+        NO_FIRST,
+        NO_LAST,
+        "2014-11-20",
+        json!({"first_name": "Nora", "last_name": "Hansen", "birth_date": "2014-04-04"}),
+        json!({"linked": true,
+               "real": {"personal_number": no_guardian(), "first_name": "Kanarimor",
+                        "last_name": NO_LAST, "birth_date": "1988-03-15"},
+               "fictitious": {"first_name": "Ingrid", "last_name": "Dahl", "birth_date": "1988-06-06"}}),
+    )
+    .await;
+    reveal_four_eyes(&e, &case, NO_FIRST).await;
+    reviews_across_school_years(&e, &case).await;
+    end_and_shred(&e, &case, &number, NO_FIRST, NO_LAST).await;
+}
+both_backends!(norwegian_pupil);
+
+/// A Norwegian born 1988 (individual numbers 000-499).
+fn no_guardian() -> String {
+    (100..500)
+        .find_map(|i| {
+            let nine = format!("150388{i:03}");
+            fiktiv_vault::ids::no_check_digits(&nine).map(|(a, b)| format!("{nine}{a}{b}"))
+        })
+        .unwrap()
+}

@@ -1,0 +1,287 @@
+//! Limits: bad bearer tokens per client address, reveal requests per person, the
+//! request timeout, the bounded provisioning worker pool and the cap on concurrent
+//! checks. (Sign-in limits and lockout are in `web_signin.rs` / `web_accounts.rs`.)
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // tests
+
+mod api_common;
+mod provisioning_common;
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use api_common::*;
+use axum::body::Body;
+use axum::extract::ConnectInfo;
+use axum::http::{Request, StatusCode};
+use chrono::TimeDelta;
+use fiktiv::config::Config;
+use fiktiv_tests::{Fault, FaultProxy, TestDatabase};
+use http_body_util::BodyExt;
+use provisioning_common::*;
+use serde_json::{json, Value};
+use tower::ServiceExt;
+
+/// A request from `addr` (as `fiktiv serve` sees it) with `token`.
+async fn from(e: &Env, addr: &str, token: &str) -> (StatusCode, Value, Option<String>) {
+    let mut req = Request::get("/api/v1/cases")
+        .header("authorization", format!("Bearer {token}"))
+        .body(Body::empty())
+        .unwrap();
+    let addr: SocketAddr = format!("{addr}:40000").parse().unwrap();
+    req.extensions_mut().insert(ConnectInfo(addr));
+    let resp = e.app.clone().oneshot(req).await.unwrap();
+    let status = resp.status();
+    let retry = resp
+        .headers()
+        .get("retry-after")
+        .map(|v| v.to_str().unwrap().to_owned());
+    let body = resp.into_body().collect().await.unwrap().to_bytes();
+    (
+        status,
+        serde_json::from_slice(&body).unwrap_or(Value::Null),
+        retry,
+    )
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bad_tokens_are_limited_per_client_address() {
+    let config = Config::parse(
+        "[limits]\nfailed_tokens_per_address = 5\nfailed_token_window_secs = 60\n",
+        "t",
+    )
+    .unwrap();
+    let e = env_with(TestDatabase::sqlite().unwrap(), at(2026, 3, 2), config).await;
+    let good = e.tokens[CENTRAL].clone();
+    let before = e.snapshot().await;
+    for i in 0..5 {
+        let (s, _, _) = from(&e, "10.0.0.1", &format!("fkt_guess{i}")).await;
+        assert_eq!(s, StatusCode::UNAUTHORIZED);
+    }
+    // Over the limit: refused without looking at the token, even a good one.
+    let (s, v, retry) = from(&e, "10.0.0.1", "fkt_guess5").await;
+    assert_eq!(
+        (s, v["type"].as_str()),
+        (
+            StatusCode::TOO_MANY_REQUESTS,
+            Some("urn:fiktiv:problem:rate-limited")
+        )
+    );
+    assert_eq!(retry.as_deref(), Some("60"));
+    let (s, _, _) = from(&e, "10.0.0.1", &good).await;
+    assert_eq!(s, StatusCode::TOO_MANY_REQUESTS);
+    // Another address is not affected; good tokens never count.
+    for _ in 0..10 {
+        let (s, _, _) = from(&e, "10.0.0.2", &good).await;
+        assert_eq!(s, StatusCode::OK);
+    }
+    // The window passes.
+    e.clock.advance(TimeDelta::seconds(61));
+    let (s, _, _) = from(&e, "10.0.0.1", &good).await;
+    assert_eq!(s, StatusCode::OK);
+    assert_eq!(e.snapshot().await, before, "nothing stored");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn reveal_requests_are_limited_per_person() {
+    let config = Config::parse(
+        "[limits]\nreveal_requests_per_person = 3\nreveal_request_window_secs = 3600\n",
+        "t",
+    )
+    .unwrap();
+    let e = env_with(TestDatabase::sqlite().unwrap(), at(2026, 3, 2), config).await;
+    let case = e
+        .ok(
+            StatusCode::CREATED,
+            "POST",
+            &format!("/api/v1/units/{UNIT_A}/cases"),
+            SCHOOL_A,
+            Some(
+                json!({"country": "se", "personal_number": se_number(date(2015, 5, 17), 123),
+                "first_name": "Riktig", "last_name": "Person", "birth_date": "2015-05-17"}),
+            ),
+        )
+        .await["case_id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let ask = json!({"case_id": case, "purpose": "Guardian request"});
+    for _ in 0..3 {
+        e.ok(
+            StatusCode::CREATED,
+            "POST",
+            "/api/v1/reveals",
+            SCHOOL_A,
+            Some(ask.clone()),
+        )
+        .await;
+    }
+    let before = e.snapshot().await;
+    let (s, v) = e
+        .call("POST", "/api/v1/reveals", SCHOOL_A, Some(ask.clone()))
+        .await;
+    assert_eq!(
+        (s, v["type"].as_str()),
+        (
+            StatusCode::TOO_MANY_REQUESTS,
+            Some("urn:fiktiv:problem:rate-limited")
+        )
+    );
+    // The same person with another token is the same person.
+    let (s, _) = e
+        .call("POST", "/api/v1/reveals", SCHOOL_A, Some(ask.clone()))
+        .await;
+    assert_eq!(s, StatusCode::TOO_MANY_REQUESTS);
+    assert_eq!(
+        e.snapshot().await,
+        before,
+        "a refused request stores nothing"
+    );
+    // Another person may still ask; after the window, so may the first.
+    e.ok(
+        StatusCode::CREATED,
+        "POST",
+        "/api/v1/reveals",
+        APPROVER,
+        Some(ask.clone()),
+    )
+    .await;
+    e.clock.advance(TimeDelta::hours(1));
+    e.ok(
+        StatusCode::CREATED,
+        "POST",
+        "/api/v1/reveals",
+        SCHOOL_A,
+        Some(ask),
+    )
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_slow_request_times_out_with_a_problem() {
+    let peers = Peers::start();
+    let scim = FaultProxy::for_scim(&peers.scim).unwrap();
+    let toml = format!(
+        "{}\n[server]\nrequest_timeout_secs = 1\n",
+        targets_toml(
+            &peers,
+            &peers.slapd.url(),
+            &format!("{}/v2", scim.url_for("http")),
+            ""
+        )
+    );
+    let p = penv(TestDatabase::sqlite().unwrap(), at(2026, 3, 2), &toml).await;
+    // The plan reads every target inside the request; SCIM answers 3 s late.
+    scim.set(Fault::Delay(Duration::from_secs(3))).unwrap();
+    let before = p.e.snapshot().await;
+    let started = std::time::Instant::now();
+    let (s, v) = p.e.call("GET", "/api/v1/sync/plan", CENTRAL, None).await;
+    assert_eq!(
+        (s, v["type"].as_str()),
+        (
+            StatusCode::REQUEST_TIMEOUT,
+            Some("urn:fiktiv:problem:timeout")
+        ),
+        "{v}"
+    );
+    assert!(
+        started.elapsed() < Duration::from_millis(2900),
+        "answered at the timeout"
+    );
+    assert!(scim.stats().faults_injected >= 1);
+    assert_eq!(p.e.snapshot().await, before);
+    scim.clear().unwrap();
+    p.e.ok(StatusCode::OK, "GET", "/api/v1/sync/plan", CENTRAL, None)
+        .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_worker_pool_is_bounded_and_checks_are_capped() {
+    // The job pool is `workers` tasks, 1 to 16.
+    for bad in ["0", "17"] {
+        let config = Config::parse(&format!("[provisioning]\nworkers = {bad}\n"), "t").unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        let db = TestDatabase::sqlite().unwrap();
+        let vault = fiktiv_vault::Vault::new(
+            fiktiv_vault::Db::connect(db.url()).await.unwrap(),
+            fiktiv_vault::KeyRing::new(fiktiv_vault::RootKey::generate()).unwrap(),
+            std::sync::Arc::new(fiktiv_vault::ManualClock::new(at(2026, 3, 2))),
+        );
+        let err = fiktiv::context::Context::with_vault(vault, config, dir.path())
+            .err()
+            .unwrap_or_else(|| panic!("workers = {bad} was accepted"));
+        assert!(format!("{err:#}").contains("workers"), "{err:#}");
+    }
+
+    // Checks: at most `concurrent_runs` at once, across the API.
+    let peers = Peers::start();
+    let scim = FaultProxy::for_scim(&peers.scim).unwrap();
+    let toml = format!(
+        "{}\n[limits]\nconcurrent_runs = 2\n",
+        targets_toml(
+            &peers,
+            &peers.slapd.url(),
+            &format!("{}/v2", scim.url_for("http")),
+            ""
+        )
+    );
+    let p = penv(TestDatabase::sqlite().unwrap(), at(2026, 3, 2), &toml).await;
+    // Slow SCIM: the scans stay running while the next ones are asked for.
+    scim.set(Fault::Delay(Duration::from_secs(2))).unwrap();
+    let mut ids = Vec::new();
+    for _ in 0..2 {
+        let r =
+            p.e.ok(
+                StatusCode::ACCEPTED,
+                "POST",
+                "/api/v1/leak-scan",
+                CENTRAL,
+                None,
+            )
+            .await;
+        ids.push(r["run_id"].as_str().unwrap().to_owned());
+    }
+    let before = p.e.count("prov_runs").await;
+    let (s, v) = p.e.call("POST", "/api/v1/leak-scan", CENTRAL, None).await;
+    assert_eq!(
+        (s, v["type"].as_str()),
+        (
+            StatusCode::TOO_MANY_REQUESTS,
+            Some("urn:fiktiv:problem:runs-busy")
+        ),
+        "{v}"
+    );
+    let (s, _) =
+        p.e.call("POST", "/api/v1/targets/ldap/account-check", CENTRAL, None)
+            .await;
+    assert_eq!(s, StatusCode::TOO_MANY_REQUESTS);
+    assert_eq!(p.e.count("prov_runs").await, before, "no run was started");
+    // When they finish, there is room again.
+    scim.clear().unwrap();
+    for id in &ids {
+        let deadline = std::time::Instant::now() + Duration::from_secs(60);
+        loop {
+            let v =
+                p.e.ok(
+                    StatusCode::OK,
+                    "GET",
+                    &format!("/api/v1/provisioning/runs/{id}"),
+                    CENTRAL,
+                    None,
+                )
+                .await;
+            if v["state"] != "running" {
+                break;
+            }
+            assert!(std::time::Instant::now() < deadline, "run {id} did not end");
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+    p.e.ok(
+        StatusCode::ACCEPTED,
+        "POST",
+        "/api/v1/leak-scan",
+        CENTRAL,
+        None,
+    )
+    .await;
+}

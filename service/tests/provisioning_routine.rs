@@ -1,0 +1,291 @@
+//! A pupil goes through the routine via the API and ends up in a real slapd, a real
+//! scim2-server and the OneRoster folder exactly once (and the linked guardian too).
+//! The account check reads the accounts back; the leak scan is clean, then finds a real
+//! pupil planted by hand in slapd, without ever showing the real value; the case ends,
+//! the accounts are disabled, and deleted after the grace period. SQLite and PostgreSQL.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // tests
+
+mod api_common;
+mod provisioning_common;
+
+use api_common::*;
+use axum::http::StatusCode;
+use chrono::TimeDelta;
+use fiktiv_tests::TestDatabase;
+use provisioning_common::*;
+use serde_json::json;
+
+const REAL_FIRST: &str = "Åsa-Kanariefågel";
+const REAL_LAST: &str = "Zyxwvutsson";
+
+fn assert_no_real(text: &str, real: &Real, what: &str) {
+    for v in [
+        real.first,
+        real.last,
+        real.number.as_str(),
+        &real.number[2..],
+    ] {
+        assert!(!text.contains(v), "{what} contains a real value");
+    }
+}
+
+async fn routine_to_targets(db: TestDatabase) {
+    let peers = Peers::start();
+    let toml = targets_toml(&peers, &peers.slapd.url(), &peers.scim.base_url(), "");
+    let p = penv(db, at(2026, 3, 2), &toml).await;
+    let e = &p.e;
+    let real = Real::new(REAL_FIRST, REAL_LAST, "2015-05-17", 321);
+    let case = pupil(
+        e,
+        &real,
+        ("Maja", "Lindqvist", "2015-09-03"),
+        Some(guardian(
+            "Kanariemor",
+            REAL_LAST,
+            456,
+            ("Karin", "Berglund"),
+        )),
+    )
+    .await;
+
+    // Registration recorded the desired state in its own transaction.
+    let persons = p.person_ids(&case).await;
+    assert_eq!(persons.len(), 2, "{persons:?}");
+    let plan = e
+        .ok(StatusCode::OK, "GET", "/api/v1/sync/plan", CENTRAL, None)
+        .await;
+    for t in plan["targets"].as_array().unwrap() {
+        assert_eq!(t["create"].as_array().unwrap().len(), 2, "{t}");
+        assert_eq!(t["readable"], true, "{t}");
+    }
+    assert_no_real(&plan.to_string(), &real, "the plan");
+
+    // The worker provisions: exactly once per person and target.
+    p.work().await;
+    assert_eq!(p.jobs("done").await.len(), 6);
+    assert!(p.jobs("failed").await.is_empty());
+    for (id, _) in &persons {
+        assert_eq!(peers.ldap_count(id), 1, "ldap {id}");
+        assert_eq!(peers.scim_users(id).len(), 1, "scim {id}");
+        assert_eq!(peers.csv_count(id), 1, "csv {id}");
+    }
+    let pupil_id = p.pupil_id(&case).await;
+    let ldif = peers.ldap_entries(&pupil_id);
+    assert!(
+        ldif.contains("givenName: Maja") && ldif.contains("sn: Lindqvist"),
+        "{ldif}"
+    );
+    let u = &peers.scim_users(&pupil_id)[0];
+    assert_eq!(u["name"]["givenName"], "Maja");
+    assert_eq!(u["active"], true);
+    assert!(peers.users_csv().contains("Maja"));
+    // Running again changes nothing and creates nothing twice.
+    p.work().await;
+    let plan = e
+        .ok(StatusCode::OK, "GET", "/api/v1/sync/plan", CENTRAL, None)
+        .await;
+    for t in plan["targets"].as_array().unwrap() {
+        for k in ["create", "update", "disable", "delete"] {
+            assert!(t[k].as_array().unwrap().is_empty(), "{k} in {t}");
+        }
+        assert_eq!(t["managed"], 2, "{t}");
+    }
+    // Nothing real went anywhere: not in any target, not in slapd's log (filters).
+    assert_no_real(&peers.slapd.dump().unwrap(), &real, "slapd");
+    assert_no_real(&peers.slapd.log().unwrap(), &real, "slapd's log");
+    assert_no_real(&peers.scim.dump().unwrap(), &real, "scim2-server");
+    assert_no_real(&peers.scim.log().unwrap(), &real, "scim2-server's log");
+    assert_no_real(&peers.users_csv(), &real, "users.csv");
+
+    // Account check per case (the school), read back from each target.
+    let c = format!("/api/v1/cases/{case}");
+    let r = p
+        .run(
+            SCHOOL_A,
+            &format!("{c}/account-check"),
+            &format!("{c}/account-check"),
+        )
+        .await;
+    let accounts = r["result"]["accounts"].as_array().unwrap();
+    assert_eq!(accounts.len(), 6, "{r}");
+    for a in accounts {
+        assert_eq!(a["ok"], true, "{a}");
+        assert_eq!(a["exists"], true);
+        assert!(
+            a["read_at"].as_str().unwrap().starts_with("2026-03-02"),
+            "{a}"
+        );
+    }
+    assert_eq!(r["result"]["ok"], true);
+    // Another school does not learn that the case exists.
+    let (s, _) = e
+        .call("POST", &format!("{c}/account-check"), SCHOOL_B, None)
+        .await;
+    assert_eq!(s, StatusCode::NOT_FOUND);
+    // Per target (the central administrator).
+    let r = p
+        .run(
+            CENTRAL,
+            "/api/v1/targets/ldap/account-check",
+            "/api/v1/provisioning/runs",
+        )
+        .await;
+    assert_eq!(r["result"]["ok"], true, "{r}");
+    assert_eq!(r["result"]["accounts"].as_array().unwrap().len(), 2);
+
+    // Leak scan: clean.
+    let r = p
+        .run(
+            SCHOOL_A,
+            &format!("{c}/leak-scan"),
+            &format!("{c}/leak-scan"),
+        )
+        .await;
+    assert_eq!(r["result"]["cases"][0]["status"], "clean", "{r}");
+    assert_eq!(r["result"]["clean"], true);
+
+    // A real pupil planted by hand: found, at (target, entry), never the value.
+    peers
+        .slapd
+        .ldapadd(&format!(
+            "dn: uid=handmade,{}\nobjectClass: inetOrgPerson\nuid: handmade\ncn: {REAL_FIRST} {REAL_LAST}\n\
+             sn: {REAL_LAST}\ngivenName: {REAL_FIRST}\ndescription: {}\n",
+            peers.slapd.people_dn(),
+            real.number
+        ))
+        .unwrap();
+    let r = p
+        .run(CENTRAL, "/api/v1/leak-scan", "/api/v1/provisioning/runs")
+        .await;
+    let mine: Vec<_> = r["result"]["cases"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|x| x["case_id"] == case.as_str())
+        .collect();
+    assert_eq!(mine[0]["status"], "found", "{r}");
+    assert_eq!(mine[0]["at"][0]["target"], "ldap");
+    assert!(!mine[0]["at"][0]["entry"].as_str().unwrap().is_empty());
+    assert_no_real(&r.to_string(), &real, "the leak scan result");
+    // The school's own scan says the same for its case.
+    let r = p
+        .run(
+            SCHOOL_A,
+            &format!("{c}/leak-scan"),
+            &format!("{c}/leak-scan"),
+        )
+        .await;
+    assert_eq!(r["result"]["cases"][0]["status"], "found");
+    assert_eq!(r["result"]["cases"].as_array().unwrap().len(), 1);
+    // An alert in the API, without the value; and in the audit trail.
+    let alerts = e
+        .ok(
+            StatusCode::OK,
+            "GET",
+            "/api/v1/provisioning/alerts",
+            CENTRAL,
+            None,
+        )
+        .await;
+    let leak: Vec<_> = alerts
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|a| a["kind"] == "leak-found" && a["case_id"] == case.as_str())
+        .collect();
+    assert!(!leak.is_empty(), "{alerts}");
+    assert_no_real(&alerts.to_string(), &real, "the alerts");
+    assert!(p.audit_count("provisioning.leak-found").await >= 1);
+    let status = e
+        .ok(
+            StatusCode::OK,
+            "GET",
+            "/api/v1/provisioning/status",
+            CENTRAL,
+            None,
+        )
+        .await;
+    assert!(
+        status["open_alerts"]["leak-found"].as_i64().unwrap() >= 1,
+        "{status}"
+    );
+    // Acknowledge.
+    let id = leak[0]["alert_id"].as_str().unwrap();
+    e.ok(
+        StatusCode::OK,
+        "POST",
+        &format!("/api/v1/provisioning/alerts/{id}/acknowledge"),
+        CENTRAL,
+        None,
+    )
+    .await;
+    // Schools cannot see the alerts or the status.
+    let (s, _) = e
+        .call("GET", "/api/v1/provisioning/alerts", SCHOOL_A, None)
+        .await;
+    assert_eq!(s, StatusCode::FORBIDDEN);
+
+    // The case ends: disabled at once (first stage) ...
+    e.ok(
+        StatusCode::OK,
+        "POST",
+        &format!("{c}/end"),
+        SCHOOL_A,
+        Some(json!({"reason": "pupil-left"})),
+    )
+    .await;
+    p.work().await;
+    for (id, _) in &persons {
+        let ldif = peers.ldap_entries(id);
+        assert!(ldif.contains("description: disabled"), "{ldif}");
+        assert!(!ldif.contains("memberOf"));
+        assert_eq!(peers.scim_users(id)[0]["active"], false);
+        assert!(peers
+            .users_csv()
+            .lines()
+            .any(|l| l.starts_with(id.as_str()) && l.contains(",false,")));
+    }
+    let r = p
+        .run(
+            SCHOOL_A,
+            &format!("{c}/account-check"),
+            &format!("{c}/account-check"),
+        )
+        .await;
+    for a in r["result"]["accounts"].as_array().unwrap() {
+        assert_eq!(
+            (
+                a["desired"].as_str(),
+                a["enabled"].as_bool(),
+                a["ok"].as_bool()
+            ),
+            (Some("disabled"), Some(false), Some(true)),
+            "{a}"
+        );
+    }
+    // ... deleted after the grace period (second stage).
+    e.clock.advance(TimeDelta::days(29));
+    p.work().await;
+    assert_eq!(peers.ldap_count(&pupil_id), 1);
+    e.clock.advance(TimeDelta::days(2));
+    p.work().await;
+    for (id, _) in &persons {
+        assert_eq!(peers.ldap_count(id), 0, "ldap {id}");
+        assert!(peers.scim_users(id).is_empty(), "scim {id}");
+        assert_eq!(peers.csv_count(id), 0, "csv {id}");
+    }
+    {
+        use sqlx::Row;
+        let done: Option<String> =
+            sqlx::query("SELECT done_at FROM deprovision_requests WHERE case_id = $1")
+                .bind(&case)
+                .fetch_one(e.vault.db().pool())
+                .await
+                .unwrap()
+                .get("done_at");
+        assert!(done.is_some(), "deprovisioning not marked done");
+    }
+    assert!(p.audit_count("provisioning.delete").await >= 6);
+}
+
+both_backends!(routine_to_targets);

@@ -1,0 +1,756 @@
+//! The whole routine for one pupil through the web UI, in a real browser (Debian's
+//! headless Chromium through chromedriver) against the real `fiktiv serve`, with
+//! provisioning to the embedded OneRoster (CSV) target and to a real slapd:
+//!
+//! 1. the school opens a case, writes the plan (two versions), records the decisions,
+//!    orders, and records who on the staff was told;
+//! 2. the central administrator sees the order with its waiting time, registers the
+//!    pupil (Fiktiv picks the digits); the accounts are provisioned to both targets;
+//!    the administrator tests the targets, plans and applies, and scans for leaks;
+//! 3. the school sees the accounts checked and the leak check clean;
+//! 4. a review is recorded;
+//! 5. a reveal is requested, approved by a second user, read once after the second
+//!    factor is re-entered, and refused on the second read;
+//! 6. the auditor filters the trail and verifies the chain.
+//!
+//! axe-core runs on every page visited; every title and URL visited is recorded and
+//! checked to hold no part of the real identity.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // tests
+
+mod common;
+mod web_common;
+
+use common::{
+    add_ldap_target, click_choice, post_from_page, se_personnummer, wait_for, Tour,
+    PROVISIONING_CONFIG,
+};
+use fiktiv_tests::Slapd;
+use web_common::{first_sign_in, totp, Server};
+
+/// The pupil's real identity: invented for the test.
+const REAL_FIRST: &str = "Kanarie";
+const REAL_LAST: &str = "Provdocka";
+const REAL_BIRTH: &str = "2015-03-09";
+const FICT_BIRTH: &str = "2015-06-17";
+
+#[test]
+fn the_whole_routine_through_the_ui_for_one_pupil() {
+    let slapd = Slapd::start().unwrap();
+    let server = Server::start(PROVISIONING_CONFIG);
+    let sara = server.add_user("sara.school", &["school"], &["skola-1"]);
+    let carl = server.add_user("carl.admin", &["central-admin"], &[]);
+    let alva = server.add_user("alva.approver", &["approver"], &[]);
+    let bert = server.add_user("bert.approver", &["approver"], &[]);
+    let dora = server.add_user("dora.auditor", &["auditor"], &[]);
+    add_ldap_target(&server, &slapd);
+    let number = se_personnummer(2015, 3, 9, 482);
+    let dashed = format!("{}-{}", &number[..8], &number[8..]);
+    let short = number[2..].to_owned();
+    let mut tour = Tour::new(vec![
+        REAL_FIRST.into(),
+        REAL_LAST.into(),
+        number.clone(),
+        dashed.clone(),
+        short.clone(),
+        REAL_BIRTH.into(),
+    ]);
+
+    // -----------------------------------------------------------------------
+    // 1. The school opens a case, writes the plan and orders.
+    // -----------------------------------------------------------------------
+    let s = tour.browser();
+    first_sign_in(&s, &server, &sara, 0);
+    s.click("nav a[href='/cases']");
+    s.wait_for_path("/cases");
+    tour.page(&s, "the case list (empty)");
+    assert!(s.exists("#cases-none"));
+    s.click("#open-case");
+    s.wait_for_path("/cases/new");
+    tour.page(&s, "the open-case form");
+    for id in ["personal_number", "first_name", "last_name", "birth_date"] {
+        assert!(
+            s.exists(&format!("#{id}.real-identity[autocomplete='off']")),
+            "{id}"
+        );
+    }
+    assert!(s.exists("form[autocomplete='off']"));
+    s.screenshot_for_docs("case-open.png");
+
+    // A wrong check digit: the error is tied to its field and nothing is echoed.
+    let wrong = format!(
+        "{}{}",
+        &number[..11],
+        (number.as_bytes()[11] - b'0' + 1) % 10
+    );
+    s.fill("#personal_number", &wrong);
+    s.fill("#first_name", REAL_FIRST);
+    s.fill("#last_name", REAL_LAST);
+    s.fill("#birth_date", REAL_BIRTH);
+    s.click("#case-open-submit");
+    s.wait_for_path("/cases");
+    assert!(s.exists("#form-errors a[href='#personal_number']"));
+    assert!(s.exists(
+        "#personal_number[aria-invalid='true'][aria-describedby~='personal_number-error']"
+    ));
+    let src = s.source();
+    for v in [&wrong, REAL_FIRST, REAL_LAST, REAL_BIRTH] {
+        assert!(!src.contains(v), "the form echoed a value");
+    }
+    tour.page(&s, "the open-case form with an error");
+
+    s.fill("#personal_number", &dashed);
+    s.fill("#first_name", REAL_FIRST);
+    s.fill("#last_name", REAL_LAST);
+    s.fill("#birth_date", REAL_BIRTH);
+    s.click("#case-open-submit");
+    let case_id = s.url().rsplit('/').next().unwrap().to_owned();
+    assert_eq!(case_id.len(), 36, "{}", s.url());
+    let case_path = format!("/cases/{case_id}");
+    s.wait_for_path(&case_path);
+    tour.page(&s, "the case page");
+    assert!(!s.source().contains(REAL_LAST));
+    // The real identity only on request, through the audited read.
+    s.click("#show-identity");
+    s.wait_for_path(&format!("{case_path}?show=identity"));
+    let shown = s.text_of("#real-identity");
+    assert!(shown.contains(REAL_FIRST) && shown.contains(REAL_LAST) && shown.contains(&number));
+    tour.page(&s, "the case page with the real identity");
+    s.click("#hide-identity");
+    s.wait_for_path(&case_path);
+
+    // The action plan, in two versions.
+    s.click("#link-plan");
+    s.wait_for_path(&format!("{case_path}/plan"));
+    assert!(s.exists("#plan-no-history"));
+    tour.page(&s, "the empty action plan");
+    s.fill(
+        "#information_handling",
+        "Inga bilder publiceras. Namnet står inte på listor i korridoren.",
+    );
+    s.fill("#platforms", "Google Workspace\nUnikum");
+    s.fill("#guardian_contact_routes", "Via rektor, telefon");
+    s.fill("#staff_to_inform", "Klassföreståndare 4B\nSkolsköterska");
+    s.fill("#free_text", "");
+    s.click("#plan-submit");
+    s.wait_for_path(&format!("{case_path}/plan?saved=1"));
+    assert!(s.exists("#plan-saved"));
+    s.fill("#free_text", "Uppdaterad efter mötet med vårdnadshavarna.");
+    s.click("#plan-submit");
+    s.wait_for_path(&format!("{case_path}/plan?saved=2"));
+    let history = s.text_of("#plan-history");
+    assert_eq!(history.matches("sara.school").count(), 2, "{history}");
+    tour.page(&s, "the action plan with its history");
+    s.screenshot_for_docs("plan.png");
+    s.click("#plan-history a[href$='version=1']");
+    s.wait_for_path(&format!("{case_path}/plan?version=1"));
+    assert!(s.exists("#plan-old"));
+    tour.page(&s, "an earlier version of the plan");
+
+    // The digital-login decision: no digital login needs the confirmation.
+    s.goto(&format!("{}{case_path}", server.base()));
+    s.click("#link-decision");
+    s.wait_for_path(&format!("{case_path}/decision"));
+    tour.page(&s, "the decision form");
+    click_choice(&s, "#decision-no-digital-login");
+    s.click("#decision-submit");
+    s.wait_for_path(&format!("{case_path}/decision"));
+    assert!(
+        s.exists("#guardians_told[aria-invalid='true'][aria-describedby~='guardians_told-error']")
+    );
+    tour.page(&s, "the decision form with an error");
+    s.screenshot_for_docs("decision.png");
+    click_choice(&s, "#decision-fictitious-user");
+    s.click("#decision-submit");
+    s.wait_for_path(&format!("{case_path}?done=decision"));
+
+    // The fictitious identity, from the suggestions.
+    s.click("#link-fictitious");
+    s.wait_for_path(&format!("{case_path}/fictitious"));
+    tour.page(&s, "the fictitious identity form");
+    s.screenshot_for_docs("fictitious.png");
+    let fict_first = s.text_of("#suggested-first-names li:first-child");
+    let fict_last = s.text_of("#suggested-last-names li:first-child");
+    // The real birth date is refused (errors on the field, values kept: they are fictitious).
+    s.fill("#first_name", &fict_first);
+    s.fill("#last_name", &fict_last);
+    s.fill("#birth_date", REAL_BIRTH);
+    s.click("#fictitious-submit");
+    s.wait_for_path(&format!("{case_path}/fictitious"));
+    assert!(s.exists("#birth_date[aria-invalid='true']"));
+    tour.page(&s, "the fictitious identity form with an error");
+    s.fill("#birth_date", FICT_BIRTH);
+    s.click("#fictitious-submit");
+    s.wait_for_path(&format!("{case_path}?done=fictitious"));
+
+    // Guardian 1 is not linked.
+    s.click("#link-guardian-1");
+    s.wait_for_path(&format!("{case_path}/guardians/1"));
+    tour.page(&s, "the guardian form");
+    assert!(s.exists("#real_personal_number.real-identity[autocomplete='off']"));
+    click_choice(&s, "#linked-no");
+    s.click("#guardian-submit");
+    s.wait_for_path(&format!("{case_path}?done=guardian"));
+    assert!(s.text_of("#guardians").contains("Inte kopplad"));
+
+    // The order.
+    s.click("#link-order");
+    s.wait_for_path(&format!("{case_path}/order"));
+    tour.page(&s, "the order form");
+    s.fill("#groups", "4B");
+    s.fill("#platforms", "Google Workspace\nUnikum");
+    s.click("#order-submit");
+    s.wait_for_path(&format!("{case_path}?done=order"));
+    assert!(s.text_of("#case-state").contains("Beställt"));
+    tour.page(&s, "the case page after the order");
+
+    // Staff told.
+    s.click("#link-staff");
+    s.wait_for_path(&format!("{case_path}/staff-told"));
+    tour.page(&s, "the staff-told page");
+    s.fill("#staff", "Klassföreståndare 4B\nSkolsköterska");
+    s.click("#staff-submit");
+    s.wait_for_path(&format!("{case_path}/staff-told?saved=1"));
+    assert!(s.text_of("#staff-table").contains("Skolsköterska"));
+    tour.page(&s, "the staff-told list");
+    s.screenshot_for_docs("staff-told.png");
+
+    // -----------------------------------------------------------------------
+    // 2. The administrator registers the pupil; provisioning runs.
+    // -----------------------------------------------------------------------
+    let c = tour.browser();
+    first_sign_in(&c, &server, &carl, 0);
+    c.click("nav a[href='/orders']");
+    c.wait_for_path("/orders");
+    tour.page(&c, "the order queue");
+    let row = c.text_of(".order-row");
+    assert!(row.contains(&fict_first) && row.contains(&fict_last) && row.contains("4B"));
+    assert!(!c.source().contains(REAL_LAST));
+    assert!(c.text_of(".order-row .waited").contains("min"));
+    c.screenshot_for_docs("orders.png");
+    c.click(".order-link");
+    let order_path = common::path_of(&c.url());
+    assert!(order_path.starts_with("/orders/"));
+    tour.page(&c, "the registration form");
+    assert!(c.exists("#mode-pick:checked"));
+    c.screenshot_for_docs("register.png");
+    // Own digits that are not three digits: the error is on the field.
+    click_choice(&c, "#mode-choose");
+    c.fill("#serial", "12a");
+    c.click("#register-submit");
+    c.wait_for_path(&order_path);
+    assert!(c.exists("#serial[aria-invalid='true'][aria-describedby~='serial-error']"));
+    assert!(c.exists("#form-errors a[href='#serial']"));
+    tour.page(&c, "the registration form with an error");
+    click_choice(&c, "#mode-pick");
+    c.click("#register-submit");
+    c.wait_for_path(&format!("{order_path}?registered=1"));
+    let fict_number = c.text_of("#registered-number");
+    assert_eq!(fict_number.len(), 12, "{fict_number}");
+    tour.page(&c, "the registered order");
+
+    // Provisioning: both targets get the account (the worker runs on its own).
+    c.goto(&format!("{}/provisioning", server.base()));
+    common::wait_until(&c, &server, "/provisioning", |b| {
+        ["ldap", "oneroster"]
+            .iter()
+            .all(|t| b.text_of(&format!(".target-row[data-target='{t}'] .jobs-done")) == "1")
+    });
+    assert!(c.exists("#failed-none"));
+    tour.page(&c, "the provisioning status");
+    c.screenshot_for_docs("provisioning.png");
+    let ldif = common::ldif_text(&slapd.ldapsearch("(objectClass=*)", &[]).unwrap());
+    assert!(
+        ldif.contains(&fict_first) && ldif.contains(&fict_last),
+        "{ldif}"
+    );
+    let csv = std::fs::read_to_string(server.dir.path().join("data/oneroster/users.csv")).unwrap();
+    assert!(
+        csv.contains(&fict_first) && csv.contains(&fict_last),
+        "{csv}"
+    );
+    for real in [REAL_FIRST, REAL_LAST, number.as_str(), short.as_str()] {
+        assert!(
+            !ldif.contains(real) && !csv.contains(real),
+            "a real value downstream"
+        );
+    }
+
+    // Targets: the connectivity test of each.
+    c.click("#link-targets");
+    c.wait_for_path("/provisioning/targets");
+    tour.page(&c, "the targets");
+    c.click("#test-ldap");
+    c.wait_for_path("/provisioning/targets/ldap/test");
+    assert!(c.exists("#test-ok"), "{}", c.text_of("#test-report"));
+    tour.page(&c, "the connectivity test of the LDAP target");
+    c.screenshot_for_docs("targets.png");
+    c.click("#test-oneroster");
+    c.wait_for_path("/provisioning/targets/oneroster/test");
+    assert!(c.exists("#test-ok"));
+
+    // Sync plan (nothing to do) and apply.
+    c.click("#link-plan");
+    c.wait_for_path("/provisioning/plan");
+    assert!(
+        c.text_of("#plan-changes").ends_with(" 0"),
+        "{}",
+        c.text_of("#plan-changes")
+    );
+    tour.page(&c, "the sync plan");
+    c.click("#apply-submit");
+    c.wait_for_path("/provisioning/apply");
+    assert!(c.exists("#applied"));
+    tour.page(&c, "the applied sync plan");
+    c.screenshot_for_docs("sync-plan.png");
+
+    // A leak scan across every target.
+    c.goto(&format!("{}/provisioning/leak-scan", server.base()));
+    tour.page(&c, "the leak scans");
+    c.click("#leak-scan-now");
+    let run_path = common::path_of(&c.url());
+    assert!(run_path.starts_with("/provisioning/runs/"), "{run_path}");
+    wait_for(&c, "#leaks-clean", 60);
+    tour.page(&c, "the leak scan across every target");
+    c.screenshot_for_docs("leak-scan-all.png");
+
+    // -----------------------------------------------------------------------
+    // 3. The school sees the accounts checked and the leak check clean.
+    // -----------------------------------------------------------------------
+    s.goto(&format!("{}{case_path}", server.base()));
+    assert_eq!(s.text_of("#fictitious-number"), fict_number);
+    assert!(s.text_of("#case-state").contains("Registrerat"));
+    tour.page(&s, "the registered case page");
+    s.screenshot_for_docs("case.png");
+    s.click("#check-accounts");
+    assert!(common::path_of(&s.url()).starts_with(&format!("{case_path}/account-check/")));
+    tour.page(&s, "the account check (maybe still running)");
+    wait_for(&s, "#accounts-ok", 60);
+    let accounts = s.text_of("#accounts-table");
+    assert!(
+        accounts.contains("ldap") && accounts.contains("oneroster"),
+        "{accounts}"
+    );
+    assert!(!s.exists(".account-row .badge.bad"));
+    tour.page(&s, "the account check");
+    s.screenshot_for_docs("account-check.png");
+    common::assert_polling_works(&s, "run-status");
+    assert!(s.exists("#accounts-ok"));
+    s.goto(&format!("{}{case_path}", server.base()));
+    s.click("#check-leaks");
+    assert!(common::path_of(&s.url()).starts_with(&format!("{case_path}/leak-scan/")));
+    wait_for(&s, "#leaks-clean", 60);
+    tour.page(&s, "the leak check of the case");
+    s.screenshot_for_docs("leak-check.png");
+
+    // -----------------------------------------------------------------------
+    // 4. A review is recorded.
+    // -----------------------------------------------------------------------
+    s.click("nav a[href='/reviews']");
+    s.wait_for_path("/reviews");
+    tour.page(&s, "the reviews due");
+    s.click("#reviews-all");
+    s.wait_for_path("/reviews?all=1");
+    tour.page(&s, "every open case's review");
+    s.screenshot_for_docs("reviews.png");
+    s.click(".review-link");
+    s.wait_for_path(&format!("{case_path}/reviews"));
+    assert!(s.exists("#reviews-none"));
+    tour.page(&s, "the case's reviews");
+    click_choice(&s, "#outcome-continue");
+    s.click("#review-submit");
+    s.wait_for_path(&format!("{case_path}/reviews?saved=1"));
+    let reviews = s.text_of("#review-history");
+    assert!(
+        reviews.contains("sara.school") && reviews.contains("Fortsätt"),
+        "{reviews}"
+    );
+    tour.page(&s, "the case's recorded review");
+    s.screenshot_for_docs("case-reviews.png");
+
+    // -----------------------------------------------------------------------
+    // 5. Reveal: asked, approved by another person, read once after step-up.
+    // -----------------------------------------------------------------------
+    let a = tour.browser();
+    first_sign_in(&a, &server, &alva, 0);
+    a.click("nav a[href='/reveals']");
+    a.wait_for_path("/reveals");
+    assert!(a.exists("#pending-none"));
+    tour.page(&a, "the reveal requests (none)");
+    a.fill("#fictitious_number", &fict_number);
+    a.fill("#purpose", "Begäran om registerutdrag från vårdnadshavare");
+    a.click("#reveal-request-submit");
+    let reveal_path = common::path_of(&a.url());
+    assert!(reveal_path.starts_with("/reveals/"), "{reveal_path}");
+    assert!(a.text_of("#reveal-state").contains("Väntar"));
+    assert!(!a.exists("#reveal-read"));
+    tour.page(&a, "one's own pending request");
+    // Nobody is offered their own request.
+    a.goto(&format!("{}/reveals", server.base()));
+    assert!(a.exists("#pending-none"));
+    assert!(a.exists(".mine-link"));
+
+    let b = tour.browser();
+    first_sign_in(&b, &server, &bert, 0);
+    b.click("nav a[href='/reveals']");
+    b.wait_for_path("/reveals");
+    assert_eq!(
+        b.execute(
+            "return document.querySelectorAll('#pending .request').length;",
+            serde_json::json!([])
+        ),
+        serde_json::json!(1)
+    );
+    assert!(b.text_of("#pending").contains("alva.approver"));
+    tour.page(&b, "the pending reveal requests");
+    b.screenshot_for_docs("reveals.png");
+    b.click("#pending .approve");
+    b.wait_for_path("/reveals?done=approved");
+    assert!(b.exists("#pending-none"));
+
+    // The requester reads it: the second factor first.
+    a.goto(&format!("{}{reveal_path}", server.base()));
+    assert!(a.text_of("#reveal-state").contains("Godkänd"));
+    tour.page(&a, "one's own approved request");
+    a.click("#reveal-read");
+    a.wait_for_path(&format!("/step-up?next={reveal_path}"));
+    assert!(!a.source().contains(REAL_LAST));
+    a.fill("#code", &totp(&alva.secret, 1));
+    a.click("#step-up-submit");
+    a.wait_for_path(&reveal_path);
+    a.click("#reveal-read");
+    a.wait_for_path(&format!("{reveal_path}/read"));
+    let revealed = a.text_of("#revealed-identity");
+    assert!(
+        revealed.contains(REAL_FIRST) && revealed.contains(REAL_LAST) && revealed.contains(&number),
+        "{revealed}"
+    );
+    tour.page(&a, "the revealed identity");
+    // The second read is refused.
+    a.goto(&format!("{}{reveal_path}", server.base()));
+    assert!(a.text_of("#reveal-state").contains("Läst"));
+    assert!(!a.exists("#reveal-read"));
+    post_from_page(&a, &format!("{reveal_path}/read"));
+    a.wait_for_path(&format!("{reveal_path}/read"));
+    assert!(a.exists("#message-heading"));
+    let refused = a.source();
+    assert!(!refused.contains(REAL_LAST) && !refused.contains(&number));
+    tour.page(&a, "the refused second read");
+
+    // -----------------------------------------------------------------------
+    // 6. The auditor: the trail, filtered, and the chain verified.
+    // -----------------------------------------------------------------------
+    let d = tour.browser();
+    first_sign_in(&d, &server, &dora, 0);
+    d.click("nav a[href='/audit']");
+    d.wait_for_path("/audit");
+    tour.page(&d, "the audit trail");
+    d.fill("#action", "reveal.read");
+    d.click("#filter-submit");
+    assert!(d.url().contains("action=reveal.read"));
+    assert_eq!(
+        d.execute("return document.querySelectorAll(\"tr.event[data-action='reveal.read'][data-outcome='ok']\").length;", serde_json::json!([])),
+        serde_json::json!(1),
+        "the one read"
+    );
+    assert_eq!(
+        d.execute(
+            "return document.querySelectorAll(\"tr.event[data-outcome='denied']\").length;",
+            serde_json::json!([])
+        ),
+        serde_json::json!(1)
+    );
+    tour.page(&d, "the audit trail filtered by action");
+    d.screenshot_for_docs("audit.png");
+    d.click("#filter-clear");
+    d.fill("#case", &case_id);
+    d.fill("#actor", "sara.school");
+    d.click("#filter-submit");
+    let events = d.text_of("#events");
+    assert!(
+        events.contains("case.read-identity") && events.contains("plan.write"),
+        "{events}"
+    );
+    tour.page(&d, "the audit trail filtered by case and actor");
+    d.click("#verify-chain");
+    d.wait_for_path("/audit/verify");
+    assert!(d.exists("#verify-ok"), "{}", d.text_of("#verify-result"));
+    tour.page(&d, "the verified chain");
+    d.screenshot_for_docs("audit-verify.png");
+
+    // No real identity in any title or URL visited, nor in the server's log.
+    tour.assert_no_real_identity();
+    let log = server.log();
+    for real in [REAL_FIRST, REAL_LAST, number.as_str(), dashed.as_str()] {
+        assert!(!log.contains(real), "the log holds a real value");
+    }
+    assert!(tour.pages() >= 40, "{}", tour.pages());
+}
+
+/// Every page authorizes with the one Authorizer: another unit's school, the central
+/// administrator, the auditor and an approver get exactly what the policies allow,
+/// unknown and denied look alike, and a form post needs its CSRF token.
+#[test]
+fn the_pages_ask_the_authorizer() {
+    let server = Server::start(PROVISIONING_CONFIG);
+    let sara = server.add_user("sara.school", &["school"], &["skola-1"]);
+    let olle = server.add_user("olle.school", &["school"], &["skola-2"]);
+    let carl = server.add_user("carl.admin", &["central-admin"], &[]);
+    let alva = server.add_user("alva.approver", &["approver"], &[]);
+    let dora = server.add_user("dora.auditor", &["auditor"], &[]);
+    let number = se_personnummer(2014, 11, 2, 731);
+
+    // Sara opens a case.
+    let s = web_common::Browser::start();
+    first_sign_in(&s, &server, &sara, 0);
+    s.goto(&format!("{}/cases/new", server.base()));
+    s.fill("#personal_number", &number);
+    s.fill("#first_name", REAL_FIRST);
+    s.fill("#last_name", REAL_LAST);
+    s.fill("#birth_date", "2014-11-02");
+    s.click("#case-open-submit");
+    let case_path = common::path_of(&s.url());
+    let case_id = case_path.trim_start_matches("/cases/").to_owned();
+    assert_eq!(case_id.len(), 36);
+    let sara = Session::of(&server, s);
+    let olle = Session::sign_in(&server, &olle);
+    let carl = Session::sign_in(&server, &carl);
+    let alva = Session::sign_in(&server, &alva);
+    let dora = Session::sign_in(&server, &dora);
+
+    // The school sees its own case and the real identity on request.
+    assert_eq!(sara.get(&case_path).status, 200);
+    let shown = sara.get(&format!("{case_path}?show=identity")).text();
+    assert!(shown.contains(REAL_LAST) && shown.contains(&number));
+
+    // Another unit's school: not in the list, and the case "does not exist".
+    assert!(!olle.get("/cases").text().contains(&case_id));
+    for path in [
+        case_path.clone(),
+        format!("{case_path}?show=identity"),
+        format!("{case_path}/plan"),
+        format!("{case_path}/decision"),
+        format!("{case_path}/fictitious"),
+        format!("{case_path}/guardians/1"),
+        format!("{case_path}/order"),
+        format!("{case_path}/staff-told"),
+        format!("{case_path}/reviews"),
+    ] {
+        let r = olle.get(&path);
+        assert_eq!(r.status, 404, "{path}");
+        assert!(!r.text().contains(REAL_LAST), "{path}");
+    }
+    let r = olle.post(
+        &format!("{case_path}/plan"),
+        "information_handling=x&platforms=y",
+    );
+    assert_eq!(r.status, 404);
+    // Unknown ids look the same.
+    assert_eq!(olle.get("/cases/not-a-case").status, 404);
+    assert_eq!(
+        olle.get("/cases/7b0c3b8e-3a43-4a4a-9d0e-6a4d1b2c3d4e")
+            .status,
+        404
+    );
+
+    // The central administrator: metadata, never the identity or the plan.
+    let page = carl.get(&case_path).text();
+    assert!(page.contains(&case_id[..8]) && !page.contains("show-identity"));
+    let page = carl.get(&format!("{case_path}?show=identity"));
+    assert_eq!(page.status, 200);
+    assert!(!page.text().contains(REAL_LAST) && !page.text().contains(&number));
+    assert_eq!(carl.get(&format!("{case_path}/plan")).status, 404);
+    assert_eq!(carl.get("/orders").status, 200);
+    assert_eq!(carl.get("/audit").status, 403);
+    assert_eq!(carl.get("/reveals").status, 403);
+    assert_eq!(carl.get("/orders/not-an-order").status, 404);
+
+    // The auditor: the trail only.
+    assert_eq!(dora.get("/audit").status, 200);
+    assert!(!dora.get("/audit").text().contains(REAL_LAST));
+    assert_eq!(dora.get("/cases").status, 403);
+    assert_eq!(dora.get(&case_path).status, 404);
+    assert_eq!(dora.get("/orders").status, 403);
+    assert_eq!(dora.get("/provisioning").status, 403);
+
+    // The school may not reach the municipality's pages.
+    for path in [
+        "/orders",
+        "/provisioning",
+        "/provisioning/targets",
+        "/audit",
+    ] {
+        assert_eq!(sara.get(path).status, 403, "{path}");
+    }
+
+    // An approver asks (by case id) and may not decide their own request.
+    let r = alva.post(
+        "/reveals",
+        &format!("case_id={case_id}&purpose=Registerutdrag"),
+    );
+    assert_eq!(r.status, 303, "{}", r.text());
+    let reveal_path = r.header("location").unwrap().to_owned();
+    let reveal_id = reveal_path.trim_start_matches("/reveals/").to_owned();
+    assert!(!alva
+        .get("/reveals")
+        .text()
+        .contains(&format!("/reveals/{reveal_id}/approve")));
+    assert_eq!(alva.post(&format!("{reveal_path}/approve"), "").status, 404);
+    // Reading before approval is refused (after the step-up the read is checked).
+    assert_eq!(alva.post(&format!("{reveal_path}/read"), "").status, 303);
+    // Another person's request page does not exist for somebody else.
+    assert_eq!(olle.get(&reveal_path).status, 404);
+
+    // CSRF: no token, a wrong token, or a cross-site origin: 403, nothing changes.
+    let no_token = sara.post_raw(&format!("{case_path}/plan"), "information_handling=x", &[]);
+    assert_eq!(no_token.status, 403);
+    let wrong = sara.post_raw(
+        &format!("{case_path}/plan"),
+        "csrf=wrong&information_handling=x",
+        &[],
+    );
+    assert_eq!(wrong.status, 403);
+    let cross = sara.post_raw(
+        &format!("{case_path}/plan"),
+        &format!("csrf={}&information_handling=x", sara.csrf),
+        &[("Origin", "https://evil.example")],
+    );
+    assert_eq!(cross.status, 403);
+    assert!(sara
+        .get(&format!("{case_path}/plan"))
+        .text()
+        .contains("plan-no-history"));
+
+    // Signed out: every page sends to the sign-in.
+    let r = server.request("GET", &case_path, &[], None);
+    assert_eq!(r.status, 303);
+    assert_eq!(r.header("location"), Some("/signin"));
+}
+
+/// A signed-in session, used over plain HTTP.
+struct Session<'a> {
+    server: &'a Server,
+    cookie: String,
+    csrf: String,
+    _browser: web_common::Browser,
+}
+
+impl<'a> Session<'a> {
+    fn sign_in(server: &'a Server, c: &web_common::Creds) -> Self {
+        let b = web_common::Browser::start();
+        first_sign_in(&b, server, c, 0);
+        Self::of(server, b)
+    }
+
+    fn of(server: &'a Server, b: web_common::Browser) -> Self {
+        let cookie = format!("__Host-fiktiv={}", b.cookie("__Host-fiktiv").unwrap());
+        let home = server
+            .request("GET", "/", &[("Cookie", &cookie)], None)
+            .text();
+        let csrf = home
+            .split("name=\"csrf\" value=\"")
+            .nth(1)
+            .and_then(|r| r.split('"').next())
+            .unwrap()
+            .to_owned();
+        Self {
+            server,
+            cookie,
+            csrf,
+            _browser: b,
+        }
+    }
+
+    fn get(&self, path: &str) -> fiktiv_tests::HttpResponse {
+        self.server
+            .request("GET", path, &[("Cookie", &self.cookie)], None)
+    }
+
+    fn post(&self, path: &str, body: &str) -> fiktiv_tests::HttpResponse {
+        let body = if body.is_empty() {
+            format!("csrf={}", self.csrf)
+        } else {
+            format!("csrf={}&{body}", self.csrf)
+        };
+        self.post_raw(path, &body, &[])
+    }
+
+    fn post_raw(
+        &self,
+        path: &str,
+        body: &str,
+        extra: &[(&str, &str)],
+    ) -> fiktiv_tests::HttpResponse {
+        let mut h = vec![
+            ("Cookie", self.cookie.as_str()),
+            ("Content-Type", "application/x-www-form-urlencoded"),
+        ];
+        h.extend_from_slice(extra);
+        self.server.request("POST", path, &h, Some(body.as_bytes()))
+    }
+}
+
+/// A job that fails shows on the provisioning page with its reason, and can be tried
+/// again. The routine's forms are posted here without a browser (the same forms).
+#[test]
+fn failed_jobs_show_their_reasons() {
+    let server = Server::start(
+        "\n[provisioning]\npoll_interval_ms = 200\nmax_attempts = 1\nreconcile_interval_secs = 0\n",
+    );
+    let sara = server.add_user("sara.school", &["school"], &["skola-1"]);
+    let carl = server.add_user("carl.admin", &["central-admin"], &[]);
+    common::add_dead_ldap_target(&server, fiktiv_tests::free_port().unwrap());
+    let sara = Session::sign_in(&server, &sara);
+    let number = se_personnummer(2014, 5, 20, 317);
+    let r = sara.post(
+        "/cases",
+        &format!(
+            "unit=skola-1&country=se&personal_number={number}&first_name={REAL_FIRST}\
+             &last_name={REAL_LAST}&birth_date=2014-05-20"
+        ),
+    );
+    assert_eq!(r.status, 303, "{}", r.text());
+    let case_path = r.header("location").unwrap().to_owned();
+    for (path, body) in [
+        ("plan", "information_handling=Inga+bilder&platforms=Unikum"),
+        ("decision", "decision=fictitious-user"),
+        (
+            "fictitious",
+            "first_name=Maja&last_name=Berg&birth_date=2014-08-08",
+        ),
+        ("order", "groups=4B&platforms=Unikum"),
+    ] {
+        let r = sara.post(&format!("{case_path}/{path}"), body);
+        assert_eq!(r.status, 303, "{path}: {}", r.text());
+    }
+    let c = web_common::Browser::start();
+    first_sign_in(&c, &server, &carl, 0);
+    c.goto(&format!("{}/orders", server.base()));
+    c.click(".order-link");
+    c.click("#register-submit");
+    assert!(c.url().ends_with("?registered=1"));
+
+    let mut tour = Tour::new(vec![REAL_FIRST.into(), REAL_LAST.into(), number.clone()]);
+    common::wait_until(&c, &server, "/provisioning", |b| b.exists("#failed-table"));
+    let failed = c.text_of("#failed-table");
+    assert!(failed.contains("ldap"), "{failed}");
+    let reason = c.text_of("#failed-table td .detail");
+    assert!(!reason.trim().is_empty());
+    assert!(!failed.contains(REAL_LAST) && !failed.contains(&number));
+    assert!(c
+        .text_of(".target-row[data-target='ldap'] .jobs-failed")
+        .contains('1'));
+    assert!(c
+        .text_of(".target-row[data-target='oneroster'] .jobs-done")
+        .contains('1'));
+    tour.page(&c, "the provisioning status with a failed job");
+    c.screenshot_for_docs("provisioning-failed.png");
+    c.click("#failed-table button");
+    c.wait_for_path("/provisioning?done=retry");
+    tour.page(&c, "the provisioning status after a retry");
+    // The test of the dead target says what is wrong.
+    c.goto(&format!("{}/provisioning/targets", server.base()));
+    c.click("#test-ldap");
+    assert!(c.exists("#test-failed"));
+    tour.page(&c, "a failed connectivity test");
+    tour.assert_no_real_identity();
+}

@@ -1,0 +1,170 @@
+//! Child processes of the peers: logging, readiness polling and termination.
+
+use std::fs::OpenOptions;
+use std::io::{Read as _, Seek as _, SeekFrom};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use anyhow::{bail, Context as _};
+
+/// How often readiness is polled.
+pub(crate) const POLL_INTERVAL: Duration = Duration::from_millis(25);
+
+/// How many log lines a start-up error quotes.
+pub(crate) const LOG_TAIL_LINES: usize = 40;
+
+/// Spawns `cmd` with stdin closed and stdout and stderr appended to `log`.
+pub(crate) fn spawn_logged(cmd: &mut Command, log: &Path) -> anyhow::Result<Child> {
+    let out = OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(log)
+        .with_context(|| format!("opening log file {}", log.display()))?;
+    let err = out.try_clone().context("duplicating a log file handle")?;
+    cmd.stdin(Stdio::null()).stdout(out).stderr(err);
+    cmd.spawn()
+        .with_context(|| format!("spawning {:?}", cmd.get_program()))
+}
+
+/// The last `lines` lines of a log file (at most the last 64 KiB are read).
+pub fn log_tail(path: &Path, lines: usize) -> String {
+    let read = || -> std::io::Result<String> {
+        let mut file = std::fs::File::open(path)?;
+        let len = file.metadata()?.len();
+        file.seek(SeekFrom::Start(len.saturating_sub(64 * 1024)))?;
+        let mut bytes = Vec::new();
+        file.read_to_end(&mut bytes)?;
+        Ok(String::from_utf8_lossy(&bytes).into_owned())
+    };
+    match read() {
+        Ok(text) => {
+            let all: Vec<&str> = text.lines().collect();
+            let start = all.len().saturating_sub(lines);
+            all[start..].join("\n")
+        }
+        Err(e) => format!("(could not read {}: {e})", path.display()),
+    }
+}
+
+/// The current length of a log file (0 if it does not exist yet).
+pub(crate) fn log_len(path: &Path) -> u64 {
+    std::fs::metadata(path).map(|m| m.len()).unwrap_or(0)
+}
+
+/// What was appended to a log file after byte `offset`.
+pub(crate) fn log_since(path: &Path, offset: u64) -> String {
+    let read = || -> std::io::Result<Vec<u8>> {
+        let mut file = std::fs::File::open(path)?;
+        file.seek(SeekFrom::Start(offset))?;
+        let mut bytes = Vec::new();
+        file.read_to_end(&mut bytes)?;
+        Ok(bytes)
+    };
+    read()
+        .map(|b| String::from_utf8_lossy(&b).into_owned())
+        .unwrap_or_default()
+}
+
+/// An error message block quoting the tail of a log.
+pub(crate) fn with_log(path: &Path) -> String {
+    let kept = if crate::keep_dirs() {
+        ""
+    } else {
+        " (removed when the test ends; FIKTIV_TEST_KEEP_DIRS=1 keeps it)"
+    };
+    format!(
+        "last lines of {}{kept}:\n{}",
+        path.display(),
+        log_tail(path, LOG_TAIL_LINES)
+    )
+}
+
+/// Sends `signal` (a name such as `TERM` or `INT`) to `child`, waits up to `grace` for
+/// it to exit, then kills it. Reaps the child in every case. Never panics.
+pub(crate) fn terminate(child: &mut Child, signal: &str, grace: Duration) -> anyhow::Result<()> {
+    if child.try_wait()?.is_some() {
+        return Ok(());
+    }
+    // `sh -c kill` rather than a `kill` binary: dash's builtin is on every Debian, procps
+    // is not, and sending a signal from Rust without `unsafe` needs a helper anyway.
+    let _ = Command::new("sh")
+        .arg("-c")
+        .arg(format!("kill -s {signal} \"$0\""))
+        .arg(child.id().to_string())
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status();
+    let deadline = Instant::now() + grace;
+    while Instant::now() < deadline {
+        if child.try_wait()?.is_some() {
+            return Ok(());
+        }
+        std::thread::sleep(POLL_INTERVAL);
+    }
+    let _ = child.kill();
+    child.wait().context("waiting for a killed peer")?;
+    Ok(())
+}
+
+/// Polls `ready` every [`POLL_INTERVAL`] until it returns `Ok(true)`, the child exits
+/// (error), or `timeout` passes (error). Errors quote the tail of `log`.
+pub(crate) fn wait_ready(
+    what: &str,
+    child: &mut Child,
+    log: &Path,
+    timeout: Duration,
+    mut ready: impl FnMut() -> bool,
+) -> anyhow::Result<()> {
+    let deadline = Instant::now() + timeout;
+    loop {
+        if let Some(status) = child.try_wait()? {
+            bail!(
+                "{what} exited during start-up ({status}); {}",
+                with_log(log)
+            );
+        }
+        if ready() {
+            return Ok(());
+        }
+        if Instant::now() >= deadline {
+            bail!(
+                "{what} was not ready after {:?}; {}",
+                timeout,
+                with_log(log)
+            );
+        }
+        std::thread::sleep(POLL_INTERVAL);
+    }
+}
+
+/// Whether a start-up failure was the port being taken by someone else.
+pub(crate) fn log_says_address_in_use(log: &Path) -> bool {
+    let tail = log_tail(log, LOG_TAIL_LINES);
+    tail.contains("Address already in use") || tail.contains("errno=98")
+}
+
+/// Finds an executable: the first existing file of `candidates`, else `name` on `PATH`.
+pub(crate) fn find_executable(name: &str, candidates: &[PathBuf]) -> Option<PathBuf> {
+    if let Some(found) = candidates.iter().find(|p| p.is_file()) {
+        return Some(found.clone());
+    }
+    let path = std::env::var_os("PATH")?;
+    std::env::split_paths(&path)
+        .map(|dir| dir.join(name))
+        .find(|p| p.is_file())
+}
+
+/// Whether this process runs as root (uid 0), read from `/proc/self/status`.
+pub(crate) fn running_as_root() -> bool {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|status| {
+            status
+                .lines()
+                .find(|l| l.starts_with("Uid:"))
+                .and_then(|l| l.split_whitespace().nth(1).map(|uid| uid == "0"))
+        })
+        .unwrap_or(false)
+}

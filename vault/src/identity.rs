@@ -1,0 +1,224 @@
+//! Real-identity types. They are not `Serialize`, their `Debug` prints `[redacted]`,
+//! they have no `Display`, and their contents are zeroized on drop. Only this crate can
+//! build one from sealed bytes, and only after an audit event has been written.
+//!
+//! The compiler holds the first two promises; these doctests fail to build if anyone
+//! adds `Serialize` or `Display`:
+//!
+//! ```compile_fail
+//! fn needs<T: serde::Serialize>() {}
+//! needs::<fiktiv_vault::RealIdentity>();
+//! ```
+//! ```compile_fail
+//! fn needs<T: serde::Serialize>() {}
+//! needs::<fiktiv_vault::RealName>();
+//! ```
+//! ```compile_fail
+//! fn needs<T: serde::Serialize>() {}
+//! needs::<fiktiv_vault::ids::PersonalNumber>();
+//! ```
+//! ```compile_fail
+//! fn needs<T: std::fmt::Display>() {}
+//! needs::<fiktiv_vault::RealIdentity>();
+//! ```
+//! ```compile_fail
+//! fn needs<T: std::fmt::Display>() {}
+//! needs::<fiktiv_vault::ids::PersonalNumber>();
+//! ```
+//! ```
+//! // ...while the fictitious side may be serialised freely:
+//! fn needs<T: serde::Serialize>() {}
+//! needs::<fiktiv_vault::CaseId>();
+//! ```
+
+use std::fmt;
+
+use chrono::NaiveDate;
+use zeroize::Zeroizing;
+
+use crate::blind::{BlindIndex, IndexKind};
+use crate::ids::{Country, PersonalNumber};
+use crate::keys::BlindKey;
+use crate::normalize;
+
+/// A real first or last name. Wiped on drop.
+#[derive(Clone, PartialEq, Eq)]
+pub struct RealName(Zeroizing<String>);
+
+impl RealName {
+    pub fn new(s: &str) -> Self {
+        Self(Zeroizing::new(s.trim().to_string()))
+    }
+
+    /// The name, for the few places policy lets a person see it (the school's own case
+    /// page, an approved reveal). Never log or serialise this.
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for RealName {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("RealName([redacted])")
+    }
+}
+
+/// A protected person's real identity.
+#[derive(Clone, PartialEq, Eq)]
+pub struct RealIdentity {
+    pub number: PersonalNumber,
+    pub first_name: RealName,
+    pub last_name: RealName,
+    pub birth_date: NaiveDate,
+}
+
+impl Drop for RealIdentity {
+    fn drop(&mut self) {
+        // The number and names wipe themselves (Zeroizing). A date is `Copy` and has
+        // no Zeroize impl: overwrite it, and keep the store from being optimised away.
+        self.birth_date = NaiveDate::MIN;
+        std::hint::black_box(&self.birth_date);
+    }
+}
+
+impl fmt::Debug for RealIdentity {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("RealIdentity([redacted])")
+    }
+}
+
+/// Decoding a sealed identity failed: the plaintext was not what this version wrote.
+#[derive(Debug, thiserror::Error)]
+#[error("sealed identity record is malformed")]
+pub struct DecodeError;
+
+const RECORD_V1: u8 = 1;
+
+impl RealIdentity {
+    /// All blind indexes of this identity: the number, name + birth date, full name.
+    pub fn blind_indexes(&self, key: &BlindKey) -> Vec<(IndexKind, BlindIndex)> {
+        let name_birth = Zeroizing::new(normalize::name_birth_key(
+            self.first_name.expose(),
+            self.last_name.expose(),
+            self.birth_date,
+        ));
+        let full = Zeroizing::new(full_name_key(
+            self.first_name.expose(),
+            self.last_name.expose(),
+        ));
+        vec![
+            (
+                IndexKind::PersonalNumber,
+                key.index(IndexKind::PersonalNumber, self.number.canonical()),
+            ),
+            (
+                IndexKind::NameBirth,
+                key.index(IndexKind::NameBirth, &name_birth),
+            ),
+            (IndexKind::FullName, key.index(IndexKind::FullName, &full)),
+        ]
+    }
+
+    pub(crate) fn encode(&self) -> Zeroizing<Vec<u8>> {
+        let mut out = Zeroizing::new(Vec::with_capacity(128));
+        out.push(RECORD_V1);
+        out.push(match self.number.country() {
+            Country::Se => b'S',
+            Country::No => b'N',
+        });
+        for part in [
+            self.number.canonical(),
+            self.first_name.expose(),
+            self.last_name.expose(),
+        ] {
+            out.extend_from_slice(&(part.len() as u32).to_be_bytes());
+            out.extend_from_slice(part.as_bytes());
+        }
+        out.extend_from_slice(self.birth_date.format("%Y-%m-%d").to_string().as_bytes());
+        out
+    }
+
+    pub(crate) fn decode(bytes: &[u8]) -> Result<Self, DecodeError> {
+        let (head, mut rest) = bytes.split_at_checked(2).ok_or(DecodeError)?;
+        if head[0] != RECORD_V1 {
+            return Err(DecodeError);
+        }
+        let country = match head[1] {
+            b'S' => Country::Se,
+            b'N' => Country::No,
+            _ => return Err(DecodeError),
+        };
+        let mut parts: Vec<Zeroizing<String>> = Vec::with_capacity(3);
+        for _ in 0..3 {
+            let (len, r) = rest.split_at_checked(4).ok_or(DecodeError)?;
+            let len = u32::from_be_bytes(len.try_into().map_err(|_| DecodeError)?) as usize;
+            let (s, r) = r.split_at_checked(len).ok_or(DecodeError)?;
+            parts.push(Zeroizing::new(
+                std::str::from_utf8(s).map_err(|_| DecodeError)?.to_string(),
+            ));
+            rest = r;
+        }
+        let date = std::str::from_utf8(rest).map_err(|_| DecodeError)?;
+        let birth_date = NaiveDate::parse_from_str(date, "%Y-%m-%d").map_err(|_| DecodeError)?;
+        // The stored canonical form was validated when the case was opened; the
+        // "today" bound is irrelevant when decoding, so use the latest date.
+        let number = PersonalNumber::parse_country(country, &parts[0], NaiveDate::MAX)
+            .map_err(|_| DecodeError)?;
+        Ok(Self {
+            number,
+            first_name: RealName::new(&parts[1]),
+            last_name: RealName::new(&parts[2]),
+            birth_date,
+        })
+    }
+}
+
+/// The normalised full-name key: first and last name, folded, joined.
+pub fn full_name_key(first: &str, last: &str) -> String {
+    format!(
+        "{}|{}",
+        normalize::normalize_name(first),
+        normalize::normalize_name(last)
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    fn sample() -> RealIdentity {
+        let n =
+            crate::ids::make_se_number(NaiveDate::from_ymd_opt(2011, 4, 3).unwrap(), 42).unwrap();
+        let number =
+            PersonalNumber::parse(&n, NaiveDate::from_ymd_opt(2026, 1, 1).unwrap()).unwrap();
+        RealIdentity {
+            birth_date: number.birth_date(),
+            number,
+            first_name: RealName::new("Ingrid"),
+            last_name: RealName::new("Öhman"),
+        }
+    }
+
+    #[test]
+    fn debug_prints_redacted_and_nothing_else() {
+        let who = sample();
+        let shown = format!("{who:?} {:?} {:?} {:#?}", who.first_name, who.number, who);
+        assert!(!shown.contains("Ingrid") && !shown.contains("Öhman") && !shown.contains("110403"));
+        assert!(shown.contains("[redacted]"));
+        assert!(!shown.chars().any(|c| c.is_ascii_digit()), "{shown}");
+    }
+
+    #[test]
+    fn encode_decode_round_trip_and_malformed_input() {
+        let who = sample();
+        let bytes = who.encode();
+        assert_eq!(RealIdentity::decode(&bytes).unwrap(), who);
+        for cut in 0..bytes.len() {
+            assert!(RealIdentity::decode(&bytes[..cut]).is_err());
+        }
+        let mut bad = bytes.to_vec();
+        bad[0] = 9;
+        assert!(RealIdentity::decode(&bad).is_err());
+    }
+}

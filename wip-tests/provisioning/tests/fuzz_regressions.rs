@@ -1,0 +1,245 @@
+//! Regression tests for what the fuzz targets (fuzz/fuzz_targets/{scim,ldap,oneroster,
+//! leak_scan}.rs) found in the parsing of what targets return and in the leak scan. Each
+//! input here made a fuzz target run out of memory or time; see docs/RELIABILITY.md,
+//! "Fuzzing".
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // tests
+
+mod common;
+
+use std::time::{Duration, Instant};
+
+use common::*;
+use fiktiv_provisioning::ldap_parse::{parse_search_entry_ber, scanned_from_ldap};
+use fiktiv_provisioning::oneroster::{
+    parse_csv, scan_csv_file, OneRosterConfig, OneRosterTarget, SchoolYear,
+};
+use fiktiv_provisioning::scim_parse::{attributes, parse_json, scanned_from_scim};
+use fiktiv_provisioning::{scan, GroupId, PersonId, Rule, ScannedEntry, Target};
+
+/// What a scan entry keeps of attribute names, at most (the tail of a longer name).
+const NAME_BOUND: usize = 256;
+
+/// A generous bound on work that is linear: quadratic work on these inputs takes
+/// minutes to hours, or runs out of memory first.
+const LINEAR: Duration = Duration::from_secs(20);
+
+fn longest_name(e: &ScannedEntry) -> usize {
+    e.values.iter().map(|(n, _)| n.len()).max().unwrap_or(0)
+}
+
+// --- BER, as an LDAP server sends a SearchResultEntry -------------------------------
+
+fn ber_len(n: usize) -> Vec<u8> {
+    if n < 128 {
+        return vec![n as u8];
+    }
+    let b: Vec<u8> = n
+        .to_be_bytes()
+        .iter()
+        .copied()
+        .skip_while(|&x| x == 0)
+        .collect();
+    let mut out = vec![0x80 | b.len() as u8];
+    out.extend(b);
+    out
+}
+
+fn tlv(tag: u8, content: &[u8]) -> Vec<u8> {
+    let mut out = vec![tag];
+    out.extend(ber_len(content.len()));
+    out.extend_from_slice(content);
+    out
+}
+
+fn entry_ber(dn: &[u8], attrs: &[(Vec<u8>, Vec<Vec<u8>>)]) -> Vec<u8> {
+    let mut list = Vec::new();
+    for (name, vals) in attrs {
+        let set: Vec<u8> = vals.iter().flat_map(|v| tlv(0x04, v)).collect();
+        let mut pa = tlv(0x04, name);
+        pa.extend(tlv(0x31, &set));
+        list.extend(tlv(0x30, &pa));
+    }
+    let mut body = tlv(0x04, dn);
+    body.extend(tlv(0x30, &list));
+    tlv(0x64, &body)
+}
+
+/// fuzz target `scim`: a 100 kB key over an array of 20 000 numbers made one attribute
+/// path per element (2 GB, out of memory). The path is kept to its last 256 bytes.
+#[test]
+fn scim_long_attribute_path_is_bounded() {
+    let body = format!(
+        r#"{{"id": "1", "{}": [{}0]}}"#,
+        "k".repeat(100_000),
+        "0,".repeat(20_000)
+    );
+    let v = parse_json(body.as_bytes()).unwrap();
+    let e = scanned_from_scim(&target("scim"), "Users", &v, 0);
+    assert_eq!(e.values.len(), 20_002);
+    assert!(longest_name(&e) <= NAME_BOUND, "{}", longest_name(&e));
+    let attrs = attributes(&v);
+    assert!(attrs.keys().all(|k| k.len() <= NAME_BOUND));
+    assert_eq!(attrs.values().map(Vec::len).sum::<usize>(), 20_002);
+}
+
+/// fuzz target `ldap`: a 100 kB attribute name with 20 000 values was copied once per
+/// value into the scan entry (out of memory).
+#[test]
+fn ldap_long_attribute_name_is_bounded() {
+    let ber = entry_ber(
+        b"uid=x,ou=people,dc=example",
+        &[(vec![b'a'; 100_000], vec![b"v".to_vec(); 20_000])],
+    );
+    let e = parse_search_entry_ber(&ber).unwrap();
+    let s = scanned_from_ldap(&target("ldap"), &e, 0);
+    assert_eq!(s.values.len(), 20_002);
+    assert!(longest_name(&s) <= NAME_BOUND, "{}", longest_name(&s));
+}
+
+/// fuzz target `oneroster`: a 100 kB header cell over 20 000 one-cell rows made the
+/// column name once per row (out of memory).
+#[test]
+fn csv_long_header_is_bounded() {
+    let mut csv = "h".repeat(100_000);
+    csv.push_str("\r\n");
+    csv.push_str(&"x\r\n".repeat(20_000));
+    let mut out = Vec::new();
+    scan_csv_file(&target("oneroster"), "other.csv", csv.as_bytes(), &mut out).unwrap();
+    assert_eq!(out.len(), 20_001);
+    assert!(out.iter().all(|e| longest_name(e) <= NAME_BOUND));
+}
+
+/// The table reader (what the target reads back) refuses a header cell longer than any
+/// OneRoster column instead: each row copies the column names.
+#[test]
+fn csv_table_reader_refuses_an_absurd_header() {
+    let mut csv = "h".repeat(100_000);
+    csv.push_str("\r\n");
+    csv.push_str(&"x\r\n".repeat(20_000));
+    assert!(parse_csv(csv.as_bytes()).is_err());
+    assert_eq!(
+        parse_csv(b"sourcedId,givenName\r\nu1,G\r\n").unwrap().len(),
+        1
+    );
+}
+
+/// The tail of a long name is what is kept: a given-name-like attribute is still seen as
+/// one, so the real name under it is still found.
+#[test]
+fn long_attribute_names_keep_their_tail() {
+    let key = key();
+    let a = astrid();
+    let index = index_map(&key, &[&a]);
+    let body = format!(
+        r#"{{"id": "1", "{}": {{"givenName": "{}", "familyName": "{}"}}}}"#,
+        "x".repeat(5_000),
+        a.first,
+        a.last
+    );
+    let v = parse_json(body.as_bytes()).unwrap();
+    let e = scanned_from_scim(&target("scim"), "Users", &v, 0);
+    let found = scan(&[e], &key, &index);
+    assert!(found.iter().any(|f| f.rule == Rule::FullName), "{found:?}");
+}
+
+/// fuzz target `leak_scan`: an entry with 3 000 given-name-like and 3 000
+/// family-name-like values made every given value meet every family value (18 million
+/// pairs; over two minutes per entry). Past a bound the entry is reported unverifiable.
+#[test]
+fn many_given_and_family_values_are_unverifiable_not_a_hang() {
+    let key = key();
+    let a = astrid();
+    let index = index_map(&key, &[&a]);
+    let mut e = ScannedEntry::new(target("ldap"), "entry #1".into());
+    for i in 0..3_000 {
+        e.push("gn", &format!("g{i}"));
+    }
+    for i in 0..3_000 {
+        e.push("sn", &format!("f{i}"));
+    }
+    let started = Instant::now();
+    let found = scan(&[e], &key, &index);
+    assert!(started.elapsed() < LINEAR, "{:?}", started.elapsed());
+    assert!(
+        found.iter().any(|f| f.rule == Rule::Unverifiable),
+        "{found:?}"
+    );
+}
+
+/// A few given and family values are still paired (the bound is far above real entries).
+#[test]
+fn a_few_given_and_family_values_are_still_paired() {
+    let key = key();
+    let a = astrid();
+    let index = index_map(&key, &[&a]);
+    let mut e = ScannedEntry::new(target("ldap"), "entry #1".into());
+    for g in ["Maja", "Ella", a.first, "Kim"] {
+        e.push("givenName", g);
+    }
+    for f in ["Lind", a.last, "Berg"] {
+        e.push("sn", f);
+    }
+    let found = scan(&[e], &key, &index);
+    assert!(found.iter().any(|f| f.rule == Rule::FullName), "{found:?}");
+    assert!(
+        !found.iter().any(|f| f.rule == Rule::Unverifiable),
+        "{found:?}"
+    );
+}
+
+fn year() -> SchoolYear {
+    SchoolYear {
+        id: GroupId::new("ht2025-vt2026").unwrap(),
+        title: "2025/2026".into(),
+        start: day(2025, 8, 15),
+        end: day(2026, 6, 15),
+        year: 2026,
+    }
+}
+
+/// fuzz target `oneroster`: reading the managed accounts back joined every user with
+/// every row of roles.csv and enrollments.csv (20 000 users: 800 million comparisons).
+#[tokio::test]
+async fn oneroster_read_back_is_linear() {
+    let dir = tempfile::tempdir().unwrap();
+    let folder = dir.path().join("roster");
+    std::fs::create_dir(&folder).unwrap();
+    let n = 20_000;
+    let ids: Vec<String> = (0..n).map(|_| PersonId::new().to_string()).collect();
+    let mut users = String::from("sourcedId,enabledUser,givenName,familyName\r\n");
+    let mut roles = String::from("sourcedId,userSourcedId,orgSourcedId\r\n");
+    let mut enrollments = String::from("sourcedId,userSourcedId,classSourcedId\r\n");
+    for (i, id) in ids.iter().enumerate() {
+        users.push_str(&format!("{id},true,G{i},F{i}\r\n"));
+        roles.push_str(&format!("r{i},{id},skola-1\r\n"));
+        enrollments.push_str(&format!("e{i},{id},skola-1-5a\r\n"));
+    }
+    std::fs::write(folder.join("users.csv"), users).unwrap();
+    std::fs::write(folder.join("roles.csv"), roles).unwrap();
+    std::fs::write(folder.join("enrollments.csv"), enrollments).unwrap();
+    std::fs::write(
+        folder.join("orgs.csv"),
+        "sourcedId,name\r\nskola-1,Norrskolan\r\n",
+    )
+    .unwrap();
+    std::fs::write(
+        folder.join("classes.csv"),
+        "sourcedId,title\r\nskola-1-5a,Klass 5A\r\n",
+    )
+    .unwrap();
+    let t =
+        OneRosterTarget::new(OneRosterConfig::new(target("oneroster"), folder, year()).unwrap());
+    let started = Instant::now();
+    let managed = t.read_managed(at(2026, 1, 15)).await.unwrap();
+    assert!(started.elapsed() < LINEAR, "{:?}", started.elapsed());
+    assert_eq!(managed.len(), n);
+    let one = managed.iter().find(|m| m.entry_id == ids[7]).unwrap();
+    assert_eq!(one.given_name.as_deref(), Some("G7"));
+    assert_eq!(one.groups.len(), 2, "{:?}", one.groups);
+    assert_eq!(one.attributes["roles.sourcedId"], vec!["r7".to_string()]);
+    assert_eq!(
+        one.attributes["enrollments.sourcedId"],
+        vec!["e7".to_string()]
+    );
+    assert_eq!(one.attributes["orgs.name"], vec!["Norrskolan".to_string()]);
+}
