@@ -521,7 +521,6 @@ pub(crate) fn repeated<'v>(values: impl Iterator<Item = &'v str>) -> Vec<&'v str
 }
 
 /// A memo for a batch of entries whose values are `values`, on this thread.
-#[allow(dead_code)] // kept for the guard's batch path once its memo bug is fixed
 pub(crate) fn memo_for<'v, L: RealIndexLookup + ?Sized>(
     values: impl Iterator<Item = &'v str>,
     key: &BlindKey,

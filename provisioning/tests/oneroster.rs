@@ -268,3 +268,51 @@ async fn leak_scan_and_the_whole_folder_recheck() {
     }
     assert_eq!(std::fs::read(&path).unwrap(), before, "nothing was written");
 }
+
+/// The whole-folder re-check takes each row as one entry: a roster of forty pupils
+/// (eighty given and family names in users.csv) is written in full, while a pupil
+/// named as the real one is still refused.
+#[tokio::test]
+async fn a_large_roster_is_checked_row_by_row() {
+    let dir = tempfile::tempdir().unwrap();
+    let t = target_in(dir.path());
+    let key = key();
+    let real = astrid();
+    let guard = guard(&key, &[&real]);
+    let now = at(2025, 9, 1);
+    for i in 0..40 {
+        let given = format!("Ella{}", char::from(b'a' + (i % 26) as u8));
+        let family = format!("Fiktiv{}", char::from(b'a' + (i / 26) as u8));
+        assert_eq!(
+            push(&t, &guard, &pupil(&given, &family, &[t.name()]), now)
+                .await
+                .unwrap(),
+            Applied::Created,
+            "pupil {i}"
+        );
+    }
+    assert_eq!(rows(dir.path(), "users.csv").len(), 40);
+    // A real given name in one row and the real family name in another is no leak of
+    // either; both are written.
+    push(
+        &t,
+        &guard,
+        &pupil(real.first, "Fiktivsson", &[t.name()]),
+        now,
+    )
+    .await
+    .unwrap();
+    push(&t, &guard, &pupil("Ella", real.last, &[t.name()]), now)
+        .await
+        .unwrap();
+    let before = std::fs::read(dir.path().join("roster/users.csv")).unwrap();
+    let err = push(&t, &guard, &pupil(real.first, real.last, &[t.name()]), now)
+        .await
+        .unwrap_err();
+    assert!(matches!(err, TargetError::Blocked(_)), "{err}");
+    assert_eq!(
+        std::fs::read(dir.path().join("roster/users.csv")).unwrap(),
+        before
+    );
+    assert_eq!(rows(dir.path(), "users.csv").len(), 42);
+}

@@ -70,7 +70,33 @@ async fn routine(
     assert_eq!(s, StatusCode::CONFLICT, "{p}");
     assert_eq!(p["type"], "urn:fiktiv:problem:duplicate-identity");
     assert!(!p.to_string().contains(&case));
-    assert_eq!(e.snapshot().await, before);
+    // Nothing stored but one audit event: the refused attempt, naming the other case
+    // for the auditor (never in the answer to the school).
+    let mut after = e.snapshot().await;
+    let audit_count = after.pop().unwrap();
+    let mut before_rest = before.clone();
+    let audit_before = before_rest.pop().unwrap();
+    assert_eq!(after, before_rest);
+    assert_eq!(audit_count, audit_before + 1);
+    let trail = e
+        .ok(
+            StatusCode::OK,
+            "GET",
+            &format!("/api/v1/audit/events?case_id={case}&limit=100"),
+            AUDITOR,
+            None,
+        )
+        .await;
+    let refused: Vec<_> = trail
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|ev| ev["outcome"] == "denied")
+        .collect();
+    assert_eq!(refused.len(), 1, "{trail}");
+    assert_eq!(refused[0]["actor"], "staff:school-b");
+    assert_eq!(refused[0]["purpose"], "duplicate-identity");
+    assert_eq!(refused[0]["action"], "case.open");
 
     // Plan, versioned.
     let v1 = e

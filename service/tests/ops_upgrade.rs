@@ -46,7 +46,14 @@ const READ: ReadContext<'static> = ReadContext {
 };
 
 fn fixture_path(version: i64) -> PathBuf {
-    fiktiv_tests::workspace_root().join(format!("tests/fixtures/db-v{version:04}.json"))
+    fixture_path_in(
+        &fiktiv_tests::workspace_root().join("tests/fixtures"),
+        version,
+    )
+}
+
+fn fixture_path_in(dir: &std::path::Path, version: i64) -> PathBuf {
+    dir.join(format!("db-v{version:04}.json"))
 }
 
 fn migrations_dir(backend: &str) -> PathBuf {
@@ -154,7 +161,7 @@ async fn dump(src: &str, version: i64) -> Value {
     json!({ "schema_version": version, "tables": tables })
 }
 
-async fn write_v0001() {
+async fn write_v0001(dir: &std::path::Path) {
     let src = TestDatabase::sqlite().unwrap();
     let root = RootKey::generate();
     let clock = ManualClock::new(at(2026, 3, 2));
@@ -194,13 +201,13 @@ async fn write_v0001() {
     fx["case_id"] = json!(case.to_string());
     fx["comment"] = json!("test data only: a fictitious test pupil sealed under a throw-away key");
     std::fs::write(
-        fixture_path(1),
+        fixture_path_in(dir, 1),
         serde_json::to_string_pretty(&fx).unwrap() + "\n",
     )
     .unwrap();
 }
 
-async fn write_v0005() {
+async fn write_v0005(dir: &std::path::Path) {
     let src = TestDatabase::sqlite().unwrap();
     let root = RootKey::generate();
     let key = root.to_base64().to_string();
@@ -246,17 +253,48 @@ async fn write_v0005() {
     fx["plan"] = plan;
     fx["comment"] = json!("test data only: fictitious test pupils sealed under a throw-away key; the tokens open nothing else");
     std::fs::write(
-        fixture_path(5),
+        fixture_path_in(dir, 5),
         serde_json::to_string_pretty(&fx).unwrap() + "\n",
     )
     .unwrap();
 }
 
+/// The fixture writer still makes what is committed: the same schema version, tables
+/// and row counts (the keys and ids are random, so not the same bytes). With
+/// `FIKTIV_UPDATE_FIXTURES=1` it writes tests/fixtures/db-v*.json instead.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[ignore = "writes tests/fixtures/db-v*.json"]
-async fn write_fixtures() {
-    write_v0001().await;
-    write_v0005().await;
+async fn fixture_writer_matches_the_committed_fixtures() {
+    let update = std::env::var("FIKTIV_UPDATE_FIXTURES").as_deref() == Ok("1");
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = if update {
+        fiktiv_tests::workspace_root().join("tests/fixtures")
+    } else {
+        tmp.path().to_path_buf()
+    };
+    write_v0001(&dir).await;
+    write_v0005(&dir).await;
+    for version in [1, 5] {
+        let made: Value =
+            serde_json::from_str(&std::fs::read_to_string(fixture_path_in(&dir, version)).unwrap())
+                .unwrap();
+        let shape = |fx: &Value| -> Vec<(String, usize)> {
+            fx["tables"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|t| {
+                    (
+                        t["name"].as_str().unwrap_or_default().to_owned(),
+                        t["rows"].as_array().map_or(0, Vec::len),
+                    )
+                })
+                .collect()
+        };
+        let committed = fixture(version);
+        assert_eq!(made["schema_version"], committed["schema_version"]);
+        assert_eq!(shape(&made), shape(&committed), "db-v{version:04}.json");
+        assert!(!shape(&made).is_empty());
+    }
 }
 
 // ---------------------------------------------------------------------------

@@ -47,7 +47,14 @@ impl TestDatabase {
     /// `FIKTIV_TEST_DATABASE_URL`. An error, never a skip, if the variable is unset or
     /// the server cannot be reached.
     pub fn postgres() -> anyhow::Result<Self> {
-        let admin_url = std::env::var(DATABASE_URL_ENV).map_err(|_| {
+        Self::postgres_at(std::env::var(DATABASE_URL_ENV).ok())
+    }
+
+    /// [`TestDatabase::postgres`] with the value of `FIKTIV_TEST_DATABASE_URL` given
+    /// (`None`: unset), so the missing-variable error can be tested without touching
+    /// the process environment.
+    pub fn postgres_at(admin_url: Option<String>) -> anyhow::Result<Self> {
+        let admin_url = admin_url.ok_or_else(|| {
             anyhow!(
                 "{DATABASE_URL_ENV} is not set. Set it to a PostgreSQL URL whose role may \
                  CREATE DATABASE, e.g. `export {DATABASE_URL_ENV}={DEFAULT_URL_HINT}` \

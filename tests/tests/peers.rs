@@ -288,31 +288,7 @@ async fn postgres_database_is_created_usable_and_dropped() {
 
 #[test]
 fn postgres_without_url_is_an_error_not_a_skip() {
-    // Runs psql-free: only checks the message of the missing-variable case, in a child
-    // process so this test's environment stays untouched for the others.
-    let exe = std::env::current_exe().unwrap();
-    let out = Command::new(exe)
-        .args([
-            "--exact",
-            "postgres_url_missing_child",
-            "--nocapture",
-            "--include-ignored",
-        ])
-        .env_remove("FIKTIV_TEST_DATABASE_URL")
-        .env("FIKTIV_TEST_CHILD", "1")
-        .output()
-        .unwrap();
-    let text =
-        String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr);
-    assert!(out.status.success(), "{text}");
-    assert!(text.contains("1 passed"), "{text}");
-}
-
-#[test]
-#[ignore = "run by postgres_without_url_is_an_error_not_a_skip in a child process"]
-fn postgres_url_missing_child() {
-    assert_eq!(std::env::var("FIKTIV_TEST_CHILD").as_deref(), Ok("1"));
-    let err = TestDatabase::postgres().unwrap_err();
+    let err = TestDatabase::postgres_at(None).unwrap_err();
     let msg = format!("{err:#}");
     assert!(msg.contains("FIKTIV_TEST_DATABASE_URL is not set"), "{msg}");
     assert!(

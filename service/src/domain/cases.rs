@@ -12,8 +12,9 @@ use sqlx::{AnyConnection, Row};
 use utoipa::ToSchema;
 
 use super::{
-    audit_ok, check_date, check_name, check_unit_code, country_str, fmt_date, is_unique_violation,
-    parse_country, parse_date, today, vault_country, DomainError, DomainResult, FieldProblem,
+    audit_ok, audit_refused, check_date, check_name, check_unit_code, country_str, fmt_date,
+    is_unique_violation, parse_country, parse_date, today, vault_country, DomainError,
+    DomainResult, FieldProblem,
 };
 
 /// The country whose rules apply to the pupil.
@@ -277,11 +278,15 @@ pub async fn open(
         .index(IndexKind::PersonalNumber, identity.number.canonical());
 
     let mut tx = vault.db().begin_write().await?;
-    let duplicate = !vault
+    let existing = vault
         .cases_with_index(&mut tx, IndexKind::PersonalNumber, &pnr_index)
-        .await?
-        .is_empty();
-    if duplicate {
+        .await?;
+    if let Some(other) = existing.first() {
+        // Refused, but not silently: a school that tries numbers to learn whether a
+        // pupil is protected somewhere leaves a trail the auditor can read (the other
+        // case is named there, never in the answer). Nothing else is written.
+        audit_refused(vault, &mut tx, permit, Some(*other), "duplicate-identity").await?;
+        tx.commit().await?;
         return Err(duplicate_identity());
     }
     let case = CaseId::new();

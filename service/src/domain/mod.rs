@@ -255,6 +255,30 @@ pub async fn audit_ok(
     Ok(())
 }
 
+/// Append the audit event of a permitted action that the domain refused (a duplicate,
+/// for example), with `reason` as its purpose and outcome `denied`.
+pub async fn audit_refused(
+    vault: &Vault,
+    conn: &mut AnyConnection,
+    permit: &Permit,
+    case: Option<CaseId>,
+    reason: &str,
+) -> DomainResult<()> {
+    vault
+        .audit(
+            conn,
+            &NewEvent {
+                actor: permit.principal_id(),
+                action: permit.action().as_str(),
+                case_id: case,
+                purpose: Some(reason),
+                outcome: Outcome::Denied,
+            },
+        )
+        .await?;
+    Ok(())
+}
+
 /// Is this a unique-constraint violation (on either backend)?
 pub fn is_unique_violation(e: &sqlx::Error) -> bool {
     match e {
