@@ -329,3 +329,60 @@ async fn leak_scan_finds_a_planted_real_pupil_and_never_sends_a_real_value() {
         assert!(line.contains("filter=\"(objectClass=*)\""), "{line}");
     }
 }
+
+fn tls_target(slapd: &Slapd, url: &str, security: LdapSecurity, ca: bool) -> LdapTarget {
+    let mut cfg = LdapConfig::new(
+        target("ldap-tls"),
+        url,
+        security,
+        &slapd.admin_dn(),
+        SecretString::from(slapd.admin_password().to_string()),
+        &slapd.people_dn(),
+        &slapd.groups_dn(),
+    )
+    .unwrap();
+    if ca {
+        cfg.ca_file = Some(slapd.ca_file().unwrap().to_path_buf());
+    }
+    LdapTarget::new(cfg).unwrap()
+}
+
+/// LDAPS and StartTLS against a slapd serving a certificate from a throw-away CA: with
+/// that CA configured both provision and read back; without it (system roots only) the
+/// handshake is refused and `targets test` says it is TLS, not the network or the
+/// password; nothing is written.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ldaps_and_starttls_verify_the_server_certificate() {
+    let slapd = Slapd::builder().tls().start().unwrap();
+    let ldaps = slapd.ldaps_url().unwrap();
+    let starttls = slapd.starttls_url();
+    let guard = guard(&key(), &[]);
+    let now = at(2025, 9, 1);
+
+    for (url, security, given) in [
+        (&ldaps, LdapSecurity::Ldaps, "Tova"),
+        (&starttls, LdapSecurity::StartTls, "Vera"),
+    ] {
+        let t = tls_target(&slapd, url, security, true);
+        let d = t.diagnose(&guard, now).await;
+        assert!(d.ok(), "{security:?}: {d:?}");
+        let p = pupil(given, "Fiktiv", &[t.name()]);
+        push(&t, &guard, &p, now).await.unwrap();
+        let acc = check_account(&t, &p, now).await.unwrap();
+        assert!(acc.ok(), "{security:?}: {acc:?}");
+
+        // Without the CA: the server's certificate is not trusted.
+        let untrusted = tls_target(&slapd, url, security, false);
+        let d = untrusted.diagnose(&guard, now).await;
+        assert!(!d.ok());
+        let connect = d.probes.iter().find(|p| p.step == "connect").unwrap();
+        assert!(!connect.ok);
+        assert_eq!(connect.problem.unwrap().as_str(), "tls", "{d:?}");
+        let q = pupil(&format!("{given}x"), "Fiktiv", &[untrusted.name()]);
+        assert!(push(&untrusted, &guard, &q, now).await.is_err());
+    }
+    // Only the two pupils written over TLS are in the directory.
+    let dump = slapd.dump().unwrap();
+    assert!(dump.contains("Tova") && dump.contains("Vera"));
+    assert!(!dump.contains("Tovax") && !dump.contains("Verax"));
+}

@@ -52,12 +52,14 @@ const START_ATTEMPTS: usize = 5;
 #[derive(Debug, Clone)]
 pub struct SlapdBuilder {
     suffix: String,
+    tls: bool,
 }
 
 impl Default for SlapdBuilder {
     fn default() -> Self {
         Self {
             suffix: DEFAULT_SUFFIX.to_owned(),
+            tls: false,
         }
     }
 }
@@ -67,6 +69,14 @@ impl SlapdBuilder {
     /// `dc=`, `o=` or `ou=` so that the base entry can be created.
     pub fn suffix(mut self, suffix: impl Into<String>) -> Self {
         self.suffix = suffix.into();
+        self
+    }
+
+    /// Also serve TLS: StartTLS on the plain port and `ldaps://` on a second port, with a
+    /// server certificate for `localhost` and `127.0.0.1` issued by a throw-away CA made
+    /// with `openssl` ([`Slapd::ca_file`]).
+    pub fn tls(mut self) -> Self {
+        self.tls = true;
         self
     }
 
@@ -83,9 +93,16 @@ impl SlapdBuilder {
         std::fs::set_permissions(&password_file, std::fs::Permissions::from_mode(0o600))
             .context("restricting the password file")?;
 
+        let tls = if self.tls {
+            Some(make_certificates(dir.path())?)
+        } else {
+            None
+        };
         let mut slapd = Slapd {
             suffix: self.suffix,
             port: 0,
+            tls_port: 0,
+            tls,
             conf: dir.path().join("slapd.conf"),
             log: dir.path().join("slapd.log"),
             db_dir,
@@ -101,6 +118,9 @@ impl SlapdBuilder {
         loop {
             attempt += 1;
             slapd.port = free_port()?;
+            if slapd.tls.is_some() {
+                slapd.tls_port = free_port()?;
+            }
             match slapd.spawn() {
                 Ok(()) => break,
                 Err(e) if attempt < START_ATTEMPTS && log_says_address_in_use(&slapd.log) => {
@@ -165,6 +185,9 @@ fn system_schema(name: &str) -> PathBuf {
 pub struct Slapd {
     suffix: String,
     port: u16,
+    /// The `ldaps://` port, when built with [`SlapdBuilder::tls`].
+    tls_port: u16,
+    tls: Option<TlsFiles>,
     conf: PathBuf,
     log: PathBuf,
     db_dir: PathBuf,
@@ -194,6 +217,25 @@ impl Slapd {
     /// The TCP port on 127.0.0.1.
     pub fn port(&self) -> u16 {
         self.port
+    }
+
+    /// `ldaps://localhost:PORT/` (the certificate names `localhost`), when built with
+    /// [`SlapdBuilder::tls`].
+    pub fn ldaps_url(&self) -> Option<String> {
+        self.tls
+            .as_ref()
+            .map(|_| format!("ldaps://localhost:{}/", self.tls_port))
+    }
+
+    /// `ldap://localhost:PORT/`, for StartTLS (the certificate names `localhost`).
+    pub fn starttls_url(&self) -> String {
+        format!("ldap://localhost:{}/", self.port)
+    }
+
+    /// The PEM file of the CA that issued the server certificate, when built with
+    /// [`SlapdBuilder::tls`].
+    pub fn ca_file(&self) -> Option<&Path> {
+        self.tls.as_ref().map(|t| t.ca.as_path())
     }
 
     /// The suffix, e.g. `dc=example,dc=org`.
@@ -359,22 +401,31 @@ impl Slapd {
         let mut cmd = Command::new(&self.tools.slapd);
         // -d keeps slapd in the foreground (so it is our child and dies with kill),
         // and `stats` logs every operation.
+        let mut listen = self.url();
+        if self.tls.is_some() {
+            listen.push_str(&format!(" ldaps://127.0.0.1:{}/", self.tls_port));
+        }
         cmd.arg("-f")
             .arg(&self.conf)
-            .args(["-h", &self.url(), "-d", "stats"]);
+            .args(["-h", &listen, "-d", "stats"]);
         if running_as_root() {
             cmd.args(["-u", "root", "-g", "root"]);
         }
         let log_start = log_len(&self.log);
         let mut child = spawn_logged(&mut cmd, &self.log)
             .with_context(|| format!("starting slapd; {INSTALL_HINT}"))?;
-        let addr = SocketAddr::from((Ipv4Addr::LOCALHOST, self.port));
+        let mut addrs = vec![SocketAddr::from((Ipv4Addr::LOCALHOST, self.port))];
+        if self.tls.is_some() {
+            addrs.push(SocketAddr::from((Ipv4Addr::LOCALHOST, self.tls_port)));
+        }
         let log = self.log.clone();
         let ready = wait_ready("slapd", &mut child, &self.log, START_TIMEOUT, || {
-            // "slapd starting" is logged once the listener is open; the connect proves
-            // it is ours and reachable.
+            // "slapd starting" is logged once the listeners are open; the connects prove
+            // they are ours and reachable.
             log_since(&log, log_start).contains("slapd starting")
-                && TcpStream::connect_timeout(&addr, Duration::from_millis(200)).is_ok()
+                && addrs
+                    .iter()
+                    .all(|a| TcpStream::connect_timeout(a, Duration::from_millis(200)).is_ok())
         });
         match ready {
             Ok(()) => {
@@ -394,6 +445,14 @@ impl Slapd {
 
     fn config_text(&self) -> anyhow::Result<String> {
         let mut conf = String::from("# Throw-away test server written by fiktiv-tests.\n");
+        if let Some(t) = &self.tls {
+            conf.push_str(&format!(
+                "TLSCACertificateFile {}\nTLSCertificateFile {}\nTLSCertificateKeyFile {}\n",
+                t.ca.display(),
+                t.cert.display(),
+                t.key.display()
+            ));
+        }
         for schema in SYSTEM_SCHEMAS {
             conf.push_str(&format!("include {}\n", system_schema(schema).display()));
         }
@@ -439,6 +498,100 @@ impl Drop for Slapd {
             }
         }
     }
+}
+
+/// The PEM files of a TLS-serving slapd.
+#[derive(Debug)]
+struct TlsFiles {
+    ca: PathBuf,
+    cert: PathBuf,
+    key: PathBuf,
+}
+
+/// A throw-away CA and a server certificate it issued for `localhost` and 127.0.0.1
+/// (P-256 keys, valid two days), made with the `openssl` program in `dir`.
+fn make_certificates(dir: &Path) -> anyhow::Result<TlsFiles> {
+    let openssl = find_executable("openssl", &[PathBuf::from("/usr/bin/openssl")])
+        .ok_or_else(|| anyhow!("`openssl` not found (Debian package openssl); {INSTALL_HINT}"))?;
+    let f = |name: &str| dir.join(name).display().to_string();
+    let ext = dir.join("server.ext");
+    std::fs::write(
+        &ext,
+        "basicConstraints = critical, CA:FALSE\n\
+         keyUsage = critical, digitalSignature\n\
+         extendedKeyUsage = serverAuth\n\
+         subjectAltName = DNS:localhost, IP:127.0.0.1\n",
+    )
+    .context("writing the certificate extensions")?;
+    let ec = [
+        "-newkey",
+        "ec",
+        "-pkeyopt",
+        "ec_paramgen_curve:P-256",
+        "-nodes",
+    ];
+    let steps: [Vec<String>; 3] = [
+        [
+            &["req", "-x509"][..],
+            &ec[..],
+            &["-keyout", &f("ca.key"), "-out", &f("ca.pem"), "-days", "2"],
+            &["-subj", "/CN=fiktiv-tests throw-away CA"],
+            &["-addext", "basicConstraints=critical,CA:TRUE"],
+            &["-addext", "keyUsage=critical,keyCertSign,cRLSign"],
+        ]
+        .concat()
+        .into_iter()
+        .map(str::to_owned)
+        .collect(),
+        [
+            &["req"][..],
+            &ec[..],
+            &["-keyout", &f("server.key"), "-out", &f("server.csr")],
+            &["-subj", "/CN=localhost"],
+        ]
+        .concat()
+        .into_iter()
+        .map(str::to_owned)
+        .collect(),
+        [
+            "x509",
+            "-req",
+            "-in",
+            &f("server.csr"),
+            "-CA",
+            &f("ca.pem"),
+            "-CAkey",
+            &f("ca.key"),
+            "-CAcreateserial",
+            "-out",
+            &f("server.pem"),
+            "-days",
+            "2",
+            "-extfile",
+            &f("server.ext"),
+        ]
+        .into_iter()
+        .map(str::to_owned)
+        .collect(),
+    ];
+    for args in steps {
+        let out = Command::new(&openssl)
+            .args(&args)
+            .output()
+            .context("running openssl")?;
+        if !out.status.success() {
+            bail!(
+                "openssl {}: {}",
+                args.first().map(String::as_str).unwrap_or_default(),
+                String::from_utf8_lossy(&out.stderr)
+            );
+        }
+    }
+    Ok(TlsFiles {
+        ca: dir.join("ca.pem"),
+        cert: dir.join("server.pem"),
+        key: dir.join("server.key"),
+    })
 }
 
 /// The LDIF of the base entry, `ou=people` and `ou=groups` for `suffix`.
