@@ -12,6 +12,7 @@ pub mod commands_users;
 pub mod config;
 pub mod context;
 pub mod domain;
+pub mod housekeeping;
 pub mod http;
 pub mod metrics;
 pub mod provisioning;

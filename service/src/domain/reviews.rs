@@ -38,6 +38,81 @@ impl ReviewOutcome {
     }
 }
 
+/// Reminders given by one [`remind`] run.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct Reminded {
+    pub due_soon: usize,
+    pub overdue: usize,
+}
+
+/// Gives a reminder for every open case whose review is due soon or overdue and has
+/// not had one for that due date and status: a `review_reminders` row (shown with
+/// [`list`] as `reminded_at`) and a `review.reminder` audit event, in one transaction.
+/// Run by the housekeeping schedule (once across the cluster); running it again gives
+/// no second reminder. The log gets counts per unit, never a name.
+pub async fn remind(vault: &Vault, rules: &Rules) -> DomainResult<Reminded> {
+    let rows = sqlx::query(
+        "SELECT case_id, unit, country, last_review_on FROM cases WHERE state <> 'ended' \
+         ORDER BY case_id",
+    )
+    .fetch_all(vault.db().pool())
+    .await?;
+    let mut done = Reminded::default();
+    let mut tx = vault.db().begin_write().await?;
+    for r in rows {
+        let country = parse_country(&r.try_get::<String, _>("country")?)?;
+        let last = parse_date(&r.try_get::<String, _>("last_review_on")?)?;
+        let a = rules
+            .review_policy(country)
+            .assess(last, today(vault, country));
+        let status = match a.status {
+            ReviewStatus::Ok => continue,
+            ReviewStatus::DueSoon => "due-soon",
+            ReviewStatus::Overdue => "overdue",
+        };
+        let case_id: String = r.try_get("case_id")?;
+        let unit: String = r.try_get("unit")?;
+        let inserted = sqlx::query(
+            "INSERT INTO review_reminders (case_id, unit, due_on, status, reminded_at) \
+             VALUES ($1, $2, $3, $4, $5) ON CONFLICT (case_id, due_on, status) DO NOTHING",
+        )
+        .bind(&case_id)
+        .bind(&unit)
+        .bind(fmt_date(a.next_due))
+        .bind(status)
+        .bind(fmt_time(vault.now()))
+        .execute(&mut *tx)
+        .await?
+        .rows_affected();
+        if inserted == 0 {
+            continue;
+        }
+        let case = case_id
+            .parse::<CaseId>()
+            .map_err(|_| DomainError::Internal("stored case id is malformed".into()))?;
+        vault
+            .audit(
+                &mut tx,
+                &fiktiv_vault::audit::NewEvent {
+                    actor: "system",
+                    action: "review.reminder",
+                    case_id: Some(case),
+                    purpose: Some(status),
+                    outcome: fiktiv_vault::audit::Outcome::Ok,
+                },
+            )
+            .await?;
+        tracing::info!(unit = %unit, status, "review reminder");
+        if a.status == ReviewStatus::Overdue {
+            done.overdue += 1;
+        } else {
+            done.due_soon += 1;
+        }
+    }
+    tx.commit().await?;
+    Ok(done)
+}
+
 /// Record a review held today.
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
@@ -74,6 +149,9 @@ pub struct ReviewItem {
     pub next_due: String,
     pub status: DueStatus,
     pub days_until_due: i64,
+    /// When the hourly housekeeping last gave a reminder for this due date (`null`: none
+    /// yet).
+    pub reminded_at: Option<String>,
 }
 
 /// The review was recorded.
@@ -117,14 +195,24 @@ pub async fn list(
         if !all && a.status == ReviewStatus::Ok {
             continue;
         }
+        let case_id: String = r.try_get("case_id")?;
+        let reminded_at = sqlx::query(
+            "SELECT MAX(reminded_at) AS at FROM review_reminders WHERE case_id = $1 AND due_on = $2",
+        )
+        .bind(&case_id)
+        .bind(fmt_date(a.next_due))
+        .fetch_one(vault.db().pool())
+        .await?
+        .try_get::<Option<String>, _>("at")?;
         out.push(ReviewItem {
-            case_id: r.try_get("case_id")?,
+            case_id,
             unit: r.try_get("unit")?,
             country: country.into(),
             last_review_on: fmt_date(last),
             next_due: fmt_date(a.next_due),
             status: a.status.into(),
             days_until_due: a.days_until_due,
+            reminded_at,
         });
     }
     out.sort_by_key(|i| i.days_until_due);

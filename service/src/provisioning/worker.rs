@@ -327,6 +327,10 @@ pub async fn start(ctx: Context) -> WorkerHandle {
                 if let Err(e) = cycle(&ctx, true).await {
                     tracing::error!(error = %e, "provisioning cycle failed");
                 }
+                // Review reminders and retention, when due (once across the cluster).
+                if let Err(e) = crate::housekeeping::run_due(&ctx).await {
+                    tracing::error!(error = %e, "housekeeping failed");
+                }
                 pause(&ctx, &mut stop, poll).await;
             }
         });

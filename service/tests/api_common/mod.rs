@@ -31,6 +31,8 @@ pub const AUDITOR: &str = "auditor";
 
 pub struct Env {
     pub app: axum::Router,
+    /// The context the router was built from (for domain calls a test makes itself).
+    pub ctx: Context,
     pub vault: Vault,
     pub clock: ManualClock,
     pub tokens: HashMap<&'static str, String>,
@@ -89,7 +91,8 @@ pub async fn env_with(db: TestDatabase, start: DateTime<Utc>, config: Config) ->
         tokens.insert(who, t.secret.to_string());
     }
     Env {
-        app: fiktiv::http::app(ctx),
+        app: fiktiv::http::app(ctx.clone()),
+        ctx,
         vault,
         clock,
         tokens,

@@ -1,0 +1,52 @@
+//! Housekeeping that `fiktiv serve` runs on a schedule, once across the cluster: review
+//! reminders and shredding after the retention period.
+//!
+//! Each task has a row in `schedules` and is claimed with
+//! [`crate::cluster::claim_schedule`], so with several instances exactly one runs it per
+//! interval. Both tasks are idempotent: a reminder is given once per case, due date and
+//! status; shredding only ever shreds what is due. `fiktiv retention run` does the
+//! retention part by hand.
+
+use chrono::TimeDelta;
+
+use crate::context::Context;
+use crate::domain::end::{run_retention, RetentionReport};
+use crate::domain::reviews::{remind, Reminded};
+use crate::domain::DomainResult;
+
+/// The review reminders' schedule.
+pub const REVIEW_REMINDERS: &str = "review-reminders";
+/// The retention schedule.
+pub const RETENTION: &str = "retention";
+/// How often each task runs (at most; a claimed run moves the due time this far).
+pub const INTERVAL: TimeDelta = TimeDelta::hours(1);
+
+/// What one [`run_due`] did: `None` for a task that was not due here (not yet, or
+/// another instance claimed it).
+#[derive(Debug, Default)]
+pub struct Housekept {
+    pub reminders: Option<Reminded>,
+    pub retention: Option<RetentionReport>,
+}
+
+/// Runs each housekeeping task that is due and that this instance claims.
+pub async fn run_due(ctx: &Context) -> DomainResult<Housekept> {
+    let vault = &ctx.vault;
+    let me = ctx.provisioning.instance();
+    let mut out = Housekept::default();
+    if crate::cluster::claim_schedule(vault, REVIEW_REMINDERS, me, INTERVAL).await? {
+        let r = remind(vault, &ctx.rules).await?;
+        if r.due_soon + r.overdue > 0 {
+            tracing::info!(
+                due_soon = r.due_soon,
+                overdue = r.overdue,
+                "review reminders given"
+            );
+        }
+        out.reminders = Some(r);
+    }
+    if crate::cluster::claim_schedule(vault, RETENTION, me, INTERVAL).await? {
+        out.retention = Some(run_retention(vault, "system").await?);
+    }
+    Ok(out)
+}
