@@ -88,6 +88,9 @@ pub fn load_policies(config: &Config) -> Result<(Authorizer, Rules), StartupErro
             .map_err(|e| StartupError::Rules(format!("[review] {e}")))?;
     }
     config.metrics.access().map_err(StartupError::Rules)?;
+    if let Some(oidc) = &config.web.oidc {
+        crate::web::oidc::Settings::from_config(oidc).map_err(StartupError::Rules)?;
+    }
     if config.reveal.ttl_minutes == 0 || config.reveal.ttl_minutes > 24 * 60 {
         return Err(StartupError::Rules(
             "[reveal] ttl_minutes must be 1 to 1440".into(),

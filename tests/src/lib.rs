@@ -9,6 +9,7 @@
 //! | PostgreSQL | [`TestDatabase::postgres`] | a fresh database on the server in `FIKTIV_TEST_DATABASE_URL` |
 //! | SQLite | [`TestDatabase::sqlite`] | a file in a temporary directory |
 //! | Chromium | [`chromium_path`], [`chromedriver_path`] | Debian's `chromium` / `chromium-driver` |
+//! | OpenID provider | [`OidcProvider`] | node-oidc-provider (npm `oidc-provider`) from `tests/web/oidc-provider.mjs` |
 //!
 //! [`FaultProxy`] sits in front of a peer (slapd over TCP, scim2-server over HTTP) and
 //! injects faults: dropped connections, cut or slow responses, refused connections,
@@ -28,6 +29,7 @@ mod chromium;
 mod database;
 mod faultproxy;
 pub mod http;
+mod oidc;
 mod port;
 mod process;
 mod scim;
@@ -37,6 +39,7 @@ pub use chromium::{chromedriver_path, chromium_path, CHROMIUM_HEADLESS_ARGS};
 pub use database::{TestDatabase, DATABASE_URL_ENV};
 pub use faultproxy::{Fault, FaultProxy, ProxyStats, MAX_DELAY, RECORDING_CAP};
 pub use http::HttpResponse;
+pub use oidc::{OidcClient, OidcProvider, NODE_ENV};
 pub use port::free_port;
 pub use scim::ScimServer;
 pub use slapd::{Slapd, SlapdBuilder, DEFAULT_SUFFIX};

@@ -40,7 +40,13 @@ pub struct Account {
     pub roles: Vec<Role>,
     pub units: Vec<String>,
     pub must_change_password: bool,
+    /// Signs in through OpenID Connect (`[web.oidc]`): no password, no TOTP secret;
+    /// the second factor and step-up are the identity provider's.
+    pub oidc: bool,
 }
+
+/// `staff_users.auth` of an account made by an OpenID Connect sign-in.
+pub const AUTH_OIDC: &str = "oidc";
 
 impl Account {
     /// The principal the one [`fiktiv_policies::Authorizer`] decides for.
@@ -175,7 +181,7 @@ async fn verify_password(password: Zeroizing<String>, stored: String) -> bool {
     .unwrap_or(false)
 }
 
-async fn audit(
+pub(super) async fn audit(
     vault: &Vault,
     conn: &mut AnyConnection,
     actor: &str,
@@ -298,6 +304,16 @@ pub async fn add(
     })
 }
 
+async fn is_oidc(conn: &mut AnyConnection, user_id: &str) -> DomainResult<bool> {
+    let auth: Option<String> = sqlx::query("SELECT auth FROM staff_users WHERE user_id = $1")
+        .bind(user_id)
+        .fetch_optional(&mut *conn)
+        .await?
+        .map(|r| r.try_get("auth"))
+        .transpose()?;
+    Ok(auth.as_deref() == Some(AUTH_OIDC))
+}
+
 async fn user_id_of(conn: &mut AnyConnection, name: &str) -> DomainResult<Option<String>> {
     Ok(
         sqlx::query("SELECT user_id FROM staff_users WHERE name = $1")
@@ -358,6 +374,13 @@ pub async fn reset(vault: &Vault, actor: &str, name: &str) -> DomainResult<Optio
     let Some(user_id) = user_id_of(&mut *vault.db().pool().acquire().await?, name).await? else {
         return Ok(None);
     };
+    if is_oidc(&mut *vault.db().pool().acquire().await?, &user_id).await? {
+        return Err(DomainError::conflict(
+            "user.oidc",
+            "The account signs in through the identity provider ([web.oidc]); it has no \
+             password or authenticator to reset. Disable it, or change it at the provider.",
+        ));
+    }
     let password = generate_password();
     let hash = hash_password(password.clone()).await?;
     let (sealed, totp_secret, otpauth_uri) = new_totp(vault, &user_id, name)?;
@@ -416,7 +439,8 @@ pub async fn list(vault: &Vault) -> DomainResult<Vec<AccountInfo>> {
         .collect()
 }
 
-/// Build an [`Account`] from a row with user_id, name, roles, units, must_change_password.
+/// Build an [`Account`] from a row with user_id, name, roles, units, must_change_password
+/// and auth.
 pub(super) fn account_from_row(r: &sqlx::any::AnyRow) -> DomainResult<Account> {
     let mut roles = Vec::new();
     for name in split(&r.try_get::<String, _>("roles")?) {
@@ -431,6 +455,7 @@ pub(super) fn account_from_row(r: &sqlx::any::AnyRow) -> DomainResult<Account> {
         roles,
         units: split(&r.try_get::<String, _>("units")?),
         must_change_password: r.try_get::<i64, _>("must_change_password")? != 0,
+        oidc: r.try_get::<String, _>("auth")? == AUTH_OIDC,
     })
 }
 
@@ -444,6 +469,8 @@ pub enum Refusal {
     Locked,
     Disabled,
     RateLimited,
+    /// A password sign-in on an account that signs in through OpenID Connect.
+    OidcAccount,
 }
 
 impl Refusal {
@@ -455,6 +482,7 @@ impl Refusal {
             Refusal::Locked => "refused: locked",
             Refusal::Disabled => "refused: disabled",
             Refusal::RateLimited => "refused: rate-limited",
+            Refusal::OidcAccount => "refused: oidc-account",
         }
     }
 }
@@ -506,8 +534,8 @@ pub async fn sign_in(
 ) -> DomainResult<Result<(Account, super::session::NewSession), Refusal>> {
     let row = if check_name(name).is_ok() && password.chars().count() <= MAX_PASSWORD_CHARS {
         sqlx::query(
-            "SELECT user_id, name, roles, units, must_change_password, password_hash, totp_sealed, \
-             locked_until, disabled_at FROM staff_users WHERE name = $1",
+            "SELECT user_id, name, roles, units, must_change_password, auth, password_hash, \
+             totp_sealed, locked_until, disabled_at FROM staff_users WHERE name = $1",
         )
         .bind(name)
         .fetch_optional(vault.db().pool())
@@ -523,6 +551,13 @@ pub async fn sign_in(
     };
     let account = account_from_row(&row)?;
     let actor = principal_id(&account.name);
+    if account.oidc {
+        // No password to check and no failure to count: this person signs in at the
+        // identity provider. Same work as a wrong password all the same.
+        let _ = verify_password(password, String::new()).await;
+        audit_refusal(vault, &actor, Refusal::OidcAccount).await?;
+        return Ok(Err(Refusal::OidcAccount));
+    }
     let now = vault.now();
     let locked = match row.try_get::<Option<String>, _>("locked_until")? {
         Some(t) => parse_time(&t)? > now,

@@ -10,6 +10,8 @@
 //!
 //! Routes: `GET /`, `GET|POST /signin`, `POST /signout`, `GET|POST /password`,
 //! `GET|POST /step-up`, `POST /lang`, `GET /static/fiktiv.css`, `GET /static/fiktiv.js`;
+//! with `[web.oidc]`, OpenID Connect sign-in (`oidc`, `pages_oidc`): `GET /signin/oidc`,
+//! `GET /signin/oidc/callback` and `GET /step-up/oidc`;
 //! and the routine's pages, split by audience: the school's cases and checks
 //! (`pages_cases`), plan and decisions (`pages_plan`), order, staff told and reviews
 //! (`pages_followup`); the central administrator's orders (`pages_admin`) and
@@ -29,11 +31,13 @@ use crate::http::AppState;
 pub mod accounts;
 pub mod i18n;
 mod labels;
+pub mod oidc;
 mod pages;
 mod pages_admin;
 mod pages_audit;
 mod pages_cases;
 mod pages_followup;
+mod pages_oidc;
 mod pages_plan;
 mod pages_provisioning;
 mod pages_reveal;
@@ -53,6 +57,8 @@ pub struct Web {
     pub limiter: security::RateLimiter,
     pub timeouts: session::Timeouts,
     pub limits: accounts::SignInLimits,
+    /// OpenID Connect sign-in, when `[web.oidc]` is configured.
+    pub oidc: Option<Arc<oidc::Oidc>>,
 }
 
 fn secs(s: u64) -> TimeDelta {
@@ -80,6 +86,7 @@ impl Web {
                 lockout_after_failures: w.lockout_after_failures,
                 lockout: secs(w.lockout_secs),
             },
+            oidc: oidc::from_config(w.oidc.as_ref()),
         }
     }
 }
@@ -90,9 +97,12 @@ pub fn routes(config: &Config) -> Router<AppState> {
     Router::new()
         .route("/", get(pages::home))
         .route("/signin", get(pages::signin_form).post(pages::signin))
+        .route("/signin/oidc", get(pages_oidc::signin_start))
+        .route(oidc::CALLBACK_PATH, get(pages_oidc::callback))
         .route("/signout", post(pages::signout))
         .route("/password", get(pages::password_form).post(pages::password))
         .route("/step-up", get(pages::step_up_form).post(pages::step_up))
+        .route("/step-up/oidc", get(pages_oidc::step_up_start))
         .route("/lang", post(pages::set_lang))
         .route("/static/fiktiv.css", get(pages::css))
         .route("/static/fiktiv.js", get(pages::js))

@@ -78,12 +78,24 @@ pub(super) fn html(status: StatusCode, t: &impl Template) -> Response {
 }
 
 fn message(tr: &Tr, status: StatusCode, heading: &'static str, text: &'static str) -> Response {
+    message_with_link(tr, status, heading, text, "/", "error.to-start")
+}
+
+/// A page with a heading, a text and one link (all message keys but the link).
+pub(super) fn message_with_link(
+    tr: &Tr,
+    status: StatusCode,
+    heading: &'static str,
+    text: &'static str,
+    link_href: &'static str,
+    link_label: &'static str,
+) -> Response {
     let page = MessagePage {
         base: Base::new(tr.clone(), heading, String::new(), "/"),
         heading,
         text,
-        link_href: "/",
-        link_label: "error.to-start",
+        link_href,
+        link_label,
     };
     html(status, &page)
 }
@@ -210,6 +222,7 @@ fn anon_csrf(headers: &HeaderMap) -> (String, Option<String>) {
 
 fn signin_page(
     req: &Req,
+    web: &Web,
     headers: &HeaderMap,
     status: StatusCode,
     name: String,
@@ -222,6 +235,7 @@ fn signin_page(
         name,
         error,
         notice,
+        oidc_provider: web.oidc.as_ref().map(|o| o.settings.provider_name.clone()),
     };
     let mut r = html(status, &page);
     if let Some(v) = set.and_then(|s| s.parse().ok()) {
@@ -250,7 +264,15 @@ pub async fn signin_form(
     } else {
         None
     };
-    let mut r = signin_page(&req, &headers, StatusCode::OK, String::new(), None, notice);
+    let mut r = signin_page(
+        &req,
+        &web,
+        &headers,
+        StatusCode::OK,
+        String::new(),
+        None,
+        notice,
+    );
     if req.stale_cookie {
         if let Ok(v) = clear_cookie(COOKIE).parse() {
             r.headers_mut().append(header::SET_COOKIE, v);
@@ -298,6 +320,7 @@ pub async fn signin(
         }
         return signin_page(
             &req,
+            &web,
             headers,
             StatusCode::TOO_MANY_REQUESTS,
             name,
@@ -311,6 +334,7 @@ pub async fn signin(
             tracing::info!(reason = why.code(), "sign-in refused");
             signin_page(
                 &req,
+                &web,
                 headers,
                 StatusCode::UNAUTHORIZED,
                 name,
@@ -382,6 +406,10 @@ pub async fn password_form(
         Ok(s) => s,
         Err(r) => return r.into_response(),
     };
+    if s.account.oidc {
+        // The password of an OIDC account is the identity provider's.
+        return Redirect::to("/").into_response();
+    }
     let page = PasswordPage {
         base: base_for(&st, &req, s, "password.title", "/password"),
         errors: Vec::new(),
@@ -414,6 +442,9 @@ pub async fn password(
     if cross_site(&parts.method, &parts.headers) || !s.csrf_ok(&form.csrf) {
         return forbidden(&req.tr);
     }
+    if s.account.oidc {
+        return Redirect::to("/").into_response();
+    }
     let errors = accounts::check_new_password(&form.new_password, &form.confirm);
     if !errors.is_empty() {
         let page = PasswordPage {
@@ -435,11 +466,32 @@ pub async fn password(
 #[derive(Debug, Deserialize, Default)]
 #[serde(default)]
 pub struct NextQuery {
-    next: String,
+    pub(super) next: String,
 }
 
-fn next_or_home(next: &str) -> String {
+pub(super) fn next_or_home(next: &str) -> String {
     local_path(next).unwrap_or("/").to_owned()
+}
+
+/// The step-up page's title: a code for a local account, a new sign-in at the
+/// provider for an OIDC account.
+fn step_up_title(s: &Session) -> &'static str {
+    if s.account.oidc {
+        "step-up.oidc-title"
+    } else {
+        "step-up.title"
+    }
+}
+
+/// For an OIDC account: the provider's name (empty when `[web.oidc]` is gone; the
+/// link then leads to "not found").
+fn oidc_provider_of(web: &Web, s: &Session) -> Option<String> {
+    s.account.oidc.then(|| {
+        web.oidc
+            .as_ref()
+            .map(|o| o.settings.provider_name.clone())
+            .unwrap_or_default()
+    })
 }
 
 pub async fn step_up_form(
@@ -457,9 +509,10 @@ pub async fn step_up_form(
         Err(r) => return r.into_response(),
     };
     let page = StepUpPage {
-        base: base_for(&st, &req, s, "step-up.title", "/step-up"),
+        base: base_for(&st, &req, s, step_up_title(s), "/step-up"),
         next: next_or_home(&q.next),
         error: None,
+        oidc_provider: oidc_provider_of(&web, s),
     };
     html(StatusCode::OK, &page)
 }
@@ -489,6 +542,10 @@ pub async fn step_up(
     if cross_site(&parts.method, &parts.headers) || !s.csrf_ok(&form.csrf) {
         return forbidden(&req.tr);
     }
+    if s.account.oidc {
+        // No code to check: an OIDC account steps up at the provider (`/step-up/oidc`).
+        return Redirect::to("/step-up").into_response();
+    }
     let vault = &st.ctx.vault;
     match accounts::verify_step_up(vault, web.limits, &s.account, &form.code).await {
         Err(e) => internal(&web, &req.tr, e),
@@ -501,6 +558,7 @@ pub async fn step_up(
                 base: base_for(&st, &req, s, "step-up.title", "/step-up"),
                 next: next_or_home(&form.next),
                 error: Some("step-up.error-wrong"),
+                oidc_provider: None,
             };
             html(StatusCode::UNAUTHORIZED, &page)
         }

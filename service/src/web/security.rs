@@ -68,6 +68,13 @@ pub fn set_cookie(name: &str, value: &str, max_age: Option<i64>) -> String {
     s
 }
 
+/// Like [`set_cookie`] but `SameSite=Lax`: only for the cookie that binds an OpenID
+/// Connect flow to the browser, which must come along when the provider sends the
+/// browser back with a top-level GET from its own site.
+pub fn set_cookie_lax(name: &str, value: &str, max_age: i64) -> String {
+    format!("{name}={value}; Secure; HttpOnly; SameSite=Lax; Path=/; Max-Age={max_age}")
+}
+
 /// A `Set-Cookie` value that deletes cookie `name`.
 pub fn clear_cookie(name: &str) -> String {
     set_cookie(name, "", Some(0))

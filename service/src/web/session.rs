@@ -94,6 +94,40 @@ pub(super) async fn insert(
     Ok(NewSession { cookie_value })
 }
 
+/// The user id and account name of a live session, by the SHA-256 of its cookie value
+/// (a step-up through the identity provider coming back). Timeouts are not checked
+/// here: the session is looked up again, with them, on the next page.
+pub(super) async fn owner_of(
+    conn: &mut AnyConnection,
+    session_hash: &str,
+) -> DomainResult<Option<(String, String)>> {
+    let row = sqlx::query(
+        "SELECT u.user_id, u.name FROM web_sessions s JOIN staff_users u ON u.user_id = s.user_id \
+         WHERE s.session_hash = $1 AND u.disabled_at IS NULL",
+    )
+    .bind(session_hash)
+    .fetch_optional(&mut *conn)
+    .await?;
+    Ok(match row {
+        Some(r) => Some((r.try_get("user_id")?, r.try_get("name")?)),
+        None => None,
+    })
+}
+
+/// Record a step-up on the session with this hash, in the caller's transaction.
+pub(super) async fn mark_stepped_up_by_hash(
+    conn: &mut AnyConnection,
+    session_hash: &str,
+    now: DateTime<Utc>,
+) -> DomainResult<()> {
+    sqlx::query("UPDATE web_sessions SET stepped_up_at = $1 WHERE session_hash = $2")
+        .bind(fmt_time(now))
+        .bind(session_hash)
+        .execute(&mut *conn)
+        .await?;
+    Ok(())
+}
+
 /// End every session of an account (disable, reset, lockout).
 pub(super) async fn delete_all_of(conn: &mut AnyConnection, user_id: &str) -> DomainResult<()> {
     sqlx::query("DELETE FROM web_sessions WHERE user_id = $1")
@@ -116,7 +150,7 @@ pub async fn lookup(
     let h = hash(cookie_value);
     let row = sqlx::query(
         "SELECT s.csrf_token, s.created_at, s.last_seen_at, s.stepped_up_at, u.user_id, u.name, \
-         u.roles, u.units, u.must_change_password, u.disabled_at \
+         u.roles, u.units, u.must_change_password, u.auth, u.disabled_at \
          FROM web_sessions s JOIN staff_users u ON u.user_id = s.user_id \
          WHERE s.session_hash = $1",
     )
@@ -175,6 +209,12 @@ impl Session {
         Ok(())
     }
 
+    /// The SHA-256 of the cookie value: how a step-up through the identity provider
+    /// finds this session again when the browser comes back (`web::oidc`).
+    pub(super) fn hash(&self) -> &str {
+        &self.hash
+    }
+
     /// Does `token` (from a form) match this session's CSRF token? Constant time.
     pub fn csrf_ok(&self, token: &str) -> bool {
         tokens_equal(&self.csrf, token)
@@ -218,6 +258,7 @@ mod tests {
                 roles: vec![],
                 units: vec![],
                 must_change_password: false,
+                oidc: false,
             },
             csrf: "abc".into(),
             stepped_up_at: stepped,

@@ -195,6 +195,9 @@ pub struct SigninPage {
     pub name: String,
     pub error: Option<&'static str>,
     pub notice: Option<&'static str>,
+    /// The identity provider's name when `[web.oidc]` is configured: the page offers
+    /// "Sign in with <name>".
+    pub oidc_provider: Option<String>,
 }
 
 #[derive(Template)]
@@ -227,6 +230,20 @@ pub struct StepUpPage {
     pub base: Base,
     pub next: String,
     pub error: Option<&'static str>,
+    /// An OIDC account steps up by signing in again at this provider.
+    pub oidc_provider: Option<String>,
+}
+
+/// After an OpenID Connect sign-in or step-up: the provider sent the browser here from
+/// its own site, so the new `SameSite=Strict` session cookie would not be sent on a
+/// redirect; this page moves on with a same-site navigation (`<meta http-equiv=
+/// "refresh">`, no script) and a link.
+#[derive(Template)]
+#[template(path = "continue.html")]
+pub struct ContinuePage {
+    pub base: Base,
+    /// A local path (checked with `security::local_path`).
+    pub next: String,
 }
 
 #[derive(Template)]

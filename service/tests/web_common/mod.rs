@@ -78,6 +78,42 @@ impl Server {
         panic!("no free port for fiktiv serve")
     }
 
+    /// `fiktiv init`, then `fiktiv serve` on `port` with `config` as the whole
+    /// configuration file (for a peer that must know the address first, such as an
+    /// OpenID provider's redirect URI). `None` when the port was taken meanwhile.
+    pub fn start_on(port: u16, config: &str) -> Option<Server> {
+        let dir = tempfile::Builder::new()
+            .prefix("fiktiv-web-")
+            .tempdir()
+            .unwrap();
+        std::fs::write(dir.path().join("fiktiv.toml"), config).unwrap();
+        let init = fiktiv_cmd(dir.path(), &["init"]).output().unwrap();
+        assert!(init.status.success(), "{}", text(&init.stderr));
+        let log = std::fs::File::create(dir.path().join("serve.log")).unwrap();
+        let child = fiktiv_cmd(
+            dir.path(),
+            &["serve", "--listen", &format!("127.0.0.1:{port}")],
+        )
+        .stdout(log.try_clone().unwrap())
+        .stderr(log)
+        .spawn()
+        .unwrap();
+        let mut server = Server { port, dir, child };
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while Instant::now() < deadline {
+            if server.child.try_wait().unwrap().is_some() {
+                break;
+            }
+            if server.get("/healthz").is_ok_and(|r| r.status == 200) {
+                return Some(server);
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        let log = server.log();
+        assert!(log.contains("in use"), "fiktiv serve did not start: {log}");
+        None
+    }
+
     pub fn base(&self) -> String {
         format!("http://127.0.0.1:{}", self.port)
     }
