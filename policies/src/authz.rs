@@ -704,7 +704,9 @@ impl Authorizer {
             }),
             Err(reason) => {
                 match &reason {
-                    DenyReason::Policy => tracing::debug!(
+                    // Info, not debug: a failed authorization is a security event
+                    // (ASVS V16.3.2). The principal id and action are not personal data.
+                    DenyReason::Policy => tracing::info!(
                         principal = %principal.id,
                         action = action.as_str(),
                         "denied by policy"
