@@ -112,8 +112,10 @@ pub async fn run(ctx: &Context, command: UsersCommand) -> anyhow::Result<i32> {
                 } else {
                     "active".to_owned()
                 };
+                // How the account signs in: `local` (password and TOTP) or `oidc`.
+                let auth = if a.oidc { accounts::AUTH_OIDC } else { "local" };
                 out(&format!(
-                    "{} roles={} units={} created={} {state}",
+                    "{} auth={auth} roles={} units={} created={} {state}",
                     a.name,
                     a.roles.join(","),
                     a.units.join(","),

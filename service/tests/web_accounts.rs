@@ -1,6 +1,8 @@
 //! Accounts and sessions on both database backends, with a manual clock: two-factor
 //! sign-in, replayed codes, idle and absolute session expiry, step-up freshness,
-//! lockout and its expiry, disable, reset, and the TOTP secret sealed at rest.
+//! lockout and its expiry, disable, reset, the TOTP secret sealed at rest, and the
+//! password change (re-authentication, refusals that change nothing, other sessions
+//! ended, the lockout).
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // tests
 
 mod web_common;
@@ -8,7 +10,7 @@ mod web_common;
 use std::sync::Arc;
 
 use chrono::{DateTime, TimeDelta, TimeZone, Utc};
-use fiktiv::web::accounts::{self, Refusal, SignInLimits};
+use fiktiv::web::accounts::{self, PasswordChange, Reauth, Refusal, SignInLimits};
 use fiktiv::web::session::{self, Timeouts};
 use fiktiv_policies::Role;
 use fiktiv_tests::TestDatabase;
@@ -247,6 +249,7 @@ async fn scenario(db: TestDatabase) {
     let list = accounts::list(&vault).await.unwrap();
     assert_eq!(list.len(), 1);
     assert_eq!(list[0].roles, vec!["school"]);
+    assert!(!list[0].oidc);
 
     // Every attempt audited; the chain verifies.
     let events: Vec<(String, String, String)> =
@@ -270,6 +273,260 @@ async fn scenario(db: TestDatabase) {
     assert_eq!(n("staff:anna", "web.step-up", "ok"), 1);
     assert_eq!(n("cli", "users.add", "ok"), 1);
     assert_eq!(n("cli", "users.reset", "ok"), 1);
+    let report = fiktiv_vault::audit::verify(vault.db().pool(), vault.keys().audit())
+        .await
+        .unwrap();
+    assert!(report.ok(), "{report:?}");
+
+    password_change(&vault, &clock).await;
+}
+
+/// A six-digit code that is wrong at `at` (and for the steps either side).
+fn wrong_code(secret: &str, at: DateTime<Utc>) -> String {
+    let valid: Vec<String> = [-30, 0, 30]
+        .iter()
+        .map(|d| code(secret, at + TimeDelta::seconds(*d)))
+        .collect();
+    (0..100)
+        .map(|i| format!("{:06}", 111_111 * (i % 10) + i / 10))
+        .find(|c| !valid.contains(c))
+        .unwrap()
+}
+
+fn credentials(current: &str, code: String) -> Reauth {
+    Reauth::Credentials {
+        current: pw(current),
+        code,
+    }
+}
+
+async fn live(vault: &Vault, cookie: &str) -> Option<session::Session> {
+    session::lookup(vault, TIMEOUTS, cookie).await.unwrap()
+}
+
+async fn password_change(vault: &Vault, clock: &ManualClock) {
+    let cleo = accounts::add(vault, "cli", "cleo", &[Role::Auditor], &[])
+        .await
+        .unwrap();
+    let secret = cleo.totp_secret.to_string();
+    clock.advance(TimeDelta::minutes(1));
+    let t0 = clock.now_for_test();
+    let (_, first) = accounts::sign_in(
+        vault,
+        LIMITS,
+        "cleo",
+        pw(&cleo.password),
+        &code(&secret, t0),
+    )
+    .await
+    .unwrap()
+    .unwrap();
+    let first = first.cookie_value.to_string();
+    let s = live(vault, &first).await.unwrap();
+    assert!(s.account.must_change_password);
+    assert!(s.signed_in_within(TIMEOUTS.step_up_valid, t0));
+
+    // The forced change right after the sign-in needs nothing typed again. The session
+    // goes on under a new cookie value; the old one opens nothing.
+    let chosen = "cleo chose this long passphrase";
+    let r = accounts::change_password(vault, LIMITS, &s, Reauth::FirstChange, pw(chosen))
+        .await
+        .unwrap();
+    let PasswordChange::Changed(c1) = r else {
+        panic!("{r:?}")
+    };
+    let c1 = c1.cookie_value.to_string();
+    assert!(live(vault, &first).await.is_none());
+    let s1 = live(vault, &c1).await.unwrap();
+    assert!(!s1.account.must_change_password);
+    // Once the one-time password is changed, a change without re-authentication is
+    // refused.
+    let r = accounts::change_password(
+        vault,
+        LIMITS,
+        &s1,
+        Reauth::FirstChange,
+        pw("x".repeat(20).as_str()),
+    )
+    .await
+    .unwrap();
+    assert!(
+        matches!(r, PasswordChange::Refused(Refusal::Password)),
+        "{r:?}"
+    );
+
+    // A second session of the same account.
+    clock.advance(TimeDelta::minutes(1));
+    let t1 = clock.now_for_test();
+    let (_, other) = accounts::sign_in(vault, LIMITS, "cleo", pw(chosen), &code(&secret, t1))
+        .await
+        .unwrap()
+        .unwrap();
+    let other = other.cookie_value.to_string();
+
+    // A wrong current password (with the right code), then the right password with a
+    // wrong code: refused, and nothing changes.
+    clock.advance(TimeDelta::minutes(1));
+    let t2 = clock.now_for_test();
+    let wanted = "a brand new long passphrase";
+    let r = accounts::change_password(
+        vault,
+        LIMITS,
+        &s1,
+        credentials("not the password", code(&secret, t2)),
+        pw(wanted),
+    )
+    .await
+    .unwrap();
+    assert!(
+        matches!(r, PasswordChange::Refused(Refusal::Password)),
+        "{r:?}"
+    );
+    let r = accounts::change_password(
+        vault,
+        LIMITS,
+        &s1,
+        credentials(chosen, wrong_code(&secret, t2)),
+        pw(wanted),
+    )
+    .await
+    .unwrap();
+    assert!(
+        matches!(r, PasswordChange::Refused(Refusal::SecondFactor)),
+        "{r:?}"
+    );
+    assert!(live(vault, &c1).await.is_some());
+    assert!(live(vault, &other).await.is_some());
+    // The chosen password still signs in (with the code the refused changes did not
+    // use up); the wanted one does not.
+    let (_, third) = accounts::sign_in(vault, LIMITS, "cleo", pw(chosen), &code(&secret, t2))
+        .await
+        .unwrap()
+        .unwrap();
+    let third = third.cookie_value.to_string();
+    let r = accounts::sign_in(vault, LIMITS, "cleo", pw(wanted), &code(&secret, t2))
+        .await
+        .unwrap();
+    assert_eq!(r.unwrap_err(), Refusal::Password);
+
+    // The right password and a fresh code: changed. Every other session ends; this one
+    // goes on under a new cookie value, with its sign-in time kept.
+    clock.advance(TimeDelta::minutes(1));
+    let t3 = clock.now_for_test();
+    let s1 = live(vault, &c1).await.unwrap();
+    let r = accounts::change_password(
+        vault,
+        LIMITS,
+        &s1,
+        credentials(chosen, code(&secret, t3)),
+        pw(wanted),
+    )
+    .await
+    .unwrap();
+    let PasswordChange::Changed(c2) = r else {
+        panic!("{r:?}")
+    };
+    let c2 = c2.cookie_value.to_string();
+    for gone in [&c1, &other, &third] {
+        assert!(live(vault, gone).await.is_none());
+    }
+    let s2 = live(vault, &c2).await.unwrap();
+    assert_eq!(s2.created_at, s1.created_at);
+    // The code just used is a replay now, even with the right password.
+    let r = accounts::change_password(
+        vault,
+        LIMITS,
+        &s2,
+        credentials(wanted, code(&secret, t3)),
+        pw("and yet another passphrase"),
+    )
+    .await
+    .unwrap();
+    assert!(
+        matches!(r, PasswordChange::Refused(Refusal::SecondFactor)),
+        "{r:?}"
+    );
+    // The old password no longer signs in; the new one does.
+    clock.advance(TimeDelta::minutes(1));
+    let t4 = clock.now_for_test();
+    let r = accounts::sign_in(vault, LIMITS, "cleo", pw(chosen), &code(&secret, t4))
+        .await
+        .unwrap();
+    assert_eq!(r.unwrap_err(), Refusal::Password);
+    let (_, fourth) = accounts::sign_in(vault, LIMITS, "cleo", pw(wanted), &code(&secret, t4))
+        .await
+        .unwrap()
+        .unwrap();
+    let fourth = fourth.cookie_value.to_string();
+
+    // Failed changes count towards the lockout: the third in a row locks the account
+    // and ends every session of it.
+    let s2 = live(vault, &c2).await.unwrap();
+    for i in 0..2 {
+        let r = accounts::change_password(
+            vault,
+            LIMITS,
+            &s2,
+            credentials(&format!("guess {i}"), code(&secret, t4)),
+            pw("a passphrase of the thief"),
+        )
+        .await
+        .unwrap();
+        assert!(
+            matches!(r, PasswordChange::Refused(Refusal::Password)),
+            "{r:?}"
+        );
+    }
+    let r = accounts::change_password(
+        vault,
+        LIMITS,
+        &s2,
+        credentials("guess 2", code(&secret, t4)),
+        pw("a passphrase of the thief"),
+    )
+    .await
+    .unwrap();
+    assert!(matches!(r, PasswordChange::SessionsEnded), "{r:?}");
+    assert!(live(vault, &c2).await.is_none());
+    assert!(live(vault, &fourth).await.is_none());
+    clock.advance(TimeDelta::minutes(1));
+    let t5 = clock.now_for_test();
+    let r = accounts::sign_in(vault, LIMITS, "cleo", pw(wanted), &code(&secret, t5))
+        .await
+        .unwrap();
+    assert_eq!(r.unwrap_err(), Refusal::Locked);
+
+    // Audited: each change and each refusal with its reason.
+    let events: Vec<(String, String, Option<String>)> = sqlx::query(
+        "SELECT action, outcome, purpose FROM audit_events WHERE actor = 'staff:cleo' ORDER BY seq",
+    )
+    .fetch_all(vault.db().pool())
+    .await
+    .unwrap()
+    .iter()
+    .map(|r| (r.get("action"), r.get("outcome"), r.get("purpose")))
+    .collect();
+    let n = |action: &str, outcome: &str, purpose: Option<&str>| {
+        events
+            .iter()
+            .filter(|(a, o, p)| a == action && o == outcome && p.as_deref() == purpose)
+            .count()
+    };
+    assert_eq!(n("web.password-change", "ok", Some("first-change")), 1);
+    assert_eq!(n("web.password-change", "ok", None), 1);
+    assert_eq!(
+        n("web.password-change", "denied", Some("refused: password")),
+        5
+    );
+    assert_eq!(
+        n(
+            "web.password-change",
+            "denied",
+            Some("refused: second-factor")
+        ),
+        2
+    );
+    assert_eq!(n("web.lockout", "ok", None), 1);
     let report = fiktiv_vault::audit::verify(vault.db().pool(), vault.keys().audit())
         .await
         .unwrap();

@@ -222,12 +222,17 @@ fn a_central_admin_and_a_school_sign_in_through_the_provider_and_it_is_audited()
         "a school may not see the queue"
     );
 
-    // OIDC accounts are listed like local ones; they have no password to reset.
+    // OIDC accounts are listed like local ones, marked as such; they have no password
+    // to reset.
     let list = web_common::text(&s.server.cli(&["users", "list"]).stdout);
-    assert!(
-        list.contains("anna.central") && list.contains("rektor.ek"),
-        "{list}"
-    );
+    for name in ["anna.central", "rektor.ek"] {
+        assert!(
+            list.lines()
+                .any(|l| l.starts_with(&format!("{name} ")) && l.contains(" auth=oidc ")),
+            "{list}"
+        );
+    }
+    assert!(!list.contains("auth=local"), "{list}");
     let reset = s.server.cli(&["users", "reset", "anna.central"]);
     assert!(!reset.status.success());
 

@@ -350,6 +350,36 @@ fn the_whole_routine_through_the_ui_for_one_pupil() {
     tour.page(&s, "the reviews due");
     s.click("#reviews-all");
     s.wait_for_path("/reviews?all=1");
+    // The reminder column: the day of the last reminder, or a dash (read out as "no
+    // reminder yet").
+    assert!(
+        s.text_of("#reviews-table thead").contains("Påminnelse"),
+        "{}",
+        s.source()
+    );
+    let reminded = s.execute(
+        "return Array.from(document.querySelectorAll('#reviews-table td.reminded'))\
+           .map(td => td.textContent.trim());",
+        serde_json::json!([]),
+    );
+    let reminded: Vec<&str> = reminded
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v.as_str().unwrap())
+        .collect();
+    assert!(!reminded.is_empty());
+    for cell in &reminded {
+        let day = cell.len() == 10
+            && cell.chars().enumerate().all(|(i, c)| {
+                if i == 4 || i == 7 {
+                    c == '-'
+                } else {
+                    c.is_ascii_digit()
+                }
+            });
+        assert!(day || *cell == "–Ingen påminnelse än", "{reminded:?}");
+    }
     tour.page(&s, "every open case's review");
     s.screenshot_for_docs("reviews.png");
     s.click(".review-link");
@@ -730,7 +760,14 @@ fn failed_jobs_show_their_reasons() {
     assert!(c.url().ends_with("?registered=1"));
 
     let mut tour = Tour::new(vec![REAL_FIRST.into(), REAL_LAST.into(), number.clone()]);
-    common::wait_until(&c, &server, "/provisioning", |b| b.exists("#failed-table"));
+    // The dead target's job fails and the other target's job is done; under load the
+    // second can come later than the first, so wait for both.
+    common::wait_until(&c, &server, "/provisioning", |b| {
+        b.exists("#failed-table")
+            && b.exists(".target-row[data-target='oneroster'] .jobs-done")
+            && b.text_of(".target-row[data-target='oneroster'] .jobs-done")
+                .contains('1')
+    });
     let failed = c.text_of("#failed-table");
     assert!(failed.contains("ldap"), "{failed}");
     let reason = c.text_of("#failed-table td .detail");

@@ -1,7 +1,8 @@
 //! The web UI in a real browser: Debian's headless Chromium through chromedriver,
 //! against the real `fiktiv serve`, with accounts made by the real CLI. Two-factor
-//! sign-in, the one-time password change, sign-out, expired sessions, CSRF, lockout,
-//! disabled accounts, step-up, languages, security headers, and axe-core on every page.
+//! sign-in, the one-time password change, a chosen password change (re-authentication,
+//! other sessions ended), sign-out, expired sessions, CSRF, lockout, disabled accounts,
+//! step-up, languages, security headers, and axe-core on every page.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // tests
 
 mod web_common;
@@ -9,7 +10,7 @@ mod web_common;
 use std::time::{Duration, Instant};
 
 use serde_json::json;
-use web_common::{first_sign_in, sign_in, totp, wrong_totp, Browser, Server};
+use web_common::{first_sign_in, sign_in, totp, totp_at, wrong_totp, Browser, Server};
 
 fn count(
     events: &[(String, String, String, Option<String>)],
@@ -359,7 +360,9 @@ fn repeated_failures_lock_the_account_and_disable_kills_sessions() {
     );
     let list = web_common::text(&server.cli(&["users", "list"]).stdout);
     assert!(
-        list.contains("eva.school") && list.contains("locked-until="),
+        list.lines().any(|l| l.starts_with("eva.school ")
+            && l.contains(" auth=local ")
+            && l.contains("locked-until=")),
         "{list}"
     );
 
@@ -457,4 +460,342 @@ fn step_up_requires_a_fresh_code_and_headers_are_strict() {
         c.starts_with("__Host-fiktiv-csrf=")
             && c.contains("Secure; HttpOnly; SameSite=Strict; Path=/")
     );
+}
+
+/// The current TOTP time step (30 s). The server accepts a code of this step and the
+/// steps either side, each once and only after a code of an earlier step.
+fn step_now() -> i64 {
+    let secs = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs();
+    i64::try_from(secs / 30).unwrap()
+}
+
+/// Wait until the TOTP time step is at least `step` (polled; at most one step away).
+fn wait_for_step(step: i64) {
+    let deadline = Instant::now() + Duration::from_secs(40);
+    while step_now() < step {
+        assert!(
+            Instant::now() < deadline,
+            "the clock did not reach step {step}"
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
+}
+
+/// Fill the password change form and send it.
+fn change_password(b: &Browser, current: &str, code: &str, new: &str) {
+    b.fill("#current_password", current);
+    b.fill("#code", code);
+    b.fill("#new_password", new);
+    b.fill("#confirm", new);
+    b.click("#password-submit");
+}
+
+#[test]
+fn a_password_change_needs_the_current_password_and_a_code_and_ends_other_sessions() {
+    // Failed changes and sign-ins of two accounts from one address: above the
+    // per-address limit of the default configuration.
+    let server = Server::start("lockout_after_failures = 3\nattempts_per_window = 100");
+    let h = server.add_user("hugo.school", &["school"], &["unit-c"]);
+    let b = Browser::start();
+
+    // The forced change right after the sign-in with the one-time password asks for
+    // neither the current password nor a code: that sign-in just checked both.
+    // Three codes are used up in turn (this sign-in, a second browser's, the change),
+    // each of a later time step than the one before; see `step_now`.
+    let first_step = step_now();
+    let code = totp_at(&h.secret, first_step * 30);
+    sign_in(&b, &server, &h.name, &h.password, &code);
+    b.wait_for_path("/password");
+    assert!(!b.exists("#current_password") && !b.exists("#code"));
+    let chosen = "hugo chose this long passphrase";
+    b.fill("#new_password", chosen);
+    b.fill("#confirm", chosen);
+    b.click("#password-submit");
+    b.wait_for_path("/");
+
+    // A chosen change, from the header: it asks for the current password and a code.
+    b.click("#change-password");
+    b.wait_for_path("/password");
+    assert!(b.exists("#current_password[autocomplete='current-password']"));
+    assert!(b.exists("#code[autocomplete='one-time-code']"));
+    b.assert_accessible("the password change page");
+    let wanted = "a brand new long passphrase";
+
+    // A wrong current password (with the right code): refused, tied to both fields.
+    change_password(&b, "not the password", &totp(&h.secret, 0), wanted);
+    b.wait_for_path("/password");
+    assert!(b.exists("#reauth-error"));
+    for field in ["#current_password", "#code"] {
+        assert!(
+            b.exists(&format!(
+                "{field}[aria-invalid='true'][aria-describedby~='reauth-error']"
+            )),
+            "{field}: {}",
+            b.source()
+        );
+    }
+    assert!(b.exists("#password-errors a[href='#current_password']"));
+    b.assert_accessible("the password change page with a wrong password or code");
+    // The right password with a wrong code: refused the same way.
+    change_password(&b, chosen, &wrong_totp(&h.secret), wanted);
+    b.wait_for_path("/password");
+    assert!(b.exists("#reauth-error"));
+    // No code at all: its own error on the code field; nothing is checked.
+    change_password(&b, chosen, "", wanted);
+    b.wait_for_path("/password");
+    assert!(b.exists("#code[aria-invalid='true'][aria-describedby~='code-error']"));
+    assert!(!b.exists("#current_password[aria-invalid='true']"));
+    assert!(!b.exists("#reauth-error"));
+
+    // Nothing changed: the chosen password still signs in, in a second browser.
+    let b2 = Browser::start();
+    let second_step = step_now() + 1;
+    assert!(second_step > first_step);
+    let code = totp_at(&h.secret, second_step * 30);
+    sign_in(&b2, &server, &h.name, chosen, &code);
+    b2.wait_for_path("/");
+    assert!(b2.exists("nav a[href='/cases']"));
+
+    // The right password and a fresh code: changed. The session goes on under a new
+    // cookie value; the old value opens nothing.
+    let before = b.cookie("__Host-fiktiv").unwrap();
+    // A code of a later step than the second browser's: wait for the clock to reach
+    // that browser's step (at most one step, 30 s) and take the next one.
+    wait_for_step(second_step);
+    let code = totp_at(&h.secret, (step_now() + 1) * 30);
+    change_password(&b, chosen, &code, wanted);
+    b.wait_for_path("/?password=changed");
+    assert!(b.exists("#home-notice"));
+    b.assert_accessible("the home page after a password change");
+    let after = b.cookie("__Host-fiktiv").unwrap();
+    assert_ne!(after, before);
+    let r = server.request(
+        "GET",
+        "/",
+        &[("Cookie", &format!("__Host-fiktiv={before}"))],
+        None,
+    );
+    assert_eq!(r.header("location"), Some("/signin?ended=1"));
+    b.goto(&format!("{}/cases", server.base()));
+    b.wait_for_path("/cases");
+    // The other browser's session has ended: it is sent to sign in.
+    b2.goto(&format!("{}/cases", server.base()));
+    b2.wait_for_path("/signin?ended=1");
+    assert!(b2.exists("#signin-notice"));
+
+    // The old password no longer signs in, the new one does. (With a wrong code: the
+    // audited reason says which was wrong, and no fourth code step is needed.)
+    sign_in(&b2, &server, &h.name, chosen, &wrong_totp(&h.secret));
+    b2.wait_for_path("/signin");
+    sign_in(&b2, &server, &h.name, wanted, &wrong_totp(&h.secret));
+    b2.wait_for_path("/signin");
+
+    let ev = server.audit();
+    let actor = "staff:hugo.school";
+    let change = "web.password-change";
+    assert_eq!(count(&ev, actor, change, "ok", Some("first-change")), 1);
+    assert_eq!(count(&ev, actor, change, "ok", None), 2);
+    assert_eq!(
+        count(&ev, actor, change, "denied", Some("refused: password")),
+        1
+    );
+    assert_eq!(
+        count(&ev, actor, change, "denied", Some("refused: second-factor")),
+        1
+    );
+    assert_eq!(count(&ev, actor, change, "denied", None), 2);
+    assert_eq!(
+        count(
+            &ev,
+            actor,
+            "web.signin",
+            "denied",
+            Some("refused: password")
+        ),
+        1
+    );
+    assert_eq!(
+        count(
+            &ev,
+            actor,
+            "web.signin",
+            "denied",
+            Some("refused: second-factor")
+        ),
+        1
+    );
+
+    // Failed changes count towards the lockout like failed sign-ins: the third wrong
+    // current password in a row locks the account and ends its sessions.
+    let i = server.add_user("ivy.school", &["school"], &["unit-c"]);
+    let (ivy_password, _) = first_sign_in(&b2, &server, &i, 0);
+    b2.goto(&format!("{}/password", server.base()));
+    for n in 0..2 {
+        change_password(&b2, &format!("guess {n}"), &totp(&i.secret, 1), wanted);
+        b2.wait_for_path("/password");
+        assert!(b2.exists("#reauth-error"));
+    }
+    change_password(&b2, "guess 2", &totp(&i.secret, 1), wanted);
+    b2.wait_for_path("/signin?ended=1");
+    // Locked: the right password and a fresh code do not sign in now.
+    sign_in(&b2, &server, &i.name, &ivy_password, &totp(&i.secret, 1));
+    b2.wait_for_path("/signin");
+    assert!(b2.exists("#signin-error"));
+    let ev = server.audit();
+    let actor = "staff:ivy.school";
+    assert_eq!(
+        count(&ev, actor, change, "denied", Some("refused: password")),
+        3
+    );
+    assert_eq!(count(&ev, actor, "web.lockout", "ok", None), 1);
+    assert_eq!(
+        count(&ev, actor, "web.signin", "denied", Some("refused: locked")),
+        1
+    );
+    // No password was logged.
+    let log = server.log();
+    for secret in [h.password.as_str(), chosen, wanted, ivy_password.as_str()] {
+        assert!(!log.contains(secret));
+    }
+}
+
+/// A cookie's value from a response's `Set-Cookie` headers.
+fn set_cookie_value(r: &fiktiv_tests::HttpResponse, name: &str) -> Option<String> {
+    let prefix = format!("{name}=");
+    r.headers
+        .iter()
+        .filter(|(k, _)| k.eq_ignore_ascii_case("set-cookie"))
+        .find_map(|(_, v)| v.strip_prefix(&prefix))
+        .map(|rest| rest.split(';').next().unwrap_or_default().to_owned())
+}
+
+/// `application/x-www-form-urlencoded`, every byte but letters and digits escaped.
+fn form(fields: &[(&str, &str)]) -> String {
+    let enc = |s: &str| -> String {
+        s.bytes()
+            .map(|b| {
+                if b.is_ascii_alphanumeric() {
+                    char::from(b).to_string()
+                } else {
+                    format!("%{b:02X}")
+                }
+            })
+            .collect()
+    };
+    fields
+        .iter()
+        .map(|(k, v)| format!("{}={}", enc(k), enc(v)))
+        .collect::<Vec<_>>()
+        .join("&")
+}
+
+#[test]
+fn password_changes_count_against_the_sign_in_rate_limit() {
+    // Over plain HTTP (no browser): three attempts per address and per name.
+    let server = Server::start("attempts_per_window = 3\nattempt_window_secs = 600");
+    let j = server.add_user("jon.auditor", &["auditor"], &[]);
+    let urlencoded = ("Content-Type", "application/x-www-form-urlencoded");
+
+    // Sign in: attempt 1.
+    let sign_in_over_http = |password: &str, code: &str| {
+        let page = server.get("/signin").unwrap();
+        let anon = set_cookie_value(&page, "__Host-fiktiv-csrf").unwrap();
+        let body = form(&[
+            ("csrf", &anon),
+            ("name", &j.name),
+            ("password", password),
+            ("code", code),
+        ]);
+        server.request(
+            "POST",
+            "/signin",
+            &[
+                ("Cookie", &format!("__Host-fiktiv-csrf={anon}")),
+                urlencoded,
+            ],
+            Some(body.as_bytes()),
+        )
+    };
+    let r = sign_in_over_http(&j.password, &totp(&j.secret, 0));
+    assert_eq!(r.status, 303, "{}", r.text());
+    assert_eq!(r.header("location"), Some("/password"));
+    let cookie = set_cookie_value(&r, "__Host-fiktiv").unwrap();
+
+    // The password form with its CSRF token, sent with `fields`.
+    let post = |cookie: &str, fields: &[(&str, &str)]| {
+        let c = format!("__Host-fiktiv={cookie}");
+        let page = server.request("GET", "/password", &[("Cookie", &c)], None);
+        assert_eq!(page.status, 200);
+        let html = page.text();
+        let csrf = html
+            .split("name=\"csrf\" value=\"")
+            .nth(1)
+            .and_then(|r| r.split('"').next())
+            .unwrap()
+            .to_owned();
+        let mut all = vec![("csrf", csrf.as_str())];
+        all.extend_from_slice(fields);
+        server.request(
+            "POST",
+            "/password",
+            &[("Cookie", &c), urlencoded],
+            Some(form(&all).as_bytes()),
+        )
+    };
+    // The forced change right after the sign-in checks nothing typed: not counted.
+    let chosen = "jon chose this long passphrase";
+    let r = post(&cookie, &[("new_password", chosen), ("confirm", chosen)]);
+    assert_eq!(r.status, 303, "{}", r.text());
+    assert_eq!(r.header("location"), Some("/"));
+    let cookie = set_cookie_value(&r, "__Host-fiktiv").unwrap();
+
+    // Two wrong current passwords: attempts 2 and 3.
+    let wanted = "a brand new long passphrase";
+    for n in 0..2 {
+        let guess = format!("guess {n}");
+        let code = totp(&j.secret, 1);
+        let r = post(
+            &cookie,
+            &[
+                ("current_password", &guess),
+                ("code", &code),
+                ("new_password", wanted),
+                ("confirm", wanted),
+            ],
+        );
+        assert_eq!(r.status, 401, "{}", r.text());
+    }
+    // Over the limit: refused without checking, even with the right password and code.
+    let code = totp(&j.secret, 1);
+    let r = post(
+        &cookie,
+        &[
+            ("current_password", chosen),
+            ("code", &code),
+            ("new_password", wanted),
+            ("confirm", wanted),
+        ],
+    );
+    assert_eq!(r.status, 429, "{}", r.text());
+    assert!(r.text().contains("id=\"reauth-error\""));
+    // The sign-in form shares the limit.
+    assert_eq!(sign_in_over_http(chosen, &totp(&j.secret, 1)).status, 429);
+
+    let ev = server.audit();
+    let actor = "staff:jon.auditor";
+    let change = "web.password-change";
+    assert_eq!(
+        count(&ev, actor, change, "denied", Some("refused: rate-limited")),
+        1
+    );
+    assert_eq!(
+        count(&ev, actor, change, "denied", Some("refused: password")),
+        2
+    );
+    // Only the forced change went through.
+    assert_eq!(count(&ev, actor, change, "ok", None), 1);
+    assert_eq!(count(&ev, actor, change, "ok", Some("first-change")), 1);
 }

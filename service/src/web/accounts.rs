@@ -88,6 +88,9 @@ pub struct AccountInfo {
     pub disabled_at: Option<String>,
     pub locked_until: Option<String>,
     pub must_change_password: bool,
+    /// Signs in through OpenID Connect (`staff_users.auth` = `oidc`), not with a
+    /// password and TOTP.
+    pub oidc: bool,
 }
 
 fn split(s: &str) -> Vec<String> {
@@ -413,8 +416,8 @@ pub async fn reset(vault: &Vault, actor: &str, name: &str) -> DomainResult<Optio
 /// Every account (no secrets), by name.
 pub async fn list(vault: &Vault) -> DomainResult<Vec<AccountInfo>> {
     let rows = sqlx::query(
-        "SELECT name, roles, units, created_at, disabled_at, locked_until, must_change_password \
-         FROM staff_users ORDER BY name",
+        "SELECT name, roles, units, created_at, disabled_at, locked_until, must_change_password, \
+         auth FROM staff_users ORDER BY name",
     )
     .fetch_all(vault.db().pool())
     .await?;
@@ -434,6 +437,7 @@ pub async fn list(vault: &Vault) -> DomainResult<Vec<AccountInfo>> {
                 disabled_at: r.try_get("disabled_at")?,
                 locked_until: locked,
                 must_change_password: r.try_get::<i64, _>("must_change_password")? != 0,
+                oidc: r.try_get::<String, _>("auth")? == AUTH_OIDC,
             })
         })
         .collect()
@@ -496,18 +500,7 @@ pub struct SignInLimits {
 
 /// Audit a refused attempt that never reached the account (rate limit, unknown name).
 pub async fn audit_refusal(vault: &Vault, actor: &str, why: Refusal) -> DomainResult<()> {
-    let mut tx = vault.db().begin_write().await?;
-    audit(
-        vault,
-        &mut tx,
-        actor,
-        "web.signin",
-        Outcome::Denied,
-        Some(why.code()),
-    )
-    .await?;
-    tx.commit().await?;
-    Ok(())
+    audit_refused(vault, actor, "web.signin", why).await
 }
 
 /// The audit actor for an attempt on `name`: the principal id if such an account
@@ -741,34 +734,232 @@ pub fn check_new_password(password: &str, confirm: &str) -> Vec<(&'static str, &
     out
 }
 
-/// Set a password the person chose (after [`check_new_password`]). Audited.
-pub async fn change_password(
+/// What a password change proves besides the live session it is made in.
+pub enum Reauth {
+    /// The current password and a TOTP code, checked as at sign-in: a failure counts
+    /// towards the lockout, and the code is used up (no replay).
+    Credentials {
+        current: Zeroizing<String>,
+        code: String,
+    },
+    /// The forced change of a one-time password, right after the sign-in with it: that
+    /// sign-in checked the one-time password and a code. The caller decides "right
+    /// after" (`Session::signed_in_within`); here the account must still have to
+    /// change its one-time password.
+    FirstChange,
+}
+
+impl std::fmt::Debug for Reauth {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Reauth::Credentials { .. } => "Reauth::Credentials([secrets])",
+            Reauth::FirstChange => "Reauth::FirstChange",
+        })
+    }
+}
+
+/// How a password change ended.
+#[derive(Debug)]
+pub enum PasswordChange {
+    /// The new password is set. Every other session of the account has ended; the one
+    /// the change was made in goes on under this new cookie value.
+    Changed(super::session::NewSession),
+    /// Refused and audited; nothing changed.
+    Refused(Refusal),
+    /// Refused, and this failure locked the account (or the session ended meanwhile):
+    /// every session of the account has ended.
+    SessionsEnded,
+}
+
+/// Audit the refusal of `action` (`web.signin`, `web.password-change`) with its reason.
+pub async fn audit_refused(
     vault: &Vault,
-    account: &Account,
-    password: Zeroizing<String>,
+    actor: &str,
+    action: &str,
+    why: Refusal,
 ) -> DomainResult<()> {
-    let hash = hash_password(password).await?;
     let mut tx = vault.db().begin_write().await?;
-    sqlx::query(
-        "UPDATE staff_users SET password_hash = $1, must_change_password = 0, updated_at = $2 \
-         WHERE user_id = $3",
-    )
-    .bind(hash)
-    .bind(fmt_time(vault.now()))
-    .bind(&account.user_id)
-    .execute(&mut *tx)
-    .await?;
     audit(
         vault,
         &mut tx,
-        &principal_id(&account.name),
-        "web.password-change",
-        Outcome::Ok,
-        None,
+        actor,
+        action,
+        Outcome::Denied,
+        Some(why.code()),
     )
     .await?;
     tx.commit().await?;
     Ok(())
+}
+
+/// Change the password of the account signed in with `session` (after
+/// [`check_new_password`]). With [`Reauth::Credentials`], the current password and a
+/// code are checked first, like a sign-in: a wrong one changes nothing, counts towards
+/// the lockout (which, when reached, ends every session of the account, as failed
+/// step-ups do), and a locked account is refused without checking. On success, in one
+/// transaction: the new hash, the failure count cleared, every other session ended and
+/// this one rotated ([`super::session::rotate`]). Audited as `web.password-change`,
+/// `ok` (purpose `first-change` for the forced change) or `denied` with the reason.
+pub async fn change_password(
+    vault: &Vault,
+    limits: SignInLimits,
+    session: &super::session::Session,
+    reauth: Reauth,
+    new_password: Zeroizing<String>,
+) -> DomainResult<PasswordChange> {
+    const ACTION: &str = "web.password-change";
+    let account = &session.account;
+    let actor = principal_id(&account.name);
+    let row = sqlx::query(
+        "SELECT auth, password_hash, totp_sealed, locked_until, disabled_at, \
+         must_change_password FROM staff_users WHERE user_id = $1",
+    )
+    .bind(&account.user_id)
+    .fetch_optional(vault.db().pool())
+    .await?;
+    let Some(row) = row else {
+        return Ok(PasswordChange::SessionsEnded);
+    };
+    if row.try_get::<String, _>("auth")? == AUTH_OIDC {
+        return refused(vault, &actor, Refusal::OidcAccount).await;
+    }
+    if row.try_get::<Option<String>, _>("disabled_at")?.is_some() {
+        return refused(vault, &actor, Refusal::Disabled).await;
+    }
+    let now = vault.now();
+    let locked = match row.try_get::<Option<String>, _>("locked_until")? {
+        Some(t) => parse_time(&t)? > now,
+        None => false,
+    };
+    let first_change = matches!(reauth, Reauth::FirstChange);
+    // Whether the password (or the forced change's sign-in) is proven, and the time
+    // step of the code when one is needed and right.
+    let (password_ok, step) = match reauth {
+        Reauth::FirstChange => {
+            // Nothing typed to check: the session's sign-in proved the one-time
+            // password and a code. Only while that password is still to be changed.
+            if row.try_get::<i64, _>("must_change_password")? == 0 {
+                return refused(vault, &actor, Refusal::Password).await;
+            }
+            (true, None)
+        }
+        Reauth::Credentials { current, code } => {
+            let stored: String = row.try_get("password_hash")?;
+            let too_long = current.chars().count() > MAX_PASSWORD_CHARS;
+            // The same work whether locked or not, so timing does not tell.
+            let checked = if locked || too_long {
+                String::new()
+            } else {
+                stored
+            };
+            let password_ok = verify_password(current, checked).await;
+            if locked {
+                return refused(vault, &actor, Refusal::Locked).await;
+            }
+            let sealed: Vec<u8> = row.try_get("totp_sealed")?;
+            let step = if password_ok {
+                totp_step(vault, &account.user_id, &sealed, &code, now)?
+            } else {
+                None
+            };
+            (password_ok, step)
+        }
+    };
+    let proven = password_ok && (first_change || step.is_some());
+    // Hash before the transaction (it is slow), and only when it may be stored.
+    let hash = if proven {
+        Some(hash_password(new_password).await?)
+    } else {
+        None
+    };
+    let mut tx = vault.db().begin_write().await?;
+    let code_ok = match step {
+        Some(s) => claim_step(&mut tx, &account.user_id, s).await?,
+        None => first_change,
+    };
+    if let (true, Some(hash)) = (password_ok && code_ok, hash) {
+        // Dropping `tx` without a commit (the early returns) rolls everything back.
+        let Some(new) =
+            super::session::rotate(&mut tx, &account.user_id, session.hash(), now).await?
+        else {
+            return Ok(PasswordChange::SessionsEnded);
+        };
+        let done = sqlx::query(
+            "UPDATE staff_users SET password_hash = $1, must_change_password = 0, \
+             failed_count = 0, updated_at = $2 WHERE user_id = $3 AND disabled_at IS NULL",
+        )
+        .bind(hash)
+        .bind(fmt_time(now))
+        .bind(&account.user_id)
+        .execute(&mut *tx)
+        .await?;
+        if done.rows_affected() != 1 {
+            return Ok(PasswordChange::SessionsEnded);
+        }
+        let purpose = first_change.then_some("first-change");
+        audit(vault, &mut tx, &actor, ACTION, Outcome::Ok, purpose).await?;
+        tx.commit().await?;
+        return Ok(PasswordChange::Changed(new));
+    }
+    let why = if password_ok {
+        Refusal::SecondFactor
+    } else {
+        Refusal::Password
+    };
+    audit(
+        vault,
+        &mut tx,
+        &actor,
+        ACTION,
+        Outcome::Denied,
+        Some(why.code()),
+    )
+    .await?;
+    let locked_now = count_failure(vault, &mut tx, limits, &account.user_id, &actor, now).await?;
+    tx.commit().await?;
+    Ok(if locked_now {
+        PasswordChange::SessionsEnded
+    } else {
+        PasswordChange::Refused(why)
+    })
+}
+
+/// Audit a refused password change; nothing else is touched.
+async fn refused(vault: &Vault, actor: &str, why: Refusal) -> DomainResult<PasswordChange> {
+    audit_refused(vault, actor, "web.password-change", why).await?;
+    Ok(PasswordChange::Refused(why))
+}
+
+/// Count a failed re-authentication in the caller's transaction. When that reaches
+/// the limit, lock the account and end all its sessions (audited as `web.lockout`);
+/// `true` then.
+async fn count_failure(
+    vault: &Vault,
+    conn: &mut AnyConnection,
+    limits: SignInLimits,
+    user_id: &str,
+    actor: &str,
+    now: DateTime<Utc>,
+) -> DomainResult<bool> {
+    let failed: i64 = sqlx::query(
+        "UPDATE staff_users SET failed_count = failed_count + 1 WHERE user_id = $1 \
+         RETURNING failed_count",
+    )
+    .bind(user_id)
+    .fetch_one(&mut *conn)
+    .await?
+    .try_get("failed_count")?;
+    if failed < i64::from(limits.lockout_after_failures.max(1)) {
+        return Ok(false);
+    }
+    sqlx::query("UPDATE staff_users SET failed_count = 0, locked_until = $1 WHERE user_id = $2")
+        .bind(fmt_time(now + limits.lockout))
+        .bind(user_id)
+        .execute(&mut *conn)
+        .await?;
+    super::session::delete_all_of(conn, user_id).await?;
+    audit(vault, conn, actor, "web.lockout", Outcome::Ok, None).await?;
+    Ok(true)
 }
 
 #[cfg(test)]

@@ -13,12 +13,12 @@ use axum::{Extension, Form};
 use serde::Deserialize;
 use zeroize::Zeroizing;
 
-use super::accounts::{self, Refusal};
+use super::accounts::{self, PasswordChange, Reauth, Refusal};
 use super::i18n::{Lang, Tr};
 use super::security::{clear_cookie, cookie, cross_site, local_path, set_cookie};
 use super::session::{self, Session, COOKIE};
 use super::views::{
-    role_intro_key, Base, HomePage, MessagePage, PasswordPage, SigninPage, StepUpPage,
+    role_intro_key, Base, HomePage, MessagePage, PasswordPage, SigninPage, StepUpPage, REAUTH,
 };
 use super::Web;
 use crate::domain::DomainError;
@@ -160,11 +160,7 @@ pub(super) fn require_session(req: &Req, allow_must_change: bool) -> Result<&Ses
 }
 
 fn base_for(st: &AppState, req: &Req, s: &Session, title: &'static str, here: &str) -> Base {
-    Base::new(req.tr.clone(), title, s.csrf.clone(), here).signed_in(
-        &s.account.name,
-        &s.account.principal(),
-        &st.authz,
-    )
+    Base::new(req.tr.clone(), title, s.csrf.clone(), here).signed_in(&s.account, &st.authz)
 }
 
 #[derive(Debug, Deserialize, Default)]
@@ -177,9 +173,17 @@ pub struct CsrfOnly {
 // Home
 // ---------------------------------------------------------------------------
 
+#[derive(Debug, Deserialize, Default)]
+#[serde(default)]
+pub struct HomeQuery {
+    /// `changed`: back from a password change.
+    password: Option<String>,
+}
+
 pub async fn home(
     State(st): State<AppState>,
     Extension(web): Extension<Arc<Web>>,
+    Query(q): Query<HomeQuery>,
     headers: HeaderMap,
 ) -> Response {
     let req = match begin(&st, &web, &headers).await {
@@ -193,6 +197,8 @@ pub async fn home(
     let page = HomePage {
         base: base_for(&st, &req, s, "home.title", "/"),
         intros: s.account.roles.iter().map(|r| role_intro_key(*r)).collect(),
+        notice: (q.password.as_deref() == Some("changed"))
+            .then_some("home.notice-password-changed"),
     };
     html(StatusCode::OK, &page)
 }
@@ -390,8 +396,32 @@ pub async fn signout(
 }
 
 // ---------------------------------------------------------------------------
-// Password change (required after a one-time password)
+// Password change (required after a one-time password; offered in the header)
 // ---------------------------------------------------------------------------
+
+/// The forced change of a one-time password right after the sign-in with it (within
+/// `step_up_valid_secs`): that sign-in proved the one-time password and a code, so
+/// neither is asked again. Every other change asks for the current password and a code.
+fn is_first_change(web: &Web, s: &Session, now: chrono::DateTime<chrono::Utc>) -> bool {
+    s.account.must_change_password && s.signed_in_within(web.timeouts.step_up_valid, now)
+}
+
+fn password_page(
+    st: &AppState,
+    web: &Web,
+    req: &Req,
+    s: &Session,
+    status: StatusCode,
+    errors: Vec<(&'static str, &'static str)>,
+) -> Response {
+    let page = PasswordPage {
+        base: base_for(st, req, s, "password.title", "/password"),
+        errors,
+        first_change: s.account.must_change_password,
+        reauth: !is_first_change(web, s, st.ctx.vault.now()),
+    };
+    html(status, &page)
+}
 
 pub async fn password_form(
     State(st): State<AppState>,
@@ -410,17 +440,15 @@ pub async fn password_form(
         // The password of an OIDC account is the identity provider's.
         return Redirect::to("/").into_response();
     }
-    let page = PasswordPage {
-        base: base_for(&st, &req, s, "password.title", "/password"),
-        errors: Vec::new(),
-    };
-    html(StatusCode::OK, &page)
+    password_page(&st, &web, &req, s, StatusCode::OK, Vec::new())
 }
 
 #[derive(Deserialize, Default)]
 #[serde(default)]
 pub struct PasswordForm {
     csrf: String,
+    current_password: Zeroizing<String>,
+    code: String,
     new_password: Zeroizing<String>,
     confirm: Zeroizing<String>,
 }
@@ -445,17 +473,89 @@ pub async fn password(
     if s.account.oidc {
         return Redirect::to("/").into_response();
     }
-    let errors = accounts::check_new_password(&form.new_password, &form.confirm);
-    if !errors.is_empty() {
-        let page = PasswordPage {
-            base: base_for(&st, &req, s, "password.title", "/password"),
-            errors,
-        };
-        return html(StatusCode::UNPROCESSABLE_ENTITY, &page);
+    let vault = &st.ctx.vault;
+    let first_change = is_first_change(&web, s, vault.now());
+    // Empty fields first: nothing is checked or counted until the form is complete.
+    let mut errors = Vec::new();
+    if !first_change {
+        if form.current_password.is_empty() {
+            errors.push(("current_password", "password.error-current-missing"));
+        }
+        if form.code.trim().is_empty() {
+            errors.push(("code", "password.error-code-missing"));
+        }
     }
-    match accounts::change_password(&st.ctx.vault, &s.account, form.new_password).await {
-        Ok(()) => Redirect::to("/").into_response(),
+    errors.extend(accounts::check_new_password(
+        &form.new_password,
+        &form.confirm,
+    ));
+    if !errors.is_empty() {
+        return password_page(&st, &web, &req, s, StatusCode::UNPROCESSABLE_ENTITY, errors);
+    }
+    let reauth = if first_change {
+        Reauth::FirstChange
+    } else {
+        // Counted like a sign-in attempt (same keys), so the form cannot be used to
+        // guess the password faster than the sign-in form.
+        let ip = format!("ip:{}", super::security::client_addr(&parts.extensions));
+        let acct = format!("acct:{}", s.account.name);
+        if !web.limiter.allow(&[&ip, &acct], vault.now()) {
+            let actor = accounts::principal_id(&s.account.name);
+            if let Err(e) =
+                accounts::audit_refused(vault, &actor, "web.password-change", Refusal::RateLimited)
+                    .await
+            {
+                return internal(&web, &req.tr, e);
+            }
+            tracing::info!(
+                reason = Refusal::RateLimited.code(),
+                "password change refused"
+            );
+            return password_page(
+                &st,
+                &web,
+                &req,
+                s,
+                StatusCode::TOO_MANY_REQUESTS,
+                vec![(REAUTH, "password.error-rate-limited")],
+            );
+        }
+        Reauth::Credentials {
+            current: form.current_password,
+            code: form.code.trim().to_owned(),
+        }
+    };
+    match accounts::change_password(vault, web.limits, s, reauth, form.new_password).await {
         Err(e) => internal(&web, &req.tr, e),
+        Ok(PasswordChange::Changed(new)) => {
+            // The forced change goes on to the start page as before; a chosen one says
+            // that it worked.
+            let target = if first_change {
+                "/"
+            } else {
+                "/?password=changed"
+            };
+            let mut r = Redirect::to(target).into_response();
+            if let Ok(v) = set_cookie(COOKIE, &new.cookie_value, None).parse() {
+                r.headers_mut().insert(header::SET_COOKIE, v);
+            }
+            r
+        }
+        Ok(PasswordChange::SessionsEnded) => {
+            tracing::info!("password change refused; the account's sessions ended");
+            to_signin(true)
+        }
+        Ok(PasswordChange::Refused(why)) => {
+            tracing::info!(reason = why.code(), "password change refused");
+            let (status, key) = match why {
+                Refusal::Password | Refusal::SecondFactor => {
+                    (StatusCode::UNAUTHORIZED, "password.error-reauth-wrong")
+                }
+                Refusal::Locked => (StatusCode::FORBIDDEN, "password.error-locked"),
+                _ => return forbidden(&req.tr),
+            };
+            password_page(&st, &web, &req, s, status, vec![(REAUTH, key)])
+        }
     }
 }
 

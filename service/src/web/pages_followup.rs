@@ -374,6 +374,20 @@ pub struct ReviewRow {
     pub link: bool,
 }
 
+impl ReviewRow {
+    /// The day of the last reminder for this due date (`reminded_at` is an RFC 3339
+    /// time); `None` when there was none.
+    pub fn reminded_on(&self) -> Option<&str> {
+        reminded_on(self.item.reminded_at.as_deref())
+    }
+}
+
+fn reminded_on(at: Option<&str>) -> Option<&str> {
+    at.and_then(|t| t.split('T').next())
+        .map(str::trim)
+        .filter(|d| !d.is_empty())
+}
+
 #[derive(Template)]
 #[template(path = "reviews.html")]
 pub struct ReviewsPage {
@@ -439,4 +453,20 @@ pub async fn reviews_list(
         all,
     };
     html(StatusCode::OK, &page)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::reminded_on;
+
+    #[test]
+    fn a_reminder_shows_its_day() {
+        assert_eq!(
+            reminded_on(Some("2025-08-01T06:00:00.123456Z")),
+            Some("2025-08-01")
+        );
+        assert_eq!(reminded_on(Some("2025-08-01")), Some("2025-08-01"));
+        assert_eq!(reminded_on(Some("")), None);
+        assert_eq!(reminded_on(None), None);
+    }
 }

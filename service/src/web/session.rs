@@ -40,6 +40,8 @@ pub struct Session {
     pub account: Account,
     pub csrf: String,
     pub stepped_up_at: Option<DateTime<Utc>>,
+    /// When the sign-in that opened this session happened (kept across a [`rotate`]).
+    pub created_at: DateTime<Utc>,
 }
 
 /// Session timing (from `[web]`).
@@ -78,20 +80,62 @@ pub(super) async fn insert(
     user_id: &str,
     now: DateTime<Utc>,
 ) -> DomainResult<NewSession> {
+    let now = fmt_time(now);
+    insert_row(conn, user_id, &now, &now, None).await
+}
+
+/// A new row with fresh cookie and CSRF values.
+async fn insert_row(
+    conn: &mut AnyConnection,
+    user_id: &str,
+    created_at: &str,
+    last_seen_at: &str,
+    stepped_up_at: Option<String>,
+) -> DomainResult<NewSession> {
     let cookie_value = random_token();
     let csrf = random_token();
-    let now = fmt_time(now);
     sqlx::query(
-        "INSERT INTO web_sessions (session_hash, user_id, csrf_token, created_at, last_seen_at) \
-         VALUES ($1, $2, $3, $4, $4)",
+        "INSERT INTO web_sessions (session_hash, user_id, csrf_token, created_at, last_seen_at, \
+         stepped_up_at) VALUES ($1, $2, $3, $4, $5, $6)",
     )
     .bind(hash(&cookie_value))
     .bind(user_id)
     .bind(csrf.as_str())
-    .bind(&now)
+    .bind(created_at)
+    .bind(last_seen_at)
+    .bind(stepped_up_at)
     .execute(&mut *conn)
     .await?;
     Ok(NewSession { cookie_value })
+}
+
+/// After a password change, in the caller's transaction: end every session of
+/// `user_id`, and let the one with `session_hash` go on under a new cookie value and a
+/// new CSRF token (its sign-in time, and so its absolute lifetime, and its step-up
+/// stay). `None` when that session is gone meanwhile (then nothing is deleted).
+pub(super) async fn rotate(
+    conn: &mut AnyConnection,
+    user_id: &str,
+    session_hash: &str,
+    now: DateTime<Utc>,
+) -> DomainResult<Option<NewSession>> {
+    let row = sqlx::query(
+        "SELECT created_at, stepped_up_at FROM web_sessions \
+         WHERE session_hash = $1 AND user_id = $2",
+    )
+    .bind(session_hash)
+    .bind(user_id)
+    .fetch_optional(&mut *conn)
+    .await?;
+    let Some(row) = row else {
+        return Ok(None);
+    };
+    let created_at: String = row.try_get("created_at")?;
+    let stepped_up_at: Option<String> = row.try_get("stepped_up_at")?;
+    delete_all_of(conn, user_id).await?;
+    insert_row(conn, user_id, &created_at, &fmt_time(now), stepped_up_at)
+        .await
+        .map(Some)
 }
 
 /// The user id and account name of a live session, by the SHA-256 of its cookie value
@@ -128,7 +172,7 @@ pub(super) async fn mark_stepped_up_by_hash(
     Ok(())
 }
 
-/// End every session of an account (disable, reset, lockout).
+/// End every session of an account (disable, reset, lockout, password change).
 pub(super) async fn delete_all_of(conn: &mut AnyConnection, user_id: &str) -> DomainResult<()> {
     sqlx::query("DELETE FROM web_sessions WHERE user_id = $1")
         .bind(user_id)
@@ -182,6 +226,7 @@ pub async fn lookup(
         account: account_from_row(&row)?,
         csrf: row.try_get("csrf_token")?,
         stepped_up_at,
+        created_at: created,
     }))
 }
 
@@ -213,6 +258,12 @@ impl Session {
     /// finds this session again when the browser comes back (`web::oidc`).
     pub(super) fn hash(&self) -> &str {
         &self.hash
+    }
+
+    /// Was this session's sign-in less than `window` ago? The forced change of a
+    /// one-time password needs no re-authentication only then (`pages::password`).
+    pub fn signed_in_within(&self, window: TimeDelta, now: DateTime<Utc>) -> bool {
+        self.created_at <= now && now - self.created_at < window
     }
 
     /// Does `token` (from a form) match this session's CSRF token? Constant time.
@@ -250,6 +301,10 @@ mod tests {
     use chrono::TimeZone;
 
     fn session(stepped: Option<DateTime<Utc>>) -> Session {
+        session_at(stepped, Utc.with_ymd_and_hms(2025, 1, 1, 8, 0, 0).unwrap())
+    }
+
+    fn session_at(stepped: Option<DateTime<Utc>>, created_at: DateTime<Utc>) -> Session {
         Session {
             hash: String::new(),
             account: Account {
@@ -262,7 +317,20 @@ mod tests {
             },
             csrf: "abc".into(),
             stepped_up_at: stepped,
+            created_at,
         }
+    }
+
+    #[test]
+    fn a_sign_in_is_recent_for_its_window_only() {
+        let at = Utc.with_ymd_and_hms(2025, 1, 1, 9, 0, 0).unwrap();
+        let s = session_at(None, at);
+        let w = TimeDelta::minutes(5);
+        assert!(s.signed_in_within(w, at));
+        assert!(s.signed_in_within(w, at + TimeDelta::seconds(299)));
+        assert!(!s.signed_in_within(w, at + TimeDelta::minutes(5)));
+        // A clock that went back does not make an old sign-in recent.
+        assert!(!s.signed_in_within(w, at - TimeDelta::seconds(1)));
     }
 
     #[test]

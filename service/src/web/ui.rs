@@ -39,11 +39,8 @@ impl Ctx {
     /// The page shell for this person: their name, roles and the navigation the
     /// authorizer allows them.
     pub fn base(&self, st: &AppState, title: &'static str, here: &str) -> Base {
-        Base::new(self.tr.clone(), title, self.session.csrf.clone(), here).signed_in(
-            &self.session.account.name,
-            &self.principal,
-            &st.authz,
-        )
+        Base::new(self.tr.clone(), title, self.session.csrf.clone(), here)
+            .signed_in(&self.session.account, &st.authz)
     }
 
     /// What the authorizer allows this person on `resource` (to show links and

@@ -7,6 +7,7 @@
 use askama::Template;
 use fiktiv_policies::{Action, Authorizer, Principal, Resource, Role};
 
+use super::accounts::Account;
 use super::i18n::{Lang, Tr};
 
 /// The signed-in user as the layout shows them.
@@ -16,6 +17,9 @@ pub struct UserView {
     /// Message keys of the role names.
     pub roles: Vec<&'static str>,
     pub units: Vec<String>,
+    /// A local account: the header offers "Change password" (an OIDC account's
+    /// password is the identity provider's).
+    pub password_link: bool,
 }
 
 /// A navigation entry: the page, its label and a one-line description (keys).
@@ -80,14 +84,16 @@ impl Base {
     }
 
     /// Add the signed-in user and the navigation the authorizer allows them.
-    pub fn signed_in(mut self, name: &str, p: &Principal, authz: &Authorizer) -> Self {
+    pub fn signed_in(mut self, account: &Account, authz: &Authorizer) -> Self {
+        let p = account.principal();
         self.user = Some(UserView {
-            name: name.to_owned(),
+            name: account.name.clone(),
             roles: p.roles.iter().map(|r| role_key(*r)).collect(),
             units: p.units.clone(),
+            password_link: !account.oidc,
         });
         let here = self.here.clone();
-        self.nav = nav(p, authz)
+        self.nav = nav(&p, authz)
             .into_iter()
             .map(|mut l| {
                 l.current = here == l.href || here.starts_with(&format!("{}/", l.href));
@@ -205,14 +211,25 @@ pub struct SigninPage {
 pub struct HomePage {
     pub base: Base,
     pub intros: Vec<&'static str>,
+    /// A message key shown once (after a password change).
+    pub notice: Option<&'static str>,
 }
+
+/// The error of the re-authentication as a whole (a wrong password or code, a lockout,
+/// the rate limit): shown once above both fields and tied to each of them.
+pub const REAUTH: &str = "reauth";
 
 #[derive(Template)]
 #[template(path = "password.html")]
 pub struct PasswordPage {
     pub base: Base,
-    /// (field id, message key)
+    /// (field id or [`REAUTH`], message key)
     pub errors: Vec<(&'static str, &'static str)>,
+    /// The forced change of a one-time password (another introduction).
+    pub first_change: bool,
+    /// Ask for the current password and a code (every change but the forced one
+    /// right after the sign-in).
+    pub reauth: bool,
 }
 
 impl PasswordPage {
@@ -221,6 +238,34 @@ impl PasswordPage {
             .iter()
             .find(|(f, _)| *f == field)
             .map(|(_, k)| *k)
+    }
+
+    /// Where the error summary links to: the field, or the first re-authentication
+    /// field for an error of both.
+    pub fn anchor<'a>(&self, field: &'a str) -> &'a str {
+        if field == REAUTH {
+            "current_password"
+        } else {
+            field
+        }
+    }
+
+    /// Does a re-authentication field (`current_password`, `code`) show an error?
+    pub fn reauth_invalid(&self, field: &str) -> bool {
+        self.error_for(field).is_some() || self.error_for(REAUTH).is_some()
+    }
+
+    /// The `aria-describedby` ids of a re-authentication field: its hint, its own
+    /// error and the common one.
+    pub fn reauth_describedby(&self, field: &str, hint: &str) -> String {
+        let mut ids = vec![hint.to_owned()];
+        if self.error_for(field).is_some() {
+            ids.push(format!("{field}-error"));
+        }
+        if self.error_for(REAUTH).is_some() {
+            ids.push(format!("{REAUTH}-error"));
+        }
+        ids.join(" ")
     }
 }
 
