@@ -1,19 +1,38 @@
 //! Fuzzes the parsing of what an LDAP server returns (provisioning/src/ldap_parse.rs, a
 //! hand-written reader of BER search result entries), the DN helpers, generalized time,
-//! and the leak scan over the parsed entry.
+//! the schema-description reader of `targets test` (provisioning/src/diagnose.rs), and
+//! the leak scan over the parsed entry.
 //!
-//! Input: BER bytes of a SearchResultEntry (`[APPLICATION 4]`). The DN helpers and the time parser also get the input as text. Checks: nothing
-//! panics or hangs; a DN is under itself; the scan (see `common::check_scan`).
+//! Input: BER bytes of a SearchResultEntry (`[APPLICATION 4]`). The DN helpers, the time
+//! parser and the schema reader also get the input as text. Checks: nothing panics or
+//! hangs; a DN is under itself; the leak scan's direct reader (`scanned_from_tag`, what
+//! `read_everything` uses) gives exactly the entry `scanned_from_ldap` makes from
+//! `parse_search_entry`; the scan (see `common::check_scan`).
 #![no_main]
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // fuzz harness: a panic is the finding
 
 mod common;
 
+use fiktiv_provisioning::diagnose::schema_names;
 use fiktiv_provisioning::ldap_parse::{
-    is_under, normalize_dn, parent_dn, parse_generalized_time, parse_search_entry_ber, rdn_value,
-    scanned_from_ldap, split_dn, LdapEntry,
+    is_under, normalize_dn, parent_dn, parse_generalized_time, parse_search_entry,
+    parse_search_entry_ber, rdn_value, scanned_from_ldap, scanned_from_tag, split_dn, LdapEntry,
 };
+use fiktiv_provisioning::ScannedEntry;
+use ldap3::asn1::parse_tag;
 use libfuzzer_sys::fuzz_target;
+
+/// Everything a scan entry holds, values as plain text.
+fn flat(e: &ScannedEntry) -> (String, Option<String>, Vec<(String, String)>) {
+    (
+        e.locator.clone(),
+        e.label_attribute.clone(),
+        e.values
+            .iter()
+            .map(|(n, v)| (n.clone(), v.to_string()))
+            .collect(),
+    )
+}
 
 fn dn_checks(dn: &str) {
     let rdns = split_dn(dn);
@@ -30,9 +49,30 @@ fuzz_target!(|data: &[u8]| {
     let text = String::from_utf8_lossy(data);
     dn_checks(&text);
     let _ = parse_generalized_time(&text);
+    for name in schema_names(&text) {
+        assert!(!name.contains('\''), "a schema name holds a quote");
+        assert!(!name.bytes().any(|b| b.is_ascii_uppercase()));
+    }
+
+    let target = &common::fixture().target;
+    if let Ok((_, tag)) = parse_tag(data) {
+        let parsed = parse_search_entry(&tag);
+        let direct = scanned_from_tag(target, tag, 3);
+        match (&parsed, &direct) {
+            (Ok(e), Ok(d)) => assert!(
+                flat(&scanned_from_ldap(target, e, 3)) == flat(d),
+                "scanned_from_tag differs from scanned_from_ldap"
+            ),
+            (Err(_), Err(_)) => {}
+            _ => panic!(
+                "parse_search_entry ok={} but scanned_from_tag ok={}",
+                parsed.is_ok(),
+                direct.is_ok()
+            ),
+        }
+    }
 
     let entries: Vec<LdapEntry> = parse_search_entry_ber(data).into_iter().collect();
-    let target = &common::fixture().target;
     for e in &entries {
         dn_checks(&e.dn);
         for name in e.attrs.keys().take(8) {

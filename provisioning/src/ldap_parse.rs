@@ -9,7 +9,7 @@ use ldap3::asn1::{parse_tag, StructureTag, TagClass, PL};
 use zeroize::Zeroizing;
 
 use crate::model::TargetName;
-use crate::record::ScannedEntry;
+use crate::record::{bounded_name, ScannedEntry};
 use crate::target::ParseError;
 
 /// A search result entry: its DN and every attribute (names as the server sent them,
@@ -267,6 +267,8 @@ pub fn scanned_from_tag(
         if name.eq_ignore_ascii_case("entryUUID") {
             continue;
         }
+        // As `ScannedEntry::push` does: a long name is copied once per value.
+        let name = bounded_name(&name).to_string();
         for v in vals {
             s.values.push((name.clone(), Zeroizing::new(v)));
         }

@@ -1,7 +1,7 @@
 //! Regression tests for what the fuzz targets (fuzz/fuzz_targets/{scim,ldap,oneroster,
 //! leak_scan}.rs) found in the parsing of what targets return and in the leak scan. Each
-//! input here made a fuzz target run out of memory or time; see docs/RELIABILITY.md,
-//! "Fuzzing".
+//! input here made a fuzz target run out of memory or time, or fail one of its checks;
+//! see docs/RELIABILITY.md, "Fuzzing".
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // tests
 
 mod common;
@@ -9,12 +9,15 @@ mod common;
 use std::time::{Duration, Instant};
 
 use common::*;
-use fiktiv_provisioning::ldap_parse::{parse_search_entry_ber, scanned_from_ldap};
+use fiktiv_provisioning::ldap_parse::{
+    parse_search_entry, parse_search_entry_ber, scanned_from_ldap, scanned_from_tag,
+};
 use fiktiv_provisioning::oneroster::{
     parse_csv, scan_csv_file, OneRosterConfig, OneRosterTarget, SchoolYear,
 };
 use fiktiv_provisioning::scim_parse::{attributes, parse_json, scanned_from_scim};
 use fiktiv_provisioning::{scan, GroupId, PersonId, Rule, ScannedEntry, Target};
+use ldap3::asn1::parse_tag;
 
 /// What a scan entry keeps of attribute names, at most (the tail of a longer name).
 const NAME_BOUND: usize = 256;
@@ -92,6 +95,61 @@ fn ldap_long_attribute_name_is_bounded() {
     );
     let e = parse_search_entry_ber(&ber).unwrap();
     let s = scanned_from_ldap(&target("ldap"), &e, 0);
+    assert_eq!(s.values.len(), 20_002);
+    assert!(longest_name(&s) <= NAME_BOUND, "{}", longest_name(&s));
+}
+
+/// Everything a scan entry holds, values as plain text.
+fn flat(e: &ScannedEntry) -> (String, Option<String>, Vec<(String, String)>) {
+    (
+        e.locator.clone(),
+        e.label_attribute.clone(),
+        e.values
+            .iter()
+            .map(|(n, v)| (n.clone(), v.to_string()))
+            .collect(),
+    )
+}
+
+/// fuzz target `ldap` (artifact crash-78325bdf…): the leak scan's direct reader
+/// `scanned_from_tag` (what `read_everything` uses) kept attribute names whole, while
+/// `scanned_from_ldap` keeps their last 256 bytes. Here a 249-byte name whose bytes that
+/// are not UTF-8 become U+FFFD (3 bytes each) grows past the bound, and the two readers
+/// disagreed. On the real leak-scan path the name bound was missing altogether.
+#[test]
+fn ldap_direct_reader_bounds_names_like_the_entry_reader() {
+    let mut name = b"xxxxx".to_vec();
+    name.push(0x83);
+    name.extend([0x87; 7]);
+    name.extend([b'x'; 227]);
+    name.extend(b"givenName");
+    let ber = entry_ber(
+        b"uid=x,ou=people,dc=example",
+        &[
+            (name, vec![b"Maja".to_vec(), b"Lind".to_vec()]),
+            (b"entryUUID".to_vec(), vec![b"1234".to_vec()]),
+        ],
+    );
+    assert_eq!(ber.len(), 327, "not the fuzzer's input");
+    let (_, tag) = parse_tag(&ber).unwrap();
+    let old = scanned_from_ldap(&target("ldap"), &parse_search_entry(&tag).unwrap(), 3);
+    let new = scanned_from_tag(&target("ldap"), tag, 3).unwrap();
+    assert_eq!(flat(&old), flat(&new));
+    assert_eq!(new.locator, "entryUUID=1234");
+    assert!(longest_name(&new) <= NAME_BOUND, "{}", longest_name(&new));
+    assert!(new.values.iter().any(|(n, _)| n.ends_with("givenName")));
+}
+
+/// The same bound on the scale of `ldap_long_attribute_name_is_bounded`, through the
+/// direct reader: a 100 kB name over 20 000 values is not copied whole per value.
+#[test]
+fn ldap_direct_reader_long_attribute_name_is_bounded() {
+    let ber = entry_ber(
+        b"uid=x,ou=people,dc=example",
+        &[(vec![b'a'; 100_000], vec![b"v".to_vec(); 20_000])],
+    );
+    let (_, tag) = parse_tag(&ber).unwrap();
+    let s = scanned_from_tag(&target("ldap"), tag, 0).unwrap();
     assert_eq!(s.values.len(), 20_002);
     assert!(longest_name(&s) <= NAME_BOUND, "{}", longest_name(&s));
 }
