@@ -217,13 +217,16 @@ async fn hostile_case_openings_are_refused_and_store_nothing() {
     )
     .await;
     let short = format!("{}-{}", &good[2..8], &good[8..]);
-    refused(
+    // The same pupil in another written form: refused as a duplicate. Only the refusal's
+    // own audit event (outcome `denied`) is added.
+    refused_reads(
         &e,
         "POST",
         &path,
         SCHOOL_A,
         open(&short, "Anna", "Berg", "2015-05-17"),
         &[&short, &good],
+        1,
     )
     .await;
 }
