@@ -32,6 +32,7 @@ use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, ensure, Context as _};
@@ -48,7 +49,7 @@ use fiktiv_vault::blind::{BlindIndex, IndexKind};
 use fiktiv_vault::identity::full_name_key;
 use fiktiv_vault::keys::BlindKey;
 use fiktiv_vault::normalize::name_birth_key;
-use fiktiv_vault::{CaseId, RootKey};
+use fiktiv_vault::{CaseId, KeyRing, NamePartFilter, RootKey};
 use secrecy::SecretString;
 
 /// Pupils per school unit and per class.
@@ -217,16 +218,38 @@ fn pupils(n: usize, target: &TargetName, seed: u64) -> Vec<FictitiousPerson> {
         .collect()
 }
 
-/// The vault's side: real pupils' blind indexes, as `Vault::blind_index_set` gives them.
+/// The vault's side: real pupils' blind indexes and name-part tags, as
+/// `Vault::blind_index_set` gives them.
+struct RealSet {
+    index: HashMap<(IndexKind, BlindIndex), Vec<CaseId>>,
+    parts: NamePartFilter,
+}
+
+impl RealIndexLookup for RealSet {
+    fn contains(&self, kind: IndexKind, idx: &BlindIndex) -> bool {
+        self.index.contains(kind, idx)
+    }
+
+    fn cases(&self, kind: IndexKind, idx: &BlindIndex) -> Vec<CaseId> {
+        self.index.cases(kind, idx)
+    }
+
+    fn name_parts(&self) -> Option<&NamePartFilter> {
+        Some(&self.parts)
+    }
+}
+
 struct Reals {
     key: BlindKey,
-    index: HashMap<(IndexKind, BlindIndex), Vec<CaseId>>,
+    index: Arc<RealSet>,
     /// One real pupil, planted in the scanned directory: (case, given, family, number).
     planted: (CaseId, String, String, String),
 }
 
 fn reals() -> Reals {
-    let key = RootKey::generate().blind_key().unwrap();
+    let ring = KeyRing::new(RootKey::generate()).unwrap();
+    let key = ring.blind().clone();
+    let mut parts = NamePartFilter::new(ring.name_parts().clone());
     let mut rng = Rng(7);
     let mut index: HashMap<(IndexKind, BlindIndex), Vec<CaseId>> = HashMap::new();
     let mut planted = None;
@@ -245,13 +268,14 @@ fn reals() -> Reals {
                 .or_default()
                 .push(case);
         }
+        parts.add_names(given, family);
         if planted.is_none() {
             planted = Some((case, given.to_string(), family.to_string(), number));
         }
     }
     Reals {
         key,
-        index,
+        index: Arc::new(RealSet { index, parts }),
         planted: planted.unwrap(),
     }
 }
@@ -313,10 +337,7 @@ fn index_cost(key: &BlindKey) -> f64 {
 }
 
 /// Counts the blind indexes looked up (one per index computed).
-struct Counting<'a>(
-    &'a HashMap<(IndexKind, BlindIndex), Vec<CaseId>>,
-    AtomicUsize,
-);
+struct Counting<'a>(&'a RealSet, AtomicUsize);
 
 impl RealIndexLookup for Counting<'_> {
     fn contains(&self, kind: IndexKind, idx: &BlindIndex) -> bool {
@@ -326,6 +347,10 @@ impl RealIndexLookup for Counting<'_> {
 
     fn cases(&self, kind: IndexKind, idx: &BlindIndex) -> Vec<CaseId> {
         self.0.cases(kind, idx)
+    }
+
+    fn name_parts(&self) -> Option<&NamePartFilter> {
+        self.0.name_parts()
     }
 }
 

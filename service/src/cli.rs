@@ -122,6 +122,9 @@ pub enum KeysCommand {
     Rotate,
     /// Show key-encryption key versions and how much each was used.
     Status,
+    /// Rewrite every identity's blind indexes and name-part tags (identities stored
+    /// by a release without name-part tags). Reads each identity through the audited read.
+    Reindex,
 }
 
 #[derive(Debug, Subcommand)]

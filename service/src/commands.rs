@@ -184,6 +184,12 @@ pub async fn run(cli: Cli) -> anyhow::Result<i32> {
                         r.new_version, r.rewrapped, r.retired
                     ));
                 }
+                KeysCommand::Reindex => {
+                    let n = ctx.vault.reindex("cli").await?;
+                    println_out(&format!(
+                        "re-indexed {n} identities: blind indexes and name-part tags rewritten"
+                    ));
+                }
                 KeysCommand::Status => {
                     for k in ctx.vault.key_versions().await? {
                         println_out(&format!(

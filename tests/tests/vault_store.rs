@@ -465,3 +465,81 @@ async fn key_check_refuses_another_root_key_and_empty_trail_is_caught(tdb: TestD
     );
 }
 both_backends!(key_check_refuses_another_root_key_and_empty_trail_is_caught);
+
+/// The name-part pre-filter: present when every identity has its sealed tags, gone
+/// (with the matcher falling back to indexing everything) when one lacks them or one
+/// fails to open, and back after `reindex`, which reads each identity through the
+/// audited read. Equal names give unequal rows.
+async fn name_part_tags_are_sealed_complete_or_absent(tdb: TestDatabase) {
+    let (v, _) = vault_on(&tdb).await;
+    let a = open_case(&v, &identity(&se(0), "Anna", "Svensson")).await;
+    let b = open_case(&v, &identity(&se(1), "Anna", "Dahl")).await;
+    let rows = |kind: &'static str| {
+        let pool = v.db().pool().clone();
+        async move {
+            use sqlx::Row;
+            sqlx::query("SELECT idx, case_id FROM blind_indexes WHERE kind = $1 ORDER BY case_id")
+                .bind(kind)
+                .fetch_all(&pool)
+                .await
+                .unwrap()
+                .into_iter()
+                .map(|r| (r.get::<String, _>("idx"), r.get::<String, _>("case_id")))
+                .collect::<Vec<_>>()
+        }
+    };
+    let tags = rows("name-parts").await;
+    assert_eq!(tags.len(), 2);
+    assert_ne!(tags[0].0, tags[1].0, "equal given names gave equal rows");
+    let key = v.keys().name_parts();
+    let set = v.blind_index_set().await.unwrap();
+    let filter = set.name_parts().expect("every identity is tagged");
+    assert!(filter.given(key.tag("anna")));
+    assert!(filter.family(key.tag("svensson")) && filter.family(key.tag("dahl")));
+    assert!(!filter.family(key.tag("anna")) && !filter.given(key.tag("dahl")));
+
+    // An identity stored by an older version: no tags, no filter.
+    exec(
+        &v,
+        &format!("DELETE FROM blind_indexes WHERE kind = 'name-parts' AND case_id = '{b}'"),
+    )
+    .await;
+    assert!(v.blind_index_set().await.unwrap().name_parts().is_none());
+    // A row moved to another case does not open: still no filter.
+    exec(
+        &v,
+        &format!(
+            "INSERT INTO blind_indexes (kind, idx, case_id, subject) \
+             SELECT kind, idx, '{b}', subject FROM blind_indexes WHERE kind = 'name-parts' AND case_id = '{a}'"
+        ),
+    )
+    .await;
+    assert!(v.blind_index_set().await.unwrap().name_parts().is_none());
+    exec(
+        &v,
+        &format!("DELETE FROM blind_indexes WHERE kind = 'name-parts' AND case_id = '{b}'"),
+    )
+    .await;
+
+    // Re-indexing restores it, one audited read per identity.
+    assert_eq!(v.reindex("cli").await.unwrap(), 2);
+    let set = v.blind_index_set().await.unwrap();
+    assert!(set.name_parts().unwrap().family(key.tag("dahl")));
+    assert_eq!(rows("name-parts").await.len(), 2);
+    assert_eq!(rows("pnr").await.len(), 2);
+    for case in [a, b] {
+        let events = audit::list(
+            v.db().pool(),
+            &audit::Filter {
+                case_id: Some(case),
+                ..Default::default()
+            },
+        )
+        .await
+        .unwrap();
+        assert!(events
+            .iter()
+            .any(|e| e.action == "keys.reindex" && e.purpose.as_deref() == Some("reindex")));
+    }
+}
+both_backends!(name_part_tags_are_sealed_complete_or_absent);

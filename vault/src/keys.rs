@@ -241,6 +241,7 @@ pub struct KeyRing {
     root: RootKey,
     blind: BlindKey,
     audit: AuditKey,
+    name_parts: crate::name_parts::NamePartKey,
 }
 
 impl KeyRing {
@@ -248,8 +249,24 @@ impl KeyRing {
         Ok(Self {
             blind: root.blind_key()?,
             audit: root.audit_key()?,
+            name_parts: crate::name_parts::NamePartKey::from_key_bytes(
+                &root.derive(crate::name_parts::TAG_LABEL)?,
+            ),
             root,
         })
+    }
+
+    /// The key of the name-part tags ([`crate::name_parts`]), HKDF label
+    /// `fiktiv/name-part-tag`.
+    pub fn name_parts(&self) -> &crate::name_parts::NamePartKey {
+        &self.name_parts
+    }
+
+    /// The key that seals name-part tags at rest, HKDF label `fiktiv/name-part-seal`.
+    pub fn name_part_seal(&self) -> Result<crate::secrets::StaffSecretsKey, KeyError> {
+        Ok(crate::secrets::StaffSecretsKey(
+            self.root.derive(crate::name_parts::SEAL_LABEL)?,
+        ))
     }
 
     pub fn kek(&self, version: u32) -> Result<Kek, KeyError> {

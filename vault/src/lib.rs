@@ -14,6 +14,7 @@ pub mod db;
 pub mod identity;
 pub mod ids;
 pub mod keys;
+pub mod name_parts;
 pub mod normalize;
 pub mod seal;
 pub mod secrets;
@@ -24,6 +25,7 @@ pub use clock::{Clock, ManualClock, SharedClock, SystemClock};
 pub use db::{Backend, Db, DbError};
 pub use identity::{RealIdentity, RealName};
 pub use keys::{KeyRing, RootKey};
+pub use name_parts::{NamePartFilter, NamePartKey};
 pub use store::{BlindIndexSet, ReadContext, Sealed, Vault, VaultError};
 
 use std::fmt;

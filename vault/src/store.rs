@@ -378,6 +378,17 @@ impl Vault {
         .bind(audit::fmt_time(self.now()))
         .execute(&mut *conn)
         .await?;
+        self.write_indexes(conn, case, subject, identity).await
+    }
+
+    /// Replaces a subject's blind indexes and name-part tags with those of `identity`.
+    async fn write_indexes(
+        &self,
+        conn: &mut AnyConnection,
+        case: &CaseId,
+        subject: &str,
+        identity: &RealIdentity,
+    ) -> Result<(), VaultError> {
         sqlx::query("DELETE FROM blind_indexes WHERE case_id = $1 AND subject = $2")
             .bind(case.to_string())
             .bind(subject)
@@ -394,6 +405,21 @@ impl Vault {
             .execute(&mut *conn)
             .await?;
         }
+        let tags = crate::name_parts::tags_of(
+            self.keys.name_parts(),
+            identity.first_name.expose(),
+            identity.last_name.expose(),
+        );
+        let row = crate::name_parts::seal_row(&self.keys.name_part_seal()?, case, subject, tags)?;
+        sqlx::query(
+            "INSERT INTO blind_indexes (kind, idx, case_id, subject) VALUES ($1, $2, $3, $4)",
+        )
+        .bind(crate::name_parts::KIND)
+        .bind(row)
+        .bind(case.to_string())
+        .bind(subject)
+        .execute(&mut *conn)
+        .await?;
         Ok(())
     }
 
@@ -422,24 +448,91 @@ impl Vault {
 
     /// Every blind index of every real identity in the vault: what the egress guard and
     /// the leak scan compare against. Holds no real identity.
+    ///
+    /// It carries the name-part pre-filter ([`crate::name_parts`]) only when every
+    /// identity's tags are there and open; otherwise (identities stored by a release
+    /// without name-part tags and not yet re-indexed, or a row that fails to open) the matcher
+    /// computes every blind index, which is slower and finds the same.
     pub async fn blind_index_set(&self) -> Result<BlindIndexSet, VaultError> {
-        let rows = sqlx::query("SELECT kind, idx, case_id FROM blind_indexes")
+        let rows = sqlx::query("SELECT kind, idx, case_id, subject FROM blind_indexes")
             .fetch_all(self.db.pool())
             .await?;
         let mut set = BlindIndexSet::default();
+        let seal = self.keys.name_part_seal()?;
+        let mut filter = crate::name_parts::NamePartFilter::new(self.keys.name_parts().clone());
+        let mut identities: HashSet<(CaseId, String)> = HashSet::new();
+        let mut tagged: HashSet<(CaseId, String)> = HashSet::new();
         for r in rows {
             let kind: String = r.try_get("kind")?;
             let idx: String = r.try_get("idx")?;
             let case: String = r.try_get("case_id")?;
-            if let (Some(k), Some(i), Ok(c)) = (
-                IndexKind::parse(&kind),
-                BlindIndex::from_hex(&idx),
-                case.parse(),
-            ) {
+            let subject: String = r.try_get("subject")?;
+            let Ok(c) = case.parse::<CaseId>() else {
+                continue;
+            };
+            if kind == crate::name_parts::KIND {
+                if let Some((g, f)) = crate::name_parts::open_row(&seal, &c, &subject, &idx) {
+                    filter.add_tags(g, f);
+                    tagged.insert((c, subject));
+                }
+            } else if let (Some(k), Some(i)) = (IndexKind::parse(&kind), BlindIndex::from_hex(&idx))
+            {
                 set.map.entry((k, i)).or_default().insert(c);
+                identities.insert((c, subject));
             }
         }
+        let untagged = identities.difference(&tagged).count();
+        if untagged == 0 {
+            set.name_parts = Some(Arc::new(filter));
+        } else {
+            tracing::warn!(
+                untagged,
+                "identities without name-part tags: the egress guard and the leak scan run \
+                 without their pre-filter (slower, same findings); run `fiktiv keys reindex`"
+            );
+        }
         Ok(set)
+    }
+
+    /// Rewrites the blind indexes and name-part tags of every stored identity (after an
+    /// upgrade from a version that wrote no name-part tags). Each identity is read
+    /// through the audited read (`keys.reindex`, purpose `reindex`), so the trail shows
+    /// every case it touched; each case's rows are replaced in one transaction.
+    /// Returns how many identities were re-indexed.
+    pub async fn reindex(&self, actor: &str) -> Result<u64, VaultError> {
+        let rows = sqlx::query(
+            "SELECT DISTINCT case_id, field FROM sealed_records WHERE field LIKE 'identity:%' \
+             ORDER BY case_id, field",
+        )
+        .fetch_all(self.db.pool())
+        .await?;
+        let mut done = 0u64;
+        for r in rows {
+            let case: String = r.try_get("case_id")?;
+            let field: String = r.try_get("field")?;
+            let (Ok(case), Some(subject)) =
+                (case.parse::<CaseId>(), field.strip_prefix(IDENTITY_PREFIX))
+            else {
+                continue;
+            };
+            let ctx = ReadContext {
+                actor,
+                action: "keys.reindex",
+                purpose: "reindex",
+            };
+            let identity = match self.read_identity(ctx, &case, subject).await {
+                Ok(i) => i,
+                // Shredded between the listing and the read: nothing left to index.
+                Err(VaultError::NoKey) => continue,
+                Err(e) => return Err(e),
+            };
+            let mut tx = self.db.begin_write().await?;
+            self.write_indexes(&mut tx, &case, subject, &identity)
+                .await?;
+            tx.commit().await?;
+            done += 1;
+        }
+        Ok(done)
     }
 
     /// Read a real identity. The audit event is committed first, in its own
@@ -652,9 +745,15 @@ impl Vault {
 #[derive(Debug, Clone, Default)]
 pub struct BlindIndexSet {
     map: HashMap<(IndexKind, BlindIndex), HashSet<CaseId>>,
+    name_parts: Option<Arc<crate::name_parts::NamePartFilter>>,
 }
 
 impl BlindIndexSet {
+    /// The name-part pre-filter, when every identity's tags are known.
+    pub fn name_parts(&self) -> Option<&crate::name_parts::NamePartFilter> {
+        self.name_parts.as_deref()
+    }
+
     /// Cases whose real identity has this index (empty when none).
     pub fn cases(&self, kind: IndexKind, idx: &BlindIndex) -> Vec<CaseId> {
         self.map
