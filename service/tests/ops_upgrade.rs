@@ -196,6 +196,8 @@ async fn write_v0001(dir: &std::path::Path) {
         v.read_identity(READ, &case, "pupil").await.unwrap(),
         identity()
     );
+    // Releases of this schema wrote no name-part tags.
+    without_name_part_tags(&v).await;
     let mut fx = dump(src.url(), 1).await;
     fx["root_key"] = json!(root.to_base64().as_str());
     fx["case_id"] = json!(case.to_string());
@@ -205,6 +207,14 @@ async fn write_v0001(dir: &std::path::Path) {
         serde_json::to_string_pretty(&fx).unwrap() + "\n",
     )
     .unwrap();
+}
+
+/// Removes the sealed name-part tags, as a release before them left the vault.
+async fn without_name_part_tags(v: &Vault) {
+    sqlx::query("DELETE FROM blind_indexes WHERE kind = 'name-parts'")
+        .execute(v.db().pool())
+        .await
+        .unwrap();
 }
 
 async fn write_v0005(dir: &std::path::Path) {
@@ -245,6 +255,7 @@ async fn write_v0005(dir: &std::path::Path) {
             200,
         )
         .await;
+    without_name_part_tags(&r.vault).await;
     let mut fx = dump(src.url(), 5).await;
     fx["root_key"] = json!(key);
     fx["case_id"] = json!(case);
@@ -401,6 +412,19 @@ async fn upgrade_from_v0001(db: TestDatabase) {
         .unwrap();
     assert!(report.ok(), "{:?}", report.first_problem);
     assert_eq!(report.events, events_in(&fx) + 1);
+    // Identities of that release have no name-part tags: the matcher runs without its
+    // pre-filter until `keys reindex`, which reads each identity through the audit.
+    assert!(v.blind_index_set().await.unwrap().name_parts().is_none());
+    assert_eq!(v.reindex("cli").await.unwrap(), 1);
+    let set = v.blind_index_set().await.unwrap();
+    let parts = set.name_parts().expect("every identity is tagged now");
+    let key = v.keys().name_parts();
+    assert!(parts.given(key.tag("uppgradera")) && parts.family(key.tag("fixtursson")));
+    let report = audit::verify(v.db().pool(), v.keys().audit())
+        .await
+        .unwrap();
+    assert!(report.ok(), "{:?}", report.first_problem);
+    assert_eq!(report.events, events_in(&fx) + 2);
 }
 
 async fn upgrade_from_v0005(db: TestDatabase) {

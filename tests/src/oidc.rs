@@ -17,10 +17,9 @@ use tempfile::TempDir;
 
 use crate::http;
 use crate::process::{
-    find_executable, log_says_address_in_use, log_tail, spawn_logged, terminate, wait_ready,
-    LOG_TAIL_LINES,
+    find_executable, log_says_address_in_use, log_tail, terminate, HttpPeer, LOG_TAIL_LINES,
 };
-use crate::{free_port, peer_dir, workspace_root, INSTALL_HINT};
+use crate::{peer_dir, workspace_root, INSTALL_HINT};
 
 /// The environment variable naming the `node` executable.
 pub const NODE_ENV: &str = "FIKTIV_NODE";
@@ -107,50 +106,29 @@ impl OidcProvider {
             child: None,
             dir,
         };
-        let mut attempt = 0;
-        loop {
-            attempt += 1;
-            provider.port = free_port()?;
-            match provider.spawn(&node, &script, &config_path) {
-                Ok(()) => return Ok(provider),
-                Err(e) if attempt < START_ATTEMPTS && address_in_use(&provider.log) => {
-                    eprintln!(
-                        "fiktiv-tests: oidc-provider port {} taken, retrying: {e:#}",
-                        provider.port
-                    );
-                }
-                Err(e) => return Err(e),
-            }
+        let (port, child) = HttpPeer {
+            what: "oidc-provider",
+            log: &provider.log,
+            ready_path: DISCOVERY_PATH,
+            start_timeout: START_TIMEOUT,
+            stop_grace: STOP_GRACE,
+            attempts: START_ATTEMPTS,
         }
-    }
-
-    fn spawn(&mut self, node: &Path, script: &Path, config: &Path) -> anyhow::Result<()> {
-        let mut cmd = Command::new(node);
-        cmd.arg(script)
-            .arg(config)
-            .arg(self.port.to_string())
-            .current_dir(workspace_root().join("tests/web"))
-            .env("NODE_ENV", "test");
-        let mut child = spawn_logged(&mut cmd, &self.log)
-            .with_context(|| format!("starting {}; {INSTALL_HINT}", node.display()))?;
-        let addr = self.addr();
-        let ready = wait_ready(
-            "oidc-provider",
-            &mut child,
-            &self.log,
-            START_TIMEOUT,
-            || http::request(addr, "GET", DISCOVERY_PATH, &[], None).is_ok_and(|r| r.status == 200),
-        );
-        match ready {
-            Ok(()) => {
-                self.child = Some(child);
-                Ok(())
-            }
-            Err(e) => {
-                let _ = terminate(&mut child, "KILL", STOP_GRACE);
-                Err(e.context(format!("starting oidc-provider on port {}", self.port)))
-            }
-        }
+        .start(
+            |port| {
+                let mut cmd = Command::new(&node);
+                cmd.arg(&script)
+                    .arg(&config_path)
+                    .arg(port.to_string())
+                    .current_dir(workspace_root().join("tests/web"))
+                    .env("NODE_ENV", "test");
+                cmd
+            },
+            address_in_use,
+        )?;
+        provider.port = port;
+        provider.child = Some(child);
+        Ok(provider)
     }
 
     fn addr(&self) -> SocketAddr {

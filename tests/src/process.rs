@@ -168,3 +168,66 @@ pub(crate) fn running_as_root() -> bool {
         })
         .unwrap_or(false)
 }
+
+/// How an HTTP peer (scim2-server, oidc-provider) is started: on a fresh free port,
+/// retried a few times when another process took the port in the meantime.
+pub(crate) struct HttpPeer<'a> {
+    /// The peer's name in messages.
+    pub what: &'a str,
+    pub log: &'a Path,
+    /// Answers 200 once the peer is ready.
+    pub ready_path: &'a str,
+    pub start_timeout: Duration,
+    pub stop_grace: Duration,
+    pub attempts: usize,
+}
+
+impl HttpPeer<'_> {
+    /// Starts the command `command(port)` builds and waits until `GET ready_path`
+    /// answers 200. Returns the port and the running child; a child that fails to get
+    /// ready is killed. `address_in_use` reads the log to tell a taken port (retried)
+    /// from any other failure (returned).
+    pub(crate) fn start(
+        &self,
+        mut command: impl FnMut(u16) -> Command,
+        address_in_use: impl Fn(&Path) -> bool,
+    ) -> anyhow::Result<(u16, Child)> {
+        let mut attempt = 0;
+        loop {
+            attempt += 1;
+            let port = crate::free_port()?;
+            match self.spawn(port, &mut command(port)) {
+                Ok(child) => return Ok((port, child)),
+                Err(e) if attempt < self.attempts && address_in_use(self.log) => {
+                    eprintln!(
+                        "fiktiv-tests: {} port {port} taken, retrying: {e:#}",
+                        self.what
+                    );
+                }
+                Err(e) => return Err(e),
+            }
+        }
+    }
+
+    fn spawn(&self, port: u16, cmd: &mut Command) -> anyhow::Result<Child> {
+        let mut child = spawn_logged(cmd, self.log).with_context(|| {
+            format!(
+                "starting {}; {}",
+                cmd.get_program().to_string_lossy(),
+                crate::INSTALL_HINT
+            )
+        })?;
+        let addr = std::net::SocketAddr::from((std::net::Ipv4Addr::LOCALHOST, port));
+        let ready = wait_ready(self.what, &mut child, self.log, self.start_timeout, || {
+            crate::http::request(addr, "GET", self.ready_path, &[], None)
+                .is_ok_and(|r| r.status == 200)
+        });
+        match ready {
+            Ok(()) => Ok(child),
+            Err(e) => {
+                let _ = terminate(&mut child, "KILL", self.stop_grace);
+                Err(e.context(format!("starting {} on port {port}", self.what)))
+            }
+        }
+    }
+}

@@ -15,10 +15,8 @@ use serde_json::{json, Value};
 use tempfile::TempDir;
 
 use crate::http::{self, HttpResponse};
-use crate::process::{
-    find_executable, log_says_address_in_use, spawn_logged, terminate, wait_ready, with_log,
-};
-use crate::{free_port, peer_dir, workspace_root, INSTALL_HINT};
+use crate::process::{find_executable, log_says_address_in_use, terminate, with_log, HttpPeer};
+use crate::{peer_dir, workspace_root, INSTALL_HINT};
 
 /// The environment variable naming the scim2-server executable.
 pub const SCIM2_SERVER_ENV: &str = "FIKTIV_SCIM2_SERVER";
@@ -78,50 +76,33 @@ impl ScimServer {
             child: None,
             dir,
         };
-        let mut attempt = 0;
-        loop {
-            attempt += 1;
-            server.port = free_port()?;
-            match server.spawn(&program) {
-                Ok(()) => return Ok(server),
-                Err(e) if attempt < START_ATTEMPTS && log_says_address_in_use(&server.log) => {
-                    eprintln!(
-                        "fiktiv-tests: scim2-server port {} taken, retrying: {e:#}",
-                        server.port
-                    );
-                }
-                Err(e) => return Err(e),
-            }
-        }
-    }
-
-    fn spawn(&mut self, program: &Path) -> anyhow::Result<()> {
         // `env --default-signal=INT`: scim2-server writes --dump-resources when SIGINT
         // interrupts it, and a shell that started `cargo test` in the background may
         // have left SIGINT ignored, which exec would pass on to Python.
-        let mut cmd = Command::new("env");
-        cmd.arg("--default-signal=INT")
-            .arg(program)
-            .args(["--hostname", "127.0.0.1", "--port", &self.port.to_string()])
-            .args(["--bearer-token", &self.token, "--dump-resources"])
-            .arg(&self.dump_file);
-        let mut child = spawn_logged(&mut cmd, &self.log)
-            .with_context(|| format!("starting {}; {INSTALL_HINT}", program.display()))?;
-        let addr = self.addr();
-        let ready = wait_ready("scim2-server", &mut child, &self.log, START_TIMEOUT, || {
-            http::request(addr, "GET", "/v2/ServiceProviderConfig", &[], None)
-                .is_ok_and(|r| r.status == 200)
-        });
-        match ready {
-            Ok(()) => {
-                self.child = Some(child);
-                Ok(())
-            }
-            Err(e) => {
-                let _ = terminate(&mut child, "KILL", STOP_GRACE);
-                Err(e.context(format!("starting scim2-server on port {}", self.port)))
-            }
+        let (token, dump_file) = (server.token.clone(), server.dump_file.clone());
+        let (port, child) = HttpPeer {
+            what: "scim2-server",
+            log: &server.log,
+            ready_path: "/v2/ServiceProviderConfig",
+            start_timeout: START_TIMEOUT,
+            stop_grace: STOP_GRACE,
+            attempts: START_ATTEMPTS,
         }
+        .start(
+            |port| {
+                let mut cmd = Command::new("env");
+                cmd.arg("--default-signal=INT")
+                    .arg(&program)
+                    .args(["--hostname", "127.0.0.1", "--port", &port.to_string()])
+                    .args(["--bearer-token", &token, "--dump-resources"])
+                    .arg(&dump_file);
+                cmd
+            },
+            log_says_address_in_use,
+        )?;
+        server.port = port;
+        server.child = Some(child);
+        Ok(server)
     }
 
     fn addr(&self) -> SocketAddr {
