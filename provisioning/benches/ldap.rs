@@ -873,13 +873,14 @@ fn main() -> anyhow::Result<()> {
             min_med(&r.fiktiv),
         );
     }
-    let mut prev: Option<(usize, Duration)> = None;
+    let mut prev: Option<(usize, Duration, Duration)> = None;
     for (n, v) in &reconciles {
-        let m = median(v);
+        let (m, lo) = (median(v), min(v));
         let growth = match prev {
-            Some((pn, pm)) => format!(
-                "{:.1}× the time for {:.0}× the pupils",
+            Some((pn, pm, plo)) => format!(
+                "{:.1}× (medians), {:.1}× (minimums) the time for {:.0}× the pupils",
                 m.as_secs_f64() / pm.as_secs_f64(),
+                lo.as_secs_f64() / plo.as_secs_f64(),
                 *n as f64 / pn as f64
             ),
             None => "".into(),
@@ -888,7 +889,7 @@ fn main() -> anyhow::Result<()> {
             "| no-change reconciliation | N = {n} | none | | {} | | {growth} |",
             min_med(v)
         );
-        prev = Some((*n, m));
+        prev = Some((*n, m, lo));
     }
     println!(
         "\n{} samples per case ({}).",
