@@ -1027,11 +1027,9 @@ mod tests {
         hits.iter().map(|h| h.rule).collect()
     }
 
-    #[test]
-    fn finds_names_in_many_shapes() {
-        let k = key();
-        let birth = NaiveDate::from_ymd_opt(2012, 3, 4).unwrap();
-        let set = real(&k, "Åsa-Britt", "Öberg", birth, "201203041236");
+    /// A real name in the shapes it takes in directories and platforms is found, with
+    /// or without the name-part pre-filter.
+    fn names_in_many_shapes_are_found<L: RealIndexLookup + ?Sized>(k: &BlindKey, lookup: &L) {
         for v in [
             "Åsa-Britt Öberg",
             "ÖBERG, ÅSA BRITT",
@@ -1041,7 +1039,7 @@ mod tests {
             "uid=asa.britt.oberg,ou=people",
             "some long text with many words before the name asa britt oberg and more words after it to pass sixteen words",
         ] {
-            let hits = match_entry(&[("description", v)], &k, &set, false);
+            let hits = match_entry(&[("description", v)], k, lookup, false);
             assert_eq!(rules(&hits), vec![Rule::FullName], "{v}");
         }
         let hits = match_entry(
@@ -1050,8 +1048,8 @@ mod tests {
                 ("sn", "oberg"),
                 ("x", "04.03.2012"),
             ],
-            &k,
-            &set,
+            k,
+            lookup,
             false,
         );
         assert_eq!(rules(&hits), vec![Rule::NameBirth, Rule::FullName]);
@@ -1060,7 +1058,15 @@ mod tests {
             nb.attributes,
             BTreeSet::from(["givenName".into(), "sn".into(), "x".into()])
         );
-        assert!(match_entry(&[("cn", "Åsa Ek")], &k, &set, false).is_empty());
+        assert!(match_entry(&[("cn", "Åsa Ek")], k, lookup, false).is_empty());
+    }
+
+    #[test]
+    fn finds_names_in_many_shapes() {
+        let k = key();
+        let birth = NaiveDate::from_ymd_opt(2012, 3, 4).unwrap();
+        let set = real(&k, "Åsa-Britt", "Öberg", birth, "201203041236");
+        names_in_many_shapes_are_found(&k, &set);
     }
 
     #[test]
@@ -1202,29 +1208,7 @@ mod tests {
         let birth = NaiveDate::from_ymd_opt(2012, 3, 4).unwrap();
         let set = real(&k, "Åsa-Britt", "Öberg", birth, "201203041236");
         let lookup = Filtered::new(set, &[("Åsa-Britt", "Öberg"), ("Ella", "Ek")]);
-        for v in [
-            "Åsa-Britt Öberg",
-            "ÖBERG, ÅSA BRITT",
-            "asabritt.oberg@skola.example",
-            "A\u{30A}sa-Britt O\u{308}berg",
-            "asabrittoberg",
-            "uid=asa.britt.oberg,ou=people",
-            "some long text with many words before the name asa britt oberg and more words after it to pass sixteen words",
-        ] {
-            let hits = match_entry(&[("description", v)], &k, &lookup, false);
-            assert_eq!(rules(&hits), vec![Rule::FullName], "{v}");
-        }
-        let hits = match_entry(
-            &[
-                ("givenName", "ÅSA BRITT"),
-                ("sn", "oberg"),
-                ("x", "04.03.2012"),
-            ],
-            &k,
-            &lookup,
-            false,
-        );
-        assert_eq!(rules(&hits), vec![Rule::NameBirth, Rule::FullName]);
+        names_in_many_shapes_are_found(&k, &lookup);
         // A given name and a family name of two different real pupils: no finding.
         assert!(match_entry(&[("cn", "Åsa-Britt Ek")], &k, &lookup, false).is_empty());
     }

@@ -1093,18 +1093,7 @@ async fn identity_policy_is_configurable() {
 /// after 10 days, the plan after 30 days, the other records after 60 days.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn shredding_follows_the_configured_retention_per_record_class() {
-    let dir = tempfile::tempdir().unwrap();
-    let file = dir.path().join("retention.toml");
-    std::fs::write(
-        &file,
-        "[retention]\nreal_identity = \"P10D\"\naction_plan = \"P30D\"\n\
-         fictitious_identity = \"P60D\"\nlogin_decision = \"P10D\"\nstaff_told = \"P10D\"\n\
-         review = \"P10D\"\norder = \"P10D\"\nreveal_request = \"permanent\"\n\
-         audit_event = \"permanent\"\n",
-    )
-    .unwrap();
-    let mut config = Config::default();
-    config.policies.retention = Some(file);
+    let (_dir, config) = short_retention();
     let e = env_with(TestDatabase::sqlite().unwrap(), at(2026, 3, 2), config).await;
     let (case, _) = ordered_case(
         &e,

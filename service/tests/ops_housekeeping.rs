@@ -9,7 +9,6 @@ mod api_common;
 use api_common::*;
 use axum::http::StatusCode;
 use chrono::TimeDelta;
-use fiktiv::config::Config;
 use fiktiv::domain::reviews::Reminded;
 use fiktiv::housekeeping::run_due;
 use fiktiv_tests::TestDatabase;
@@ -144,18 +143,7 @@ both_backends!(reminders_once_and_audited);
 /// date comes, without anyone running `fiktiv retention run`.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn retention_runs_on_schedule() {
-    let dir = tempfile::tempdir().unwrap();
-    let file = dir.path().join("retention.toml");
-    std::fs::write(
-        &file,
-        "[retention]\nreal_identity = \"P10D\"\naction_plan = \"P30D\"\n\
-         fictitious_identity = \"P60D\"\nlogin_decision = \"P10D\"\nstaff_told = \"P10D\"\n\
-         review = \"P10D\"\norder = \"P10D\"\nreveal_request = \"permanent\"\n\
-         audit_event = \"permanent\"\n",
-    )
-    .unwrap();
-    let mut config = Config::default();
-    config.policies.retention = Some(file);
+    let (_dir, config) = short_retention();
     let e = env_with(TestDatabase::sqlite().unwrap(), at(2026, 3, 2), config).await;
     let case = open_case(&e).await;
     e.ok(

@@ -1,18 +1,18 @@
 //! Shared by the provisioning fuzz targets: a fixed blind key, one "real" pupil whose
-//! blind indexes are the lookup, and the leak-scan checks run over whatever a parser
-//! produced.
+//! blind indexes are the lookup (also with the vault's name-part pre-filter), and the
+//! leak-scan checks run over whatever a parser produced.
 #![allow(dead_code, clippy::unwrap_used, clippy::expect_used, clippy::panic)] // fuzz harness
 
 use std::collections::HashMap;
 use std::sync::OnceLock;
 
 use chrono::NaiveDate;
-use fiktiv_provisioning::{scan, Finding, Rule, ScannedEntry, TargetName};
+use fiktiv_provisioning::{scan, Finding, RealIndexLookup, Rule, ScannedEntry, TargetName};
 use fiktiv_vault::blind::{BlindIndex, IndexKind};
 use fiktiv_vault::identity::full_name_key;
 use fiktiv_vault::keys::BlindKey;
 use fiktiv_vault::normalize::name_birth_key;
-use fiktiv_vault::{CaseId, RootKey};
+use fiktiv_vault::{CaseId, KeyRing, NamePartFilter, RootKey};
 
 pub type IndexMap = HashMap<(IndexKind, BlindIndex), Vec<CaseId>>;
 
@@ -22,9 +22,30 @@ pub const REAL_LAST: &str = "Öberg";
 pub const REAL_BIRTH: (i32, u32, u32) = (2012, 3, 4);
 pub const REAL_SERIAL: u16 = 123;
 
+/// The lookup with the name-part pre-filter, as the vault's `BlindIndexSet` has it.
+pub struct Filtered {
+    pub lookup: IndexMap,
+    pub parts: NamePartFilter,
+}
+
+impl RealIndexLookup for Filtered {
+    fn contains(&self, kind: IndexKind, idx: &BlindIndex) -> bool {
+        self.lookup.contains(kind, idx)
+    }
+
+    fn cases(&self, kind: IndexKind, idx: &BlindIndex) -> Vec<CaseId> {
+        self.lookup.cases(kind, idx)
+    }
+
+    fn name_parts(&self) -> Option<&NamePartFilter> {
+        Some(&self.parts)
+    }
+}
+
 pub struct Fixture {
     pub key: BlindKey,
     pub lookup: IndexMap,
+    pub filtered: Filtered,
     pub case: CaseId,
     /// Canonical (12 digits) real number.
     pub number: String,
@@ -35,10 +56,15 @@ pub fn fixture() -> &'static Fixture {
     static F: OnceLock<Fixture> = OnceLock::new();
     F.get_or_init(|| {
         // A fixed root key: runs are reproducible.
-        let key = RootKey::from_base64("ZnV6ei1maWt0aXYtZnV6ei1maWt0aXYtZnV6ei0xMjM=")
-            .unwrap()
-            .blind_key()
-            .unwrap();
+        let ring = KeyRing::new(
+            RootKey::from_base64("ZnV6ei1maWt0aXYtZnV6ei1maWt0aXYtZnV6ei0xMjM=").unwrap(),
+        )
+        .unwrap();
+        let key = ring.blind().clone();
+        let mut parts = NamePartFilter::new(ring.name_parts().clone());
+        parts.add_names(REAL_FIRST, REAL_LAST);
+        // Other pupils' name parts: a candidate may pass the filter half-way.
+        parts.add_names("Ella", "Svensson");
         let birth = NaiveDate::from_ymd_opt(REAL_BIRTH.0, REAL_BIRTH.1, REAL_BIRTH.2).unwrap();
         let number = fiktiv_vault::ids::make_se_number(birth, REAL_SERIAL).unwrap();
         let case = CaseId::new();
@@ -58,6 +84,10 @@ pub fn fixture() -> &'static Fixture {
         }
         Fixture {
             key,
+            filtered: Filtered {
+                lookup: lookup.clone(),
+                parts,
+            },
             lookup,
             case,
             number,
@@ -70,6 +100,7 @@ pub fn fixture() -> &'static Fixture {
 /// - every finding names an entry of the input, in input order;
 /// - scanning all entries at once (one memo shared by the entries) finds exactly what
 ///   scanning each entry on its own finds (the screen's memo changes nothing);
+/// - scanning with the name-part pre-filter finds exactly the same;
 /// - an entry holding the real canonical number as a word of a value is reported
 ///   (as the number, or as unverifiable when it was too large to check completely).
 pub fn check_scan(make: &dyn Fn() -> Vec<ScannedEntry>) -> Vec<Finding> {
@@ -81,6 +112,11 @@ pub fn check_scan(make: &dyn Fn() -> Vec<ScannedEntry>) -> Vec<Finding> {
         one_by_one.extend(scan(std::slice::from_ref(&e), &f.key, &f.lookup));
     }
     assert_eq!(all, one_by_one, "the scan's memo changed its findings");
+    assert_eq!(
+        all,
+        scan(&entries, &f.key, &f.filtered),
+        "the name-part pre-filter changed the findings"
+    );
     for e in &entries {
         let has_number = e.values.iter().any(|(_, v)| {
             v.split(|c: char| !c.is_ascii_digit())

@@ -219,3 +219,22 @@ macro_rules! both_backends {
         }
     };
 }
+
+/// A configuration with a short retention policy: the real identity after 10 days, the
+/// plan after 30, the fictitious identity after 60, the other records after 10,
+/// reveal requests and audit events kept. The directory holds the policy file.
+pub fn short_retention() -> (tempfile::TempDir, Config) {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("retention.toml");
+    std::fs::write(
+        &file,
+        "[retention]\nreal_identity = \"P10D\"\naction_plan = \"P30D\"\n\
+         fictitious_identity = \"P60D\"\nlogin_decision = \"P10D\"\nstaff_told = \"P10D\"\n\
+         review = \"P10D\"\norder = \"P10D\"\nreveal_request = \"permanent\"\n\
+         audit_event = \"permanent\"\n",
+    )
+    .unwrap();
+    let mut config = Config::default();
+    config.policies.retention = Some(file);
+    (dir, config)
+}
