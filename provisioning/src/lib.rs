@@ -8,8 +8,9 @@
 //! be passed where a fictitious record is expected.
 //!
 //! What it does use from the vault is the blind-index machinery: a clone of the
-//! blind-index key, the set of blind indexes of every real identity, and the
-//! normalisation and candidate scanners. With them the [`EgressGuard`] refuses any
+//! blind-index key, the set of blind indexes of every real identity (with the name-part
+//! pre-filter, when the vault has every identity's tags), and the normalisation and
+//! candidate scanners. With them the [`EgressGuard`] refuses any
 //! outbound value that matches a real identity, and [`scan()`] finds real identities in
 //! what the targets hold, comparing MACs locally.
 //!
@@ -19,7 +20,7 @@
 //! |---|---|
 //! | [`model`] | `FictitiousPerson`, `PersonId`, school units, groups |
 //! | [`record`] | `OutboundRecord` (what goes out), `ManagedEntry`, `ScannedEntry` (what comes back) |
-//! | [`matching`] | the rules shared by guard and scan; `RealIndexLookup` |
+//! | [`matching`] | the rules shared by guard and scan (`mod.rs`, the exact matcher); `RealIndexLookup`; `screen.rs`, the fast screen with the name-part pre-filter; `tests.rs`, the property tests tying the two together |
 //! | [`guard`] | `EgressGuard`, `Cleared`, `Blocked` |
 //! | [`scan`](mod@scan) | `scan`, `Finding`, per-case report |
 //! | [`plan`](mod@plan) | `plan`: create/update/disable/delete per target, safety check, grace period |

@@ -1,0 +1,474 @@
+//! The matcher's tests: the rules, the screen against the rules, the pre-filter.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+use super::screen::{normalize_word, push_date, screen, Secret};
+use super::*;
+use std::sync::Arc;
+
+use chrono::Datelike as _;
+use fiktiv_vault::normalize::normalize_name;
+use fiktiv_vault::RootKey;
+
+fn key() -> BlindKey {
+    RootKey::generate().blind_key().unwrap()
+}
+
+fn real(
+    key: &BlindKey,
+    first: &str,
+    last: &str,
+    birth: NaiveDate,
+    pnr: &str,
+) -> HashSet<(IndexKind, BlindIndex)> {
+    HashSet::from([
+        (
+            IndexKind::PersonalNumber,
+            key.index(IndexKind::PersonalNumber, pnr),
+        ),
+        (
+            IndexKind::FullName,
+            key.index(IndexKind::FullName, &full_name_key(first, last)),
+        ),
+        (
+            IndexKind::NameBirth,
+            key.index(IndexKind::NameBirth, &name_birth_key(first, last, birth)),
+        ),
+    ])
+}
+
+fn rules(hits: &[Hit]) -> Vec<Rule> {
+    hits.iter().map(|h| h.rule).collect()
+}
+
+/// A real name in the shapes it takes in directories and platforms is found, with
+/// or without the name-part pre-filter.
+fn names_in_many_shapes_are_found<L: RealIndexLookup + ?Sized>(k: &BlindKey, lookup: &L) {
+    for v in [
+        "Åsa-Britt Öberg",
+        "ÖBERG, ÅSA BRITT",
+        "asabritt.oberg@skola.example",
+        "A\u{30A}sa-Britt O\u{308}berg",
+        "asabrittoberg",
+        "uid=asa.britt.oberg,ou=people",
+        "some long text with many words before the name asa britt oberg and more words after it to pass sixteen words",
+    ] {
+        let hits = match_entry(&[("description", v)], k, lookup, false);
+        assert_eq!(rules(&hits), vec![Rule::FullName], "{v}");
+    }
+    let hits = match_entry(
+        &[
+            ("givenName", "ÅSA BRITT"),
+            ("sn", "oberg"),
+            ("x", "04.03.2012"),
+        ],
+        k,
+        lookup,
+        false,
+    );
+    assert_eq!(rules(&hits), vec![Rule::NameBirth, Rule::FullName]);
+    let nb = &hits[0];
+    assert_eq!(
+        nb.attributes,
+        BTreeSet::from(["givenName".into(), "sn".into(), "x".into()])
+    );
+    assert!(match_entry(&[("cn", "Åsa Ek")], k, lookup, false).is_empty());
+}
+
+#[test]
+fn finds_names_in_many_shapes() {
+    let k = key();
+    let birth = NaiveDate::from_ymd_opt(2012, 3, 4).unwrap();
+    let set = real(&k, "Åsa-Britt", "Öberg", birth, "201203041236");
+    names_in_many_shapes_are_found(&k, &set);
+}
+
+#[test]
+fn finds_numbers_in_written_forms() {
+    let k = key();
+    let birth = NaiveDate::from_ymd_opt(2012, 3, 4).unwrap();
+    let pnr = fiktiv_vault::ids::make_se_number(birth, 123).unwrap();
+    let set = real(&k, "A", "B", NaiveDate::MIN, &pnr);
+    let short = format!("{}-{}", &pnr[2..8], &pnr[8..]);
+    let spaced = format!("id {} x", pnr);
+    let wide: String = short
+        .chars()
+        .map(|c| match c {
+            '-' => '\u{2212}',
+            d => char::from_u32(d as u32 - '0' as u32 + 0xFF10).unwrap(),
+        })
+        .collect();
+    for v in [short.as_str(), pnr.as_str(), spaced.as_str(), wide.as_str()] {
+        let hits = match_entry(&[("employeeNumber", v)], &k, &set, true);
+        assert_eq!(rules(&hits), vec![Rule::Number], "{v}");
+    }
+    assert!(match_entry(&[("x", "nothing here 12")], &k, &set, true).is_empty());
+}
+
+#[test]
+fn dates_are_written_as_name_birth_key_writes_them() {
+    let mut d = NaiveDate::from_ymd_opt(1800, 1, 1).unwrap();
+    while d.year() <= 2199 {
+        let mut s = String::new();
+        push_date(&mut s, d);
+        assert_eq!(s, format!("|{}", d.format("%Y%m%d")));
+        d += chrono::Duration::days(37);
+    }
+}
+
+#[test]
+fn attribute_classes_as_before() {
+    fn before(name: &str, list: &[&str]) -> bool {
+        let lower = name.to_ascii_lowercase();
+        let last = lower.rsplit('.').next().unwrap_or(&lower);
+        list.iter().any(|n| {
+            *n == lower || (!n.contains('.') && *n == last) || lower.ends_with(&format!(".{n}"))
+        })
+    }
+    let names = [
+        "",
+        ".",
+        "sn",
+        "SN",
+        "xsn",
+        ".sn",
+        "a.b.SN",
+        "sn.",
+        "givenName",
+        "name.givenName",
+        "NAME.GIVENNAME",
+        "users.first_name",
+        "É.sn",
+        "Ésn",
+        "ǅ.gn",
+        "gn",
+        "familyName.x",
+        "name.familyName",
+        "x.name.familyname",
+        "name..familyname",
+        "cn",
+        "dn.rdn",
+    ];
+    for n in names {
+        for list in [GIVEN_LIKE, FAMILY_LIKE] {
+            assert_eq!(ends_with_any(n, list), before(n, list), "{n:?}");
+        }
+    }
+}
+
+#[test]
+fn attribute_classes() {
+    assert!(ends_with_any("name.givenName", GIVEN_LIKE));
+    assert!(ends_with_any("users.givenName", GIVEN_LIKE));
+    assert!(ends_with_any("SN", FAMILY_LIKE));
+    assert!(!ends_with_any("cn", FAMILY_LIKE));
+}
+
+/// Records every index asked for; contains nothing.
+#[derive(Default)]
+struct Recording(std::sync::Mutex<HashSet<(IndexKind, BlindIndex)>>);
+
+impl RealIndexLookup for Recording {
+    fn contains(&self, kind: IndexKind, idx: &BlindIndex) -> bool {
+        self.0.lock().unwrap().insert((kind, *idx));
+        false
+    }
+}
+
+thread_local! {
+    /// The name pairs `match_entry_exact` indexed last on this thread (test builds).
+    pub(super) static CANDIDATES: std::cell::RefCell<Vec<(String, String)>> =
+        const { std::cell::RefCell::new(Vec::new()) };
+}
+
+/// A lookup with a name-part filter, as the vault's `BlindIndexSet` has; counts the
+/// blind indexes looked up.
+struct Filtered {
+    set: HashSet<(IndexKind, BlindIndex)>,
+    parts: NamePartFilter,
+    looked_up: std::sync::atomic::AtomicUsize,
+}
+
+impl Filtered {
+    fn new(set: HashSet<(IndexKind, BlindIndex)>, names: &[(&str, &str)]) -> Self {
+        let ring = fiktiv_vault::KeyRing::new(RootKey::generate()).unwrap();
+        let mut parts = NamePartFilter::new(ring.name_parts().clone());
+        for (g, f) in names {
+            parts.add_names(g, f);
+        }
+        Self {
+            set,
+            parts,
+            looked_up: Default::default(),
+        }
+    }
+}
+
+impl RealIndexLookup for Filtered {
+    fn contains(&self, kind: IndexKind, idx: &BlindIndex) -> bool {
+        self.looked_up
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        self.set.contains(&(kind, *idx))
+    }
+
+    fn name_parts(&self) -> Option<&NamePartFilter> {
+        Some(&self.parts)
+    }
+}
+
+#[test]
+fn the_filter_finds_names_in_many_shapes() {
+    let k = key();
+    let birth = NaiveDate::from_ymd_opt(2012, 3, 4).unwrap();
+    let set = real(&k, "Åsa-Britt", "Öberg", birth, "201203041236");
+    let lookup = Filtered::new(set, &[("Åsa-Britt", "Öberg"), ("Ella", "Ek")]);
+    names_in_many_shapes_are_found(&k, &lookup);
+    // A given name and a family name of two different real pupils: no finding.
+    assert!(match_entry(&[("cn", "Åsa-Britt Ek")], &k, &lookup, false).is_empty());
+}
+
+#[test]
+fn the_filter_spares_the_blind_indexes_of_clean_entries() {
+    let k = key();
+    let birth = NaiveDate::from_ymd_opt(2012, 3, 4).unwrap();
+    let entry = [
+        (
+            "dn",
+            "uid=fx3k9q2m,ou=people,ou=skola-1,dc=skole,dc=example,dc=org",
+        ),
+        ("uid", "fx3k9q2m"),
+        ("cn", "Ella Fiktiv"),
+        ("givenName", "Ella"),
+        ("sn", "Fiktiv"),
+        ("mail", "fx3k9q2m@skole.example.org"),
+        ("description", "född 2012-03-04"),
+    ];
+    let plain = Recording::default();
+    assert!(match_entry(&entry, &k, &plain, false).is_empty());
+    let without = plain.0.into_inner().unwrap();
+    let set = real(&k, "Åsa-Britt", "Öberg", birth, "201203041236");
+    let lookup = Filtered::new(set, &[("Åsa-Britt", "Öberg")]);
+    assert!(match_entry(&entry, &k, &lookup, false).is_empty());
+    let with = lookup.looked_up.into_inner();
+    // Without the filter every candidate pair is indexed; with it, none of them
+    // (only the personal-number candidates, of which this entry has none).
+    assert!(without.len() > 200, "{}", without.len());
+    assert_eq!(with, 0);
+}
+
+const ATTRS: &[&str] = &[
+    "givenName",
+    "sn",
+    "cn",
+    "mail",
+    "dn",
+    "description",
+    "name.familyName",
+    "first_name",
+];
+const TOKENS: &[&str] = &[
+    "Ella",
+    "fiktiv",
+    "ÅSA",
+    "Britt",
+    "O\u{308}berg",
+    "Øyvind",
+    "Straße",
+    "ﬁnn",
+    "\u{301}",
+    "Σίσυφος",
+    "1a2b3c4d",
+    "20120304",
+    "04.03.2012",
+    "120304-1236",
+    "3/4/12",
+    "x",
+    "ǅemal",
+    "ㄱ",
+    "½",
+    "㎏",
+];
+const SEPS: &[&str] = &[" ", ".", "-", ",", "=", "@", "", "  ", "|"];
+
+fn entries() -> impl proptest::strategy::Strategy<Value = Vec<(String, String)>> {
+    use proptest::prelude::*;
+    let value =
+        proptest::collection::vec((0..TOKENS.len(), 0..SEPS.len()), 0..12).prop_map(|parts| {
+            parts
+                .into_iter()
+                .map(|(t, s)| format!("{}{}", TOKENS[t], SEPS[s]))
+                .collect::<String>()
+        });
+    proptest::collection::vec((0..ATTRS.len(), value), 0..7).prop_map(|vs| {
+        vs.into_iter()
+            .map(|(a, v)| (ATTRS[a].to_string(), v))
+            .collect()
+    })
+}
+
+#[test]
+fn normalising_words_one_by_one_is_normalising_them_joined() {
+    for w in TOKENS {
+        for x in TOKENS {
+            let text = format!("{w} {x}");
+            let ws = words(&text);
+            let joined = normalize_name(&ws.join(" "));
+            let parts: Vec<Secret> = ws.iter().map(|p| normalize_word(p)).collect();
+            let concat: String = parts.iter().map(|p| p.0.as_str()).collect();
+            assert_eq!(joined, concat, "{w:?} {x:?}");
+        }
+    }
+}
+
+proptest::proptest! {
+    #![proptest_config(proptest::prelude::ProptestConfig::with_cases(96))]
+
+    /// The screen indexes exactly what the rules index: nothing it calls clean could
+    /// have matched.
+    #[test]
+    fn the_screen_indexes_what_the_rules_index(entry in entries()) {
+        let k = key();
+        let values: Vec<(&str, &str)> =
+            entry.iter().map(|(a, v)| (a.as_str(), v.as_str())).collect();
+        let exact = Recording::default();
+        let hits = match_entry_exact(&values, &k, &exact, false);
+        let screened = Recording::default();
+        let mut memo = Memo::new();
+        let clean = screen(&values, &k, &screened, &mut memo);
+        let unverifiable = hits.iter().any(|h| h.rule == Rule::Unverifiable);
+        proptest::prop_assert_eq!(clean, !unverifiable);
+        if clean {
+            let (e, s) = (exact.0.into_inner().unwrap(), screened.0.into_inner().unwrap());
+            proptest::prop_assert!(e == s, "exact {} vs screen {}", e.len(), s.len());
+        }
+        // Again with the memo: the same answer.
+        proptest::prop_assert_eq!(screen(&values, &k, &Recording::default(), &mut memo), clean);
+    }
+
+    /// A real identity planted from any pair the rules index is found, memo or not.
+    #[test]
+    fn the_screen_flags_whatever_the_rules_find(entry in entries(), pick in 0usize..1000) {
+        let k = key();
+        let values: Vec<(&str, &str)> =
+            entry.iter().map(|(a, v)| (a.as_str(), v.as_str())).collect();
+        let all = Recording::default();
+        match_entry_exact(&values, &k, &all, false);
+        let all: Vec<(IndexKind, BlindIndex)> = all.0.into_inner().unwrap().into_iter().collect();
+        if let Some(real) = all.get(pick % all.len().max(1)) {
+            let set = HashSet::from([*real]);
+            let exact = match_entry_exact(&values, &k, &set, false);
+            proptest::prop_assert!(!exact.is_empty());
+            let mut memo = Memo::new();
+            proptest::prop_assert_eq!(match_entry_memo(&values, &k, &set, false, &mut memo), exact.clone());
+            proptest::prop_assert_eq!(match_entry_memo(&values, &k, &set, false, &mut memo), exact);
+        }
+    }
+}
+
+proptest::proptest! {
+    #![proptest_config(proptest::prelude::ProptestConfig::with_cases(96))]
+
+    /// With the name-part filter, a real identity planted from any name pair the
+    /// rules index is found exactly as the rules find it, whatever other names the
+    /// vault holds: the filter never hides a real name.
+    #[test]
+    fn the_filter_hides_no_pair_the_rules_index(
+        entry in entries(),
+        pick in 0usize..1000,
+        with_full_name in proptest::bool::ANY,
+        noise in proptest::collection::vec((0..TOKENS.len(), 0..TOKENS.len()), 0..4),
+    ) {
+        let k = key();
+        let values: Vec<(&str, &str)> =
+            entry.iter().map(|(a, v)| (a.as_str(), v.as_str())).collect();
+        CANDIDATES.with(|c| c.borrow_mut().clear());
+        match_entry_exact(&values, &k, &Recording::default(), false);
+        let candidates = CANDIDATES.with(|c| c.take());
+        let date = values
+            .iter()
+            .flat_map(|(_, v)| scan_date_candidates(v, DEFAULT_DATE_LIMIT).dates)
+            .next();
+        if let Some((g, f)) = candidates.get(pick % candidates.len().max(1)) {
+            let mut set = HashSet::new();
+            // Only name + birth planted: the pair may not be one the rule pairs
+            // with dates (a window inside a long value); then nothing is found, by
+            // the rules and by the screen alike.
+            let full_name = with_full_name || date.is_none();
+            if full_name {
+                set.insert((IndexKind::FullName, k.index(IndexKind::FullName, &full_name_key(g, f))));
+            }
+            if let Some(d) = date {
+                set.insert((IndexKind::NameBirth, k.index(IndexKind::NameBirth, &name_birth_key(g, f, d))));
+            }
+            let mut names: Vec<(&str, &str)> = vec![(g.as_str(), f.as_str())];
+            names.extend(noise.iter().map(|&(a, b)| (TOKENS[a], TOKENS[b])));
+            let lookup = Filtered::new(set, &names);
+            let exact = match_entry_exact(&values, &k, &lookup, false);
+            let unverifiable = exact.iter().any(|h| h.rule == Rule::Unverifiable);
+            proptest::prop_assert!(!full_name || !exact.is_empty());
+            let mut memo = Memo::new();
+            proptest::prop_assert_eq!(match_entry_memo(&values, &k, &lookup, false, &mut memo), exact.clone());
+            let vals: Vec<&str> = values.iter().map(|(_, v)| *v).collect();
+            let facts = shared_facts(&vals, 0, &k, &lookup);
+            let mut memo = Memo::with_shared(Arc::new(shared_map(&vals, facts)));
+            proptest::prop_assert_eq!(match_entry_memo(&values, &k, &lookup, false, &mut memo), exact.clone());
+            if full_name && !unverifiable {
+                proptest::prop_assert!(exact.iter().any(|h| matches!(h.rule, Rule::FullName | Rule::NameBirth)));
+            }
+        }
+    }
+}
+
+proptest::proptest! {
+    // Slower per case (two entries, three memo set-ups): fewer cases.
+    #![proptest_config(proptest::prelude::ProptestConfig::with_cases(24))]
+
+    /// Entries screened one after the other with one memo (as in a scan or a batch)
+    /// give exactly the exact matcher's hits, wherever the real identity is.
+    #[test]
+    fn a_shared_memo_changes_nothing(
+        first in entries(),
+        second in entries(),
+        shared in proptest::collection::vec((0..ATTRS.len(), 0..TOKENS.len()), 0..3),
+        pick in 0usize..1000,
+    ) {
+        let k = key();
+        // Values that recur in both entries, as in a directory.
+        let common: Vec<(String, String)> = shared
+            .iter()
+            .map(|&(a, t)| (ATTRS[a].to_string(), format!("{} 14.03.2015", TOKENS[t])))
+            .collect();
+        let mk = |e: &Vec<(String, String)>| -> Vec<(String, String)> {
+            e.iter().chain(&common).cloned().collect()
+        };
+        let (a, b) = (mk(&first), mk(&second));
+        let a: Vec<(&str, &str)> = a.iter().map(|(n, v)| (n.as_str(), v.as_str())).collect();
+        let b: Vec<(&str, &str)> = b.iter().map(|(n, v)| (n.as_str(), v.as_str())).collect();
+        let all = Recording::default();
+        match_entry_exact(&b, &k, &all, false);
+        let all: Vec<(IndexKind, BlindIndex)> = all.0.into_inner().unwrap().into_iter().collect();
+        let set: HashSet<(IndexKind, BlindIndex)> =
+            all.get(pick % all.len().max(1)).into_iter().copied().collect();
+        let mut memo = memo_for(a.iter().chain(&b).map(|(_, v)| *v), &k, &set);
+        for _ in 0..2 {
+            proptest::prop_assert_eq!(
+                match_entry_memo(&a, &k, &set, false, &mut memo),
+                match_entry_exact(&a, &k, &set, false)
+            );
+            proptest::prop_assert_eq!(
+                match_entry_memo(&b, &k, &set, false, &mut memo),
+                match_entry_exact(&b, &k, &set, false)
+            );
+        }
+        // And with facts worked out beforehand, as `scan` does.
+        let values: Vec<&str> = a.iter().chain(&b).map(|(_, v)| *v).collect::<HashSet<_>>().into_iter().collect();
+        let facts = shared_facts(&values, 0, &k, &set);
+        let mut memo = Memo::with_shared(Arc::new(shared_map(&values, facts)));
+        proptest::prop_assert_eq!(
+            match_entry_memo(&a, &k, &set, false, &mut memo),
+            match_entry_exact(&a, &k, &set, false)
+        );
+        proptest::prop_assert_eq!(
+            match_entry_memo(&b, &k, &set, false, &mut memo),
+            match_entry_exact(&b, &k, &set, false)
+        );
+    }
+}
