@@ -639,7 +639,7 @@ impl Target for LdapTarget {
         Ok(applied)
     }
 
-    /// Many records over one connection, pipelined ([`LdapTarget::upsert_batch`]).
+    /// Many records over one connection, pipelined (`upsert_batch` in `ldap/batch.rs`).
     async fn upsert_many(
         &self,
         guard: &EgressGuard,

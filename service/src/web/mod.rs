@@ -32,6 +32,7 @@ pub mod accounts;
 pub mod i18n;
 mod labels;
 pub mod oidc;
+pub mod oidc_accounts;
 mod pages;
 mod pages_admin;
 mod pages_audit;
