@@ -1,0 +1,223 @@
+//! The account check (step 5): each fictitious person's account read back from the
+//! target, with the time of reading, against what it should be.
+
+use std::collections::BTreeSet;
+
+use fiktiv_provisioning::{compare_account, ManagedEntry};
+use fiktiv_vault::audit::fmt_time;
+use fiktiv_vault::CaseId;
+use serde::Serialize;
+use sqlx::Row;
+use utoipa::ToSchema;
+
+use crate::context::Context;
+use crate::domain::DomainResult;
+use crate::provisioning::desired::{self, Desired, PersonRow};
+use crate::provisioning::targets::TargetEntry;
+
+use super::*;
+
+/// One account, read back from its target.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct AccountCheckItem {
+    pub target: String,
+    pub case_id: String,
+    pub person_id: String,
+    /// `pupil` or `guardian-N`.
+    pub subject: String,
+    /// What Fiktiv wants: `present`, `disabled` (first stage of removal) or `absent`.
+    pub desired: Desired,
+    pub exists: bool,
+    pub enabled: bool,
+    /// The account is as desired (present: exists, enabled, attributes and groups as
+    /// expected; disabled: absent or disabled; absent: absent).
+    pub ok: bool,
+    /// Names of attributes that are missing or have other values (never values).
+    pub mismatched: Vec<String>,
+    pub missing_groups: Vec<String>,
+    pub unexpected_groups: Vec<String>,
+    /// When the target was read.
+    pub read_at: Option<String>,
+    /// Why the account could not be read (fixed text with codes).
+    pub error: Option<String>,
+}
+
+/// Every account checked.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct AccountCheckResult {
+    /// True when every account is as desired and every target could be read.
+    pub ok: bool,
+    pub accounts: Vec<AccountCheckItem>,
+}
+
+impl Findings for AccountCheckResult {
+    fn findings(&self) -> i64 {
+        i64::try_from(self.accounts.iter().filter(|a| !a.ok).count()).unwrap_or(0)
+    }
+}
+
+fn base_item(e: &TargetEntry, p: &PersonRow) -> AccountCheckItem {
+    AccountCheckItem {
+        target: e.name.to_string(),
+        case_id: p.case.to_string(),
+        person_id: p.id.to_string(),
+        subject: p.subject.clone(),
+        desired: p.desired,
+        exists: false,
+        enabled: false,
+        ok: false,
+        mismatched: Vec::new(),
+        missing_groups: Vec::new(),
+        unexpected_groups: Vec::new(),
+        read_at: None,
+        error: None,
+    }
+}
+
+fn fill(
+    it: &mut AccountCheckItem,
+    target: &dyn fiktiv_provisioning::Target,
+    p: &PersonRow,
+    actual: Option<&ManagedEntry>,
+    now: chrono::DateTime<chrono::Utc>,
+) {
+    it.read_at = Some(fmt_time(now));
+    it.exists = actual.is_some();
+    it.enabled = actual.is_some_and(|a| a.enabled);
+    match (p.desired, &p.person) {
+        (Desired::Present, Some(person)) => match compare_account(target, person, actual, now) {
+            Ok(c) => {
+                it.ok = c.ok();
+                it.mismatched = c.mismatched;
+                it.missing_groups = c.missing_groups.iter().map(ToString::to_string).collect();
+                it.unexpected_groups = c
+                    .unexpected_groups
+                    .iter()
+                    .map(ToString::to_string)
+                    .collect();
+            }
+            Err(e) => it.error = Some(e.to_string()),
+        },
+        (Desired::Present, None) => {
+            it.error = Some("the fictitious record is not available".into());
+        }
+        (Desired::Disabled, _) => it.ok = !it.enabled,
+        (Desired::Absent, _) => it.ok = !it.exists,
+    }
+}
+
+/// Persons a target should know about: present and received there, or with a job
+/// there (accounts being removed).
+async fn persons_on(
+    ctx: &Context,
+    case: Option<&CaseId>,
+) -> DomainResult<(Vec<PersonRow>, BTreeSet<(String, String)>)> {
+    let mut conn = ctx.vault.db().pool().acquire().await?;
+    let persons = desired::load_persons(&mut conn, case).await?;
+    let jobs: BTreeSet<(String, String)> = sqlx::query("SELECT person_id, target FROM prov_jobs")
+        .fetch_all(&mut *conn)
+        .await?
+        .iter()
+        .map(|r| Ok((r.try_get("person_id")?, r.try_get("target")?)))
+        .collect::<Result<_, sqlx::Error>>()?;
+    Ok((persons, jobs))
+}
+
+fn belongs(e: &TargetEntry, p: &PersonRow, jobs: &BTreeSet<(String, String)>) -> bool {
+    (p.desired == Desired::Present && e.receives(&p.platforms))
+        || jobs.contains(&(p.id.to_string(), e.name.to_string()))
+}
+
+pub(super) async fn account_check(
+    ctx: &Context,
+    case: Option<&CaseId>,
+    only: Option<&str>,
+    progress: &RunProgress,
+) -> DomainResult<AccountCheckResult> {
+    let vault = &ctx.vault;
+    let set = ctx.provisioning.targets(vault).await?;
+    let (persons, jobs) = persons_on(ctx, case).await?;
+    let limit = ctx.provisioning.settings().job_timeout();
+    let mut accounts = Vec::new();
+    let mut all_read = true;
+    let (mut done, mut items) = (0i64, 0i64);
+    for e in set.entries.values() {
+        if only.is_some_and(|o| o != e.name.as_str()) {
+            continue;
+        }
+        let mine: Vec<&PersonRow> = persons.iter().filter(|p| belongs(e, p, &jobs)).collect();
+        let target = match &e.target {
+            Ok(t) => t.clone(),
+            Err(problem) => {
+                all_read = false;
+                for p in mine {
+                    let mut it = base_item(e, p);
+                    it.error = Some(format!("the target cannot be used: {problem}"));
+                    accounts.push(it);
+                }
+                done += 1;
+                progress.update(done, items, 0).await;
+                continue;
+            }
+        };
+        if case.is_some() {
+            // One case: read each account on its own.
+            for p in mine {
+                let mut it = base_item(e, p);
+                let now = vault.now();
+                match tokio::time::timeout(limit, target.read_one(&p.id, now)).await {
+                    Ok(Ok(actual)) => fill(&mut it, target.as_ref(), p, actual.as_ref(), now),
+                    Ok(Err(err)) => {
+                        all_read = false;
+                        it.error = Some(err.to_string());
+                    }
+                    Err(_) => {
+                        all_read = false;
+                        it.error = Some(format!("no answer within {} s", limit.as_secs()));
+                    }
+                }
+                items += 1;
+                accounts.push(it);
+            }
+        } else {
+            // A whole target: one read of every managed account.
+            let now = vault.now();
+            match tokio::time::timeout(limit, target.read_managed(now)).await {
+                Ok(Ok(actual)) => {
+                    items += i64::try_from(actual.len()).unwrap_or(0);
+                    for p in mine {
+                        let mut it = base_item(e, p);
+                        let mut acct: Vec<&ManagedEntry> =
+                            actual.iter().filter(|a| a.person == p.id).collect();
+                        acct.sort_by(|a, b| {
+                            b.enabled.cmp(&a.enabled).then(a.entry_id.cmp(&b.entry_id))
+                        });
+                        fill(&mut it, target.as_ref(), p, acct.first().copied(), now);
+                        accounts.push(it);
+                    }
+                }
+                Ok(Err(err)) => {
+                    all_read = false;
+                    for p in mine {
+                        let mut it = base_item(e, p);
+                        it.error = Some(err.to_string());
+                        accounts.push(it);
+                    }
+                }
+                Err(_) => {
+                    all_read = false;
+                    for p in mine {
+                        let mut it = base_item(e, p);
+                        it.error = Some(format!("no answer within {} s", limit.as_secs()));
+                        accounts.push(it);
+                    }
+                }
+            }
+        }
+        done += 1;
+        let bad = i64::try_from(accounts.iter().filter(|a| !a.ok).count()).unwrap_or(0);
+        progress.update(done, items, bad).await;
+    }
+    let ok = all_read && accounts.iter().all(|a| a.ok);
+    Ok(AccountCheckResult { ok, accounts })
+}

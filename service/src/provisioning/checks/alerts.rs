@@ -1,0 +1,214 @@
+//! Alerts (egress-guard blocks, leak-scan findings, jobs that gave up) and the status
+//! overview of provisioning.
+
+use std::collections::BTreeMap;
+
+use fiktiv_policies::{Action, Permit};
+use fiktiv_vault::audit::{fmt_time, NewEvent, Outcome};
+use fiktiv_vault::Vault;
+use serde::{Deserialize, Serialize};
+use sqlx::Row;
+use utoipa::{IntoParams, ToSchema};
+
+use crate::context::Context;
+use crate::domain::{DomainError, DomainResult};
+use crate::provisioning::targets::Source;
+
+use super::*;
+
+/// An alert: an egress-guard block, a leak-scan finding, or a job that gave up.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct AlertView {
+    pub alert_id: String,
+    /// `egress-blocked`, `leak-found` or `job-failed`.
+    pub kind: String,
+    pub target: Option<String>,
+    pub case_id: Option<String>,
+    pub person_id: Option<String>,
+    /// Fixed text with targets, rules, attribute names and locators; never a value.
+    pub detail: String,
+    pub raised_at: String,
+    pub acknowledged_by: Option<String>,
+    pub acknowledged_at: Option<String>,
+}
+
+/// Which alerts to list.
+#[derive(Debug, Default, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+pub struct AlertFilter {
+    /// Only alerts not yet acknowledged (default true).
+    pub open: Option<bool>,
+    pub case_id: Option<String>,
+}
+
+pub async fn alerts(vault: &Vault, filter: &AlertFilter) -> DomainResult<Vec<AlertView>> {
+    let rows = sqlx::query(
+        "SELECT alert_id, kind, target, case_id, person_id, detail, raised_at, acknowledged_by, \
+         acknowledged_at FROM prov_alerts WHERE ($1 = 0 OR acknowledged_at IS NULL) \
+         AND ($2 = '' OR case_id = $2) ORDER BY raised_at DESC, alert_id LIMIT 1000",
+    )
+    .bind(i64::from(filter.open.unwrap_or(true)))
+    .bind(filter.case_id.clone().unwrap_or_default())
+    .fetch_all(vault.db().pool())
+    .await?;
+    rows.iter()
+        .map(|r| {
+            Ok(AlertView {
+                alert_id: r.try_get("alert_id")?,
+                kind: r.try_get("kind")?,
+                target: r.try_get("target")?,
+                case_id: r.try_get("case_id")?,
+                person_id: r.try_get("person_id")?,
+                detail: r.try_get("detail")?,
+                raised_at: r.try_get("raised_at")?,
+                acknowledged_by: r.try_get("acknowledged_by")?,
+                acknowledged_at: r.try_get("acknowledged_at")?,
+            })
+        })
+        .collect()
+}
+
+/// List alerts. Permit: `provisioning-status.read`.
+pub async fn alerts_permitted(
+    ctx: &Context,
+    permit: &Permit,
+    filter: &AlertFilter,
+) -> DomainResult<Vec<AlertView>> {
+    permit.require(Action::ProvisioningStatusRead)?;
+    alerts(&ctx.vault, filter).await
+}
+
+/// Acknowledge an alert, audited. Permit: `sync.apply`.
+pub async fn acknowledge(
+    ctx: &Context,
+    permit: &Permit,
+    alert_id: &str,
+) -> DomainResult<AlertView> {
+    permit.require(Action::SyncApply)?;
+    let vault = &ctx.vault;
+    let mut tx = vault.db().begin_write().await?;
+    let case: Option<String> = sqlx::query("SELECT case_id FROM prov_alerts WHERE alert_id = $1")
+        .bind(alert_id)
+        .fetch_optional(&mut *tx)
+        .await?
+        .ok_or(DomainError::NotFound)?
+        .try_get("case_id")?;
+    sqlx::query(
+        "UPDATE prov_alerts SET acknowledged_by = $1, acknowledged_at = $2 \
+         WHERE alert_id = $3 AND acknowledged_at IS NULL",
+    )
+    .bind(permit.principal_id())
+    .bind(fmt_time(vault.now()))
+    .bind(alert_id)
+    .execute(&mut *tx)
+    .await?;
+    vault
+        .audit(
+            &mut tx,
+            &NewEvent {
+                actor: permit.principal_id(),
+                action: "provisioning.alert-acknowledge",
+                case_id: case.and_then(|c| c.parse().ok()),
+                purpose: None,
+                outcome: Outcome::Ok,
+            },
+        )
+        .await?;
+    tx.commit().await?;
+    alerts(
+        vault,
+        &AlertFilter {
+            open: Some(false),
+            case_id: None,
+        },
+    )
+    .await?
+    .into_iter()
+    .find(|a| a.alert_id == alert_id)
+    .ok_or(DomainError::NotFound)
+}
+
+/// Jobs of one target by state.
+#[derive(Debug, Clone, Default, Serialize, ToSchema)]
+pub struct JobCounts {
+    pub pending: i64,
+    pub running: i64,
+    pub done: i64,
+    pub failed: i64,
+}
+
+/// One target's status.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct TargetStatus {
+    pub name: String,
+    pub kind: String,
+    pub source: Source,
+    pub usable: bool,
+    pub problem: Option<String>,
+    pub jobs: JobCounts,
+}
+
+/// Provisioning at a glance.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct StatusView {
+    pub targets: Vec<TargetStatus>,
+    /// Alerts not acknowledged, by kind.
+    pub open_alerts: BTreeMap<String, i64>,
+    pub last_reconcile: Option<RunView>,
+    pub last_leak_scan: Option<RunView>,
+}
+
+/// Status. Permit: `provisioning-status.read`.
+pub async fn status(ctx: &Context, permit: &Permit) -> DomainResult<StatusView> {
+    permit.require(Action::ProvisioningStatusRead)?;
+    status_view(ctx).await
+}
+
+pub async fn status_view(ctx: &Context) -> DomainResult<StatusView> {
+    let vault = &ctx.vault;
+    let set = ctx.provisioning.targets(vault).await?;
+    let counts = crate::provisioning::jobs::counts(vault).await?;
+    let mut targets = Vec::new();
+    for e in set.entries.values() {
+        let mut jc = JobCounts::default();
+        for (t, s, n) in counts.iter().filter(|(t, _, _)| t == e.name.as_str()) {
+            let _ = t;
+            match s.as_str() {
+                "pending" => jc.pending = *n,
+                "running" => jc.running = *n,
+                "done" => jc.done = *n,
+                "failed" => jc.failed = *n,
+                _ => {}
+            }
+        }
+        targets.push(TargetStatus {
+            name: e.name.to_string(),
+            kind: e.spec.kind().to_owned(),
+            source: e.source,
+            usable: e.target.is_ok(),
+            problem: e.target.as_ref().err().cloned(),
+            jobs: jc,
+        });
+    }
+    let mut open_alerts = BTreeMap::new();
+    for r in sqlx::query(
+        "SELECT kind, COUNT(*) AS n FROM prov_alerts WHERE acknowledged_at IS NULL GROUP BY kind",
+    )
+    .fetch_all(vault.db().pool())
+    .await?
+    {
+        open_alerts.insert(r.try_get::<String, _>("kind")?, r.try_get::<i64, _>("n")?);
+    }
+    let strip = |r: Option<RunView>| {
+        r.map(|mut r| {
+            r.result = None;
+            r
+        })
+    };
+    Ok(StatusView {
+        targets,
+        open_alerts,
+        last_reconcile: strip(latest_run(vault, "reconcile").await?),
+        last_leak_scan: strip(latest_run(vault, "leak-scan").await?),
+    })
+}

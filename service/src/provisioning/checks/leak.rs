@@ -1,0 +1,212 @@
+//! The leak scan (step 6): every entry of every target read whole and compared locally
+//! with the blind indexes of every real identity; per case clean, unverified, suspect or
+//! found, with where, never the value.
+
+use std::collections::BTreeMap;
+
+use fiktiv_provisioning::{report, scan, CaseStatus, Finding};
+use fiktiv_vault::audit::{NewEvent, Outcome};
+use fiktiv_vault::CaseId;
+use serde::Serialize;
+use sqlx::Row;
+use utoipa::ToSchema;
+
+use crate::context::Context;
+use crate::domain::DomainResult;
+use crate::provisioning::jobs::raise_alert;
+
+use super::*;
+
+/// Where a real identity was found: target and entry locator (LDAP `entryUUID`,
+/// `Users/<id>`, `users.csv:row 3`). Never the value.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize, ToSchema)]
+pub struct Location {
+    pub target: String,
+    pub entry: String,
+}
+
+/// One case's result.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct LeakCase {
+    pub case_id: String,
+    /// `clean`, `unverified`, `suspect` or `found`.
+    pub status: String,
+    pub at: Vec<Location>,
+}
+
+/// One target's part of the scan.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct LeakTarget {
+    pub target: String,
+    /// Entries read and compared.
+    pub entries: usize,
+    /// Why the target could not be read completely.
+    pub error: Option<String>,
+}
+
+/// The leak scan's result.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct LeakScanResult {
+    /// True when every case in scope is clean.
+    pub clean: bool,
+    pub cases: Vec<LeakCase>,
+    pub targets: Vec<LeakTarget>,
+}
+
+impl Findings for LeakScanResult {
+    fn findings(&self) -> i64 {
+        i64::try_from(
+            self.cases
+                .iter()
+                .filter(|c| c.status == "found" || c.status == "suspect")
+                .count(),
+        )
+        .unwrap_or(0)
+    }
+}
+
+fn status_str(s: CaseStatus) -> &'static str {
+    match s {
+        CaseStatus::Clean => "clean",
+        CaseStatus::Unverified => "unverified",
+        CaseStatus::Suspect => "suspect",
+        CaseStatus::Found => "found",
+    }
+}
+
+pub(super) async fn leak_scan(
+    ctx: &Context,
+    scope: Option<&CaseId>,
+    progress: &RunProgress,
+) -> DomainResult<LeakScanResult> {
+    let vault = &ctx.vault;
+    let set = ctx.provisioning.targets(vault).await?;
+    let index = vault.blind_index_set().await?;
+    let key = vault.keys().blind().clone();
+    let limit = ctx.provisioning.settings().job_timeout();
+    let cases: Vec<CaseId> = sqlx::query("SELECT DISTINCT case_id FROM blind_indexes")
+        .fetch_all(vault.db().pool())
+        .await?
+        .iter()
+        .filter_map(|r| r.try_get::<String, _>("case_id").ok()?.parse().ok())
+        .collect();
+    let mut findings: Vec<Finding> = Vec::new();
+    let mut targets = Vec::new();
+    let (mut done, mut read) = (0i64, 0i64);
+    for e in set.entries.values() {
+        let mut lt = LeakTarget {
+            target: e.name.to_string(),
+            entries: 0,
+            error: None,
+        };
+        match &e.target {
+            Err(p) => lt.error = Some(format!("the target cannot be used: {p}")),
+            Ok(t) => match tokio::time::timeout(limit, t.read_everything()).await {
+                Ok(Ok(entries)) => {
+                    lt.entries = entries.len();
+                    read += i64::try_from(entries.len()).unwrap_or(0);
+                    findings.extend(scan(&entries, &key, &index));
+                    // `entries` are dropped (and wiped) here.
+                }
+                Ok(Err(err)) => lt.error = Some(err.to_string()),
+                Err(_) => {
+                    lt.error = Some(format!("reading took longer than {} s", limit.as_secs()))
+                }
+            },
+        }
+        targets.push(lt);
+        done += 1;
+        let hits = i64::try_from(findings.len()).unwrap_or(0);
+        progress.update(done, read, hits).await;
+    }
+    let incomplete = targets.iter().any(|t| t.error.is_some());
+    let reports = report(&cases, &findings);
+    // Alerts and audit events for every case found, whatever the run's scope.
+    let mut tx = vault.db().begin_write().await?;
+    for r in &reports {
+        if !matches!(r.status, CaseStatus::Found | CaseStatus::Suspect) {
+            continue;
+        }
+        let shown: Vec<String> =
+            r.at.iter()
+                .take(20)
+                .map(|(t, e)| format!("{t}:{e}"))
+                .collect();
+        let detail = format!(
+            "leak scan: the real identity of this case is {} at {} entr{} ({}{})",
+            if r.status == CaseStatus::Found {
+                "present"
+            } else {
+                "possibly present (full name only)"
+            },
+            r.at.len(),
+            if r.at.len() == 1 { "y" } else { "ies" },
+            shown.join(", "),
+            if r.at.len() > shown.len() {
+                ", ..."
+            } else {
+                ""
+            }
+        );
+        raise_alert(
+            vault,
+            &mut tx,
+            "leak-found",
+            None,
+            Some(&r.case),
+            None,
+            &detail,
+        )
+        .await?;
+        vault
+            .audit(
+                &mut tx,
+                &NewEvent {
+                    actor: "system",
+                    action: "provisioning.leak-found",
+                    case_id: Some(r.case),
+                    purpose: None,
+                    outcome: Outcome::Failed,
+                },
+            )
+            .await?;
+        tracing::warn!(case = %r.case, entries = r.at.len(), "leak scan found a real identity downstream");
+    }
+    tx.commit().await?;
+    let wanted: Vec<CaseId> = match scope {
+        Some(c) => vec![*c],
+        None => cases,
+    };
+    let by_case: BTreeMap<CaseId, &fiktiv_provisioning::CaseReport> =
+        reports.iter().map(|r| (r.case, r)).collect();
+    let out: Vec<LeakCase> = wanted
+        .iter()
+        .map(|c| {
+            let (mut status, at) = match by_case.get(c) {
+                Some(r) => (
+                    r.status,
+                    r.at.iter()
+                        .map(|(t, e)| Location {
+                            target: t.to_string(),
+                            entry: e.clone(),
+                        })
+                        .collect(),
+                ),
+                None => (CaseStatus::Clean, Vec::new()),
+            };
+            if incomplete && status == CaseStatus::Clean {
+                status = CaseStatus::Unverified;
+            }
+            LeakCase {
+                case_id: c.to_string(),
+                status: status_str(status).to_owned(),
+                at,
+            }
+        })
+        .collect();
+    Ok(LeakScanResult {
+        clean: out.iter().all(|c| c.status == "clean"),
+        cases: out,
+        targets,
+    })
+}
