@@ -179,19 +179,21 @@ impl Vault {
                 Ok(next)
             }
             None => {
-                let max: Option<i64> = sqlx::query("SELECT MAX(version) AS m FROM key_versions")
-                    .fetch_one(&mut *conn)
-                    .await?
-                    .try_get("m")?;
-                let next = max.unwrap_or(0) + 1;
-                // Two first writes at once on PostgreSQL (read committed) both get here;
-                // the second waits for the first's row and then inserts nothing, and
-                // both use the version that is active now.
+                // Two first writes at once on PostgreSQL (read committed) both get here.
+                // One statement, one snapshot: it inserts the next version only while no
+                // version is active. The second writer either sees the first's committed
+                // row (and inserts nothing) or, while the first has not committed, picks
+                // the same version number, waits for the first's row and inserts nothing.
+                // (Reading MAX(version) in a statement of its own let a writer see the
+                // first's commit there but not in its earlier check, and start a second
+                // active version.)
                 sqlx::query(
-                    "INSERT INTO key_versions (version, state, created_at, encryptions) VALUES ($1, 'active', $2, 0) \
+                    "INSERT INTO key_versions (version, state, created_at, encryptions) \
+                     SELECT x.m + 1, 'active', $1, 0 \
+                     FROM (SELECT COALESCE(MAX(version), 0) AS m FROM key_versions) AS x \
+                     WHERE NOT EXISTS (SELECT 1 FROM key_versions WHERE state = 'active') \
                      ON CONFLICT (version) DO NOTHING",
                 )
-                .bind(next)
                 .bind(&now)
                 .execute(&mut *conn)
                 .await?;
