@@ -543,3 +543,33 @@ async fn name_part_tags_are_sealed_complete_or_absent(tdb: TestDatabase) {
     }
 }
 both_backends!(name_part_tags_are_sealed_complete_or_absent);
+
+/// Writers that reach the key-use limit at the same time start one new version between
+/// them, and every write succeeds (on PostgreSQL, where they really run at once).
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn concurrent_writers_at_the_key_use_limit_start_one_version_each_time() {
+    let tdb = TestDatabase::postgres().unwrap();
+    let (v, _) = vault_on(&tdb).await;
+    let v = Arc::new(v.with_kek_limit(3));
+    for round in 0..3u16 {
+        let mut tasks = Vec::new();
+        for n in 0..12u16 {
+            let v = v.clone();
+            tasks.push(tokio::spawn(async move {
+                let case = CaseId::new();
+                let mut tx = v.db().begin_write().await?;
+                v.create_case_key(&mut tx, &case).await?;
+                tx.commit().await.map_err(VaultError::from)?;
+                Ok::<u16, VaultError>(n)
+            }));
+        }
+        for t in tasks {
+            t.await
+                .unwrap()
+                .unwrap_or_else(|e| panic!("round {round}: {e}"));
+        }
+        let versions = v.key_versions().await.unwrap();
+        let active = versions.iter().filter(|k| k.state == "active").count();
+        assert_eq!(active, 1, "round {round}: {versions:?}");
+    }
+}

@@ -159,11 +159,25 @@ impl Vault {
                     return Ok(v);
                 }
                 // Start a new version; the old one keeps wrapping nothing new and is
-                // retired by the next `keys rotate`.
-                sqlx::query("UPDATE key_versions SET state = 'retiring' WHERE version = $1")
-                    .bind(v)
-                    .execute(&mut *conn)
-                    .await?;
+                // retired by the next `keys rotate`. Only the writer whose update finds
+                // the version still active starts the next one: a concurrent writer
+                // waits for that writer's row lock, finds it retiring, and uses the
+                // version the other started (committed with the same transaction).
+                let retired =
+                    sqlx::query("UPDATE key_versions SET state = 'retiring' WHERE version = $1 AND state = 'active'")
+                        .bind(v)
+                        .execute(&mut *conn)
+                        .await?
+                        .rows_affected();
+                if retired == 0 {
+                    let active: i64 = sqlx::query(
+                        "SELECT version FROM key_versions WHERE state = 'active' ORDER BY version DESC LIMIT 1",
+                    )
+                    .fetch_one(&mut *conn)
+                    .await?
+                    .try_get("version")?;
+                    return Ok(active);
+                }
                 let next = v + 1;
                 sqlx::query(
                     "INSERT INTO key_versions (version, state, created_at, encryptions) VALUES ($1, 'active', $2, 0)",
