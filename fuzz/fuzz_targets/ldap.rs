@@ -7,7 +7,9 @@
 //! parser and the schema reader also get the input as text. Checks: nothing panics or
 //! hangs; a DN is under itself; the leak scan's direct reader (`scanned_from_tag`, what
 //! `read_everything` uses) gives exactly the entry `scanned_from_ldap` makes from
-//! `parse_search_entry`; the scan (see `common::check_scan`).
+//! `parse_search_entry`; the leak scan's own reader (`ldap_wire::scanned_from_entry`)
+//! gives exactly what `scanned_from_tag` gives wherever both accept the bytes, and its
+//! message framing and parsing never panic; the scan (see `common::check_scan`).
 #![no_main]
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // fuzz harness: a panic is the finding
 
@@ -17,6 +19,9 @@ use fiktiv_provisioning::diagnose::schema_names;
 use fiktiv_provisioning::ldap_parse::{
     is_under, normalize_dn, parent_dn, parse_generalized_time, parse_search_entry,
     parse_search_entry_ber, rdn_value, scanned_from_ldap, scanned_from_tag, split_dn, LdapEntry,
+};
+use fiktiv_provisioning::ldap_wire::{
+    frame_len, parse_message, scanned_from_entry, search_entry_contents, MAX_MESSAGE_BYTES,
 };
 use fiktiv_provisioning::ScannedEntry;
 use ldap3::asn1::parse_tag;
@@ -71,6 +76,25 @@ fuzz_target!(|data: &[u8]| {
             ),
         }
     }
+
+    // The leak scan's own reader (ldap_wire): the same entry as ldap3's decoding
+    // wherever both accept the bytes; framing and message parsing never panic.
+    if let Some(body) = search_entry_contents(data) {
+        let wire = scanned_from_entry(target, body, 3);
+        if let (Ok(w), Ok((_, tag))) = (&wire, parse_tag(data)) {
+            if let Ok(d) = scanned_from_tag(target, tag, 3) {
+                assert!(
+                    flat(w) == flat(&d),
+                    "scanned_from_entry differs from scanned_from_tag"
+                );
+            }
+        }
+    }
+    if let Ok(Some(n)) = frame_len(data) {
+        assert!(n <= data.len() && n <= MAX_MESSAGE_BYTES + 16);
+        let _ = parse_message(&data[..n]);
+    }
+    let _ = parse_message(data);
 
     let entries: Vec<LdapEntry> = parse_search_entry_ber(data).into_iter().collect();
     for e in &entries {

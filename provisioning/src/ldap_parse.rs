@@ -367,11 +367,18 @@ mod tests {
             let old = scanned_from_ldap(&target, &parse_search_entry(&tag).unwrap(), 4);
             let new = scanned_from_tag(&target, tag, 4).unwrap();
             assert_eq!(flat(&old), flat(&new));
+            let body = crate::ldap_wire::search_entry_contents(&ber).unwrap();
+            let wire = crate::ldap_wire::scanned_from_entry(&target, body, 4).unwrap();
+            assert_eq!(flat(&old), flat(&wire));
         }
         for cut in 0..40 {
             let ber = entry_ber("uid=a,dc=x", &[("cn", &[b"x"])]);
             if let Ok((_, tag)) = parse_tag(&ber[..cut.min(ber.len())]) {
                 let _ = scanned_from_tag(&target, tag, 0);
+            }
+            if let Some(body) = crate::ldap_wire::search_entry_contents(&ber[..cut.min(ber.len())])
+            {
+                let _ = crate::ldap_wire::scanned_from_entry(&target, body, 0);
             }
         }
     }

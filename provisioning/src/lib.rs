@@ -35,6 +35,7 @@ pub mod diagnose;
 pub mod guard;
 pub mod ldap;
 pub mod ldap_parse;
+pub mod ldap_wire;
 pub mod matching;
 pub mod model;
 pub mod oneroster;

@@ -10,13 +10,17 @@ use fiktiv_provisioning::ldap::{LdapConfig, LdapSchema, LdapSecurity, LdapTarget
 use fiktiv_provisioning::template::Template;
 use fiktiv_provisioning::{
     check_account, plan, push, report, scan, Action, CaseStatus, Drift, FictitiousNumber, Group,
-    PlanOptions, Rule, Target,
+    PlanOptions, Rule, Target, TargetError,
 };
 use fiktiv_tests::Slapd;
 use fiktiv_vault::ids::{make_no_synthetic_number, Country};
 use secrecy::SecretString;
 
 fn target_for(slapd: &Slapd) -> LdapTarget {
+    LdapTarget::new(config_for(slapd)).unwrap()
+}
+
+fn config_for(slapd: &Slapd) -> LdapConfig {
     let mut cfg = LdapConfig::new(
         target("ldap"),
         &slapd.url(),
@@ -32,7 +36,7 @@ fn target_for(slapd: &Slapd) -> LdapTarget {
     };
     cfg.mail = Some(Template::parse("{given}.{family}.{short_id}@skola.example").unwrap());
     cfg.page_size = 2; // several pages even in a small directory
-    LdapTarget::new(cfg).unwrap()
+    cfg
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -370,6 +374,15 @@ async fn ldaps_and_starttls_verify_the_server_certificate() {
         push(&t, &guard, &p, now).await.unwrap();
         let acc = check_account(&t, &p, now).await.unwrap();
         assert!(acc.ok(), "{security:?}: {acc:?}");
+        // The leak scan reads over its own connection, secured the same way.
+        let entries = t.read_everything().await.unwrap();
+        assert!(
+            entries.iter().any(|e| e
+                .values
+                .iter()
+                .any(|(n, v)| n == "givenName" && **v == *given)),
+            "{security:?}: {entries:?}"
+        );
 
         // Without the CA: the server's certificate is not trusted.
         let untrusted = tls_target(&slapd, url, security, false);
@@ -378,6 +391,11 @@ async fn ldaps_and_starttls_verify_the_server_certificate() {
         let connect = d.probes.iter().find(|p| p.step == "connect").unwrap();
         assert!(!connect.ok);
         assert_eq!(connect.problem.unwrap().as_str(), "tls", "{d:?}");
+        let refused = untrusted.read_everything().await.unwrap_err();
+        assert!(
+            matches!(refused, TargetError::Transport { kind: "TLS", .. }),
+            "{security:?}: {refused}"
+        );
         let q = pupil(&format!("{given}x"), "Fiktiv", &[untrusted.name()]);
         assert!(push(&untrusted, &guard, &q, now).await.is_err());
     }
@@ -385,4 +403,110 @@ async fn ldaps_and_starttls_verify_the_server_certificate() {
     let dump = slapd.dump().unwrap();
     assert!(dump.contains("Tova") && dump.contains("Vera"));
     assert!(!dump.contains("Tovax") && !dump.contains("Verax"));
+}
+
+/// Everything a scan entry holds, values as plain text, in order.
+fn flat(e: &fiktiv_provisioning::ScannedEntry) -> (String, Vec<(String, String)>) {
+    (
+        e.locator.clone(),
+        e.values
+            .iter()
+            .map(|(n, v)| (n.clone(), v.to_string()))
+            .collect(),
+    )
+}
+
+/// The leak scan's own reader (`ldap_wire`, `scan_conn`) against `ldap3` on the same
+/// slapd: the same entries with the same values, in pages of 2, including binary and
+/// non-ASCII values and repeated attributes; a base that does not exist gives nothing;
+/// a wrong password is refused with the server's result code.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_scan_reader_reads_what_ldap3_reads() {
+    use fiktiv_provisioning::ldap_parse::scanned_from_tag;
+    use ldap3::adapters::{Adapter, EntriesOnly, PagedResults};
+    use ldap3::{LdapConnAsync, Scope};
+
+    let slapd = Slapd::start().unwrap();
+    let t = target_for(&slapd);
+    let guard = guard(&key(), &[]);
+    for i in 0..5 {
+        let p = pupil("Ella", &format!("Fiktiv{i}"), &[t.name()]);
+        push(&t, &guard, &p, at(2025, 9, 1)).await.unwrap();
+    }
+    slapd
+        .ldapadd(&format!(
+            "dn: uid=odd,{people}\nobjectClass: inetOrgPerson\nuid: odd\ncn: Åsa Öberg\n\
+             cn: second\nsn: Ünal\njpegPhoto:: /9j/4AAQ\ndescription: {long}\n",
+            people = slapd.people_dn(),
+            long = "x".repeat(300),
+        ))
+        .unwrap();
+    let ours: Vec<_> = t
+        .read_everything()
+        .await
+        .unwrap()
+        .iter()
+        .map(flat)
+        .collect();
+
+    let (conn, mut ldap) = LdapConnAsync::new(&slapd.url()).await.unwrap();
+    ldap3::drive!(conn);
+    ldap.simple_bind(&slapd.admin_dn(), slapd.admin_password())
+        .await
+        .unwrap()
+        .success()
+        .unwrap();
+    let mut theirs = Vec::new();
+    for base in [slapd.people_dn(), slapd.groups_dn()] {
+        let adapters: Vec<Box<dyn Adapter<String, Vec<String>>>> =
+            vec![Box::new(EntriesOnly::new()), Box::new(PagedResults::new(2))];
+        let mut stream = ldap
+            .streaming_search_with(
+                adapters,
+                &base,
+                Scope::Subtree,
+                "(objectClass=*)",
+                vec!["*".to_string(), "entryUUID".to_string()],
+            )
+            .await
+            .unwrap();
+        while let Some(re) = stream.next().await.unwrap() {
+            let e = scanned_from_tag(t.name(), re.0, theirs.len()).unwrap();
+            theirs.push(flat(&e));
+        }
+        assert_eq!(stream.finish().await.rc, 0);
+    }
+    assert!(ours.len() >= 9, "{}", ours.len());
+    assert_eq!(ours, theirs);
+    assert!(ours
+        .iter()
+        .any(|(_, vs)| vs.contains(&("sn".to_string(), "Ünal".to_string()))));
+
+    // A scan base that does not exist: no entries, no error.
+    let mut cfg = config_for(&slapd);
+    cfg.scan_bases = vec![format!("ou=nowhere,{}", slapd.base_dn())];
+    assert!(LdapTarget::new(cfg.clone())
+        .unwrap()
+        .read_everything()
+        .await
+        .unwrap()
+        .is_empty());
+    // A wrong password: the bind's result code, nothing read.
+    cfg.bind_password = SecretString::from("wrong".to_string());
+    let err = LdapTarget::new(cfg)
+        .unwrap()
+        .read_everything()
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(
+            err,
+            TargetError::Ldap {
+                op: "bind",
+                rc: 49,
+                ..
+            }
+        ),
+        "{err}"
+    );
 }

@@ -43,6 +43,7 @@ mod batch;
 mod config;
 mod diagnose;
 mod read_all;
+mod scan_conn;
 use config::{is_loopback, url_host};
 pub use config::{DisableMode, LdapConfig, LdapSchema, LdapSecurity};
 
