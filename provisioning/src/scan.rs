@@ -7,7 +7,7 @@
 //! by which rule, with the cases if the lookup knows them, and never the value.
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::sync::Arc;
+use std::sync::{mpsc, Arc, Mutex};
 
 use fiktiv_vault::keys::BlindKey;
 use fiktiv_vault::CaseId;
@@ -18,6 +18,7 @@ use crate::matching::{
 };
 use crate::model::TargetName;
 use crate::record::ScannedEntry;
+use crate::target::{Target, TargetError};
 
 /// A real identity (or an unverifiable value) found in a target.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -102,6 +103,114 @@ where
     })
 }
 
+/// A leak scan fed page by page ([`crate::Target::read_everything_in_pages`]): each page
+/// is matched on a worker thread while the next pages are read, and dropped (wiped) once
+/// matched. What recurs is learnt as the pages come (a value's facts are kept the
+/// second time it is met) instead of counted up front as [`scan`] does; the findings
+/// are the same, in entry order.
+pub struct PagedScan {
+    tx: Option<mpsc::Sender<(usize, Vec<ScannedEntry>)>>,
+    workers: Vec<std::thread::JoinHandle<Vec<(usize, Vec<Finding>)>>>,
+    /// Used only if no worker thread could be started: pages are matched in `push`.
+    inline: Option<Box<dyn FnMut(Vec<ScannedEntry>) -> Vec<Finding> + Send>>,
+    done: Vec<(usize, Vec<Finding>)>,
+    pages: usize,
+}
+
+impl PagedScan {
+    /// Starts the workers (as many as the machine has threads, up to 8).
+    pub fn start<L: RealIndexLookup + 'static>(key: &BlindKey, lookup: Arc<L>) -> Self {
+        let threads = std::thread::available_parallelism()
+            .map_or(1, |n| n.get())
+            .min(MAX_THREADS);
+        let (tx, rx) = mpsc::channel::<(usize, Vec<ScannedEntry>)>();
+        let rx = Arc::new(Mutex::new(rx));
+        let mut workers = Vec::new();
+        for _ in 0..threads {
+            let (rx, key, lookup) = (Arc::clone(&rx), key.clone(), Arc::clone(&lookup));
+            let spawned = std::thread::Builder::new()
+                .name("leak-scan".into())
+                .spawn(move || {
+                    let mut memo = Memo::learning();
+                    let mut out = Vec::new();
+                    loop {
+                        // The lock is held only while waiting for the next page.
+                        let next = match rx.lock() {
+                            Ok(rx) => rx.recv(),
+                            Err(_) => break,
+                        };
+                        let Ok((n, page)) = next else { break };
+                        out.push((n, scan_part(&page, &key, &*lookup, &mut memo)));
+                    }
+                    out
+                });
+            match spawned {
+                Ok(h) => workers.push(h),
+                Err(_) => break,
+            }
+        }
+        let inline: Option<Box<dyn FnMut(Vec<ScannedEntry>) -> Vec<Finding> + Send>> =
+            if workers.is_empty() {
+                tracing::warn!("no leak scan worker thread could be started; matching inline");
+                let (key, mut memo) = (key.clone(), Memo::learning());
+                Some(Box::new(move |page| {
+                    scan_part(&page, &key, &*lookup, &mut memo)
+                }))
+            } else {
+                None
+            };
+        Self {
+            tx: Some(tx),
+            workers,
+            inline,
+            done: Vec::new(),
+            pages: 0,
+        }
+    }
+
+    /// Hands over one page of entries (of any target; findings name it).
+    pub fn push(&mut self, page: Vec<ScannedEntry>) {
+        let n = self.pages;
+        self.pages += 1;
+        if let Some(f) = self.inline.as_mut() {
+            let found = f(page);
+            self.done.push((n, found));
+            return;
+        }
+        if let Some(tx) = &self.tx {
+            // Fails only when every worker has ended, which only a panic does;
+            // `finish` passes that panic on.
+            let _ = tx.send((n, page));
+        }
+    }
+
+    /// Waits for every page to be matched; the findings in the order the entries came.
+    pub fn finish(mut self) -> Vec<Finding> {
+        self.tx = None;
+        let mut all = std::mem::take(&mut self.done);
+        for h in self.workers.drain(..) {
+            all.extend(h.join().unwrap_or_else(|e| std::panic::resume_unwind(e)));
+        }
+        all.sort_by_key(|(n, _)| *n);
+        all.into_iter().flat_map(|(_, f)| f).collect()
+    }
+}
+
+/// Reads every entry of `target` and scans it, matching each page while the next is
+/// read ([`PagedScan`]). Returns how many entries were read, and the findings.
+pub async fn read_and_scan<L: RealIndexLookup + 'static>(
+    target: &dyn Target,
+    key: &BlindKey,
+    lookup: Arc<L>,
+) -> Result<(usize, Vec<Finding>), TargetError> {
+    let mut scan = PagedScan::start(key, lookup);
+    let read = target
+        .read_everything_in_pages(&mut |page| scan.push(page))
+        .await;
+    let findings = scan.finish();
+    Ok((read?, findings))
+}
+
 fn scan_part<L: RealIndexLookup + ?Sized>(
     entries: &[ScannedEntry],
     key: &BlindKey,
@@ -109,12 +218,15 @@ fn scan_part<L: RealIndexLookup + ?Sized>(
     memo: &mut Memo,
 ) -> Vec<Finding> {
     let mut findings = Vec::new();
+    let mut refs: Vec<(&str, &str)> = Vec::new();
     for entry in entries {
-        let refs: Vec<(&str, &str)> = entry
-            .values
-            .iter()
-            .map(|(n, v)| (n.as_str(), v.as_str()))
-            .collect();
+        refs.clear();
+        refs.extend(
+            entry
+                .values
+                .iter()
+                .map(|(n, v)| (n.as_str(), v.as_str())),
+        );
         let hits = match_entry_memo(&refs, key, lookup, false, memo);
         if hits.is_empty() {
             continue;

@@ -170,6 +170,20 @@ pub trait Target: Send + Sync {
     /// leak scan. Never sends a search filter holding a value.
     async fn read_everything(&self) -> Result<Vec<ScannedEntry>, TargetError>;
 
+    /// What [`Target::read_everything`] reads, handed to `page` in parts as they arrive,
+    /// so that the leak scan matches one part while the next is read
+    /// ([`crate::scan::PagedScan`]). Returns how many entries were read. The default
+    /// hands everything over at once.
+    async fn read_everything_in_pages(
+        &self,
+        page: &mut (dyn FnMut(Vec<ScannedEntry>) + Send),
+    ) -> Result<usize, TargetError> {
+        let all = self.read_everything().await?;
+        let n = all.len();
+        page(all);
+        Ok(n)
+    }
+
     /// Attributes whose values change on their own (timestamps): not compared by
     /// [`check_account`].
     fn volatile_attributes(&self) -> &'static [&'static str] {

@@ -25,7 +25,7 @@ pub use clock::{Clock, ManualClock, SharedClock, SystemClock};
 pub use db::{Backend, Db, DbError};
 pub use identity::{RealIdentity, RealName};
 pub use keys::{KeyRing, RootKey};
-pub use name_parts::{NamePartFilter, NamePartKey};
+pub use name_parts::{NamePartFilter, NamePartKey, TagIsHash};
 pub use store::{BlindIndexSet, ReadContext, Sealed, Vault, VaultError};
 
 use std::fmt;

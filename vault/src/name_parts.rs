@@ -22,9 +22,9 @@
 //! memory, while a guard or scan runs, the tags are a set per side, as the blind indexes
 //! are.
 
-use std::collections::HashSet;
+use std::collections::HashMap;
 use std::fmt;
-use std::hash::Hasher as _;
+use std::hash::{BuildHasherDefault, Hasher as _};
 
 use siphasher::sip::SipHasher24;
 use zeroize::{Zeroize, ZeroizeOnDrop};
@@ -97,8 +97,33 @@ impl TagHasher {
 #[derive(Clone)]
 pub struct NamePartFilter {
     key: NamePartKey,
-    given: HashSet<u64>,
-    family: HashSet<u64>,
+    /// Per known tag: [`NamePartFilter::GIVEN`], [`NamePartFilter::FAMILY`] or both.
+    /// The tags are keyed SipHash outputs, uniform to anyone without the key, so the
+    /// table uses them as their own hash ([`TagIsHash`]).
+    parts: HashMap<u64, u8, BuildHasherDefault<TagIsHash>>,
+    counts: (usize, usize),
+}
+
+/// A `Hasher` for keys that already are uniform 64-bit hashes (name-part tags, value
+/// fingerprints): passes a `u64` through. Only for such keys: anything written as
+/// bytes is folded in without mixing.
+#[derive(Default, Clone, Copy)]
+pub struct TagIsHash(u64);
+
+impl std::hash::Hasher for TagIsHash {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+
+    fn write(&mut self, bytes: &[u8]) {
+        for &b in bytes {
+            self.0 = self.0.rotate_left(8) ^ u64::from(b);
+        }
+    }
+
+    fn write_u64(&mut self, n: u64) {
+        self.0 = n;
+    }
 }
 
 impl fmt::Debug for NamePartFilter {
@@ -106,19 +131,23 @@ impl fmt::Debug for NamePartFilter {
         write!(
             f,
             "NamePartFilter({} given, {} family)",
-            self.given.len(),
-            self.family.len()
+            self.counts.0, self.counts.1
         )
     }
 }
 
 impl NamePartFilter {
+    /// The bit of [`NamePartFilter::bits`] for a given name.
+    pub const GIVEN: u8 = 1;
+    /// The bit of [`NamePartFilter::bits`] for a family name.
+    pub const FAMILY: u8 = 2;
+
     /// An empty filter: no candidate passes.
     pub fn new(key: NamePartKey) -> Self {
         Self {
             key,
-            given: HashSet::new(),
-            family: HashSet::new(),
+            parts: HashMap::default(),
+            counts: (0, 0),
         }
     }
 
@@ -129,22 +158,37 @@ impl NamePartFilter {
     }
 
     pub(crate) fn add_tags(&mut self, given: u64, family: u64) {
-        self.given.insert(given);
-        self.family.insert(family);
+        for (tag, bit) in [(given, Self::GIVEN), (family, Self::FAMILY)] {
+            let bits = self.parts.entry(tag).or_default();
+            if *bits & bit == 0 {
+                *bits |= bit;
+                if bit == Self::GIVEN {
+                    self.counts.0 += 1;
+                } else {
+                    self.counts.1 += 1;
+                }
+            }
+        }
     }
 
     pub fn key(&self) -> &NamePartKey {
         &self.key
     }
 
+    /// What `tag` is the tag of: some real identity's normalised given name
+    /// ([`Self::GIVEN`]), family name ([`Self::FAMILY`]), both, or neither (0).
+    pub fn bits(&self, tag: u64) -> u8 {
+        self.parts.get(&tag).copied().unwrap_or(0)
+    }
+
     /// Is `tag` the tag of some real identity's normalised given name?
     pub fn given(&self, tag: u64) -> bool {
-        self.given.contains(&tag)
+        self.bits(tag) & Self::GIVEN != 0
     }
 
     /// Is `tag` the tag of some real identity's normalised family name?
     pub fn family(&self, tag: u64) -> bool {
-        self.family.contains(&tag)
+        self.bits(tag) & Self::FAMILY != 0
     }
 }
 

@@ -782,7 +782,17 @@ impl Target for LdapTarget {
     /// in the filter. Each entry is scanned with its DN, the value of its first RDN and
     /// every user attribute; it is located by `entryUUID`.
     async fn read_everything(&self) -> Result<Vec<ScannedEntry>, TargetError> {
-        self.read_all().await
+        let mut out = Vec::new();
+        self.read_all(&mut |page| out.extend(page)).await?;
+        Ok(out)
+    }
+
+    /// As `read_everything`, one search page at a time.
+    async fn read_everything_in_pages(
+        &self,
+        page: &mut (dyn FnMut(Vec<ScannedEntry>) + Send),
+    ) -> Result<usize, TargetError> {
+        self.read_all(page).await
     }
 
     fn volatile_attributes(&self) -> &'static [&'static str] {

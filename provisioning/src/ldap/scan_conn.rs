@@ -39,6 +39,8 @@ pub(super) struct ScanConn<'t> {
     buf: Vec<u8>,
     start: usize,
     next_id: i64,
+    /// Entries received so far (numbers those without `entryUUID`).
+    entries: usize,
     timeout: Duration,
 }
 
@@ -91,6 +93,7 @@ impl<'t> ScanConn<'t> {
             buf: Vec::new(),
             start: 0,
             next_id: 1,
+            entries: 0,
             timeout: cfg.timeout,
         };
         match cfg.security {
@@ -223,20 +226,20 @@ impl<'t> ScanConn<'t> {
         })
     }
 
-    /// Every entry under `base` (a subtree search, in pages), appended to `out` as they
-    /// arrive; `on_page` runs after each page with the entries read so far. A base that
-    /// does not exist gives no entries.
+    /// Every entry under `base` (a subtree search, in pages), each page handed to
+    /// `page` once the server has sent all of it. A base that does not exist gives no
+    /// entries.
     pub(super) async fn read_base(
         &mut self,
         base: &str,
-        out: &mut Vec<ScannedEntry>,
+        page: &mut (dyn FnMut(Vec<ScannedEntry>) + Send),
     ) -> Result<(), TargetError> {
         let t = self.target;
-        let start = out.len();
         let mut cookie: Vec<u8> = Vec::new();
         loop {
             let req = search_request(self.next_id, base, t.cfg.page_size, &cookie);
             let id = self.send(&req, "search").await?;
+            let mut out = Vec::new();
             let (rc, next) = loop {
                 let len = self.next_frame("search").await?;
                 let at = self.start;
@@ -248,8 +251,9 @@ impl<'t> ScanConn<'t> {
                 }
                 match resp {
                     Response::Entry(body) => {
-                        let e = scanned_from_entry(&t.cfg.name, body, out.len())
+                        let e = scanned_from_entry(&t.cfg.name, body, self.entries)
                             .map_err(|e| t.parse("search", e))?;
+                        self.entries += 1;
                         out.push(e);
                     }
                     Response::Skipped => {}
@@ -260,12 +264,9 @@ impl<'t> ScanConn<'t> {
                 }
             };
             match rc {
-                0 => {}
-                32 => {
-                    // noSuchObject: the base does not exist (yet).
-                    out.truncate(start);
-                    return Ok(());
-                }
+                0 => page(out),
+                // noSuchObject: the base does not exist (yet).
+                32 => return Ok(()),
                 rc => return Err(t.rc("search", rc)),
             }
             match next {

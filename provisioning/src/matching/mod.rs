@@ -169,6 +169,18 @@ const FAMILY_LIKE: &[&str] = &[
 /// Is the attribute `name` (any ASCII case) one of `list` (lowercase), or does it end in
 /// `.<one of them>`, or is its last dotted part one of the undotted ones?
 fn ends_with_any(name: &str, list: &[&str]) -> bool {
+    // Every name in both lists ends in `e` or `n`; so does every name that matches.
+    if !name
+        .as_bytes()
+        .last()
+        .is_some_and(|b| matches!(b.to_ascii_lowercase(), b'e' | b'n'))
+    {
+        return false;
+    }
+    debug_assert!(GIVEN_LIKE
+        .iter()
+        .chain(FAMILY_LIKE)
+        .all(|n| n.ends_with('e') || n.ends_with('n')));
     let last = name.rsplit('.').next().unwrap_or(name);
     let b = name.as_bytes();
     list.iter().any(|n| {

@@ -21,6 +21,7 @@
 
 use std::borrow::Borrow;
 use std::collections::{HashMap, HashSet};
+use std::hash::{BuildHasher as _, BuildHasherDefault, RandomState};
 use std::sync::Arc;
 
 use chrono::{Datelike as _, NaiveDate};
@@ -28,11 +29,12 @@ use fiktiv_vault::blind::IndexKind;
 use fiktiv_vault::ids::{scan_number_candidates, DEFAULT_CANDIDATE_LIMIT};
 use fiktiv_vault::keys::BlindKey;
 use fiktiv_vault::normalize::{normalize_name, scan_date_candidates, DEFAULT_DATE_LIMIT};
-use fiktiv_vault::NamePartFilter;
-use zeroize::Zeroize as _;
+use fiktiv_vault::{NamePartFilter, TagIsHash};
+use unicode_normalization::char::is_combining_mark;
+use zeroize::{Zeroize as _, Zeroizing};
 
 use super::{
-    ends_with_any, words, RealIndexLookup, FAMILY_LIKE, GIVEN_LIKE, MAX_DATES,
+    ends_with_any, RealIndexLookup, FAMILY_LIKE, GIVEN_LIKE, MAX_DATES,
     MAX_GIVEN_FAMILY_PAIRS, MAX_SPLIT_WORD_CHARS, MAX_WORDS_PER_VALUE, NAME_LIKE_MAX_WORDS,
     WHOLE_SPLIT_MAX_WORDS, WINDOW,
 };
@@ -68,6 +70,17 @@ pub(crate) struct Facts {
     dates_truncated: bool,
 }
 
+impl Facts {
+    /// Nothing to remember: not flagged, no name-like pair, no date.
+    fn is_nothing(&self) -> bool {
+        self.id.is_none()
+            && !self.flagged
+            && self.name_like.is_empty()
+            && self.dates.is_empty()
+            && !self.dates_truncated
+    }
+}
+
 /// Values worked out once, shared read-only by the threads of a scan.
 pub(crate) type SharedFacts = HashMap<Secret, Arc<Facts>>;
 
@@ -80,10 +93,32 @@ const MEMO_MAX_PAIRS: usize = 4 << 20;
 /// which (value, date) pairs were already indexed for the name + birth rule.
 pub(crate) struct Memo {
     shared: Arc<SharedFacts>,
+    /// Values learnt while scanning (for a scan fed page by page, where what recurs is
+    /// not known up front): a value's facts are kept the second time it is met.
+    learnt: Option<Learnt>,
     pairs: HashSet<(u64, NaiveDate)>,
     /// The per-entry key set, kept for its capacity.
     seen: HashSet<Secret>,
+    scratch: Scratch,
+    /// The per-entry list of facts, kept for its capacity.
+    facts: Vec<Arc<Facts>>,
+    /// The facts of most values: nothing (one allocation for all of them).
+    empty: Arc<Facts>,
 }
+
+/// What a learning memo keeps.
+pub(crate) struct Learnt {
+    /// Fingerprints of the values met once (a collision only keeps a value early).
+    met: HashSet<u64, BuildHasherDefault<TagIsHash>>,
+    facts: HashMap<Secret, Arc<Facts>, RandomState>,
+    /// Fingerprints of values, keyed at random per memo.
+    fingerprint: RandomState,
+    next_id: u64,
+}
+
+/// Past this many learnt values, a memo forgets them and starts over (a bound on
+/// memory, not on correctness).
+const LEARNT_MAX_VALUES: usize = 1 << 20;
 
 impl Memo {
     /// A memo that knows nothing up front (one entry).
@@ -95,9 +130,65 @@ impl Memo {
     pub(crate) fn with_shared(shared: Arc<SharedFacts>) -> Self {
         Self {
             shared,
+            learnt: None,
             pairs: HashSet::new(),
             seen: HashSet::new(),
+            scratch: Scratch::default(),
+            facts: Vec::new(),
+            empty: Arc::new(Facts::default()),
         }
+    }
+
+    /// A memo that learns what recurs as it goes (a scan fed page by page).
+    pub(crate) fn learning() -> Self {
+        let mut m = Self::new();
+        m.learnt = Some(Learnt {
+            met: HashSet::default(),
+            facts: HashMap::default(),
+            fingerprint: RandomState::new(),
+            // Apart from the ids of values worked out up front (positions).
+            next_id: 1 << 48,
+        });
+        m
+    }
+
+    /// The facts of `v`, worked out now unless known.
+    fn facts<L: RealIndexLookup + ?Sized>(
+        &mut self,
+        v: &str,
+        checker: &mut Checker<'_, L>,
+    ) -> Arc<Facts> {
+        if let Some(f) = self.shared.get(v) {
+            return Arc::clone(f);
+        }
+        let buf = &mut self.scratch;
+        let once = |f: Facts| {
+            if f.is_nothing() {
+                Arc::clone(&self.empty)
+            } else {
+                Arc::new(f)
+            }
+        };
+        let Some(l) = self.learnt.as_mut() else {
+            return once(value_facts(v, checker, buf));
+        };
+        if let Some(f) = l.facts.get(v) {
+            return Arc::clone(f);
+        }
+        if l.met.insert(l.fingerprint.hash_one(v)) {
+            return once(value_facts(v, checker, buf));
+        }
+        // The second time: keep it.
+        if l.facts.len() >= LEARNT_MAX_VALUES {
+            l.facts.clear();
+            l.met.clear();
+        }
+        let mut f = value_facts(v, checker, buf);
+        f.id = Some(l.next_id);
+        l.next_id += 1;
+        let f = Arc::new(f);
+        l.facts.insert(Secret(v.to_string()), Arc::clone(&f));
+        f
     }
 }
 
@@ -134,7 +225,7 @@ pub(crate) fn shared_facts<L: RealIndexLookup + ?Sized>(
     lookup: &L,
 ) -> Vec<Arc<Facts>> {
     let mut checker = Checker::new(key, lookup, HashSet::new());
-    let mut buf = Secret::default();
+    let mut buf = Scratch::default();
     values
         .iter()
         .enumerate()
@@ -168,6 +259,8 @@ struct Checker<'a, L: ?Sized> {
     parts: Option<&'a NamePartFilter>,
     /// Keys indexed (and not found) in this entry.
     seen: HashSet<Secret>,
+    /// The name-like pairs of the value being worked out.
+    name_like: Vec<Secret>,
 }
 
 impl<'a, L: RealIndexLookup + ?Sized> Checker<'a, L> {
@@ -177,6 +270,7 @@ impl<'a, L: RealIndexLookup + ?Sized> Checker<'a, L> {
             lookup,
             parts: lookup.name_parts(),
             seen,
+            name_like: Vec::new(),
         }
     }
 
@@ -194,16 +288,6 @@ impl<'a, L: RealIndexLookup + ?Sized> Checker<'a, L> {
         hit
     }
 
-    /// The tag of the concatenated normalised words (0 without a filter).
-    fn tag_words(&self, ws: &[Secret]) -> u64 {
-        let Some(p) = self.parts else { return 0 };
-        let mut h = p.key().hasher();
-        for w in ws {
-            h.write(&w.0);
-        }
-        h.finish()
-    }
-
     /// The tag of one normalised string (0 without a filter).
     fn tag(&self, s: &str) -> u64 {
         self.parts.map_or(0, |p| p.key().tag(s))
@@ -218,14 +302,6 @@ impl<'a, L: RealIndexLookup + ?Sized> Checker<'a, L> {
     }
 }
 
-/// `normalize_name` of a word (letters, digits, combining marks).
-pub(super) fn normalize_word(w: &str) -> Secret {
-    if w.is_ascii() {
-        Secret(w.to_ascii_lowercase())
-    } else {
-        Secret(normalize_name(w))
-    }
-}
 
 /// `given|family` from normalised words.
 fn pair_key(buf: &mut Secret, given: &[Secret], family: &[Secret]) {
@@ -239,71 +315,96 @@ fn pair_key(buf: &mut Secret, given: &[Secret], family: &[Secret]) {
     }
 }
 
-/// Tags of the word runs a value's name pairs are made of: runs of up to [`WINDOW`]
-/// words from every position, and (for whole splits) every prefix and suffix.
-struct RunTags {
-    /// `short[i * WINDOW + len - 1]`: the run of `len` words from word `i`.
-    short: Vec<u64>,
-    /// `prefix[k]`: words `..k`; `suffix[k]`: words `k..` (whole splits only).
-    prefix: Vec<u64>,
-    suffix: Vec<u64>,
+/// Reused buffers for working out a value's facts. They hold words of target values,
+/// so they are wiped when dropped ([`Secret`]).
+#[derive(Default)]
+pub(crate) struct Scratch {
+    /// The value's normalised words, one after another.
+    text: Secret,
+    /// Per word: its byte range in the value and in `text`.
+    words: Vec<((usize, usize), (usize, usize))>,
+    /// `runs[i * WINDOW + len - 1]`: the filter's bits for the run of `len` words from
+    /// word `i`.
+    runs: Vec<u8>,
+    /// The bits of words `..k` and of words `k..` (whole splits only).
+    prefix: Vec<u8>,
+    suffix: Vec<u8>,
+    /// A `given|family` key being built.
+    key: Secret,
 }
 
-impl RunTags {
-    fn new<L: RealIndexLookup + ?Sized>(checker: &Checker<'_, L>, norm: &[Secret]) -> Self {
-        let n = norm.len();
-        let Some(parts) = checker.parts else {
-            return Self {
-                short: Vec::new(),
-                prefix: Vec::new(),
-                suffix: Vec::new(),
-            };
-        };
-        let mut short = vec![0; n * WINDOW];
-        for i in 0..n {
-            let mut h = parts.key().hasher();
-            for len in 1..=WINDOW {
-                let Some(w) = norm.get(i + len - 1) else {
-                    break;
-                };
-                h.write(&w.0);
-                if let Some(t) = short.get_mut(i * WINDOW + len - 1) {
-                    *t = h.finish();
+/// Without a filter every half may be either part.
+const ANY_PART: u8 = NamePartFilter::GIVEN | NamePartFilter::FAMILY;
+const GIVEN: u8 = NamePartFilter::GIVEN;
+const FAMILY: u8 = NamePartFilter::FAMILY;
+
+/// May a pair whose halves have these bits be a real name (given half first)?
+fn pair_may_be_real(given: u8, family: u8) -> bool {
+    given & GIVEN != 0 && family & FAMILY != 0
+}
+
+impl Scratch {
+    /// The normalised text of words `from..to`.
+    fn run(&self, from: usize, to: usize) -> &str {
+        let start = self.words.get(from).map_or(0, |w| w.1 .0);
+        let end = to
+            .checked_sub(1)
+            .and_then(|l| self.words.get(l))
+            .map_or(start, |w| w.1 .1);
+        self.text.0.get(start..end).unwrap_or("")
+    }
+
+    /// `given|family` from two runs of normalised words, into `self.key`.
+    fn pair_key(&mut self, given: (usize, usize), family: (usize, usize)) {
+        let mut key = std::mem::take(&mut self.key);
+        key.0.clear();
+        key.0.push_str(self.run(given.0, given.1));
+        key.0.push('|');
+        key.0.push_str(self.run(family.0, family.1));
+        self.key = key;
+    }
+
+    /// Splits `v` into words (runs of letters, digits and combining marks) and
+    /// normalises them; `false` past [`MAX_WORDS_PER_VALUE`] words.
+    fn split(&mut self, v: &str) -> bool {
+        self.text.0.clear();
+        self.words.clear();
+        let mut start = None;
+        // A separator after the end closes the last word.
+        for (i, c) in v.char_indices().chain(std::iter::once((v.len(), ' '))) {
+            let in_word = c.is_alphanumeric() || is_combining_mark(c);
+            match (in_word, start) {
+                (true, None) => start = Some(i),
+                (false, Some(from)) => {
+                    start = None;
+                    if self.words.len() == MAX_WORDS_PER_VALUE {
+                        return false;
+                    }
+                    let piece = v.get(from..i).unwrap_or("");
+                    let at = self.text.0.len();
+                    if piece.is_ascii() {
+                        self.text
+                            .0
+                            .extend(piece.bytes().map(|b| char::from(b.to_ascii_lowercase())));
+                    } else {
+                        let n = Zeroizing::new(normalize_name(piece));
+                        self.text.0.push_str(&n);
+                    }
+                    self.words.push(((from, i), (at, self.text.0.len())));
                 }
+                _ => {}
             }
         }
-        let (mut prefix, mut suffix) = (Vec::new(), Vec::new());
-        if (2..=WHOLE_SPLIT_MAX_WORDS).contains(&n) {
-            let mut h = parts.key().hasher();
-            prefix.push(0);
-            for w in norm {
-                h.write(&w.0);
-                prefix.push(h.finish());
-            }
-            suffix = (0..=n)
-                .map(|k| checker.tag_words(norm.get(k..).unwrap_or(&[])))
-                .collect();
-        }
-        Self {
-            short,
-            prefix,
-            suffix,
-        }
+        true
     }
+}
 
-    fn run(&self, at: usize, len: usize) -> u64 {
-        self.short
-            .get(at * WINDOW + len.saturating_sub(1))
-            .copied()
-            .unwrap_or(0)
-    }
-
-    fn prefix(&self, k: usize) -> u64 {
-        self.prefix.get(k).copied().unwrap_or(0)
-    }
-
-    fn suffix(&self, k: usize) -> u64 {
-        self.suffix.get(k).copied().unwrap_or(0)
+/// `normalize_name` of a word (letters, digits, combining marks).
+pub(super) fn normalize_word(w: &str) -> Secret {
+    if w.is_ascii() {
+        Secret(w.to_ascii_lowercase())
+    } else {
+        Secret(normalize_name(w))
     }
 }
 
@@ -313,7 +414,7 @@ impl RunTags {
 fn value_facts<L: RealIndexLookup + ?Sized>(
     v: &str,
     checker: &mut Checker<'_, L>,
-    buf: &mut Secret,
+    sc: &mut Scratch,
 ) -> Facts {
     let flagged = Facts {
         flagged: true,
@@ -329,90 +430,199 @@ fn value_facts<L: RealIndexLookup + ?Sized>(
             return flagged;
         }
     }
-    let ws = words(v);
-    if ws.len() > MAX_WORDS_PER_VALUE {
+    if !word_pairs(v, checker, sc) {
         return flagged;
     }
-    let norm: Vec<Secret> = ws.iter().map(|w| normalize_word(w)).collect();
-    let n = norm.len();
-    let tags = RunTags::new(checker, &norm);
-    let mut facts = Facts::default();
-    if (2..=WHOLE_SPLIT_MAX_WORDS).contains(&n) {
-        for k in 1..n {
-            let (g, f) = norm.split_at(k);
-            let (tg, tf) = (tags.prefix(k), tags.suffix(k));
-            for (a, b, ta, tb) in [(g, f, tg, tf), (f, g, tf, tg)] {
-                if !checker.may_be_real(ta, tb) {
-                    continue;
-                }
-                pair_key(buf, a, b);
-                if checker.full_name(&buf.0) {
-                    return flagged;
-                }
-                if n <= NAME_LIKE_MAX_WORDS {
-                    facts.name_like.push(Secret(buf.0.clone()));
+    let mut facts = Facts {
+        name_like: std::mem::take(&mut checker.name_like),
+        ..Facts::default()
+    };
+    let dates = scan_date_candidates(v, DEFAULT_DATE_LIMIT);
+    facts.dates = dates.dates;
+    facts.dates_truncated = dates.truncated;
+    facts
+}
+
+/// The name pairs of one value: indexes those the filter lets through (`false`: one
+/// matched, or the value has too many words) and keeps its name-like pairs in
+/// `checker.name_like`.
+fn word_pairs<L: RealIndexLookup + ?Sized>(
+    v: &str,
+    checker: &mut Checker<'_, L>,
+    sc: &mut Scratch,
+) -> bool {
+    checker.name_like.clear();
+    if !sc.split(v) {
+        return false;
+    }
+    let n = sc.words.len();
+    let parts = checker.parts;
+
+    // The filter's bits for every run of up to WINDOW words.
+    sc.runs.clear();
+    match parts {
+        None => sc.runs.resize(n * WINDOW, ANY_PART),
+        Some(p) => {
+            sc.runs.resize(n * WINDOW, 0);
+            for i in 0..n {
+                let mut h = p.key().hasher();
+                for len in 1..=WINDOW.min(n - i) {
+                    let (_, (from, to)) = sc.words.get(i + len - 1).copied().unwrap_or_default();
+                    h.write(sc.text.0.get(from..to).unwrap_or(""));
+                    if let Some(b) = sc.runs.get_mut(i * WINDOW + len - 1) {
+                        *b = p.bits(h.finish());
+                    }
                 }
             }
         }
     }
-    if n >= 2 {
+    let run_bits = |sc: &Scratch, at: usize, len: usize| {
+        sc.runs.get(at * WINDOW + len - 1).copied().unwrap_or(0)
+    };
+
+    // Whole splits: words ..k and k.., both orders.
+    if (2..=WHOLE_SPLIT_MAX_WORDS).contains(&n) {
+        sc.prefix.clear();
+        sc.suffix.clear();
+        match parts {
+            None => {
+                sc.prefix.resize(n + 1, ANY_PART);
+                sc.suffix.resize(n + 1, ANY_PART);
+            }
+            Some(p) => {
+                let mut h = p.key().hasher();
+                sc.prefix.push(0);
+                for k in 0..n {
+                    h.write(sc.run(k, k + 1));
+                    sc.prefix.push(p.bits(h.finish()));
+                }
+                for k in 0..=n {
+                    // A suffix matters only beside a prefix that is some name part.
+                    let bits = if sc.prefix.get(k).copied().unwrap_or(0) == 0 {
+                        0
+                    } else {
+                        p.bits(p.key().tag(sc.run(k, n)))
+                    };
+                    sc.suffix.push(bits);
+                }
+            }
+        }
+        for k in 1..n {
+            let (pb, sb) = (
+                sc.prefix.get(k).copied().unwrap_or(0),
+                sc.suffix.get(k).copied().unwrap_or(0),
+            );
+            for (given, family, ok) in [
+                ((0, k), (k, n), pair_may_be_real(pb, sb)),
+                ((k, n), (0, k), pair_may_be_real(sb, pb)),
+            ] {
+                if !ok {
+                    continue;
+                }
+                sc.pair_key(given, family);
+                if checker.full_name(&sc.key.0) {
+                    return false;
+                }
+                if n <= NAME_LIKE_MAX_WORDS {
+                    checker.name_like.push(Secret(sc.key.0.clone()));
+                }
+            }
+        }
+    }
+
+    // Runs of up to WINDOW + WINDOW words anywhere, both orders; skipped at once when
+    // no run is a given name or none a family name.
+    let any = sc.runs.iter().fold(0, |acc, b| acc | b);
+    if n >= 2 && any & GIVEN != 0 && any & FAMILY != 0 {
         for i in 0..n {
             for g in 1..=WINDOW {
                 for f in 1..=WINDOW {
-                    let (Some(gw), Some(fw)) = (norm.get(i..i + g), norm.get(i + g..i + g + f))
-                    else {
+                    if i + g + f > n {
                         continue;
-                    };
-                    let (tg, tf) = (tags.run(i, g), tags.run(i + g, f));
-                    for (a, b, ta, tb) in [(gw, fw, tg, tf), (fw, gw, tf, tg)] {
-                        if !checker.may_be_real(ta, tb) {
+                    }
+                    let (gb, fb) = (run_bits(sc, i, g), run_bits(sc, i + g, f));
+                    for (given, family, ok) in [
+                        ((i, i + g), (i + g, i + g + f), pair_may_be_real(gb, fb)),
+                        ((i + g, i + g + f), (i, i + g), pair_may_be_real(fb, gb)),
+                    ] {
+                        if !ok {
                             continue;
                         }
-                        pair_key(buf, a, b);
-                        if checker.full_name(&buf.0) {
-                            return flagged;
+                        sc.pair_key(given, family);
+                        if checker.full_name(&sc.key.0) {
+                            return false;
                         }
                     }
                 }
             }
         }
     }
-    for (w, nw) in ws.iter().zip(&norm) {
-        let chars = w.chars().count();
-        if !(2..=MAX_SPLIT_WORD_CHARS).contains(&chars) {
+
+    // Every split of a single word, given half first.
+    for j in 0..n {
+        let Some(&((ws, we), (ns, ne))) = sc.words.get(j) else {
             continue;
-        }
-        for (at, _) in w.char_indices().skip(1) {
-            let owned: (Secret, Secret);
-            let (g, f) = if w.is_ascii() {
-                // The lowercase word, cut at the same byte.
-                (nw.0.get(..at).unwrap_or(""), nw.0.get(at..).unwrap_or(""))
-            } else {
-                owned = (
-                    normalize_word(w.get(..at).unwrap_or("")),
-                    normalize_word(w.get(at..).unwrap_or("")),
-                );
-                (owned.0 .0.as_str(), owned.1 .0.as_str())
-            };
-            if !checker.may_be_real(checker.tag(g), checker.tag(f)) {
+        };
+        let w = v.get(ws..we).unwrap_or("");
+        if w.is_ascii() {
+            // The normalised word is the lowercase word, cut at the same byte.
+            if !(2..=MAX_SPLIT_WORD_CHARS).contains(&w.len()) {
                 continue;
             }
-            buf.0.clear();
-            buf.0.push_str(g);
-            buf.0.push('|');
-            buf.0.push_str(f);
-            if checker.full_name(&buf.0) {
-                return flagged;
+            let mut h = parts.map(|p| p.key().hasher());
+            for at in ns + 1..ne {
+                let g = sc.text.0.get(ns..at).unwrap_or("");
+                let f = sc.text.0.get(at..ne).unwrap_or("");
+                if let (Some(p), Some(h)) = (parts, h.as_mut()) {
+                    // The given half grows by one byte per split; the family half is
+                    // tagged only behind a given half that is some real given name.
+                    h.write(g.get(g.len() - 1..).unwrap_or(""));
+                    if p.bits(h.finish()) & GIVEN == 0 || p.bits(p.key().tag(f)) & FAMILY == 0 {
+                        continue;
+                    }
+                }
+                let mut key = std::mem::take(&mut sc.key);
+                key.0.clear();
+                key.0.push_str(g);
+                key.0.push('|');
+                key.0.push_str(f);
+                sc.key = key;
+                if checker.full_name(&sc.key.0) {
+                    return false;
+                }
+                if n == 1 {
+                    checker.name_like.push(Secret(sc.key.0.clone()));
+                }
             }
-            if n == 1 {
-                facts.name_like.push(Secret(buf.0.clone()));
+        } else {
+            let chars = w.chars().count();
+            if !(2..=MAX_SPLIT_WORD_CHARS).contains(&chars) {
+                continue;
+            }
+            for (at, _) in w.char_indices().skip(1) {
+                let g = normalize_word(w.get(..at).unwrap_or(""));
+                let f = normalize_word(w.get(at..).unwrap_or(""));
+                if let Some(p) = parts {
+                    if !pair_may_be_real(p.bits(p.key().tag(&g.0)), p.bits(p.key().tag(&f.0))) {
+                        continue;
+                    }
+                }
+                let mut key = std::mem::take(&mut sc.key);
+                key.0.clear();
+                key.0.push_str(&g.0);
+                key.0.push('|');
+                key.0.push_str(&f.0);
+                sc.key = key;
+                if checker.full_name(&sc.key.0) {
+                    return false;
+                }
+                if n == 1 {
+                    checker.name_like.push(Secret(sc.key.0.clone()));
+                }
             }
         }
     }
-    let dates = scan_date_candidates(v, DEFAULT_DATE_LIMIT);
-    facts.dates = dates.dates;
-    facts.dates_truncated = dates.truncated;
-    facts
+    true
 }
 
 /// `|YYYYMMDD`, as `name_birth_key` writes the date (`%Y%m%d`) for the years date
@@ -454,14 +664,23 @@ fn screen_with<L: RealIndexLookup + ?Sized>(
     checker: &mut Checker<'_, L>,
     memo: &mut Memo,
 ) -> bool {
+    let mut facts = std::mem::take(&mut memo.facts);
+    let clean = screen_facts(values, checker, memo, &mut facts);
+    facts.clear();
+    memo.facts = facts;
+    clean
+}
+
+fn screen_facts<L: RealIndexLookup + ?Sized>(
+    values: &[(&str, &str)],
+    checker: &mut Checker<'_, L>,
+    memo: &mut Memo,
+    facts: &mut Vec<Arc<Facts>>,
+) -> bool {
     let (key, lookup) = (checker.key, checker.lookup);
     let mut buf = Secret::default();
-    let mut facts: Vec<Arc<Facts>> = Vec::with_capacity(values.len());
     for (_, v) in values {
-        let f = match memo.shared.get(*v) {
-            Some(f) => Arc::clone(f),
-            None => Arc::new(value_facts(v, checker, &mut buf)),
-        };
+        let f = memo.facts(v, checker);
         if f.flagged {
             return false;
         }
@@ -475,20 +694,15 @@ fn screen_with<L: RealIndexLookup + ?Sized>(
     }
 
     // Every given-name-like value with every family-name-like value, whole.
-    let given: Vec<usize> = (0..values.len())
-        .filter(|&i| {
-            values
-                .get(i)
-                .is_some_and(|(n, _)| ends_with_any(n, GIVEN_LIKE))
-        })
-        .collect();
-    let family: Vec<usize> = (0..values.len())
-        .filter(|&i| {
-            values
-                .get(i)
-                .is_some_and(|(n, _)| ends_with_any(n, FAMILY_LIKE))
-        })
-        .collect();
+    let (mut given, mut family) = (Vec::new(), Vec::new());
+    for (i, (n, _)) in values.iter().enumerate() {
+        if ends_with_any(n, GIVEN_LIKE) {
+            given.push(i);
+        }
+        if ends_with_any(n, FAMILY_LIKE) {
+            family.push(i);
+        }
+    }
     if given.len().saturating_mul(family.len()) > MAX_GIVEN_FAMILY_PAIRS {
         return false; // the exact matcher reports it unverifiable
     }
@@ -534,7 +748,7 @@ fn screen_with<L: RealIndexLookup + ?Sized>(
             let idx = key.index(IndexKind::NameBirth, &buf.0);
             lookup.contains(IndexKind::NameBirth, &idx)
         };
-        for f in &facts {
+        for f in facts.iter() {
             if f.name_like.is_empty() {
                 continue;
             }
