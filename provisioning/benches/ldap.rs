@@ -41,8 +41,9 @@ use chrono::{DateTime, NaiveDate, TimeZone, Utc};
 use fiktiv_provisioning::ldap::{LdapConfig, LdapSchema, LdapSecurity, LdapTarget};
 use fiktiv_provisioning::template::Template;
 use fiktiv_provisioning::{
-    plan, push_many, read_and_scan, Action, Applied, EgressGuard, Expect, FictitiousPerson, Group, Payload,
-    PersonId, PersonKind, PlanOptions, RealIndexLookup, Rule, SchoolUnit, Target, TargetName,
+    plan, push_many, read_and_scan, scan, Action, Applied, EgressGuard, Expect, FictitiousPerson,
+    Group, PagedScan, Payload, PersonId, PersonKind, PlanOptions, RealIndexLookup, Rule,
+    ScannedEntry, SchoolUnit, Target, TargetName,
 };
 use fiktiv_tests::Slapd;
 use fiktiv_vault::blind::{BlindIndex, IndexKind};
@@ -678,6 +679,55 @@ async fn leak_scan(target: &LdapTarget, reals: &Reals) -> anyhow::Result<(Durati
     Ok((took, read))
 }
 
+fn copy_entry(e: &ScannedEntry) -> ScannedEntry {
+    let mut c = ScannedEntry::new(e.target.clone(), e.locator.clone());
+    c.label_attribute = e.label_attribute.clone();
+    for (n, v) in &e.values {
+        c.push(n, v);
+    }
+    c
+}
+
+/// Where a leak scan's time goes (`FIKTIV_BENCH_PARTS=1`): reading alone, then matching
+/// alone on one thread, with the CPU each takes. Diagnostics on stderr only.
+fn parts_of_the_scan(
+    rt: &tokio::runtime::Runtime,
+    target: &LdapTarget,
+    reals: &Reals,
+    reps: usize,
+) -> anyhow::Result<()> {
+    for _ in 0..reps {
+        let (c, t) = (cpu_time(), Instant::now());
+        let entries = rt.block_on(target.read_everything())?;
+        eprintln!(
+            "  (parts: read {} wall, {} CPU",
+            secs(t.elapsed()),
+            secs(cpu_time() - c)
+        );
+        let (c, t) = (cpu_time(), Instant::now());
+        let findings = scan(&entries, &reals.key, &*reals.index);
+        eprintln!(
+            "   matched by scan(): {} wall, {} CPU, {} findings",
+            secs(t.elapsed()),
+            secs(cpu_time() - c),
+            findings.len()
+        );
+        let (c, t) = (cpu_time(), Instant::now());
+        let mut paged = PagedScan::start(&reals.key, Arc::clone(&reals.index));
+        for page in entries.chunks(500) {
+            paged.push(page.iter().map(copy_entry).collect());
+        }
+        let findings = paged.finish();
+        eprintln!(
+            "   matched in pages of 500: {} wall, {} CPU, {} findings)",
+            secs(t.elapsed()),
+            secs(cpu_time() - c),
+            findings.len()
+        );
+    }
+    Ok(())
+}
+
 // --- report -------------------------------------------------------------------------
 
 fn median(v: &[Duration]) -> Duration {
@@ -825,6 +875,9 @@ fn main() -> anyhow::Result<()> {
         tools.slapadd(&mut slapd, &file)?;
         let _ = std::fs::remove_file(&file);
         tools.ldapsearch(&slapd)?; // warm-up
+        if std::env::var("FIKTIV_BENCH_PARTS").is_ok() {
+            parts_of_the_scan(&rt, &t, &reals, sizes.reps)?;
+        }
         let mut base = Vec::new();
         let mut fik = Vec::new();
         let mut entries = 0;

@@ -738,6 +738,36 @@ pub fn number_candidates(text: &str) -> Vec<Zeroizing<String>> {
 /// A candidate needs valid check digits and a plausible birth date; `today` is not
 /// consulted. Work is linear in the length of `text`.
 pub fn scan_number_candidates(text: &str, limit: usize) -> NumberScan {
+    // Every form has at least 6 + 4 digits; in ASCII text only ASCII digits are digits.
+    if has_fewer_ascii_digits(text, 10) {
+        return NumberScan {
+            candidates: Vec::new(),
+            truncated: false,
+        };
+    }
+    scan_number_candidates_in_full(text, limit)
+}
+
+/// Is `text` ASCII with fewer than `n` digits? Then the scanners, which need at least
+/// `n` digit tokens, can find nothing in it.
+pub(crate) fn has_fewer_ascii_digits(text: &str, n: usize) -> bool {
+    let mut digits = 0usize;
+    for b in text.bytes() {
+        if !b.is_ascii() {
+            return false;
+        }
+        if b.is_ascii_digit() {
+            digits += 1;
+            if digits >= n {
+                return false;
+            }
+        }
+    }
+    true
+}
+
+/// [`scan_number_candidates`] without the shortcut for text that has too few digits.
+fn scan_number_candidates_in_full(text: &str, limit: usize) -> NumberScan {
     let toks = tokenize(text);
     let mut col = Collector::new(limit);
     let mut buf = Zeroizing::new([0u8; 12]);
@@ -851,6 +881,34 @@ mod tests {
 
     fn day(y: i32, m: u32, d: u32) -> NaiveDate {
         NaiveDate::from_ymd_opt(y, m, d).unwrap()
+    }
+
+    proptest::proptest! {
+        /// The shortcut for text with too few digits changes no result: text made of
+        /// digits, separators and letters, with fewer than 10 digits or not.
+        #[test]
+        fn the_few_digits_shortcut_changes_nothing(
+            text in "[0-9 +./-]{0,24}|[0-9a-z .+-]{0,40}|[0-9]{6}[-+ ][0-9]{3,5}x?",
+            limit in 0usize..4,
+        ) {
+            let quick = scan_number_candidates(&text, limit);
+            let full = scan_number_candidates_in_full(&text, limit);
+            proptest::prop_assert_eq!(quick.truncated, full.truncated);
+            let q: Vec<&str> = quick.candidates.iter().map(|c| c.as_str()).collect();
+            let f: Vec<&str> = full.candidates.iter().map(|c| c.as_str()).collect();
+            proptest::prop_assert_eq!(q, f);
+        }
+    }
+
+    #[test]
+    fn few_digits_are_counted_in_ascii_only() {
+        assert!(has_fewer_ascii_digits("abc-123", 10));
+        assert!(!has_fewer_ascii_digits("0123456789", 10));
+        assert!(
+            !has_fewer_ascii_digits("１", 10),
+            "non-ASCII text is scanned in full"
+        );
+        assert!(has_fewer_ascii_digits("", 1));
     }
 
     #[test]

@@ -101,8 +101,16 @@ pub struct NamePartFilter {
     /// The tags are keyed SipHash outputs, uniform to anyone without the key, so the
     /// table uses them as their own hash ([`TagIsHash`]).
     parts: HashMap<u64, u8, BuildHasherDefault<TagIsHash>>,
+    /// One bit per value of a tag's low bits, set for every known tag: most tags the
+    /// matcher computes are of no real name, and this answers "no" for almost all of
+    /// them from a table small enough to stay in cache. Grown as tags are added, so
+    /// that at most ~1/16 of its bits are set.
+    quick: Vec<u64>,
     counts: (usize, usize),
 }
+
+/// The smallest quick table: 2^16 bits (8 KiB).
+const QUICK_MIN_BITS: usize = 1 << 16;
 
 /// A `Hasher` for keys that already are uniform 64-bit hashes (name-part tags, value
 /// fingerprints): passes a `u64` through. Only for such keys: anything written as
@@ -147,7 +155,21 @@ impl NamePartFilter {
         Self {
             key,
             parts: HashMap::default(),
+            quick: vec![0; QUICK_MIN_BITS / 64],
             counts: (0, 0),
+        }
+    }
+
+    fn quick_bit(&self, tag: u64) -> (usize, u64) {
+        let bits = self.quick.len() * 64;
+        let i = (tag as usize) & (bits - 1);
+        (i / 64, 1u64 << (i % 64))
+    }
+
+    fn set_quick(&mut self, tag: u64) {
+        let (word, bit) = self.quick_bit(tag);
+        if let Some(w) = self.quick.get_mut(word) {
+            *w |= bit;
         }
     }
 
@@ -158,6 +180,16 @@ impl NamePartFilter {
     }
 
     pub(crate) fn add_tags(&mut self, given: u64, family: u64) {
+        if (self.parts.len() + 2) * 16 > self.quick.len() * 64 {
+            // Twice as large, and filled again from every tag.
+            self.quick = vec![0; self.quick.len() * 2];
+            let tags: Vec<u64> = self.parts.keys().copied().collect();
+            for t in tags {
+                self.set_quick(t);
+            }
+        }
+        self.set_quick(given);
+        self.set_quick(family);
         for (tag, bit) in [(given, Self::GIVEN), (family, Self::FAMILY)] {
             let bits = self.parts.entry(tag).or_default();
             if *bits & bit == 0 {
@@ -178,6 +210,10 @@ impl NamePartFilter {
     /// What `tag` is the tag of: some real identity's normalised given name
     /// ([`Self::GIVEN`]), family name ([`Self::FAMILY`]), both, or neither (0).
     pub fn bits(&self, tag: u64) -> u8 {
+        let (word, bit) = self.quick_bit(tag);
+        if self.quick.get(word).is_none_or(|w| w & bit == 0) {
+            return 0;
+        }
         self.parts.get(&tag).copied().unwrap_or(0)
     }
 
@@ -240,6 +276,35 @@ mod tests {
     #![allow(clippy::unwrap_used, clippy::expect_used)]
     use super::*;
     use crate::{KeyRing, RootKey};
+
+    proptest::proptest! {
+        /// The filter answers exactly as two plain sets of tags would, however many
+        /// tags it holds (its quick table grows past 2^16 bits at 4,096 tags).
+        #[test]
+        fn the_filter_is_exactly_its_tags(
+            tags in proptest::collection::vec((proptest::num::u64::ANY, proptest::num::u64::ANY), 0..3000),
+            probes in proptest::collection::vec(proptest::num::u64::ANY, 0..200),
+        ) {
+            let ring = KeyRing::new(RootKey::generate()).unwrap();
+            let mut filter = NamePartFilter::new(ring.name_parts().clone());
+            let mut given = std::collections::HashSet::new();
+            let mut family = std::collections::HashSet::new();
+            for &(g, f) in &tags {
+                filter.add_tags(g, f);
+                given.insert(g);
+                family.insert(f);
+            }
+            for t in probes.iter().chain(tags.iter().flat_map(|(g, f)| [g, f])) {
+                proptest::prop_assert_eq!(filter.given(*t), given.contains(t));
+                proptest::prop_assert_eq!(filter.family(*t), family.contains(t));
+            }
+            // Tags that differ from known ones only above the quick table's bits.
+            for &(g, _) in tags.iter().take(20) {
+                let near = g ^ (1 << 63);
+                proptest::prop_assert_eq!(filter.given(near), given.contains(&near));
+            }
+        }
+    }
 
     #[test]
     fn tags_are_keyed_streamed_and_normalised() {

@@ -112,6 +112,18 @@ pub fn date_candidates(text: &str) -> Vec<NaiveDate> {
 /// (DDMMYY), six-digit forms in both 19xx and 20xx. Only real calendar dates in the years
 /// 1800..=2199 are returned. Work is linear in the length of `text`.
 pub fn scan_date_candidates(text: &str, limit: usize) -> DateScan {
+    // The shortest form (`4.3.12`) has 4 digits.
+    if crate::ids::has_fewer_ascii_digits(text, 4) {
+        return DateScan {
+            dates: Vec::new(),
+            truncated: false,
+        };
+    }
+    scan_date_candidates_in_full(text, limit)
+}
+
+/// [`scan_date_candidates`] without the shortcut for text that has too few digits.
+fn scan_date_candidates_in_full(text: &str, limit: usize) -> DateScan {
     let toks = tokenize(text);
     let mut col = DateCollector {
         dates: Vec::new(),
@@ -290,6 +302,20 @@ pub fn validate_display_name(s: &str) -> Result<(), NameError> {
 mod tests {
     #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
     use super::*;
+
+    proptest::proptest! {
+        /// The shortcut for text with too few digits changes no result.
+        #[test]
+        fn the_few_digits_shortcut_changes_nothing(
+            text in "[0-9 ./-]{0,16}|[0-9a-z ./-]{0,30}|[0-9]{1,2}[./-][0-9]{1,2}[./-][0-9]{2,4}",
+            limit in 0usize..3,
+        ) {
+            proptest::prop_assert_eq!(
+                scan_date_candidates(&text, limit),
+                scan_date_candidates_in_full(&text, limit)
+            );
+        }
+    }
 
     /// Folding every single code point twice gives the same as once.
     #[test]

@@ -34,9 +34,8 @@ use unicode_normalization::char::is_combining_mark;
 use zeroize::{Zeroize as _, Zeroizing};
 
 use super::{
-    ends_with_any, RealIndexLookup, FAMILY_LIKE, GIVEN_LIKE, MAX_DATES,
-    MAX_GIVEN_FAMILY_PAIRS, MAX_SPLIT_WORD_CHARS, MAX_WORDS_PER_VALUE, NAME_LIKE_MAX_WORDS,
-    WHOLE_SPLIT_MAX_WORDS, WINDOW,
+    ends_with_any, RealIndexLookup, FAMILY_LIKE, GIVEN_LIKE, MAX_DATES, MAX_GIVEN_FAMILY_PAIRS,
+    MAX_SPLIT_WORD_CHARS, MAX_WORDS_PER_VALUE, NAME_LIKE_MAX_WORDS, WHOLE_SPLIT_MAX_WORDS, WINDOW,
 };
 
 /// A string derived from values of a target: hashable, wiped on drop.
@@ -302,7 +301,6 @@ impl<'a, L: RealIndexLookup + ?Sized> Checker<'a, L> {
     }
 }
 
-
 /// `given|family` from normalised words.
 fn pair_key(buf: &mut Secret, given: &[Secret], family: &[Secret]) {
     buf.0.clear();
@@ -331,7 +329,13 @@ pub(crate) struct Scratch {
     suffix: Vec<u8>,
     /// A `given|family` key being built.
     key: Secret,
+    /// Normalised ASCII words already split at every character, and whether some
+    /// split passed the name-part filter (one scan or batch: one filter).
+    splits: HashMap<Secret, bool>,
 }
+
+/// Past this many remembered words, [`Scratch::splits`] starts over.
+const SPLITS_MAX_WORDS: usize = 1 << 18;
 
 /// Without a filter every half may be either part.
 const ANY_PART: u8 = NamePartFilter::GIVEN | NamePartFilter::FAMILY;
@@ -369,6 +373,31 @@ impl Scratch {
     fn split(&mut self, v: &str) -> bool {
         self.text.0.clear();
         self.words.clear();
+        if v.is_ascii() {
+            // The same words, byte by byte: no ASCII character is a combining mark.
+            let mut start = None;
+            for (i, b) in v.bytes().chain(std::iter::once(b' ')).enumerate() {
+                match (b.is_ascii_alphanumeric(), start) {
+                    (true, None) => start = Some(i),
+                    (false, Some(from)) => {
+                        start = None;
+                        if self.words.len() == MAX_WORDS_PER_VALUE {
+                            return false;
+                        }
+                        let at = self.text.0.len();
+                        self.text.0.extend(
+                            v.bytes()
+                                .skip(from)
+                                .take(i - from)
+                                .map(|b| char::from(b.to_ascii_lowercase())),
+                        );
+                        self.words.push(((from, i), (at, self.text.0.len())));
+                    }
+                    _ => {}
+                }
+            }
+            return true;
+        }
         let mut start = None;
         // A separator after the end closes the last word.
         for (i, c) in v.char_indices().chain(std::iter::once((v.len(), ' '))) {
@@ -569,6 +598,16 @@ fn word_pairs<L: RealIndexLookup + ?Sized>(
             if !(2..=MAX_SPLIT_WORD_CHARS).contains(&w.len()) {
                 continue;
             }
+            // With a filter, a word none of whose splits passes it is remembered.
+            let cached = parts.is_some() && {
+                let word = sc.text.0.get(ns..ne).unwrap_or("");
+                match sc.splits.get(word) {
+                    Some(false) => continue,
+                    Some(true) => true,
+                    None => false,
+                }
+            };
+            let mut passed = false;
             let mut h = parts.map(|p| p.key().hasher());
             for at in ns + 1..ne {
                 let g = sc.text.0.get(ns..at).unwrap_or("");
@@ -581,6 +620,7 @@ fn word_pairs<L: RealIndexLookup + ?Sized>(
                         continue;
                     }
                 }
+                passed = true;
                 let mut key = std::mem::take(&mut sc.key);
                 key.0.clear();
                 key.0.push_str(g);
@@ -593,6 +633,13 @@ fn word_pairs<L: RealIndexLookup + ?Sized>(
                 if n == 1 {
                     checker.name_like.push(Secret(sc.key.0.clone()));
                 }
+            }
+            if parts.is_some() && !cached {
+                if sc.splits.len() >= SPLITS_MAX_WORDS {
+                    sc.splits.clear();
+                }
+                let word = Secret(sc.text.0.get(ns..ne).unwrap_or("").to_string());
+                sc.splits.insert(word, passed);
             }
         } else {
             let chars = w.chars().count();
