@@ -103,6 +103,11 @@ where
     })
 }
 
+/// A page's number and its findings.
+type PageFindings = (usize, Vec<Finding>);
+/// Matches one page (when no worker thread could be started).
+type MatchPage = Box<dyn FnMut(Vec<ScannedEntry>) -> Vec<Finding> + Send>;
+
 /// A leak scan fed page by page ([`crate::Target::read_everything_in_pages`]): each page
 /// is matched on a worker thread while the next pages are read, and dropped (wiped) once
 /// matched. What recurs is learnt as the pages come (a value's facts are kept the
@@ -110,10 +115,10 @@ where
 /// are the same, in entry order.
 pub struct PagedScan {
     tx: Option<mpsc::Sender<(usize, Vec<ScannedEntry>)>>,
-    workers: Vec<std::thread::JoinHandle<Vec<(usize, Vec<Finding>)>>>,
+    workers: Vec<std::thread::JoinHandle<Vec<PageFindings>>>,
     /// Used only if no worker thread could be started: pages are matched in `push`.
-    inline: Option<Box<dyn FnMut(Vec<ScannedEntry>) -> Vec<Finding> + Send>>,
-    done: Vec<(usize, Vec<Finding>)>,
+    inline: Option<MatchPage>,
+    done: Vec<PageFindings>,
     pages: usize,
 }
 
@@ -149,16 +154,15 @@ impl PagedScan {
                 Err(_) => break,
             }
         }
-        let inline: Option<Box<dyn FnMut(Vec<ScannedEntry>) -> Vec<Finding> + Send>> =
-            if workers.is_empty() {
-                tracing::warn!("no leak scan worker thread could be started; matching inline");
-                let (key, mut memo) = (key.clone(), Memo::learning());
-                Some(Box::new(move |page| {
-                    scan_part(&page, &key, &*lookup, &mut memo)
-                }))
-            } else {
-                None
-            };
+        let inline: Option<MatchPage> = if workers.is_empty() {
+            tracing::warn!("no leak scan worker thread could be started; matching inline");
+            let (key, mut memo) = (key.clone(), Memo::learning());
+            Some(Box::new(move |page| {
+                scan_part(&page, &key, &*lookup, &mut memo)
+            }))
+        } else {
+            None
+        };
         Self {
             tx: Some(tx),
             workers,
@@ -221,12 +225,7 @@ fn scan_part<L: RealIndexLookup + ?Sized>(
     let mut refs: Vec<(&str, &str)> = Vec::new();
     for entry in entries {
         refs.clear();
-        refs.extend(
-            entry
-                .values
-                .iter()
-                .map(|(n, v)| (n.as_str(), v.as_str())),
-        );
+        refs.extend(entry.values.iter().map(|(n, v)| (n.as_str(), v.as_str())));
         let hits = match_entry_memo(&refs, key, lookup, false, memo);
         if hits.is_empty() {
             continue;

@@ -9,8 +9,8 @@ use common::*;
 use fiktiv_provisioning::ldap::{LdapConfig, LdapSchema, LdapSecurity, LdapTarget};
 use fiktiv_provisioning::template::Template;
 use fiktiv_provisioning::{
-    check_account, plan, push, report, scan, Action, CaseStatus, Drift, FictitiousNumber, Group,
-    PlanOptions, Rule, Target, TargetError,
+    check_account, plan, push, read_and_scan, report, scan, Action, CaseStatus, Drift,
+    FictitiousNumber, Group, PlanOptions, Rule, Target, TargetError,
 };
 use fiktiv_tests::Slapd;
 use fiktiv_vault::ids::{make_no_synthetic_number, Country};
@@ -269,6 +269,12 @@ async fn leak_scan_finds_a_planted_real_pupil_and_never_sends_a_real_value() {
     let log_before = slapd.log().unwrap().len();
     let entries = t.read_everything().await.unwrap();
     let findings = scan(&entries, &key, &index);
+    // Read and matched page by page (pages of 2), as the service scans: the same.
+    let (read, paged) = read_and_scan(&t, &key, std::sync::Arc::new(index.clone()))
+        .await
+        .unwrap();
+    assert_eq!(read, entries.len());
+    assert_eq!(paged, findings);
     let log_after = slapd.log().unwrap();
 
     let rules: std::collections::BTreeSet<Rule> = findings.iter().map(|f| f.rule).collect();

@@ -4,10 +4,12 @@
 #![allow(dead_code, clippy::unwrap_used, clippy::expect_used, clippy::panic)] // fuzz harness
 
 use std::collections::HashMap;
-use std::sync::OnceLock;
+use std::sync::{Arc, OnceLock};
 
 use chrono::NaiveDate;
-use fiktiv_provisioning::{scan, Finding, RealIndexLookup, Rule, ScannedEntry, TargetName};
+use fiktiv_provisioning::{
+    scan, Finding, PagedScan, RealIndexLookup, Rule, ScannedEntry, TargetName,
+};
 use fiktiv_vault::blind::{BlindIndex, IndexKind};
 use fiktiv_vault::identity::full_name_key;
 use fiktiv_vault::keys::BlindKey;
@@ -39,6 +41,23 @@ impl RealIndexLookup for Filtered {
 
     fn name_parts(&self) -> Option<&NamePartFilter> {
         Some(&self.parts)
+    }
+}
+
+/// The fixture's filtered lookup, for a paged scan's worker threads.
+pub struct Fixed(&'static Filtered);
+
+impl RealIndexLookup for Fixed {
+    fn contains(&self, kind: IndexKind, idx: &BlindIndex) -> bool {
+        self.0.contains(kind, idx)
+    }
+
+    fn cases(&self, kind: IndexKind, idx: &BlindIndex) -> Vec<CaseId> {
+        self.0.cases(kind, idx)
+    }
+
+    fn name_parts(&self) -> Option<&NamePartFilter> {
+        self.0.name_parts()
     }
 }
 
@@ -100,7 +119,8 @@ pub fn fixture() -> &'static Fixture {
 /// - every finding names an entry of the input, in input order;
 /// - scanning all entries at once (one memo shared by the entries) finds exactly what
 ///   scanning each entry on its own finds (the screen's memo changes nothing);
-/// - scanning with the name-part pre-filter finds exactly the same;
+/// - scanning with the name-part pre-filter finds exactly the same, and so does a paged
+///   scan ([`PagedScan`], pages of two, learning memos on worker threads);
 /// - an entry holding the real canonical number as a word of a value is reported
 ///   (as the number, or as unverifiable when it was too large to check completely).
 pub fn check_scan(make: &dyn Fn() -> Vec<ScannedEntry>) -> Vec<Finding> {
@@ -117,6 +137,17 @@ pub fn check_scan(make: &dyn Fn() -> Vec<ScannedEntry>) -> Vec<Finding> {
         scan(&entries, &f.key, &f.filtered),
         "the name-part pre-filter changed the findings"
     );
+    // Fed in pages of two, matched on worker threads that learn what recurs.
+    let mut paged = PagedScan::start(&f.key, Arc::new(Fixed(&f.filtered)));
+    let mut page = Vec::new();
+    for e in make() {
+        page.push(e);
+        if page.len() == 2 {
+            paged.push(std::mem::take(&mut page));
+        }
+    }
+    paged.push(page);
+    assert_eq!(all, paged.finish(), "the paged scan changed the findings");
     for e in &entries {
         let has_number = e.values.iter().any(|(_, v)| {
             v.split(|c: char| !c.is_ascii_digit())

@@ -178,23 +178,19 @@ impl<'t> ScanConn<'t> {
                 self.buf.truncate(left);
                 self.start = 0;
             }
-            let have = self.buf.len();
-            self.buf.resize(have + READ_CHUNK, 0);
-            let read = tokio::time::timeout(self.timeout, self.io.read(&mut self.buf[have..]))
+            // Into spare capacity (not zero-filled first). Grown by hand, so that the
+            // old allocation is wiped before it is freed.
+            if self.buf.capacity() - self.buf.len() < READ_CHUNK {
+                let room = (self.buf.len() + READ_CHUNK).max(self.buf.capacity() * 2);
+                let mut bigger = Vec::with_capacity(room);
+                bigger.extend_from_slice(&self.buf);
+                self.buf.zeroize();
+                self.buf = bigger;
+            }
+            let n = tokio::time::timeout(self.timeout, self.io.read_buf(&mut self.buf))
                 .await
-                .map_err(|_| self.target.transport(op, "timeout"));
-            let n = match read {
-                Ok(Ok(n)) => n,
-                Ok(Err(_)) => {
-                    self.buf.truncate(have);
-                    return Err(self.target.transport(op, "I/O"));
-                }
-                Err(e) => {
-                    self.buf.truncate(have);
-                    return Err(e);
-                }
-            };
-            self.buf.truncate(have + n);
+                .map_err(|_| self.target.transport(op, "timeout"))?
+                .map_err(|_| self.target.transport(op, "I/O"))?;
             if n == 0 {
                 return Err(self.target.transport(op, "I/O"));
             }

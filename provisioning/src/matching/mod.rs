@@ -168,30 +168,14 @@ const FAMILY_LIKE: &[&str] = &[
 
 /// Is the attribute `name` (any ASCII case) one of `list` (lowercase), or does it end in
 /// `.<one of them>`, or is its last dotted part one of the undotted ones?
+///
+/// Every dotted name in the lists ends in an undotted one of the same list
+/// (`name.givenname`, `givenname`), so all three come down to: the last dotted part is
+/// an undotted name of the list (test `attribute_classes`).
 fn ends_with_any(name: &str, list: &[&str]) -> bool {
-    // Every name in both lists ends in `e` or `n`; so does every name that matches.
-    if !name
-        .as_bytes()
-        .last()
-        .is_some_and(|b| matches!(b.to_ascii_lowercase(), b'e' | b'n'))
-    {
-        return false;
-    }
-    debug_assert!(GIVEN_LIKE
-        .iter()
-        .chain(FAMILY_LIKE)
-        .all(|n| n.ends_with('e') || n.ends_with('n')));
     let last = name.rsplit('.').next().unwrap_or(name);
-    let b = name.as_bytes();
-    list.iter().any(|n| {
-        let suffix = b
-            .len()
-            .checked_sub(n.len() + 1)
-            .and_then(|at| b.get(at..))
-            .and_then(<[u8]>::split_first)
-            .is_some_and(|(dot, rest)| *dot == b'.' && rest.eq_ignore_ascii_case(n.as_bytes()));
-        name.eq_ignore_ascii_case(n) || (!n.contains('.') && last.eq_ignore_ascii_case(n)) || suffix
-    })
+    list.iter()
+        .any(|n| n.len() == last.len() && !n.contains('.') && last.eq_ignore_ascii_case(n))
 }
 
 /// The words of a value: runs of letters, digits and combining marks.

@@ -156,6 +156,15 @@ fn attribute_classes_as_before() {
 
 #[test]
 fn attribute_classes() {
+    for list in [GIVEN_LIKE, FAMILY_LIKE] {
+        for n in list.iter().filter(|n| n.contains('.')) {
+            let last = n.rsplit('.').next().unwrap();
+            assert!(
+                list.contains(&last),
+                "{n}: its last part is not in the list"
+            );
+        }
+    }
     assert!(ends_with_any("name.givenName", GIVEN_LIKE));
     assert!(ends_with_any("users.givenName", GIVEN_LIKE));
     assert!(ends_with_any("SN", FAMILY_LIKE));
@@ -410,6 +419,12 @@ proptest::proptest! {
             let facts = shared_facts(&vals, 0, &k, &lookup);
             let mut memo = Memo::with_shared(Arc::new(shared_map(&vals, facts)));
             proptest::prop_assert_eq!(match_entry_memo(&values, &k, &lookup, false, &mut memo), exact.clone());
+            // A learning memo (a paged scan) and its word cache, over three sightings
+            // of the entry: worked out, kept, remembered.
+            let mut memo = Memo::learning();
+            for _ in 0..3 {
+                proptest::prop_assert_eq!(match_entry_memo(&values, &k, &lookup, false, &mut memo), exact.clone());
+            }
             if full_name && !unverifiable {
                 proptest::prop_assert!(exact.iter().any(|h| matches!(h.rule, Rule::FullName | Rule::NameBirth)));
             }
@@ -449,6 +464,18 @@ proptest::proptest! {
             all.get(pick % all.len().max(1)).into_iter().copied().collect();
         let mut memo = memo_for(a.iter().chain(&b).map(|(_, v)| *v), &k, &set);
         for _ in 0..2 {
+            proptest::prop_assert_eq!(
+                match_entry_memo(&a, &k, &set, false, &mut memo),
+                match_entry_exact(&a, &k, &set, false)
+            );
+            proptest::prop_assert_eq!(
+                match_entry_memo(&b, &k, &set, false, &mut memo),
+                match_entry_exact(&b, &k, &set, false)
+            );
+        }
+        // A learning memo, as a paged scan has: each entry met again is remembered.
+        let mut memo = Memo::learning();
+        for _ in 0..3 {
             proptest::prop_assert_eq!(
                 match_entry_memo(&a, &k, &set, false, &mut memo),
                 match_entry_exact(&a, &k, &set, false)

@@ -4,7 +4,9 @@
 
 use std::collections::BTreeMap;
 
-use fiktiv_provisioning::{report, scan, CaseStatus, Finding};
+use std::sync::Arc;
+
+use fiktiv_provisioning::{read_and_scan, report, CaseStatus, Finding};
 use fiktiv_vault::audit::{NewEvent, Outcome};
 use fiktiv_vault::CaseId;
 use serde::Serialize;
@@ -81,7 +83,7 @@ pub(super) async fn leak_scan(
 ) -> DomainResult<LeakScanResult> {
     let vault = &ctx.vault;
     let set = ctx.provisioning.targets(vault).await?;
-    let index = vault.blind_index_set().await?;
+    let index = Arc::new(vault.blind_index_set().await?);
     let key = vault.keys().blind().clone();
     let limit = ctx.provisioning.settings().job_timeout();
     let cases: Vec<CaseId> = sqlx::query("SELECT DISTINCT case_id FROM blind_indexes")
@@ -101,16 +103,24 @@ pub(super) async fn leak_scan(
         };
         match &e.target {
             Err(p) => lt.error = Some(format!("the target cannot be used: {p}")),
-            Ok(t) => match tokio::time::timeout(limit, t.read_everything()).await {
-                Ok(Ok(entries)) => {
-                    lt.entries = entries.len();
-                    read += i64::try_from(entries.len()).unwrap_or(0);
-                    findings.extend(scan(&entries, &key, &index));
-                    // `entries` are dropped (and wiped) here.
+            // Each page is matched while the next is read, and wiped once matched.
+            Ok(t) => match tokio::time::timeout(
+                limit,
+                read_and_scan(t.as_ref(), &key, Arc::clone(&index)),
+            )
+            .await
+            {
+                Ok(Ok((entries, found))) => {
+                    lt.entries = entries;
+                    read += i64::try_from(entries).unwrap_or(0);
+                    findings.extend(found);
                 }
                 Ok(Err(err)) => lt.error = Some(err.to_string()),
                 Err(_) => {
-                    lt.error = Some(format!("reading took longer than {} s", limit.as_secs()))
+                    lt.error = Some(format!(
+                        "reading and matching took longer than {} s",
+                        limit.as_secs()
+                    ))
                 }
             },
         }
