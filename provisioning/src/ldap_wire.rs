@@ -307,8 +307,12 @@ pub fn scanned_from_entry(
         }
         attrs.push((name.contents, vals.contents));
     }
-    // By name as `String`s compare (byte order of the UTF-8 text; stable).
-    let names: Vec<String> = attrs.iter().map(|(n, _)| text(n)).collect();
+    // By name as `String`s compare (byte order of the UTF-8 text; stable). Borrowed
+    // unless a name is not UTF-8.
+    let names: Vec<std::borrow::Cow<'_, str>> = attrs
+        .iter()
+        .map(|(n, _)| String::from_utf8_lossy(n))
+        .collect();
     let mut order: Vec<usize> = (0..attrs.len()).collect();
     order.sort_by(|&a, &b| names.get(a).cmp(&names.get(b)));
 

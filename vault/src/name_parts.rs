@@ -19,8 +19,8 @@
 //! data. Unlike the blind indexes, which must be equal for equal values (duplicate
 //! detection looks them up in the database), equal names give unequal rows: a copy of the
 //! database tells nobody which protected pupils share a given name or a family name. In
-//! memory, while a guard or scan runs, the tags are a set per side, as the blind indexes
-//! are.
+//! memory, while a guard or scan runs, the tags are one table (tag → given, family or
+//! both) behind a bitmap of their low bits, as the blind indexes are a set.
 
 use std::collections::HashMap;
 use std::fmt;
