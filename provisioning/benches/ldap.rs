@@ -649,7 +649,17 @@ async fn leak_scan(target: &LdapTarget, reals: &Reals) -> anyhow::Result<(Durati
     let counting = Arc::new(Counting(Arc::clone(&reals.index), AtomicUsize::new(0)));
     let c = cpu_time();
     let t = Instant::now();
-    let (read, findings) = read_and_scan(target, &reals.key, Arc::clone(&counting)).await?;
+    let scanned = read_and_scan(
+        target,
+        &reals.key,
+        Arc::clone(&counting),
+        Duration::from_secs(3600),
+    )
+    .await;
+    if let Some(e) = scanned.error {
+        anyhow::bail!("the leak scan could not read the directory: {e}");
+    }
+    let (read, findings) = (scanned.read, scanned.findings);
     let took = t.elapsed();
     let cpu = cpu_time() - c;
     let indexes = counting.1.load(Ordering::Relaxed);

@@ -56,7 +56,10 @@ pub use model::{
 };
 pub use plan::{plan, Action, Drift, Plan, PlanOptions, Refusal, TargetPlan};
 pub use record::{ManagedEntry, OutboundGroup, OutboundRecord, Payload, ScannedEntry};
-pub use scan::{read_and_scan, report, scan, CaseReport, CaseStatus, Finding, PagedScan};
+pub use scan::{
+    read_and_scan, report, scan, CaseReport, CaseStatus, Finding, PagedScan, ScanReadError,
+    TargetScan,
+};
 pub use target::{
     check_account, compare_account, push, push_many, AccountCheck, Applied, Expect, ParseError,
     Target, TargetError,

@@ -200,19 +200,57 @@ impl PagedScan {
     }
 }
 
-/// Reads every entry of `target` and scans it, matching each page while the next is
-/// read ([`PagedScan`]). Returns how many entries were read, and the findings.
+/// What a leak scan of one target gives ([`read_and_scan`]).
+#[derive(Debug)]
+pub struct TargetScan {
+    /// Entries read (and matched).
+    pub read: usize,
+    /// The findings in what was read, in the order the entries came.
+    pub findings: Vec<Finding>,
+    /// Why the target could not be read completely, if it could not. The findings in
+    /// what was read before are kept: a real identity found is reported even when the
+    /// rest of the target could not be read.
+    pub error: Option<ScanReadError>,
+}
+
+/// Why a target could not be read completely for a leak scan.
+#[derive(Debug, thiserror::Error)]
+pub enum ScanReadError {
+    #[error(transparent)]
+    Target(#[from] TargetError),
+    #[error("reading took longer than {} s", .0.as_secs_f64())]
+    TimedOut(std::time::Duration),
+}
+
+/// Reads every entry of `target` within `limit` and scans it, matching each page while
+/// the next is read ([`PagedScan`]). Pages read before a failure or the time limit are
+/// still matched.
 pub async fn read_and_scan<L: RealIndexLookup + 'static>(
     target: &dyn Target,
     key: &BlindKey,
     lookup: Arc<L>,
-) -> Result<(usize, Vec<Finding>), TargetError> {
+    limit: std::time::Duration,
+) -> TargetScan {
     let mut scan = PagedScan::start(key, lookup);
-    let read = target
-        .read_everything_in_pages(&mut |page| scan.push(page))
-        .await;
-    let findings = scan.finish();
-    Ok((read?, findings))
+    let mut read = 0usize;
+    let outcome = tokio::time::timeout(
+        limit,
+        target.read_everything_in_pages(&mut |page| {
+            read += page.len();
+            scan.push(page);
+        }),
+    )
+    .await;
+    let error = match outcome {
+        Ok(Ok(_)) => None,
+        Ok(Err(e)) => Some(ScanReadError::Target(e)),
+        Err(_) => Some(ScanReadError::TimedOut(limit)),
+    };
+    TargetScan {
+        read,
+        findings: scan.finish(),
+        error,
+    }
 }
 
 fn scan_part<L: RealIndexLookup + ?Sized>(

@@ -270,11 +270,16 @@ async fn leak_scan_finds_a_planted_real_pupil_and_never_sends_a_real_value() {
     let entries = t.read_everything().await.unwrap();
     let findings = scan(&entries, &key, &index);
     // Read and matched page by page (pages of 2), as the service scans: the same.
-    let (read, paged) = read_and_scan(&t, &key, std::sync::Arc::new(index.clone()))
-        .await
-        .unwrap();
-    assert_eq!(read, entries.len());
-    assert_eq!(paged, findings);
+    let paged = read_and_scan(
+        &t,
+        &key,
+        std::sync::Arc::new(index.clone()),
+        std::time::Duration::from_secs(60),
+    )
+    .await;
+    assert!(paged.error.is_none(), "{:?}", paged.error);
+    assert_eq!(paged.read, entries.len());
+    assert_eq!(paged.findings, findings);
     let log_after = slapd.log().unwrap();
 
     let rules: std::collections::BTreeSet<Rule> = findings.iter().map(|f| f.rule).collect();
@@ -515,4 +520,79 @@ async fn the_scan_reader_reads_what_ldap3_reads() {
         ),
         "{err}"
     );
+}
+
+/// A scan cut short (the connection dropped after a few pages, or the time limit hit)
+/// says why, and still reports what it found in the pages it read: a real pupil in the
+/// first pages is found even though the rest of the directory could not be read.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_scan_cut_short_says_why_and_keeps_what_it_found() {
+    use fiktiv_provisioning::ScanReadError;
+    use fiktiv_tests::{Fault, FaultProxy};
+    use std::sync::Arc;
+    use std::time::Duration;
+
+    let slapd = Slapd::start().unwrap();
+    let key = key();
+    let real = astrid();
+    let index = Arc::new(index_map(&key, &[&real]));
+    let people = slapd.people_dn();
+    let mut ldif = format!(
+        "dn: uid=planted,{people}\nobjectClass: inetOrgPerson\nuid: planted\ncn: X\nsn: X\n\
+         employeeNumber: {}\n\n",
+        real.number
+    );
+    for i in 0..40 {
+        ldif.push_str(&format!(
+            "dn: uid=filler{i},{people}\nobjectClass: inetOrgPerson\nuid: filler{i}\n\
+             cn: Filler {i}\nsn: Filler\n\n"
+        ));
+    }
+    slapd.ldapadd(&ldif).unwrap();
+    let proxy = FaultProxy::for_slapd(&slapd).unwrap();
+    let mut cfg = config_for(&slapd);
+    cfg.url = proxy.url_for("ldap");
+    cfg.timeout = Duration::from_secs(10);
+    let t = LdapTarget::new(cfg).unwrap();
+    let found_real = |f: &[fiktiv_provisioning::Finding]| {
+        f.iter()
+            .any(|f| f.rule == Rule::Number && f.cases == vec![real.case])
+    };
+
+    let whole = read_and_scan(&t, &key, Arc::clone(&index), Duration::from_secs(60)).await;
+    assert!(whole.error.is_none(), "{:?}", whole.error);
+    assert!(whole.read > 40 && found_real(&whole.findings));
+
+    // Cut after a few pages (the planted entry comes right after its base's entry).
+    proxy.set(Fault::DropAfterBytes(2500)).unwrap();
+    let cut = read_and_scan(&t, &key, Arc::clone(&index), Duration::from_secs(60)).await;
+    assert!(
+        matches!(
+            cut.error,
+            Some(ScanReadError::Target(TargetError::Transport { .. }))
+        ),
+        "{:?}",
+        cut.error
+    );
+    assert!(
+        cut.read > 0 && cut.read < whole.read,
+        "{} of {}",
+        cut.read,
+        whole.read
+    );
+    assert!(found_real(&cut.findings), "{:?}", cut.findings);
+
+    // Too slow for the time limit.
+    proxy.set(Fault::Delay(Duration::from_secs(3))).unwrap();
+    let slow = read_and_scan(&t, &key, Arc::clone(&index), Duration::from_millis(500)).await;
+    assert!(
+        matches!(slow.error, Some(ScanReadError::TimedOut(_))),
+        "{:?}",
+        slow.error
+    );
+    assert_eq!(
+        slow.error.unwrap().to_string(),
+        "reading took longer than 0.5 s"
+    );
+    proxy.clear().unwrap();
 }

@@ -103,26 +103,15 @@ pub(super) async fn leak_scan(
         };
         match &e.target {
             Err(p) => lt.error = Some(format!("the target cannot be used: {p}")),
-            // Each page is matched while the next is read, and wiped once matched.
-            Ok(t) => match tokio::time::timeout(
-                limit,
-                read_and_scan(t.as_ref(), &key, Arc::clone(&index)),
-            )
-            .await
-            {
-                Ok(Ok((entries, found))) => {
-                    lt.entries = entries;
-                    read += i64::try_from(entries).unwrap_or(0);
-                    findings.extend(found);
-                }
-                Ok(Err(err)) => lt.error = Some(err.to_string()),
-                Err(_) => {
-                    lt.error = Some(format!(
-                        "reading and matching took longer than {} s",
-                        limit.as_secs()
-                    ))
-                }
-            },
+            // Each page is matched while the next is read, and wiped once matched; what
+            // was read before a failure is still matched and its findings kept.
+            Ok(t) => {
+                let s = read_and_scan(t.as_ref(), &key, Arc::clone(&index), limit).await;
+                lt.entries = s.read;
+                read += i64::try_from(s.read).unwrap_or(0);
+                findings.extend(s.findings);
+                lt.error = s.error.map(|e| e.to_string());
+            }
         }
         targets.push(lt);
         done += 1;
