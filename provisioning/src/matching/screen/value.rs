@@ -1,0 +1,377 @@
+//! What one value contributes on its own: its words, the name pairs the name-part
+//! filter lets through (indexed at once), its name-like pairs and its dates. Worked out
+//! once per distinct value of a scan or batch where the memo knows it ([`super::Memo`]).
+
+use std::collections::HashMap;
+
+use fiktiv_vault::blind::IndexKind;
+use fiktiv_vault::ids::{scan_number_candidates, DEFAULT_CANDIDATE_LIMIT};
+use fiktiv_vault::normalize::{normalize_name, scan_date_candidates, DEFAULT_DATE_LIMIT};
+use fiktiv_vault::NamePartFilter;
+use unicode_normalization::char::is_combining_mark;
+use zeroize::Zeroizing;
+
+use super::super::{
+    RealIndexLookup, MAX_SPLIT_WORD_CHARS, MAX_WORDS_PER_VALUE, NAME_LIKE_MAX_WORDS,
+    WHOLE_SPLIT_MAX_WORDS, WINDOW,
+};
+use super::{Checker, Facts, Secret};
+
+/// Reused buffers for working out a value's facts. They hold words of target values,
+/// so they are wiped when dropped ([`Secret`]).
+#[derive(Default)]
+pub(super) struct Scratch {
+    /// The value's normalised words, one after another.
+    text: Secret,
+    /// Per word: its byte range in the value and in `text`.
+    words: Vec<((usize, usize), (usize, usize))>,
+    /// `runs[i * WINDOW + len - 1]`: the filter's bits for the run of `len` words from
+    /// word `i`.
+    runs: Vec<u8>,
+    /// The bits of words `..k` and of words `k..` (whole splits only).
+    prefix: Vec<u8>,
+    suffix: Vec<u8>,
+    /// A `given|family` key being built.
+    key: Secret,
+    /// Normalised ASCII words already split at every character, and whether some
+    /// split passed the name-part filter (one scan or batch: one filter).
+    splits: HashMap<Secret, bool>,
+}
+
+/// Past this many remembered words, [`Scratch::splits`] starts over.
+const SPLITS_MAX_WORDS: usize = 1 << 18;
+
+/// Without a filter every half may be either part.
+const ANY_PART: u8 = NamePartFilter::GIVEN | NamePartFilter::FAMILY;
+const GIVEN: u8 = NamePartFilter::GIVEN;
+const FAMILY: u8 = NamePartFilter::FAMILY;
+
+/// May a pair whose halves have these bits be a real name (given half first)?
+fn pair_may_be_real(given: u8, family: u8) -> bool {
+    given & GIVEN != 0 && family & FAMILY != 0
+}
+
+impl Scratch {
+    /// The normalised text of words `from..to`.
+    fn run(&self, from: usize, to: usize) -> &str {
+        let start = self.words.get(from).map_or(0, |w| w.1 .0);
+        let end = to
+            .checked_sub(1)
+            .and_then(|l| self.words.get(l))
+            .map_or(start, |w| w.1 .1);
+        self.text.0.get(start..end).unwrap_or("")
+    }
+
+    /// `given|family` from two runs of normalised words, into `self.key`.
+    fn pair_key(&mut self, given: (usize, usize), family: (usize, usize)) {
+        let mut key = std::mem::take(&mut self.key);
+        key.0.clear();
+        key.0.push_str(self.run(given.0, given.1));
+        key.0.push('|');
+        key.0.push_str(self.run(family.0, family.1));
+        self.key = key;
+    }
+
+    /// Splits `v` into words (runs of letters, digits and combining marks) and
+    /// normalises them; `false` past [`MAX_WORDS_PER_VALUE`] words.
+    fn split(&mut self, v: &str) -> bool {
+        self.text.0.clear();
+        self.words.clear();
+        if v.is_ascii() {
+            // The same words, byte by byte: no ASCII character is a combining mark.
+            let mut start = None;
+            for (i, b) in v.bytes().chain(std::iter::once(b' ')).enumerate() {
+                match (b.is_ascii_alphanumeric(), start) {
+                    (true, None) => start = Some(i),
+                    (false, Some(from)) => {
+                        start = None;
+                        if self.words.len() == MAX_WORDS_PER_VALUE {
+                            return false;
+                        }
+                        let at = self.text.0.len();
+                        self.text.0.extend(
+                            v.bytes()
+                                .skip(from)
+                                .take(i - from)
+                                .map(|b| char::from(b.to_ascii_lowercase())),
+                        );
+                        self.words.push(((from, i), (at, self.text.0.len())));
+                    }
+                    _ => {}
+                }
+            }
+            return true;
+        }
+        let mut start = None;
+        // A separator after the end closes the last word.
+        for (i, c) in v.char_indices().chain(std::iter::once((v.len(), ' '))) {
+            let in_word = c.is_alphanumeric() || is_combining_mark(c);
+            match (in_word, start) {
+                (true, None) => start = Some(i),
+                (false, Some(from)) => {
+                    start = None;
+                    if self.words.len() == MAX_WORDS_PER_VALUE {
+                        return false;
+                    }
+                    let piece = v.get(from..i).unwrap_or("");
+                    let at = self.text.0.len();
+                    if piece.is_ascii() {
+                        self.text
+                            .0
+                            .extend(piece.bytes().map(|b| char::from(b.to_ascii_lowercase())));
+                    } else {
+                        let n = Zeroizing::new(normalize_name(piece));
+                        self.text.0.push_str(&n);
+                    }
+                    self.words.push(((from, i), (at, self.text.0.len())));
+                }
+                _ => {}
+            }
+        }
+        true
+    }
+}
+
+/// `normalize_name` of a word (letters, digits, combining marks).
+pub(in crate::matching) fn normalize_word(w: &str) -> Secret {
+    if w.is_ascii() {
+        Secret(w.to_ascii_lowercase())
+    } else {
+        Secret(normalize_name(w))
+    }
+}
+
+/// Everything one value contributes on its own (see `match_entry_exact`). A pair the
+/// name-part filter rules out is neither indexed nor kept for the name + birth rule:
+/// that rule's key starts with the same `given|family`, so it cannot match either.
+pub(super) fn value_facts<L: RealIndexLookup + ?Sized>(
+    v: &str,
+    checker: &mut Checker<'_, L>,
+    sc: &mut Scratch,
+) -> Facts {
+    let flagged = Facts {
+        flagged: true,
+        ..Facts::default()
+    };
+    let numbers = scan_number_candidates(v, DEFAULT_CANDIDATE_LIMIT);
+    if numbers.truncated {
+        return flagged;
+    }
+    for c in &numbers.candidates {
+        let idx = checker.key.index(IndexKind::PersonalNumber, c);
+        if checker.lookup.contains(IndexKind::PersonalNumber, &idx) {
+            return flagged;
+        }
+    }
+    if !word_pairs(v, checker, sc) {
+        return flagged;
+    }
+    let mut facts = Facts {
+        name_like: std::mem::take(&mut checker.name_like),
+        ..Facts::default()
+    };
+    let dates = scan_date_candidates(v, DEFAULT_DATE_LIMIT);
+    facts.dates = dates.dates;
+    facts.dates_truncated = dates.truncated;
+    facts
+}
+
+/// The name pairs of one value: indexes those the filter lets through (`false`: one
+/// matched, or the value has too many words) and keeps its name-like pairs in
+/// `checker.name_like`.
+fn word_pairs<L: RealIndexLookup + ?Sized>(
+    v: &str,
+    checker: &mut Checker<'_, L>,
+    sc: &mut Scratch,
+) -> bool {
+    checker.name_like.clear();
+    if !sc.split(v) {
+        return false;
+    }
+    let n = sc.words.len();
+    let parts = checker.parts;
+
+    // The filter's bits for every run of up to WINDOW words.
+    sc.runs.clear();
+    match parts {
+        None => sc.runs.resize(n * WINDOW, ANY_PART),
+        Some(p) => {
+            sc.runs.resize(n * WINDOW, 0);
+            for i in 0..n {
+                let mut h = p.key().hasher();
+                for len in 1..=WINDOW.min(n - i) {
+                    let (_, (from, to)) = sc.words.get(i + len - 1).copied().unwrap_or_default();
+                    h.write(sc.text.0.get(from..to).unwrap_or(""));
+                    if let Some(b) = sc.runs.get_mut(i * WINDOW + len - 1) {
+                        *b = p.bits(h.finish());
+                    }
+                }
+            }
+        }
+    }
+    let run_bits = |sc: &Scratch, at: usize, len: usize| {
+        sc.runs.get(at * WINDOW + len - 1).copied().unwrap_or(0)
+    };
+
+    // Whole splits: words ..k and k.., both orders.
+    if (2..=WHOLE_SPLIT_MAX_WORDS).contains(&n) {
+        sc.prefix.clear();
+        sc.suffix.clear();
+        match parts {
+            None => {
+                sc.prefix.resize(n + 1, ANY_PART);
+                sc.suffix.resize(n + 1, ANY_PART);
+            }
+            Some(p) => {
+                let mut h = p.key().hasher();
+                sc.prefix.push(0);
+                for k in 0..n {
+                    h.write(sc.run(k, k + 1));
+                    sc.prefix.push(p.bits(h.finish()));
+                }
+                for k in 0..=n {
+                    // A suffix matters only beside a prefix that is some name part.
+                    let bits = if sc.prefix.get(k).copied().unwrap_or(0) == 0 {
+                        0
+                    } else {
+                        p.bits(p.key().tag(sc.run(k, n)))
+                    };
+                    sc.suffix.push(bits);
+                }
+            }
+        }
+        for k in 1..n {
+            let (pb, sb) = (
+                sc.prefix.get(k).copied().unwrap_or(0),
+                sc.suffix.get(k).copied().unwrap_or(0),
+            );
+            for (given, family, ok) in [
+                ((0, k), (k, n), pair_may_be_real(pb, sb)),
+                ((k, n), (0, k), pair_may_be_real(sb, pb)),
+            ] {
+                if !ok {
+                    continue;
+                }
+                sc.pair_key(given, family);
+                if checker.full_name(&sc.key.0) {
+                    return false;
+                }
+                if n <= NAME_LIKE_MAX_WORDS {
+                    checker.name_like.push(Secret(sc.key.0.clone()));
+                }
+            }
+        }
+    }
+
+    // Runs of up to WINDOW + WINDOW words anywhere, both orders; skipped at once when
+    // no run is a given name or none a family name.
+    let any = sc.runs.iter().fold(0, |acc, b| acc | b);
+    if n >= 2 && any & GIVEN != 0 && any & FAMILY != 0 {
+        for i in 0..n {
+            for g in 1..=WINDOW {
+                for f in 1..=WINDOW {
+                    if i + g + f > n {
+                        continue;
+                    }
+                    let (gb, fb) = (run_bits(sc, i, g), run_bits(sc, i + g, f));
+                    for (given, family, ok) in [
+                        ((i, i + g), (i + g, i + g + f), pair_may_be_real(gb, fb)),
+                        ((i + g, i + g + f), (i, i + g), pair_may_be_real(fb, gb)),
+                    ] {
+                        if !ok {
+                            continue;
+                        }
+                        sc.pair_key(given, family);
+                        if checker.full_name(&sc.key.0) {
+                            return false;
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    // Every split of a single word, given half first.
+    for j in 0..n {
+        let Some(&((ws, we), (ns, ne))) = sc.words.get(j) else {
+            continue;
+        };
+        let w = v.get(ws..we).unwrap_or("");
+        if w.is_ascii() {
+            // The normalised word is the lowercase word, cut at the same byte.
+            if !(2..=MAX_SPLIT_WORD_CHARS).contains(&w.len()) {
+                continue;
+            }
+            // With a filter, a word none of whose splits passes it is remembered.
+            let cached = parts.is_some() && {
+                let word = sc.text.0.get(ns..ne).unwrap_or("");
+                match sc.splits.get(word) {
+                    Some(false) => continue,
+                    Some(true) => true,
+                    None => false,
+                }
+            };
+            let mut passed = false;
+            let mut h = parts.map(|p| p.key().hasher());
+            for at in ns + 1..ne {
+                let g = sc.text.0.get(ns..at).unwrap_or("");
+                let f = sc.text.0.get(at..ne).unwrap_or("");
+                if let (Some(p), Some(h)) = (parts, h.as_mut()) {
+                    // The given half grows by one byte per split; the family half is
+                    // tagged only behind a given half that is some real given name.
+                    h.write(g.get(g.len() - 1..).unwrap_or(""));
+                    if p.bits(h.finish()) & GIVEN == 0 || p.bits(p.key().tag(f)) & FAMILY == 0 {
+                        continue;
+                    }
+                }
+                passed = true;
+                let mut key = std::mem::take(&mut sc.key);
+                key.0.clear();
+                key.0.push_str(g);
+                key.0.push('|');
+                key.0.push_str(f);
+                sc.key = key;
+                if checker.full_name(&sc.key.0) {
+                    return false;
+                }
+                if n == 1 {
+                    checker.name_like.push(Secret(sc.key.0.clone()));
+                }
+            }
+            if parts.is_some() && !cached {
+                if sc.splits.len() >= SPLITS_MAX_WORDS {
+                    sc.splits.clear();
+                }
+                let word = Secret(sc.text.0.get(ns..ne).unwrap_or("").to_string());
+                sc.splits.insert(word, passed);
+            }
+        } else {
+            let chars = w.chars().count();
+            if !(2..=MAX_SPLIT_WORD_CHARS).contains(&chars) {
+                continue;
+            }
+            for (at, _) in w.char_indices().skip(1) {
+                let g = normalize_word(w.get(..at).unwrap_or(""));
+                let f = normalize_word(w.get(at..).unwrap_or(""));
+                if let Some(p) = parts {
+                    if !pair_may_be_real(p.bits(p.key().tag(&g.0)), p.bits(p.key().tag(&f.0))) {
+                        continue;
+                    }
+                }
+                let mut key = std::mem::take(&mut sc.key);
+                key.0.clear();
+                key.0.push_str(&g.0);
+                key.0.push('|');
+                key.0.push_str(&f.0);
+                sc.key = key;
+                if checker.full_name(&sc.key.0) {
+                    return false;
+                }
+                if n == 1 {
+                    checker.name_like.push(Secret(sc.key.0.clone()));
+                }
+            }
+        }
+    }
+    true
+}
