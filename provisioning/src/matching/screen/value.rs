@@ -325,17 +325,8 @@ fn word_pairs<L: RealIndexLookup + ?Sized>(
                     }
                 }
                 passed = true;
-                let mut key = std::mem::take(&mut sc.key);
-                key.0.clear();
-                key.0.push_str(g);
-                key.0.push('|');
-                key.0.push_str(f);
-                sc.key = key;
-                if checker.full_name(&sc.key.0) {
+                if split_is_real(checker, &mut sc.key, g, f, n == 1) {
                     return false;
-                }
-                if n == 1 {
-                    checker.name_like.push(Secret(sc.key.0.clone()));
                 }
             }
             if parts.is_some() && !cached {
@@ -358,20 +349,33 @@ fn word_pairs<L: RealIndexLookup + ?Sized>(
                         continue;
                     }
                 }
-                let mut key = std::mem::take(&mut sc.key);
-                key.0.clear();
-                key.0.push_str(&g.0);
-                key.0.push('|');
-                key.0.push_str(&f.0);
-                sc.key = key;
-                if checker.full_name(&sc.key.0) {
+                if split_is_real(checker, &mut sc.key, &g.0, &f.0, n == 1) {
                     return false;
-                }
-                if n == 1 {
-                    checker.name_like.push(Secret(sc.key.0.clone()));
                 }
             }
         }
     }
     true
+}
+
+/// Indexes the split of one word `g|f` (built in `key`), and keeps it as a name-like
+/// pair when `name_like` (the value is that one word). `true`: a real full name.
+fn split_is_real<L: RealIndexLookup + ?Sized>(
+    checker: &mut Checker<'_, L>,
+    key: &mut Secret,
+    g: &str,
+    f: &str,
+    name_like: bool,
+) -> bool {
+    key.0.clear();
+    key.0.push_str(g);
+    key.0.push('|');
+    key.0.push_str(f);
+    if checker.full_name(&key.0) {
+        return true;
+    }
+    if name_like {
+        checker.name_like.push(Secret(key.0.clone()));
+    }
+    false
 }
