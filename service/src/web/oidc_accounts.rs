@@ -3,6 +3,7 @@
 //! session a sign-in opens, and the step-up that a fresh provider sign-in grants.
 
 use fiktiv_vault::audit::{fmt_time, Outcome};
+use fiktiv_vault::db::Tx;
 use fiktiv_vault::Vault;
 use sqlx::Row;
 
@@ -41,7 +42,18 @@ pub async fn audit_refusal(
     purpose: Purpose,
     why: Refusal,
 ) -> DomainResult<()> {
-    let mut tx = vault.db().begin_write().await?;
+    let tx = vault.db().begin_write().await?;
+    commit_refusal(vault, tx, actor, purpose, why).await
+}
+
+/// Audits a refusal in `tx` and commits it, with whatever else `tx` changed.
+async fn commit_refusal(
+    vault: &Vault,
+    mut tx: Tx<'static>,
+    actor: &str,
+    purpose: Purpose,
+    why: Refusal,
+) -> DomainResult<()> {
     accounts::audit(
         vault,
         &mut tx,
@@ -82,17 +94,7 @@ pub async fn refuse_no_role(vault: &Vault, name: &str) -> DomainResult<()> {
         }
         None => UNKNOWN_ACTOR.to_owned(),
     };
-    accounts::audit(
-        vault,
-        &mut tx,
-        &actor,
-        Purpose::SignIn.action(),
-        Outcome::Denied,
-        Some(Refusal::NoRole.code()),
-    )
-    .await?;
-    tx.commit().await?;
-    Ok(())
+    commit_refusal(vault, tx, &actor, Purpose::SignIn, Refusal::NoRole).await
 }
 
 /// Sign in the mapped person: make or update their OIDC account (roles and units from
@@ -207,16 +209,7 @@ pub async fn step_up(
     };
     let actor = principal_id(&owner_name);
     if owner_name != name {
-        accounts::audit(
-            vault,
-            &mut tx,
-            &actor,
-            Purpose::StepUp.action(),
-            Outcome::Denied,
-            Some(Refusal::OtherPerson.code()),
-        )
-        .await?;
-        tx.commit().await?;
+        commit_refusal(vault, tx, &actor, Purpose::StepUp, Refusal::OtherPerson).await?;
         return Ok(Err(Refusal::OtherPerson));
     }
     session::mark_stepped_up_by_hash(&mut tx, session_hash, vault.now()).await?;
