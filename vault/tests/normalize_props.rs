@@ -141,6 +141,9 @@ proptest! {
 
     #[test]
     fn control_characters_fail(a in name(), b in name(), c in "[\u{0000}-\u{001F}\u{007F}-\u{009F}]") {
+        // Only names that are valid without the control character (two long names
+        // together can be too long, which is reported first).
+        prop_assume!(validate_display_name(&format!("{a} {b}")) == Ok(()));
         let s = format!("{a}{c}{b}");
         prop_assert_eq!(validate_display_name(&s), Err(NameError::ControlCharacter));
     }
