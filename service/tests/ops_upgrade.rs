@@ -420,6 +420,13 @@ async fn upgrade_from_v0001(db: TestDatabase) {
     let parts = set.name_parts().expect("every identity is tagged now");
     let key = v.keys().name_parts();
     assert!(parts.given(key.tag("uppgradera")) && parts.family(key.tag("fixtursson")));
+    // With the tags of the names' prefixes (a candidate half stops growing once it starts
+    // no real name part).
+    assert!(parts.prefixes_complete());
+    let bits = parts.bits(key.tag("uppgr"));
+    assert!(parts.may_extend(bits, 5, fiktiv_vault::NamePartFilter::GIVEN_PREFIX));
+    let bits = parts.bits(key.tag("uppgx"));
+    assert!(!parts.may_extend(bits, 5, fiktiv_vault::NamePartFilter::GIVEN_PREFIX));
     let report = audit::verify(v.db().pool(), v.keys().audit())
         .await
         .unwrap();

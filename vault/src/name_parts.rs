@@ -13,8 +13,18 @@
 //! a missing tag would hide a real name, so a filter is only used when every identity in
 //! the vault has its tags ([`crate::BlindIndexSet::name_parts`]).
 //!
-//! At rest the two tags of an identity are one row of `blind_indexes` (kind
-//! `name-parts`), sealed with AES-256-GCM under another key (HKDF label
+//! Beside them the vault keeps the tags of every proper prefix of each name part (cut at
+//! a character boundary, up to [`PREFIX_MAX_BYTES`] bytes): the matcher grows a
+//! candidate half word by word, or character by character inside one word, and stops as
+//! soon as what it has is no start of any real name part. Such a half is usually one
+//! word or one character long, so almost all of a value's longer runs are never tagged.
+//! An identity stored without prefix tags (a release before them, until `keys reindex`)
+//! turns the stopping off for the whole filter ([`NamePartFilter::may_extend`]).
+//!
+//! At rest the tags of an identity are one row of `blind_indexes` (kind
+//! `name-parts`): the two part tags and [`PREFIX_SLOTS`] prefix tags per part (unused
+//! slots repeat a tag already there, so every row has the same length and tells nothing
+//! of the names' lengths), sealed with AES-256-GCM under another key (HKDF label
 //! `fiktiv/name-part-seal`) with a random nonce and the case and subject as associated
 //! data. Unlike the blind indexes, which must be equal for equal values (duplicate
 //! detection looks them up in the database), equal names give unequal rows: a copy of the
@@ -42,6 +52,13 @@ pub(crate) const SEAL_LABEL: &[u8] = b"fiktiv/name-part-seal";
 /// The `blind_indexes.kind` of an identity's sealed name-part tags.
 pub const KIND: &str = "name-parts";
 const PURPOSE: &str = "name-parts";
+
+/// Prefixes longer than this many bytes are not tagged: a half that long may always
+/// grow ([`NamePartFilter::may_extend`]).
+pub const PREFIX_MAX_BYTES: usize = 16;
+/// Prefix tags per name part in a row: a part has at most one proper prefix per byte
+/// length `1..=PREFIX_MAX_BYTES`.
+pub const PREFIX_SLOTS: usize = PREFIX_MAX_BYTES;
 
 /// Computes name-part tags (SipHash-2-4, 128-bit key). Zeroized on drop; `Debug` is
 /// redacted.
@@ -97,7 +114,8 @@ impl TagHasher {
 #[derive(Clone)]
 pub struct NamePartFilter {
     key: NamePartKey,
-    /// Per known tag: [`NamePartFilter::GIVEN`], [`NamePartFilter::FAMILY`] or both.
+    /// Per known tag: [`NamePartFilter::GIVEN`], [`NamePartFilter::FAMILY`],
+    /// [`NamePartFilter::GIVEN_PREFIX`], [`NamePartFilter::FAMILY_PREFIX`], or several.
     /// The tags are keyed SipHash outputs, uniform to anyone without the key, so the
     /// table uses them as their own hash ([`TagIsHash`]).
     parts: HashMap<u64, u8, BuildHasherDefault<TagIsHash>>,
@@ -107,6 +125,8 @@ pub struct NamePartFilter {
     /// that at most ~1/16 of its bits are set.
     quick: Vec<u64>,
     counts: (usize, usize),
+    /// Does every identity added have its prefix tags? Otherwise no half is cut short.
+    prefixes_complete: bool,
 }
 
 /// The smallest quick table: 2^16 bits (8 KiB).
@@ -149,6 +169,10 @@ impl NamePartFilter {
     pub const GIVEN: u8 = 1;
     /// The bit of [`NamePartFilter::bits`] for a family name.
     pub const FAMILY: u8 = 2;
+    /// The bit of [`NamePartFilter::bits`] for a proper prefix of a given name.
+    pub const GIVEN_PREFIX: u8 = 4;
+    /// The bit of [`NamePartFilter::bits`] for a proper prefix of a family name.
+    pub const FAMILY_PREFIX: u8 = 8;
 
     /// An empty filter: no candidate passes.
     pub fn new(key: NamePartKey) -> Self {
@@ -157,6 +181,7 @@ impl NamePartFilter {
             parts: HashMap::default(),
             quick: vec![0; QUICK_MIN_BITS / 64],
             counts: (0, 0),
+            prefixes_complete: true,
         }
     }
 
@@ -175,12 +200,28 @@ impl NamePartFilter {
 
     /// Adds a real identity's names (not yet normalised).
     pub fn add_names(&mut self, first: &str, last: &str) {
-        let (g, f) = tags_of(&self.key, first, last);
-        self.add_tags(g, f);
+        self.add(&tags_of(&self.key, first, last));
     }
 
-    pub(crate) fn add_tags(&mut self, given: u64, family: u64) {
-        if (self.parts.len() + 2) * 16 > self.quick.len() * 64 {
+    /// Adds an identity's tags; without prefix tags, no half is cut short any more.
+    pub(crate) fn add(&mut self, tags: &NameTags) {
+        self.add_tag(tags.given, Self::GIVEN);
+        self.add_tag(tags.family, Self::FAMILY);
+        match &tags.prefixes {
+            Some(p) => {
+                for &t in &p.given {
+                    self.add_tag(t, Self::GIVEN_PREFIX);
+                }
+                for &t in &p.family {
+                    self.add_tag(t, Self::FAMILY_PREFIX);
+                }
+            }
+            None => self.prefixes_complete = false,
+        }
+    }
+
+    fn add_tag(&mut self, tag: u64, bit: u8) {
+        if (self.parts.len() + 1) * 16 > self.quick.len() * 64 {
             // Twice as large, and filled again from every tag.
             self.quick = vec![0; self.quick.len() * 2];
             let tags: Vec<u64> = self.parts.keys().copied().collect();
@@ -188,17 +229,14 @@ impl NamePartFilter {
                 self.set_quick(t);
             }
         }
-        self.set_quick(given);
-        self.set_quick(family);
-        for (tag, bit) in [(given, Self::GIVEN), (family, Self::FAMILY)] {
-            let bits = self.parts.entry(tag).or_default();
-            if *bits & bit == 0 {
-                *bits |= bit;
-                if bit == Self::GIVEN {
-                    self.counts.0 += 1;
-                } else {
-                    self.counts.1 += 1;
-                }
+        self.set_quick(tag);
+        let bits = self.parts.entry(tag).or_default();
+        if *bits & bit == 0 {
+            *bits |= bit;
+            if bit == Self::GIVEN {
+                self.counts.0 += 1;
+            } else if bit == Self::FAMILY {
+                self.counts.1 += 1;
             }
         }
     }
@@ -217,6 +255,22 @@ impl NamePartFilter {
         self.parts.get(&tag).copied().unwrap_or(0)
     }
 
+    /// May a half whose normalised text is `len` bytes long and whose tag has these
+    /// [`Self::bits`] grow into a real name part of a kind in `mask`
+    /// ([`Self::GIVEN_PREFIX`], [`Self::FAMILY_PREFIX`] or both)? Only if it is a proper
+    /// prefix of one, or empty (a word of combining marks alone normalises to nothing),
+    /// or longer than the prefixes tagged, or the filter lacks some identity's prefix
+    /// tags. `false`: no longer half that starts with it can be a real name part of that
+    /// kind, and the caller stops growing it.
+    pub fn may_extend(&self, bits: u8, len: usize, mask: u8) -> bool {
+        bits & mask != 0 || len == 0 || len >= PREFIX_MAX_BYTES || !self.prefixes_complete
+    }
+
+    /// Does every identity added have its prefix tags ([`Self::may_extend`])?
+    pub fn prefixes_complete(&self) -> bool {
+        self.prefixes_complete
+    }
+
     /// Is `tag` the tag of some real identity's normalised given name?
     pub fn given(&self, tag: u64) -> bool {
         self.bits(tag) & Self::GIVEN != 0
@@ -228,27 +282,85 @@ impl NamePartFilter {
     }
 }
 
+/// The tags of one identity: its two name parts and, when known, their proper prefixes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct NameTags {
+    pub given: u64,
+    pub family: u64,
+    /// `None` for a row sealed before prefix tags were kept.
+    pub prefixes: Option<PrefixTags>,
+}
+
+/// [`PREFIX_SLOTS`] prefix tags per part (padded by repeating one of them).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct PrefixTags {
+    pub given: [u64; PREFIX_SLOTS],
+    pub family: [u64; PREFIX_SLOTS],
+}
+
+/// The tags of every proper prefix of `part` (normalised) cut at a character boundary,
+/// up to [`PREFIX_MAX_BYTES`] bytes; the slots left over repeat the last (or, for a
+/// part of one character, the part's own tag: a tag marked a prefix only lets a half
+/// grow, which is never wrong).
+fn prefix_tags(key: &NamePartKey, part: &str) -> [u64; PREFIX_SLOTS] {
+    let mut out = [key.tag(part); PREFIX_SLOTS];
+    let mut n = 0;
+    for (at, _) in part.char_indices().skip(1) {
+        if at > PREFIX_MAX_BYTES {
+            break;
+        }
+        if let (Some(slot), Some(p)) = (out.get_mut(n), part.get(..at)) {
+            *slot = key.tag(p);
+            n += 1;
+        }
+    }
+    if let Some(&last) = n.checked_sub(1).and_then(|l| out.get(l)) {
+        for slot in out.iter_mut().skip(n) {
+            *slot = last;
+        }
+    }
+    out
+}
+
 /// The tags of a first and last name, normalised as the full-name key normalises them.
-pub(crate) fn tags_of(key: &NamePartKey, first: &str, last: &str) -> (u64, u64) {
+pub(crate) fn tags_of(key: &NamePartKey, first: &str, last: &str) -> NameTags {
     let g = zeroize::Zeroizing::new(normalize_name(first));
     let f = zeroize::Zeroizing::new(normalize_name(last));
-    (key.tag(&g), key.tag(&f))
+    NameTags {
+        given: key.tag(&g),
+        family: key.tag(&f),
+        prefixes: Some(PrefixTags {
+            given: prefix_tags(key, &g),
+            family: prefix_tags(key, &f),
+        }),
+    }
 }
 
 fn owner(case: &CaseId, subject: &str) -> String {
     format!("{case}/{subject}")
 }
 
-/// The `idx` column of an identity's name-parts row: both tags, sealed.
+/// A row without prefix tags (sealed before they were kept): the two part tags.
+const ROW_V1_BYTES: usize = 16;
+/// A row with them: the two part tags, then the given name's prefix tags, then the
+/// family name's.
+const ROW_BYTES: usize = 16 + 2 * 8 * PREFIX_SLOTS;
+
+/// The `idx` column of an identity's name-parts row: its tags, sealed.
 pub(crate) fn seal_row(
     key: &StaffSecretsKey,
     case: &CaseId,
     subject: &str,
-    (given, family): (u64, u64),
+    tags: &NameTags,
 ) -> Result<String, SealError> {
-    let mut plain = zeroize::Zeroizing::new([0u8; 16]);
-    plain[..8].copy_from_slice(&given.to_be_bytes());
-    plain[8..].copy_from_slice(&family.to_be_bytes());
+    let mut plain = zeroize::Zeroizing::new(Vec::with_capacity(ROW_BYTES));
+    plain.extend_from_slice(&tags.given.to_be_bytes());
+    plain.extend_from_slice(&tags.family.to_be_bytes());
+    if let Some(p) = &tags.prefixes {
+        for t in p.given.iter().chain(&p.family) {
+            plain.extend_from_slice(&t.to_be_bytes());
+        }
+    }
     Ok(hex::encode(key.seal(
         PURPOSE,
         &owner(case, subject),
@@ -263,12 +375,34 @@ pub(crate) fn open_row(
     case: &CaseId,
     subject: &str,
     idx: &str,
-) -> Option<(u64, u64)> {
+) -> Option<NameTags> {
     let bytes = hex::decode(idx).ok()?;
     let plain = key.open(PURPOSE, &owner(case, subject), &bytes).ok()?;
-    let given = u64::from_be_bytes(plain.get(..8)?.try_into().ok()?);
-    let family = u64::from_be_bytes(plain.get(8..16)?.try_into().ok()?);
-    (plain.len() == 16).then_some((given, family))
+    if plain.len() != ROW_V1_BYTES && plain.len() != ROW_BYTES {
+        return None;
+    }
+    let mut words = plain
+        .chunks_exact(8)
+        .map(|c| c.try_into().map(u64::from_be_bytes));
+    let mut next = || words.next().and_then(Result::ok);
+    let (given, family) = (next()?, next()?);
+    let prefixes = if plain.len() == ROW_BYTES {
+        let mut p = PrefixTags {
+            given: [0; PREFIX_SLOTS],
+            family: [0; PREFIX_SLOTS],
+        };
+        for slot in p.given.iter_mut().chain(p.family.iter_mut()) {
+            *slot = next()?;
+        }
+        Some(p)
+    } else {
+        None
+    };
+    Some(NameTags {
+        given,
+        family,
+        prefixes,
+    })
 }
 
 #[cfg(test)]
@@ -290,7 +424,7 @@ mod tests {
             let mut given = std::collections::HashSet::new();
             let mut family = std::collections::HashSet::new();
             for &(g, f) in &tags {
-                filter.add_tags(g, f);
+                filter.add(&NameTags { given: g, family: f, prefixes: None });
                 given.insert(g);
                 family.insert(f);
             }
@@ -306,6 +440,43 @@ mod tests {
         }
     }
 
+    proptest::proptest! {
+        /// Every proper prefix of a real name part may grow (into that part, of its
+        /// kind); with one identity lacking prefix tags, every half may.
+        #[test]
+        fn no_prefix_of_a_real_part_is_cut_short(
+            first in "[a-zA-ZåäöÅÄÖøæé -]{1,30}",
+            last in "[a-zA-ZåäöÅÄÖøæé -]{1,30}",
+            probe in "[a-zåäöø]{1,20}",
+        ) {
+            let ring = KeyRing::new(RootKey::generate()).unwrap();
+            let key = ring.name_parts();
+            let mut filter = NamePartFilter::new(key.clone());
+            filter.add_names(&first, &last);
+            proptest::prop_assert!(filter.prefixes_complete());
+            for (part, mask) in [
+                (normalize_name(&first), NamePartFilter::GIVEN_PREFIX),
+                (normalize_name(&last), NamePartFilter::FAMILY_PREFIX),
+            ] {
+                for (at, _) in part.char_indices().skip(1) {
+                    let p = &part[..at];
+                    proptest::prop_assert!(filter.may_extend(filter.bits(key.tag(p)), p.len(), mask));
+                }
+            }
+            // A probe that starts no real part is cut short while it is short enough.
+            let starts = |part: &str| part.len() > probe.len() && part.starts_with(probe.as_str());
+            let (g, f) = (normalize_name(&first), normalize_name(&last));
+            let bits = filter.bits(key.tag(&probe));
+            if probe.len() < PREFIX_MAX_BYTES && !starts(&g) && !starts(&f) && probe != g && probe != f {
+                proptest::prop_assert!(!filter.may_extend(bits, probe.len(), NamePartFilter::GIVEN_PREFIX | NamePartFilter::FAMILY_PREFIX));
+            }
+            let t = tags_of(key, "Old", "Row");
+            filter.add(&NameTags { prefixes: None, ..t });
+            proptest::prop_assert!(!filter.prefixes_complete());
+            proptest::prop_assert!(filter.may_extend(0, 1, NamePartFilter::GIVEN_PREFIX));
+        }
+    }
+
     #[test]
     fn tags_are_keyed_streamed_and_normalised() {
         let ring = KeyRing::new(RootKey::generate()).unwrap();
@@ -314,7 +485,8 @@ mod tests {
         h.write("asa");
         h.write("britt");
         assert_eq!(h.finish(), key.tag("asabritt"));
-        let (g, f) = tags_of(key, "Åsa-Britt", "ÖBERG");
+        let tags = tags_of(key, "Åsa-Britt", "ÖBERG");
+        let (g, f) = (tags.given, tags.family);
         assert_eq!((g, f), (key.tag("asabritt"), key.tag("oberg")));
         let other = KeyRing::new(RootKey::generate()).unwrap();
         assert_ne!(other.name_parts().tag("asabritt"), g);
@@ -332,10 +504,25 @@ mod tests {
         let seal = ring.name_part_seal().unwrap();
         let (a, b) = (CaseId::new(), CaseId::new());
         let tags = tags_of(ring.name_parts(), "Anna", "Svensson");
-        let ra = seal_row(&seal, &a, "pupil", tags).unwrap();
-        let rb = seal_row(&seal, &b, "pupil", tags).unwrap();
+        let ra = seal_row(&seal, &a, "pupil", &tags).unwrap();
+        let rb = seal_row(&seal, &b, "pupil", &tags).unwrap();
         assert_ne!(ra, rb, "equal names must not give equal rows");
-        assert_eq!(open_row(&seal, &a, "pupil", &ra), Some(tags));
+        assert_eq!(open_row(&seal, &a, "pupil", &ra), Some(tags.clone()));
+        // Names of other lengths: rows of the same length.
+        let long = tags_of(
+            ring.name_parts(),
+            "Anna-Maria Sofia",
+            "von Hohenzollern-Sigmaringen",
+        );
+        assert_eq!(seal_row(&seal, &a, "pupil", &long).unwrap().len(), ra.len());
+        // A row sealed before prefix tags were kept opens without them.
+        let old = NameTags {
+            prefixes: None,
+            ..tags.clone()
+        };
+        let r1 = seal_row(&seal, &a, "pupil", &old).unwrap();
+        assert!(r1.len() < ra.len());
+        assert_eq!(open_row(&seal, &a, "pupil", &r1), Some(old));
         assert_eq!(open_row(&seal, &b, "pupil", &ra), None);
         assert_eq!(open_row(&seal, &a, "guardian", &ra), None);
         assert_eq!(open_row(&seal, &a, "pupil", "zz"), None);

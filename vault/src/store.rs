@@ -426,7 +426,7 @@ impl Vault {
             identity.first_name.expose(),
             identity.last_name.expose(),
         );
-        let row = crate::name_parts::seal_row(&self.keys.name_part_seal()?, case, subject, tags)?;
+        let row = crate::name_parts::seal_row(&self.keys.name_part_seal()?, case, subject, &tags)?;
         sqlx::query(
             "INSERT INTO blind_indexes (kind, idx, case_id, subject) VALUES ($1, $2, $3, $4)",
         )
@@ -487,8 +487,8 @@ impl Vault {
                 continue;
             };
             if kind == crate::name_parts::KIND {
-                if let Some((g, f)) = crate::name_parts::open_row(&seal, &c, &subject, &idx) {
-                    filter.add_tags(g, f);
+                if let Some(tags) = crate::name_parts::open_row(&seal, &c, &subject, &idx) {
+                    filter.add(&tags);
                     tagged.insert((c, subject));
                 }
             } else if let (Some(k), Some(i)) = (IndexKind::parse(&kind), BlindIndex::from_hex(&idx))
@@ -499,6 +499,13 @@ impl Vault {
         }
         let untagged = identities.difference(&tagged).count();
         if untagged == 0 {
+            if !filter.prefixes_complete() {
+                tracing::info!(
+                    "identities without name-prefix tags: the egress guard and the leak scan \
+                     check more candidates than they need to (same findings); run \
+                     `fiktiv keys reindex`"
+                );
+            }
             set.name_parts = Some(Arc::new(filter));
         } else {
             tracing::warn!(

@@ -234,6 +234,27 @@ fn the_filter_finds_names_in_many_shapes() {
     assert!(match_entry(&[("cn", "Åsa-Britt Ek")], &k, &lookup, false).is_empty());
 }
 
+/// A word of combining marks alone normalises to nothing: a run that is a whole real
+/// name part and stops there (it starts no longer one) is still that part with such a
+/// word after it, as the rules' whole split `ella` + `\u{301}` | `fiktiv` shows.
+#[test]
+fn a_word_that_normalises_to_nothing_cuts_no_run_short() {
+    let k = key();
+    let birth = NaiveDate::from_ymd_opt(2012, 3, 4).unwrap();
+    let set = HashSet::from([(
+        IndexKind::NameBirth,
+        k.index(
+            IndexKind::NameBirth,
+            &name_birth_key("Ella", "Fiktiv", birth),
+        ),
+    )]);
+    let lookup = Filtered::new(set, &[("Ella", "Fiktiv"), ("Ellen", "Fiktivsson")]);
+    let entry = [("cn", "Fiktiv Ella \u{301}"), ("description", "2012-03-04")];
+    let exact = match_entry_exact(&entry, &k, &lookup, false);
+    assert_eq!(exact.first().map(|h| h.rule), Some(Rule::NameBirth));
+    assert_eq!(match_entry(&entry, &k, &lookup, false), exact);
+}
+
 #[test]
 fn the_filter_spares_the_blind_indexes_of_clean_entries() {
     let k = key();

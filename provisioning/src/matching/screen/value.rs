@@ -2,8 +2,6 @@
 //! filter lets through (indexed at once), its name-like pairs and its dates. Worked out
 //! once per distinct value of a scan or batch where the memo knows it ([`super::Memo`]).
 
-use std::collections::HashMap;
-
 use fiktiv_vault::blind::IndexKind;
 use fiktiv_vault::ids::{scan_number_candidates, DEFAULT_CANDIDATE_LIMIT};
 use fiktiv_vault::normalize::{normalize_name, scan_date_candidates, DEFAULT_DATE_LIMIT};
@@ -28,23 +26,22 @@ pub(super) struct Scratch {
     /// `runs[i * WINDOW + len - 1]`: the filter's bits for the run of `len` words from
     /// word `i`.
     runs: Vec<u8>,
+    /// Per word: how long the runs from it may grow (see `word_pairs`).
+    reach: Vec<usize>,
     /// The bits of words `..k` and of words `k..` (whole splits only).
     prefix: Vec<u8>,
     suffix: Vec<u8>,
     /// A `given|family` key being built.
     key: Secret,
-    /// Normalised ASCII words already split at every character, and whether some
-    /// split passed the name-part filter (one scan or batch: one filter).
-    splits: HashMap<Secret, bool>,
 }
-
-/// Past this many remembered words, [`Scratch::splits`] starts over.
-const SPLITS_MAX_WORDS: usize = 1 << 18;
 
 /// Without a filter every half may be either part.
 const ANY_PART: u8 = NamePartFilter::GIVEN | NamePartFilter::FAMILY;
 const GIVEN: u8 = NamePartFilter::GIVEN;
+const GIVEN_PREFIX: u8 = NamePartFilter::GIVEN_PREFIX;
 const FAMILY: u8 = NamePartFilter::FAMILY;
+/// A run may grow while it starts some real name part, given or family.
+const ANY_PREFIX: u8 = NamePartFilter::GIVEN_PREFIX | NamePartFilter::FAMILY_PREFIX;
 
 /// May a pair whose halves have these bits be a real name (given half first)?
 fn pair_may_be_real(given: u8, family: u8) -> bool {
@@ -191,21 +188,41 @@ fn word_pairs<L: RealIndexLookup + ?Sized>(
     let n = sc.words.len();
     let parts = checker.parts;
 
-    // The filter's bits for every run of up to WINDOW words.
+    // The filter's bits for every run of up to WINDOW words. A run stops growing once
+    // it starts no real name part; `reach[i]`: the longest run from word `i` that may
+    // still grow past WINDOW words (WINDOW when it did not stop, else its length).
+    //
+    // A word that normalises to nothing (combining marks alone) leaves a run's text as
+    // it was, so a run that stopped could still become a name part with it: in a value
+    // with such a word no run stops.
+    let stops = !sc.words.iter().any(|&(_, (from, to))| from == to);
     sc.runs.clear();
+    sc.reach.clear();
     match parts {
-        None => sc.runs.resize(n * WINDOW, ANY_PART),
+        None => {
+            sc.runs.resize(n * WINDOW, ANY_PART);
+            sc.reach.resize(n, usize::MAX);
+        }
         Some(p) => {
             sc.runs.resize(n * WINDOW, 0);
             for i in 0..n {
                 let mut h = p.key().hasher();
+                let mut bytes = 0;
+                let mut reach = usize::MAX;
                 for len in 1..=WINDOW.min(n - i) {
                     let (_, (from, to)) = sc.words.get(i + len - 1).copied().unwrap_or_default();
                     h.write(sc.text.0.get(from..to).unwrap_or(""));
+                    bytes += to - from;
+                    let bits = p.bits(h.finish());
                     if let Some(b) = sc.runs.get_mut(i * WINDOW + len - 1) {
-                        *b = p.bits(h.finish());
+                        *b = bits & ANY_PART;
+                    }
+                    if stops && !p.may_extend(bits, bytes, ANY_PREFIX) {
+                        reach = len;
+                        break;
                     }
                 }
+                sc.reach.push(reach);
             }
         }
     }
@@ -223,18 +240,44 @@ fn word_pairs<L: RealIndexLookup + ?Sized>(
                 sc.suffix.resize(n + 1, ANY_PART);
             }
             Some(p) => {
-                let mut h = p.key().hasher();
+                // The prefix of k words is the run of k words from word 0; past WINDOW
+                // words it is grown on while it may still be a name part.
                 sc.prefix.push(0);
+                let mut h = p.key().hasher();
+                let mut bytes = 0;
+                let mut grows = sc.reach.first() == Some(&usize::MAX);
                 for k in 0..n {
-                    h.write(sc.run(k, k + 1));
-                    sc.prefix.push(p.bits(h.finish()));
+                    let bits = if k < WINDOW {
+                        sc.runs.get(k).copied().unwrap_or(0)
+                    } else if grows {
+                        let w = sc.run(k, k + 1);
+                        if k == WINDOW {
+                            h.write(sc.run(0, WINDOW));
+                            bytes = sc.run(0, WINDOW).len();
+                        }
+                        h.write(w);
+                        bytes += w.len();
+                        let bits = p.bits(h.finish());
+                        grows = !stops || p.may_extend(bits, bytes, ANY_PREFIX);
+                        bits & ANY_PART
+                    } else {
+                        0
+                    };
+                    sc.prefix.push(bits);
                 }
                 for k in 0..=n {
-                    // A suffix matters only beside a prefix that is some name part.
-                    let bits = if sc.prefix.get(k).copied().unwrap_or(0) == 0 {
+                    // A suffix matters only beside a prefix that is some name part, and
+                    // can be one only if its runs from word k may grow that far.
+                    let len = n - k;
+                    let reach = sc.reach.get(k).copied().unwrap_or(0);
+                    let bits = if sc.prefix.get(k).copied().unwrap_or(0) == 0 || len == 0 {
+                        0
+                    } else if len <= WINDOW {
+                        sc.runs.get(k * WINDOW + len - 1).copied().unwrap_or(0)
+                    } else if reach <= WINDOW {
                         0
                     } else {
-                        p.bits(p.key().tag(sc.run(k, n)))
+                        p.bits(p.key().tag(sc.run(k, n))) & ANY_PART
                     };
                     sc.suffix.push(bits);
                 }
@@ -302,39 +345,31 @@ fn word_pairs<L: RealIndexLookup + ?Sized>(
             if !(2..=MAX_SPLIT_WORD_CHARS).contains(&w.len()) {
                 continue;
             }
-            // With a filter, a word none of whose splits passes it is remembered.
-            let cached = parts.is_some() && {
-                let word = sc.text.0.get(ns..ne).unwrap_or("");
-                match sc.splits.get(word) {
-                    Some(false) => continue,
-                    Some(true) => true,
-                    None => false,
-                }
-            };
-            let mut passed = false;
             let mut h = parts.map(|p| p.key().hasher());
             for at in ns + 1..ne {
                 let g = sc.text.0.get(ns..at).unwrap_or("");
                 let f = sc.text.0.get(at..ne).unwrap_or("");
+                let mut last = false;
                 if let (Some(p), Some(h)) = (parts, h.as_mut()) {
-                    // The given half grows by one byte per split; the family half is
-                    // tagged only behind a given half that is some real given name.
+                    // The given half grows by one byte per split, while it starts some
+                    // real given name; the family half is tagged only behind a given
+                    // half that is one.
                     h.write(g.get(g.len() - 1..).unwrap_or(""));
-                    if p.bits(h.finish()) & GIVEN == 0 || p.bits(p.key().tag(f)) & FAMILY == 0 {
+                    let bits = p.bits(h.finish());
+                    last = !p.may_extend(bits, g.len(), GIVEN_PREFIX);
+                    if bits & GIVEN == 0 || p.bits(p.key().tag(f)) & FAMILY == 0 {
+                        if last {
+                            break;
+                        }
                         continue;
                     }
                 }
-                passed = true;
                 if split_is_real(checker, &mut sc.key, g, f, n == 1) {
                     return false;
                 }
-            }
-            if parts.is_some() && !cached {
-                if sc.splits.len() >= SPLITS_MAX_WORDS {
-                    sc.splits.clear();
+                if last {
+                    break;
                 }
-                let word = Secret(sc.text.0.get(ns..ne).unwrap_or("").to_string());
-                sc.splits.insert(word, passed);
             }
         } else {
             let chars = w.chars().count();
