@@ -738,32 +738,58 @@ pub fn number_candidates(text: &str) -> Vec<Zeroizing<String>> {
 /// A candidate needs valid check digits and a plausible birth date; `today` is not
 /// consulted. Work is linear in the length of `text`.
 pub fn scan_number_candidates(text: &str, limit: usize) -> NumberScan {
-    // Every form has at least 6 + 4 digits; in ASCII text only ASCII digits are digits.
-    if has_fewer_ascii_digits(text, 10) {
-        return NumberScan {
-            candidates: Vec::new(),
-            truncated: false,
-        };
+    // Every form has at least 6 + 4 digits and starts with a run of 6 or more; in ASCII
+    // text only ASCII digits are digits.
+    if let Some(shape) = AsciiDigits::of(text) {
+        if shape.total < 10 || shape.longest_run < 6 {
+            return NumberScan {
+                candidates: Vec::new(),
+                truncated: false,
+            };
+        }
     }
     scan_number_candidates_in_full(text, limit)
 }
 
-/// Is `text` ASCII with fewer than `n` digits? Then the scanners, which need at least
-/// `n` digit tokens, can find nothing in it.
-pub(crate) fn has_fewer_ascii_digits(text: &str, n: usize) -> bool {
-    let mut digits = 0usize;
-    for b in text.bytes() {
-        if !b.is_ascii() {
-            return false;
+/// The digits of an ASCII text, as the scanners' shortcuts need them.
+pub(crate) struct AsciiDigits {
+    pub total: usize,
+    /// The longest run of consecutive digits.
+    pub longest_run: usize,
+    /// Is there a digit, a separator (`-`, `.`, `/`), one or two digits, the same
+    /// separator and a digit: the least a separated date needs?
+    pub separated: bool,
+}
+
+impl AsciiDigits {
+    /// `None` for text that is not ASCII (it is scanned in full).
+    pub(crate) fn of(text: &str) -> Option<Self> {
+        let b = text.as_bytes();
+        if !text.is_ascii() {
+            return None;
         }
-        if b.is_ascii_digit() {
-            digits += 1;
-            if digits >= n {
-                return false;
+        let (mut total, mut run, mut longest_run, mut separated) = (0, 0, 0, false);
+        let digit = |i: usize| b.get(i).is_some_and(u8::is_ascii_digit);
+        for (i, &c) in b.iter().enumerate() {
+            if c.is_ascii_digit() {
+                total += 1;
+                run += 1;
+                longest_run = longest_run.max(run);
+                continue;
+            }
+            run = 0;
+            if !separated && matches!(c, b'-' | b'.' | b'/') && i > 0 && digit(i - 1) {
+                let second = (1..=2).take_while(|&k| digit(i + k)).count();
+                separated =
+                    second > 0 && b.get(i + second + 1) == Some(&c) && digit(i + second + 2);
             }
         }
+        Some(Self {
+            total,
+            longest_run,
+            separated,
+        })
     }
-    true
 }
 
 /// [`scan_number_candidates`] without the shortcut for text that has too few digits.
@@ -888,7 +914,7 @@ mod tests {
         /// digits, separators and letters, with fewer than 10 digits or not.
         #[test]
         fn the_few_digits_shortcut_changes_nothing(
-            text in "[0-9 +./-]{0,24}|[0-9a-z .+-]{0,40}|[0-9]{6}[-+ ][0-9]{3,5}x?",
+            text in "[0-9 +./-]{0,24}|[0-9a-z .+-]{0,40}|[0-9]{6}[-+ ][0-9]{3,5}x?|[0-9a-f]{1,8}(-[0-9a-f]{1,4}){0,4}|x?[0-9]{5,12}[-+ ]?[0-9]{0,5}",
             limit in 0usize..4,
         ) {
             let quick = scan_number_candidates(&text, limit);
@@ -901,14 +927,18 @@ mod tests {
     }
 
     #[test]
-    fn few_digits_are_counted_in_ascii_only() {
-        assert!(has_fewer_ascii_digits("abc-123", 10));
-        assert!(!has_fewer_ascii_digits("0123456789", 10));
+    fn digits_are_counted_in_ascii_only() {
+        let d = AsciiDigits::of("ab-123.4567 89").unwrap();
+        assert_eq!((d.total, d.longest_run, d.separated), (9, 4, false));
+        let d = AsciiDigits::of("x4.3.12").unwrap();
+        assert_eq!((d.total, d.longest_run, d.separated), (4, 2, true));
+        assert!(!AsciiDigits::of("4.3-12").unwrap().separated);
+        assert!(!AsciiDigits::of("4.345.12").unwrap().separated);
         assert!(
-            !has_fewer_ascii_digits("１", 10),
+            AsciiDigits::of("１").is_none(),
             "non-ASCII text is scanned in full"
         );
-        assert!(has_fewer_ascii_digits("", 1));
+        assert_eq!(AsciiDigits::of("").map(|d| d.total), Some(0));
     }
 
     #[test]

@@ -126,12 +126,14 @@ pub fn date_candidates(text: &str) -> Vec<NaiveDate> {
 /// (DDMMYY), six-digit forms in both 19xx and 20xx. Only real calendar dates in the years
 /// 1800..=2199 are returned. Work is linear in the length of `text`.
 pub fn scan_date_candidates(text: &str, limit: usize) -> DateScan {
-    // The shortest form (`4.3.12`) has 4 digits.
-    if crate::ids::has_fewer_ascii_digits(text, 4) {
-        return DateScan {
-            dates: Vec::new(),
-            truncated: false,
-        };
+    // Every form is a run of 6 or more digits or two separated ones (`4.3.12`).
+    if let Some(shape) = crate::ids::AsciiDigits::of(text) {
+        if shape.longest_run < 6 && !shape.separated {
+            return DateScan {
+                dates: Vec::new(),
+                truncated: false,
+            };
+        }
     }
     scan_date_candidates_in_full(text, limit)
 }
@@ -346,7 +348,7 @@ mod tests {
         /// The shortcut for text with too few digits changes no result.
         #[test]
         fn the_few_digits_shortcut_changes_nothing(
-            text in "[0-9 ./-]{0,16}|[0-9a-z ./-]{0,30}|[0-9]{1,2}[./-][0-9]{1,2}[./-][0-9]{2,4}",
+            text in "[0-9 ./-]{0,16}|[0-9a-z ./-]{0,30}|[0-9]{1,2}[./-][0-9]{1,2}[./-][0-9]{2,4}|[0-9a-f]{1,8}(-[0-9a-f]{1,4}){0,4}|[0-9a-f./-]{0,24}|x?[0-9]{4,9}x?",
             limit in 0usize..3,
         ) {
             proptest::prop_assert_eq!(

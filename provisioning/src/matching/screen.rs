@@ -112,7 +112,10 @@ pub(crate) struct Memo {
 pub(crate) struct Learnt {
     /// Fingerprints of the values met once (a collision only keeps a value early).
     met: HashSet<u64, BuildHasherDefault<TagIsHash>>,
-    facts: HashMap<Secret, Arc<Facts>, RandomState>,
+    /// The values met twice, by fingerprint (one hash per value looks up both). Of two
+    /// values with one fingerprint only the first is kept; the other is worked out each
+    /// time it is met.
+    facts: HashMap<u64, (Secret, Arc<Facts>), BuildHasherDefault<TagIsHash>>,
     /// Fingerprints of values, keyed at random per memo.
     fingerprint: RandomState,
     next_id: u64,
@@ -174,10 +177,13 @@ impl Memo {
         let Some(l) = self.learnt.as_mut() else {
             return once(value_facts(v, checker, buf));
         };
-        if let Some(f) = l.facts.get(v) {
-            return Arc::clone(f);
+        let fingerprint = l.fingerprint.hash_one(v);
+        match l.facts.get(&fingerprint) {
+            Some((known, f)) if known.0 == v => return Arc::clone(f),
+            Some(_) => return once(value_facts(v, checker, buf)),
+            None => {}
         }
-        if l.met.insert(l.fingerprint.hash_one(v)) {
+        if l.met.insert(fingerprint) {
             return once(value_facts(v, checker, buf));
         }
         // The second time: keep it.
@@ -189,7 +195,8 @@ impl Memo {
         f.id = Some(l.next_id);
         l.next_id += 1;
         let f = Arc::new(f);
-        l.facts.insert(Secret(v.to_string()), Arc::clone(&f));
+        l.facts
+            .insert(fingerprint, (Secret(v.to_string()), Arc::clone(&f)));
         f
     }
 }
