@@ -28,6 +28,11 @@
 )]
 
 use std::collections::{BTreeMap, HashMap, HashSet};
+
+/// The allocator the service binary uses (service/src/main.rs), so that what is timed
+/// here is what the service does.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};

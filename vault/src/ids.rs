@@ -583,6 +583,7 @@ pub fn is_synthetic_no(canonical: &str) -> bool {
 // ---------------------------------------------------------------------------------------
 
 /// The result of [`scan_number_candidates`]. `Debug` shows only the counts.
+#[derive(Default)]
 pub struct NumberScan {
     /// Distinct canonical candidates in order of first appearance.
     pub candidates: Vec<Zeroizing<String>>,

@@ -173,7 +173,16 @@ const FAMILY_LIKE: &[&str] = &[
 /// (`name.givenname`, `givenname`), so all three come down to: the last dotted part is
 /// an undotted name of the list (test `attribute_classes`).
 fn ends_with_any(name: &str, list: &[&str]) -> bool {
-    let last = name.rsplit('.').next().unwrap_or(name);
+    // The last dotted part, found from the end byte by byte (names are short).
+    let from = name
+        .bytes()
+        .rposition(|b| b == b'.')
+        .map_or(0, |dot| dot + 1);
+    let last = name.get(from..).unwrap_or(name);
+    // No undotted name in the lists is shorter than 2 or longer than 19 bytes.
+    if !(2..=19).contains(&last.len()) {
+        return false;
+    }
     list.iter()
         .any(|n| n.len() == last.len() && !n.contains('.') && last.eq_ignore_ascii_case(n))
 }

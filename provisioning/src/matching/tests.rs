@@ -164,6 +164,12 @@ fn attribute_classes() {
                 "{n}: its last part is not in the list"
             );
         }
+        for n in list.iter().filter(|n| !n.contains('.')) {
+            assert!(
+                (2..=19).contains(&n.len()),
+                "{n}: outside ends_with_any's bounds"
+            );
+        }
     }
     assert!(ends_with_any("name.givenName", GIVEN_LIKE));
     assert!(ends_with_any("users.givenName", GIVEN_LIKE));

@@ -33,6 +33,8 @@ pub(super) struct Scratch {
     suffix: Vec<u8>,
     /// A `given|family` key being built.
     key: Secret,
+    /// Did the last ASCII value split have an ASCII digit?
+    ascii_digits: bool,
 }
 
 /// Without a filter every half may be either part.
@@ -74,7 +76,9 @@ impl Scratch {
     fn split(&mut self, v: &str) -> bool {
         self.text.0.clear();
         self.words.clear();
+        self.ascii_digits = true;
         if v.is_ascii() {
+            self.ascii_digits = v.bytes().any(|b| b.is_ascii_digit());
             // The same words, byte by byte: no ASCII character is a combining mark.
             let mut start = None;
             for (i, b) in v.bytes().chain(std::iter::once(b' ')).enumerate() {
@@ -150,7 +154,17 @@ pub(super) fn value_facts<L: RealIndexLookup + ?Sized>(
         flagged: true,
         ..Facts::default()
     };
-    let numbers = scan_number_candidates(v, DEFAULT_CANDIDATE_LIMIT);
+    if !word_pairs(v, checker, sc) {
+        return flagged;
+    }
+    // An ASCII value without a digit holds no personal number and no date (the split
+    // has looked at every byte).
+    let digits = !v.is_ascii() || sc.ascii_digits;
+    let numbers = if digits {
+        scan_number_candidates(v, DEFAULT_CANDIDATE_LIMIT)
+    } else {
+        fiktiv_vault::ids::NumberScan::default()
+    };
     if numbers.truncated {
         return flagged;
     }
@@ -160,13 +174,13 @@ pub(super) fn value_facts<L: RealIndexLookup + ?Sized>(
             return flagged;
         }
     }
-    if !word_pairs(v, checker, sc) {
-        return flagged;
-    }
     let mut facts = Facts {
         name_like: std::mem::take(&mut checker.name_like),
         ..Facts::default()
     };
+    if !digits {
+        return facts;
+    }
     let dates = scan_date_candidates(v, DEFAULT_DATE_LIMIT);
     facts.dates = dates.dates;
     facts.dates_truncated = dates.truncated;
