@@ -727,6 +727,31 @@ fn parts_of_the_scan(
             secs(cpu_time() - c),
             findings.len()
         );
+        // Entries with and without group members, each matched alone.
+        for groups in [false, true] {
+            let part: Vec<ScannedEntry> = entries
+                .iter()
+                .filter(|e| e.first("member").is_some() == groups)
+                .map(copy_entry)
+                .collect();
+            let (c, t) = (cpu_time(), Instant::now());
+            let mut paged = PagedScan::start(&reals.key, Arc::clone(&reals.index));
+            for page in part.chunks(500) {
+                paged.push(page.iter().map(copy_entry).collect());
+            }
+            let _ = paged.finish();
+            eprintln!(
+                "   {} entries {}: {} wall, {} CPU in pages",
+                part.len(),
+                if groups {
+                    "with members"
+                } else {
+                    "without members"
+                },
+                secs(t.elapsed()),
+                secs(cpu_time() - c),
+            );
+        }
         let (c, t) = (cpu_time(), Instant::now());
         let mut paged = PagedScan::start(&reals.key, Arc::clone(&reals.index));
         for page in entries.chunks(500) {

@@ -769,22 +769,33 @@ impl AsciiDigits {
         if !text.is_ascii() {
             return None;
         }
-        let (mut total, mut run, mut longest_run, mut separated) = (0, 0, 0, false);
+        let total = b.iter().filter(|c| c.is_ascii_digit()).count();
+        let (mut run, mut longest_run, mut separated) = (0, 0, false);
+        if total == 0 {
+            return Some(Self {
+                total,
+                longest_run,
+                separated,
+            });
+        }
         let digit = |i: usize| b.get(i).is_some_and(u8::is_ascii_digit);
         for (i, &c) in b.iter().enumerate() {
             if c.is_ascii_digit() {
-                total += 1;
                 run += 1;
-                longest_run = longest_run.max(run);
                 continue;
             }
-            run = 0;
-            if !separated && matches!(c, b'-' | b'.' | b'/') && i > 0 && digit(i - 1) {
-                let second = (1..=2).take_while(|&k| digit(i + k)).count();
-                separated =
-                    second > 0 && b.get(i + second + 1) == Some(&c) && digit(i + second + 2);
+            if run > 0 {
+                longest_run = longest_run.max(run);
+                // A separator right after a digit.
+                if !separated && matches!(c, b'-' | b'.' | b'/') {
+                    let second = (1..=2).take_while(|&k| digit(i + k)).count();
+                    separated =
+                        second > 0 && b.get(i + second + 1) == Some(&c) && digit(i + second + 2);
+                }
+                run = 0;
             }
         }
+        longest_run = longest_run.max(run);
         Some(Self {
             total,
             longest_run,

@@ -73,13 +73,9 @@ pub(crate) struct Facts {
 }
 
 impl Facts {
-    /// Nothing to remember: not flagged, no name-like pair, no date.
-    fn is_nothing(&self) -> bool {
-        self.id.is_none()
-            && !self.flagged
-            && self.name_like.is_empty()
-            && self.dates.is_empty()
-            && !self.dates_truncated
+    /// Does the value bring the entry anything: a flag, a name-like pair or a date?
+    fn contributes(&self) -> bool {
+        self.flagged || !self.name_like.is_empty() || !self.dates.is_empty() || self.dates_truncated
     }
 }
 
@@ -102,10 +98,9 @@ pub(crate) struct Memo {
     /// The per-entry key set, kept for its capacity.
     seen: HashSet<Secret>,
     scratch: Scratch,
-    /// The per-entry list of facts, kept for its capacity.
+    /// The per-entry list of facts (of the values that contribute), kept for its
+    /// capacity.
     facts: Vec<Arc<Facts>>,
-    /// The facts of most values: nothing (one allocation for all of them).
-    empty: Arc<Facts>,
 }
 
 /// What a learning memo keeps.
@@ -115,7 +110,7 @@ pub(crate) struct Learnt {
     /// The values met twice, by fingerprint (one hash per value looks up both). Of two
     /// values with one fingerprint only the first is kept; the other is worked out each
     /// time it is met.
-    facts: HashMap<u64, (Secret, Arc<Facts>), BuildHasherDefault<TagIsHash>>,
+    facts: HashMap<u64, (Secret, Option<Arc<Facts>>), BuildHasherDefault<TagIsHash>>,
     /// Fingerprints of values, keyed at random per memo.
     fingerprint: RandomState,
     next_id: u64,
@@ -140,7 +135,6 @@ impl Memo {
             seen: HashSet::new(),
             scratch: Scratch::default(),
             facts: Vec::new(),
-            empty: Arc::new(Facts::default()),
         }
     }
 
@@ -157,29 +151,24 @@ impl Memo {
         m
     }
 
-    /// The facts of `v`, worked out now unless known.
+    /// The facts of `v`, worked out now unless known; `None` when the value contributes
+    /// nothing (most values: no name-like pair, no date, nothing matched).
     fn facts<L: RealIndexLookup + ?Sized>(
         &mut self,
         v: &str,
         checker: &mut Checker<'_, L>,
-    ) -> Arc<Facts> {
+    ) -> Option<Arc<Facts>> {
         if let Some(f) = self.shared.get(v) {
-            return Arc::clone(f);
+            return f.contributes().then(|| Arc::clone(f));
         }
         let buf = &mut self.scratch;
-        let once = |f: Facts| {
-            if f.is_nothing() {
-                Arc::clone(&self.empty)
-            } else {
-                Arc::new(f)
-            }
-        };
+        let once = |f: Facts| f.contributes().then(|| Arc::new(f));
         let Some(l) = self.learnt.as_mut() else {
             return once(value_facts(v, checker, buf));
         };
         let fingerprint = l.fingerprint.hash_one(v);
         match l.facts.get(&fingerprint) {
-            Some((known, f)) if known.0 == v => return Arc::clone(f),
+            Some((known, f)) if known.0 == v => return f.clone(),
             Some(_) => return once(value_facts(v, checker, buf)),
             None => {}
         }
@@ -194,9 +183,9 @@ impl Memo {
         let mut f = value_facts(v, checker, buf);
         f.id = Some(l.next_id);
         l.next_id += 1;
-        let f = Arc::new(f);
+        let f = f.contributes().then(|| Arc::new(f));
         l.facts
-            .insert(fingerprint, (Secret(v.to_string()), Arc::clone(&f)));
+            .insert(fingerprint, (Secret(v.to_string()), f.clone()));
         f
     }
 }
@@ -378,7 +367,9 @@ fn screen_facts<L: RealIndexLookup + ?Sized>(
     let (key, lookup) = (checker.key, checker.lookup);
     let mut buf = Secret::default();
     for (_, v) in values {
-        let f = memo.facts(v, checker);
+        let Some(f) = memo.facts(v, checker) else {
+            continue;
+        };
         if f.flagged {
             return false;
         }

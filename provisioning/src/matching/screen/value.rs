@@ -90,12 +90,10 @@ impl Scratch {
                             return false;
                         }
                         let at = self.text.0.len();
-                        self.text.0.extend(
-                            v.bytes()
-                                .skip(from)
-                                .take(i - from)
-                                .map(|b| char::from(b.to_ascii_lowercase())),
-                        );
+                        self.text.0.push_str(v.get(from..i).unwrap_or(""));
+                        if let Some(word) = self.text.0.get_mut(at..) {
+                            word.make_ascii_lowercase();
+                        }
                         self.words.push(((from, i), (at, self.text.0.len())));
                     }
                     _ => {}
