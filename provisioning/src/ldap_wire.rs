@@ -265,19 +265,83 @@ pub fn search_entry_contents(b: &[u8]) -> Option<&[u8]> {
     e.is(0x40, true, 4).then_some(e.contents)
 }
 
-fn text(b: &[u8]) -> String {
-    String::from_utf8_lossy(b).into_owned()
+/// Text of a received value: borrowed from the received bytes when they are UTF-8,
+/// else with the invalid bytes replaced (an owned copy, wiped on drop).
+pub enum Text<'a> {
+    Borrowed(&'a str),
+    Owned(Zeroizing<String>),
 }
 
-/// A `SearchResultEntry`'s contents straight into a scan entry: the same locator, label
-/// and values as `scanned_from_tag` makes from `ldap3`'s decoding (DN, its RDN value,
-/// then the attributes sorted by name, repeated names in the order received; values
-/// that are not UTF-8 are replaced; `entryUUID` gives the locator and is not scanned).
-pub fn scanned_from_entry(
-    target: &TargetName,
-    contents: &[u8],
-    n: usize,
-) -> Result<ScannedEntry, ParseError> {
+impl<'a> Text<'a> {
+    fn of(b: &'a [u8]) -> Self {
+        match std::str::from_utf8(b) {
+            Ok(s) => Text::Borrowed(s),
+            Err(_) => Text::Owned(Zeroizing::new(String::from_utf8_lossy(b).into_owned())),
+        }
+    }
+
+    pub fn as_str(&self) -> &str {
+        match self {
+            Text::Borrowed(s) => s,
+            Text::Owned(s) => s.as_str(),
+        }
+    }
+
+    /// The last [`crate::record::MAX_ATTRIBUTE_NAME_BYTES`] bytes ([`bounded_name`]).
+    fn bounded(self) -> Self {
+        match self {
+            Text::Borrowed(s) => Text::Borrowed(bounded_name(s)),
+            Text::Owned(s) => Text::Owned(Zeroizing::new(bounded_name(&s).to_string())),
+        }
+    }
+
+    /// Another of the same (a copy only if owned).
+    fn dup(&self) -> Self {
+        match self {
+            Text::Borrowed(s) => Text::Borrowed(s),
+            Text::Owned(s) => Text::Owned(Zeroizing::new(s.to_string())),
+        }
+    }
+}
+
+/// A `SearchResultEntry` decoded without copying what is UTF-8: the DN, the value of
+/// `entryUUID` (the locator) and the values to scan.
+pub struct EntryView<'a> {
+    pub uuid: Option<Text<'a>>,
+    pub dn: Text<'a>,
+    /// The value of the DN's first RDN, unescaped.
+    rdn: Option<Zeroizing<String>>,
+    /// (name, value) of every attribute value but `entryUUID`, attributes sorted by
+    /// name, repeated names in the order received.
+    attributes: Vec<(Text<'a>, Text<'a>)>,
+}
+
+impl EntryView<'_> {
+    /// The values to scan, as [`ScannedEntry::values`] holds them: the DN (`dn`), its
+    /// RDN's value (`dn.rdn`), then the attributes.
+    pub fn values(&self) -> impl Iterator<Item = (&str, &str)> {
+        std::iter::once(("dn", self.dn.as_str()))
+            .chain(self.rdn.iter().map(|r| ("dn.rdn", r.as_str())))
+            .chain(
+                self.attributes
+                    .iter()
+                    .map(|(n, v)| (n.as_str(), v.as_str())),
+            )
+    }
+
+    /// Where the entry is, holding no attribute value: `entryUUID=…`, or its number in
+    /// the read (`n` from 0).
+    pub fn locator(&self, n: usize) -> String {
+        match &self.uuid {
+            Some(u) => format!("entryUUID={}", u.as_str()),
+            None => format!("entry #{}", n + 1),
+        }
+    }
+}
+
+/// Checks that a `SearchResultEntry`'s contents are well formed, copying nothing: its
+/// DN's bytes, its attribute list's contents and how many values it holds.
+pub fn check_entry(contents: &[u8]) -> Result<(&[u8], &[u8], usize), ParseError> {
     let bad = |_| BAD_ENTRY;
     let mut parts = children(contents);
     let dn = parts.next().ok_or(BAD_ENTRY)?.map_err(bad)?;
@@ -285,8 +349,6 @@ pub fn scanned_from_entry(
     if dn.constructed || !list.constructed {
         return Err(BAD_ENTRY);
     }
-    // (name, values container) per attribute, checked before anything is copied.
-    let mut attrs: Vec<(&[u8], &[u8])> = Vec::new();
     let mut count = 0usize;
     for pa in children(list.contents) {
         let pa = pa.map_err(bad)?;
@@ -305,55 +367,76 @@ pub fn scanned_from_entry(
             }
             count += 1;
         }
-        attrs.push((name.contents, vals.contents));
     }
-    // By name as `String`s compare (byte order of the UTF-8 text; stable). Borrowed
-    // unless a name is not UTF-8.
-    let names: Vec<std::borrow::Cow<'_, str>> = attrs
-        .iter()
-        .map(|(n, _)| String::from_utf8_lossy(n))
-        .collect();
-    let mut order: Vec<usize> = (0..attrs.len()).collect();
-    order.sort_by(|&a, &b| names.get(a).cmp(&names.get(b)));
+    Ok((dn.contents, list.contents, count))
+}
+
+/// The DN of a `SearchResultEntry` checked by [`check_entry`].
+pub fn entry_dn(contents: &[u8]) -> Text<'_> {
+    let dn = children(contents).next().and_then(Result::ok);
+    Text::of(dn.map_or(&[][..], |d| d.contents))
+}
+
+/// Decodes a `SearchResultEntry`'s contents ([`search_entry_contents`]): the same
+/// values, in the same order, as `scanned_from_tag` makes from `ldap3`'s decoding (DN,
+/// its RDN value, then the attributes sorted by name, repeated names in the order
+/// received; values that are not UTF-8 are replaced; `entryUUID` gives the locator and
+/// is not scanned). Everything is checked before anything is copied.
+pub fn view_entry(contents: &[u8]) -> Result<EntryView<'_>, ParseError> {
+    let (dn, list, count) = check_entry(contents)?;
+    // (name, values container) per attribute: checked above.
+    let attrs = children(list).flatten().filter_map(|pa| {
+        let mut p = children(pa.contents).flatten();
+        Some((p.next()?.contents, p.next()?.contents))
+    });
+    // By name as `String`s compare (byte order of the UTF-8 text; stable).
+    let mut named: Vec<(Text<'_>, &[u8])> = attrs.map(|(n, vals)| (Text::of(n), vals)).collect();
+    named.sort_by(|a, b| a.0.as_str().cmp(b.0.as_str()));
 
     // The first attribute so named, in that order; no value: no locator from it.
-    let uuid = order
+    let uuid = named
         .iter()
-        .find(|&&i| {
-            names
-                .get(i)
-                .is_some_and(|n| n.eq_ignore_ascii_case("entryUUID"))
-        })
-        .and_then(|&i| attrs.get(i))
+        .find(|(n, _)| n.as_str().eq_ignore_ascii_case("entryUUID"))
         .and_then(|(_, vals)| children(vals).next())
         .and_then(Result::ok)
-        .map(|v| text(v.contents));
-    let locator = match uuid {
-        Some(u) => format!("entryUUID={u}"),
-        None => format!("entry #{}", n + 1),
-    };
-    let dn = text(dn.contents);
-    let mut s = ScannedEntry::new(target.clone(), locator);
-    s.label_attribute = Some("dn".to_string());
-    s.values.reserve(2 + count);
-    let rdn = split_dn(&dn).first().and_then(|r| rdn_value(r));
-    s.values.push(("dn".to_string(), Zeroizing::new(dn)));
-    if let Some(v) = rdn {
-        s.values.push(("dn.rdn".to_string(), Zeroizing::new(v)));
-    }
-    for i in order {
-        let (Some(name), Some((_, vals))) = (names.get(i), attrs.get(i)) else {
-            continue;
-        };
-        if name.eq_ignore_ascii_case("entryUUID") {
+        .map(|v| Text::of(v.contents));
+    let dn = Text::of(dn);
+    let rdn = split_dn(dn.as_str())
+        .first()
+        .and_then(|r| rdn_value(r))
+        .map(Zeroizing::new);
+    let mut attributes = Vec::with_capacity(count);
+    for (name, vals) in named {
+        if name.as_str().eq_ignore_ascii_case("entryUUID") {
             continue;
         }
-        let name = bounded_name(name);
+        let name = name.bounded();
         for v in children(vals).flatten() {
-            s.values
-                .push((name.to_string(), Zeroizing::new(text(v.contents))));
+            attributes.push((name.dup(), Text::of(v.contents)));
         }
     }
+    Ok(EntryView {
+        uuid,
+        dn,
+        rdn,
+        attributes,
+    })
+}
+
+/// A `SearchResultEntry`'s contents straight into a scan entry ([`view_entry`]), `n`
+/// its number in the read.
+pub fn scanned_from_entry(
+    target: &TargetName,
+    contents: &[u8],
+    n: usize,
+) -> Result<ScannedEntry, ParseError> {
+    let view = view_entry(contents)?;
+    let mut s = ScannedEntry::new(target.clone(), view.locator(n));
+    s.label_attribute = Some("dn".to_string());
+    s.values = view
+        .values()
+        .map(|(n, v)| (n.to_string(), Zeroizing::new(v.to_string())))
+        .collect();
     Ok(s)
 }
 

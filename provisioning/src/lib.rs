@@ -42,6 +42,7 @@ pub mod oneroster;
 pub mod plan;
 pub mod record;
 pub mod scan;
+pub mod scan_page;
 pub mod scim;
 pub mod scim_parse;
 pub mod target;
@@ -60,6 +61,7 @@ pub use scan::{
     read_and_scan, report, scan, CaseReport, CaseStatus, Finding, PagedScan, ScanReadError,
     TargetScan,
 };
+pub use scan_page::{LdapEntries, ScanPage};
 pub use target::{
     check_account, compare_account, push, push_many, AccountCheck, Applied, Expect, ParseError,
     Target, TargetError,

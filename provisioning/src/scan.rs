@@ -18,6 +18,7 @@ use crate::matching::{
 };
 use crate::model::TargetName;
 use crate::record::ScannedEntry;
+use crate::scan_page::{LdapEntries, ScanPage};
 use crate::target::{Target, TargetError};
 
 /// A real identity (or an unverifiable value) found in a target.
@@ -106,7 +107,7 @@ where
 /// A page's number and its findings.
 type PageFindings = (usize, Vec<Finding>);
 /// Matches one page (when no worker thread could be started).
-type MatchPage = Box<dyn FnMut(Vec<ScannedEntry>) -> Vec<Finding> + Send>;
+type MatchPage = Box<dyn FnMut(ScanPage) -> Vec<Finding> + Send>;
 
 /// A leak scan fed page by page ([`crate::Target::read_everything_in_pages`]): each page
 /// is matched on a worker thread while the next pages are read, and dropped (wiped) once
@@ -114,7 +115,7 @@ type MatchPage = Box<dyn FnMut(Vec<ScannedEntry>) -> Vec<Finding> + Send>;
 /// second time it is met) instead of counted up front as [`scan`] does; the findings
 /// are the same, in entry order.
 pub struct PagedScan {
-    tx: Option<mpsc::Sender<(usize, Vec<ScannedEntry>)>>,
+    tx: Option<mpsc::Sender<(usize, ScanPage)>>,
     workers: Vec<std::thread::JoinHandle<Vec<PageFindings>>>,
     /// Used only if no worker thread could be started: pages are matched in `push`.
     inline: Option<MatchPage>,
@@ -128,7 +129,7 @@ impl PagedScan {
         let threads = std::thread::available_parallelism()
             .map_or(1, |n| n.get())
             .min(MAX_THREADS);
-        let (tx, rx) = mpsc::channel::<(usize, Vec<ScannedEntry>)>();
+        let (tx, rx) = mpsc::channel::<(usize, ScanPage)>();
         let rx = Arc::new(Mutex::new(rx));
         let mut workers = Vec::new();
         for _ in 0..threads {
@@ -145,7 +146,7 @@ impl PagedScan {
                             Err(_) => break,
                         };
                         let Ok((n, page)) = next else { break };
-                        out.push((n, scan_part(&page, &key, &*lookup, &mut memo)));
+                        out.push((n, scan_page(&page, &key, &*lookup, &mut memo)));
                     }
                     out
                 });
@@ -158,7 +159,7 @@ impl PagedScan {
             tracing::warn!("no leak scan worker thread could be started; matching inline");
             let (key, mut memo) = (key.clone(), Memo::learning());
             Some(Box::new(move |page| {
-                scan_part(&page, &key, &*lookup, &mut memo)
+                scan_page(&page, &key, &*lookup, &mut memo)
             }))
         } else {
             None
@@ -174,6 +175,11 @@ impl PagedScan {
 
     /// Hands over one page of entries (of any target; findings name it).
     pub fn push(&mut self, page: Vec<ScannedEntry>) {
+        self.push_page(ScanPage::Entries(page));
+    }
+
+    /// Hands over one page, decoded or as received ([`ScanPage`]).
+    pub fn push_page(&mut self, page: ScanPage) {
         let n = self.pages;
         self.pages += 1;
         if let Some(f) = self.inline.as_mut() {
@@ -237,7 +243,7 @@ pub async fn read_and_scan<L: RealIndexLookup + 'static>(
         limit,
         target.read_everything_in_pages(&mut |page| {
             read += page.len();
-            scan.push(page);
+            scan.push_page(page);
         }),
     )
     .await;
@@ -253,6 +259,18 @@ pub async fn read_and_scan<L: RealIndexLookup + 'static>(
     }
 }
 
+fn scan_page<L: RealIndexLookup + ?Sized>(
+    page: &ScanPage,
+    key: &BlindKey,
+    lookup: &L,
+    memo: &mut Memo,
+) -> Vec<Finding> {
+    match page {
+        ScanPage::Entries(entries) => scan_part(entries, key, lookup, memo),
+        ScanPage::Ldap(entries) => scan_ldap(entries, key, lookup, memo),
+    }
+}
+
 fn scan_part<L: RealIndexLookup + ?Sized>(
     entries: &[ScannedEntry],
     key: &BlindKey,
@@ -265,29 +283,91 @@ fn scan_part<L: RealIndexLookup + ?Sized>(
         refs.clear();
         refs.extend(entry.values.iter().map(|(n, v)| (n.as_str(), v.as_str())));
         let hits = match_entry_memo(&refs, key, lookup, false, memo);
-        if hits.is_empty() {
+        let label = |a: &str| entry.first(a);
+        let at = Located {
+            target: &entry.target,
+            locator: || entry.locator.clone(),
+            label_attribute: entry.label_attribute.as_deref(),
+            label: &label,
+        };
+        at.record(hits, &mut findings);
+    }
+    findings
+}
+
+/// LDAP entries as received: each decoded into a view of the page's bytes, matched,
+/// and copied only into the findings it gives (the locator and label).
+fn scan_ldap<L: RealIndexLookup + ?Sized>(
+    page: &LdapEntries,
+    key: &BlindKey,
+    lookup: &L,
+    memo: &mut Memo,
+) -> Vec<Finding> {
+    let mut findings = Vec::new();
+    for (view, n) in page.views() {
+        let Ok(view) = view else {
+            // Cannot happen (a page holds only entries that decode); if it did, the
+            // entry could not be checked: unverifiable, failing closed.
+            findings.push(Finding {
+                target: page.target().clone(),
+                entry: format!("entry #{}", n + 1),
+                label: None,
+                rule: Rule::Unverifiable,
+                attributes: Vec::new(),
+                cases: Vec::new(),
+            });
             continue;
+        };
+        let refs: Vec<(&str, &str)> = view.values().collect();
+        let hits = match_entry_memo(&refs, key, lookup, false, memo);
+        let label = |a: &str| a.eq_ignore_ascii_case("dn").then(|| view.dn.as_str());
+        let at = Located {
+            target: page.target(),
+            locator: || view.locator(n),
+            label_attribute: Some("dn"),
+            label: &label,
+        };
+        at.record(hits, &mut findings);
+    }
+    findings
+}
+
+/// Where an entry is, for its findings.
+struct Located<'e, F: Fn() -> String> {
+    target: &'e TargetName,
+    locator: F,
+    /// The attribute whose value labels the entry.
+    label_attribute: Option<&'e str>,
+    /// The first value of an attribute.
+    label: &'e dyn Fn(&str) -> Option<&'e str>,
+}
+
+impl<F: Fn() -> String> Located<'_, F> {
+    /// One finding per hit; the label only if its attribute did not match.
+    fn record(&self, hits: Vec<crate::matching::Hit>, findings: &mut Vec<Finding>) {
+        if hits.is_empty() {
+            return;
         }
         let matched: BTreeSet<&str> = hits
             .iter()
             .flat_map(|h| h.attributes.iter().map(String::as_str))
             .collect();
-        let label = entry
+        let label = self
             .label_attribute
-            .as_deref()
             .filter(|a| !matched.iter().any(|m| m.eq_ignore_ascii_case(a)))
-            .and_then(|a| entry.first(a))
+            .and_then(|a| (self.label)(a))
             .map(str::to_string);
+        let locator = (self.locator)();
         for hit in hits {
             tracing::warn!(
-                target_name = %entry.target,
-                entry = %entry.locator,
+                target_name = %self.target,
+                entry = %locator,
                 rule = hit.rule.as_str(),
                 "leak scan finding"
             );
             findings.push(Finding {
-                target: entry.target.clone(),
-                entry: entry.locator.clone(),
+                target: self.target.clone(),
+                entry: locator.clone(),
                 label: label.clone(),
                 rule: hit.rule,
                 attributes: hit.attributes.into_iter().collect(),
@@ -295,7 +375,6 @@ fn scan_part<L: RealIndexLookup + ?Sized>(
             });
         }
     }
-    findings
 }
 
 /// The outcome of a scan for one case.

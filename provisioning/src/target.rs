@@ -10,6 +10,7 @@ use crate::diagnose::{Diagnosis, Problem};
 use crate::guard::{Blocked, Cleared, EgressGuard};
 use crate::model::{FictitiousPerson, GroupId, PersonId, TargetName};
 use crate::record::{ManagedEntry, OutboundRecord, ScannedEntry};
+use crate::scan_page::ScanPage;
 
 /// What a target returned could not be understood. Fixed text: a response may hold
 /// anything, and none of it is quoted.
@@ -170,17 +171,18 @@ pub trait Target: Send + Sync {
     /// leak scan. Never sends a search filter holding a value.
     async fn read_everything(&self) -> Result<Vec<ScannedEntry>, TargetError>;
 
-    /// What [`Target::read_everything`] reads, handed to `page` in parts as they arrive,
+    /// What [`Target::read_everything`] reads, handed to `page` in parts as they arrive
+    /// (LDAP: as received, decoded where they are matched),
     /// so that the leak scan matches one part while the next is read
     /// ([`crate::scan::PagedScan`]). Returns how many entries were read. The default
     /// hands everything over at once.
     async fn read_everything_in_pages(
         &self,
-        page: &mut (dyn FnMut(Vec<ScannedEntry>) + Send),
+        page: &mut (dyn FnMut(ScanPage) + Send),
     ) -> Result<usize, TargetError> {
         let all = self.read_everything().await?;
         let n = all.len();
-        page(all);
+        page(ScanPage::Entries(all));
         Ok(n)
     }
 

@@ -36,6 +36,7 @@ use crate::ldap_parse::{
 };
 use crate::model::{FictitiousPerson, GroupId, PersonId, PersonKind, TargetName};
 use crate::record::{ManagedEntry, OutboundGroup, OutboundRecord, Payload, ScannedEntry};
+use crate::scan_page::ScanPage;
 use crate::target::{Applied, Expect, Target, TargetError};
 use crate::template::Fold;
 
@@ -783,16 +784,28 @@ impl Target for LdapTarget {
     /// every user attribute; it is located by `entryUUID`.
     async fn read_everything(&self) -> Result<Vec<ScannedEntry>, TargetError> {
         let mut out = Vec::new();
-        self.read_all(&mut |page| out.extend(page)).await?;
+        let mut failed = None;
+        self.read_all(&mut |page| match page.to_scanned() {
+            Ok(entries) => out.extend(entries),
+            Err(e) => {
+                failed.get_or_insert(e);
+            }
+        })
+        .await?;
+        // Cannot happen: a page holds only entries that were checked to decode.
+        if let Some(e) = failed {
+            return Err(self.parse("search", e));
+        }
         Ok(out)
     }
 
-    /// As `read_everything`, one search page at a time.
+    /// As `read_everything`, one search page at a time, each entry as received
+    /// (decoded where it is matched).
     async fn read_everything_in_pages(
         &self,
-        page: &mut (dyn FnMut(Vec<ScannedEntry>) + Send),
+        page: &mut (dyn FnMut(ScanPage) + Send),
     ) -> Result<usize, TargetError> {
-        self.read_all(page).await
+        self.read_all(&mut |p| page(ScanPage::Ldap(p))).await
     }
 
     fn volatile_attributes(&self) -> &'static [&'static str] {

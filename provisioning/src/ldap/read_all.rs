@@ -1,14 +1,14 @@
 //! The leak scan's read of a whole directory: paged subtree searches with
 //! `(objectClass=*)` over the scan bases, on the scan's own connection
-//! ([`super::scan_conn`]), each result entry decoded straight into a [`ScannedEntry`]
-//! and each page handed over as soon as it is complete.
+//! ([`super::scan_conn`]), each result entry checked and kept as received
+//! ([`LdapEntries`]), each page handed over as soon as it is complete.
 
 use std::collections::HashSet;
 
 use super::scan_conn::ScanConn;
 use super::LdapTarget;
 use crate::ldap_parse::{is_under, normalize_dn};
-use crate::record::ScannedEntry;
+use crate::scan_page::LdapEntries;
 use crate::target::TargetError;
 
 impl LdapTarget {
@@ -16,7 +16,7 @@ impl LdapTarget {
     /// once, page by page to `sink`. Returns how many entries were handed over.
     pub(super) async fn read_all(
         &self,
-        sink: &mut (dyn FnMut(Vec<ScannedEntry>) + Send),
+        sink: &mut (dyn FnMut(LdapEntries) + Send),
     ) -> Result<usize, TargetError> {
         let mut bases: Vec<&str> = self.cfg.scan_bases.iter().map(String::as_str).collect();
         if bases.is_empty() {
@@ -33,9 +33,9 @@ impl LdapTarget {
         });
         let mut seen: Option<HashSet<String>> = overlap.then(HashSet::new);
         let mut count = 0usize;
-        let mut pass = |mut page: Vec<ScannedEntry>| {
+        let mut pass = |mut page: LdapEntries| {
             if let Some(seen) = seen.as_mut() {
-                page.retain(|e| seen.insert(normalize_dn(e.first("dn").unwrap_or(""))));
+                page.retain_by_dn(|dn| seen.insert(normalize_dn(dn)));
             }
             count += page.len();
             if !page.is_empty() {

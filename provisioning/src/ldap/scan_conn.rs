@@ -19,10 +19,10 @@ use zeroize::Zeroize as _;
 use super::LdapTarget;
 use crate::ldap::config::LdapSecurity;
 use crate::ldap_wire::{
-    bind_request, frame_len, parse_message, scanned_from_entry, search_request, starttls_request,
-    unbind_request, Response,
+    bind_request, frame_len, parse_message, search_request, starttls_request, unbind_request,
+    Response,
 };
-use crate::record::ScannedEntry;
+use crate::scan_page::LdapEntries;
 use crate::target::{ParseError, TargetError};
 
 trait Io: AsyncRead + AsyncWrite + Unpin + Send {}
@@ -228,14 +228,14 @@ impl<'t> ScanConn<'t> {
     pub(super) async fn read_base(
         &mut self,
         base: &str,
-        page: &mut (dyn FnMut(Vec<ScannedEntry>) + Send),
+        page: &mut (dyn FnMut(LdapEntries) + Send),
     ) -> Result<(), TargetError> {
         let t = self.target;
         let mut cookie: Vec<u8> = Vec::new();
         loop {
             let req = search_request(self.next_id, base, t.cfg.page_size, &cookie);
             let id = self.send(&req, "search").await?;
-            let mut out = Vec::new();
+            let mut out = LdapEntries::new(t.cfg.name.clone());
             let (rc, next) = loop {
                 let len = self.next_frame("search").await?;
                 let at = self.start;
@@ -247,10 +247,9 @@ impl<'t> ScanConn<'t> {
                 }
                 match resp {
                     Response::Entry(body) => {
-                        let e = scanned_from_entry(&t.cfg.name, body, self.entries)
+                        out.push(body, self.entries)
                             .map_err(|e| t.parse("search", e))?;
                         self.entries += 1;
-                        out.push(e);
                     }
                     Response::Skipped => {}
                     Response::Done { rc, cookie } => break (rc, cookie),
@@ -289,7 +288,7 @@ impl LdapTarget {
         }
     }
 
-    fn parse(&self, op: &'static str, source: ParseError) -> TargetError {
+    pub(super) fn parse(&self, op: &'static str, source: ParseError) -> TargetError {
         TargetError::Parse {
             target: self.cfg.name.clone(),
             op,
