@@ -741,19 +741,17 @@ pub fn number_candidates(text: &str) -> Vec<Zeroizing<String>> {
 pub fn scan_number_candidates(text: &str, limit: usize) -> NumberScan {
     // Every form has at least 6 + 4 digits and starts with a run of 6 or more; in ASCII
     // text only ASCII digits are digits.
-    if let Some(shape) = AsciiDigits::of(text) {
-        if shape.total < 10 || shape.longest_run < 6 {
-            return NumberScan {
-                candidates: Vec::new(),
-                truncated: false,
-            };
-        }
+    if AsciiDigits::of(text).is_some_and(|d| !d.may_hold_number()) {
+        return NumberScan::default();
     }
     scan_number_candidates_in_full(text, limit)
 }
 
-/// The digits of an ASCII text, as the scanners' shortcuts need them.
-pub(crate) struct AsciiDigits {
+/// The digits of an ASCII text, as the scanners' shortcuts need them: a caller that
+/// scans one text for both numbers and dates works them out once and calls
+/// [`scan_number_candidates_in_full`] and
+/// [`crate::normalize::scan_date_candidates_in_full`] only where they may find something.
+pub struct AsciiDigits {
     pub total: usize,
     /// The longest run of consecutive digits.
     pub longest_run: usize,
@@ -764,14 +762,19 @@ pub(crate) struct AsciiDigits {
 
 impl AsciiDigits {
     /// `None` for text that is not ASCII (it is scanned in full).
-    pub(crate) fn of(text: &str) -> Option<Self> {
+    pub fn of(text: &str) -> Option<Self> {
         let b = text.as_bytes();
         if !text.is_ascii() {
             return None;
         }
-        let total = b.iter().filter(|c| c.is_ascii_digit()).count();
+        // Branch-free, so that it vectorises.
+        let total: usize = b
+            .iter()
+            .map(|&c| usize::from(c.wrapping_sub(b'0') < 10))
+            .sum();
         let (mut run, mut longest_run, mut separated) = (0, 0, false);
-        if total == 0 {
+        // Fewer digits than any date or number has: the rest does not matter.
+        if total < 4 {
             return Some(Self {
                 total,
                 longest_run,
@@ -802,10 +805,22 @@ impl AsciiDigits {
             separated,
         })
     }
+
+    /// May the text hold a personal number? Every form has at least 6 + 4 digits and
+    /// starts with a run of 6 or more.
+    pub fn may_hold_number(&self) -> bool {
+        self.total >= 10 && self.longest_run >= 6
+    }
+
+    /// May the text hold a date? Every form is a run of 6 or more digits or three
+    /// separated runs (`4.3.12`: at least 4 digits).
+    pub fn may_hold_date(&self) -> bool {
+        self.total >= 4 && (self.longest_run >= 6 || self.separated)
+    }
 }
 
 /// [`scan_number_candidates`] without the shortcut for text that has too few digits.
-fn scan_number_candidates_in_full(text: &str, limit: usize) -> NumberScan {
+pub fn scan_number_candidates_in_full(text: &str, limit: usize) -> NumberScan {
     let toks = tokenize(text);
     let mut col = Collector::new(limit);
     let mut buf = Zeroizing::new([0u8; 12]);
@@ -942,6 +957,9 @@ mod tests {
     fn digits_are_counted_in_ascii_only() {
         let d = AsciiDigits::of("ab-123.4567 89").unwrap();
         assert_eq!((d.total, d.longest_run, d.separated), (9, 4, false));
+        assert!(!d.may_hold_number() && !d.may_hold_date());
+        let d = AsciiDigits::of("1-2-3").unwrap();
+        assert!(!d.may_hold_date(), "three digits are no date");
         let d = AsciiDigits::of("x4.3.12").unwrap();
         assert_eq!((d.total, d.longest_run, d.separated), (4, 2, true));
         assert!(!AsciiDigits::of("4.3-12").unwrap().separated);

@@ -126,20 +126,18 @@ pub fn date_candidates(text: &str) -> Vec<NaiveDate> {
 /// (DDMMYY), six-digit forms in both 19xx and 20xx. Only real calendar dates in the years
 /// 1800..=2199 are returned. Work is linear in the length of `text`.
 pub fn scan_date_candidates(text: &str, limit: usize) -> DateScan {
-    // Every form is a run of 6 or more digits or two separated ones (`4.3.12`).
-    if let Some(shape) = crate::ids::AsciiDigits::of(text) {
-        if shape.longest_run < 6 && !shape.separated {
-            return DateScan {
-                dates: Vec::new(),
-                truncated: false,
-            };
-        }
+    if crate::ids::AsciiDigits::of(text).is_some_and(|d| !d.may_hold_date()) {
+        return DateScan {
+            dates: Vec::new(),
+            truncated: false,
+        };
     }
     scan_date_candidates_in_full(text, limit)
 }
 
-/// [`scan_date_candidates`] without the shortcut for text that has too few digits.
-fn scan_date_candidates_in_full(text: &str, limit: usize) -> DateScan {
+/// [`scan_date_candidates`] without the shortcut for text that cannot hold a date
+/// ([`crate::ids::AsciiDigits::may_hold_date`]).
+pub fn scan_date_candidates_in_full(text: &str, limit: usize) -> DateScan {
     let toks = tokenize(text);
     let mut col = DateCollector {
         dates: Vec::new(),

@@ -173,6 +173,14 @@ const FAMILY_LIKE: &[&str] = &[
 /// (`name.givenname`, `givenname`), so all three come down to: the last dotted part is
 /// an undotted name of the list (test `attribute_classes`).
 fn ends_with_any(name: &str, list: &[&str]) -> bool {
+    // Every name in the lists ends in `e` or `n` (test `attribute_classes`): most
+    // attribute names are ruled out by their last byte.
+    if !matches!(
+        name.as_bytes().last().map(u8::to_ascii_lowercase),
+        Some(b'e' | b'n')
+    ) {
+        return false;
+    }
     // The last dotted part, found from the end byte by byte (names are short).
     let from = name
         .bytes()

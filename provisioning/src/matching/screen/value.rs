@@ -3,8 +3,10 @@
 //! once per distinct value of a scan or batch where the memo knows it ([`super::Memo`]).
 
 use fiktiv_vault::blind::IndexKind;
-use fiktiv_vault::ids::{scan_number_candidates, DEFAULT_CANDIDATE_LIMIT};
-use fiktiv_vault::normalize::{normalize_name, scan_date_candidates, DEFAULT_DATE_LIMIT};
+use fiktiv_vault::ids::{
+    scan_number_candidates_in_full, AsciiDigits, NumberScan, DEFAULT_CANDIDATE_LIMIT,
+};
+use fiktiv_vault::normalize::{normalize_name, scan_date_candidates_in_full, DEFAULT_DATE_LIMIT};
 use fiktiv_vault::NamePartFilter;
 use unicode_normalization::char::is_combining_mark;
 use zeroize::Zeroizing;
@@ -33,8 +35,6 @@ pub(super) struct Scratch {
     suffix: Vec<u8>,
     /// A `given|family` key being built.
     key: Secret,
-    /// Did the last ASCII value split have an ASCII digit?
-    ascii_digits: bool,
 }
 
 /// Without a filter every half may be either part.
@@ -76,9 +76,7 @@ impl Scratch {
     fn split(&mut self, v: &str) -> bool {
         self.text.0.clear();
         self.words.clear();
-        self.ascii_digits = true;
         if v.is_ascii() {
-            self.ascii_digits = v.bytes().any(|b| b.is_ascii_digit());
             // The same words, byte by byte: no ASCII character is a combining mark.
             let mut start = None;
             for (i, b) in v.bytes().chain(std::iter::once(b' ')).enumerate() {
@@ -155,13 +153,12 @@ pub(super) fn value_facts<L: RealIndexLookup + ?Sized>(
     if !word_pairs(v, checker, sc) {
         return flagged;
     }
-    // An ASCII value without a digit holds no personal number and no date (the split
-    // has looked at every byte).
-    let digits = !v.is_ascii() || sc.ascii_digits;
-    let numbers = if digits {
-        scan_number_candidates(v, DEFAULT_CANDIDATE_LIMIT)
+    // What the digits of an ASCII value allow, worked out once for both scans.
+    let shape = AsciiDigits::of(v);
+    let numbers = if shape.as_ref().is_none_or(AsciiDigits::may_hold_number) {
+        scan_number_candidates_in_full(v, DEFAULT_CANDIDATE_LIMIT)
     } else {
-        fiktiv_vault::ids::NumberScan::default()
+        NumberScan::default()
     };
     if numbers.truncated {
         return flagged;
@@ -176,10 +173,10 @@ pub(super) fn value_facts<L: RealIndexLookup + ?Sized>(
         name_like: std::mem::take(&mut checker.name_like),
         ..Facts::default()
     };
-    if !digits {
+    if !shape.as_ref().is_none_or(AsciiDigits::may_hold_date) {
         return facts;
     }
-    let dates = scan_date_candidates(v, DEFAULT_DATE_LIMIT);
+    let dates = scan_date_candidates_in_full(v, DEFAULT_DATE_LIMIT);
     facts.dates = dates.dates;
     facts.dates_truncated = dates.truncated;
     facts
