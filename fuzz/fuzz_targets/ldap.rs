@@ -23,7 +23,7 @@ use fiktiv_provisioning::ldap_parse::{
 use fiktiv_provisioning::ldap_wire::{
     frame_len, parse_message, scanned_from_entry, search_entry_contents, MAX_MESSAGE_BYTES,
 };
-use fiktiv_provisioning::ScannedEntry;
+use fiktiv_provisioning::{LdapEntries, ScannedEntry};
 use ldap3::asn1::parse_tag;
 use libfuzzer_sys::fuzz_target;
 
@@ -81,6 +81,14 @@ fuzz_target!(|data: &[u8]| {
     // wherever both accept the bytes; framing and message parsing never panic.
     if let Some(body) = search_entry_contents(data) {
         let wire = scanned_from_entry(target, body, 3);
+        // A page as the scan keeps it takes exactly the entries that decode, and gives
+        // them back the same.
+        let mut page = LdapEntries::new(target.clone());
+        assert_eq!(page.push(body, 3).is_ok(), wire.is_ok(), "check_entry and view_entry disagree");
+        if let Ok(w) = &wire {
+            let back = page.to_scanned().expect("a checked entry decodes");
+            assert!(back.len() == 1 && flat(&back[0]) == flat(w), "a page changed its entry");
+        }
         if let (Ok(w), Ok((_, tag))) = (&wire, parse_tag(data)) {
             if let Ok(d) = scanned_from_tag(target, tag, 3) {
                 assert!(
