@@ -23,11 +23,12 @@
 //! | [`matching`] | the rules shared by guard and scan (`mod.rs`, the exact matcher); `RealIndexLookup`; `screen.rs`, the fast screen with the name-part pre-filter, and `screen/value.rs`, what one value contributes (words, run tags, splits, dates); `tests.rs`, the property tests tying the two together |
 //! | [`guard`] | `EgressGuard`, `Cleared`, `Blocked` |
 //! | [`scan`](mod@scan) | `scan` (entries in memory), `PagedScan` and `read_and_scan` (matching each page while the next is read), `Finding`, per-case report |
+//! | [`scan_page`] | `ScanPage`: a page for the scan, decoded entries or `LdapEntries` (LDAP search entries as received, decoded where they are matched) |
 //! | [`plan`](mod@plan) | `plan`: create/update/disable/delete per target, safety check, grace period |
 //! | [`target`] | the `Target` trait, `TargetError`, `push`, account check |
 //! | [`diagnose`] | `fiktiv targets test`: one diagnosis per failed step |
 //! | [`template`] | attribute templates (`{given}.{family}.{short_id}@skola.example`) |
-//! | [`ldap`] | LDAP target (OpenLDAP, AD, Feide), [`ldap_parse`] for what it reads, and [`ldap_wire`], the leak scan's own reader of search results (bind, StartTLS, paged search, decoded straight into scan entries) |
+//! | [`ldap`] | LDAP target (OpenLDAP, AD, Feide), [`ldap_parse`] for what it reads, and [`ldap_wire`], the leak scan's own reader of search results (bind, StartTLS, paged search; entries decoded into views of the received bytes) |
 //! | [`scim`] | SCIM 2.0 target, and [`scim_parse`] for what it reads |
 //! | [`oneroster`] | OneRoster 1.2 CSV folder target (the embedded default) |
 

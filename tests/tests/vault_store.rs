@@ -497,6 +497,18 @@ async fn name_part_tags_are_sealed_complete_or_absent(tdb: TestDatabase) {
     assert!(filter.given(key.tag("anna")));
     assert!(filter.family(key.tag("svensson")) && filter.family(key.tag("dahl")));
     assert!(!filter.family(key.tag("anna")) && !filter.given(key.tag("dahl")));
+    // With the tags of the names' prefixes: a half that starts a real name part may
+    // grow, one that starts none is cut short.
+    use fiktiv_vault::NamePartFilter as F;
+    assert!(filter.prefixes_complete());
+    assert!(filter.may_extend(filter.bits(key.tag("ann")), 3, F::GIVEN_PREFIX));
+    assert!(filter.may_extend(filter.bits(key.tag("sven")), 4, F::FAMILY_PREFIX));
+    assert!(!filter.may_extend(filter.bits(key.tag("sven")), 4, F::GIVEN_PREFIX));
+    assert!(!filter.may_extend(
+        filter.bits(key.tag("anx")),
+        3,
+        F::GIVEN_PREFIX | F::FAMILY_PREFIX
+    ));
 
     // An identity stored by an older version: no tags, no filter.
     exec(
