@@ -21,7 +21,7 @@
 
 use std::borrow::Borrow;
 use std::collections::{HashMap, HashSet};
-use std::hash::{BuildHasher as _, BuildHasherDefault, RandomState};
+use std::hash::{BuildHasher as _, BuildHasherDefault};
 use std::sync::Arc;
 
 use chrono::{Datelike as _, NaiveDate};
@@ -101,6 +101,8 @@ pub(crate) struct Memo {
     /// The per-entry list of facts (of the values that contribute), kept for its
     /// capacity.
     facts: Vec<Arc<Facts>>,
+    /// Per entry: (value, its number of dates) of the values with dates.
+    dated: Vec<(usize, usize)>,
 }
 
 /// What a learning memo keeps.
@@ -111,8 +113,9 @@ pub(crate) struct Learnt {
     /// values with one fingerprint only the first is kept; the other is worked out each
     /// time it is met.
     facts: HashMap<u64, (Secret, Option<Arc<Facts>>), BuildHasherDefault<TagIsHash>>,
-    /// Fingerprints of values, keyed at random per memo.
-    fingerprint: RandomState,
+    /// Fingerprints of values, seeded at random per memo (a collision only makes a
+    /// value be worked out again).
+    fingerprint: foldhash::quality::RandomState,
     next_id: u64,
 }
 
@@ -135,6 +138,7 @@ impl Memo {
             seen: HashSet::new(),
             scratch: Scratch::default(),
             facts: Vec::new(),
+            dated: Vec::new(),
         }
     }
 
@@ -144,7 +148,7 @@ impl Memo {
         m.learnt = Some(Learnt {
             met: HashSet::default(),
             facts: HashMap::default(),
-            fingerprint: RandomState::new(),
+            fingerprint: foldhash::quality::RandomState::default(),
             // Apart from the ids of values worked out up front (positions).
             next_id: 1 << 48,
         });
@@ -366,18 +370,40 @@ fn screen_facts<L: RealIndexLookup + ?Sized>(
 ) -> bool {
     let (key, lookup) = (checker.key, checker.lookup);
     let mut buf = Secret::default();
-    for (_, v) in values {
+    // Dates in the entry, repeated values included, as the exact matcher counts them;
+    // `dated`: (value, its dates) of the values with dates.
+    let mut total = 0usize;
+    memo.dated.clear();
+    for (i, (_, v)) in values.iter().enumerate() {
+        // A value the entry already had (a uid that is also the DN's RDN value, a cn
+        // that is also the display name) brings nothing new but its dates' count: its
+        // facts are the same.
+        let earlier = values.get(..i).unwrap_or(&[]);
+        if let Some(j) = earlier
+            .iter()
+            .position(|(_, w)| w.len() == v.len() && w == v)
+        {
+            total += memo
+                .dated
+                .iter()
+                .find(|&&(at, _)| at == j)
+                .map_or(0, |&(_, n)| n);
+            continue;
+        }
         let Some(f) = memo.facts(v, checker) else {
             continue;
         };
         if f.flagged {
             return false;
         }
+        if !f.dates.is_empty() {
+            total += f.dates.len();
+            memo.dated.push((i, f.dates.len()));
+        }
         facts.push(f);
     }
 
     // Dates: the exact matcher gives up (unverifiable) past MAX_DATES in an entry.
-    let total: usize = facts.iter().map(|f| f.dates.len()).sum();
     if total > MAX_DATES || facts.iter().any(|f| f.dates_truncated) {
         return false;
     }

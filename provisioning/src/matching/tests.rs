@@ -261,6 +261,29 @@ fn a_word_that_normalises_to_nothing_cuts_no_run_short() {
     assert_eq!(match_entry(&entry, &k, &lookup, false), exact);
 }
 
+/// A value repeated in an entry counts its dates each time, as the rules count them: two
+/// copies of a value with 150 dates are more than an entry's 256 (unverifiable), though
+/// the screen works the value out once.
+#[test]
+fn a_repeated_value_counts_its_dates_each_time() {
+    let k = key();
+    let start = NaiveDate::from_ymd_opt(2012, 1, 1).unwrap();
+    let many: String = (0..150)
+        .map(|d| {
+            (start + chrono::Days::new(d))
+                .format("%Y-%m-%d ")
+                .to_string()
+        })
+        .collect();
+    let twice = [("description", many.as_str()), ("info", many.as_str())];
+    let exact = match_entry_exact(&twice, &k, &HashSet::new(), false);
+    assert_eq!(exact.first().map(|h| h.rule), Some(Rule::Unverifiable));
+    assert!(!screen(&twice, &k, &HashSet::new(), &mut Memo::new()));
+    assert_eq!(match_entry(&twice, &k, &HashSet::new(), false), exact);
+    let once = [("description", many.as_str())];
+    assert!(screen(&once, &k, &HashSet::new(), &mut Memo::new()));
+}
+
 #[test]
 fn the_filter_spares_the_blind_indexes_of_clean_entries() {
     let k = key();
