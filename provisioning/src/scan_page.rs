@@ -70,6 +70,11 @@ impl LdapEntries {
         self.entries.is_empty()
     }
 
+    /// The bytes held.
+    pub fn bytes(&self) -> usize {
+        self.bytes.len()
+    }
+
     /// Adds one entry's contents, `n` its number in the read, once they are checked
     /// ([`check_entry`]): a page holds only entries that decode.
     pub fn push(&mut self, contents: &[u8], n: usize) -> Result<(), ParseError> {

@@ -522,6 +522,49 @@ async fn the_scan_reader_reads_what_ldap3_reads() {
     );
 }
 
+/// A search page larger than the scan's hand-over size reaches the matcher in parts, as
+/// it arrives, and the parts together are every entry, in order, as read whole.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_large_search_page_is_handed_over_in_parts() {
+    let slapd = Slapd::start().unwrap();
+    let mut cfg = config_for(&slapd);
+    cfg.page_size = 1000;
+    let t = LdapTarget::new(cfg).unwrap();
+    let big = "x".repeat(10_000);
+    let ldif: String = (0..60)
+        .map(|i| {
+            format!(
+                "dn: uid=big{i},{people}\nobjectClass: inetOrgPerson\nuid: big{i}\ncn: Big {i}\n\
+                 sn: Big\ndescription: {big}\n\n",
+                people = slapd.people_dn(),
+            )
+        })
+        .collect();
+    slapd.ldapadd(&ldif).unwrap();
+    let mut parts = Vec::new();
+    let read = t
+        .read_everything_in_pages(&mut |page| parts.push(page))
+        .await
+        .unwrap();
+    // 600 KB of people in one search page: three parts at least, and the groups.
+    assert!(parts.len() >= 4, "{} parts", parts.len());
+    assert!(parts.iter().all(|p| !p.is_empty()));
+    let mut joined = Vec::new();
+    for p in parts {
+        joined.extend(p.into_entries().unwrap().iter().map(flat));
+    }
+    assert_eq!(joined.len(), read);
+    let whole: Vec<_> = t
+        .read_everything()
+        .await
+        .unwrap()
+        .iter()
+        .map(flat)
+        .collect();
+    assert_eq!(joined, whole);
+    assert!(whole.len() >= 60);
+}
+
 /// A scan cut short (the connection dropped after a few pages, or the time limit hit)
 /// says why, and still reports what it found in the pages it read: a real pupil in the
 /// first pages is found even though the rest of the directory could not be read.

@@ -31,6 +31,9 @@ impl<T: AsyncRead + AsyncWrite + Unpin + Send> Io for T {}
 /// Bytes read from the server per read call, at most.
 const READ_CHUNK: usize = 256 << 10;
 
+/// A page of entries is handed over once it holds this many bytes.
+const HANDOVER_BYTES: usize = 256 << 10;
+
 /// A bound connection for the scan.
 pub(super) struct ScanConn<'t> {
     target: &'t LdapTarget,
@@ -222,9 +225,9 @@ impl<'t> ScanConn<'t> {
         })
     }
 
-    /// Every entry under `base` (a subtree search, in pages), each page handed to
-    /// `page` once the server has sent all of it. A base that does not exist gives no
-    /// entries.
+    /// Every entry under `base` (a subtree search, in pages), handed to `page` in
+    /// parts: at the end of each search page, and whenever a part holds
+    /// [`HANDOVER_BYTES`]. A base that does not exist gives no entries.
     pub(super) async fn read_base(
         &mut self,
         base: &str,
@@ -250,6 +253,15 @@ impl<'t> ScanConn<'t> {
                         out.push(body, self.entries)
                             .map_err(|e| t.parse("search", e))?;
                         self.entries += 1;
+                        // Handed over in parts of about HANDOVER_BYTES, whatever the
+                        // search's page size: the matching starts sooner, and the
+                        // threads share a run of large entries (groups) at the end.
+                        if out.bytes() >= HANDOVER_BYTES {
+                            page(std::mem::replace(
+                                &mut out,
+                                LdapEntries::new(t.cfg.name.clone()),
+                            ));
+                        }
                     }
                     Response::Skipped => {}
                     Response::Done { rc, cookie } => break (rc, cookie),
@@ -259,6 +271,7 @@ impl<'t> ScanConn<'t> {
                 }
             };
             match rc {
+                0 if out.is_empty() => {}
                 0 => page(out),
                 // noSuchObject: the base does not exist (yet).
                 32 => return Ok(()),
