@@ -226,6 +226,9 @@ pub enum ScanReadError {
     Target(#[from] TargetError),
     #[error("reading took longer than {} s", .0.as_secs_f64())]
     TimedOut(std::time::Duration),
+    /// The service shut down before the pages read were matched.
+    #[error("the service stopped before the scan was finished")]
+    Interrupted,
 }
 
 /// Reads every entry of `target` within `limit` and scans it, matching each page while
@@ -252,9 +255,16 @@ pub async fn read_and_scan<L: RealIndexLookup + 'static>(
         Ok(Err(e)) => Some(ScanReadError::Target(e)),
         Err(_) => Some(ScanReadError::TimedOut(limit)),
     };
+    // Waiting for the workers to match the last pages blocks: not on the async thread.
+    // The wait is cancelled only when the runtime shuts down: then nothing is known.
+    let (findings, error) = match tokio::task::spawn_blocking(move || scan.finish()).await {
+        Ok(f) => (f, error),
+        Err(e) if e.is_panic() => std::panic::resume_unwind(e.into_panic()),
+        Err(_) => (Vec::new(), Some(ScanReadError::Interrupted)),
+    };
     TargetScan {
         read,
-        findings: scan.finish(),
+        findings,
         error,
     }
 }
