@@ -107,8 +107,9 @@ pub(crate) struct Memo {
 
 /// What a learning memo keeps.
 pub(crate) struct Learnt {
-    /// Fingerprints of the values met once (a collision only keeps a value early).
-    met: HashSet<u64, BuildHasherDefault<TagIsHash>>,
+    /// The values met once: one bit per fingerprint's low bits (a value whose bit
+    /// another value set is only kept early).
+    met: Vec<u64>,
     /// The values met twice, by fingerprint (one hash per value looks up both). Of two
     /// values with one fingerprint only the first is kept; the other is worked out each
     /// time it is met.
@@ -117,6 +118,26 @@ pub(crate) struct Learnt {
     /// value be worked out again).
     fingerprint: foldhash::quality::RandomState,
     next_id: u64,
+}
+
+/// Bits of [`Learnt::met`]: 2^23 (1 MiB), for up to about a million distinct values
+/// before most fingerprints share a bit.
+const MET_BITS: usize = 1 << 23;
+
+impl Learnt {
+    /// Sets the value's bit; `true` if it was not set (the value was not met before,
+    /// as far as the bits can tell).
+    fn first_meeting(&mut self, fingerprint: u64) -> bool {
+        let i = (fingerprint as usize) & (MET_BITS - 1);
+        let (word, bit) = (i / 64, 1u64 << (i % 64));
+        match self.met.get_mut(word) {
+            Some(w) if *w & bit == 0 => {
+                *w |= bit;
+                true
+            }
+            _ => false,
+        }
+    }
 }
 
 /// Past this many learnt values, a memo forgets them and starts over (a bound on
@@ -146,7 +167,7 @@ impl Memo {
     pub(crate) fn learning() -> Self {
         let mut m = Self::new();
         m.learnt = Some(Learnt {
-            met: HashSet::default(),
+            met: vec![0; MET_BITS / 64],
             facts: HashMap::default(),
             fingerprint: foldhash::quality::RandomState::default(),
             // Apart from the ids of values worked out up front (positions).
@@ -176,13 +197,13 @@ impl Memo {
             Some(_) => return once(value_facts(v, checker, buf)),
             None => {}
         }
-        if l.met.insert(fingerprint) {
+        if l.first_meeting(fingerprint) {
             return once(value_facts(v, checker, buf));
         }
         // The second time: keep it.
         if l.facts.len() >= LEARNT_MAX_VALUES {
             l.facts.clear();
-            l.met.clear();
+            l.met.fill(0);
         }
         let mut f = value_facts(v, checker, buf);
         f.id = Some(l.next_id);
