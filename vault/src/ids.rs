@@ -753,10 +753,11 @@ pub fn scan_number_candidates(text: &str, limit: usize) -> NumberScan {
 /// [`crate::normalize::scan_date_candidates_in_full`] only where they may find something.
 pub struct AsciiDigits {
     pub total: usize,
-    /// The longest run of consecutive digits.
+    /// The longest run of consecutive digits, counted up to 6 (the count stops at the
+    /// first run of 6, which answers both questions).
     pub longest_run: usize,
     /// Is there a digit, a separator (`-`, `.`, `/`), one or two digits, the same
-    /// separator and a digit: the least a separated date needs?
+    /// separator and a digit (the least a separated date needs), before any run of 6?
     pub separated: bool,
 }
 
@@ -785,6 +786,10 @@ impl AsciiDigits {
         for (i, &c) in b.iter().enumerate() {
             if c.is_ascii_digit() {
                 run += 1;
+                if run >= 6 {
+                    // Enough for both questions: stop here.
+                    break;
+                }
                 continue;
             }
             if run > 0 {
