@@ -416,6 +416,16 @@ async fn ldaps_and_starttls_verify_the_server_certificate() {
     assert!(!dump.contains("Tovax") && !dump.contains("Verax"));
 }
 
+/// Everything the target reads for a scan, flattened ([`flat`]).
+async fn read_flat(t: &LdapTarget) -> Vec<(String, Vec<(String, String)>)> {
+    t.read_everything()
+        .await
+        .unwrap()
+        .iter()
+        .map(flat)
+        .collect()
+}
+
 /// Everything a scan entry holds, values as plain text, in order.
 fn flat(e: &fiktiv_provisioning::ScannedEntry) -> (String, Vec<(String, String)>) {
     (
@@ -452,13 +462,7 @@ async fn the_scan_reader_reads_what_ldap3_reads() {
             long = "x".repeat(300),
         ))
         .unwrap();
-    let ours: Vec<_> = t
-        .read_everything()
-        .await
-        .unwrap()
-        .iter()
-        .map(flat)
-        .collect();
+    let ours = read_flat(&t).await;
 
     let (conn, mut ldap) = LdapConnAsync::new(&slapd.url()).await.unwrap();
     ldap3::drive!(conn);
@@ -554,13 +558,7 @@ async fn a_large_search_page_is_handed_over_in_parts() {
         joined.extend(p.into_entries().unwrap().iter().map(flat));
     }
     assert_eq!(joined.len(), read);
-    let whole: Vec<_> = t
-        .read_everything()
-        .await
-        .unwrap()
-        .iter()
-        .map(flat)
-        .collect();
+    let whole = read_flat(&t).await;
     assert_eq!(joined, whole);
     assert!(whole.len() >= 60);
 }
