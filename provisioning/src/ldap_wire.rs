@@ -384,7 +384,23 @@ pub fn entry_dn(contents: &[u8]) -> Text<'_> {
 /// is not scanned). Everything is checked before anything is copied.
 pub fn view_entry(contents: &[u8]) -> Result<EntryView<'_>, ParseError> {
     let (dn, list, count) = check_entry(contents)?;
-    // (name, values container) per attribute: checked above.
+    Ok(view_parts(dn, list, count))
+}
+
+/// [`view_entry`] for contents that [`check_entry`] accepted before (an
+/// [`crate::scan_page::LdapEntries`] page): not walked again. Only for such contents:
+/// a malformed part would be skipped, not refused.
+pub(crate) fn view_checked(contents: &[u8]) -> Result<EntryView<'_>, ParseError> {
+    let mut parts = children(contents).flatten();
+    match (parts.next(), parts.next()) {
+        (Some(dn), Some(list)) => Ok(view_parts(dn.contents, list.contents, 0)),
+        _ => Err(BAD_ENTRY),
+    }
+}
+
+/// An entry's view from its DN and attribute list (checked), `count` values expected.
+fn view_parts<'a>(dn: &'a [u8], list: &'a [u8], count: usize) -> EntryView<'a> {
+    // (name, values container) per attribute: checked before.
     let attrs = children(list).flatten().filter_map(|pa| {
         let mut p = children(pa.contents).flatten();
         Some((p.next()?.contents, p.next()?.contents))
@@ -415,12 +431,12 @@ pub fn view_entry(contents: &[u8]) -> Result<EntryView<'_>, ParseError> {
             attributes.push((name.dup(), Text::of(v.contents)));
         }
     }
-    Ok(EntryView {
+    EntryView {
         uuid,
         dn,
         rdn,
         attributes,
-    })
+    }
 }
 
 /// A `SearchResultEntry`'s contents straight into a scan entry ([`view_entry`]), `n`

@@ -293,14 +293,20 @@ fn scan_part<L: RealIndexLookup + ?Sized>(
         refs.clear();
         refs.extend(entry.values.iter().map(|(n, v)| (n.as_str(), v.as_str())));
         let hits = match_entry_memo(&refs, key, lookup, false, memo);
-        let label = |a: &str| entry.first(a);
-        let at = Located {
-            target: &entry.target,
-            locator: || entry.locator.clone(),
-            label_attribute: entry.label_attribute.as_deref(),
-            label: &label,
-        };
-        at.record(hits, &mut findings);
+        if hits.is_empty() {
+            continue;
+        }
+        let label = entry
+            .label_attribute
+            .as_deref()
+            .and_then(|a| Some((a, entry.first(a)?)));
+        record(
+            hits,
+            &entry.target,
+            entry.locator.clone(),
+            label,
+            &mut findings,
+        );
     }
     findings
 }
@@ -330,60 +336,46 @@ fn scan_ldap<L: RealIndexLookup + ?Sized>(
         };
         let refs: Vec<(&str, &str)> = view.values().collect();
         let hits = match_entry_memo(&refs, key, lookup, false, memo);
-        let label = |a: &str| a.eq_ignore_ascii_case("dn").then(|| view.dn.as_str());
-        let at = Located {
-            target: page.target(),
-            locator: || view.locator(n),
-            label_attribute: Some("dn"),
-            label: &label,
-        };
-        at.record(hits, &mut findings);
+        if hits.is_empty() {
+            continue;
+        }
+        let label = Some(("dn", view.dn.as_str()));
+        record(hits, page.target(), view.locator(n), label, &mut findings);
     }
     findings
 }
 
-/// Where an entry is, for its findings.
-struct Located<'e, F: Fn() -> String> {
-    target: &'e TargetName,
-    locator: F,
-    /// The attribute whose value labels the entry.
-    label_attribute: Option<&'e str>,
-    /// The first value of an attribute.
-    label: &'e dyn Fn(&str) -> Option<&'e str>,
-}
-
-impl<F: Fn() -> String> Located<'_, F> {
-    /// One finding per hit; the label only if its attribute did not match.
-    fn record(&self, hits: Vec<crate::matching::Hit>, findings: &mut Vec<Finding>) {
-        if hits.is_empty() {
-            return;
-        }
-        let matched: BTreeSet<&str> = hits
-            .iter()
-            .flat_map(|h| h.attributes.iter().map(String::as_str))
-            .collect();
-        let label = self
-            .label_attribute
-            .filter(|a| !matched.iter().any(|m| m.eq_ignore_ascii_case(a)))
-            .and_then(|a| (self.label)(a))
-            .map(str::to_string);
-        let locator = (self.locator)();
-        for hit in hits {
-            tracing::warn!(
-                target_name = %self.target,
-                entry = %locator,
-                rule = hit.rule.as_str(),
-                "leak scan finding"
-            );
-            findings.push(Finding {
-                target: self.target.clone(),
-                entry: locator.clone(),
-                label: label.clone(),
-                rule: hit.rule,
-                attributes: hit.attributes.into_iter().collect(),
-                cases: hit.cases.into_iter().collect(),
-            });
-        }
+/// One finding per hit at the entry `locator`; `label` (an attribute and its value)
+/// only if that attribute did not match.
+fn record(
+    hits: Vec<crate::matching::Hit>,
+    target: &TargetName,
+    locator: String,
+    label: Option<(&str, &str)>,
+    findings: &mut Vec<Finding>,
+) {
+    let matched: BTreeSet<&str> = hits
+        .iter()
+        .flat_map(|h| h.attributes.iter().map(String::as_str))
+        .collect();
+    let label = label
+        .filter(|(a, _)| !matched.iter().any(|m| m.eq_ignore_ascii_case(a)))
+        .map(|(_, v)| v.to_string());
+    for hit in hits {
+        tracing::warn!(
+            target_name = %target,
+            entry = %locator,
+            rule = hit.rule.as_str(),
+            "leak scan finding"
+        );
+        findings.push(Finding {
+            target: target.clone(),
+            entry: locator.clone(),
+            label: label.clone(),
+            rule: hit.rule,
+            attributes: hit.attributes.into_iter().collect(),
+            cases: hit.cases.into_iter().collect(),
+        });
     }
 }
 

@@ -5,7 +5,7 @@
 
 use zeroize::Zeroizing;
 
-use crate::ldap_wire::{check_entry, entry_dn, scanned_from_entry, view_entry, EntryView};
+use crate::ldap_wire::{check_entry, entry_dn, scanned_from_entry, view_checked, EntryView};
 use crate::model::TargetName;
 use crate::record::ScannedEntry;
 use crate::target::ParseError;
@@ -111,9 +111,10 @@ impl LdapEntries {
             .map(|&(from, to, n)| (self.bytes.get(from..to).unwrap_or(&[]), n))
     }
 
-    /// Each entry decoded without copying ([`view_entry`]), with its number.
+    /// Each entry decoded without copying (`view_entry`, not checked again), with its
+    /// number.
     pub fn views(&self) -> impl Iterator<Item = (Result<EntryView<'_>, ParseError>, usize)> {
-        self.iter().map(|(c, n)| (view_entry(c), n))
+        self.iter().map(|(c, n)| (view_checked(c), n))
     }
 
     /// The entries as scan entries (copied).
@@ -182,6 +183,18 @@ mod tests {
             values,
             [("dn", "uid=a,ou=p"), ("dn.rdn", "a"), ("cn", "A a")]
         );
+        // The views (not checked again) hold what the checked decoding holds.
+        for ((view, n), s) in page.views().zip(&scanned) {
+            let view = view.unwrap();
+            assert_eq!(view.locator(n), s.locator);
+            let values: Vec<(&str, &str)> = view.values().collect();
+            let copied: Vec<(&str, &str)> = s
+                .values
+                .iter()
+                .map(|(a, v)| (a.as_str(), v.as_str()))
+                .collect();
+            assert_eq!(values, copied);
+        }
         page.retain_by_dn(|dn| dn != "uid=f,ou=p");
         assert_eq!(page.len(), 2);
         assert_eq!(ScanPage::Ldap(page).into_entries().unwrap().len(), 2);

@@ -752,13 +752,13 @@ pub fn scan_number_candidates(text: &str, limit: usize) -> NumberScan {
 /// [`scan_number_candidates_in_full`] and
 /// [`crate::normalize::scan_date_candidates_in_full`] only where they may find something.
 pub struct AsciiDigits {
-    pub total: usize,
+    total: usize,
     /// The longest run of consecutive digits, counted up to 6 (the count stops at the
     /// first run of 6, which answers both questions).
-    pub longest_run: usize,
+    longest_run: usize,
     /// Is there a digit, a separator (`-`, `.`, `/`), one or two digits, the same
     /// separator and a digit (the least a separated date needs), before any run of 6?
-    pub separated: bool,
+    separated: bool,
 }
 
 impl AsciiDigits {
@@ -824,7 +824,8 @@ impl AsciiDigits {
     }
 }
 
-/// [`scan_number_candidates`] without the shortcut for text that has too few digits.
+/// [`scan_number_candidates`] without its shortcut: for a caller that asked
+/// [`AsciiDigits::may_hold_number`] itself.
 pub fn scan_number_candidates_in_full(text: &str, limit: usize) -> NumberScan {
     let toks = tokenize(text);
     let mut col = Collector::new(limit);
