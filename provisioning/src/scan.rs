@@ -14,7 +14,7 @@ use fiktiv_vault::CaseId;
 use serde::Serialize;
 
 use crate::matching::{
-    match_entry_memo, repeated, shared_facts, shared_map, Memo, RealIndexLookup, Rule,
+    match_entry_memo, repeated, shared_facts, shared_map, Learning, Memo, RealIndexLookup, Rule,
 };
 use crate::model::TargetName;
 use crate::record::ScannedEntry;
@@ -131,13 +131,15 @@ impl PagedScan {
             .min(MAX_THREADS);
         let (tx, rx) = mpsc::channel::<(usize, ScanPage)>();
         let rx = Arc::new(Mutex::new(rx));
+        let learning = Learning::new();
         let mut workers = Vec::new();
         for _ in 0..threads {
             let (rx, key, lookup) = (Arc::clone(&rx), key.clone(), Arc::clone(&lookup));
+            let learning = Arc::clone(&learning);
             let spawned = std::thread::Builder::new()
                 .name("leak-scan".into())
                 .spawn(move || {
-                    let mut memo = Memo::learning();
+                    let mut memo = Memo::learning_with(learning);
                     let mut out = Vec::new();
                     loop {
                         // The lock is held only while waiting for the next page.

@@ -457,4 +457,4 @@ mod screen;
 mod tests;
 
 use screen::screen;
-pub(crate) use screen::{memo_for, repeated, shared_facts, shared_map, Memo};
+pub(crate) use screen::{memo_for, repeated, shared_facts, shared_map, Learning, Memo};

@@ -20,22 +20,23 @@
 //! so findings and guard refusals are exactly those of the rules.
 
 use std::borrow::Borrow;
-use std::collections::{HashMap, HashSet};
-use std::hash::{BuildHasher as _, BuildHasherDefault};
+use std::collections::HashSet;
 use std::sync::Arc;
 
 use chrono::{Datelike as _, NaiveDate};
 use fiktiv_vault::blind::IndexKind;
 use fiktiv_vault::keys::BlindKey;
 use fiktiv_vault::normalize::normalize_name;
-use fiktiv_vault::{NamePartFilter, TagIsHash};
+use fiktiv_vault::NamePartFilter;
 use zeroize::Zeroize as _;
 
+mod memo;
 mod value;
+
+pub(crate) use memo::{memo_for, repeated, shared_facts, shared_map, Learning, Memo};
 
 #[cfg(test)]
 pub(super) use value::normalize_word;
-use value::{value_facts, Scratch};
 
 use super::{
     ends_with_any, RealIndexLookup, FAMILY_LIKE, GIVEN_LIKE, MAX_DATES, MAX_GIVEN_FAMILY_PAIRS,
@@ -77,197 +78,6 @@ impl Facts {
     fn contributes(&self) -> bool {
         self.flagged || !self.name_like.is_empty() || !self.dates.is_empty() || self.dates_truncated
     }
-}
-
-/// Values worked out once, shared read-only by the threads of a scan.
-pub(crate) type SharedFacts = HashMap<Secret, Arc<Facts>>;
-
-/// Past this many remembered (value, date) pairs, a memo starts over.
-const MEMO_MAX_PAIRS: usize = 4 << 20;
-
-/// What the screen knows across the entries of one scan or one batch of records (one
-/// key, one lookup): the values that occur more than once, worked out up front (a value
-/// that occurs once is not worth remembering: keeping it costs more than it saves), and
-/// which (value, date) pairs were already indexed for the name + birth rule.
-pub(crate) struct Memo {
-    shared: Arc<SharedFacts>,
-    /// Values learnt while scanning (for a scan fed page by page, where what recurs is
-    /// not known up front): a value's facts are kept the second time it is met.
-    learnt: Option<Learnt>,
-    pairs: HashSet<(u64, NaiveDate)>,
-    /// The per-entry key set, kept for its capacity.
-    seen: HashSet<Secret>,
-    scratch: Scratch,
-    /// The per-entry list of facts (of the values that contribute), kept for its
-    /// capacity.
-    facts: Vec<Arc<Facts>>,
-    /// Per entry: (value, its number of dates) of the values with dates.
-    dated: Vec<(usize, usize)>,
-}
-
-/// What a learning memo keeps.
-pub(crate) struct Learnt {
-    /// The values met once: one bit per fingerprint's low bits (a value whose bit
-    /// another value set is only kept early).
-    met: Vec<u64>,
-    /// The values met twice, by fingerprint (one hash per value looks up both). Of two
-    /// values with one fingerprint only the first is kept; the other is worked out each
-    /// time it is met.
-    facts: HashMap<u64, (Secret, Option<Arc<Facts>>), BuildHasherDefault<TagIsHash>>,
-    /// Fingerprints of values, seeded at random per memo (a collision only makes a
-    /// value be worked out again).
-    fingerprint: foldhash::quality::RandomState,
-    next_id: u64,
-}
-
-/// Bits of [`Learnt::met`]: 2^23 (1 MiB), for up to about a million distinct values
-/// before most fingerprints share a bit.
-const MET_BITS: usize = 1 << 23;
-
-impl Learnt {
-    /// Sets the value's bit; `true` if it was not set (the value was not met before,
-    /// as far as the bits can tell).
-    fn first_meeting(&mut self, fingerprint: u64) -> bool {
-        let i = (fingerprint as usize) & (MET_BITS - 1);
-        let (word, bit) = (i / 64, 1u64 << (i % 64));
-        match self.met.get_mut(word) {
-            Some(w) if *w & bit == 0 => {
-                *w |= bit;
-                true
-            }
-            _ => false,
-        }
-    }
-}
-
-/// Past this many learnt values, a memo forgets them and starts over (a bound on
-/// memory, not on correctness).
-const LEARNT_MAX_VALUES: usize = 1 << 20;
-
-impl Memo {
-    /// A memo that knows nothing up front (one entry).
-    pub(crate) fn new() -> Self {
-        Self::with_shared(Arc::new(HashMap::new()))
-    }
-
-    /// A memo over facts worked out beforehand ([`shared_facts`], [`memo_for`]).
-    pub(crate) fn with_shared(shared: Arc<SharedFacts>) -> Self {
-        Self {
-            shared,
-            learnt: None,
-            pairs: HashSet::new(),
-            seen: HashSet::new(),
-            scratch: Scratch::default(),
-            facts: Vec::new(),
-            dated: Vec::new(),
-        }
-    }
-
-    /// A memo that learns what recurs as it goes (a scan fed page by page).
-    pub(crate) fn learning() -> Self {
-        let mut m = Self::new();
-        m.learnt = Some(Learnt {
-            met: vec![0; MET_BITS / 64],
-            facts: HashMap::default(),
-            fingerprint: foldhash::quality::RandomState::default(),
-            // Apart from the ids of values worked out up front (positions).
-            next_id: 1 << 48,
-        });
-        m
-    }
-
-    /// The facts of `v`, worked out now unless known; `None` when the value contributes
-    /// nothing (most values: no name-like pair, no date, nothing matched).
-    fn facts<L: RealIndexLookup + ?Sized>(
-        &mut self,
-        v: &str,
-        checker: &mut Checker<'_, L>,
-    ) -> Option<Arc<Facts>> {
-        if let Some(f) = self.shared.get(v) {
-            return f.contributes().then(|| Arc::clone(f));
-        }
-        let buf = &mut self.scratch;
-        let once = |f: Facts| f.contributes().then(|| Arc::new(f));
-        let Some(l) = self.learnt.as_mut() else {
-            return once(value_facts(v, checker, buf));
-        };
-        let fingerprint = l.fingerprint.hash_one(v);
-        match l.facts.get(&fingerprint) {
-            Some((known, f)) if known.0 == v => return f.clone(),
-            Some(_) => return once(value_facts(v, checker, buf)),
-            None => {}
-        }
-        if l.first_meeting(fingerprint) {
-            return once(value_facts(v, checker, buf));
-        }
-        // The second time: keep it.
-        if l.facts.len() >= LEARNT_MAX_VALUES {
-            l.facts.clear();
-            l.met.fill(0);
-        }
-        let mut f = value_facts(v, checker, buf);
-        f.id = Some(l.next_id);
-        l.next_id += 1;
-        let f = f.contributes().then(|| Arc::new(f));
-        l.facts
-            .insert(fingerprint, (Secret(v.to_string()), f.clone()));
-        f
-    }
-}
-
-/// The values that occur more than once among `values`.
-pub(crate) fn repeated<'v>(values: impl Iterator<Item = &'v str>) -> Vec<&'v str> {
-    let mut counts: HashMap<&str, u32> = HashMap::new();
-    for v in values {
-        let c = counts.entry(v).or_default();
-        *c = c.saturating_add(1);
-    }
-    counts
-        .into_iter()
-        .filter(|&(_, c)| c > 1)
-        .map(|(v, _)| v)
-        .collect()
-}
-
-/// A memo for a batch of entries whose values are `values`, on this thread.
-pub(crate) fn memo_for<'v, L: RealIndexLookup + ?Sized>(
-    values: impl Iterator<Item = &'v str>,
-    key: &BlindKey,
-    lookup: &L,
-) -> Memo {
-    let rep = repeated(values);
-    let facts = shared_facts(&rep, 0, key, lookup);
-    Memo::with_shared(Arc::new(shared_map(&rep, facts)))
-}
-
-/// Works out the facts of values that recur, once each (`id` = position + 1).
-pub(crate) fn shared_facts<L: RealIndexLookup + ?Sized>(
-    values: &[&str],
-    first_id: u64,
-    key: &BlindKey,
-    lookup: &L,
-) -> Vec<Arc<Facts>> {
-    let mut checker = Checker::new(key, lookup, HashSet::new());
-    let mut buf = Scratch::default();
-    values
-        .iter()
-        .enumerate()
-        .map(|(i, v)| {
-            checker.seen.clear();
-            let mut f = value_facts(v, &mut checker, &mut buf);
-            f.id = Some(first_id + i as u64 + 1);
-            Arc::new(f)
-        })
-        .collect()
-}
-
-/// Builds the shared map from values and their facts.
-pub(crate) fn shared_map(values: &[&str], facts: Vec<Arc<Facts>>) -> SharedFacts {
-    values
-        .iter()
-        .zip(facts)
-        .map(|(v, f)| (Secret((*v).to_string()), f))
-        .collect()
 }
 
 /// Indexes full-name keys, each once per entry.
@@ -395,7 +205,7 @@ fn screen_facts<L: RealIndexLookup + ?Sized>(
     // `dated`: (value, its dates) of the values with dates.
     let mut total = 0usize;
     memo.dated.clear();
-    for (i, (_, v)) in values.iter().enumerate() {
+    for (i, (name, v)) in values.iter().enumerate() {
         // A value the entry already had (a uid that is also the DN's RDN value, a cn
         // that is also the display name) brings nothing new but its dates' count: its
         // facts are the same.
@@ -411,7 +221,7 @@ fn screen_facts<L: RealIndexLookup + ?Sized>(
                 .map_or(0, |&(_, n)| n);
             continue;
         }
-        let Some(f) = memo.facts(v, checker) else {
+        let Some(f) = memo.facts(name, v, checker) else {
             continue;
         };
         if f.flagged {
@@ -506,9 +316,6 @@ fn screen_facts<L: RealIndexLookup + ?Sized>(
             }
         }
     }
-    if memo.pairs.len() + done.len() > MEMO_MAX_PAIRS {
-        memo.pairs.clear();
-    }
-    memo.pairs.extend(done);
+    memo.remember_pairs(done);
     true
 }

@@ -535,6 +535,19 @@ proptest::proptest! {
                 match_entry_exact(&b, &k, &set, false)
             );
         }
+        // Two workers of one paged scan, which share DN-like values: each entry met by
+        // both, in turn.
+        let learning = Learning::new();
+        let mut workers = [Memo::learning_with(Arc::clone(&learning)), Memo::learning_with(learning)];
+        for round in 0..3 {
+            for (i, entry) in [&a, &b].into_iter().enumerate() {
+                let Some(memo) = workers.get_mut((round + i) % 2) else { continue };
+                proptest::prop_assert_eq!(
+                    match_entry_memo(entry, &k, &set, false, memo),
+                    match_entry_exact(entry, &k, &set, false)
+                );
+            }
+        }
         // And with facts worked out beforehand, as `scan` does.
         let values: Vec<&str> = a.iter().chain(&b).map(|(_, v)| *v).collect::<HashSet<_>>().into_iter().collect();
         let facts = shared_facts(&values, 0, &k, &set);
@@ -547,5 +560,33 @@ proptest::proptest! {
             match_entry_memo(&b, &k, &set, false, &mut memo),
             match_entry_exact(&b, &k, &set, false)
         );
+    }
+}
+
+/// A DN learnt by one worker of a paged scan (at first sight, as an entry's own DN)
+/// gives another worker the same answer when a group names it, clean or not.
+#[test]
+fn workers_share_what_a_dn_gives() {
+    let k = key();
+    let birth = NaiveDate::from_ymd_opt(2012, 3, 4).unwrap();
+    let set = real(&k, "Åsa-Britt", "Öberg", birth, "201203041236");
+    let learning = Learning::new();
+    let mut workers = [
+        Memo::learning_with(Arc::clone(&learning)),
+        Memo::learning_with(learning),
+    ];
+    for (dn, found) in [
+        ("uid=fx3k9q2m,ou=people,dc=skole,dc=example", false),
+        ("cn=Åsa-Britt Öberg,ou=people,dc=skole,dc=example", true),
+        ("uid=x,ou=people,dc=skole,dc=example,description=20120304", false),
+    ] {
+        let person = [("dn", dn), ("uid", "fx3k9q2m")];
+        let group = [("dn", "cn=klass-1,ou=groups"), ("member", dn), ("cn", "Åsa")];
+        for (entry, worker) in [(&person[..], 0), (&group[..], 1), (&group[..], 0)] {
+            let memo = &mut workers[worker];
+            let hits = match_entry_memo(entry, &k, &set, false, memo);
+            assert_eq!(hits, match_entry_exact(entry, &k, &set, false), "{dn}");
+            assert_eq!(!hits.is_empty(), found, "{dn}");
+        }
     }
 }
