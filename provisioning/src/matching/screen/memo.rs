@@ -72,8 +72,13 @@ pub(crate) struct Learning {
     /// (value, date) pairs may name values another worker kept.
     next_id: AtomicU64,
     /// DN-like values, in shards by fingerprint so that workers rarely wait.
-    dns: Vec<Mutex<Known>>,
+    dns: Vec<Shard>,
 }
+
+/// One shard of [`Learning::dns`], alone on its cache lines: workers locking
+/// neighbouring shards do not take each other's lines.
+#[repr(align(128))]
+struct Shard(Mutex<Known>);
 
 /// Shards of [`Learning::dns`].
 const DN_SHARDS: usize = 64;
@@ -84,7 +89,9 @@ impl Learning {
             fingerprint: foldhash::quality::RandomState::default(),
             // Apart from the ids of values worked out up front (positions).
             next_id: AtomicU64::new(1 << 48),
-            dns: (0..DN_SHARDS).map(|_| Mutex::new(Known::default())).collect(),
+            dns: (0..DN_SHARDS)
+                .map(|_| Shard(Mutex::new(Known::default())))
+                .collect(),
         })
     }
 
@@ -99,7 +106,7 @@ impl Learning {
         // while one is held.
         self.dns
             .get(i)
-            .map(|m| m.lock().unwrap_or_else(std::sync::PoisonError::into_inner))
+            .map(|s| s.0.lock().unwrap_or_else(std::sync::PoisonError::into_inner))
     }
 }
 
@@ -222,13 +229,16 @@ impl Memo {
             }
             return f;
         }
+        // A value whose bit was not set is not kept: a value is kept only once its bit
+        // is set, and the bits are cleared only with what is kept. Most values are met
+        // once, and this spares them a look into the table.
+        if first_meeting(met, fingerprint) {
+            return contributing(value_facts(v, checker, buf));
+        }
         match facts.get(&fingerprint) {
             Some((known, f)) if known.0 == v => return f.clone(),
             Some(_) => return contributing(value_facts(v, checker, buf)),
             None => {}
-        }
-        if first_meeting(met, fingerprint) {
-            return contributing(value_facts(v, checker, buf));
         }
         // The second time: keep it.
         if facts.len() >= LEARNT_MAX_VALUES {
