@@ -193,6 +193,10 @@ fn screen_with<L: RealIndexLookup + ?Sized>(
     clean
 }
 
+/// Entries with more values than this do not look for a value among those before it
+/// (see `screen_facts`).
+const LOOK_BACK_MAX_VALUES: usize = 64;
+
 fn screen_facts<L: RealIndexLookup + ?Sized>(
     values: &[(&str, &str)],
     checker: &mut Checker<'_, L>,
@@ -208,8 +212,15 @@ fn screen_facts<L: RealIndexLookup + ?Sized>(
     for (i, (name, v)) in values.iter().enumerate() {
         // A value the entry already had (a uid that is also the DN's RDN value, a cn
         // that is also the display name) brings nothing new but its dates' count: its
-        // facts are the same.
-        let earlier = values.get(..i).unwrap_or(&[]);
+        // facts are the same. Looked for only in entries of up to
+        // [`LOOK_BACK_MAX_VALUES`] values: in a larger one (a school's group of 1,000
+        // members) looking back would cost time quadratic in its size, and working a
+        // value out again changes nothing (its dates are counted per copy either way).
+        let earlier = if values.len() <= LOOK_BACK_MAX_VALUES {
+            values.get(..i).unwrap_or(&[])
+        } else {
+            &[]
+        };
         if let Some(j) = earlier
             .iter()
             .position(|(_, w)| w.len() == v.len() && w == v)

@@ -578,15 +578,66 @@ fn workers_share_what_a_dn_gives() {
     for (dn, found) in [
         ("uid=fx3k9q2m,ou=people,dc=skole,dc=example", false),
         ("cn=Åsa-Britt Öberg,ou=people,dc=skole,dc=example", true),
-        ("uid=x,ou=people,dc=skole,dc=example,description=20120304", false),
+        (
+            "uid=x,ou=people,dc=skole,dc=example,description=20120304",
+            false,
+        ),
     ] {
         let person = [("dn", dn), ("uid", "fx3k9q2m")];
-        let group = [("dn", "cn=klass-1,ou=groups"), ("member", dn), ("cn", "Åsa")];
+        let group = [
+            ("dn", "cn=klass-1,ou=groups"),
+            ("member", dn),
+            ("cn", "Åsa"),
+        ];
         for (entry, worker) in [(&person[..], 0), (&group[..], 1), (&group[..], 0)] {
             let memo = &mut workers[worker];
             let hits = match_entry_memo(entry, &k, &set, false, memo);
             assert_eq!(hits, match_entry_exact(entry, &k, &set, false), "{dn}");
             assert_eq!(!hits.is_empty(), found, "{dn}");
         }
+    }
+}
+
+/// An entry too large to look back in (a school's group) counts a repeated value's
+/// dates per copy and finds a real name among its members, as the rules do.
+#[test]
+fn a_large_entry_gives_what_the_rules_give() {
+    let k = key();
+    let birth = NaiveDate::from_ymd_opt(2012, 3, 4).unwrap();
+    let set = real(&k, "Åsa-Britt", "Öberg", birth, "201203041236");
+    let members: Vec<String> = (0..200)
+        .map(|i| format!("uid=p{i:05},ou=people,dc=skole,dc=example"))
+        .collect();
+    let group = |extra: &[(&'static str, &'static str)]| -> Vec<(String, String)> {
+        std::iter::once(("dn".to_string(), "cn=skola-1,ou=groups".to_string()))
+            .chain(members.iter().map(|m| ("member".to_string(), m.clone())))
+            .chain(extra.iter().map(|(n, v)| (n.to_string(), v.to_string())))
+            .collect()
+    };
+    let dated = "2012-03-04 2013-05-06";
+    let cases: Vec<(Vec<(String, String)>, Option<Rule>)> = vec![
+        (group(&[]), None),
+        // 130 copies of two dates: past the 256 dates an entry may have.
+        (
+            group(&[("description", dated); 130]),
+            Some(Rule::Unverifiable),
+        ),
+        // 120 copies: within.
+        (group(&[("description", dated); 120]), None),
+        (
+            group(&[("member", "cn=Åsa-Britt Öberg,ou=people")]),
+            Some(Rule::FullName),
+        ),
+    ];
+    let mut memo = Memo::learning();
+    for (entry, rule) in cases {
+        let entry: Vec<(&str, &str)> = entry
+            .iter()
+            .map(|(n, v)| (n.as_str(), v.as_str()))
+            .collect();
+        let exact = match_entry_exact(&entry, &k, &set, false);
+        assert_eq!(exact.first().map(|h| h.rule), rule);
+        assert_eq!(match_entry_memo(&entry, &k, &set, false, &mut memo), exact);
+        assert_eq!(screen(&entry, &k, &set, &mut Memo::new()), rule.is_none());
     }
 }

@@ -104,9 +104,10 @@ impl Learning {
         let i = (fingerprint >> 40) as usize % DN_SHARDS;
         // A poisoned shard is still a consistent cache: no code that can panic runs
         // while one is held.
-        self.dns
-            .get(i)
-            .map(|s| s.0.lock().unwrap_or_else(std::sync::PoisonError::into_inner))
+        self.dns.get(i).map(|s| {
+            s.0.lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner)
+        })
     }
 }
 
