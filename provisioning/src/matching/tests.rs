@@ -615,7 +615,8 @@ fn a_large_entry_gives_what_the_rules_give() {
             .collect()
     };
     let dated = "2012-03-04 2013-05-06";
-    let cases: Vec<(Vec<(String, String)>, Option<Rule>)> = vec![
+    type Entry = Vec<(String, String)>;
+    let cases: Vec<(Entry, Option<Rule>)> = vec![
         (group(&[]), None),
         // 130 copies of two dates: past the 256 dates an entry may have.
         (
