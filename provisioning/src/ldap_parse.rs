@@ -124,6 +124,23 @@ pub fn split_dn(dn: &str) -> Vec<&str> {
     out
 }
 
+/// The first RDN of a DN, as [`split_dn`] gives it, without splitting the rest.
+pub fn first_rdn(dn: &str) -> &str {
+    let mut escaped = false;
+    for (i, b) in dn.bytes().enumerate() {
+        if escaped {
+            escaped = false;
+            continue;
+        }
+        match b {
+            b'\\' => escaped = true,
+            b',' | b';' => return dn.get(..i).unwrap_or("").trim(),
+            _ => {}
+        }
+    }
+    dn.trim()
+}
+
 /// The value of an RDN (`uid=a\2Cb` → `a,b`), unescaped per RFC 4514.
 pub fn rdn_value(rdn: &str) -> Option<String> {
     let (_, v) = rdn.split_once('=')?;
@@ -256,7 +273,7 @@ pub fn scanned_from_tag(
         .map_or_else(|| format!("entry #{}", n + 1), |u| format!("entryUUID={u}"));
     let mut s = ScannedEntry::new(target.clone(), locator);
     s.label_attribute = Some("dn".to_string());
-    let rdn = split_dn(&dn).first().and_then(|r| rdn_value(r));
+    let rdn = rdn_value(first_rdn(&dn));
     s.values
         .reserve(2 + attrs.iter().map(|(_, v)| v.len()).sum::<usize>());
     s.values.push(("dn".to_string(), Zeroizing::new(dn)));
@@ -400,5 +417,15 @@ mod tests {
             "2025-01-02T03:04:05+00:00"
         );
         assert!(parse_generalized_time("2025").is_none());
+        assert_eq!(first_rdn(" uid=a\\,b ;ou=x"), "uid=a\\,b");
+        assert_eq!(first_rdn("cn=x\\"), "cn=x\\");
+    }
+
+    proptest::proptest! {
+        /// The first RDN is the first of the DN's RDNs, whatever the text.
+        #[test]
+        fn the_first_rdn_is_the_first_split(dn in "[a-z=,;\\\\ é]{0,24}") {
+            proptest::prop_assert_eq!(first_rdn(&dn), split_dn(&dn)[0]);
+        }
     }
 }

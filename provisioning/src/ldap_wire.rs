@@ -15,7 +15,7 @@
 
 use zeroize::Zeroizing;
 
-use crate::ldap_parse::{rdn_value, split_dn};
+use crate::ldap_parse::{first_rdn, rdn_value};
 use crate::model::TargetName;
 use crate::record::{bounded_name, ScannedEntry};
 use crate::target::ParseError;
@@ -417,10 +417,7 @@ fn view_parts<'a>(dn: &'a [u8], list: &'a [u8], count: usize) -> EntryView<'a> {
         .and_then(Result::ok)
         .map(|v| Text::of(v.contents));
     let dn = Text::of(dn);
-    let rdn = split_dn(dn.as_str())
-        .first()
-        .and_then(|r| rdn_value(r))
-        .map(Zeroizing::new);
+    let rdn = rdn_value(first_rdn(dn.as_str())).map(Zeroizing::new);
     let mut attributes = Vec::with_capacity(count);
     for (name, vals) in named {
         if name.as_str().eq_ignore_ascii_case("entryUUID") {

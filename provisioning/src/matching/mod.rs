@@ -173,13 +173,26 @@ const FAMILY_LIKE: &[&str] = &[
 /// (`name.givenname`, `givenname`), so all three come down to: the last dotted part is
 /// an undotted name of the list (test `attribute_classes`).
 fn ends_with_any(name: &str, list: &[&str]) -> bool {
+    last_part(name).is_some_and(|last| in_list(last, list))
+}
+
+/// `(ends_with_any(name, GIVEN_LIKE), ends_with_any(name, FAMILY_LIKE))` in one pass:
+/// is the attribute given-name-like, family-name-like?
+fn name_kind(name: &str) -> (bool, bool) {
+    last_part(name).map_or((false, false), |last| {
+        (in_list(last, GIVEN_LIKE), in_list(last, FAMILY_LIKE))
+    })
+}
+
+/// The last dotted part of an attribute name, when it could be a name in the lists.
+fn last_part(name: &str) -> Option<&str> {
     // Every name in the lists ends in `e` or `n` (test `attribute_classes`): most
     // attribute names are ruled out by their last byte.
     if !matches!(
         name.as_bytes().last().map(u8::to_ascii_lowercase),
         Some(b'e' | b'n')
     ) {
-        return false;
+        return None;
     }
     // The last dotted part, found from the end byte by byte (names are short).
     let from = name
@@ -188,9 +201,11 @@ fn ends_with_any(name: &str, list: &[&str]) -> bool {
         .map_or(0, |dot| dot + 1);
     let last = name.get(from..).unwrap_or(name);
     // No undotted name in the lists is shorter than 2 or longer than 19 bytes.
-    if !(2..=19).contains(&last.len()) {
-        return false;
-    }
+    (2..=19).contains(&last.len()).then_some(last)
+}
+
+/// Is `last` (a last dotted part) an undotted name of `list`, in any ASCII case?
+fn in_list(last: &str, list: &[&str]) -> bool {
     list.iter()
         .any(|n| n.len() == last.len() && !n.contains('.') && last.eq_ignore_ascii_case(n))
 }

@@ -38,9 +38,7 @@ pub(crate) use memo::{memo_for, repeated, shared_facts, shared_map, Learning, Me
 #[cfg(test)]
 pub(super) use value::normalize_word;
 
-use super::{
-    ends_with_any, RealIndexLookup, FAMILY_LIKE, GIVEN_LIKE, MAX_DATES, MAX_GIVEN_FAMILY_PAIRS,
-};
+use super::{name_kind, RealIndexLookup, MAX_DATES, MAX_GIVEN_FAMILY_PAIRS};
 
 /// A string derived from values of a target: hashable, wiped on drop.
 #[derive(PartialEq, Eq, Hash, Default)]
@@ -252,11 +250,18 @@ fn screen_facts<L: RealIndexLookup + ?Sized>(
 
     // Every given-name-like value with every family-name-like value, whole.
     let (mut given, mut family) = (Vec::new(), Vec::new());
+    // A name repeated (one attribute's values, as decoded) is classed once.
+    let mut last: Option<(&str, (bool, bool))> = None;
     for (i, (n, _)) in values.iter().enumerate() {
-        if ends_with_any(n, GIVEN_LIKE) {
+        let kind = match last {
+            Some((m, kind)) if m.len() == n.len() && m.as_ptr() == n.as_ptr() => kind,
+            _ => name_kind(n),
+        };
+        last = Some((n, kind));
+        if kind.0 {
             given.push(i);
         }
-        if ends_with_any(n, FAMILY_LIKE) {
+        if kind.1 {
             family.push(i);
         }
     }

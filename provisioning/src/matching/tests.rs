@@ -151,6 +151,11 @@ fn attribute_classes_as_before() {
         for list in [GIVEN_LIKE, FAMILY_LIKE] {
             assert_eq!(ends_with_any(n, list), before(n, list), "{n:?}");
         }
+        assert_eq!(
+            name_kind(n),
+            (before(n, GIVEN_LIKE), before(n, FAMILY_LIKE)),
+            "{n:?}"
+        );
     }
 }
 
