@@ -35,6 +35,7 @@
 use std::collections::HashMap;
 use std::fmt;
 use std::hash::{BuildHasherDefault, Hasher as _};
+use std::sync::OnceLock;
 
 use siphasher::sip::SipHasher24;
 use zeroize::{Zeroize, ZeroizeOnDrop};
@@ -127,7 +128,14 @@ pub struct NamePartFilter {
     counts: (usize, usize),
     /// Does every identity added have its prefix tags? Otherwise no half is cut short.
     prefixes_complete: bool,
+    /// [`Self::bits`] of every string of one or two ASCII bytes, worked out on first
+    /// use ([`Self::short_bits`]) and forgotten when a tag is added: the matcher tags
+    /// one- and two-byte strings (a word's first letters, `dc`, `ou`) more than any.
+    short: OnceLock<Box<[u8]>>,
 }
+
+/// Entries of [`NamePartFilter::short`]: one per ASCII byte, then one per pair.
+const SHORT_ENTRIES: usize = 128 + 128 * 128;
 
 /// The smallest quick table: 2^16 bits (8 KiB).
 const QUICK_MIN_BITS: usize = 1 << 16;
@@ -182,6 +190,7 @@ impl NamePartFilter {
             quick: vec![0; QUICK_MIN_BITS / 64],
             counts: (0, 0),
             prefixes_complete: true,
+            short: OnceLock::new(),
         }
     }
 
@@ -221,6 +230,7 @@ impl NamePartFilter {
     }
 
     fn add_tag(&mut self, tag: u64, bit: u8) {
+        self.short = OnceLock::new();
         if (self.parts.len() + 1) * 16 > self.quick.len() * 64 {
             // Twice as large, and filled again from every tag.
             self.quick = vec![0; self.quick.len() * 2];
@@ -253,6 +263,42 @@ impl NamePartFilter {
             return 0;
         }
         self.parts.get(&tag).copied().unwrap_or(0)
+    }
+
+    /// [`Self::bits`] of the tag of `s` when `s` is one or two ASCII bytes (`None`
+    /// otherwise), from a table worked out once: what
+    /// `self.bits(self.key().tag(s))` gives, without hashing.
+    pub fn short_bits(&self, s: &str) -> Option<u8> {
+        let i = match *s.as_bytes() {
+            [a] if a < 128 => usize::from(a),
+            [a, b] if a < 128 && b < 128 => 128 + usize::from(a) * 128 + usize::from(b),
+            _ => return None,
+        };
+        self.short
+            .get_or_init(|| self.short_table())
+            .get(i)
+            .copied()
+    }
+
+    fn short_table(&self) -> Box<[u8]> {
+        let mut table = vec![0u8; SHORT_ENTRIES];
+        let mut s = [0u8; 2];
+        for a in 0..128u8 {
+            s[0] = a;
+            if let (Some(t), Ok(one)) =
+                (table.get_mut(usize::from(a)), std::str::from_utf8(&s[..1]))
+            {
+                *t = self.bits(self.key.tag(one));
+            }
+            for b in 0..128u8 {
+                s[1] = b;
+                let i = 128 + usize::from(a) * 128 + usize::from(b);
+                if let (Some(t), Ok(two)) = (table.get_mut(i), std::str::from_utf8(&s)) {
+                    *t = self.bits(self.key.tag(two));
+                }
+            }
+        }
+        table.into_boxed_slice()
     }
 
     /// May a half whose normalised text is `len` bytes long and whose tag has these
@@ -437,6 +483,39 @@ mod tests {
                 let near = g ^ (1 << 63);
                 proptest::prop_assert_eq!(filter.given(near), given.contains(&near));
             }
+        }
+    }
+
+    /// The table of one- and two-byte strings answers as the tags do, and follows
+    /// names added after it was worked out.
+    #[test]
+    fn short_strings_are_looked_up_as_they_are_tagged() {
+        let ring = KeyRing::new(RootKey::generate()).unwrap();
+        let mut filter = NamePartFilter::new(ring.name_parts().clone());
+        filter.add_names("Bo", "Ek");
+        let check = |filter: &NamePartFilter| {
+            for a in 0..128u8 {
+                for b in std::iter::once(None).chain((0..128u8).map(Some)) {
+                    let s: String = std::iter::once(a).chain(b).map(char::from).collect();
+                    assert_eq!(
+                        filter.short_bits(&s),
+                        Some(filter.bits(filter.key().tag(&s))),
+                        "{s:?}"
+                    );
+                }
+            }
+        };
+        check(&filter);
+        assert_eq!(filter.short_bits("bo"), Some(NamePartFilter::GIVEN));
+        assert_eq!(filter.short_bits("e"), Some(NamePartFilter::FAMILY_PREFIX));
+        filter.add_names("Al", "E");
+        assert_eq!(
+            filter.short_bits("e"),
+            Some(NamePartFilter::FAMILY_PREFIX | NamePartFilter::FAMILY)
+        );
+        check(&filter);
+        for s in ["", "abc", "é", "aé"] {
+            assert_eq!(filter.short_bits(s), None, "{s:?}");
         }
     }
 

@@ -207,6 +207,7 @@ fn screen_facts<L: RealIndexLookup + ?Sized>(
     // `dated`: (value, its dates) of the values with dates.
     let mut total = 0usize;
     memo.dated.clear();
+    memo.fingerprints(values);
     for (i, (name, v)) in values.iter().enumerate() {
         // A value the entry already had (a uid that is also the DN's RDN value, a cn
         // that is also the display name) brings nothing new but its dates' count: its
@@ -230,7 +231,7 @@ fn screen_facts<L: RealIndexLookup + ?Sized>(
                 .map_or(0, |&(_, n)| n);
             continue;
         }
-        let Some(f) = memo.facts(name, v, checker) else {
+        let Some(f) = memo.facts(i, name, v, checker) else {
             continue;
         };
         if f.flagged {

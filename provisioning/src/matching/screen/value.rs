@@ -6,6 +6,7 @@ use fiktiv_vault::blind::IndexKind;
 use fiktiv_vault::ids::{
     scan_number_candidates_in_full, AsciiDigits, NumberScan, DEFAULT_CANDIDATE_LIMIT,
 };
+use fiktiv_vault::name_parts::TagHasher;
 use fiktiv_vault::normalize::{normalize_name, scan_date_candidates_in_full, DEFAULT_DATE_LIMIT};
 use fiktiv_vault::NamePartFilter;
 use unicode_normalization::char::is_combining_mark;
@@ -222,7 +223,7 @@ fn word_pairs<L: RealIndexLookup + ?Sized>(
                     let (_, (from, to)) = sc.words.get(i + len - 1).copied().unwrap_or_default();
                     h.write(sc.text.0.get(from..to).unwrap_or(""));
                     bytes += to - from;
-                    let bits = p.bits(h.finish());
+                    let bits = short_or(p, sc.run(i, i + len), &h);
                     if let Some(b) = sc.runs.get_mut(i * WINDOW + len - 1) {
                         *b = bits & ANY_PART;
                     }
@@ -364,9 +365,9 @@ fn word_pairs<L: RealIndexLookup + ?Sized>(
                     // real given name; the family half is tagged only behind a given
                     // half that is one.
                     h.write(g.get(g.len() - 1..).unwrap_or(""));
-                    let bits = p.bits(h.finish());
+                    let bits = short_or(p, g, h);
                     last = !p.may_extend(bits, g.len(), GIVEN_PREFIX);
-                    if bits & GIVEN == 0 || p.bits(p.key().tag(f)) & FAMILY == 0 {
+                    if bits & GIVEN == 0 || tag_bits(p, f) & FAMILY == 0 {
                         if last {
                             break;
                         }
@@ -400,6 +401,18 @@ fn word_pairs<L: RealIndexLookup + ?Sized>(
         }
     }
     true
+}
+
+/// The filter's bits for `text`, whose tag `h` holds: from the filter's table when
+/// `text` is one or two ASCII bytes, else by finishing the tag.
+fn short_or(p: &NamePartFilter, text: &str, h: &TagHasher) -> u8 {
+    p.short_bits(text).unwrap_or_else(|| p.bits(h.finish()))
+}
+
+/// The filter's bits for `text`, tagged unless short.
+fn tag_bits(p: &NamePartFilter, text: &str) -> u8 {
+    p.short_bits(text)
+        .unwrap_or_else(|| p.bits(p.key().tag(text)))
 }
 
 /// Indexes the split of one word `g|f` (built in `key`), and keeps it as a name-like
