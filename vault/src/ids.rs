@@ -753,12 +753,19 @@ pub fn scan_number_candidates(text: &str, limit: usize) -> NumberScan {
 /// [`crate::normalize::scan_date_candidates_in_full`] only where they may find something.
 pub struct AsciiDigits {
     total: usize,
-    /// The longest run of consecutive digits, counted up to 6 (the count stops at the
-    /// first run of 6, which answers both questions).
+    /// The longest run of consecutive digits.
     longest_run: usize,
     /// Is there a digit, a separator (`-`, `.`, `/`), one or two digits, the same
-    /// separator and a digit (the least a separated date needs), before any run of 6?
+    /// separator and a digit (the least a separated date needs)?
     separated: bool,
+    /// Is there a run of 6 or more digits followed by one to three number separators
+    /// (`-`, `+`, white space) and a digit (the least a separated number needs)?
+    headed: bool,
+}
+
+/// A number separator, as [`tokenize`] reads an ASCII byte (dash, plus, white space).
+fn number_separator_byte(b: u8) -> bool {
+    matches!(b, b'-' | b'+') || char::from(b).is_whitespace()
 }
 
 impl AsciiDigits {
@@ -773,23 +780,20 @@ impl AsciiDigits {
             .iter()
             .map(|&c| usize::from(c.wrapping_sub(b'0') < 10))
             .sum();
-        let (mut run, mut longest_run, mut separated) = (0, 0, false);
+        let (mut run, mut longest_run, mut separated, mut headed) = (0, 0, false, false);
         // Fewer digits than any date or number has: the rest does not matter.
         if total < 4 {
             return Some(Self {
                 total,
                 longest_run,
                 separated,
+                headed,
             });
         }
         let digit = |i: usize| b.get(i).is_some_and(u8::is_ascii_digit);
         for (i, &c) in b.iter().enumerate() {
             if c.is_ascii_digit() {
                 run += 1;
-                if run >= 6 {
-                    // Enough for both questions: stop here.
-                    break;
-                }
                 continue;
             }
             if run > 0 {
@@ -800,6 +804,16 @@ impl AsciiDigits {
                     separated =
                         second > 0 && b.get(i + second + 1) == Some(&c) && digit(i + second + 2);
                 }
+                if !headed && run >= 6 {
+                    let seps = b
+                        .get(i..)
+                        .unwrap_or(&[])
+                        .iter()
+                        .take(3)
+                        .take_while(|&&s| number_separator_byte(s))
+                        .count();
+                    headed = seps > 0 && digit(i + seps);
+                }
                 run = 0;
             }
         }
@@ -808,13 +822,15 @@ impl AsciiDigits {
             total,
             longest_run,
             separated,
+            headed,
         })
     }
 
-    /// May the text hold a personal number? Every form has at least 6 + 4 digits and
-    /// starts with a run of 6 or more.
+    /// May the text hold a personal number? Every form has at least 6 + 4 digits:
+    /// 10 or more in a row, or a run of 6 or 8 followed by a separator group and more
+    /// digits.
     pub fn may_hold_number(&self) -> bool {
-        self.total >= 10 && self.longest_run >= 6
+        self.total >= 10 && (self.longest_run >= 10 || self.headed)
     }
 
     /// May the text hold a date? Every form is a run of 6 or more digits or three
@@ -947,7 +963,7 @@ mod tests {
         /// digits, separators and letters, with fewer than 10 digits or not.
         #[test]
         fn the_few_digits_shortcut_changes_nothing(
-            text in "[0-9 +./-]{0,24}|[0-9a-z .+-]{0,40}|[0-9]{6}[-+ ][0-9]{3,5}x?|[0-9a-f]{1,8}(-[0-9a-f]{1,4}){0,4}|x?[0-9]{5,12}[-+ ]?[0-9]{0,5}",
+            text in "[0-9 +./-]{0,24}|[0-9a-z .+-]{0,40}|[0-9]{6}[-+ ][0-9]{3,5}x?|[0-9a-f]{1,8}(-[0-9a-f]{1,4}){0,4}|x?[0-9]{5,12}[-+ ]?[0-9]{0,5}|[0-9a-f]{0,3}[0-9]{5,9}[-+ \t\n.]{1,4}[0-9]{0,6}[a-f]?|[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}|([0-9]{1,11}[a-z+ -]){1,4}",
             limit in 0usize..4,
         ) {
             let quick = scan_number_candidates(&text, limit);
@@ -963,6 +979,20 @@ mod tests {
     fn digits_are_counted_in_ascii_only() {
         let d = AsciiDigits::of("ab-123.4567 89").unwrap();
         assert_eq!((d.total, d.longest_run, d.separated), (9, 4, false));
+        for (text, number) in [
+            ("123456-7890", true),
+            ("123456 +\t7890", true),
+            ("123456 - +7890", false),
+            ("12345678-1234", true),
+            ("12345-67890", false),
+            ("1234567890", true),
+            ("123456789-0", true),
+            ("0123456789ab", true),
+            ("3f2a9c1e-1234-4abc-8def-0123456a89ab", false),
+        ] {
+            let d = AsciiDigits::of(text).unwrap();
+            assert_eq!(d.may_hold_number(), number, "{text}");
+        }
         assert!(!d.may_hold_number() && !d.may_hold_date());
         let d = AsciiDigits::of("1-2-3").unwrap();
         assert!(!d.may_hold_date(), "three digits are no date");
