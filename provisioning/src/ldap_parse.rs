@@ -378,6 +378,23 @@ mod tests {
             ),
             entry_ber("", &[]),
             entry_ber("cn=x", &[("description", &[])]),
+            // UTF-8 throughout (the list is checked once), with a split character
+            // nowhere; then a value long enough for a long-form length, which makes
+            // the list as a whole no UTF-8 (each part checked on its own).
+            entry_ber(
+                "cn=Åsa",
+                &[
+                    ("sn", &["Öberg".as_bytes()]),
+                    ("cn", &["Åsa Öberg".as_bytes(), b"x"]),
+                ],
+            ),
+            entry_ber(
+                "cn=Åsa",
+                &[
+                    ("description", &["Ø".repeat(100).as_bytes()]),
+                    ("sn", &["Öberg".as_bytes(), &[0xc3]]),
+                ],
+            ),
         ];
         for ber in cases {
             let (_, tag) = parse_tag(&ber).unwrap();

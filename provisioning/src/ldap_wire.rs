@@ -280,6 +280,18 @@ impl<'a> Text<'a> {
         }
     }
 
+    /// [`Text::of`] for `b`, a part of `whole` whose text `whole_text` is, when
+    /// `whole` is UTF-8: a slice of it (checked once for all its parts) when `b` starts
+    /// and ends at character boundaries, which gives the same text without checking `b`
+    /// again; otherwise checked on its own.
+    fn within(b: &'a [u8], whole: &'a [u8], whole_text: Option<&'a str>) -> Self {
+        let at = (b.as_ptr() as usize).wrapping_sub(whole.as_ptr() as usize);
+        match whole_text.and_then(|t| t.get(at..at.checked_add(b.len())?)) {
+            Some(s) if s.as_bytes().as_ptr() == b.as_ptr() => Text::Borrowed(s),
+            _ => Text::of(b),
+        }
+    }
+
     pub fn as_str(&self) -> &str {
         match self {
             Text::Borrowed(s) => s,
@@ -406,7 +418,12 @@ fn view_parts<'a>(dn: &'a [u8], list: &'a [u8], count: usize) -> EntryView<'a> {
         Some((p.next()?.contents, p.next()?.contents))
     });
     // By name as `String`s compare (byte order of the UTF-8 text; stable).
-    let mut named: Vec<(Text<'_>, &[u8])> = attrs.map(|(n, vals)| (Text::of(n), vals)).collect();
+    // The attribute list is UTF-8 as a whole when every value is and every length is
+    // short (under 128 bytes: one ASCII byte), as in most entries: then it is checked
+    // once, and each part is a slice of it.
+    let text = std::str::from_utf8(list).ok();
+    let of = |b: &'a [u8]| Text::within(b, list, text);
+    let mut named: Vec<(Text<'_>, &[u8])> = attrs.map(|(n, vals)| (of(n), vals)).collect();
     named.sort_by(|a, b| a.0.as_str().cmp(b.0.as_str()));
 
     // The first attribute so named, in that order; no value: no locator from it.
@@ -415,7 +432,7 @@ fn view_parts<'a>(dn: &'a [u8], list: &'a [u8], count: usize) -> EntryView<'a> {
         .find(|(n, _)| n.as_str().eq_ignore_ascii_case("entryUUID"))
         .and_then(|(_, vals)| children(vals).next())
         .and_then(Result::ok)
-        .map(|v| Text::of(v.contents));
+        .map(|v| of(v.contents));
     let dn = Text::of(dn);
     let rdn = rdn_value(first_rdn(dn.as_str())).map(Zeroizing::new);
     let mut attributes = Vec::with_capacity(count);
@@ -425,7 +442,7 @@ fn view_parts<'a>(dn: &'a [u8], list: &'a [u8], count: usize) -> EntryView<'a> {
         }
         let name = name.bounded();
         for v in children(vals).flatten() {
-            attributes.push((name.dup(), Text::of(v.contents)));
+            attributes.push((name.dup(), of(v.contents)));
         }
     }
     EntryView {
