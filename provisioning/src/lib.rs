@@ -20,7 +20,7 @@
 //! |---|---|
 //! | [`model`] | `FictitiousPerson`, `PersonId`, school units, groups |
 //! | [`record`] | `OutboundRecord` (what goes out), `ManagedEntry`, `ScannedEntry` (what comes back) |
-//! | [`matching`] | the rules shared by guard and scan (`mod.rs`, the exact matcher); `RealIndexLookup`; `screen.rs`, the fast screen with the name-part pre-filter, and `screen/value.rs`, what one value contributes (words, run tags, splits, dates); `tests.rs`, the property tests tying the two together |
+//! | [`matching`] | the rules shared by guard and scan (`mod.rs`, the exact matcher); `RealIndexLookup`; `screen.rs`, the fast screen with the name-part pre-filter, `screen/value.rs`, what one value contributes (words, run tags, splits, dates), and `screen/memo.rs`, what a scan remembers across entries (per worker, and DN-like values shared by the workers); `tests.rs`, the property tests tying the two together |
 //! | [`guard`] | `EgressGuard`, `Cleared`, `Blocked` |
 //! | [`scan`](mod@scan) | `scan` (entries in memory), `PagedScan` and `read_and_scan` (matching each page while the next is read), `Finding`, per-case report |
 //! | [`scan_page`] | `ScanPage`: a page for the scan, decoded entries or `LdapEntries` (LDAP search entries as received, decoded where they are matched) |
