@@ -761,11 +761,17 @@ fn failed_jobs_show_their_reasons() {
 
     let mut tour = Tour::new(vec![REAL_FIRST.into(), REAL_LAST.into(), number.clone()]);
     // The dead target's job fails and the other target's job is done; under load the
-    // second can come later than the first, so wait for both.
+    // second can come later than the first, so wait for both. The page reads the
+    // per-target counts before the list of failed jobs: a job that fails in between
+    // is listed while its target's count still shows it running, so wait for the count
+    // too.
     common::wait_until(&c, &server, "/provisioning", |b| {
         b.exists("#failed-table")
             && b.exists(".target-row[data-target='oneroster'] .jobs-done")
             && b.text_of(".target-row[data-target='oneroster'] .jobs-done")
+                .contains('1')
+            && b.exists(".target-row[data-target='ldap'] .jobs-failed")
+            && b.text_of(".target-row[data-target='ldap'] .jobs-failed")
                 .contains('1')
     });
     let failed = c.text_of("#failed-table");
