@@ -143,6 +143,21 @@ fn dn_like(v: &str) -> bool {
     b.contains(&b'=') && b.contains(&b',')
 }
 
+/// `v` in `known`: `None` if its fingerprint is not there, `Some(None)` if another value
+/// with that fingerprint is (work `v` out again), else its facts.
+fn look_up(known: &Known, fingerprint: u64, v: &str) -> Option<Option<Option<Arc<Facts>>>> {
+    known
+        .get(&fingerprint)
+        .map(|(k, f)| (k.0 == v).then(|| f.clone()))
+}
+
+/// Facts about to be kept: given an id of the scan, then handed out as
+/// [`contributing`] does.
+fn kept(mut f: Facts, common: &Learning) -> Option<Arc<Facts>> {
+    f.id = Some(common.next_id());
+    contributing(f)
+}
+
 /// The facts to hand out: `None` for a value that contributes nothing.
 fn contributing(f: Facts) -> Option<Arc<Facts>> {
     f.contributes().then(|| Arc::new(f))
@@ -226,11 +241,9 @@ impl Memo {
             None => common.fingerprint.hash_one(v),
         };
         if dn_like(v) {
-            let known = common.shard(fingerprint).and_then(|known| {
-                known
-                    .get(&fingerprint)
-                    .map(|(k, f)| (k.0 == v).then(|| f.clone()))
-            });
+            let known = common
+                .shard(fingerprint)
+                .and_then(|known| look_up(&known, fingerprint, v));
             match known {
                 Some(Some(f)) => return f,
                 // Another value with this fingerprint is kept.
@@ -242,9 +255,7 @@ impl Memo {
             if !own && first_meeting(met, fingerprint) {
                 return contributing(value_facts(v, checker, buf));
             }
-            let mut f = value_facts(v, checker, buf);
-            f.id = Some(common.next_id());
-            let f = contributing(f);
+            let f = kept(value_facts(v, checker, buf), common);
             if let Some(mut known) = common.shard(fingerprint) {
                 if known.len() >= LEARNT_MAX_VALUES / DN_SHARDS {
                     known.clear();
@@ -261,9 +272,9 @@ impl Memo {
         if first_meeting(met, fingerprint) {
             return contributing(value_facts(v, checker, buf));
         }
-        match facts.get(&fingerprint) {
-            Some((known, f)) if known.0 == v => return f.clone(),
-            Some(_) => return contributing(value_facts(v, checker, buf)),
+        match look_up(facts, fingerprint, v) {
+            Some(Some(f)) => return f,
+            Some(None) => return contributing(value_facts(v, checker, buf)),
             None => {}
         }
         // The second time: keep it.
@@ -271,9 +282,7 @@ impl Memo {
             facts.clear();
             met.fill(0);
         }
-        let mut f = value_facts(v, checker, buf);
-        f.id = Some(common.next_id());
-        let f = contributing(f);
+        let f = kept(value_facts(v, checker, buf), common);
         facts.insert(fingerprint, (Secret(v.to_string()), f.clone()));
         f
     }
