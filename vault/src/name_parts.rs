@@ -280,6 +280,31 @@ impl NamePartFilter {
             .copied()
     }
 
+    /// The bits of the normalised string `s`, when they can be told without hashing it:
+    ///
+    /// - `s` of one or two ASCII bytes: [`Self::short_bits`];
+    /// - `s` longer, its first two bytes ASCII and no start of any real name part (their
+    ///   short bits have no prefix bit), and every identity with its prefix tags: 0.
+    ///   Every proper prefix of every real name part is tagged, those two bytes
+    ///   included, so nothing that starts with them is a real name part or the start of
+    ///   one. [`Self::bits`] of its tag could still be a false positive (a colliding
+    ///   tag), which only ever lets a candidate through to the blind index: 0 is the
+    ///   answer the real names give.
+    ///
+    /// `None`: tag `s` and ask [`Self::bits`].
+    pub fn known_bits(&self, s: &str) -> Option<u8> {
+        match *s.as_bytes() {
+            [] => None,
+            [_] | [_, _] => self.short_bits(s),
+            [a, b, _, ..] if self.prefixes_complete => {
+                let two = s.get(..2).filter(|_| a < 128 && b < 128)?;
+                let bits = self.short_bits(two)?;
+                (bits & (Self::GIVEN_PREFIX | Self::FAMILY_PREFIX) == 0).then_some(0)
+            }
+            [_, _, _, ..] => None,
+        }
+    }
+
     fn short_table(&self) -> Box<[u8]> {
         let mut table = vec![0u8; SHORT_ENTRIES];
         let mut s = [0u8; 2];
@@ -516,6 +541,81 @@ mod tests {
         check(&filter);
         for s in ["", "abc", "é", "aé"] {
             assert_eq!(filter.short_bits(s), None, "{s:?}");
+        }
+    }
+
+    proptest::proptest! {
+        /// What `known_bits` tells without hashing is never less than the real names
+        /// say: every real part, and every proper prefix of one, keeps its bits. Short
+        /// strings get exactly their tag's bits; a filter lacking some identity's
+        /// prefix tags tells only short strings.
+        #[test]
+        fn known_bits_hide_no_real_part(
+            names in proptest::collection::vec(("[a-zA-ZåäöøæéÅ -]{1,20}", "[a-zA-ZåäöøæéÅ -]{1,20}"), 1..6),
+            probes in proptest::collection::vec("[a-zåäöø0-9]{1,12}", 0..40),
+        ) {
+            let ring = KeyRing::new(RootKey::generate()).unwrap();
+            let key = ring.name_parts();
+            let mut filter = NamePartFilter::new(key.clone());
+            for (g, f) in &names {
+                filter.add_names(g, f);
+            }
+            // The truth, from the names themselves.
+            let truth = |s: &str| {
+                let mut bits = 0u8;
+                for (g, f) in &names {
+                    for (part, whole, prefix) in [
+                        (normalize_name(g), NamePartFilter::GIVEN, NamePartFilter::GIVEN_PREFIX),
+                        (normalize_name(f), NamePartFilter::FAMILY, NamePartFilter::FAMILY_PREFIX),
+                    ] {
+                        if part == s {
+                            bits |= whole;
+                        }
+                        if part.len() > s.len() && part.starts_with(s) && s.len() <= PREFIX_MAX_BYTES {
+                            bits |= prefix;
+                        }
+                    }
+                }
+                bits
+            };
+            let mut all: Vec<String> = probes.clone();
+            for (g, f) in &names {
+                for part in [normalize_name(g), normalize_name(f)] {
+                    for (at, _) in part.char_indices().skip(1) {
+                        all.push(part[..at].to_string());
+                    }
+                    all.push(part);
+                }
+            }
+            let check = |filter: &NamePartFilter, complete: bool| -> Result<(), proptest::test_runner::TestCaseError> {
+                for s in &all {
+                    let known = filter.known_bits(s);
+                    if let Some(b) = known {
+                        let t = truth(s);
+                        proptest::prop_assert_eq!(b & t, t, "{:?}", s);
+                    }
+                    if s.is_empty() {
+                        proptest::prop_assert_eq!(known, None);
+                    } else if s.len() <= 2 && s.is_ascii() {
+                        proptest::prop_assert_eq!(known, Some(filter.bits(key.tag(s))));
+                    } else if !complete {
+                        proptest::prop_assert_eq!(known, None);
+                    }
+                }
+                Ok(())
+            };
+            check(&filter, true)?;
+            let t = tags_of(key, "Old", "Row");
+            filter.add(&NameTags { prefixes: None, ..t });
+            check(&filter, false)?;
+            // A string whose first two bytes start no real part, told without a hash.
+            let mut plain = NamePartFilter::new(key.clone());
+            plain.add_names("Bo", "Ekman");
+            proptest::prop_assert_eq!(plain.known_bits("xqzz"), Some(0));
+            // "bo" is a given name, and the start of none: nothing longer is one.
+            proptest::prop_assert_eq!(plain.known_bits("boa"), Some(0));
+            proptest::prop_assert_eq!(plain.known_bits("ekm"), None);
+            proptest::prop_assert_eq!(plain.known_bits("ekman"), None);
         }
     }
 

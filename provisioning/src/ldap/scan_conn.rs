@@ -14,7 +14,6 @@ use rustls_pki_types::ServerName;
 use secrecy::ExposeSecret as _;
 use tokio::io::{AsyncRead, AsyncReadExt as _, AsyncWrite, AsyncWriteExt as _};
 use tokio::net::TcpStream;
-use zeroize::Zeroize as _;
 
 use super::LdapTarget;
 use crate::ldap::config::LdapSecurity;
@@ -22,7 +21,7 @@ use crate::ldap_wire::{
     bind_request, frame_len, parse_message, search_request, starttls_request, unbind_request,
     Response,
 };
-use crate::scan_page::LdapEntries;
+use crate::scan_page::{wipe, LdapEntries};
 use crate::target::{ParseError, TargetError};
 
 trait Io: AsyncRead + AsyncWrite + Unpin + Send {}
@@ -33,6 +32,11 @@ const READ_CHUNK: usize = 256 << 10;
 
 /// A page of entries is handed over once it holds this many bytes.
 const HANDOVER_BYTES: usize = 256 << 10;
+
+/// The first buffer of a page: what is handed over, and room for the entry that crosses
+/// [`HANDOVER_BYTES`] (a group of a thousand members is about 50 KiB), so that most
+/// pages never grow.
+const PAGE_BYTES: usize = HANDOVER_BYTES + (64 << 10);
 
 /// A bound connection for the scan.
 pub(super) struct ScanConn<'t> {
@@ -50,7 +54,8 @@ pub(super) struct ScanConn<'t> {
 impl Drop for ScanConn<'_> {
     /// The buffer held entries of the target, which may hold a real identity.
     fn drop(&mut self) {
-        self.buf.zeroize();
+        // Its spare capacity holds nothing: wiped before the buffer shrinks.
+        wipe(&mut self.buf);
     }
 }
 
@@ -176,7 +181,7 @@ impl<'t> ScanConn<'t> {
                 let left = self.buf.len() - self.start;
                 self.buf.copy_within(self.start.., 0);
                 if let Some(tail) = self.buf.get_mut(left..) {
-                    tail.zeroize();
+                    wipe(tail);
                 }
                 self.buf.truncate(left);
                 self.start = 0;
@@ -187,7 +192,7 @@ impl<'t> ScanConn<'t> {
                 let room = (self.buf.len() + READ_CHUNK).max(self.buf.capacity() * 2);
                 let mut bigger = Vec::with_capacity(room);
                 bigger.extend_from_slice(&self.buf);
-                self.buf.zeroize();
+                wipe(&mut self.buf);
                 self.buf = bigger;
             }
             let n = tokio::time::timeout(self.timeout, self.io.read_buf(&mut self.buf))
@@ -238,7 +243,7 @@ impl<'t> ScanConn<'t> {
         loop {
             let req = search_request(self.next_id, base, t.cfg.page_size, &cookie);
             let id = self.send(&req, "search").await?;
-            let mut out = LdapEntries::new(t.cfg.name.clone());
+            let mut out = LdapEntries::with_capacity(t.cfg.name.clone(), PAGE_BYTES);
             let (rc, next) = loop {
                 let len = self.next_frame("search").await?;
                 let at = self.start;
@@ -259,7 +264,7 @@ impl<'t> ScanConn<'t> {
                         if out.bytes() >= HANDOVER_BYTES {
                             page(std::mem::replace(
                                 &mut out,
-                                LdapEntries::new(t.cfg.name.clone()),
+                                LdapEntries::with_capacity(t.cfg.name.clone(), PAGE_BYTES),
                             ));
                         }
                     }

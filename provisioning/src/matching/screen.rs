@@ -119,17 +119,12 @@ impl<'a, L: RealIndexLookup + ?Sized> Checker<'a, L> {
         hit
     }
 
-    /// The tag of one normalised string (0 without a filter).
-    fn tag(&self, s: &str) -> u64 {
-        self.parts.map_or(0, |p| p.key().tag(s))
-    }
-
-    /// Can a pair whose halves have these tags be a real name? Always, without a
-    /// filter; with one, only when the given half is some real given name and the
-    /// family half some real family name.
-    fn may_be_real(&self, given: u64, family: u64) -> bool {
+    /// The filter's bits for one normalised string (both parts without a filter).
+    fn part_bits(&self, s: &str) -> u8 {
         self.parts
-            .is_none_or(|p| p.given(given) && p.family(family))
+            .map_or(NamePartFilter::GIVEN | NamePartFilter::FAMILY, |p| {
+                value::tag_bits(p, s)
+            })
     }
 }
 
@@ -274,12 +269,13 @@ fn screen_facts<L: RealIndexLookup + ?Sized>(
         let whole = |i: usize| Secret(normalize_name(values.get(i).map_or("", |(_, v)| v)));
         let gs: Vec<Secret> = given.iter().map(|&i| whole(i)).collect();
         let fs: Vec<Secret> = family.iter().map(|&i| whole(i)).collect();
-        let gt: Vec<u64> = gs.iter().map(|g| checker.tag(&g.0)).collect();
-        let ft: Vec<u64> = fs.iter().map(|f| checker.tag(&f.0)).collect();
+        let gt: Vec<u8> = gs.iter().map(|g| checker.part_bits(&g.0)).collect();
+        let ft: Vec<u8> = fs.iter().map(|f| checker.part_bits(&f.0)).collect();
         for (g, tg) in gs.iter().zip(&gt) {
             for (f, tf) in fs.iter().zip(&ft) {
                 for (a, b, ta, tb) in [(g, f, *tg, *tf), (f, g, *tf, *tg)] {
-                    if !checker.may_be_real(ta, tb) {
+                    // Only a real given name beside a real family name can be one.
+                    if ta & NamePartFilter::GIVEN == 0 || tb & NamePartFilter::FAMILY == 0 {
                         continue;
                     }
                     pair_key(&mut buf, std::slice::from_ref(a), std::slice::from_ref(b));

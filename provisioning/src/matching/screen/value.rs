@@ -6,7 +6,6 @@ use fiktiv_vault::blind::IndexKind;
 use fiktiv_vault::ids::{
     scan_number_candidates_in_full, AsciiDigits, NumberScan, DEFAULT_CANDIDATE_LIMIT,
 };
-use fiktiv_vault::name_parts::TagHasher;
 use fiktiv_vault::normalize::{normalize_name, scan_date_candidates_in_full, DEFAULT_DATE_LIMIT};
 use fiktiv_vault::NamePartFilter;
 use unicode_normalization::char::is_combining_mark;
@@ -217,13 +216,23 @@ fn word_pairs<L: RealIndexLookup + ?Sized>(
             sc.runs.resize(n * WINDOW, 0);
             for i in 0..n {
                 let mut h = p.key().hasher();
+                // Words `i..hashed` are written into `h`: only when a run's bits cannot
+                // be told without its tag (most runs stop at their first word, told by
+                // its first two letters).
+                let mut hashed = i;
                 let mut bytes = 0;
                 let mut reach = usize::MAX;
                 for len in 1..=WINDOW.min(n - i) {
                     let (_, (from, to)) = sc.words.get(i + len - 1).copied().unwrap_or_default();
-                    h.write(sc.text.0.get(from..to).unwrap_or(""));
                     bytes += to - from;
-                    let bits = short_or(p, sc.run(i, i + len), &h);
+                    let run = sc.run(i, i + len);
+                    let bits = p.known_bits(run).unwrap_or_else(|| {
+                        for w in hashed..i + len {
+                            h.write(sc.run(w, w + 1));
+                        }
+                        hashed = i + len;
+                        p.bits(h.finish())
+                    });
                     if let Some(b) = sc.runs.get_mut(i * WINDOW + len - 1) {
                         *b = bits & ANY_PART;
                     }
@@ -267,7 +276,9 @@ fn word_pairs<L: RealIndexLookup + ?Sized>(
                         }
                         h.write(w);
                         bytes += w.len();
-                        let bits = p.bits(h.finish());
+                        let bits = p
+                            .known_bits(sc.run(0, k + 1))
+                            .unwrap_or_else(|| p.bits(h.finish()));
                         grows = !stops || p.may_extend(bits, bytes, ANY_PREFIX);
                         bits & ANY_PART
                     } else {
@@ -287,7 +298,7 @@ fn word_pairs<L: RealIndexLookup + ?Sized>(
                     } else if reach <= WINDOW {
                         0
                     } else {
-                        p.bits(p.key().tag(sc.run(k, n))) & ANY_PART
+                        tag_bits(p, sc.run(k, n)) & ANY_PART
                     };
                     sc.suffix.push(bits);
                 }
@@ -365,7 +376,7 @@ fn word_pairs<L: RealIndexLookup + ?Sized>(
                     // real given name; the family half is tagged only behind a given
                     // half that is one.
                     h.write(g.get(g.len() - 1..).unwrap_or(""));
-                    let bits = short_or(p, g, h);
+                    let bits = p.known_bits(g).unwrap_or_else(|| p.bits(h.finish()));
                     last = !p.may_extend(bits, g.len(), GIVEN_PREFIX);
                     if bits & GIVEN == 0 || tag_bits(p, f) & FAMILY == 0 {
                         if last {
@@ -390,7 +401,7 @@ fn word_pairs<L: RealIndexLookup + ?Sized>(
                 let g = normalize_word(w.get(..at).unwrap_or(""));
                 let f = normalize_word(w.get(at..).unwrap_or(""));
                 if let Some(p) = parts {
-                    if !pair_may_be_real(p.bits(p.key().tag(&g.0)), p.bits(p.key().tag(&f.0))) {
+                    if !pair_may_be_real(tag_bits(p, &g.0), tag_bits(p, &f.0)) {
                         continue;
                     }
                 }
@@ -403,15 +414,10 @@ fn word_pairs<L: RealIndexLookup + ?Sized>(
     true
 }
 
-/// The filter's bits for `text`, whose tag `h` holds: from the filter's table when
-/// `text` is one or two ASCII bytes, else by finishing the tag.
-fn short_or(p: &NamePartFilter, text: &str, h: &TagHasher) -> u8 {
-    p.short_bits(text).unwrap_or_else(|| p.bits(h.finish()))
-}
-
-/// The filter's bits for `text`, tagged unless short.
-fn tag_bits(p: &NamePartFilter, text: &str) -> u8 {
-    p.short_bits(text)
+/// The filter's bits for the normalised `text`, tagged unless they can be told without
+/// ([`NamePartFilter::known_bits`]).
+pub(super) fn tag_bits(p: &NamePartFilter, text: &str) -> u8 {
+    p.known_bits(text)
         .unwrap_or_else(|| p.bits(p.key().tag(text)))
 }
 
