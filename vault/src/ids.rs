@@ -31,6 +31,10 @@ use serde::{Deserialize, Serialize};
 use subtle::ConstantTimeEq;
 use zeroize::Zeroizing;
 
+mod digits;
+
+pub use digits::AsciiDigits;
+
 /// Inputs longer than this (in bytes) are refused before any other work is done.
 pub const MAX_INPUT_BYTES: usize = 64;
 
@@ -747,99 +751,6 @@ pub fn scan_number_candidates(text: &str, limit: usize) -> NumberScan {
     scan_number_candidates_in_full(text, limit)
 }
 
-/// The digits of an ASCII text, as the scanners' shortcuts need them: a caller that
-/// scans one text for both numbers and dates works them out once and calls
-/// [`scan_number_candidates_in_full`] and
-/// [`crate::normalize::scan_date_candidates_in_full`] only where they may find something.
-pub struct AsciiDigits {
-    total: usize,
-    /// The longest run of consecutive digits.
-    longest_run: usize,
-    /// Is there a digit, a separator (`-`, `.`, `/`), one or two digits, the same
-    /// separator and a digit (the least a separated date needs)?
-    separated: bool,
-    /// Is there a run of 6 or more digits followed by one to three number separators
-    /// (`-`, `+`, white space) and a digit (the least a separated number needs)?
-    headed: bool,
-}
-
-/// A number separator, as [`tokenize`] reads an ASCII byte (dash, plus, white space).
-fn number_separator_byte(b: u8) -> bool {
-    matches!(b, b'-' | b'+') || char::from(b).is_whitespace()
-}
-
-impl AsciiDigits {
-    /// `None` for text that is not ASCII (it is scanned in full).
-    pub fn of(text: &str) -> Option<Self> {
-        let b = text.as_bytes();
-        if !text.is_ascii() {
-            return None;
-        }
-        // Branch-free, so that it vectorises.
-        let total: usize = b
-            .iter()
-            .map(|&c| usize::from(c.wrapping_sub(b'0') < 10))
-            .sum();
-        let (mut run, mut longest_run, mut separated, mut headed) = (0, 0, false, false);
-        // Fewer digits than any date or number has: the rest does not matter.
-        if total < 4 {
-            return Some(Self {
-                total,
-                longest_run,
-                separated,
-                headed,
-            });
-        }
-        let digit = |i: usize| b.get(i).is_some_and(u8::is_ascii_digit);
-        for (i, &c) in b.iter().enumerate() {
-            if c.is_ascii_digit() {
-                run += 1;
-                continue;
-            }
-            if run > 0 {
-                longest_run = longest_run.max(run);
-                // A separator right after a digit.
-                if !separated && matches!(c, b'-' | b'.' | b'/') {
-                    let second = (1..=2).take_while(|&k| digit(i + k)).count();
-                    separated =
-                        second > 0 && b.get(i + second + 1) == Some(&c) && digit(i + second + 2);
-                }
-                if !headed && run >= 6 {
-                    let seps = b
-                        .get(i..)
-                        .unwrap_or(&[])
-                        .iter()
-                        .take(3)
-                        .take_while(|&&s| number_separator_byte(s))
-                        .count();
-                    headed = seps > 0 && digit(i + seps);
-                }
-                run = 0;
-            }
-        }
-        longest_run = longest_run.max(run);
-        Some(Self {
-            total,
-            longest_run,
-            separated,
-            headed,
-        })
-    }
-
-    /// May the text hold a personal number? Every form has at least 6 + 4 digits:
-    /// 10 or more in a row, or a run of 6 or 8 followed by a separator group and more
-    /// digits.
-    pub fn may_hold_number(&self) -> bool {
-        self.total >= 10 && (self.longest_run >= 10 || self.headed)
-    }
-
-    /// May the text hold a date? Every form is a run of 6 or more digits or three
-    /// separated runs (`4.3.12`: at least 4 digits).
-    pub fn may_hold_date(&self) -> bool {
-        self.total >= 4 && (self.longest_run >= 6 || self.separated)
-    }
-}
-
 /// [`scan_number_candidates`] without its shortcut: for a caller that asked
 /// [`AsciiDigits::may_hold_number`] itself.
 pub fn scan_number_candidates_in_full(text: &str, limit: usize) -> NumberScan {
@@ -973,38 +884,6 @@ mod tests {
             let f: Vec<&str> = full.candidates.iter().map(|c| c.as_str()).collect();
             proptest::prop_assert_eq!(q, f);
         }
-    }
-
-    #[test]
-    fn digits_are_counted_in_ascii_only() {
-        let d = AsciiDigits::of("ab-123.4567 89").unwrap();
-        assert_eq!((d.total, d.longest_run, d.separated), (9, 4, false));
-        for (text, number) in [
-            ("123456-7890", true),
-            ("123456 +\t7890", true),
-            ("123456 - +7890", false),
-            ("12345678-1234", true),
-            ("12345-67890", false),
-            ("1234567890", true),
-            ("123456789-0", true),
-            ("0123456789ab", true),
-            ("3f2a9c1e-1234-4abc-8def-0123456a89ab", false),
-        ] {
-            let d = AsciiDigits::of(text).unwrap();
-            assert_eq!(d.may_hold_number(), number, "{text}");
-        }
-        assert!(!d.may_hold_number() && !d.may_hold_date());
-        let d = AsciiDigits::of("1-2-3").unwrap();
-        assert!(!d.may_hold_date(), "three digits are no date");
-        let d = AsciiDigits::of("x4.3.12").unwrap();
-        assert_eq!((d.total, d.longest_run, d.separated), (4, 2, true));
-        assert!(!AsciiDigits::of("4.3-12").unwrap().separated);
-        assert!(!AsciiDigits::of("4.345.12").unwrap().separated);
-        assert!(
-            AsciiDigits::of("１").is_none(),
-            "non-ASCII text is scanned in full"
-        );
-        assert_eq!(AsciiDigits::of("").map(|d| d.total), Some(0));
     }
 
     #[test]

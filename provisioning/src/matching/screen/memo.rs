@@ -241,19 +241,23 @@ impl Memo {
             None => common.fingerprint.hash_one(v),
         };
         if dn_like(v) {
-            let known = common
-                .shard(fingerprint)
-                .and_then(|known| look_up(&known, fingerprint, v));
-            match known {
-                Some(Some(f)) => return f,
-                // Another value with this fingerprint is kept.
-                Some(None) => return contributing(value_facts(v, checker, buf)),
-                None => {}
-            }
-            // An entry's own DN is kept at once: its groups name it next.
+            // An entry's own DN is kept at once, without a look first: its groups name
+            // it next, and it is rarely known before (entries are read before their
+            // groups; if it is, it is worked out once more and the first kept).
             let own = name.eq_ignore_ascii_case("dn");
-            if !own && first_meeting(met, fingerprint) {
-                return contributing(value_facts(v, checker, buf));
+            if !own {
+                let known = common
+                    .shard(fingerprint)
+                    .and_then(|known| look_up(&known, fingerprint, v));
+                match known {
+                    Some(Some(f)) => return f,
+                    // Another value with this fingerprint is kept.
+                    Some(None) => return contributing(value_facts(v, checker, buf)),
+                    None => {}
+                }
+                if first_meeting(met, fingerprint) {
+                    return contributing(value_facts(v, checker, buf));
+                }
             }
             let f = kept(value_facts(v, checker, buf), common);
             if let Some(mut known) = common.shard(fingerprint) {

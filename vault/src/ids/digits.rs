@@ -1,0 +1,228 @@
+//! The digit shapes of an ASCII text ([`AsciiDigits`]): what the number and date
+//! scanners need at the least, so that a text that cannot hold a number or a date is
+//! not scanned for one.
+
+/// The digits of an ASCII text, as the scanners' shortcuts need them: a caller that
+/// scans one text for both numbers and dates works them out once and calls
+/// [`super::scan_number_candidates_in_full`] and
+/// [`crate::normalize::scan_date_candidates_in_full`] only where they may find something.
+#[derive(Debug, PartialEq, Eq)]
+pub struct AsciiDigits {
+    pub(super) total: usize,
+    /// The longest run of consecutive digits.
+    pub(super) longest_run: usize,
+    /// Is there a digit, a separator (`-`, `.`, `/`), one or two digits, the same
+    /// separator and a digit (the least a separated date needs)?
+    pub(super) separated: bool,
+    /// Is there a run of 6 or more digits followed by one to three number separators
+    /// (`-`, `+`, white space) and a digit (the least a separated number needs)?
+    pub(super) headed: bool,
+}
+
+/// A number separator, as [`super::tokenize`] reads an ASCII byte (dash, plus, white
+/// space).
+fn number_separator_byte(b: u8) -> bool {
+    matches!(b, b'-' | b'+') || char::from(b).is_whitespace()
+}
+
+/// Texts up to this many bytes are read as bit masks ([`AsciiDigits::of_masks`]).
+const MASK_BYTES: usize = 64;
+
+impl AsciiDigits {
+    /// `None` for text that is not ASCII (it is scanned in full).
+    pub fn of(text: &str) -> Option<Self> {
+        if !text.is_ascii() {
+            return None;
+        }
+        let b = text.as_bytes();
+        Some(if b.len() <= MASK_BYTES {
+            Self::of_masks(b)
+        } else {
+            Self::of_bytes(b)
+        })
+    }
+
+    /// [`Self::of`] for an ASCII text of up to [`MASK_BYTES`] bytes, without a branch
+    /// per byte: one bit per byte for digits and for each kind of separator, and the
+    /// shapes as shifts and ands of those masks (bit `i` is byte `i`). A UUID or a
+    /// hexadecimal id mixes digits and letters at random, which made the byte loop
+    /// mispredict about every other byte.
+    fn of_masks(b: &[u8]) -> Self {
+        let (mut d, mut dash, mut dot, mut slash, mut sep) = (0u64, 0u64, 0u64, 0u64, 0u64);
+        for (i, &c) in b.iter().enumerate().take(MASK_BYTES) {
+            let bit = 1u64 << i;
+            d |= bit * u64::from(c.wrapping_sub(b'0') < 10);
+            dash |= bit * u64::from(c == b'-');
+            dot |= bit * u64::from(c == b'.');
+            slash |= bit * u64::from(c == b'/');
+            sep |= bit * u64::from(number_separator_byte(c));
+        }
+        let total = d.count_ones() as usize;
+        // The longest run: each round keeps the digits that have one more digit after
+        // them; a run of k digits lasts k rounds.
+        let mut longest_run = 0;
+        let mut m = d;
+        while m != 0 {
+            m &= m >> 1;
+            longest_run += 1;
+        }
+        // `at(m, k)`: bit i set when byte i + k is in `m` (bytes past the end are not).
+        let at = |m: u64, k: u32| m.checked_shr(k).unwrap_or(0);
+        // A digit, then the separator at i: the byte before i is a digit.
+        let after_digit = d << 1;
+        let separated = [dash, dot, slash].iter().any(|&s| {
+            let one = at(d, 1) & at(s, 2) & at(d, 3);
+            let two = at(d, 1) & at(d, 2) & at(s, 3) & at(d, 4);
+            after_digit & s & (one | two) != 0
+        });
+        // Six digits before i (a run of at least 6 ends there), then 1..=3 separators
+        // from i and a digit.
+        let six = (1..=6).fold(!0u64, |acc, k| acc & (d << k));
+        let tail = at(d, 1) | (at(sep, 1) & at(d, 2)) | (at(sep, 1) & at(sep, 2) & at(d, 3));
+        let headed = six & sep & tail != 0;
+        Self {
+            total,
+            longest_run,
+            separated,
+            headed,
+        }
+    }
+
+    /// [`Self::of`] byte by byte, for any length.
+    pub(super) fn of_bytes(b: &[u8]) -> Self {
+        // Branch-free, so that it vectorises.
+        let total: usize = b
+            .iter()
+            .map(|&c| usize::from(c.wrapping_sub(b'0') < 10))
+            .sum();
+        let (mut run, mut longest_run, mut separated, mut headed) = (0, 0, false, false);
+        // Fewer digits than any date or number has: the rest does not matter.
+        if total < 4 {
+            return Self {
+                total,
+                longest_run,
+                separated,
+                headed,
+            };
+        }
+        let digit = |i: usize| b.get(i).is_some_and(u8::is_ascii_digit);
+        for (i, &c) in b.iter().enumerate() {
+            if c.is_ascii_digit() {
+                run += 1;
+                continue;
+            }
+            if run > 0 {
+                longest_run = longest_run.max(run);
+                // A separator right after a digit.
+                if !separated && matches!(c, b'-' | b'.' | b'/') {
+                    let second = (1..=2).take_while(|&k| digit(i + k)).count();
+                    separated =
+                        second > 0 && b.get(i + second + 1) == Some(&c) && digit(i + second + 2);
+                }
+                if !headed && run >= 6 {
+                    let seps = b
+                        .get(i..)
+                        .unwrap_or(&[])
+                        .iter()
+                        .take(3)
+                        .take_while(|&&s| number_separator_byte(s))
+                        .count();
+                    headed = seps > 0 && digit(i + seps);
+                }
+                run = 0;
+            }
+        }
+        longest_run = longest_run.max(run);
+        Self {
+            total,
+            longest_run,
+            separated,
+            headed,
+        }
+    }
+
+    /// May the text hold a personal number? Every form has at least 6 + 4 digits:
+    /// 10 or more in a row, or a run of 6 or 8 followed by a separator group and more
+    /// digits.
+    pub fn may_hold_number(&self) -> bool {
+        self.total >= 10 && (self.longest_run >= 10 || self.headed)
+    }
+
+    /// May the text hold a date? Every form is a run of 6 or more digits or three
+    /// separated runs (`4.3.12`: at least 4 digits).
+    pub fn may_hold_date(&self) -> bool {
+        self.total >= 4 && (self.longest_run >= 6 || self.separated)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::expect_used)]
+    use super::*;
+
+    /// The answers that matter: what the scanners' shortcuts ask.
+    fn answers(d: &AsciiDigits) -> (bool, bool) {
+        (d.may_hold_number(), d.may_hold_date())
+    }
+
+    proptest::proptest! {
+        // Cheap cases, and the shapes are small targets in a large space.
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(4000))]
+
+        /// The masks give what the byte loop gives: every field where the loop
+        /// worked them all out (4 digits or more), the answers always.
+        #[test]
+        fn the_masks_read_what_the_bytes_read(
+            text in "[0-9a-f./+ \t-]{0,64}|[0-9x./-]{4,20}|([0-9]{1,3}[-./ +a]){1,6}[0-9a]{0,3}|[0-9x ./+-]{0,40}|[0-9]{0,12}[-+ \t./]{0,4}[0-9]{0,12}[a-z]?[-./]?[0-9]{0,3}[-./]?[0-9]{0,8}|[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}|([0-9]{1,11}[a-z+ ./-]{1,2}){1,5}",
+        ) {
+            let b = text.as_bytes();
+            proptest::prop_assume!(b.len() <= MASK_BYTES);
+            let (masks, bytes) = (AsciiDigits::of_masks(b), AsciiDigits::of_bytes(b));
+            proptest::prop_assert_eq!(answers(&masks), answers(&bytes));
+            proptest::prop_assert_eq!(masks.total, bytes.total);
+            if bytes.total >= 4 {
+                proptest::prop_assert_eq!(masks, bytes);
+            }
+        }
+    }
+
+    #[test]
+    fn digits_are_counted_in_ascii_only() {
+        let d = AsciiDigits::of("ab-123.4567 89").unwrap();
+        assert_eq!((d.total, d.longest_run, d.separated), (9, 4, false));
+        for (text, number) in [
+            ("123456-7890", true),
+            ("123456 +\t7890", true),
+            ("123456 - +7890", false),
+            ("12345678-1234", true),
+            ("12345-67890", false),
+            ("1234567890", true),
+            ("123456789-0", true),
+            ("0123456789ab", true),
+            ("3f2a9c1e-1234-4abc-8def-0123456a89ab", false),
+        ] {
+            let d = AsciiDigits::of(text).unwrap();
+            assert_eq!(d.may_hold_number(), number, "{text}");
+            let long = format!("{}{text}", "x".repeat(MASK_BYTES));
+            let d = AsciiDigits::of(&long).unwrap();
+            assert_eq!(d.may_hold_number(), number, "{long}");
+        }
+        assert!(!d.may_hold_number() && !d.may_hold_date());
+        let d = AsciiDigits::of("1-2-3").unwrap();
+        assert!(!d.may_hold_date(), "three digits are no date");
+        let d = AsciiDigits::of("x4.3.12").unwrap();
+        assert_eq!((d.total, d.longest_run, d.separated), (4, 2, true));
+        assert!(!AsciiDigits::of("4.3-12").unwrap().separated);
+        assert!(!AsciiDigits::of("4.345.12").unwrap().separated);
+        assert!(
+            AsciiDigits::of("１").is_none(),
+            "non-ASCII text is scanned in full"
+        );
+        assert_eq!(AsciiDigits::of("").map(|d| d.total), Some(0));
+        // Shapes at the last bytes of a mask.
+        let end = format!("{}123456-7890", "x".repeat(MASK_BYTES - 11));
+        assert!(AsciiDigits::of(&end).unwrap().may_hold_number());
+        let end = format!("{}4.3.12", "x".repeat(MASK_BYTES - 6));
+        assert!(AsciiDigits::of(&end).unwrap().separated);
+    }
+}
