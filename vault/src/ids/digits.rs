@@ -28,6 +28,84 @@ fn number_separator_byte(b: u8) -> bool {
 /// Texts up to this many bytes are read as bit masks ([`AsciiDigits::of_masks`]).
 const MASK_BYTES: usize = 64;
 
+/// Eight ASCII bytes (one `u64`, little-endian: byte `i` in bits `8i..8i + 8`) read at
+/// once: one bit per byte (bit `i` for byte `i`) for each kind of byte the shapes need.
+struct Masks8 {
+    digits: u64,
+    dashes: u64,
+    dots: u64,
+    slashes: u64,
+    /// Number separators ([`number_separator_byte`]): `-`, `+`, white space.
+    separators: u64,
+}
+
+/// `0x01` in every byte.
+const LO: u64 = 0x0101_0101_0101_0101;
+/// `0x80` in every byte.
+const HI: u64 = 0x8080_8080_8080_8080;
+
+/// High bit of each byte of `x` (every byte below 128): is the byte at least `c`?
+/// (`x + 128 - c` per byte; no byte carries into the next.)
+fn at_least(x: u64, c: u8) -> u64 {
+    x.wrapping_add(LO * u64::from(0x80 - c)) & HI
+}
+
+/// The high bits of `m`, one per byte, gathered into its low 8 bits.
+fn pack(m: u64) -> u64 {
+    (m >> 7).wrapping_mul(0x0102_0408_1020_4080) >> 56
+}
+
+impl Masks8 {
+    /// Letters and digits among eight ASCII bytes (bit `i` for byte `i`).
+    fn alphanumeric(x: u64) -> u64 {
+        let digit = at_least(x, b'0') & !at_least(x, b'0' + 10);
+        // Setting bit 5 maps `A..=Z` onto `a..=z` and nothing else onto them.
+        let lower = x | (LO * 0x20);
+        let letter = at_least(lower, b'a') & !at_least(lower, b'z' + 1);
+        pack(digit | letter)
+    }
+
+    /// For bytes below 128 only (ASCII): a byte's high bit is then free to carry each
+    /// comparison's answer.
+    fn of(x: u64) -> Self {
+        let at_least = |c: u8| at_least(x, c);
+        // High bit of each byte: is the byte `c`? (The exact zero-byte test of `x ^ c`.)
+        let equal = |c: u8| {
+            let y = x ^ (LO * u64::from(c));
+            !(((y & !HI).wrapping_add(!HI)) | y) & HI
+        };
+        let dashes = equal(b'-');
+        // White space as `char::is_whitespace` reads ASCII: tab to carriage return
+        // (9..=13) and the space.
+        let white = (at_least(9) & !at_least(14)) | equal(b' ');
+        Self {
+            digits: pack(at_least(b'0') & !at_least(b'0' + 10)),
+            dashes: pack(dashes),
+            dots: pack(equal(b'.')),
+            slashes: pack(equal(b'/')),
+            separators: pack(dashes | equal(b'+') | white),
+        }
+    }
+}
+
+/// One bit per byte (bit `i` for byte `i`) of an ASCII text of up to 64 bytes: is it a
+/// letter or a digit (`u8::is_ascii_alphanumeric`)? `None` for a longer text. Eight
+/// bytes at a time, without a branch per byte.
+pub fn ascii_alphanumeric_mask(b: &[u8]) -> Option<u64> {
+    if b.len() > MASK_BYTES {
+        return None;
+    }
+    let mut out = 0u64;
+    for (k, chunk) in b.chunks(8).enumerate() {
+        let mut word = [0u8; 8];
+        if let Some(w) = word.get_mut(..chunk.len()) {
+            w.copy_from_slice(chunk);
+        }
+        out |= Masks8::alphanumeric(u64::from_le_bytes(word)) << (8 * k as u32);
+    }
+    Some(out)
+}
+
 impl AsciiDigits {
     /// `None` for text that is not ASCII (it is scanned in full).
     pub fn of(text: &str) -> Option<Self> {
@@ -43,19 +121,25 @@ impl AsciiDigits {
     }
 
     /// [`Self::of`] for an ASCII text of up to [`MASK_BYTES`] bytes, without a branch
-    /// per byte: one bit per byte for digits and for each kind of separator, and the
-    /// shapes as shifts and ands of those masks (bit `i` is byte `i`). A UUID or a
-    /// hexadecimal id mixes digits and letters at random, which made the byte loop
-    /// mispredict about every other byte.
+    /// per byte: one bit per byte for digits and for each kind of separator, worked
+    /// out eight bytes at a time ([`Masks8`]), and the shapes as shifts and ands of
+    /// those masks (bit `i` is byte `i`). A UUID or a hexadecimal id mixes digits and
+    /// letters at random, which made the byte loop mispredict about every other byte.
     fn of_masks(b: &[u8]) -> Self {
         let (mut d, mut dash, mut dot, mut slash, mut sep) = (0u64, 0u64, 0u64, 0u64, 0u64);
-        for (i, &c) in b.iter().enumerate().take(MASK_BYTES) {
-            let bit = 1u64 << i;
-            d |= bit * u64::from(c.wrapping_sub(b'0') < 10);
-            dash |= bit * u64::from(c == b'-');
-            dot |= bit * u64::from(c == b'.');
-            slash |= bit * u64::from(c == b'/');
-            sep |= bit * u64::from(number_separator_byte(c));
+        for (k, chunk) in b.chunks(8).enumerate().take(MASK_BYTES / 8) {
+            // The last chunk padded with NUL, which is neither a digit nor a separator.
+            let mut word = [0u8; 8];
+            if let Some(w) = word.get_mut(..chunk.len()) {
+                w.copy_from_slice(chunk);
+            }
+            let m = Masks8::of(u64::from_le_bytes(word));
+            let at = 8 * k as u32;
+            d |= m.digits << at;
+            dash |= m.dashes << at;
+            dot |= m.dots << at;
+            slash |= m.slashes << at;
+            sep |= m.separators << at;
         }
         let total = d.count_ones() as usize;
         // The longest run: each round keeps the digits that have one more digit after
@@ -182,6 +266,31 @@ mod tests {
             proptest::prop_assert_eq!(masks.total, bytes.total);
             if bytes.total >= 4 {
                 proptest::prop_assert_eq!(masks, bytes);
+            }
+        }
+    }
+
+    /// Every ASCII byte, at every place of a word: the masks say what the byte
+    /// predicates say.
+    #[test]
+    fn eight_bytes_at_once_read_as_one_at_a_time() {
+        for c in 0..128u8 {
+            for place in 0..8 {
+                let mut word = [b'x'; 8];
+                word[place] = c;
+                // Its neighbours vary too: the byte before and after.
+                word[(place + 1) % 8] = c.wrapping_add(1) & 0x7f;
+                let m = Masks8::of(u64::from_le_bytes(word));
+                for (i, &b) in word.iter().enumerate() {
+                    let bit = |mask: u64| mask >> i & 1 == 1;
+                    assert_eq!(bit(m.digits), b.is_ascii_digit(), "{b}");
+                    assert_eq!(bit(m.dashes), b == b'-', "{b}");
+                    assert_eq!(bit(m.dots), b == b'.', "{b}");
+                    assert_eq!(bit(m.slashes), b == b'/', "{b}");
+                    assert_eq!(bit(m.separators), number_separator_byte(b), "{b}");
+                    let alnum = Masks8::alphanumeric(u64::from_le_bytes(word));
+                    assert_eq!(bit(alnum), b.is_ascii_alphanumeric(), "{b}");
+                }
             }
         }
     }

@@ -4,7 +4,8 @@
 
 use fiktiv_vault::blind::IndexKind;
 use fiktiv_vault::ids::{
-    scan_number_candidates_in_full, AsciiDigits, NumberScan, DEFAULT_CANDIDATE_LIMIT,
+    ascii_alphanumeric_mask, scan_number_candidates_in_full, AsciiDigits, NumberScan,
+    DEFAULT_CANDIDATE_LIMIT,
 };
 use fiktiv_vault::normalize::{normalize_name, scan_date_candidates_in_full, DEFAULT_DATE_LIMIT};
 use fiktiv_vault::NamePartFilter;
@@ -77,27 +78,12 @@ impl Scratch {
         self.text.0.clear();
         self.words.clear();
         if v.is_ascii() {
-            // The same words, byte by byte: no ASCII character is a combining mark.
-            let mut start = None;
-            for (i, b) in v.bytes().chain(std::iter::once(b' ')).enumerate() {
-                match (b.is_ascii_alphanumeric(), start) {
-                    (true, None) => start = Some(i),
-                    (false, Some(from)) => {
-                        start = None;
-                        if self.words.len() == MAX_WORDS_PER_VALUE {
-                            return false;
-                        }
-                        let at = self.text.0.len();
-                        self.text.0.push_str(v.get(from..i).unwrap_or(""));
-                        if let Some(word) = self.text.0.get_mut(at..) {
-                            word.make_ascii_lowercase();
-                        }
-                        self.words.push(((from, i), (at, self.text.0.len())));
-                    }
-                    _ => {}
-                }
-            }
-            return true;
+            // No ASCII character is a combining mark: the words are the runs of ASCII
+            // letters and digits.
+            return match ascii_alphanumeric_mask(v.as_bytes()) {
+                Some(m) => self.split_masked(v, m),
+                None => self.split_ascii_bytes(v),
+            };
         }
         let mut start = None;
         // A separator after the end closes the last word.
@@ -125,6 +111,54 @@ impl Scratch {
                 _ => {}
             }
         }
+        true
+    }
+
+    /// The words of an ASCII value of up to 64 bytes: the runs of set bits of `m`, its
+    /// letters and digits ([`ascii_alphanumeric_mask`]).
+    fn split_masked(&mut self, v: &str, mut m: u64) -> bool {
+        while m != 0 {
+            let from = m.trailing_zeros() as usize;
+            let to = from + (!(m >> from)).trailing_zeros() as usize;
+            m &= u64::MAX.checked_shl(to as u32).unwrap_or(0);
+            if !self.push_ascii_word(v, from, to) {
+                return false;
+            }
+        }
+        true
+    }
+
+    /// The words of any ASCII value, byte by byte.
+    fn split_ascii_bytes(&mut self, v: &str) -> bool {
+        let mut start = None;
+        // A separator after the end closes the last word.
+        for (i, b) in v.bytes().chain(std::iter::once(b' ')).enumerate() {
+            match (b.is_ascii_alphanumeric(), start) {
+                (true, None) => start = Some(i),
+                (false, Some(from)) => {
+                    start = None;
+                    if !self.push_ascii_word(v, from, i) {
+                        return false;
+                    }
+                }
+                _ => {}
+            }
+        }
+        true
+    }
+
+    /// Adds the ASCII word `v[from..to]`, lowercased; `false` past
+    /// [`MAX_WORDS_PER_VALUE`] words.
+    fn push_ascii_word(&mut self, v: &str, from: usize, to: usize) -> bool {
+        if self.words.len() == MAX_WORDS_PER_VALUE {
+            return false;
+        }
+        let at = self.text.0.len();
+        self.text.0.push_str(v.get(from..to).unwrap_or(""));
+        if let Some(word) = self.text.0.get_mut(at..) {
+            word.make_ascii_lowercase();
+        }
+        self.words.push(((from, to), (at, self.text.0.len())));
         true
     }
 }
@@ -441,4 +475,26 @@ fn split_is_real<L: RealIndexLookup + ?Sized>(
         checker.name_like.push(Secret(key.0.clone()));
     }
     false
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+    use super::*;
+
+    proptest::proptest! {
+        /// An ASCII value's words from its mask are those the byte loop finds.
+        #[test]
+        fn masked_words_are_the_bytes_words(
+            v in "[a-zA-Z0-9 =,.@_-]{0,64}|([a-z0-9]{1,3}[ .=]{1,2}){1,16}",
+        ) {
+            proptest::prop_assume!(v.len() <= 64);
+            let m = ascii_alphanumeric_mask(v.as_bytes()).unwrap();
+            let (mut a, mut b) = (Scratch::default(), Scratch::default());
+            let (ra, rb) = (a.split_masked(&v, m), b.split_ascii_bytes(&v));
+            proptest::prop_assert_eq!(ra, rb);
+            proptest::prop_assert_eq!(&a.words, &b.words);
+            proptest::prop_assert_eq!(&a.text.0, &b.text.0);
+        }
+    }
 }
