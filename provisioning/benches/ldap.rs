@@ -321,13 +321,33 @@ fn thread_cpu_time() -> Duration {
     cpu_time_of("/proc/thread-self/stat")
 }
 
+/// CPU time of the children this process waited for (`ldapsearch`), 10 ms ticks.
+fn children_cpu_time() -> Duration {
+    stat_ticks("/proc/self/stat", 13)
+}
+
+/// CPU time of slapd so far (10 ms ticks).
+fn slapd_cpu_time(slapd: &Slapd) -> Duration {
+    slapd
+        .pid()
+        .map(|p| cpu_time_of(&format!("/proc/{p}/stat")))
+        .unwrap_or_default()
+}
+
 fn cpu_time_of(path: &str) -> Duration {
+    stat_ticks(path, 11)
+}
+
+/// The sum of two CPU-time fields of a `/proc` stat file, `skip` fields after the state
+/// (utime and stime: 11; cutime and cstime: 13).
+fn stat_ticks(path: &str, skip: usize) -> Duration {
     let stat = std::fs::read_to_string(path).unwrap_or_default();
-    // Fields after the parenthesised command name: state is field 3, utime 14, stime 15.
+    // Fields after the parenthesised command name: state is field 3, utime 14, stime 15,
+    // cutime 16, cstime 17.
     let rest = stat.rsplit(')').next().unwrap_or("");
     let f: Vec<u64> = rest
         .split_whitespace()
-        .skip(11)
+        .skip(skip)
         .take(2)
         .filter_map(|x| x.parse().ok())
         .collect();
@@ -936,8 +956,16 @@ fn main() -> anyhow::Result<()> {
         let mut entries = 0;
         for rep in 0..sizes.reps {
             eprintln!("leak scan, run {}/{}", rep + 1, sizes.reps);
+            let (s0, c0) = (slapd_cpu_time(&slapd), children_cpu_time());
             base.push(tools.ldapsearch(&slapd)?);
+            let (s1, c1) = (slapd_cpu_time(&slapd), children_cpu_time());
             let (took, count) = rt.block_on(leak_scan(&t, &reals))?;
+            eprintln!(
+                "  (CPU: ldapsearch {} with slapd {}; slapd {} for Fiktiv's scan)",
+                secs(c1 - c0),
+                secs(s1 - s0),
+                secs(slapd_cpu_time(&slapd) - s1)
+            );
             fik.push(took);
             entries = count;
             eprintln!(

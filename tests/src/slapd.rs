@@ -372,6 +372,12 @@ impl Slapd {
         std::fs::read(&path).with_context(|| format!("reading {}", path.display()))
     }
 
+    /// The slapd process's id while it runs (for a benchmark that reads its CPU time
+    /// from `/proc`).
+    pub fn pid(&self) -> Option<u32> {
+        self.child.as_ref().map(Child::id)
+    }
+
     /// Whether the slapd process is running.
     pub fn is_running(&mut self) -> bool {
         match self.child.as_mut() {
