@@ -245,6 +245,42 @@ fn the_filter_finds_names_in_many_shapes() {
     assert!(match_entry(&[("cn", "Åsa-Britt Ek")], &k, &lookup, false).is_empty());
 }
 
+/// Real names of one and two letters inside one word: the word's first two letters
+/// start no longer name part (the screen's quick "no word starts a name" pass says
+/// so), yet its split `bo|ek` or `e|lund` is a real full name.
+#[test]
+fn short_names_inside_one_word_are_found() {
+    let k = key();
+    let birth = NaiveDate::from_ymd_opt(2012, 3, 4).unwrap();
+    let mut set = real(&k, "Bo", "Ek", birth, "201203041236");
+    set.extend(real(&k, "E", "Lund", birth, "201203041236"));
+    let lookup = Filtered::new(set, &[("Bo", "Ek"), ("E", "Lund")]);
+    for entry in [
+        vec![("uid", "boek")],
+        vec![("uid", "xy"), ("mail", "boek.x@skola.example")],
+        vec![("mail", "elund@skola.example")],
+        vec![("uid", "elund")],
+        vec![("description", "zz elund zz")],
+    ] {
+        let exact = match_entry_exact(&entry, &k, &lookup, false);
+        assert_eq!(
+            exact.first().map(|h| h.rule),
+            Some(Rule::FullName),
+            "{entry:?}"
+        );
+        assert_eq!(match_entry(&entry, &k, &lookup, false), exact, "{entry:?}");
+    }
+    // Words that start no real name part, and whose splits give none: clean.
+    for v in ["xyz.qq@skola.example", "uid=zz,ou=pp", "bx", "ez"] {
+        let entry = [("uid", v)];
+        assert!(
+            match_entry_exact(&entry, &k, &lookup, false).is_empty(),
+            "{v}"
+        );
+        assert!(match_entry(&entry, &k, &lookup, false).is_empty(), "{v}");
+    }
+}
+
 /// A word of combining marks alone normalises to nothing: a run that is a whole real
 /// name part and stops there (it starts no longer one) is still that part with such a
 /// word after it, as the rules' whole split `ella` + `\u{301}` | `fiktiv` shows.

@@ -230,6 +230,11 @@ fn word_pairs<L: RealIndexLookup + ?Sized>(
     }
     let n = sc.words.len();
     let parts = checker.parts;
+    if parts.is_some_and(|p| no_word_starts_a_name(p, v, sc)) {
+        // No pair of this value has a real name part for a half: nothing to index and
+        // no name-like pair, as the steps below would find at more cost.
+        return true;
+    }
 
     // The filter's bits for every run of up to WINDOW words. A run stops growing once
     // it starts no real name part; `reach[i]`: the longest run from word `i` that may
@@ -446,6 +451,50 @@ fn word_pairs<L: RealIndexLookup + ?Sized>(
         }
     }
     true
+}
+
+/// Does every word of the value (split into `sc`) start no real name part, so that no
+/// run of words and no split of a word can be one? Then every run's bits are 0 (a run
+/// from a word starts with that word's first letters) and the split of every word
+/// stops at its first or second letter, without a given name: what `word_pairs` would
+/// find with its tables, told from one or two short lookups per word. `false` when
+/// some word needs the full steps (it may start a name part, it normalises to nothing,
+/// or it is not ASCII).
+fn no_word_starts_a_name(p: &NamePartFilter, v: &str, sc: &Scratch) -> bool {
+    sc.words.iter().all(|&((ws, we), (ns, ne))| {
+        let word = sc.text.0.get(ns..ne).unwrap_or("");
+        // Runs from this word: the run of one word has no bits and cannot grow into a
+        // name part (a longer run starts with the same two letters, or the word is
+        // one or two letters with no bits at all).
+        if word.is_empty() || p.known_bits(word) != Some(0) {
+            return false;
+        }
+        // Splits of this word (given half first), as `word_pairs` makes them.
+        let original = v.get(ws..we).unwrap_or("");
+        if !original.is_ascii() {
+            return false;
+        }
+        if !(2..=MAX_SPLIT_WORD_CHARS).contains(&original.len()) {
+            return true;
+        }
+        // The given half grows from one letter to `len - 1`, while it starts some
+        // real given name; a given half that is one lets the pair through.
+        let len = original.len();
+        let bits = |k: usize| {
+            p.short_bits(word.get(..k).unwrap_or(""))
+                .unwrap_or(ANY_PART | ANY_PREFIX)
+        };
+        let one = bits(1);
+        if one & GIVEN != 0 {
+            return false;
+        }
+        if len == 2 || !p.may_extend(one, 1, GIVEN_PREFIX) {
+            return true;
+        }
+        // Two letters: they start no longer real name part (the run's answer above,
+        // for a word of three letters or more), so the given half stops there.
+        bits(2) & GIVEN == 0
+    })
 }
 
 /// The filter's bits for the normalised `text`, tagged unless they can be told without
