@@ -463,38 +463,42 @@ fn word_pairs<L: RealIndexLookup + ?Sized>(
 fn no_word_starts_a_name(p: &NamePartFilter, v: &str, sc: &Scratch) -> bool {
     sc.words.iter().all(|&((ws, we), (ns, ne))| {
         let word = sc.text.0.get(ns..ne).unwrap_or("");
-        // Runs from this word: the run of one word has no bits and cannot grow into a
-        // name part (a longer run starts with the same two letters, or the word is
-        // one or two letters with no bits at all).
-        if word.is_empty() || p.known_bits(word) != Some(0) {
-            return false;
-        }
-        // Splits of this word (given half first), as `word_pairs` makes them.
-        let original = v.get(ws..we).unwrap_or("");
-        if !original.is_ascii() {
-            return false;
-        }
-        if !(2..=MAX_SPLIT_WORD_CHARS).contains(&original.len()) {
-            return true;
-        }
-        // The given half grows from one letter to `len - 1`, while it starts some
-        // real given name; a given half that is one lets the pair through.
-        let len = original.len();
-        let bits = |k: usize| {
-            p.short_bits(word.get(..k).unwrap_or(""))
-                .unwrap_or(ANY_PART | ANY_PREFIX)
-        };
-        let one = bits(1);
-        if one & GIVEN != 0 {
-            return false;
-        }
-        if len == 2 || !p.may_extend(one, 1, GIVEN_PREFIX) {
-            return true;
-        }
-        // Two letters: they start no longer real name part (the run's answer above,
-        // for a word of three letters or more), so the given half stops there.
-        bits(2) & GIVEN == 0
+        let ascii = v.get(ws..we).is_some_and(str::is_ascii);
+        ascii && starts_no_name(p, word.get(..word.len().min(3)).unwrap_or(""), word.len())
     })
+}
+
+/// For an ASCII word of `len` bytes whose first `min(len, 3)` bytes, lowercased, are
+/// `start`: does it start no real name part, so that no run of words from it and no
+/// split of it can be one ([`no_word_starts_a_name`])?
+fn starts_no_name(p: &NamePartFilter, start: &str, len: usize) -> bool {
+    // Runs from this word: the run of one word has no bits and cannot grow into a name
+    // part (a longer run starts with the same two letters, or the word is one or two
+    // letters with no bits at all). For three letters or more the answer depends on the
+    // first two only, so `start` gives the word's.
+    if len == 0 || p.known_bits(start) != Some(0) {
+        return false;
+    }
+    // Splits of this word (given half first), as `word_pairs` makes them: the given
+    // half grows from one letter to `len - 1` while it starts some real given name; a
+    // given half that is one lets the pair through.
+    if !(2..=MAX_SPLIT_WORD_CHARS).contains(&len) {
+        return true;
+    }
+    let bits = |k: usize| {
+        p.short_bits(start.get(..k).unwrap_or(""))
+            .unwrap_or(ANY_PART | ANY_PREFIX)
+    };
+    let one = bits(1);
+    if one & GIVEN != 0 {
+        return false;
+    }
+    if len == 2 || !p.may_extend(one, 1, GIVEN_PREFIX) {
+        return true;
+    }
+    // Two letters: they start no longer real name part (the run's answer above, for a
+    // word of three letters or more), so the given half stops there.
+    bits(2) & GIVEN == 0
 }
 
 /// The filter's bits for the normalised `text`, tagged unless they can be told without
@@ -530,6 +534,104 @@ fn split_is_real<L: RealIndexLookup + ?Sized>(
 mod tests {
     #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
     use super::*;
+    use fiktiv_vault::blind::BlindIndex;
+    use fiktiv_vault::identity::full_name_key;
+    use fiktiv_vault::normalize::name_birth_key;
+    use fiktiv_vault::{KeyRing, RootKey};
+    use std::collections::HashSet;
+
+    /// The real identities `names`, each born on `birth`, as the vault indexes them:
+    /// full name and name + birth date, with their name-part tags.
+    struct Reals(HashSet<(IndexKind, BlindIndex)>, NamePartFilter);
+
+    impl RealIndexLookup for Reals {
+        fn contains(&self, kind: IndexKind, idx: &BlindIndex) -> bool {
+            self.0.contains(&(kind, *idx))
+        }
+
+        fn name_parts(&self) -> Option<&NamePartFilter> {
+            Some(&self.1)
+        }
+    }
+
+    proptest::proptest! {
+        /// A value whose facts are empty (with its shortcuts: no word that starts a
+        /// real name part, digits that hold no number or date) brings the rules
+        /// nothing: beside a real pupil's birth date, or beside a real name, the exact
+        /// matcher (which takes no shortcut) finds no full name, no name + birth date
+        /// and no personal number in it.
+        #[test]
+        fn a_value_with_no_facts_gives_the_rules_nothing(
+            names in proptest::collection::vec(("[a-f]{1,4}", "[a-f]{1,4}"), 1..4),
+            v in "(x=)?(2012-03-04|20120304|120304|2012\\.03\\.04|20120304-1236|120304-1236|201203041236|120304 1236)( x)?|[a-hA-H0-9 .,=@/+-]{0,64}|([a-h0-9]{1,3}[ .=,-]{1,2}){1,16}|[0-9]{4}-[0-9]{2}-[0-9]{2}|[a-h]{1,8}[0-9]{6,12}",
+            // A value made of the names' own parts and their pieces, glued or apart,
+            // so that real names and their starts are common.
+            picks in proptest::collection::vec((0usize..64, 0usize..6, 0usize..4), 1..6),
+        ) {
+            let birth = chrono::NaiveDate::from_ymd_opt(2012, 3, 4).unwrap();
+            let ring = KeyRing::new(RootKey::generate()).unwrap();
+            let key = ring.blind().clone();
+            let mut filter = NamePartFilter::new(ring.name_parts().clone());
+            let mut births = NamePartFilter::new(ring.name_parts().clone());
+            let (mut set, mut birth_set) = (HashSet::new(), HashSet::new());
+            for (g, f) in &names {
+                filter.add_names(g, f);
+                births.add_names(g, f);
+                set.insert((IndexKind::FullName, key.index(IndexKind::FullName, &full_name_key(g, f))));
+                let nb = (IndexKind::NameBirth, key.index(IndexKind::NameBirth, &name_birth_key(g, f, birth)));
+                set.insert(nb);
+                birth_set.insert(nb);
+            }
+            // A real personal number, found by the rules in any of its written forms.
+            set.insert((IndexKind::PersonalNumber, key.index(IndexKind::PersonalNumber, "201203041236")));
+            let lookup = Reals(set, filter);
+            // Name + birth date only: a real name elsewhere in the entry, and the value's
+            // date (if it had one) would complete it.
+            let birth_only = Reals(birth_set, births);
+            let mut pieces: Vec<String> = Vec::new();
+            for (g, f) in &names {
+                for part in [g, f] {
+                    pieces.push(part.clone());
+                    pieces.push(part.get(..1).unwrap_or("").to_string());
+                    pieces.push(format!("{part}x"));
+                    pieces.push(format!("g{part}"));
+                }
+            }
+            pieces.extend(["gh", "x", "zz1", "Ab", "h"].map(String::from));
+            let mut glued = String::new();
+            for &(w, cut, sep) in &picks {
+                let piece = &pieces[w % pieces.len()];
+                glued.push_str(piece.get(..piece.len().min(cut + 1)).unwrap_or(piece));
+                glued.push_str(["", " ", ".", "="][sep]);
+            }
+            // A real given and family name beside each other, or as one word.
+            let (g, f) = &names[picks[0].0 % names.len()];
+            let sep = ["", " ", ".", "="][picks[0].2];
+            let real = if sep.is_empty() {
+                format!("{g}{f}")
+            } else {
+                format!("{}{sep}{g}{sep}{f}", pieces[picks[0].1 % pieces.len()])
+            };
+            for v in [&v, &glued, &real] {
+                let entry = [("description", v.as_str()), ("info", "2012-03-04")];
+                let hits = crate::matching::match_entry_exact(&entry, &key, &lookup, false);
+                let (g, f) = &names[0];
+                let named = format!("{g} {f}");
+                let with_name = [("description", v.as_str()), ("cn", named.as_str())];
+                let dated = crate::matching::match_entry_exact(&with_name, &key, &birth_only, false);
+                let mut checker = Checker::new(&key, &lookup, HashSet::new());
+                let facts = value_facts(v, &mut checker, &mut Scratch::default());
+                if !facts.contributes() {
+                    proptest::prop_assert!(hits.is_empty(), "{:?}", v);
+                    proptest::prop_assert!(dated.is_empty(), "{:?}", v);
+                }
+            }
+            // The real pair is always found by the rules (the test can fail).
+            let entry = [("description", real.as_str())];
+            let found = crate::matching::match_entry_exact(&entry, &key, &lookup, false);
+            proptest::prop_assert!(!found.is_empty(), "{:?}", real);
+        }
+    }
 
     proptest::proptest! {
         /// An ASCII value's words from its mask are those the byte loop finds.
