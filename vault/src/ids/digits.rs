@@ -17,6 +17,31 @@ pub struct AsciiDigits {
     /// Is there a run of 6 or more digits followed by one to three number separators
     /// (`-`, `+`, white space) and a digit (the least a separated number needs)?
     pub(super) headed: bool,
+    /// Are there six digits in a row whose middle two are a month (`01` to `12`)? The
+    /// least a date written without separators needs: `YYMMDD` and `DDMMYY` have their
+    /// month in the middle of their six digits, `DDMMYYYY` in the middle of its first
+    /// six, `YYYYMMDD` in the middle of its last six. (Worked out only for a run of 6.)
+    pub(super) month_window: bool,
+}
+
+/// Could the two ASCII bytes be a month, `01` to `12`?
+fn month(tens: u8, ones: u8) -> bool {
+    match tens {
+        b'0' => (b'1'..=b'9').contains(&ones),
+        b'1' => (b'0'..=b'2').contains(&ones),
+        _ => false,
+    }
+}
+
+/// [`AsciiDigits::month_window`] of `b`, byte by byte.
+fn month_window(b: &[u8]) -> bool {
+    b.windows(6).any(|w| {
+        w.iter().all(u8::is_ascii_digit)
+            && month(
+                w.get(2).copied().unwrap_or(0),
+                w.get(3).copied().unwrap_or(0),
+            )
+    })
 }
 
 /// A number separator, as [`super::tokenize`] reads an ASCII byte (dash, plus, white
@@ -169,6 +194,7 @@ impl AsciiDigits {
             longest_run,
             separated,
             headed,
+            month_window: longest_run >= 6 && month_window(b),
         }
     }
 
@@ -187,6 +213,7 @@ impl AsciiDigits {
                 longest_run,
                 separated,
                 headed,
+                month_window: false,
             };
         }
         let digit = |i: usize| b.get(i).is_some_and(u8::is_ascii_digit);
@@ -222,6 +249,7 @@ impl AsciiDigits {
             longest_run,
             separated,
             headed,
+            month_window: longest_run >= 6 && month_window(b),
         }
     }
 
@@ -232,10 +260,11 @@ impl AsciiDigits {
         self.total >= 10 && (self.longest_run >= 10 || self.headed)
     }
 
-    /// May the text hold a date? Every form is a run of 6 or more digits or three
-    /// separated runs (`4.3.12`: at least 4 digits).
+    /// May the text hold a date? Every form is six digits in a row with a month in
+    /// their middle ([`AsciiDigits::month_window`]) or three separated runs (`4.3.12`:
+    /// at least 4 digits).
     pub fn may_hold_date(&self) -> bool {
-        self.total >= 4 && (self.longest_run >= 6 || self.separated)
+        self.total >= 4 && ((self.longest_run >= 6 && self.month_window) || self.separated)
     }
 }
 
@@ -328,6 +357,28 @@ mod tests {
             "non-ASCII text is scanned in full"
         );
         assert_eq!(AsciiDigits::of("").map(|d| d.total), Some(0));
+        // Six digits in a row hold a date only with a month in their middle.
+        for (text, date) in [
+            ("123456", false),
+            ("x999999x", false),
+            ("120304", true),
+            ("20120304", true),
+            ("04032012", true),
+            ("id-3f2a9c134567-b", false),
+            ("id-3f2a9c131267-b", true),
+        ] {
+            assert_eq!(
+                AsciiDigits::of(text).unwrap().may_hold_date(),
+                date,
+                "{text}"
+            );
+            let long = format!("{}{text}", "x".repeat(MASK_BYTES));
+            assert_eq!(
+                AsciiDigits::of(&long).unwrap().may_hold_date(),
+                date,
+                "{long}"
+            );
+        }
         // Shapes at the last bytes of a mask.
         let end = format!("{}123456-7890", "x".repeat(MASK_BYTES - 11));
         assert!(AsciiDigits::of(&end).unwrap().may_hold_number());
