@@ -321,8 +321,8 @@ impl<'a> Text<'a> {
 pub struct EntryView<'a> {
     pub uuid: Option<Text<'a>>,
     pub dn: Text<'a>,
-    /// The value of the DN's first RDN, unescaped.
-    rdn: Option<Zeroizing<String>>,
+    /// The value of the DN's first RDN, unescaped ([`rdn_text`]).
+    rdn: Option<Text<'a>>,
     /// (name, value) of every attribute value but `entryUUID`, attributes sorted by
     /// name, repeated names in the order received.
     attributes: Vec<(Text<'a>, Text<'a>)>,
@@ -402,11 +402,29 @@ pub fn view_entry(contents: &[u8]) -> Result<EntryView<'_>, ParseError> {
 /// [`view_entry`] for contents that [`check_entry`] accepted before (an
 /// [`crate::scan_page::LdapEntries`] page): not walked again. Only for such contents:
 /// a malformed part would be skipped, not refused.
-pub(crate) fn view_checked(contents: &[u8]) -> Result<EntryView<'_>, ParseError> {
+/// `count`: the number of values [`check_entry`] counted (the view's capacity).
+pub(crate) fn view_checked(contents: &[u8], count: usize) -> Result<EntryView<'_>, ParseError> {
     let mut parts = children(contents).flatten();
     match (parts.next(), parts.next()) {
-        (Some(dn), Some(list)) => Ok(view_parts(dn.contents, list.contents, 0)),
+        (Some(dn), Some(list)) => Ok(view_parts(dn.contents, list.contents, count)),
         _ => Err(BAD_ENTRY),
+    }
+}
+
+/// The value of the first RDN of `dn`, unescaped (what [`rdn_value`] gives): a slice of
+/// the DN's text when it has no escape, without a copy.
+fn rdn_text<'a>(dn: &Text<'a>) -> Option<Text<'a>> {
+    let owned = |rdn: &str| rdn_value(rdn).map(|v| Text::Owned(Zeroizing::new(v)));
+    match dn {
+        Text::Borrowed(s) => {
+            let rdn = first_rdn(s);
+            if rdn.contains('\\') {
+                owned(rdn)
+            } else {
+                rdn.split_once('=').map(|(_, v)| Text::Borrowed(v))
+            }
+        }
+        Text::Owned(s) => owned(first_rdn(s)),
     }
 }
 
@@ -434,7 +452,7 @@ fn view_parts<'a>(dn: &'a [u8], list: &'a [u8], count: usize) -> EntryView<'a> {
         .and_then(Result::ok)
         .map(|v| of(v.contents));
     let dn = Text::of(dn);
-    let rdn = rdn_value(first_rdn(dn.as_str())).map(Zeroizing::new);
+    let rdn = rdn_text(&dn);
     let mut attributes = Vec::with_capacity(count);
     for (name, vals) in named {
         if name.as_str().eq_ignore_ascii_case("entryUUID") {
@@ -584,6 +602,21 @@ pub fn unbind_request(id: i64) -> Vec<u8> {
 mod tests {
     #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
     use super::*;
+
+    proptest::proptest! {
+        /// The RDN value of a view is what `rdn_value` gives, borrowed or not.
+        #[test]
+        fn the_view_rdn_is_the_unescaped_rdn(
+            dn in "[a-z]{1,3}=([a-zé ,;+=.-]|\\\\[0-9a-f]{2}|\\\\[,=+ ]){0,12}(,[a-z]{1,3}=[a-z]{1,5}){0,3}|[a-z é]{0,8}",
+        ) {
+            let expected = rdn_value(first_rdn(&dn));
+            let got = rdn_text(&Text::Borrowed(&dn)).map(|t| t.as_str().to_string());
+            proptest::prop_assert_eq!(&got, &expected);
+            let owned = Text::Owned(Zeroizing::new(dn.clone()));
+            let got = rdn_text(&owned).map(|t| t.as_str().to_string());
+            proptest::prop_assert_eq!(got, expected);
+        }
+    }
 
     fn done(id: i64, rc: i64, cookie: Option<&[u8]>) -> Vec<u8> {
         message(id, |m| {

@@ -93,8 +93,9 @@ impl Drop for WipedBytes {
 pub struct LdapEntries {
     target: TargetName,
     bytes: WipedBytes,
-    /// Per entry: its range in `bytes` and its number in the read (from 0).
-    entries: Vec<(usize, usize, usize)>,
+    /// Per entry: its range in `bytes`, its number in the read (from 0) and how many
+    /// values it holds.
+    entries: Vec<(usize, usize, usize, usize)>,
 }
 
 impl LdapEntries {
@@ -132,10 +133,10 @@ impl LdapEntries {
     /// Adds one entry's contents, `n` its number in the read, once they are checked
     /// ([`check_entry`]): a page holds only entries that decode.
     pub fn push(&mut self, contents: &[u8], n: usize) -> Result<(), ParseError> {
-        check_entry(contents)?;
+        let (_, _, count) = check_entry(contents)?;
         let start = self.bytes.len();
         self.bytes.extend(contents, FIRST_BYTES);
-        self.entries.push((start, self.bytes.len(), n));
+        self.entries.push((start, self.bytes.len(), n, count));
         Ok(())
     }
 
@@ -143,7 +144,7 @@ impl LdapEntries {
     /// dropped).
     pub fn retain_by_dn(&mut self, mut keep: impl FnMut(&str) -> bool) {
         let bytes = self.bytes.as_slice();
-        self.entries.retain(|&(from, to, _)| {
+        self.entries.retain(|&(from, to, _, _)| {
             let contents = bytes.get(from..to).unwrap_or(&[]);
             keep(entry_dn(contents).as_str())
         });
@@ -153,13 +154,16 @@ impl LdapEntries {
     pub fn iter(&self) -> impl Iterator<Item = (&[u8], usize)> {
         self.entries
             .iter()
-            .map(|&(from, to, n)| (self.bytes.as_slice().get(from..to).unwrap_or(&[]), n))
+            .map(|&(from, to, n, _)| (self.bytes.as_slice().get(from..to).unwrap_or(&[]), n))
     }
 
     /// Each entry decoded without copying (`view_entry`, not checked again), with its
     /// number.
     pub fn views(&self) -> impl Iterator<Item = (Result<EntryView<'_>, ParseError>, usize)> {
-        self.iter().map(|(c, n)| (view_checked(c), n))
+        self.entries.iter().map(|&(from, to, n, count)| {
+            let contents = self.bytes.as_slice().get(from..to).unwrap_or(&[]);
+            (view_checked(contents, count), n)
+        })
     }
 
     /// The entries as scan entries (copied).
