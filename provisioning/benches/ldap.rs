@@ -18,7 +18,10 @@
 //!
 //! Environment (full run only): `FIKTIV_BENCH_N` (comma list, default `1000,10000`; `0`
 //! skips provisioning), `FIKTIV_BENCH_PAGE` (the target's page size, default 5000),
-//! `FIKTIV_BENCH_SCAN` (default `100000`), `FIKTIV_BENCH_REPS` (default `3`).
+//! `FIKTIV_BENCH_SCAN` (default `100000`), `FIKTIV_BENCH_REPS` (default `3`),
+//! `FIKTIV_BENCH_REAL_NAMES` (`varied`: the real pupils' names drawn from 60 given and
+//! 60 family names, whose first letters are live for many more words, instead of 10 and
+//! 10).
 // A benchmark: a failed step is a failed run, and it prints its table on stdout.
 #![allow(
     clippy::unwrap_used,
@@ -115,6 +118,26 @@ const REAL_GIVEN: &[&str] = &[
     "Gudrun",
     "Leif",
 ];
+/// `FIKTIV_BENCH_REAL_NAMES=varied`: common Swedish and Norwegian names (none of them
+/// a fictitious one), so that many more two-letter starts (`an`, `ma`, `jo`, `ka`, ...)
+/// are starts of some real name part, as in a municipality's vault.
+const VARIED_GIVEN: &str = concat!(
+    "Anna Maria Karin Kristina Lena Sara Emma Johanna Linda Elin Julia Hanna Ida ",
+    "Amanda Matilda Klara Moa Alice Olivia Agnes Erik Lars Karl Anders Johan Per ",
+    "Mikael Jan Hans Daniel Fredrik Mattias Henrik Jonas Alexander Anton Viktor ",
+    "Gustav William Isak Leo Theo Adam Axel Ludvig Sebastian Kevin Marcus Ole ",
+    "Kari Ingeborg Silje Marit Kjersti Eirik Sindre Vegard Åse Dag Yusuf",
+);
+const VARIED_FAMILY: &str = concat!(
+    "Andersson Johansson Karlsson Nilsson Eriksson Larsson Olsson Persson ",
+    "Svensson Gustafsson Pettersson Jonsson Jansson Hansson Bengtsson Jönsson ",
+    "Carlsson Gunnarsson Axelsson Magnusson Olofsson Mattsson Lindberg Lindström ",
+    "Lindgren Jakobsson Hedlund Forsberg Sandberg Henriksson Engström Danielsson ",
+    "Håkansson Eklund Isaksson Hansen Johansen Olsen Larsen Andersen Pedersen ",
+    "Nilsen Kristiansen Jensen Karlsen Johnsen Pettersen Eriksen Berg Halvorsen ",
+    "Jakobsen Andreassen Solberg Bakken Kristoffersen Nguyen Ali Mohammed Ahmed ",
+    "Yilmaz",
+);
 const REAL_FAMILY: &[&str] = &[
     "Öberg",
     "Kvist",
@@ -259,9 +282,18 @@ fn reals() -> Reals {
     let mut rng = Rng(7);
     let mut index: HashMap<(IndexKind, BlindIndex), Vec<CaseId>> = HashMap::new();
     let mut planted = None;
+    let varied = std::env::var("FIKTIV_BENCH_REAL_NAMES").is_ok_and(|v| v == "varied");
+    let (givens, families): (Vec<&str>, Vec<&str>) = if varied {
+        (
+            VARIED_GIVEN.split(' ').collect(),
+            VARIED_FAMILY.split(' ').collect(),
+        )
+    } else {
+        (REAL_GIVEN.to_vec(), REAL_FAMILY.to_vec())
+    };
     for i in 0..REAL_PUPILS {
         let case = CaseId::new();
-        let (given, family) = (rng.pick(REAL_GIVEN), rng.pick(REAL_FAMILY));
+        let (given, family) = (rng.pick(&givens), rng.pick(&families));
         let birth = rng.birth(2008, 10);
         let number = fiktiv_vault::ids::make_se_number(birth, (i % 999 + 1) as u16).unwrap();
         for (kind, value) in [
