@@ -189,6 +189,12 @@ impl AsciiDigits {
         let six = (1..=6).fold(!0u64, |acc, k| acc & (d << k));
         let tail = at(d, 1) | (at(sep, 1) & at(d, 2)) | (at(sep, 1) & at(sep, 2) & at(d, 3));
         let headed = six & sep & tail != 0;
+        Self::shapes(b, total, longest_run, separated, headed)
+    }
+
+    /// The shapes of `b` from what its digits gave; the month window is looked for
+    /// only behind a run of six.
+    fn shapes(b: &[u8], total: usize, longest_run: usize, separated: bool, headed: bool) -> Self {
         Self {
             total,
             longest_run,
@@ -208,13 +214,7 @@ impl AsciiDigits {
         let (mut run, mut longest_run, mut separated, mut headed) = (0, 0, false, false);
         // Fewer digits than any date or number has: the rest does not matter.
         if total < 4 {
-            return Self {
-                total,
-                longest_run,
-                separated,
-                headed,
-                month_window: false,
-            };
+            return Self::shapes(b, total, longest_run, separated, headed);
         }
         let digit = |i: usize| b.get(i).is_some_and(u8::is_ascii_digit);
         for (i, &c) in b.iter().enumerate() {
@@ -244,13 +244,7 @@ impl AsciiDigits {
             }
         }
         longest_run = longest_run.max(run);
-        Self {
-            total,
-            longest_run,
-            separated,
-            headed,
-            month_window: longest_run >= 6 && month_window(b),
-        }
+        Self::shapes(b, total, longest_run, separated, headed)
     }
 
     /// May the text hold a personal number? Every form has at least 6 + 4 digits:
