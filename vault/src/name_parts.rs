@@ -296,9 +296,9 @@ impl NamePartFilter {
         match *s.as_bytes() {
             [] => None,
             [_] | [_, _] => self.short_bits(s),
-            [a, b, _, ..] if self.prefixes_complete => {
-                let two = s.get(..2).filter(|_| a < 128 && b < 128)?;
-                let bits = self.short_bits(two)?;
+            [_, _, _, ..] if self.prefixes_complete => {
+                // `None` unless the first two bytes are ASCII.
+                let bits = self.short_bits(s.get(..2)?)?;
                 (bits & (Self::GIVEN_PREFIX | Self::FAMILY_PREFIX) == 0).then_some(0)
             }
             [_, _, _, ..] => None,

@@ -80,10 +80,31 @@ fn pack(m: u64) -> u64 {
     (m >> 7).wrapping_mul(0x0102_0408_1020_4080) >> 56
 }
 
+/// High bit of each byte of `x` (every byte below 128): is the byte a digit?
+fn digit_bytes(x: u64) -> u64 {
+    at_least(x, b'0') & !at_least(x, b'0' + 10)
+}
+
+/// `b` (up to [`MASK_BYTES`]) eight bytes at a time, each as a little-endian `u64` with
+/// the shift that puts its bit `i` at bit `i` of the text; the last padded with NUL,
+/// which is neither a letter, a digit nor a separator.
+fn words8(b: &[u8]) -> impl Iterator<Item = (u64, u32)> + '_ {
+    b.chunks(8)
+        .take(MASK_BYTES / 8)
+        .enumerate()
+        .map(|(k, chunk)| {
+            let mut word = [0u8; 8];
+            if let Some(w) = word.get_mut(..chunk.len()) {
+                w.copy_from_slice(chunk);
+            }
+            (u64::from_le_bytes(word), 8 * k as u32)
+        })
+}
+
 impl Masks8 {
     /// Letters and digits among eight ASCII bytes (bit `i` for byte `i`).
     fn alphanumeric(x: u64) -> u64 {
-        let digit = at_least(x, b'0') & !at_least(x, b'0' + 10);
+        let digit = digit_bytes(x);
         // Setting bit 5 maps `A..=Z` onto `a..=z` and nothing else onto them.
         let lower = x | (LO * 0x20);
         let letter = at_least(lower, b'a') & !at_least(lower, b'z' + 1);
@@ -104,7 +125,7 @@ impl Masks8 {
         // (9..=13) and the space.
         let white = (at_least(9) & !at_least(14)) | equal(b' ');
         Self {
-            digits: pack(at_least(b'0') & !at_least(b'0' + 10)),
+            digits: pack(digit_bytes(x)),
             dashes: pack(dashes),
             dots: pack(equal(b'.')),
             slashes: pack(equal(b'/')),
@@ -120,15 +141,7 @@ pub fn ascii_alphanumeric_mask(b: &[u8]) -> Option<u64> {
     if b.len() > MASK_BYTES {
         return None;
     }
-    let mut out = 0u64;
-    for (k, chunk) in b.chunks(8).enumerate() {
-        let mut word = [0u8; 8];
-        if let Some(w) = word.get_mut(..chunk.len()) {
-            w.copy_from_slice(chunk);
-        }
-        out |= Masks8::alphanumeric(u64::from_le_bytes(word)) << (8 * k as u32);
-    }
-    Some(out)
+    Some(words8(b).fold(0, |out, (x, at)| out | Masks8::alphanumeric(x) << at))
 }
 
 impl AsciiDigits {
@@ -152,14 +165,8 @@ impl AsciiDigits {
     /// letters at random, which made the byte loop mispredict about every other byte.
     fn of_masks(b: &[u8]) -> Self {
         let (mut d, mut dash, mut dot, mut slash, mut sep) = (0u64, 0u64, 0u64, 0u64, 0u64);
-        for (k, chunk) in b.chunks(8).enumerate().take(MASK_BYTES / 8) {
-            // The last chunk padded with NUL, which is neither a digit nor a separator.
-            let mut word = [0u8; 8];
-            if let Some(w) = word.get_mut(..chunk.len()) {
-                w.copy_from_slice(chunk);
-            }
-            let m = Masks8::of(u64::from_le_bytes(word));
-            let at = 8 * k as u32;
+        for (x, at) in words8(b) {
+            let m = Masks8::of(x);
             d |= m.digits << at;
             dash |= m.dashes << at;
             dot |= m.dots << at;

@@ -143,12 +143,23 @@ fn dn_like(v: &str) -> bool {
     b.contains(&b'=') && b.contains(&b',')
 }
 
-/// `v` in `known`: `None` if its fingerprint is not there, `Some(None)` if another value
-/// with that fingerprint is (work `v` out again), else its facts.
-fn look_up(known: &Known, fingerprint: u64, v: &str) -> Option<Option<Option<Arc<Facts>>>> {
-    known
-        .get(&fingerprint)
-        .map(|(k, f)| (k.0 == v).then(|| f.clone()))
+/// What a table of kept values says of one value ([`look_up`]).
+enum Looked {
+    /// Its fingerprint is not there.
+    Absent,
+    /// Another value with its fingerprint is kept: work it out again.
+    Other,
+    /// Kept, with its facts (`None`: it contributes nothing).
+    Kept(Option<Arc<Facts>>),
+}
+
+/// `v` in `known`.
+fn look_up(known: &Known, fingerprint: u64, v: &str) -> Looked {
+    match known.get(&fingerprint) {
+        None => Looked::Absent,
+        Some((k, f)) if k.0 == v => Looked::Kept(f.clone()),
+        Some(_) => Looked::Other,
+    }
 }
 
 /// Facts about to be kept: given an id of the scan, then handed out as
@@ -248,12 +259,11 @@ impl Memo {
             if !own {
                 let known = common
                     .shard(fingerprint)
-                    .and_then(|known| look_up(&known, fingerprint, v));
+                    .map_or(Looked::Absent, |known| look_up(&known, fingerprint, v));
                 match known {
-                    Some(Some(f)) => return f,
-                    // Another value with this fingerprint is kept.
-                    Some(None) => return contributing(value_facts(v, checker, buf)),
-                    None => {}
+                    Looked::Kept(f) => return f,
+                    Looked::Other => return contributing(value_facts(v, checker, buf)),
+                    Looked::Absent => {}
                 }
                 if first_meeting(met, fingerprint) {
                     return contributing(value_facts(v, checker, buf));
@@ -277,9 +287,9 @@ impl Memo {
             return contributing(value_facts(v, checker, buf));
         }
         match look_up(facts, fingerprint, v) {
-            Some(Some(f)) => return f,
-            Some(None) => return contributing(value_facts(v, checker, buf)),
-            None => {}
+            Looked::Kept(f) => return f,
+            Looked::Other => return contributing(value_facts(v, checker, buf)),
+            Looked::Absent => {}
         }
         // The second time: keep it.
         if facts.len() >= LEARNT_MAX_VALUES {

@@ -462,21 +462,19 @@ fn word_pairs<L: RealIndexLookup + ?Sized>(
 /// or it is not ASCII).
 fn no_word_starts_a_name(p: &NamePartFilter, v: &str, sc: &Scratch) -> bool {
     sc.words.iter().all(|&((ws, we), (ns, ne))| {
-        let word = sc.text.0.get(ns..ne).unwrap_or("");
         let ascii = v.get(ws..we).is_some_and(str::is_ascii);
-        ascii && starts_no_name(p, word.get(..word.len().min(3)).unwrap_or(""), word.len())
+        ascii && starts_no_name(p, sc.text.0.get(ns..ne).unwrap_or(""))
     })
 }
 
-/// For an ASCII word of `len` bytes whose first `min(len, 3)` bytes, lowercased, are
-/// `start`: does it start no real name part, so that no run of words from it and no
-/// split of it can be one ([`no_word_starts_a_name`])?
-fn starts_no_name(p: &NamePartFilter, start: &str, len: usize) -> bool {
+/// For a normalised ASCII word: does it start no real name part, so that no run of
+/// words from it and no split of it can be one ([`no_word_starts_a_name`])?
+fn starts_no_name(p: &NamePartFilter, word: &str) -> bool {
     // Runs from this word: the run of one word has no bits and cannot grow into a name
     // part (a longer run starts with the same two letters, or the word is one or two
-    // letters with no bits at all). For three letters or more the answer depends on the
-    // first two only, so `start` gives the word's.
-    if len == 0 || p.known_bits(start) != Some(0) {
+    // letters with no bits at all).
+    let len = word.len();
+    if len == 0 || p.known_bits(word) != Some(0) {
         return false;
     }
     // Splits of this word (given half first), as `word_pairs` makes them: the given
@@ -486,7 +484,7 @@ fn starts_no_name(p: &NamePartFilter, start: &str, len: usize) -> bool {
         return true;
     }
     let bits = |k: usize| {
-        p.short_bits(start.get(..k).unwrap_or(""))
+        p.short_bits(word.get(..k).unwrap_or(""))
             .unwrap_or(ANY_PART | ANY_PREFIX)
     };
     let one = bits(1);
