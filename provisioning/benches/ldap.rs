@@ -55,7 +55,7 @@ use fiktiv_provisioning::{
 };
 use fiktiv_tests::Slapd;
 use fiktiv_vault::blind::{BlindIndex, IndexKind};
-use fiktiv_vault::identity::full_name_key;
+use fiktiv_vault::identity::{full_name_key, name_spelling_keys};
 use fiktiv_vault::keys::BlindKey;
 use fiktiv_vault::normalize::name_birth_key;
 use fiktiv_vault::{CaseId, KeyRing, NamePartFilter, RootKey};
@@ -296,11 +296,18 @@ fn reals() -> Reals {
         let (given, family) = (rng.pick(&givens), rng.pick(&families));
         let birth = rng.birth(2008, 10);
         let number = fiktiv_vault::ids::make_se_number(birth, (i % 999 + 1) as u16).unwrap();
-        for (kind, value) in [
-            (IndexKind::PersonalNumber, number.clone()),
-            (IndexKind::FullName, full_name_key(given, family)),
-            (IndexKind::NameBirth, name_birth_key(given, family, birth)),
-        ] {
+        // As the vault keeps them: every spelling of the names.
+        let mut kinds = vec![(IndexKind::PersonalNumber, number.clone())];
+        for full in name_spelling_keys(given, family) {
+            kinds.push((IndexKind::FullName, full.to_string()));
+            kinds.push((
+                IndexKind::NameBirth,
+                format!("{}|{}", full.as_str(), birth.format("%Y%m%d")),
+            ));
+        }
+        debug_assert_eq!(kinds[1].1, full_name_key(given, family));
+        debug_assert_eq!(kinds[2].1, name_birth_key(given, family, birth));
+        for (kind, value) in kinds {
             index
                 .entry((kind, key.index(kind, &value)))
                 .or_default()

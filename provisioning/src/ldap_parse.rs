@@ -43,17 +43,30 @@ impl LdapEntry {
     }
 }
 
-fn primitive(t: &StructureTag) -> Option<&[u8]> {
+/// The universal tag numbers a `SearchResultEntry` is made of (RFC 4511 4.5.2): the DN,
+/// attribute types and values are `OCTET STRING`s, the attribute list and each partial
+/// attribute `SEQUENCE`s, a value set a `SET`.
+pub(crate) const OCTET_STRING: u64 = 4;
+pub(crate) const SEQUENCE: u64 = 16;
+pub(crate) const SET: u64 = 17;
+
+/// The bytes of a primitive universal element with tag number `id`. Any other tag is
+/// refused: LDAP never sends one there, and `ldap3`'s reader does not know the BER
+/// high-tag-number form (it reads `0xff 0x06` as tag 31 of length 6, where BER and
+/// Fiktiv's own reader see tag 6), so a tag check is what keeps both readers on the same
+/// bytes (fuzz target `ldap`).
+fn primitive(t: &StructureTag, id: u64) -> Option<&[u8]> {
     match &t.payload {
-        PL::P(v) => Some(v),
-        PL::C(_) => None,
+        PL::P(v) if t.class == TagClass::Universal && t.id == id => Some(v),
+        _ => None,
     }
 }
 
-fn constructed(t: &StructureTag) -> Option<&[StructureTag]> {
+/// The children of a constructed universal element with tag number `id` ([`primitive`]).
+fn constructed(t: &StructureTag, id: u64) -> Option<&[StructureTag]> {
     match &t.payload {
-        PL::C(v) => Some(v),
-        PL::P(_) => None,
+        PL::C(v) if t.class == TagClass::Universal && t.id == id => Some(v),
+        _ => None,
     }
 }
 
@@ -64,19 +77,31 @@ pub fn parse_search_entry(tag: &StructureTag) -> Result<LdapEntry, ParseError> {
     if tag.class != TagClass::Application || tag.id != 4 {
         return Err(BAD);
     }
-    let parts = constructed(tag).ok_or(BAD)?;
-    let dn = parts.first().and_then(primitive).ok_or(BAD)?;
+    let parts = match &tag.payload {
+        PL::C(v) => v,
+        PL::P(_) => return Err(BAD),
+    };
+    let dn = parts
+        .first()
+        .and_then(|t| primitive(t, OCTET_STRING))
+        .ok_or(BAD)?;
     let dn = String::from_utf8_lossy(dn).into_owned();
-    let list = parts.get(1).and_then(constructed).ok_or(BAD)?;
+    let list = parts
+        .get(1)
+        .and_then(|t| constructed(t, SEQUENCE))
+        .ok_or(BAD)?;
     let mut attrs: BTreeMap<String, Vec<String>> = BTreeMap::new();
     for pa in list {
-        let pa = constructed(pa).ok_or(BAD)?;
-        let name = pa.first().and_then(primitive).ok_or(BAD)?;
+        let pa = constructed(pa, SEQUENCE).ok_or(BAD)?;
+        let name = pa
+            .first()
+            .and_then(|t| primitive(t, OCTET_STRING))
+            .ok_or(BAD)?;
         let name = String::from_utf8_lossy(name).into_owned();
-        let vals = pa.get(1).and_then(constructed).ok_or(BAD)?;
+        let vals = pa.get(1).and_then(|t| constructed(t, SET)).ok_or(BAD)?;
         let out = attrs.entry(name).or_default();
         for v in vals {
-            out.push(String::from_utf8_lossy(primitive(v).ok_or(BAD)?).into_owned());
+            out.push(String::from_utf8_lossy(primitive(v, OCTET_STRING).ok_or(BAD)?).into_owned());
         }
     }
     Ok(LdapEntry { dn, attrs })
@@ -231,16 +256,17 @@ pub fn scanned_from_tag(
     tag: StructureTag,
     n: usize,
 ) -> Result<ScannedEntry, ParseError> {
+    // The tags checked as `parse_search_entry` checks them ([`primitive`]).
     fn owned(t: StructureTag) -> Option<Vec<u8>> {
         match t.payload {
-            PL::P(v) => Some(v),
-            PL::C(_) => None,
+            PL::P(v) if t.class == TagClass::Universal && t.id == OCTET_STRING => Some(v),
+            _ => None,
         }
     }
-    fn children(t: StructureTag) -> Option<Vec<StructureTag>> {
+    fn children(t: StructureTag, id: u64) -> Option<Vec<StructureTag>> {
         match t.payload {
-            PL::C(v) => Some(v),
-            PL::P(_) => None,
+            PL::C(v) if t.class == TagClass::Universal && t.id == id => Some(v),
+            _ => None,
         }
     }
     fn text(v: Vec<u8>) -> String {
@@ -249,14 +275,20 @@ pub fn scanned_from_tag(
     if tag.class != TagClass::Application || tag.id != 4 {
         return Err(BAD);
     }
-    let mut parts = children(tag).ok_or(BAD)?.into_iter();
+    let mut parts = match tag.payload {
+        PL::C(v) => v.into_iter(),
+        PL::P(_) => return Err(BAD),
+    };
     let dn = text(parts.next().and_then(owned).ok_or(BAD)?);
-    let list = parts.next().and_then(children).ok_or(BAD)?;
+    let list = parts
+        .next()
+        .and_then(|t| children(t, SEQUENCE))
+        .ok_or(BAD)?;
     let mut attrs: Vec<(String, Vec<String>)> = Vec::with_capacity(list.len());
     for pa in list {
-        let mut pa = children(pa).ok_or(BAD)?.into_iter();
+        let mut pa = children(pa, SEQUENCE).ok_or(BAD)?.into_iter();
         let name = text(pa.next().and_then(owned).ok_or(BAD)?);
-        let vals = pa.next().and_then(children).ok_or(BAD)?;
+        let vals = pa.next().and_then(|t| children(t, SET)).ok_or(BAD)?;
         let vals = vals
             .into_iter()
             .map(|v| owned(v).map(text))

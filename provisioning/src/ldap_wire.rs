@@ -31,6 +31,9 @@ const PAGED_OID: &[u8] = b"1.2.840.113556.1.4.319";
 const STARTTLS_OID: &[u8] = b"1.3.6.1.4.1.1466.20037";
 
 const BAD: ParseError = ParseError("LDAP message");
+/// The universal class bits of an identifier octet.
+const UNIVERSAL: u8 = 0x00;
+use crate::ldap_parse::{OCTET_STRING, SEQUENCE, SET};
 const BAD_ENTRY: ParseError = ParseError("LDAP search entry");
 
 // --- decoding ----------------------------------------------------------------------
@@ -74,10 +77,20 @@ fn header(b: &[u8]) -> Result<Option<(u8, bool, u64, usize, usize)>, ParseError>
             if at > 10 {
                 return Err(BAD);
             }
+            // A first digit of 0 is padding, which X.690 8.1.2.4.2 (c) forbids.
+            if number == 0 && d == 0x80 {
+                return Err(BAD);
+            }
             number = (number << 7) | u64::from(d & 0x7f);
             if d & 0x80 == 0 {
                 break;
             }
+        }
+        // The high form is for numbers of 31 and up only (X.690 8.1.2.4.1): a lower
+        // number written so is another spelling of a low tag, which no reader may take
+        // for it (`ldap3`'s does not).
+        if number < 0x1f {
+            return Err(BAD);
         }
     }
     let Some(&first) = b.get(at) else {
@@ -358,23 +371,26 @@ pub fn check_entry(contents: &[u8]) -> Result<(&[u8], &[u8], usize), ParseError>
     let mut parts = children(contents);
     let dn = parts.next().ok_or(BAD_ENTRY)?.map_err(bad)?;
     let list = parts.next().ok_or(BAD_ENTRY)?.map_err(bad)?;
-    if dn.constructed || !list.constructed {
+    // Every tag as RFC 4511 4.5.2 has it, as `ldap_parse::parse_search_entry` checks
+    // it: a high-tag-number identifier (which `ldap3` reads differently) is refused
+    // wherever a value could be read from it.
+    if !dn.is(UNIVERSAL, false, OCTET_STRING) || !list.is(UNIVERSAL, true, SEQUENCE) {
         return Err(BAD_ENTRY);
     }
     let mut count = 0usize;
     for pa in children(list.contents) {
         let pa = pa.map_err(bad)?;
-        if !pa.constructed {
+        if !pa.is(UNIVERSAL, true, SEQUENCE) {
             return Err(BAD_ENTRY);
         }
         let mut p = children(pa.contents);
         let name = p.next().ok_or(BAD_ENTRY)?.map_err(bad)?;
         let vals = p.next().ok_or(BAD_ENTRY)?.map_err(bad)?;
-        if name.constructed || !vals.constructed {
+        if !name.is(UNIVERSAL, false, OCTET_STRING) || !vals.is(UNIVERSAL, true, SET) {
             return Err(BAD_ENTRY);
         }
         for v in children(vals.contents) {
-            if v.map_err(bad)?.constructed {
+            if !v.map_err(bad)?.is(UNIVERSAL, false, OCTET_STRING) {
                 return Err(BAD_ENTRY);
             }
             count += 1;

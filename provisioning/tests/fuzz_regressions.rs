@@ -12,11 +12,12 @@ use common::*;
 use fiktiv_provisioning::ldap_parse::{
     parse_search_entry, parse_search_entry_ber, scanned_from_ldap, scanned_from_tag,
 };
+use fiktiv_provisioning::ldap_wire::{scanned_from_entry, search_entry_contents};
 use fiktiv_provisioning::oneroster::{
     parse_csv, scan_csv_file, OneRosterConfig, OneRosterTarget, SchoolYear,
 };
 use fiktiv_provisioning::scim_parse::{attributes, parse_json, scanned_from_scim};
-use fiktiv_provisioning::{scan, GroupId, PersonId, Rule, ScannedEntry, Target};
+use fiktiv_provisioning::{scan, GroupId, LdapEntries, PersonId, Rule, ScannedEntry, Target};
 use ldap3::asn1::parse_tag;
 
 /// What a scan entry keeps of attribute names, at most (the tail of a longer name).
@@ -300,4 +301,145 @@ async fn oneroster_read_back_is_linear() {
         vec!["e7".to_string()]
     );
     assert_eq!(one.attributes["orgs.name"], vec!["Norrskolan".to_string()]);
+}
+
+fn unhex(s: &str) -> Vec<u8> {
+    (0..s.len())
+        .step_by(2)
+        .map(|i| u8::from_str_radix(&s[i..i + 2], 16).unwrap())
+        .collect()
+}
+
+/// fuzz target `ldap` (10-minute run, ~105 000 inputs): the leak scan's own reader
+/// (`ldap_wire::scanned_from_entry`) and the reference decoding (`scanned_from_tag`, over
+/// `ldap3`'s reader) both accepted this entry and read different values. Its value set's
+/// identifier is `0xff 0x06`: by BER (X.690 8.1.2.4) a high tag number (private 6,
+/// empty), which Fiktiv's reader took; `ldap3`'s reader does not know the high form and
+/// read tag 31 of length 6 (three empty values). Neither is a `SET`, so by RFC 4511
+/// 4.5.2 the entry is malformed: both readers now check every tag and refuse it, and the
+/// scan reports the target unreadable rather than reading less.
+#[test]
+fn ldap_high_tag_number_value_set_is_refused_by_both_readers() {
+    let ber = unhex(
+        "6435041c7569643d61623243625c2b632c6f752970616f706c652c2064633d783015301304096a70feffffffffffffff06000000000000",
+    );
+    assert_eq!(ber.len(), 55, "not the fuzzer's input");
+    let body = search_entry_contents(&ber).expect("a SearchResultEntry");
+    assert!(scanned_from_entry(&target("ldap"), body, 3).is_err());
+    let (_, tag) = parse_tag(&ber).unwrap();
+    assert!(parse_search_entry(&tag).is_err());
+    assert!(scanned_from_tag(&target("ldap"), tag, 3).is_err());
+    let mut page = LdapEntries::new(target("ldap"));
+    assert!(
+        page.push(body, 3).is_err(),
+        "a scan page kept a malformed entry"
+    );
+}
+
+/// The same entry written as RFC 4511 has it (a `SET` of `OCTET STRING`s, the DN's
+/// escaped `+` kept): both readers accept it and read exactly the same values.
+#[test]
+fn ldap_escaped_plus_entry_reads_the_same_in_both_readers() {
+    let ber = entry_ber(
+        b"uid=ab2Cb\\+c,ou)paople, dc=x",
+        &[(
+            b"jp\xfe\xff\xff".to_vec(),
+            vec![b"".to_vec(), b"Maja".to_vec()],
+        )],
+    );
+    let body = search_entry_contents(&ber).unwrap();
+    let wire = scanned_from_entry(&target("ldap"), body, 3).unwrap();
+    let (_, tag) = parse_tag(&ber).unwrap();
+    let reference = scanned_from_tag(&target("ldap"), tag, 3).unwrap();
+    assert_eq!(flat(&wire), flat(&reference));
+    assert!(wire
+        .values
+        .iter()
+        .any(|(n, v)| n == "dn.rdn" && **v == *"ab2Cb+c"));
+}
+
+/// Every other place a tag stands in an entry: a wrong universal tag, another class, or
+/// a low tag number written in the high form is refused by both readers alike.
+#[test]
+fn ldap_wrong_tags_are_refused_by_both_readers() {
+    let good = entry_ber(b"uid=x,dc=y", &[(b"cn".to_vec(), vec![b"Maja".to_vec()])]);
+    // Offsets of the identifiers: DN, attribute list, partial attribute, type, set, value.
+    let ids = [2usize, 14, 16, 18, 22, 24];
+    for &at in &ids {
+        assert!(
+            matches!(good[at], 0x04 | 0x30 | 0x31),
+            "offset {at}: {:#x}",
+            good[at]
+        );
+        for bad in [0x05u8, 0x24, 0x84, 0xa4, 0x31, 0x30, 0x04] {
+            if bad == good[at] {
+                continue;
+            }
+            let mut b = good.clone();
+            b[at] = bad;
+            let body = search_entry_contents(&b).unwrap();
+            let wire = scanned_from_entry(&target("ldap"), body, 0);
+            let reference = parse_tag(&b)
+                .ok()
+                .and_then(|(_, t)| scanned_from_tag(&target("ldap"), t, 0).ok());
+            assert!(
+                wire.is_err(),
+                "offset {at} tag {bad:#x} accepted by the scan's reader"
+            );
+            assert!(
+                reference.is_none(),
+                "offset {at} tag {bad:#x} accepted by the reference"
+            );
+        }
+    }
+    // [APPLICATION 4] in the high form (0x7f 0x04) is not a SearchResultEntry.
+    let mut high = vec![0x7f, 0x04];
+    high.extend_from_slice(&good[1..]);
+    assert!(search_entry_contents(&high).is_none());
+}
+
+/// fuzz target `oneroster` (~800 inputs): a file whose first line is blank, with a
+/// byte-order mark on the second. The reader skips blank lines, so the header is the
+/// second line (the harness took the blank first line for it). For the product: the
+/// header is read from the right line, the mark is not part of the first column's name,
+/// and the scan's locators name the line each row stands on.
+#[test]
+fn csv_blank_first_line_and_bom_read_the_right_header() {
+    let bytes = unhex("0aefbbbf612c620c0b320d0a2e000000302c000000120a");
+    assert_eq!(bytes.len(), 23, "not the fuzzer's input");
+    let rows = parse_csv(&bytes).unwrap();
+    assert_eq!(rows.len(), 1);
+    let cols: Vec<&str> = rows[0].keys().map(String::as_str).collect();
+    assert_eq!(cols, ["a", "b\u{c}\u{b}2"]);
+    let mut out = Vec::new();
+    scan_csv_file(&target("oneroster"), "users.csv", &bytes, &mut out).unwrap();
+    let locators: Vec<&str> = out.iter().map(|e| e.locator.as_str()).collect();
+    assert_eq!(locators, ["users.csv:row 2", "users.csv:row 3"]);
+    assert!(out[1].values.iter().any(|(n, _)| n == "users.a"));
+}
+
+/// A roster with blank lines before the header and between rows: a real name in it is
+/// found at the line it stands on.
+#[test]
+fn csv_locators_name_the_line_after_blank_lines() {
+    let key = key();
+    let a = astrid();
+    let index = index_map(&key, &[&a]);
+    let csv = format!(
+        "\r\n\u{feff}sourcedId,givenName,familyName\r\nu1,Maja,Lind\r\n\r\n\"u2\",\"{}\",\"{}\"\r\n",
+        a.first, a.last
+    );
+    let mut out = Vec::new();
+    scan_csv_file(&target("oneroster"), "users.csv", csv.as_bytes(), &mut out).unwrap();
+    let found = scan(&out, &key, &index);
+    assert!(
+        found
+            .iter()
+            .any(|f| f.rule == Rule::FullName && f.entry == "users.csv:row 5"),
+        "{found:?}"
+    );
+    assert!(
+        found.iter().all(|f| f.entry == "users.csv:row 5"),
+        "{found:?}"
+    );
 }

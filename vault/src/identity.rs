@@ -95,28 +95,40 @@ pub struct DecodeError;
 const RECORD_V1: u8 = 1;
 
 impl RealIdentity {
-    /// All blind indexes of this identity: the number, name + birth date, full name.
+    /// All blind indexes of this identity: the number, then [`NAME_SPELLING_SLOTS`]
+    /// full-name and as many name + birth date indexes, one per spelling of the names
+    /// ([`name_spelling_keys`]). Unused slots hold an index of a random key, which
+    /// matches nothing: every identity has the same number of rows, so a copy of the
+    /// database does not tell whose names hold `å`, `ä`, `ö`, `ø`, `æ` or `ü`.
     pub fn blind_indexes(&self, key: &BlindKey) -> Vec<(IndexKind, BlindIndex)> {
-        let name_birth = Zeroizing::new(normalize::name_birth_key(
-            self.first_name.expose(),
-            self.last_name.expose(),
-            self.birth_date,
+        let mut out = Vec::with_capacity(1 + 2 * NAME_SPELLING_SLOTS);
+        out.push((
+            IndexKind::PersonalNumber,
+            key.index(IndexKind::PersonalNumber, self.number.canonical()),
         ));
-        let full = Zeroizing::new(full_name_key(
-            self.first_name.expose(),
-            self.last_name.expose(),
-        ));
-        vec![
-            (
-                IndexKind::PersonalNumber,
-                key.index(IndexKind::PersonalNumber, self.number.canonical()),
-            ),
-            (
-                IndexKind::NameBirth,
-                key.index(IndexKind::NameBirth, &name_birth),
-            ),
-            (IndexKind::FullName, key.index(IndexKind::FullName, &full)),
-        ]
+        let spellings = name_spelling_keys(self.first_name.expose(), self.last_name.expose());
+        for slot in 0..NAME_SPELLING_SLOTS {
+            match spellings.get(slot) {
+                Some(full) => {
+                    let name_birth = Zeroizing::new(format!(
+                        "{}|{}",
+                        full.as_str(),
+                        self.birth_date.format("%Y%m%d")
+                    ));
+                    out.push((IndexKind::FullName, key.index(IndexKind::FullName, full)));
+                    out.push((
+                        IndexKind::NameBirth,
+                        key.index(IndexKind::NameBirth, &name_birth),
+                    ));
+                }
+                None => {
+                    for kind in [IndexKind::FullName, IndexKind::NameBirth] {
+                        out.push((kind, key.index(kind, &unused_slot_key())));
+                    }
+                }
+            }
+        }
+        out
     }
 
     pub(crate) fn encode(&self) -> Zeroizing<Vec<u8>> {
@@ -180,6 +192,41 @@ pub fn full_name_key(first: &str, last: &str) -> String {
         normalize::normalize_name(first),
         normalize::normalize_name(last)
     )
+}
+
+/// Full-name index slots per identity: every combination of the spellings of the first
+/// and of the last name ([`normalize::name_spellings`]).
+pub const NAME_SPELLING_SLOTS: usize = normalize::MAX_SPELLINGS * normalize::MAX_SPELLINGS;
+
+/// The full-name keys of every spelling an ASCII-only system makes of a real name, each
+/// name spelled on its own (a system may transliterate one and strip the other):
+/// [`full_name_key`] first, at most [`NAME_SPELLING_SLOTS`], distinct. The name + birth
+/// date keys are these with `|YYYYMMDD` appended ([`normalize::name_birth_key`]).
+pub fn name_spelling_keys(first: &str, last: &str) -> Vec<Zeroizing<String>> {
+    let firsts: Vec<Zeroizing<String>> = normalize::name_spellings(first)
+        .into_iter()
+        .map(Zeroizing::new)
+        .collect();
+    let lasts: Vec<Zeroizing<String>> = normalize::name_spellings(last)
+        .into_iter()
+        .map(Zeroizing::new)
+        .collect();
+    let mut out = Vec::with_capacity(firsts.len() * lasts.len());
+    for f in &firsts {
+        for l in &lasts {
+            out.push(Zeroizing::new(format!("{}|{}", f.as_str(), l.as_str())));
+        }
+    }
+    out
+}
+
+/// A key no name gives (it starts with a NUL, which folding removes), random: the index
+/// of an unused spelling slot.
+fn unused_slot_key() -> String {
+    use rand::RngCore as _;
+    let mut b = [0u8; 16];
+    rand::rngs::OsRng.fill_bytes(&mut b);
+    format!("\0unused|{}", hex::encode(b))
 }
 
 #[cfg(test)]

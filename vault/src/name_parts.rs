@@ -41,7 +41,7 @@ use siphasher::sip::SipHasher24;
 use zeroize::{Zeroize, ZeroizeOnDrop};
 
 use crate::keys::KeyBytes;
-use crate::normalize::normalize_name;
+use crate::normalize::{name_spellings, normalize_name, MAX_SPELLINGS};
 use crate::seal::SealError;
 use crate::secrets::StaffSecretsKey;
 use crate::CaseId;
@@ -207,9 +207,12 @@ impl NamePartFilter {
         }
     }
 
-    /// Adds a real identity's names (not yet normalised).
+    /// Adds a real identity's names (not yet normalised), in every spelling the vault
+    /// keeps tags of ([`spelling_tags`]).
     pub fn add_names(&mut self, first: &str, last: &str) {
-        self.add(&tags_of(&self.key, first, last));
+        for tags in spelling_tags(&self.key, first, last) {
+            self.add(&tags);
+        }
     }
 
     /// Adds an identity's tags; without prefix tags, no half is cut short any more.
@@ -393,16 +396,52 @@ fn prefix_tags(key: &NamePartKey, part: &str) -> [u64; PREFIX_SLOTS] {
     out
 }
 
-/// The tags of a first and last name, normalised as the full-name key normalises them.
+/// The tags of a first and last name, normalised as the full-name key normalises them
+/// (one spelling: the tests of a single row).
+#[cfg(test)]
 pub(crate) fn tags_of(key: &NamePartKey, first: &str, last: &str) -> NameTags {
     let g = zeroize::Zeroizing::new(normalize_name(first));
     let f = zeroize::Zeroizing::new(normalize_name(last));
+    folded_tags(key, &g, &f)
+}
+
+/// The tags of every spelling of a first and last name
+/// ([`crate::normalize::name_spellings`]): always [`MAX_SPELLINGS`] rows (the i-th
+/// spelling of each name, or its last one), so that the number of rows tells nothing of
+/// the names. The filter keeps each tag as given or family, so two rows cover every
+/// combination of a transliterated and a stripped name.
+pub(crate) fn spelling_tags(key: &NamePartKey, first: &str, last: &str) -> Vec<NameTags> {
+    let firsts: Vec<zeroize::Zeroizing<String>> = name_spellings(first)
+        .into_iter()
+        .map(zeroize::Zeroizing::new)
+        .collect();
+    let lasts: Vec<zeroize::Zeroizing<String>> = name_spellings(last)
+        .into_iter()
+        .map(zeroize::Zeroizing::new)
+        .collect();
+    let pick = |v: &[zeroize::Zeroizing<String>], i: usize| {
+        v.get(i)
+            .or(v.last())
+            .map(|s| s.as_str().to_owned())
+            .unwrap_or_default()
+    };
+    (0..MAX_SPELLINGS)
+        .map(|i| {
+            let g = zeroize::Zeroizing::new(pick(&firsts, i));
+            let f = zeroize::Zeroizing::new(pick(&lasts, i));
+            folded_tags(key, &g, &f)
+        })
+        .collect()
+}
+
+/// The tags of a first and last name already folded.
+fn folded_tags(key: &NamePartKey, g: &str, f: &str) -> NameTags {
     NameTags {
         given: key.tag(&g),
         family: key.tag(&f),
         prefixes: Some(PrefixTags {
-            given: prefix_tags(key, &g),
-            family: prefix_tags(key, &f),
+            given: prefix_tags(key, g),
+            family: prefix_tags(key, f),
         }),
     }
 }
@@ -674,7 +713,17 @@ mod tests {
         filter.add_names("Åsa-Britt", "Öberg");
         assert!(filter.given(g) && filter.family(f));
         assert!(!filter.given(f) && !filter.family(g));
-        assert_eq!(format!("{filter:?}"), "NamePartFilter(1 given, 1 family)");
+        // Both spellings of each name: stripped and transliterated.
+        assert!(filter.given(key.tag("aasabritt")) && filter.family(key.tag("oeberg")));
+        assert!(!filter.given(key.tag("oeberg")) && !filter.family(key.tag("aasabritt")));
+        assert_eq!(format!("{filter:?}"), "NamePartFilter(2 given, 2 family)");
+        // A name with nothing to transliterate: its one spelling.
+        let mut plain = NamePartFilter::new(key.clone());
+        plain.add_names("Anna", "Lind");
+        assert_eq!(format!("{plain:?}"), "NamePartFilter(1 given, 1 family)");
+        // Always as many rows, whatever the names hold.
+        assert_eq!(spelling_tags(key, "Anna", "Lind").len(), MAX_SPELLINGS);
+        assert_eq!(spelling_tags(key, "Åsa", "Lind").len(), MAX_SPELLINGS);
     }
 
     #[test]

@@ -19,7 +19,7 @@
 use chrono::NaiveDate;
 use unicode_normalization::char::is_combining_mark;
 use unicode_normalization::UnicodeNormalization;
-use zeroize::Zeroizing;
+use zeroize::{Zeroize as _, Zeroizing};
 
 use crate::ids::{tokenize, TOK_DASH, TOK_DOT, TOK_SLASH};
 
@@ -77,6 +77,64 @@ fn push_folded(c: char, out: &mut String) {
         'ŧ' => out.push('t'),
         'ς' => out.push('σ'),
         c => out.push(c),
+    }
+}
+
+/// How many spellings [`name_spellings`] gives at most: diacritics stripped, and
+/// transliterated.
+pub const MAX_SPELLINGS: usize = 2;
+
+/// The folded spellings an ASCII-only system makes of one name, each as
+/// [`normalize_name`] folds it, distinct, the stripped one first:
+///
+/// - diacritics stripped (`Åsa Öberg` → `asaoberg`), which [`normalize_name`] does;
+/// - transliterated, as Norwegian systems, Feide user names and many Swedish platforms
+///   write them: `å→aa`, `ä→ae`, `ö→oe`, `ø→oe`, `æ→ae`, `ü→ue`
+///   (`Åsa Øberg` → `aasaoeberg`).
+///
+/// A name with none of those letters has one spelling. The results are derived from a
+/// real name: keep them in a `Zeroizing` where they are stored.
+pub fn name_spellings(name: &str) -> Vec<String> {
+    let stripped = normalize_name(name);
+    let mut out = vec![stripped];
+    if let Some(t) = transliterate(name) {
+        let t = Zeroizing::new(t);
+        let folded = normalize_name(&t);
+        if out.first() != Some(&folded) {
+            out.push(folded);
+        }
+    }
+    out
+}
+
+/// `name` with the letters an ASCII-only system writes as two letters so written
+/// (`å→aa`, `ä→ae`, `ö→oe`, `ø→oe`, `æ→ae`, `ü→ue`, either case, composed or not);
+/// `None` when it has none of them.
+fn transliterate(name: &str) -> Option<String> {
+    if name.is_ascii() {
+        return None;
+    }
+    let mut out = String::with_capacity(name.len() + 8);
+    let mut changed = false;
+    for c in name.nfc() {
+        let two = match c {
+            'å' | 'Å' => "aa",
+            'ä' | 'Ä' | 'æ' | 'Æ' => "ae",
+            'ö' | 'Ö' | 'ø' | 'Ø' => "oe",
+            'ü' | 'Ü' => "ue",
+            c => {
+                out.push(c);
+                continue;
+            }
+        };
+        changed = true;
+        out.push_str(two);
+    }
+    if changed {
+        Some(out)
+    } else {
+        out.zeroize();
+        None
     }
 }
 
@@ -374,6 +432,39 @@ mod tests {
             "not idempotent for {:x?}",
             &bad[..bad.len().min(20)]
         );
+    }
+
+    #[test]
+    fn spellings_strip_and_transliterate() {
+        assert_eq!(name_spellings("Åsa-Britt"), ["asabritt", "aasabritt"]);
+        assert_eq!(name_spellings("Öberg"), ["oberg", "oeberg"]);
+        assert_eq!(name_spellings("Bjørnstad"), ["bjornstad", "bjoernstad"]);
+        assert_eq!(name_spellings("Ærø"), ["aero", "aeroe"]);
+        assert_eq!(name_spellings("Müller"), ["muller", "mueller"]);
+        assert_eq!(name_spellings("Ängel"), ["angel", "aengel"]);
+        // Composed or decomposed, any case: the same spellings.
+        assert_eq!(name_spellings("A\u{30a}SA"), name_spellings("åsa"));
+        // Nothing to transliterate: one spelling.
+        assert_eq!(name_spellings("Anna"), ["anna"]);
+        assert_eq!(name_spellings("Émile"), ["emile"]);
+        assert_eq!(name_spellings("Aasa"), ["aasa"]);
+    }
+
+    proptest::proptest! {
+        /// The first spelling is always `normalize_name`; there are at most
+        /// `MAX_SPELLINGS`, all distinct, each a fixed point of `normalize_name`.
+        #[test]
+        fn spellings_are_folded_and_distinct(s in "[a-zA-ZåäöøæüÅÄÖØÆÜéÉ' -]{0,24}") {
+            let sp = name_spellings(&s);
+            proptest::prop_assert_eq!(&sp[0], &normalize_name(&s));
+            proptest::prop_assert!(sp.len() <= MAX_SPELLINGS);
+            if sp.len() == 2 {
+                proptest::prop_assert_ne!(&sp[0], &sp[1]);
+            }
+            for x in &sp {
+                proptest::prop_assert_eq!(&normalize_name(x), x);
+            }
+        }
     }
 
     #[test]

@@ -421,21 +421,25 @@ impl Vault {
             .execute(&mut *conn)
             .await?;
         }
-        let tags = crate::name_parts::tags_of(
+        // One row per spelling of the names (always as many, each sealed with its own
+        // nonce, so equal rows look unequal).
+        let seal = self.keys.name_part_seal()?;
+        for tags in crate::name_parts::spelling_tags(
             self.keys.name_parts(),
             identity.first_name.expose(),
             identity.last_name.expose(),
-        );
-        let row = crate::name_parts::seal_row(&self.keys.name_part_seal()?, case, subject, &tags)?;
-        sqlx::query(
-            "INSERT INTO blind_indexes (kind, idx, case_id, subject) VALUES ($1, $2, $3, $4)",
-        )
-        .bind(crate::name_parts::KIND)
-        .bind(row)
-        .bind(case.to_string())
-        .bind(subject)
-        .execute(&mut *conn)
-        .await?;
+        ) {
+            let row = crate::name_parts::seal_row(&seal, case, subject, &tags)?;
+            sqlx::query(
+                "INSERT INTO blind_indexes (kind, idx, case_id, subject) VALUES ($1, $2, $3, $4)",
+            )
+            .bind(crate::name_parts::KIND)
+            .bind(row)
+            .bind(case.to_string())
+            .bind(subject)
+            .execute(&mut *conn)
+            .await?;
+        }
         Ok(())
     }
 

@@ -13,8 +13,10 @@
 //!   inside a value (both orders),
 //!   every split of a single word (`annasvensson`), and every given-name-like value with
 //!   every family-name-like value of the entry;
-//! - **name + birth date**: the name pairs of short values (up to six words) and the
-//!   given/family pairs, each with every date candidate in the entry;
+//! - **name + birth date**: the name pairs of short values (up to six words), the
+//!   given/family pairs, and every pair that is a real full name wherever it stands (a
+//!   sentence of any length, a mail address with its domain), each with every date
+//!   candidate in the entry;
 //! - **unverifiable**: a value was too large to check completely, or an entry has more
 //!   given-name-like and family-name-like values than can be paired with each other
 //!   (more than 256 pairs). The guard blocks it and the scan reports it: failing closed.
@@ -417,6 +419,13 @@ pub(crate) fn match_entry_exact<L: RealIndexLookup + ?Sized>(
         let k = Zeroizing::new(full_name_key(&p.given, &p.family));
         let idx = key.index(IndexKind::FullName, &k);
         if lookup.contains(IndexKind::FullName, &idx) {
+            // A real full name anywhere (inside a sentence of a note, in a mail
+            // address with its domain) takes part in the name + birth rule too.
+            name_like.push(Pair {
+                given: p.given.clone(),
+                family: p.family.clone(),
+                attributes: p.attributes.clone(),
+            });
             record(
                 Rule::FullName,
                 &p.attributes,

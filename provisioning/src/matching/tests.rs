@@ -19,20 +19,25 @@ fn real(
     birth: NaiveDate,
     pnr: &str,
 ) -> HashSet<(IndexKind, BlindIndex)> {
-    HashSet::from([
-        (
-            IndexKind::PersonalNumber,
-            key.index(IndexKind::PersonalNumber, pnr),
-        ),
-        (
-            IndexKind::FullName,
-            key.index(IndexKind::FullName, &full_name_key(first, last)),
-        ),
-        (
-            IndexKind::NameBirth,
-            key.index(IndexKind::NameBirth, &name_birth_key(first, last, birth)),
-        ),
-    ])
+    // As the vault keeps them: the number, the names in every spelling.
+    let mut set = HashSet::from([(
+        IndexKind::PersonalNumber,
+        key.index(IndexKind::PersonalNumber, pnr),
+    )]);
+    for full in fiktiv_vault::identity::name_spelling_keys(first, last) {
+        set.insert((IndexKind::FullName, key.index(IndexKind::FullName, &full)));
+        let nb = format!("{}|{}", full.as_str(), birth.format("%Y%m%d"));
+        set.insert((IndexKind::NameBirth, key.index(IndexKind::NameBirth, &nb)));
+    }
+    assert!(set.contains(&(
+        IndexKind::NameBirth,
+        key.index(IndexKind::NameBirth, &name_birth_key(first, last, birth))
+    )));
+    assert!(set.contains(&(
+        IndexKind::FullName,
+        key.index(IndexKind::FullName, &full_name_key(first, last))
+    )));
+    set
 }
 
 fn rules(hits: &[Hit]) -> Vec<Rule> {

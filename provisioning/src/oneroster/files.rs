@@ -141,7 +141,8 @@ pub(super) fn swap_in(dir: &Path, files: &[(String, Vec<u8>)]) -> Result<(), Swa
     Ok(())
 }
 
-/// One CSV file as scan entries, one per row: every cell under `file.column`. Rows that
+/// One CSV file as scan entries, one per row (`file:row N`, N the line the row starts
+/// on): every cell under `file.column`. The header is the first non-blank row. Rows that
 /// do not parse as CSV with the header's width are still scanned cell by cell (the
 /// reader is flexible here: a malformed row must not hide a leak). Pure, for fuzzing.
 pub fn scan_csv_file(
@@ -159,6 +160,8 @@ pub fn scan_csv_file(
     // Column names, made once from the header (not once per row: a long header cell
     // over many rows would be quadratic) and bounded like every attribute name.
     let mut columns: Vec<String> = Vec::new();
+    // The line a row starts on, and the byte up to which line ends were counted.
+    let (mut line, mut counted_to) = (1usize, 0usize);
     for (n, rec) in rdr.byte_records().enumerate() {
         let rec = rec.map_err(|_| ParseError("CSV file"))?;
         let cells: Vec<String> = rec
@@ -175,7 +178,25 @@ pub fn scan_csv_file(
                 .collect();
             // The header itself is scanned too: anything can be planted anywhere.
         }
-        let mut e = ScannedEntry::new(target.clone(), format!("{file}:row {}", n + 1));
+        // The row is named by the line it starts on, as an editor or a spreadsheet
+        // shows it: the reader skips blank lines (a file may start with one) and a
+        // quoted cell may span lines, so the record count is not the line. A record's
+        // position is where the one before it ended (before any blank lines, which the
+        // reader's own line count then misses): the line is counted here, from the
+        // record's first byte that is not a line end.
+        let mut start = rec
+            .position()
+            .and_then(|p| usize::try_from(p.byte()).ok())
+            .unwrap_or(counted_to)
+            .max(counted_to);
+        while matches!(bytes.get(start), Some(b'\r' | b'\n')) {
+            start += 1;
+        }
+        line += bytes
+            .get(counted_to..start)
+            .map_or(0, |b| b.iter().filter(|&&c| c == b'\n').count());
+        counted_to = start;
+        let mut e = ScannedEntry::new(target.clone(), format!("{file}:row {line}"));
         e.label_attribute = Some(bounded_name(&format!("{stem}.sourcedId")).to_string());
         for (i, v) in cells.iter().enumerate() {
             let other;

@@ -9,7 +9,7 @@ use fiktiv_provisioning::{
     EgressGuard, FictitiousPerson, Group, PersonId, PersonKind, SchoolUnit, TargetName,
 };
 use fiktiv_vault::blind::{BlindIndex, IndexKind};
-use fiktiv_vault::identity::full_name_key;
+use fiktiv_vault::identity::{full_name_key, name_spelling_keys};
 use fiktiv_vault::keys::BlindKey;
 use fiktiv_vault::normalize::name_birth_key;
 use fiktiv_vault::{CaseId, RootKey};
@@ -69,33 +69,40 @@ impl RealPupil {
         }
     }
 
+    /// The indexes the vault keeps of this pupil: the number, and the full name and
+    /// name + birth date in every spelling (`name_spelling_keys`).
     pub fn indexes(&self, key: &BlindKey) -> Vec<((IndexKind, BlindIndex), CaseId)> {
-        vec![
+        let mut out = vec![(
             (
-                (
-                    IndexKind::PersonalNumber,
-                    key.index(IndexKind::PersonalNumber, &self.number),
-                ),
-                self.case,
+                IndexKind::PersonalNumber,
+                key.index(IndexKind::PersonalNumber, &self.number),
             ),
-            (
-                (
-                    IndexKind::FullName,
-                    key.index(IndexKind::FullName, &full_name_key(self.first, self.last)),
-                ),
+            self.case,
+        )];
+        for full in name_spelling_keys(self.first, self.last) {
+            out.push((
+                (IndexKind::FullName, key.index(IndexKind::FullName, &full)),
                 self.case,
-            ),
-            (
-                (
-                    IndexKind::NameBirth,
-                    key.index(
-                        IndexKind::NameBirth,
-                        &name_birth_key(self.first, self.last, self.birth),
-                    ),
-                ),
+            ));
+            let nb = format!("{}|{}", full.as_str(), self.birth.format("%Y%m%d"));
+            out.push((
+                (IndexKind::NameBirth, key.index(IndexKind::NameBirth, &nb)),
                 self.case,
-            ),
-        ]
+            ));
+        }
+        // The first spellings are the plain keys.
+        debug_assert_eq!(
+            out[1].0 .1,
+            key.index(IndexKind::FullName, &full_name_key(self.first, self.last))
+        );
+        debug_assert_eq!(
+            out[2].0 .1,
+            key.index(
+                IndexKind::NameBirth,
+                &name_birth_key(self.first, self.last, self.birth)
+            )
+        );
+        out
     }
 
     /// `YYMMDD-NNNC`

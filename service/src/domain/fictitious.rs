@@ -6,8 +6,7 @@ use chrono::NaiveDate;
 use fiktiv_policies::identity_rules::{IdentityRules, NameAndBirthDate, Violation};
 use fiktiv_policies::{Action, Country, Permit};
 use fiktiv_vault::audit::fmt_time;
-use fiktiv_vault::identity::full_name_key;
-use fiktiv_vault::normalize::name_birth_key;
+use fiktiv_vault::identity::name_spelling_keys;
 use fiktiv_vault::{CaseId, IndexKind, ReadContext, RealIdentity, Vault};
 use rand::seq::SliceRandom;
 use serde::{Deserialize, Serialize};
@@ -92,6 +91,13 @@ pub(crate) fn check_against_real(
         today,
     );
     for v in violations {
+        if is_name_refusal(v) {
+            // One neutral answer for every refused name ([`name_not_allowed`]).
+            if !out.iter().any(|p| p.code == NAME_NOT_ALLOWED) {
+                out.push(name_not_allowed(prefix));
+            }
+            continue;
+        }
         out.push(FieldProblem::new(
             format!("{prefix}{}", violation_field(v)),
             v.code(),
@@ -101,8 +107,110 @@ pub(crate) fn check_against_real(
     (out.len() == before).then_some(birth)
 }
 
+/// Is this violation a refusal of the name because of a real name?
+fn is_name_refusal(v: Violation) -> bool {
+    matches!(
+        v,
+        Violation::NameEqualsReal | Violation::NameSwapsReal | Violation::NameSharesPartWithReal
+    )
+}
+
+/// The code of [`name_not_allowed`].
+pub(crate) const NAME_NOT_ALLOWED: &str = "fictitious.name-not-allowed";
+
+/// Refused names per person per [`REFUSED_NAMES_WINDOW_HOURS`]; past it, the step is
+/// refused until the window has passed. A school that tries names one by one needs a few;
+/// many are someone testing names against the vault.
+pub const MAX_REFUSED_NAMES: i64 = 10;
+/// The window of [`MAX_REFUSED_NAMES`], in hours.
+pub const REFUSED_NAMES_WINDOW_HOURS: i64 = 24;
+
+/// The one answer for a refused fictitious name, whatever the reason: it is the pupil's
+/// own real name (or shares a part with it, or swaps it), or it is another protected
+/// person's real name in the vault, in any spelling. The answer must not tell these
+/// apart: a school user could otherwise test any child's name against the vault. The
+/// reason is written to the audit trail only ([`refuse_name`]).
+pub(crate) fn name_not_allowed(prefix: &str) -> FieldProblem {
+    FieldProblem::new(
+        format!("{prefix}name"),
+        NAME_NOT_ALLOWED,
+        "This name cannot be used. Choose another name, for example one of the suggestions.",
+    )
+}
+
+/// Why a name was refused, for the audit trail (an auditor reads it; the school does
+/// not).
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum NameRefusal {
+    /// The pupil's own real name, or a part of it, or its parts swapped.
+    OwnRealName,
+    /// A real identity in the vault (another case's, or this one's in another
+    /// spelling).
+    RealIdentityInVault,
+}
+
+impl NameRefusal {
+    fn reason(self) -> &'static str {
+        match self {
+            NameRefusal::OwnRealName => {
+                "fictitious name refused: the real name of this case's person, or a part of it"
+            }
+            NameRefusal::RealIdentityInVault => {
+                "fictitious name refused: a real identity in the vault (another case's, or \
+                 this case's in another spelling)"
+            }
+        }
+    }
+}
+
+/// Records a refused name as a `denied` audit event with its reason (in a transaction
+/// of its own: the refused write changes nothing else) and returns the answer: the
+/// `problems`, which hold the neutral [`name_not_allowed`].
+pub(crate) async fn refuse_name(
+    vault: &Vault,
+    permit: &Permit,
+    case: &CaseId,
+    why: NameRefusal,
+    problems: Vec<FieldProblem>,
+) -> DomainResult<DomainError> {
+    let mut tx = vault.db().begin_write().await?;
+    super::audit_refused(vault, &mut tx, permit, Some(*case), why.reason()).await?;
+    tx.commit().await?;
+    Ok(DomainError::Invalid(problems))
+}
+
+/// Refuses the step when this person has had [`MAX_REFUSED_NAMES`] names refused in the
+/// last [`REFUSED_NAMES_WINDOW_HOURS`], for pupils and guardians together (counted from
+/// the audit trail, so the API and the web UI share one count, and a restart does not
+/// reset it).
+pub(crate) async fn check_refused_names(
+    vault: &Vault,
+    conn: &mut AnyConnection,
+    permit: &Permit,
+) -> DomainResult<()> {
+    let since = vault.now() - chrono::Duration::hours(REFUSED_NAMES_WINDOW_HOURS);
+    let refused: i64 = sqlx::query_scalar(
+        "SELECT COUNT(*) FROM audit_events WHERE actor = $1 \
+         AND outcome = 'denied' AND purpose LIKE 'fictitious name refused:%' AND at >= $2",
+    )
+    .bind(permit.principal_id())
+    .bind(fmt_time(since))
+    .fetch_one(&mut *conn)
+    .await?;
+    if refused >= MAX_REFUSED_NAMES {
+        return Err(DomainError::conflict(
+            "too-many-refused-names",
+            "Too many names were refused. Try again tomorrow, or ask the central \
+             administrator.",
+        ));
+    }
+    Ok(())
+}
+
 /// Whether a fictitious name (with or without its birth date) is some real person's in
-/// the vault, by blind index. The answer never says whose.
+/// the vault, by blind index, in any spelling an ASCII-only system makes of either
+/// (the vault keeps the real names' spellings; the fictitious name's are tried here,
+/// since a target may transliterate it into a real one). The answer never says whose.
 pub(crate) async fn matches_a_real_identity(
     vault: &Vault,
     conn: &mut AnyConnection,
@@ -111,24 +219,16 @@ pub(crate) async fn matches_a_real_identity(
     birth: NaiveDate,
 ) -> DomainResult<bool> {
     let key = vault.keys().blind();
-    let nb = key.index(IndexKind::NameBirth, &name_birth_key(first, last, birth));
-    let full = key.index(IndexKind::FullName, &full_name_key(first, last));
-    Ok(!vault
-        .cases_with_index(conn, IndexKind::NameBirth, &nb)
-        .await?
-        .is_empty()
-        || !vault
-            .cases_with_index(conn, IndexKind::FullName, &full)
-            .await?
-            .is_empty())
-}
-
-pub(crate) fn matches_real_problem(prefix: &str) -> FieldProblem {
-    FieldProblem::new(
-        format!("{prefix}name"),
-        "fictitious.matches-a-real-identity",
-        "This name is a real protected person's name in Fiktiv. Choose another name.",
-    )
+    for full in name_spelling_keys(first, last) {
+        let nb = Zeroizing::new(format!("{}|{}", full.as_str(), birth.format("%Y%m%d")));
+        for (kind, k) in [(IndexKind::FullName, &full), (IndexKind::NameBirth, &nb)] {
+            let idx = key.index(kind, k);
+            if !vault.cases_with_index(conn, kind, &idx).await?.is_empty() {
+                return Ok(true);
+            }
+        }
+    }
+    Ok(false)
 }
 
 /// Decide the pupil's fictitious identity. Permit: `fictitious-identity.write`. Needs
@@ -162,6 +262,10 @@ pub async fn write(
     if !problems.is_empty() {
         return Err(DomainError::Invalid(problems));
     }
+    {
+        let mut conn = vault.db().pool().acquire().await?;
+        check_refused_names(vault, &mut conn, permit).await?;
+    }
     let real = vault
         .read_identity(
             ReadContext {
@@ -184,6 +288,9 @@ pub async fn write(
         &mut problems,
     );
     drop(real);
+    if problems.iter().any(|p| p.code == NAME_NOT_ALLOWED) {
+        return Err(refuse_name(vault, permit, case, NameRefusal::OwnRealName, problems).await?);
+    }
     let birth = match birth {
         Some(b) if problems.is_empty() => b,
         _ => return Err(DomainError::Invalid(problems)),
@@ -191,7 +298,16 @@ pub async fn write(
     let (first, last) = (input.first_name.trim(), input.last_name.trim());
     let mut tx = vault.db().begin_write().await?;
     if matches_a_real_identity(vault, &mut tx, first, last, birth).await? {
-        return Err(DomainError::Invalid(vec![matches_real_problem("")]));
+        drop(tx);
+        let problems = vec![name_not_allowed("")];
+        return Err(refuse_name(
+            vault,
+            permit,
+            case,
+            NameRefusal::RealIdentityInVault,
+            problems,
+        )
+        .await?);
     }
     let row = cases::load(&mut tx, case).await?;
     if row.state != CaseState::Open {

@@ -11,7 +11,8 @@ use utoipa::ToSchema;
 
 use super::cases::{self, parse_real_identity, CaseState};
 use super::fictitious::{
-    check_against_real, matches_a_real_identity, matches_real_problem, FictitiousInput,
+    check_against_real, check_refused_names, matches_a_real_identity, name_not_allowed,
+    refuse_name, FictitiousInput, NameRefusal,
 };
 use super::{audit_ok, fmt_date, today, DomainError, DomainResult, FieldProblem, Rules};
 
@@ -79,6 +80,10 @@ pub async fn write(
         return Err(DomainError::wrong_state());
     }
     let today = today(vault, row.country);
+    if input.linked {
+        let mut conn = vault.db().pool().acquire().await?;
+        check_refused_names(vault, &mut conn, permit).await?;
+    }
     let mut problems = Vec::new();
     let linked = match (input.linked, &input.real, &input.fictitious) {
         (false, None, None) => None,
@@ -141,9 +146,16 @@ pub async fn write(
         )
         .await?
         {
-            return Err(DomainError::Invalid(vec![matches_real_problem(
-                "fictitious.",
-            )]));
+            drop(tx);
+            let problems = vec![name_not_allowed("fictitious.")];
+            return Err(refuse_name(
+                vault,
+                permit,
+                case,
+                NameRefusal::RealIdentityInVault,
+                problems,
+            )
+            .await?);
         }
     }
     if let Some((identity, _, _)) = &linked {

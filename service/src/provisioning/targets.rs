@@ -50,6 +50,19 @@ impl TargetEntry {
     /// with no `platforms` receives every registered pupil; otherwise one of the
     /// order's platforms must equal one of the target's platforms or its name (case
     /// and surrounding space ignored).
+    /// Does this target stand for the ordered platform `platform`: named so, or listing
+    /// it in `platforms` (case and surrounding space ignored)? A target with no
+    /// `platforms` receives every pupil but stands for no platform but its own name.
+    pub fn serves(&self, platform: &str) -> bool {
+        let p = platform.trim();
+        self.name.as_str().eq_ignore_ascii_case(p)
+            || self
+                .spec
+                .platforms()
+                .iter()
+                .any(|m| m.trim().eq_ignore_ascii_case(p))
+    }
+
     pub fn receives(&self, platforms: &[String]) -> bool {
         let mine = self.spec.platforms();
         mine.is_empty()

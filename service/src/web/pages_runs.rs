@@ -41,11 +41,22 @@ pub struct AccountRow {
     pub error: Option<String>,
 }
 
+/// An ordered platform no target serves.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(default)]
+pub struct UnprovisionedRow {
+    pub case_id: String,
+    pub person_id: String,
+    pub subject: String,
+    pub platform: String,
+}
+
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(default)]
 pub struct AccountResult {
     pub ok: bool,
     pub accounts: Vec<AccountRow>,
+    pub unprovisioned: Vec<UnprovisionedRow>,
 }
 
 #[derive(Debug, Clone, Default, Deserialize)]

@@ -473,6 +473,7 @@ pub fn conflict_key(code: &str) -> &'static str {
         "wrong-state" => "conflict.wrong-state",
         "plan-required" => "conflict.plan-required",
         "decision-required" => "conflict.decision-required",
+        "too-many-refused-names" => "conflict.too-many-refused-names",
         "fictitious-identity-required" => "conflict.fictitious-identity-required",
         "duplicate-identity" => "conflict.duplicate-identity",
         "number-unavailable" => "conflict.number-unavailable",
@@ -524,16 +525,13 @@ pub fn problem_key(code: &str) -> &'static str {
         ("fictitious", "first-name-empty") | ("fictitious", "last-name-empty") => {
             "problem.name-empty"
         }
-        ("fictitious", "name-equals-real") => "problem.fictitious-name-equals-real",
-        ("fictitious", "name-swaps-real") => "problem.fictitious-name-swaps-real",
-        ("fictitious", "name-shares-part-with-real") => "problem.fictitious-name-shares-part",
+        ("fictitious", "name-not-allowed") => "problem.fictitious-name-not-allowed",
         ("fictitious", "birth-date-in-future") => "problem.date-in-future",
         ("fictitious", "birth-date-equals-real") => "problem.fictitious-birth-date-equals-real",
         ("fictitious", "birth-year-differs") => "problem.fictitious-birth-year-differs",
         ("fictitious", "birth-school-year-differs") => {
             "problem.fictitious-birth-school-year-differs"
         }
-        ("fictitious", "matches-a-real-identity") => "problem.fictitious-matches-real",
         ("guardian", "not-linked-has-identity") => "problem.guardian-not-linked-has-identity",
         ("guardian", "linked-needs-identities") => "problem.guardian-linked-needs-identities",
         ("guardian", "not-linked") => "problem.guardian-not-linked",

@@ -42,18 +42,65 @@ pub struct AccountCheckItem {
     pub error: Option<String>,
 }
 
+/// A platform an order names that no target serves: Fiktiv provisions nothing there,
+/// so it cannot say the pupil's account there is as it should be.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct UnprovisionedPlatform {
+    pub case_id: String,
+    pub person_id: String,
+    /// `pupil` or `guardian-N`.
+    pub subject: String,
+    /// The platform as the order names it.
+    pub platform: String,
+    /// `not provisioned: no target for <platform>`.
+    pub problem: String,
+}
+
 /// Every account checked.
 #[derive(Debug, Clone, Serialize, ToSchema)]
 pub struct AccountCheckResult {
-    /// True when every account is as desired and every target could be read.
+    /// True when every account is as desired, every target could be read, and every
+    /// platform an order names has a target.
     pub ok: bool,
     pub accounts: Vec<AccountCheckItem>,
+    /// Ordered platforms with no target (a target serves a platform named as the
+    /// target is, or listed in its `platforms`).
+    #[serde(default)]
+    pub unprovisioned: Vec<UnprovisionedPlatform>,
 }
 
 impl Findings for AccountCheckResult {
     fn findings(&self) -> i64 {
-        i64::try_from(self.accounts.iter().filter(|a| !a.ok).count()).unwrap_or(0)
+        let bad = self.accounts.iter().filter(|a| !a.ok).count() + self.unprovisioned.len();
+        i64::try_from(bad).unwrap_or(0)
     }
+}
+
+/// The platforms of present persons that no target in `set` serves.
+fn unprovisioned(
+    set: &crate::provisioning::targets::TargetSet,
+    persons: &[PersonRow],
+) -> Vec<UnprovisionedPlatform> {
+    let mut out = Vec::new();
+    for p in persons.iter().filter(|p| p.desired == Desired::Present) {
+        let mut seen = BTreeSet::new();
+        for platform in &p.platforms {
+            let name = platform.trim();
+            if name.is_empty() || !seen.insert(name.to_lowercase()) {
+                continue;
+            }
+            if !set.entries.values().any(|e| e.serves(name)) {
+                out.push(UnprovisionedPlatform {
+                    case_id: p.case.to_string(),
+                    person_id: p.id.to_string(),
+                    subject: p.subject.clone(),
+                    platform: name.to_owned(),
+                    problem: format!("not provisioned: no target for {name}"),
+                });
+            }
+        }
+    }
+    out
 }
 
 fn base_item(e: &TargetEntry, p: &PersonRow) -> AccountCheckItem {
@@ -218,6 +265,16 @@ pub(super) async fn account_check(
         let bad = i64::try_from(accounts.iter().filter(|a| !a.ok).count()).unwrap_or(0);
         progress.update(done, items, bad).await;
     }
-    let ok = all_read && accounts.iter().all(|a| a.ok);
-    Ok(AccountCheckResult { ok, accounts })
+    // Only a check of every target can tell that none serves a platform.
+    let unprovisioned = if only.is_none() {
+        unprovisioned(&set, &persons)
+    } else {
+        Vec::new()
+    };
+    let ok = all_read && accounts.iter().all(|a| a.ok) && unprovisioned.is_empty();
+    Ok(AccountCheckResult {
+        ok,
+        accounts,
+        unprovisioned,
+    })
 }
