@@ -1,9 +1,11 @@
 //! The egress guard: a fictitious pupil whose name equals another pupil's real name is
 //! refused on every target, before anything is written, and the refusal names the
-//! rule and attributes but never the value.
+//! rule and attributes but never the value. Beside it, the labelled leak-scan corpus
+//! (`leak_corpus`): the matcher the guard and the scan share, record by record.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // tests
 
 mod common;
+mod leak_corpus;
 
 use common::*;
 use fiktiv_provisioning::ldap::{LdapConfig, LdapSchema, LdapSecurity, LdapTarget};

@@ -33,7 +33,7 @@ use zeroize::Zeroizing;
 
 mod digits;
 
-pub use digits::{ascii_alphanumeric_mask, AsciiDigits};
+pub use digits::{ascii_alphabetic_mask, AsciiDigits};
 
 /// Inputs longer than this (in bytes) are refused before any other work is done.
 pub const MAX_INPUT_BYTES: usize = 64;

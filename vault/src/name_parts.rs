@@ -41,7 +41,9 @@ use siphasher::sip::SipHasher24;
 use zeroize::{Zeroize, ZeroizeOnDrop};
 
 use crate::keys::KeyBytes;
-use crate::normalize::{name_spellings, normalize_name, MAX_SPELLINGS};
+#[cfg(test)]
+use crate::normalize::normalize_name;
+use crate::normalize::{name_spellings, MAX_SPELLINGS};
 use crate::seal::SealError;
 use crate::secrets::StaffSecretsKey;
 use crate::CaseId;

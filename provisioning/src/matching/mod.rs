@@ -212,10 +212,12 @@ fn in_list(last: &str, list: &[&str]) -> bool {
         .any(|n| n.len() == last.len() && !n.contains('.') && last.eq_ignore_ascii_case(n))
 }
 
-/// The words of a value: runs of letters, digits and combining marks.
+/// The words of a value: runs of letters and combining marks. Digits part words, as
+/// any other character does: no real name holds one (`validate_display_name`), and a
+/// user name or mail address appends them to a name (`given.family2`, `gfamily12`).
 fn words(value: &str) -> Vec<&str> {
     value
-        .split(|c: char| !(c.is_alphanumeric() || is_combining_mark(c)))
+        .split(|c: char| !(c.is_alphabetic() || is_combining_mark(c)))
         .filter(|w| !w.is_empty())
         .collect()
 }

@@ -102,13 +102,11 @@ fn words8(b: &[u8]) -> impl Iterator<Item = (u64, u32)> + '_ {
 }
 
 impl Masks8 {
-    /// Letters and digits among eight ASCII bytes (bit `i` for byte `i`).
-    fn alphanumeric(x: u64) -> u64 {
-        let digit = digit_bytes(x);
+    /// Letters among eight ASCII bytes (bit `i` for byte `i`).
+    fn alphabetic(x: u64) -> u64 {
         // Setting bit 5 maps `A..=Z` onto `a..=z` and nothing else onto them.
         let lower = x | (LO * 0x20);
-        let letter = at_least(lower, b'a') & !at_least(lower, b'z' + 1);
-        pack(digit | letter)
+        pack(at_least(lower, b'a') & !at_least(lower, b'z' + 1))
     }
 
     /// For bytes below 128 only (ASCII): a byte's high bit is then free to carry each
@@ -135,13 +133,13 @@ impl Masks8 {
 }
 
 /// One bit per byte (bit `i` for byte `i`) of an ASCII text of up to 64 bytes: is it a
-/// letter or a digit (`u8::is_ascii_alphanumeric`)? `None` for a longer text. Eight
-/// bytes at a time, without a branch per byte.
-pub fn ascii_alphanumeric_mask(b: &[u8]) -> Option<u64> {
+/// letter (`u8::is_ascii_alphabetic`)? `None` for a longer text. Eight bytes at a time,
+/// without a branch per byte.
+pub fn ascii_alphabetic_mask(b: &[u8]) -> Option<u64> {
     if b.len() > MASK_BYTES {
         return None;
     }
-    Some(words8(b).fold(0, |out, (x, at)| out | Masks8::alphanumeric(x) << at))
+    Some(words8(b).fold(0, |out, (x, at)| out | Masks8::alphabetic(x) << at))
 }
 
 impl AsciiDigits {
@@ -318,8 +316,8 @@ mod tests {
                     assert_eq!(bit(m.dots), b == b'.', "{b}");
                     assert_eq!(bit(m.slashes), b == b'/', "{b}");
                     assert_eq!(bit(m.separators), number_separator_byte(b), "{b}");
-                    let alnum = Masks8::alphanumeric(u64::from_le_bytes(word));
-                    assert_eq!(bit(alnum), b.is_ascii_alphanumeric(), "{b}");
+                    let alpha = Masks8::alphabetic(u64::from_le_bytes(word));
+                    assert_eq!(bit(alpha), b.is_ascii_alphabetic(), "{b}");
                 }
             }
         }

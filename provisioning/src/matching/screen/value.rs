@@ -4,7 +4,7 @@
 
 use fiktiv_vault::blind::IndexKind;
 use fiktiv_vault::ids::{
-    ascii_alphanumeric_mask, scan_number_candidates_in_full, AsciiDigits, NumberScan,
+    ascii_alphabetic_mask, scan_number_candidates_in_full, AsciiDigits, NumberScan,
     DEFAULT_CANDIDATE_LIMIT,
 };
 use fiktiv_vault::normalize::{normalize_name, scan_date_candidates_in_full, DEFAULT_DATE_LIMIT};
@@ -72,15 +72,15 @@ impl Scratch {
         self.key = key;
     }
 
-    /// Splits `v` into words (runs of letters, digits and combining marks) and
+    /// Splits `v` into words (runs of letters and combining marks; digits part words) and
     /// normalises them; `false` past [`MAX_WORDS_PER_VALUE`] words.
     fn split(&mut self, v: &str) -> bool {
         self.text.0.clear();
         self.words.clear();
         if v.is_ascii() {
             // No ASCII character is a combining mark: the words are the runs of ASCII
-            // letters and digits.
-            return match ascii_alphanumeric_mask(v.as_bytes()) {
+            // letters.
+            return match ascii_alphabetic_mask(v.as_bytes()) {
                 Some(m) => self.split_masked(v, m),
                 None => self.split_ascii_bytes(v),
             };
@@ -88,7 +88,7 @@ impl Scratch {
         let mut start = None;
         // A separator after the end closes the last word.
         for (i, c) in v.char_indices().chain(std::iter::once((v.len(), ' '))) {
-            let in_word = c.is_alphanumeric() || is_combining_mark(c);
+            let in_word = c.is_alphabetic() || is_combining_mark(c);
             match (in_word, start) {
                 (true, None) => start = Some(i),
                 (false, Some(from)) => {
@@ -115,7 +115,7 @@ impl Scratch {
     }
 
     /// The words of an ASCII value of up to 64 bytes: the runs of set bits of `m`, its
-    /// letters and digits ([`ascii_alphanumeric_mask`]).
+    /// letters ([`ascii_alphabetic_mask`]).
     fn split_masked(&mut self, v: &str, mut m: u64) -> bool {
         while m != 0 {
             let from = m.trailing_zeros() as usize;
@@ -133,7 +133,7 @@ impl Scratch {
         let mut start = None;
         // A separator after the end closes the last word.
         for (i, b) in v.bytes().chain(std::iter::once(b' ')).enumerate() {
-            match (b.is_ascii_alphanumeric(), start) {
+            match (b.is_ascii_alphabetic(), start) {
                 (true, None) => start = Some(i),
                 (false, Some(from)) => {
                     start = None;
@@ -163,7 +163,7 @@ impl Scratch {
     }
 }
 
-/// `normalize_name` of a word (letters, digits, combining marks).
+/// `normalize_name` of a word (letters and combining marks).
 pub(in crate::matching) fn normalize_word(w: &str) -> Secret {
     if w.is_ascii() {
         Secret(w.to_ascii_lowercase())
@@ -638,7 +638,7 @@ mod tests {
             v in "[a-zA-Z0-9 =,.@_-]{0,64}|([a-z0-9]{1,3}[ .=]{1,2}){1,16}",
         ) {
             proptest::prop_assume!(v.len() <= 64);
-            let m = ascii_alphanumeric_mask(v.as_bytes()).unwrap();
+            let m = ascii_alphabetic_mask(v.as_bytes()).unwrap();
             let (mut a, mut b) = (Scratch::default(), Scratch::default());
             let (ra, rb) = (a.split_masked(&v, m), b.split_ascii_bytes(&v));
             proptest::prop_assert_eq!(ra, rb);
