@@ -213,6 +213,8 @@ impl PagedScan {
 pub struct TargetScan {
     /// Entries read (and matched).
     pub read: usize,
+    /// Where they were read ([`Target::scan_scope`]): bases, endpoints or files.
+    pub scope: Vec<String>,
     /// The findings in what was read, in the order the entries came.
     pub findings: Vec<Finding>,
     /// Why the target could not be read completely, if it could not. The findings in
@@ -264,8 +266,15 @@ pub async fn read_and_scan<L: RealIndexLookup + 'static>(
         Err(e) if e.is_panic() => std::panic::resume_unwind(e.into_panic()),
         Err(_) => (Vec::new(), Some(ScanReadError::Interrupted)),
     };
+    // What was read, named (a second look at the scope, after the read; a target that
+    // cannot name it says nothing rather than failing a scan that worked).
+    let scope = match tokio::time::timeout(limit, target.scan_scope()).await {
+        Ok(Ok(s)) => s,
+        _ => Vec::new(),
+    };
     TargetScan {
         read,
+        scope,
         findings,
         error,
     }

@@ -31,7 +31,7 @@ use crate::model::{FictitiousPerson, GroupId, PersonId, PersonKind, TargetName};
 use crate::record::{ManagedEntry, OutboundGroup, OutboundRecord, Payload, ScannedEntry};
 use crate::scim_parse::{
     attributes, parse_group, parse_json, parse_list, parse_retry_after, parse_user,
-    scanned_from_scim, ScimGroup, ScimUser,
+    resource_endpoints, scanned_from_scim, ScimGroup, ScimUser,
 };
 use crate::target::{Applied, ParseError, Target, TargetError};
 use crate::template::{Fold, Template};
@@ -472,6 +472,41 @@ impl ScimTarget {
     }
 }
 
+/// The endpoints the leak scan reads whatever the server lists.
+const SCAN_ENDPOINTS: [&str; 2] = ["Users", "Groups"];
+
+impl ScimTarget {
+    /// What the leak scan reads: `/Users`, `/Groups`, and every other endpoint the
+    /// server's `/ResourceTypes` lists (RFC 7644 4). A server without the discovery
+    /// endpoint (404 or 501) is read at `/Users` and `/Groups`; any other failure fails
+    /// the read (the cases are then `unverified`).
+    async fn scan_endpoints(&self) -> Result<Vec<String>, TargetError> {
+        let mut out: Vec<String> = SCAN_ENDPOINTS.iter().map(|e| (*e).to_owned()).collect();
+        let r = self
+            .send(
+                "resource-types",
+                Method::GET,
+                "/ResourceTypes",
+                &[],
+                None,
+                None,
+            )
+            .await?;
+        match r.status {
+            StatusCode::OK => {
+                for e in resource_endpoints(&r.body).map_err(self.parse_err("resource-types"))? {
+                    if !out.iter().any(|o| o.eq_ignore_ascii_case(&e)) {
+                        out.push(e);
+                    }
+                }
+            }
+            StatusCode::NOT_FOUND | StatusCode::NOT_IMPLEMENTED => {}
+            other => return Err(self.status("resource-types", other)),
+        }
+        Ok(out)
+    }
+}
+
 #[async_trait]
 impl Target for ScimTarget {
     fn name(&self) -> &TargetName {
@@ -675,14 +710,25 @@ impl Target for ScimTarget {
     }
 
     /// Every User and Group, paged, with no filter.
+    /// Every resource of every resource type the server lists (`/ResourceTypes`), and
+    /// always `/Users` and `/Groups`.
     async fn read_everything(&self) -> Result<Vec<ScannedEntry>, TargetError> {
         let mut out = Vec::new();
-        for endpoint in ["Users", "Groups"] {
-            for (n, v) in self.list_all(endpoint, None).await?.iter().enumerate() {
-                out.push(scanned_from_scim(&self.cfg.name, endpoint, v, n));
+        for endpoint in self.scan_endpoints().await? {
+            for (n, v) in self.list_all(&endpoint, None).await?.iter().enumerate() {
+                out.push(scanned_from_scim(&self.cfg.name, &endpoint, v, n));
             }
         }
         Ok(out)
+    }
+
+    async fn scan_scope(&self) -> Result<Vec<String>, TargetError> {
+        Ok(self
+            .scan_endpoints()
+            .await?
+            .iter()
+            .map(|e| format!("/{e}"))
+            .collect())
     }
 
     fn volatile_attributes(&self) -> &'static [&'static str] {

@@ -114,6 +114,42 @@ pub fn parse_group(v: Value) -> Result<ScimGroup, ParseError> {
 }
 
 /// A ListResponse page.
+/// The endpoints of a `/ResourceTypes` answer (RFC 7644 4): each resource type's
+/// `endpoint` (`/Users`), without its slash. An endpoint that is not one path segment of
+/// letters, digits, `-` and `_` is refused (it would be sent back as a path). Pure, for
+/// fuzzing.
+pub fn resource_endpoints(bytes: &[u8]) -> Result<Vec<String>, ParseError> {
+    let v = parse_json(bytes)?;
+    let list: Vec<Value> = match v.get("Resources") {
+        Some(Value::Array(a)) => a.clone(),
+        None | Some(Value::Null) => match v {
+            // Some servers answer a plain array.
+            Value::Array(a) => a,
+            _ => Vec::new(),
+        },
+        Some(_) => return Err(ParseError("SCIM resource types")),
+    };
+    let mut out: Vec<String> = Vec::new();
+    for r in &list {
+        let Some(e) = str_at(r, &["endpoint"]) else {
+            return Err(ParseError("SCIM resource types (endpoint)"));
+        };
+        let name = e.strip_prefix('/').unwrap_or(e);
+        let ok = !name.is_empty()
+            && name.len() <= 64
+            && name
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
+        if !ok {
+            return Err(ParseError("SCIM resource types (endpoint)"));
+        }
+        if !out.iter().any(|o| o == name) {
+            out.push(name.to_owned());
+        }
+    }
+    Ok(out)
+}
+
 pub fn parse_list(bytes: &[u8]) -> Result<ListPage, ParseError> {
     let v = parse_json(bytes)?;
     let total_results = v

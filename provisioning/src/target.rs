@@ -186,6 +186,13 @@ pub trait Target: Send + Sync {
         Ok(n)
     }
 
+    /// Where [`Target::read_everything`] reads, as a verdict names it: the LDAP bases
+    /// (by default every naming context), the SCIM endpoints, the roster's files. The
+    /// default says nothing.
+    async fn scan_scope(&self) -> Result<Vec<String>, TargetError> {
+        Ok(Vec::new())
+    }
+
     /// Attributes whose values change on their own (timestamps): not compared by
     /// [`check_account`].
     fn volatile_attributes(&self) -> &'static [&'static str] {

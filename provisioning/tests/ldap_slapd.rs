@@ -637,3 +637,48 @@ async fn a_scan_cut_short_says_why_and_keeps_what_it_found() {
     );
     proxy.clear().unwrap();
 }
+
+/// The leak scan reads every naming context the server advertises by default, not only
+/// the bases Fiktiv writes to: a leftover entry of the real pupil in another branch is
+/// found, with its rule, attributes and locator. Narrowed by `scan_bases`, it reads only
+/// those (and says which).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn leak_scan_reads_every_naming_context_by_default() {
+    let slapd = Slapd::start().unwrap();
+    let t = target_for(&slapd);
+    let key = key();
+    let real = astrid();
+    let index = index_map(&key, &[&real]);
+    assert_eq!(t.scan_bases().await.unwrap(), [slapd.base_dn().to_string()]);
+
+    // A branch Fiktiv never writes to, with an old account of the real pupil: the name
+    // transliterated, the birth date in another attribute.
+    slapd
+        .ldapadd(&format!(
+            "dn: ou=legacy,{base}\nobjectClass: organizationalUnit\nou: legacy\n\n\
+             dn: uid=old1,ou=legacy,{base}\nobjectClass: inetOrgPerson\nuid: old1\n\
+             cn: Aasa-Britt Oeberg\nsn: Oeberg\ndescription: 2012-03-04\n",
+            base = slapd.base_dn(),
+        ))
+        .unwrap();
+    let entries = t.read_everything().await.unwrap();
+    let findings = scan(&entries, &key, &index);
+    let hit = findings
+        .iter()
+        .find(|f| f.rule == Rule::NameBirth)
+        .unwrap_or_else(|| panic!("{findings:?}"));
+    assert!(hit.entry.starts_with("entryUUID="), "{hit:?}");
+    assert!(hit.attributes.iter().any(|a| a == "description"), "{hit:?}");
+    assert_eq!(hit.cases, vec![real.case]);
+
+    // Narrowed to the people and groups bases: that branch is not read.
+    let mut cfg = config_for(&slapd);
+    cfg.scan_bases = vec![slapd.people_dn(), slapd.groups_dn()];
+    let narrow = LdapTarget::new(cfg).unwrap();
+    assert_eq!(
+        narrow.scan_bases().await.unwrap(),
+        [slapd.people_dn(), slapd.groups_dn()]
+    );
+    let entries = narrow.read_everything().await.unwrap();
+    assert!(scan(&entries, &key, &index).is_empty());
+}

@@ -24,6 +24,15 @@ fn bad_checksum(n: &str) -> String {
     format!("{head}{}", (d + 1) % 10)
 }
 
+/// `denied` events in the audit trail.
+async fn denied(e: &Env) -> i64 {
+    let mut conn = e.vault.db().pool().acquire().await.unwrap();
+    sqlx::query_scalar("SELECT COUNT(*) FROM audit_events WHERE outcome = 'denied'")
+        .fetch_one(&mut *conn)
+        .await
+        .unwrap()
+}
+
 fn open(number: &str, first: &str, last: &str, birth: &str) -> Value {
     json!({"country": "se", "personal_number": number, "first_name": first,
            "last_name": last, "birth_date": birth})
@@ -345,10 +354,25 @@ async fn every_step_refuses_bad_fields_and_the_wrong_order() {
 
     // Fictitious identity fields.
     let f = |first: &str, last: &str, birth: &str| json!({"first_name": first, "last_name": last, "birth_date": birth});
+    // A name refused for the pupil's own real name: the read of the real identity and
+    // the refusal's own `denied` event are added, nothing else.
     for bad in [
         f("Anna", "Lind", "2015-09-03"),
         f("Maja", "Berg", "2015-09-03"),
         f("Berg", "Anna", "2015-09-03"),
+    ] {
+        refused_reads(
+            &e,
+            "PUT",
+            &format!("{c}/fictitious-identity"),
+            SCHOOL_A,
+            bad,
+            &["Anna", "Berg"],
+            2,
+        )
+        .await;
+    }
+    for bad in [
         f("Maja", "Lind", "2015-05-17"),
         f("Maja", "Lind", "2014-09-03"),
         f("Maja", "Lind", "2027-01-01"),
@@ -415,29 +439,66 @@ async fn every_step_refuses_bad_fields_and_the_wrong_order() {
         .await;
     }
 
-    // A fictitious name that is some real person's in the vault is refused, without
-    // saying whose.
+    // A fictitious name that is some real person's in the vault (another school's
+    // pupil, in any spelling) is refused with the very answer a name refused for the
+    // pupil's own real name gets: nothing tells a school user that the name they typed
+    // is a protected child's. The audit trail has the reason, as a `denied` event.
     let other = se_number(date(2015, 1, 9), 77);
     e.ok(
         StatusCode::CREATED,
         "POST",
         &format!("/api/v1/units/{UNIT_B}/cases"),
         SCHOOL_B,
-        Some(open(&other, "Selma", "Lindqvist", "2015-01-09")),
+        Some(open(&other, "Selma", "Öhman", "2015-01-09")),
     )
     .await;
-    let (s, v) = e
+    let own = e
         .call(
             "PUT",
             &format!("{c}/fictitious-identity"),
             SCHOOL_A,
-            Some(f("Selma", "Lindqvist", "2015-09-03")),
+            Some(f("Maja", "Berg", "2015-09-03")),
         )
         .await;
-    assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY);
-    assert_eq!(
-        v["violations"][0]["code"],
-        "fictitious.matches-a-real-identity"
+    for spelling in ["Öhman", "Ohman", "Oehman", "ÖHMAN"] {
+        let denied_before = denied(&e).await;
+        let theirs = e
+            .call(
+                "PUT",
+                &format!("{c}/fictitious-identity"),
+                SCHOOL_A,
+                Some(f("Selma", spelling, "2015-09-03")),
+            )
+            .await;
+        assert_eq!(theirs.0, StatusCode::UNPROCESSABLE_ENTITY, "{spelling}");
+        assert_eq!(theirs, own, "{spelling}: the answers differ");
+        assert_eq!(
+            theirs.1["violations"][0]["code"],
+            "fictitious.name-not-allowed"
+        );
+        assert_eq!(denied(&e).await, denied_before + 1, "{spelling}");
+    }
+    let (_, events) = e
+        .call("GET", "/api/v1/audit/events?limit=1000", AUDITOR, None)
+        .await;
+    let reasons: Vec<&str> = events
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|ev| ev["outcome"] == "denied")
+        .filter_map(|ev| ev["purpose"].as_str())
+        .collect();
+    assert!(
+        reasons
+            .iter()
+            .any(|r| r.contains("a real identity in the vault")),
+        "{reasons:?}"
+    );
+    assert!(
+        reasons
+            .iter()
+            .any(|r| r.contains("the real name of this case's person")),
+        "{reasons:?}"
     );
     e.ok(
         StatusCode::OK,
@@ -841,4 +902,165 @@ async fn deep_json_bad_utf8_huge_numbers_and_directory_injections_are_refused() 
         assert!(s.is_client_error(), "{bad}: {s} {text}");
         assert_eq!(e.snapshot().await, before, "{bad}");
     }
+}
+
+/// Refused names are limited per person (counted from the audit trail, for the API and
+/// the web UI alike): past the limit, the step is refused for a while, even for a name
+/// that would be accepted, and the refusal stores nothing.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn refused_names_are_limited_per_person() {
+    let e = env(
+        fiktiv_tests::TestDatabase::sqlite().unwrap(),
+        at(2026, 3, 2),
+    )
+    .await;
+    let real = se_number(date(2015, 5, 17), 123);
+    let case = e
+        .ok(
+            StatusCode::CREATED,
+            "POST",
+            &format!("/api/v1/units/{UNIT_A}/cases"),
+            SCHOOL_A,
+            Some(open(&real, "Anna", "Berg", "2015-05-17")),
+        )
+        .await["case_id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let c = format!("/api/v1/cases/{case}");
+    e.ok(
+        StatusCode::OK,
+        "PUT",
+        &format!("{c}/plan"),
+        SCHOOL_A,
+        Some(
+            json!({"information_handling": "x", "platforms": [], "guardian_contact_routes": [],
+                    "staff_to_inform": [], "free_text": "ok"}),
+        ),
+    )
+    .await;
+    e.ok(
+        StatusCode::OK,
+        "PUT",
+        &format!("{c}/login-decision"),
+        SCHOOL_A,
+        Some(json!({"decision": "fictitious-user"})),
+    )
+    .await;
+    let f =
+        |first: &str| json!({"first_name": first, "last_name": "Berg", "birth_date": "2015-09-03"});
+    let max = fiktiv::domain::fictitious::MAX_REFUSED_NAMES;
+    for i in 0..max {
+        let (s, v) = e
+            .call(
+                "PUT",
+                &format!("{c}/fictitious-identity"),
+                SCHOOL_A,
+                Some(f("Maja")),
+            )
+            .await;
+        assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY, "refusal {i}: {v}");
+    }
+    let before = e.snapshot().await;
+    let (s, v) = e
+        .call(
+            "PUT",
+            &format!("{c}/fictitious-identity"),
+            SCHOOL_A,
+            Some(json!({"first_name": "Maja", "last_name": "Lind", "birth_date": "2015-09-03"})),
+        )
+        .await;
+    assert_eq!(s, StatusCode::CONFLICT, "{v}");
+    assert_eq!(v["type"], "urn:fiktiv:problem:too-many-refused-names");
+    assert_eq!(e.snapshot().await, before, "the refusal stored something");
+    // Another person is not limited by it.
+    let (s, v) = e
+        .call(
+            "PUT",
+            &format!("{c}/fictitious-identity"),
+            SCHOOL_A2,
+            Some(json!({"first_name": "Maja", "last_name": "Lind", "birth_date": "2015-09-03"})),
+        )
+        .await;
+    assert_eq!(s, StatusCode::OK, "{v}");
+    // A day later the limit is lifted.
+    e.clock.advance(chrono::Duration::hours(
+        fiktiv::domain::fictitious::REFUSED_NAMES_WINDOW_HOURS + 1,
+    ));
+    let (s, v) = e
+        .call(
+            "PUT",
+            &format!("{c}/fictitious-identity"),
+            SCHOOL_A,
+            Some(f("Maja")),
+        )
+        .await;
+    assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY, "{v}");
+}
+
+/// Name suggestions never hold a pair that is a real identity's name in the vault: a
+/// school that takes a suggested first and last name is never refused for it, and the
+/// suggestions cannot be used to learn a real name either.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn suggestions_never_pair_into_a_real_name() {
+    let e = env(
+        fiktiv_tests::TestDatabase::sqlite().unwrap(),
+        at(2026, 3, 2),
+    )
+    .await;
+    let (firsts, lasts) = fiktiv::domain::fictitious::name_lists(fiktiv_policies::Country::Se);
+    let (real_first, real_last) = (firsts[0], lasts[0]);
+    // Another school's pupil has a name made of the lists' own names.
+    e.ok(
+        StatusCode::CREATED,
+        "POST",
+        &format!("/api/v1/units/{UNIT_B}/cases"),
+        SCHOOL_B,
+        Some(open(
+            &se_number(date(2015, 1, 9), 77),
+            real_first,
+            real_last,
+            "2015-01-09",
+        )),
+    )
+    .await;
+    let case = e
+        .ok(
+            StatusCode::CREATED,
+            "POST",
+            &format!("/api/v1/units/{UNIT_A}/cases"),
+            SCHOOL_A,
+            Some(open(
+                &se_number(date(2015, 5, 17), 123),
+                "Anna",
+                "Berg",
+                "2015-05-17",
+            )),
+        )
+        .await["case_id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let mut saw_last = 0;
+    for _ in 0..20 {
+        let s = e
+            .ok(
+                StatusCode::OK,
+                "GET",
+                &format!("/api/v1/cases/{case}/name-suggestions?count=20"),
+                SCHOOL_A,
+                None,
+            )
+            .await;
+        let has = |k: &str, v: &str| s[k].as_array().unwrap().iter().any(|x| x == v);
+        assert_eq!(s["first_names"].as_array().unwrap().len(), 20, "{s}");
+        assert_eq!(s["last_names"].as_array().unwrap().len(), 20, "{s}");
+        if has("last_names", real_last) {
+            saw_last += 1;
+            assert!(!has("first_names", real_first), "{s}");
+        }
+    }
+    // Half the last names are drawn each time: the real one came up (the chance that it
+    // never does in 20 draws is about one in a million).
+    assert!(saw_last > 0);
 }

@@ -195,7 +195,7 @@ async fn routine(
             Some(json!({"first_name": first, "last_name": "Lindqvist", "birth_date": fict["birth_date"]})))
         .await;
     assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY);
-    assert_eq!(p["violations"][0]["code"], "fictitious.name-equals-real");
+    assert_eq!(p["violations"][0]["code"], "fictitious.name-not-allowed");
     assert!(!p.to_string().contains(first));
     // Another birth year would put the pupil in the wrong grade.
     let (s, p) = e

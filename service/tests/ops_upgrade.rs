@@ -209,12 +209,45 @@ async fn write_v0001(dir: &std::path::Path) {
     .unwrap();
 }
 
-/// Removes the sealed name-part tags, as a release before them left the vault.
+/// Removes the sealed name-part tags, as a release before them left the vault, and the
+/// indexes of the names' other spellings and the unused slots (a release before them
+/// kept one full-name and one name + birth index per identity, of the stripped
+/// spelling; the names of these fixtures have no other).
 async fn without_name_part_tags(v: &Vault) {
+    use sqlx::Row;
     sqlx::query("DELETE FROM blind_indexes WHERE kind = 'name-parts'")
         .execute(v.db().pool())
         .await
         .unwrap();
+    let owners: Vec<(String, String)> =
+        sqlx::query("SELECT DISTINCT case_id, subject FROM blind_indexes")
+            .fetch_all(v.db().pool())
+            .await
+            .unwrap()
+            .iter()
+            .map(|r| (r.get("case_id"), r.get("subject")))
+            .collect();
+    for (case, subject) in owners {
+        for kind in [
+            fiktiv_vault::IndexKind::FullName,
+            fiktiv_vault::IndexKind::NameBirth,
+        ] {
+            for slot in 0..fiktiv_vault::identity::NAME_SPELLING_SLOTS {
+                let pad = fiktiv_vault::identity::unused_slot_index(
+                    v.keys().blind(),
+                    kind,
+                    &format!("{case}/{subject}"),
+                    slot,
+                );
+                sqlx::query("DELETE FROM blind_indexes WHERE kind = $1 AND idx = $2")
+                    .bind(kind.as_str())
+                    .bind(pad.to_hex())
+                    .execute(v.db().pool())
+                    .await
+                    .unwrap();
+            }
+        }
+    }
 }
 
 async fn write_v0005(dir: &std::path::Path) {
@@ -416,6 +449,14 @@ async fn upgrade_from_v0001(db: TestDatabase) {
     // pre-filter until `keys reindex`, which reads each identity through the audit.
     assert!(v.blind_index_set().await.unwrap().name_parts().is_none());
     assert_eq!(v.reindex("cli").await.unwrap(), 1);
+    // ... and the indexes of every spelling, in slots of one count (the number, four
+    // full-name, four name + birth, two name-part rows).
+    let rows: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM blind_indexes WHERE case_id = $1")
+        .bind(case.to_string())
+        .fetch_one(v.db().pool())
+        .await
+        .unwrap();
+    assert_eq!(rows, 11);
     let set = v.blind_index_set().await.unwrap();
     let parts = set.name_parts().expect("every identity is tagged now");
     let key = v.keys().name_parts();

@@ -126,3 +126,67 @@ async fn a_fictitious_name_that_is_a_real_name_is_blocked() {
         assert_eq!(t["create"].as_array().unwrap().len(), 1, "{t}");
     }
 }
+
+/// Every spelling an ASCII-only system makes of a real name is that name: a fictitious
+/// pupil given one of them (before the real pupil had a case) is blocked on every
+/// target before anything is written, whether the name is stripped, transliterated, or
+/// one part each. Nothing of any spelling reaches slapd, not even its log.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_spelling_of_a_real_name_is_blocked() {
+    let peers = Peers::start();
+    let toml = targets_toml(&peers, &peers.slapd.url(), &peers.scim.base_url(), "");
+    let p = penv(TestDatabase::sqlite().unwrap(), at(2026, 3, 2), &toml).await;
+    let e = &p.e;
+    let spellings = [
+        ("Asa-Britt", "Oberg"),
+        ("Aasa-Britt", "Oeberg"),
+        ("Aasa-Britt", "Oberg"),
+        ("Asa-Britt", "Oeberg"),
+        ("AASA-BRITT", "OEBERG"),
+    ];
+    let reals = [
+        Real::new("Riktig", "Ett", "2015-05-17", 111),
+        Real::new("Riktig", "Två", "2015-05-18", 112),
+        Real::new("Riktig", "Tre", "2015-05-19", 113),
+        Real::new("Riktig", "Fyra", "2015-05-20", 114),
+        Real::new("Riktig", "Fem", "2015-05-21", 115),
+    ];
+    let mut orders = Vec::new();
+    let mut cases = Vec::new();
+    for (real, (first, last)) in reals.iter().zip(spellings) {
+        let case = open_case(e, real).await;
+        orders.push(order(e, &case, (first, last, "2015-09-03"), None, &["google"]).await);
+        cases.push(case);
+    }
+    // Later, the real pupil gets a case.
+    open_case(e, &Real::new("Åsa-Britt", "Öberg", "2014-02-02", 222)).await;
+    let log_before = peers.slapd.log().unwrap().len();
+    for o in &orders {
+        register(e, o).await;
+    }
+    p.work().await;
+
+    let failed = p.jobs("failed").await;
+    assert_eq!(failed.len(), 3 * spellings.len(), "{failed:?}");
+    for j in &failed {
+        let why = j["last_error"].as_str().unwrap();
+        assert!(why.starts_with("egress-blocked: rule full-name"), "{why}");
+        assert!(why.contains("nothing was written"), "{why}");
+    }
+    assert!(p.jobs("done").await.is_empty());
+    for case in &cases {
+        let pid = p.pupil_id(case).await;
+        assert_eq!(peers.ldap_count(&pid), 0, "{case}");
+        assert_eq!(peers.csv_count(&pid), 0, "{case}");
+    }
+    let log = peers.slapd.log().unwrap();
+    let after = log.get(log_before..).unwrap_or("").to_lowercase();
+    for bad in ["oberg", "oeberg", "asa-britt", "asabritt"] {
+        assert!(!after.contains(bad), "slapd's log holds {bad}");
+    }
+    assert!(!after.contains(" add "), "slapd's log shows a write");
+    let dump = peers.slapd.dump().unwrap().to_lowercase();
+    assert!(!dump.contains("oberg") && !dump.contains("oeberg"));
+    assert!(peers.scim.list_all("/Users").unwrap().is_empty());
+    assert!(!peers.users_csv().to_lowercase().contains("oberg"));
+}

@@ -289,3 +289,73 @@ async fn routine_to_targets(db: TestDatabase) {
 }
 
 both_backends!(routine_to_targets);
+
+/// An order that names a platform no target serves: the accounts on the targets are
+/// fine, but the check is not all-clear, and it says which platform has no target.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_ordered_platform_without_a_target_is_not_all_clear() {
+    let peers = Peers::start();
+    let toml = targets_toml(&peers, &peers.slapd.url(), &peers.scim.base_url(), "");
+    let p = penv(TestDatabase::sqlite().unwrap(), at(2026, 3, 2), &toml).await;
+    let e = &p.e;
+    let real = Real::new(REAL_FIRST, REAL_LAST, "2015-05-17", 321);
+    let case = open_case(e, &real).await;
+    let o = order(
+        e,
+        &case,
+        ("Maja", "Lindqvist", "2015-09-03"),
+        None,
+        &["google", "Skola24"],
+    )
+    .await;
+    register(e, &o).await;
+    p.work().await;
+    let c = format!("/api/v1/cases/{case}");
+    let r = p
+        .run(
+            SCHOOL_A,
+            &format!("{c}/account-check"),
+            &format!("{c}/account-check"),
+        )
+        .await;
+    let accounts = r["result"]["accounts"].as_array().unwrap();
+    assert!(!accounts.is_empty(), "{r}");
+    assert!(accounts.iter().all(|a| a["ok"] == true), "{r}");
+    assert_eq!(r["result"]["ok"], false, "{r}");
+    let missing = r["result"]["unprovisioned"].as_array().unwrap();
+    assert_eq!(missing.len(), 1, "{r}");
+    assert_eq!(missing[0]["platform"], "Skola24");
+    assert_eq!(
+        missing[0]["problem"],
+        "not provisioned: no target for Skola24"
+    );
+    assert_eq!(missing[0]["case_id"], case.as_str());
+    // Once a target stands for it, the same check is all-clear.
+    let toml = toml.replace(
+        "platforms = [\"google\", \"unikum\"]",
+        "platforms = [\"google\", \"unikum\", \"skola24\"]",
+    );
+    assert!(toml.contains("skola24"));
+    let p2 = penv(TestDatabase::sqlite().unwrap(), at(2026, 3, 2), &toml).await;
+    let case = open_case(&p2.e, &real).await;
+    let o = order(
+        &p2.e,
+        &case,
+        ("Maja", "Lindqvist", "2015-09-03"),
+        None,
+        &["google", "Skola24"],
+    )
+    .await;
+    register(&p2.e, &o).await;
+    p2.work().await;
+    let c = format!("/api/v1/cases/{case}");
+    let r = p2
+        .run(
+            SCHOOL_A,
+            &format!("{c}/account-check"),
+            &format!("{c}/account-check"),
+        )
+        .await;
+    assert_eq!(r["result"]["ok"], true, "{r}");
+    assert!(r["result"]["unprovisioned"].as_array().unwrap().is_empty());
+}

@@ -97,10 +97,11 @@ const RECORD_V1: u8 = 1;
 impl RealIdentity {
     /// All blind indexes of this identity: the number, then [`NAME_SPELLING_SLOTS`]
     /// full-name and as many name + birth date indexes, one per spelling of the names
-    /// ([`name_spelling_keys`]). Unused slots hold an index of a random key, which
-    /// matches nothing: every identity has the same number of rows, so a copy of the
-    /// database does not tell whose names hold `å`, `ä`, `ö`, `ø`, `æ` or `ü`.
-    pub fn blind_indexes(&self, key: &BlindKey) -> Vec<(IndexKind, BlindIndex)> {
+    /// ([`name_spelling_keys`]). Unused slots hold [`unused_slot_index`] of `owner`
+    /// (the case and subject), which no name gives: every identity has the same number
+    /// of rows, so a copy of the database does not tell whose names hold `å`, `ä`, `ö`,
+    /// `ø`, `æ` or `ü`.
+    pub fn blind_indexes(&self, key: &BlindKey, owner: &str) -> Vec<(IndexKind, BlindIndex)> {
         let mut out = Vec::with_capacity(1 + 2 * NAME_SPELLING_SLOTS);
         out.push((
             IndexKind::PersonalNumber,
@@ -123,7 +124,7 @@ impl RealIdentity {
                 }
                 None => {
                     for kind in [IndexKind::FullName, IndexKind::NameBirth] {
-                        out.push((kind, key.index(kind, &unused_slot_key())));
+                        out.push((kind, unused_slot_index(key, kind, owner, slot)));
                     }
                 }
             }
@@ -220,13 +221,12 @@ pub fn name_spelling_keys(first: &str, last: &str) -> Vec<Zeroizing<String>> {
     out
 }
 
-/// A key no name gives (it starts with a NUL, which folding removes), random: the index
-/// of an unused spelling slot.
-fn unused_slot_key() -> String {
-    use rand::RngCore as _;
-    let mut b = [0u8; 16];
-    rand::rngs::OsRng.fill_bytes(&mut b);
-    format!("\0unused|{}", hex::encode(b))
+/// The index of unused spelling slot `slot` of `owner` (case and subject): of a key no
+/// name gives (it starts with a NUL, which folding removes). Keyed like every index, so
+/// without the key it looks like any other; one per owner and slot, so that rewriting an
+/// identity's indexes gives the same rows.
+pub fn unused_slot_index(key: &BlindKey, kind: IndexKind, owner: &str, slot: usize) -> BlindIndex {
+    key.index(kind, &format!("\0unused|{owner}|{slot}"))
 }
 
 #[cfg(test)]
@@ -245,6 +245,38 @@ mod tests {
             first_name: RealName::new("Ingrid"),
             last_name: RealName::new("Öhman"),
         }
+    }
+
+    /// One number index, four full-name and four name + birth indexes whatever the
+    /// names hold; every spelling of the names among them; the unused slots match no
+    /// name and are the same when the indexes are written again.
+    #[test]
+    fn every_spelling_is_indexed_in_slots_of_one_count() {
+        let key = crate::RootKey::generate().blind_key().unwrap();
+        let who = sample();
+        let idx = who.blind_indexes(&key, "case/pupil");
+        assert_eq!(idx.len(), 1 + 2 * NAME_SPELLING_SLOTS);
+        let full = |f: &str, l: &str| key.index(IndexKind::FullName, &format!("{f}|{l}"));
+        for (f, l) in [("ingrid", "ohman"), ("ingrid", "oehman")] {
+            assert!(idx.contains(&(IndexKind::FullName, full(f, l))), "{f} {l}");
+            let nb = key.index(IndexKind::NameBirth, &format!("{f}|{l}|20110403"));
+            assert!(idx.contains(&(IndexKind::NameBirth, nb)), "{f} {l}");
+        }
+        // Two spellings of the last name, one of the first: two slots are unused.
+        for kind in [IndexKind::FullName, IndexKind::NameBirth] {
+            for slot in 2..NAME_SPELLING_SLOTS {
+                let pad = unused_slot_index(&key, kind, "case/pupil", slot);
+                assert!(idx.contains(&(kind, pad)));
+            }
+        }
+        assert_eq!(idx, who.blind_indexes(&key, "case/pupil"));
+        // A name with nothing to transliterate has as many rows.
+        let mut plain = sample();
+        plain.last_name = RealName::new("Berg");
+        assert_eq!(plain.blind_indexes(&key, "x/pupil").len(), idx.len());
+        // Distinct rows within one identity (the table's key needs it).
+        let set: std::collections::HashSet<_> = idx.iter().collect();
+        assert_eq!(set.len(), idx.len());
     }
 
     #[test]

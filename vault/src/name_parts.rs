@@ -439,8 +439,8 @@ pub(crate) fn spelling_tags(key: &NamePartKey, first: &str, last: &str) -> Vec<N
 /// The tags of a first and last name already folded.
 fn folded_tags(key: &NamePartKey, g: &str, f: &str) -> NameTags {
     NameTags {
-        given: key.tag(&g),
-        family: key.tag(&f),
+        given: key.tag(g),
+        family: key.tag(f),
         prefixes: Some(PrefixTags {
             given: prefix_tags(key, g),
             family: prefix_tags(key, f),

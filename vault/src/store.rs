@@ -410,7 +410,8 @@ impl Vault {
             .bind(subject)
             .execute(&mut *conn)
             .await?;
-        for (kind, idx) in identity.blind_indexes(self.keys.blind()) {
+        let owner = format!("{case}/{subject}");
+        for (kind, idx) in identity.blind_indexes(self.keys.blind(), &owner) {
             sqlx::query(
                 "INSERT INTO blind_indexes (kind, idx, case_id, subject) VALUES ($1, $2, $3, $4)",
             )

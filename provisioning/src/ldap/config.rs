@@ -60,7 +60,7 @@ pub struct LdapConfig {
     pub bind_password: SecretString,
     pub people_base: String,
     pub groups_base: String,
-    /// Where the leak scan reads; default the people and groups bases.
+    /// Where the leak scan reads; default every naming context the server advertises.
     pub scan_bases: Vec<String>,
     pub schema: LdapSchema,
     pub uid: Template,

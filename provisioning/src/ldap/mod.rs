@@ -808,6 +808,10 @@ impl Target for LdapTarget {
         self.read_all(&mut |p| page(ScanPage::Ldap(p))).await
     }
 
+    async fn scan_scope(&self) -> Result<Vec<String>, TargetError> {
+        self.scan_bases().await
+    }
+
     fn volatile_attributes(&self) -> &'static [&'static str] {
         &["modifyTimestamp"]
     }

@@ -237,6 +237,27 @@ fn fmt_time(t: DateTime<Utc>) -> String {
 }
 
 impl OneRosterTarget {
+    /// Every file in the folder (sorted; directories left out): what the leak scan
+    /// reads. A missing folder holds nothing.
+    fn files_to_scan(&self) -> Result<Vec<PathBuf>, TargetError> {
+        let dir = match std::fs::read_dir(&self.cfg.dir) {
+            Ok(d) => d,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
+            Err(e) => return Err(self.io("scan")(e)),
+        };
+        let mut paths: Vec<PathBuf> = Vec::new();
+        for entry in dir {
+            let path = entry.map_err(self.io("scan"))?.path();
+            if path.is_file() {
+                paths.push(path);
+            }
+        }
+        paths.sort();
+        Ok(paths)
+    }
+}
+
+impl OneRosterTarget {
     pub fn new(cfg: OneRosterConfig) -> Self {
         Self {
             cfg,
@@ -715,27 +736,12 @@ impl Target for OneRosterTarget {
         Ok(self.managed(&tables, read_at))
     }
 
-    /// Every row of every `.csv` file in the folder, whatever its name or columns.
+    /// Every row of every file in the folder, whatever its name, extension or columns
+    /// (a copy left beside the roster, `users.csv.bak` or `export.txt`, is read too).
     async fn read_everything(&self) -> Result<Vec<ScannedEntry>, TargetError> {
         let _g = self.lock.lock().await;
         let mut out = Vec::new();
-        let dir = match std::fs::read_dir(&self.cfg.dir) {
-            Ok(d) => d,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(out),
-            Err(e) => return Err(self.io("scan")(e)),
-        };
-        let mut paths: Vec<PathBuf> = Vec::new();
-        for entry in dir {
-            let path = entry.map_err(self.io("scan"))?.path();
-            if path
-                .extension()
-                .is_some_and(|e| e.eq_ignore_ascii_case("csv"))
-            {
-                paths.push(path);
-            }
-        }
-        paths.sort();
-        for path in paths {
+        for path in self.files_to_scan()? {
             let file = path
                 .file_name()
                 .and_then(|f| f.to_str())
@@ -746,6 +752,15 @@ impl Target for OneRosterTarget {
                 .map_err(self.parse_err("scan"))?;
         }
         Ok(out)
+    }
+
+    async fn scan_scope(&self) -> Result<Vec<String>, TargetError> {
+        let _g = self.lock.lock().await;
+        Ok(self
+            .files_to_scan()?
+            .iter()
+            .filter_map(|p| p.file_name().and_then(|f| f.to_str()).map(str::to_owned))
+            .collect())
     }
 
     /// The folder's parent exists (or can be made) and is writable, and the folder is

@@ -196,7 +196,10 @@ pub(crate) async fn check_refused_names(
     .bind(permit.principal_id())
     .bind(fmt_time(since))
     .fetch_one(&mut *conn)
-    .await?;
+    .await
+    // The count is read from the audit trail: without it the limit cannot be kept, and
+    // the step is refused as any step whose audit trail is unavailable.
+    .map_err(|e| super::from_sql(&e, true))?;
     if refused >= MAX_REFUSED_NAMES {
         return Err(DomainError::conflict(
             "too-many-refused-names",
@@ -366,6 +369,10 @@ pub struct Suggestions {
 /// Random suggestions from the bundled lists of the case's country. Permit:
 /// `fictitious-identity.write` (the suggestions are for that step). The school still
 /// decides, and the choice is checked when it is written.
+///
+/// No first name suggested makes, with any last name suggested, a real identity's full
+/// name in the vault, in any spelling ([`drop_real_pairs`]): any pair the school takes
+/// from the two lists is accepted by that check.
 pub async fn suggestions(
     vault: &Vault,
     permit: &Permit,
@@ -377,21 +384,64 @@ pub async fn suggestions(
     let row = cases::load(&mut conn, case).await?;
     let (first, last) = name_lists(row.country);
     let n = count.clamp(1, 20);
-    let mut rng = rand::thread_rng();
+    let (mut firsts, lasts): (Vec<&str>, Vec<&str>) = {
+        let mut rng = rand::thread_rng();
+        (
+            first.choose_multiple(&mut rng, 2 * n).copied().collect(),
+            last.choose_multiple(&mut rng, n).copied().collect(),
+        )
+    };
+    drop_real_pairs(vault, &mut conn, &mut firsts, &lasts).await?;
+    firsts.truncate(n);
     Ok(Suggestions {
-        first_names: first
-            .choose_multiple(&mut rng, n)
-            .map(|s| (*s).to_owned())
-            .collect(),
-        last_names: last
-            .choose_multiple(&mut rng, n)
-            .map(|s| (*s).to_owned())
-            .collect(),
+        first_names: firsts.into_iter().map(str::to_owned).collect(),
+        last_names: lasts.into_iter().map(str::to_owned).collect(),
         source: match row.country {
             Country::Se => "Statistics Sweden (SCB), Namnstatistik".into(),
             Country::No => "Statistics Norway (SSB), Navn".into(),
         },
     })
+}
+
+/// Removes every first name that makes, with one of `lasts`, a real identity's full
+/// name in the vault (in any spelling), by blind index, in one query per hundred keys.
+async fn drop_real_pairs(
+    vault: &Vault,
+    conn: &mut AnyConnection,
+    firsts: &mut Vec<&str>,
+    lasts: &[&str],
+) -> DomainResult<()> {
+    let key = vault.keys().blind();
+    let mut by_index: Vec<(String, usize)> = Vec::new();
+    for (i, f) in firsts.iter().enumerate() {
+        for l in lasts {
+            for full in name_spelling_keys(f, l) {
+                by_index.push((key.index(IndexKind::FullName, &full).to_hex(), i));
+            }
+        }
+    }
+    let mut real: std::collections::BTreeSet<usize> = std::collections::BTreeSet::new();
+    for chunk in by_index.chunks(100) {
+        let marks: Vec<String> = (0..chunk.len()).map(|k| format!("${}", k + 2)).collect();
+        let sql = format!(
+            "SELECT idx FROM blind_indexes WHERE kind = $1 AND idx IN ({})",
+            marks.join(", ")
+        );
+        let mut q = sqlx::query_scalar::<_, String>(&sql).bind(IndexKind::FullName.as_str());
+        for (hex, _) in chunk {
+            q = q.bind(hex.as_str());
+        }
+        for hit in q.fetch_all(&mut *conn).await? {
+            real.extend(chunk.iter().filter(|(h, _)| *h == hit).map(|(_, i)| *i));
+        }
+    }
+    let mut i = 0;
+    firsts.retain(|_| {
+        let keep = !real.contains(&i);
+        i += 1;
+        keep
+    });
+    Ok(())
 }
 
 #[cfg(test)]

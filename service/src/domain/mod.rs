@@ -148,7 +148,7 @@ pub fn is_connection_error(e: &sqlx::Error) -> bool {
     }
 }
 
-fn from_sql(e: &sqlx::Error, audit_write: bool) -> DomainError {
+pub(crate) fn from_sql(e: &sqlx::Error, audit_write: bool) -> DomainError {
     let marker = if is_connection_error(e) {
         DATABASE_UNAVAILABLE
     } else if audit_write {

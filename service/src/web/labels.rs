@@ -176,6 +176,17 @@ impl Base {
         })
     }
 
+    /// The name of a leak-scan rule in the user's language.
+    pub fn leak_rule(&self, rule: &str) -> &str {
+        self.t(match rule {
+            "personal-number" => "leak.rule-personal-number",
+            "name-birth" => "leak.rule-name-birth",
+            "full-name" => "leak.rule-full-name",
+            "unverifiable" => "leak.rule-unverifiable",
+            _ => "label.unknown",
+        })
+    }
+
     pub fn leak_class(&self, s: &str) -> &'static str {
         match s {
             "clean" => "badge ok",

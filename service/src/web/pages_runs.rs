@@ -64,6 +64,8 @@ pub struct AccountResult {
 pub struct LeakLocation {
     pub target: String,
     pub entry: String,
+    pub rule: String,
+    pub attributes: Vec<String>,
 }
 
 #[derive(Debug, Clone, Default, Deserialize)]
@@ -79,6 +81,7 @@ pub struct LeakCaseRow {
 pub struct LeakTargetRow {
     pub target: String,
     pub entries: usize,
+    pub scope: Vec<String>,
     pub error: Option<String>,
 }
 

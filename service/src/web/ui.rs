@@ -578,7 +578,7 @@ mod tests {
                 FieldProblem::new("platforms[2]", concat!("label", ".length"), "x"),
                 FieldProblem::new(
                     concat!("fictitious", ".name"),
-                    concat!("fictitious", ".name-equals-real"),
+                    concat!("fictitious", ".name-not-allowed"),
                     "x",
                 ),
                 FieldProblem::new("unknown", "whatever", "x"),
@@ -589,7 +589,7 @@ mod tests {
         assert_eq!(e.get("platforms"), Some("problem.label-length"));
         assert_eq!(
             e.get("fictitious_first_name"),
-            Some("problem.fictitious-name-equals-real")
+            Some("problem.fictitious-name-not-allowed")
         );
         assert_eq!(e.get(""), Some("problem.invalid"));
         assert_eq!(

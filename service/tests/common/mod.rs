@@ -65,6 +65,9 @@ pub fn add_ldap_target(server: &Server, slapd: &fiktiv_tests::Slapd) {
         "people_base": slapd.people_dn(),
         "groups_base": slapd.groups_dn(),
         "mail": "{given}.{family}.{short_id}@skola.example",
+        // The platforms the tours order: the directory stands for them, so that the
+        // account check can be all-clear (an ordered platform with no target is not).
+        "platforms": ["Google Workspace", "Unikum"],
         "timeout_secs": 10
     })
     .to_string();

@@ -108,6 +108,9 @@ max_retry_after_secs = 2
 name = "roster"
 kind = "oneroster"
 dir = "ROSTER"
+# The ordered platforms of the tests; the roster stands for them (the directory and the
+# SCIM service, with no platforms, receive every pupil).
+platforms = ["google", "unikum"]
 "#;
     t.replace("EXTRA", extra)
         .replace("LDAP_URL", ldap_url)

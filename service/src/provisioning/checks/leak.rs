@@ -20,11 +20,16 @@ use crate::provisioning::jobs::raise_alert;
 use super::*;
 
 /// Where a real identity was found: target and entry locator (LDAP `entryUUID`,
-/// `Users/<id>`, `users.csv:row 3`). Never the value.
+/// `Users/<id>`, `users.csv:row 3`), the rule that matched and the names of the
+/// attributes it matched in. Never the value.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize, ToSchema)]
 pub struct Location {
     pub target: String,
     pub entry: String,
+    /// `personal-number`, `name-birth` or `full-name`.
+    pub rule: String,
+    /// Attribute names (`sn`, `mail`, `users.givenName`), never values.
+    pub attributes: Vec<String>,
 }
 
 /// One case's result.
@@ -42,6 +47,9 @@ pub struct LeakTarget {
     pub target: String,
     /// Entries read and compared.
     pub entries: usize,
+    /// What was read: the LDAP bases (by default every naming context of the server),
+    /// the SCIM endpoints, the roster's files.
+    pub scope: Vec<String>,
     /// Why the target could not be read completely.
     pub error: Option<String>,
 }
@@ -99,6 +107,7 @@ pub(super) async fn leak_scan(
         let mut lt = LeakTarget {
             target: e.name.to_string(),
             entries: 0,
+            scope: Vec::new(),
             error: None,
         };
         match &e.target {
@@ -108,6 +117,7 @@ pub(super) async fn leak_scan(
             Ok(t) => {
                 let s = read_and_scan(t.as_ref(), &key, Arc::clone(&index), limit).await;
                 lt.entries = s.read;
+                lt.scope = s.scope;
                 read += i64::try_from(s.read).unwrap_or(0);
                 findings.extend(s.findings);
                 lt.error = s.error.map(|e| e.to_string());
@@ -178,18 +188,28 @@ pub(super) async fn leak_scan(
     };
     let by_case: BTreeMap<CaseId, &fiktiv_provisioning::CaseReport> =
         reports.iter().map(|r| (r.case, r)).collect();
+    // Each finding where it was, with its rule and attribute names, per case.
+    let mut places: BTreeMap<CaseId, std::collections::BTreeSet<Location>> = BTreeMap::new();
+    for f in &findings {
+        for c in &f.cases {
+            places.entry(*c).or_default().insert(Location {
+                target: f.target.to_string(),
+                entry: f.entry.clone(),
+                rule: f.rule.as_str().to_owned(),
+                attributes: f.attributes.clone(),
+            });
+        }
+    }
     let out: Vec<LeakCase> = wanted
         .iter()
         .map(|c| {
             let (mut status, at) = match by_case.get(c) {
                 Some(r) => (
                     r.status,
-                    r.at.iter()
-                        .map(|(t, e)| Location {
-                            target: t.to_string(),
-                            entry: e.clone(),
-                        })
-                        .collect(),
+                    places
+                        .get(c)
+                        .map(|p| p.iter().cloned().collect())
+                        .unwrap_or_default(),
                 ),
                 None => (CaseStatus::Clean, Vec::new()),
             };
