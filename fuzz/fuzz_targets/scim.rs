@@ -3,8 +3,10 @@
 //!
 //! Input: a SCIM JSON body (a ListResponse, or a single User/Group). Optionally a first
 //! line starting with `Retry-After:` gives the `Retry-After` and `Date` header values
-//! (separated by `|`). Checks: nothing panics; the flattened attributes and the scan
-//! entry hold the same values; see `common::check_scan` for the scan.
+//! (separated by `|`). The body is also read as a `/ResourceTypes` answer. Checks:
+//! nothing panics; the flattened attributes and the scan entry hold the same values;
+//! every endpoint read from resource types is one safe path segment, once; see
+//! `common::check_scan` for the scan.
 #![no_main]
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // fuzz harness: a panic is the finding
 
@@ -12,7 +14,7 @@ mod common;
 
 use fiktiv_provisioning::scim_parse::{
     attributes, parse_group, parse_json, parse_list, parse_retry_after, parse_user,
-    scanned_from_scim,
+    resource_endpoints, scanned_from_scim,
 };
 use libfuzzer_sys::fuzz_target;
 
@@ -33,6 +35,18 @@ fuzz_target!(|data: &[u8]| {
     }
 
     let mut resources = Vec::new();
+    // A `/ResourceTypes` answer: every endpoint the scan would read is one safe path
+    // segment, each once.
+    if let Ok(endpoints) = resource_endpoints(body) {
+        for (i, e) in endpoints.iter().enumerate() {
+            assert!(!e.is_empty() && e.len() <= 64, "an endpoint of a bad length");
+            assert!(
+                e.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_'),
+                "an endpoint that is not one path segment"
+            );
+            assert!(!endpoints[..i].contains(e), "an endpoint twice");
+        }
+    }
     if let Ok(page) = parse_list(body) {
         resources = page.resources;
     } else if let Ok(v) = parse_json(body) {

@@ -4,12 +4,14 @@
 //! number (routine step 2). A fictitious number must never equal a real
 //! person's number. The defaults in `policies/number_ranges.default.toml`
 //! ([`DEFAULT_POLICY_TOML`]) give that guarantee, and that file explains why:
-//! - Sweden: the number is valid in format and checksum by default
-//!   ([`CheckDigitRule::MustPassLuhn`]), as the routine's downstream systems
-//!   require; the service then refuses any number that equals a real one in
-//!   the vault or was given out before. The stricter operator option
-//!   [`CheckDigitRule::MustFailLuhn`] makes the check digit fail the Luhn
-//!   check, which no real personnummer or samordningsnummer does.
+//! - Sweden: by default the check digit fails the Luhn check
+//!   ([`CheckDigitRule::MustFailLuhn`]), which no real personnummer or
+//!   samordningsnummer does, so the number belongs to nobody. The operator
+//!   option [`CheckDigitRule::MustPassLuhn`] issues Luhn-valid numbers for
+//!   downstream systems that refuse others; such a number may be a living
+//!   person's, so the service refuses any that equals a real one in the vault
+//!   or was given out before, and it must never reach a service that looks
+//!   numbers up.
 //! - Norway: synthetic numbers add [`NO_SYNTHETIC_MONTH_OFFSET`] to the
 //!   month, which lies outside every real range. The individual number must
 //!   match the birth year's century and may be narrowed further by
@@ -81,13 +83,13 @@ impl DigitRange {
 #[serde(rename_all = "kebab-case")]
 pub enum CheckDigitRule {
     /// The check digit must fail the Luhn check, so the number can never be
-    /// a real personnummer or samordningsnummer. An operator option for
-    /// municipalities whose downstream systems all accept such numbers.
+    /// a real personnummer or samordningsnummer. The default.
     MustFailLuhn,
     /// The check digit must pass the Luhn check: the number is valid in
-    /// format and checksum. The default. Such a number may belong to a living
-    /// person, so the service checks it against every real number in the
-    /// vault and never gives it to a service that looks numbers up.
+    /// format and checksum. An operator option for targets that refuse other
+    /// numbers. Such a number may belong to a living person, so the service
+    /// checks it against every real number in the vault, and it must never
+    /// reach a service that looks numbers up.
     MustPassLuhn,
 }
 
@@ -352,7 +354,8 @@ mod tests {
     fn default_policy_loads() {
         let p = NumberPolicy::default_policy().unwrap();
         assert!(p.allowed_se_serial(0) && p.allowed_se_serial(999));
-        assert_eq!(p.se.check_digit, CheckDigitRule::MustPassLuhn);
+        // The default guarantees that a Swedish number is nobody's.
+        assert_eq!(p.se.check_digit, CheckDigitRule::MustFailLuhn);
     }
 
     #[test]

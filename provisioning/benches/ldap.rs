@@ -21,7 +21,8 @@
 //! `FIKTIV_BENCH_SCAN` (default `100000`), `FIKTIV_BENCH_REPS` (default `3`),
 //! `FIKTIV_BENCH_REAL_NAMES` (`varied`: the real pupils' names drawn from 60 given and
 //! 60 family names, whose first letters are live for many more words, instead of 10 and
-//! 10).
+//! 10), `FIKTIV_BENCH_REALS` (real identities in the vault, default 1000; the scan's
+//! time and the process's peak memory are printed with it).
 // A benchmark: a failed step is a failed run, and it prints its table on stdout.
 #![allow(
     clippy::unwrap_used,
@@ -64,8 +65,31 @@ use secrecy::SecretString;
 /// Pupils per school unit and per class.
 const SCHOOL_SIZE: usize = 1000;
 const CLASS_SIZE: usize = 25;
-/// Real identities in the vault the guard and the scan check against.
+/// Real identities in the vault the guard and the scan check against, unless
+/// `FIKTIV_BENCH_REALS` says otherwise (full run only).
 const REAL_PUPILS: usize = 1000;
+
+/// `FIKTIV_BENCH_REALS` or [`REAL_PUPILS`].
+fn real_pupils() -> usize {
+    std::env::var("FIKTIV_BENCH_REALS")
+        .ok()
+        .and_then(|v| v.replace('_', "").parse().ok())
+        .unwrap_or(REAL_PUPILS)
+}
+
+/// The process's peak resident memory (`VmHWM`), in MiB, where Linux tells it.
+fn peak_mib() -> Option<f64> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let kb: f64 = status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmHWM:"))?
+        .trim()
+        .trim_end_matches("kB")
+        .trim()
+        .parse()
+        .ok()?;
+    Some(kb / 1024.0)
+}
 
 const GIVEN: &[&str] = &[
     "Ella", "Otto", "Maja", "Liam", "Saga", "Noah", "Alva", "Hugo", "Elsa", "Vilgot", "Ebba",
@@ -291,7 +315,7 @@ fn reals() -> Reals {
     } else {
         (REAL_GIVEN.to_vec(), REAL_FAMILY.to_vec())
     };
-    for i in 0..REAL_PUPILS {
+    for i in 0..real_pupils() {
         let case = CaseId::new();
         let (given, family) = (rng.pick(&givens), rng.pick(&families));
         let birth = rng.birth(2008, 10);
@@ -1015,7 +1039,10 @@ fn main() -> anyhow::Result<()> {
         }
         rows.push(Row {
             what: "leak scan".into(),
-            size: format!("{n} pupils ({entries} entries)"),
+            size: format!(
+                "{n} pupils ({entries} entries), {} real identities",
+                real_pupils()
+            ),
             baseline_name: "ldapsearch",
             baseline: base,
             fiktiv: fik,
@@ -1060,6 +1087,13 @@ fn main() -> anyhow::Result<()> {
             min_med(v)
         );
         prev = Some((*n, m, lo));
+    }
+    if let Some(mib) = peak_mib() {
+        println!(
+            "\nPeak memory of the benchmark process (VmHWM): {mib:.0} MiB, with {} real \
+             identities.",
+            real_pupils()
+        );
     }
     println!(
         "\n{} samples per case ({}).",

@@ -7,7 +7,12 @@
 //! the scan gives that verdict or a stronger one. False positives: of the records that
 //! must stay clean, the share the scan reports. Exact verdicts are the test
 //! `leak_corpus` (in the `guard` test binary); this counts them by class.
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::print_stdout)] // a benchmark: its output is the table
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::print_stdout
+)] // a benchmark: its output is the table
 
 #[path = "../tests/common/mod.rs"]
 mod common;

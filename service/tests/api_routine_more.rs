@@ -680,9 +680,23 @@ async fn staff_told_and_review_history_are_read_back() {
 
 /// The administrator may choose the guardians' digits too; chosen numbers that are
 /// unavailable are audited, and after three such answers only Fiktiv's pick is taken.
+/// Under the operator option `must-pass-luhn` (valid check digits), where a chosen
+/// number can be a real person's: the default's numbers fail the check and cannot.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn registration_with_chosen_guardian_digits_and_limited_unavailable_answers() {
-    let e = env(TestDatabase::sqlite().unwrap(), at(2026, 3, 2)).await;
+    let dir = tempfile::tempdir().unwrap();
+    let ranges = dir.path().join("number_ranges.toml");
+    std::fs::write(
+        &ranges,
+        fiktiv_policies::number_ranges::DEFAULT_POLICY_TOML.replace(
+            "check_digit = \"must-fail-luhn\"",
+            "check_digit = \"must-pass-luhn\"",
+        ),
+    )
+    .unwrap();
+    let mut config = Config::default();
+    config.policies.number_ranges = Some(ranges);
+    let e = env_with(TestDatabase::sqlite().unwrap(), at(2026, 3, 2), config).await;
     let (_, order) = ordered_case(
         &e,
         &se_number(date(2015, 5, 17), 123),

@@ -68,7 +68,9 @@ async fn directory_and_filter_injections_in_labels_arrive_as_inert_values() {
             "POST",
             &format!("{c}/order"),
             SCHOOL_A,
-            Some(serde_json::json!({"groups": LABELS, "platforms": LABELS})),
+            // "google" too: the roster target stands for it (and so receives the pupil).
+            Some(serde_json::json!({"groups": LABELS,
+                "platforms": LABELS.iter().copied().chain(["google"]).collect::<Vec<_>>()})),
         )
         .await["order_id"]
             .as_str()

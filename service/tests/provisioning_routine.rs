@@ -166,6 +166,37 @@ async fn routine_to_targets(db: TestDatabase) {
     assert_eq!(mine[0]["status"], "found", "{r}");
     assert_eq!(mine[0]["at"][0]["target"], "ldap");
     assert!(!mine[0]["at"][0]["entry"].as_str().unwrap().is_empty());
+    // Each place with its rule and the attribute names (never a value); each target
+    // with what it read: the directory's whole naming context.
+    let rules: Vec<&str> = mine[0]["at"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| a["rule"].as_str().unwrap())
+        .collect();
+    assert!(
+        rules.contains(&"personal-number") && rules.contains(&"full-name"),
+        "{r}"
+    );
+    assert!(
+        mine[0]["at"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|a| a["attributes"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .any(|n| n == "description")),
+        "{r}"
+    );
+    let ldap_part = r["result"]["targets"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|t| t["target"] == "ldap")
+        .unwrap();
+    assert_eq!(ldap_part["scope"], json!([peers.slapd.base_dn()]), "{r}");
     assert_no_real(&r.to_string(), &real, "the leak scan result");
     // The school's own scan says the same for its case.
     let r = p
@@ -219,6 +250,60 @@ async fn routine_to_targets(db: TestDatabase) {
         None,
     )
     .await;
+    // The entry is removed; the next scan is clean and closes the case's open leak
+    // alerts, audited.
+    peers
+        .slapd
+        .ldapmodify(&format!(
+            "dn: uid=handmade,{}\nchangetype: delete\n",
+            peers.slapd.people_dn()
+        ))
+        .unwrap();
+    let open_before = e
+        .ok(
+            StatusCode::OK,
+            "GET",
+            &format!("/api/v1/provisioning/alerts?case_id={case}"),
+            CENTRAL,
+            None,
+        )
+        .await;
+    assert!(!open_before.as_array().unwrap().is_empty(), "{open_before}");
+    let r = p
+        .run(
+            SCHOOL_A,
+            &format!("{c}/leak-scan"),
+            &format!("{c}/leak-scan"),
+        )
+        .await;
+    assert_eq!(r["result"]["cases"][0]["status"], "clean", "{r}");
+    let open_after = e
+        .ok(
+            StatusCode::OK,
+            "GET",
+            &format!("/api/v1/provisioning/alerts?case_id={case}"),
+            CENTRAL,
+            None,
+        )
+        .await;
+    assert!(open_after.as_array().unwrap().is_empty(), "{open_after}");
+    let all = e
+        .ok(
+            StatusCode::OK,
+            "GET",
+            &format!("/api/v1/provisioning/alerts?case_id={case}&open=false"),
+            CENTRAL,
+            None,
+        )
+        .await;
+    assert!(
+        all.as_array()
+            .unwrap()
+            .iter()
+            .any(|a| a["acknowledged_by"] == "system:clean-leak-scan"),
+        "{all}"
+    );
+    assert!(p.audit_count("provisioning.alert-closed").await >= 1);
     // Schools cannot see the alerts or the status.
     let (s, _) = e
         .call("GET", "/api/v1/provisioning/alerts", SCHOOL_A, None)

@@ -59,6 +59,9 @@ impl LdapTarget {
         &self,
         sink: &mut (dyn FnMut(LdapEntries) + Send),
     ) -> Result<usize, TargetError> {
+        // The scan's own connection first: a TLS or bind failure is named as such
+        // (the root DSE is read over the client library, which names it I/O).
+        let mut conn = ScanConn::open(self).await?;
         let owned = self.scan_bases().await?;
         let bases: Vec<&str> = owned.iter().map(String::as_str).collect();
         // An entry can come twice only if one base lies under another; then every DN
@@ -80,7 +83,6 @@ impl LdapTarget {
                 sink(page);
             }
         };
-        let mut conn = ScanConn::open(self).await?;
         for base in &bases {
             conn.read_base(base, &mut pass).await?;
         }

@@ -407,12 +407,23 @@ mod tests {
     use fiktiv_vault::ids::PersonalNumber;
 
     #[test]
-    fn default_policy_composes_valid_numbers() {
+    fn default_policy_composes_numbers_that_are_nobodys() {
         let p = NumberPolicy::default_policy().unwrap();
         let today = NaiveDate::from_ymd_opt(2026, 1, 1).unwrap();
         let birth = NaiveDate::from_ymd_opt(2014, 3, 9).unwrap();
+        // Sweden: the birth date and serial, and a check digit that fails Luhn, so the
+        // number is no real personal number (it does not parse as one).
         let se = compose(&p, Country::Se, birth, 123).unwrap();
-        assert!(PersonalNumber::parse_country(fiktiv_vault::ids::Country::Se, &se, today).is_ok());
+        assert_eq!(&se[..11], "20140309123");
+        assert_ne!(se, make_se_number(birth, 123).unwrap());
+        assert!(PersonalNumber::parse_country(fiktiv_vault::ids::Country::Se, &se, today).is_err());
+        // With `must-pass-luhn`, a valid one.
+        let mut pass = p.clone();
+        pass.se.check_digit = CheckDigitRule::MustPassLuhn;
+        let valid = compose(&pass, Country::Se, birth, 123).unwrap();
+        assert!(
+            PersonalNumber::parse_country(fiktiv_vault::ids::Country::Se, &valid, today).is_ok()
+        );
         let no = (500..1000)
             .find_map(|s| compose(&p, Country::No, birth, s))
             .unwrap();

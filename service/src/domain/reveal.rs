@@ -51,15 +51,15 @@ pub async fn resolve(vault: &Vault, input: &RevealRequestInput) -> DomainResult<
         ),
         (None, Some(n)) => {
             // Any usual written form (`YYMMDD-NNNC`, with or without the century) finds
-            // the stored canonical number.
-            let canonical = fiktiv_vault::ids::PersonalNumber::parse(n, vault.now().date_naive())
-                .map(|p| p.canonical().to_owned())
-                .unwrap_or_else(|_| n.trim().to_owned());
+            // the stored canonical number, whether its check digit is valid or, as the
+            // default number policy makes it, deliberately not.
+            let [a, b] = fictitious_number_forms(n, vault.now().date_naive());
             let r = sqlx::query(
-                "SELECT case_id, subject FROM fictitious_numbers WHERE number = $1 \
-                 AND case_id IS NOT NULL",
+                "SELECT case_id, subject FROM fictitious_numbers WHERE number IN ($1, $2) \
+                 AND case_id IS NOT NULL ORDER BY number DESC",
             )
-            .bind(canonical)
+            .bind(a)
+            .bind(b)
             .fetch_optional(vault.db().pool())
             .await?
             .ok_or(DomainError::NotFound)?;
@@ -474,4 +474,60 @@ pub async fn list_pending(vault: &Vault, permit: &Permit) -> DomainResult<Vec<Re
 pub async fn list_own(vault: &Vault, permit: &Permit) -> DomainResult<Vec<RevealListItem>> {
     permit.require(Action::RevealListOwn)?;
     list_where(vault, "requested_by = $1", permit.principal_id()).await
+}
+
+/// The canonical forms a fictitious number written in a platform may stand for: the
+/// parsed number when it is valid; otherwise its digits (separators `-`, `+` and spaces
+/// dropped), with both centuries when the century is left out (a number whose check
+/// digit fails the Luhn check does not parse, and so tells no century). Two forms,
+/// possibly the same.
+fn fictitious_number_forms(written: &str, today: chrono::NaiveDate) -> [String; 2] {
+    if let Ok(p) = fiktiv_vault::ids::PersonalNumber::parse(written, today) {
+        let c = p.canonical().to_owned();
+        return [c.clone(), c];
+    }
+    let digits: String = written
+        .trim()
+        .chars()
+        .filter(|c| !matches!(c, '-' | '+' | ' '))
+        .collect();
+    if digits.len() == 10 && digits.bytes().all(|b| b.is_ascii_digit()) {
+        [format!("20{digits}"), format!("19{digits}")]
+    } else {
+        [digits.clone(), digits]
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+    use super::*;
+
+    #[test]
+    fn a_fictitious_number_is_found_in_its_written_forms() {
+        let today = chrono::NaiveDate::from_ymd_opt(2026, 3, 2).unwrap();
+        // Valid check digit: parsed, one canonical form.
+        let valid = fiktiv_vault::ids::make_se_number(
+            chrono::NaiveDate::from_ymd_opt(2015, 9, 3).unwrap(),
+            321,
+        )
+        .unwrap();
+        let short = format!("{}-{}", &valid[2..8], &valid[8..]);
+        assert_eq!(
+            fictitious_number_forms(&short, today),
+            [valid.clone(), valid.clone()]
+        );
+        // A check digit that fails Luhn (the default policy): both centuries.
+        let last = valid.as_bytes()[11] - b'0';
+        let failing = format!("{}{}", &valid[..11], (last + 1) % 10);
+        let short = format!("{}-{}", &failing[2..8], &failing[8..]);
+        let forms = fictitious_number_forms(&short, today);
+        assert!(forms.contains(&failing), "{forms:?}");
+        assert_eq!(
+            fictitious_number_forms(&failing, today),
+            [failing.clone(), failing.clone()]
+        );
+        let spaced = format!("{} {}", &failing[2..8], &failing[8..]);
+        assert!(fictitious_number_forms(&spaced, today).contains(&failing));
+    }
 }

@@ -176,6 +176,16 @@ impl Base {
         })
     }
 
+    /// The kind of a provisioning alert in the user's language.
+    pub fn alert_kind(&self, kind: &str) -> &str {
+        self.t(match kind {
+            "leak-found" => "provisioning.alert-leak-found",
+            "egress-blocked" => "provisioning.alert-egress-blocked",
+            "job-failed" => "provisioning.alert-job-failed",
+            _ => "label.unknown",
+        })
+    }
+
     /// The name of a leak-scan rule in the user's language.
     pub fn leak_rule(&self, rule: &str) -> &str {
         self.t(match rule {

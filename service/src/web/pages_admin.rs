@@ -74,6 +74,8 @@ pub struct RegisterPage {
     pub guardian_serials: HashMap<i64, String>,
     pub errors: FormErrors,
     pub registered: bool,
+    /// The Swedish check-digit rule in force (`number_ranges`).
+    pub check_digit: fiktiv_policies::number_ranges::CheckDigitRule,
 }
 
 impl RegisterPage {
@@ -93,6 +95,17 @@ impl RegisterPage {
                 ),
             ],
         )
+    }
+
+    /// What the number scheme in force guarantees for this order's country, in words
+    /// (`register.guarantee-*`).
+    pub fn guarantee(&self) -> &'static str {
+        use fiktiv_policies::number_ranges::CheckDigitRule;
+        match (self.order.country, self.check_digit) {
+            (crate::domain::cases::CountryCode::No, _) => "register.guarantee-no-synthetic",
+            (_, CheckDigitRule::MustFailLuhn) => "register.guarantee-se-fail-luhn",
+            (_, CheckDigitRule::MustPassLuhn) => "register.guarantee-se-pass-luhn",
+        }
     }
 
     pub fn guardian_error(&self, n: &i64) -> Option<&'static str> {
@@ -139,6 +152,7 @@ pub async fn register_form(
         serial: String::new(),
         guardian_serials: HashMap::new(),
         errors: FormErrors::default(),
+        check_digit: st.ctx.rules.numbers.se.check_digit,
         registered: q.registered.is_some(),
     };
     html(StatusCode::OK, &page)
@@ -254,6 +268,7 @@ pub async fn register(
                 guardian_serials: typed,
                 errors,
                 registered: false,
+                check_digit: st.ctx.rules.numbers.se.check_digit,
             };
             html(status, &page)
         }

@@ -32,6 +32,9 @@ pub struct Location {
     pub attributes: Vec<String>,
 }
 
+/// Who closed a leak alert that a later clean scan closed (`acknowledged_by`).
+pub const CLOSED_BY_CLEAN_SCAN: &str = "system:clean-leak-scan";
+
 /// One case's result.
 #[derive(Debug, Clone, Serialize, ToSchema)]
 pub struct LeakCase {
@@ -180,6 +183,36 @@ pub(super) async fn leak_scan(
             )
             .await?;
         tracing::warn!(case = %r.case, entries = r.at.len(), "leak scan found a real identity downstream");
+    }
+    // A case found before and clean now, in a scan that read every target completely
+    // (the scope of every scan: all targets, whole), has its open leak alerts closed.
+    if !incomplete {
+        for r in reports.iter().filter(|r| r.status == CaseStatus::Clean) {
+            let closed = sqlx::query(
+                "UPDATE prov_alerts SET acknowledged_by = $1, acknowledged_at = $2 \
+                 WHERE kind = 'leak-found' AND case_id = $3 AND acknowledged_at IS NULL",
+            )
+            .bind(CLOSED_BY_CLEAN_SCAN)
+            .bind(fiktiv_vault::audit::fmt_time(vault.now()))
+            .bind(r.case.to_string())
+            .execute(&mut *tx)
+            .await?
+            .rows_affected();
+            if closed > 0 {
+                vault
+                    .audit(
+                        &mut tx,
+                        &NewEvent {
+                            actor: "system",
+                            action: "provisioning.alert-closed",
+                            case_id: Some(r.case),
+                            purpose: Some("a later leak scan of every target was clean"),
+                            outcome: Outcome::Ok,
+                        },
+                    )
+                    .await?;
+            }
+        }
     }
     tx.commit().await?;
     let wanted: Vec<CaseId> = match scope {
