@@ -39,28 +39,34 @@ struct Tally {
     reported: usize,
 }
 
-fn class_of(form: &str) -> String {
-    // `name:transliterated+date:iso` → `name:transliterated+date`; numbers and
-    // negatives as they are.
-    form.split('+')
-        .map(|p| {
-            p.split(':')
-                .take(if p.starts_with("date") { 1 } else { 2 })
-                .collect::<Vec<_>>()
-                .join(":")
-        })
-        .collect::<Vec<_>>()
-        .join("+")
+/// The written form of a record's class (`name:transliterated`, `number:short`,
+/// `negative:…`) and where it stands (`alone`, `+date`, `+mail-with-digit+date`, …; the
+/// date's layout left out).
+fn form_and_context(form: &str) -> (String, String) {
+    let mut parts = form.split('+');
+    let written = parts.next().unwrap_or_default().to_owned();
+    let context: Vec<&str> = parts
+        .map(|p| if p.starts_with("date") { "date" } else { p })
+        .collect();
+    let context = if context.is_empty() {
+        "alone".to_owned()
+    } else {
+        context.join("+")
+    };
+    (written, context)
 }
 
 fn main() {
     let c = leak_corpus::load();
     let results = leak_corpus::run(&c, &c.with_filter);
     let mut by_form: BTreeMap<String, Tally> = BTreeMap::new();
+    let mut by_context: BTreeMap<String, Tally> = BTreeMap::new();
     let mut by_channel: BTreeMap<String, Tally> = BTreeMap::new();
     for (_, form, channel, expected, got) in &results {
+        let (written, context) = form_and_context(form);
         for t in [
-            by_form.entry(class_of(form)).or_default(),
+            by_form.entry(written).or_default(),
+            by_context.entry(context).or_default(),
             by_channel.entry(channel.clone()).or_default(),
         ] {
             if expected == "clean" {
@@ -79,21 +85,19 @@ fn main() {
             format!("{:.1} % ({a}/{b})", 100.0 * a as f64 / b as f64)
         }
     };
-    println!("| form class | recall | false positives |\n|---|---|---|");
-    for (k, t) in &by_form {
-        println!(
-            "| `{k}` | {} | {} |",
-            pct(t.recalled, t.positives),
-            pct(t.reported, t.negatives)
-        );
-    }
-    println!("\n| channel | recall | false positives |\n|---|---|---|");
-    for (k, t) in &by_channel {
-        println!(
-            "| {k} | {} | {} |",
-            pct(t.recalled, t.positives),
-            pct(t.reported, t.negatives)
-        );
+    for (title, table) in [
+        ("written form", &by_form),
+        ("where it stands", &by_context),
+        ("channel", &by_channel),
+    ] {
+        println!("\n| {title} | recall | false positives |\n|---|---|---|");
+        for (k, t) in table {
+            println!(
+                "| `{k}` | {} | {} |",
+                pct(t.recalled, t.positives),
+                pct(t.reported, t.negatives)
+            );
+        }
     }
     let wrong = results.iter().filter(|r| r.3 != r.4).count();
     println!(

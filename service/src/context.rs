@@ -152,6 +152,16 @@ pub fn init_data_dir(data_dir: &Path) -> Result<bool, StartupError> {
 }
 
 impl Context {
+    /// The per-person limit on reveal requests (`[limits]`), for the domain.
+    pub fn reveal_limit(&self) -> crate::domain::reveal::RequestLimit {
+        crate::domain::reveal::RequestLimit {
+            max: self.config.limits.reveal_requests_per_person,
+            window_secs: self.config.limits.reveal_request_window_secs,
+        }
+    }
+}
+
+impl Context {
     /// Open keys, database and vault. Does not create anything but the database schema.
     pub async fn open(
         data_dir: &Path,

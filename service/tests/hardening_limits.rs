@@ -131,6 +131,52 @@ async fn reveal_requests_are_limited_per_person() {
         .call("POST", "/api/v1/reveals", SCHOOL_A, Some(ask.clone()))
         .await;
     assert_eq!(s, StatusCode::TOO_MANY_REQUESTS);
+    // The limit is the domain's, counted from the stored requests: the web UI's way in
+    // (the same domain function) is refused too, and a restart would not reset it.
+    let requested_by: String =
+        sqlx::query_scalar("SELECT requested_by FROM reveal_requests LIMIT 1")
+            .fetch_one(e.vault.db().pool())
+            .await
+            .unwrap();
+    let principal = fiktiv_policies::Principal::new(
+        requested_by,
+        vec![fiktiv_policies::Role::School],
+        vec![UNIT_A.to_string()],
+    );
+    let permit = e
+        .ctx
+        .authz
+        .authorize(
+            &principal,
+            fiktiv_policies::Action::RevealRequest,
+            &fiktiv_policies::Resource::Case {
+                unit: UNIT_A.to_string(),
+            },
+        )
+        .unwrap();
+    let input: fiktiv::domain::reveal::RevealRequestInput =
+        serde_json::from_value(ask.clone()).unwrap();
+    let target = fiktiv::domain::reveal::resolve(&e.vault, &input)
+        .await
+        .unwrap();
+    let refused = fiktiv::domain::reveal::request(
+        &e.vault,
+        &permit,
+        &target,
+        "Guardian request",
+        e.ctx.reveal_limit(),
+    )
+    .await;
+    assert!(
+        matches!(
+            refused,
+            Err(fiktiv::domain::DomainError::Busy {
+                code: "rate-limited",
+                ..
+            })
+        ),
+        "{refused:?}"
+    );
     assert_eq!(
         e.snapshot().await,
         before,
@@ -254,6 +300,25 @@ async fn the_worker_pool_is_bounded_and_checks_are_capped() {
         p.e.call("POST", "/api/v1/targets/ldap/account-check", CENTRAL, None)
             .await;
     assert_eq!(s, StatusCode::TOO_MANY_REQUESTS);
+    // The limit is the domain's: the web UI and the CLI start checks through the same
+    // function, and are refused alike.
+    let refused = fiktiv::provisioning::checks::start(
+        &p.ctx,
+        "staff:central",
+        fiktiv::provisioning::checks::RunScope::LeakScanAll,
+        true,
+    )
+    .await;
+    assert!(
+        matches!(
+            refused,
+            Err(fiktiv::domain::DomainError::Busy {
+                code: "runs-busy",
+                ..
+            })
+        ),
+        "{refused:?}"
+    );
     assert_eq!(p.e.count("prov_runs").await, before, "no run was started");
     // When they finish, there is room again.
     scim.clear().unwrap();

@@ -100,6 +100,13 @@ pub enum DomainError {
         code: &'static str,
         message: &'static str,
     },
+    /// A limit is reached (too many checks running, too many requests by one person):
+    /// try again later. Decided in the domain, so the API and the web UI share it.
+    #[error("busy: {code}")]
+    Busy {
+        code: &'static str,
+        message: &'static str,
+    },
     /// Something broke inside; logged, never shown.
     #[error("internal error: {0}")]
     Internal(String),
@@ -278,6 +285,24 @@ pub async fn audit_refused(
         .await?;
     Ok(())
 }
+
+/// Serializes the transactions that check one limit and then write (count, then
+/// insert): on SQLite the write transaction already holds the database's write lock
+/// (`BEGIN IMMEDIATE`); on PostgreSQL a transaction-scoped advisory lock on `key` is
+/// taken, so that two requests at once cannot both pass a limit of one.
+pub async fn lock_limit(vault: &Vault, conn: &mut AnyConnection, key: i64) -> DomainResult<()> {
+    if vault.db().backend() == fiktiv_vault::Backend::Postgres {
+        sqlx::query("SELECT pg_advisory_xact_lock($1)")
+            .bind(key)
+            .execute(&mut *conn)
+            .await?;
+    }
+    Ok(())
+}
+
+/// The advisory-lock keys of [`lock_limit`].
+pub const LIMIT_LOCK_RUNS: i64 = 0x4669_6b74_0001;
+pub const LIMIT_LOCK_REVEALS: i64 = 0x4669_6b74_0002;
 
 /// Is this a unique-constraint violation (on either backend)?
 pub fn is_unique_violation(e: &sqlx::Error) -> bool {

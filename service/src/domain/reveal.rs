@@ -113,11 +113,19 @@ pub struct RevealView {
 }
 
 /// Ask for a reveal. Permit: `reveal.request` on the case.
+/// How many reveal requests one person may make within a window (`[limits]`).
+#[derive(Debug, Clone, Copy)]
+pub struct RequestLimit {
+    pub max: u32,
+    pub window_secs: u64,
+}
+
 pub async fn request(
     vault: &Vault,
     permit: &Permit,
     target: &RevealTarget,
     purpose: &str,
+    limit: RequestLimit,
 ) -> DomainResult<RevealView> {
     permit.require(Action::RevealRequest)?;
     let purpose = purpose.trim();
@@ -134,6 +142,27 @@ pub async fn request(
     let id = RevealId::new();
     let now = fmt_time(vault.now());
     let mut tx = vault.db().begin_write().await?;
+    // One person may ask only so often (`[limits]`), whatever way they ask: counted
+    // from the stored requests, so the API and the web UI share it and a restart does
+    // not reset it.
+    super::lock_limit(vault, &mut tx, super::LIMIT_LOCK_REVEALS).await?;
+    let since = vault.now()
+        - chrono::TimeDelta::try_seconds(i64::try_from(limit.window_secs).unwrap_or(i64::MAX))
+            .unwrap_or(chrono::TimeDelta::MAX);
+    let asked: i64 = sqlx::query_scalar(
+        "SELECT COUNT(*) FROM reveal_requests WHERE requested_by = $1 AND requested_at > $2",
+    )
+    .bind(permit.principal_id())
+    .bind(fmt_time(since))
+    .fetch_one(&mut *tx)
+    .await?;
+    if asked >= i64::from(limit.max.max(1)) {
+        tracing::warn!("reveal request refused: rate-limited");
+        return Err(DomainError::Busy {
+            code: "rate-limited",
+            message: "Too many reveal requests from one person; try again later.",
+        });
+    }
     let row = cases::load(&mut tx, &target.case).await?;
     if row.identity_shredded_at.is_some() {
         return Err(DomainError::Gone {

@@ -9,14 +9,17 @@
 //! - **Reveal requests:** one person (`staff:<name>`, whatever token or account they
 //!   use) may ask for `reveal_requests_per_person` reveals within
 //!   `reveal_request_window_secs`. Every request still needs another person's approval;
-//!   the limit keeps one person from flooding the approvers.
+//!   the limit keeps one person from flooding the approvers. Decided by the domain
+//!   (`domain::reveal::request`, counted from the stored requests), so the web UI keeps
+//!   it too.
 //!
 //! - **Checks:** account checks and leak scans run in the background, each reading whole
-//!   targets. At most `concurrent_runs` may be running at once (counted in the
-//!   database, so across instances); starting one more answers `429 runs-busy`. The
+//!   targets. At most `concurrent_runs` may be running at once, counted and claimed in
+//!   one serialized transaction by the domain (`provisioning::checks::start`), for the
+//!   API, the web UI and the CLI alike; starting one more answers `429 runs-busy`. The
 //!   provisioning jobs themselves run on a fixed pool of `[provisioning] workers` tasks.
 //!
-//! The windows run on the vault clock. The counts of the two windows are in memory: per
+//! The windows run on the vault clock. The count of bad tokens is in memory: per
 //! instance, and reset by a restart (see SECURITY.md, known limits).
 
 use std::collections::{HashMap, VecDeque};
@@ -116,45 +119,20 @@ impl Window {
     }
 }
 
-/// The API's limits, shared by every handler.
+/// The API's own limits, shared by every handler. The limits on reveal requests and on
+/// running checks are not here: they hold for the web UI and the CLI too, so the domain
+/// decides them (`domain::reveal::request`, `provisioning::checks::start`).
 #[derive(Debug)]
 pub struct ApiLimits {
     pub failed_tokens: Window,
-    pub reveal_requests: Window,
-    pub concurrent_runs: i64,
 }
 
 impl ApiLimits {
     pub fn new(c: &LimitsConfig) -> Self {
         Self {
             failed_tokens: Window::new(c.failed_tokens_per_address, c.failed_token_window_secs),
-            reveal_requests: Window::new(
-                c.reveal_requests_per_person,
-                c.reveal_request_window_secs,
-            ),
-            concurrent_runs: i64::from(c.concurrent_runs.max(1)),
         }
     }
-}
-
-/// Refuses to start another check while `concurrent_runs` are running.
-pub async fn room_for_a_run(st: &super::AppState) -> Result<(), super::ApiError> {
-    use sqlx::Row as _;
-    let running: i64 = sqlx::query("SELECT COUNT(*) AS n FROM prov_runs WHERE state = 'running'")
-        .fetch_one(st.ctx.vault.db().pool())
-        .await
-        .and_then(|r| r.try_get("n"))
-        .map_err(|e| super::ApiError::from(crate::domain::DomainError::from(e)))?;
-    if running >= st.limits.concurrent_runs {
-        return Err(super::ApiError::new(
-            axum::http::StatusCode::TOO_MANY_REQUESTS,
-            "runs-busy",
-            "Too many checks running",
-            "Too many account checks and leak scans are running; start this one when one \
-             has finished.",
-        ));
-    }
-    Ok(())
 }
 
 #[cfg(test)]

@@ -167,6 +167,12 @@ impl From<DomainError> for ApiError {
             DomainError::Gone { code, message } => {
                 Self::new(StatusCode::GONE, code, "Gone", message)
             }
+            DomainError::Busy { code, message } => Self::new(
+                StatusCode::TOO_MANY_REQUESTS,
+                code,
+                "Too many requests",
+                message,
+            ),
             DomainError::Internal(msg) => {
                 tracing::error!(error = %msg, "internal error");
                 if msg.starts_with(crate::domain::DATABASE_UNAVAILABLE) {

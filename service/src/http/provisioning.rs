@@ -160,7 +160,6 @@ async fn account_check_target(
     Path(name): Path<String>,
 ) -> Result<(StatusCode, Json<RunView>), ApiError> {
     let permit = st.municipality_permit(&caller, Action::ProvisioningStatusRead)?;
-    super::limits::room_for_a_run(&st).await?;
     let run = checks::start_account_check_target(&st.ctx, &permit, &name)
         .await
         .map_err(no_such_target())?;
@@ -367,7 +366,6 @@ async fn leak_scan_all(
     caller: Caller,
 ) -> Result<(StatusCode, Json<RunView>), ApiError> {
     let permit = st.municipality_permit(&caller, Action::LeakScan)?;
-    super::limits::room_for_a_run(&st).await?;
     Ok((
         StatusCode::ACCEPTED,
         Json(checks::start_leak_scan(&st.ctx, &permit, None).await?),
@@ -395,7 +393,6 @@ async fn account_check_case(
     Path(case): Path<String>,
 ) -> Result<(StatusCode, Json<RunView>), ApiError> {
     let (case, permit) = st.case_permit(&caller, &case, Action::AccountCheck).await?;
-    super::limits::room_for_a_run(&st).await?;
     Ok((
         StatusCode::ACCEPTED,
         Json(checks::start_account_check_case(&st.ctx, &permit, &case).await?),
@@ -443,7 +440,6 @@ async fn leak_scan_case(
     Path(case): Path<String>,
 ) -> Result<(StatusCode, Json<RunView>), ApiError> {
     let (case, permit) = st.case_permit(&caller, &case, Action::LeakScan).await?;
-    super::limits::room_for_a_run(&st).await?;
     Ok((
         StatusCode::ACCEPTED,
         Json(checks::start_leak_scan(&st.ctx, &permit, Some(&case)).await?),

@@ -153,7 +153,15 @@ pub async fn request(
                 unit: target.unit.clone(),
             },
         ) {
-            Ok(permit) => match reveal::request(vault, &permit, &target, &input.purpose).await {
+            Ok(permit) => match reveal::request(
+                vault,
+                &permit,
+                &target,
+                &input.purpose,
+                st.ctx.reveal_limit(),
+            )
+            .await
+            {
                 Ok(v) => return see_other(&format!("/reveals/{}", v.reveal_id)),
                 Err(e) => FormErrors::from_domain(e, REQUEST_FIELDS, &[]),
             },

@@ -112,6 +112,13 @@ impl Ctx {
                 conflict_key(code),
                 back,
             ),
+            DomainError::Busy { code, .. } => self.problem(
+                st,
+                StatusCode::TOO_MANY_REQUESTS,
+                "error.conflict-title",
+                conflict_key(code),
+                back,
+            ),
             DomainError::Invalid(_) => self.problem(
                 st,
                 StatusCode::UNPROCESSABLE_ENTITY,
@@ -474,6 +481,8 @@ pub fn conflict_key(code: &str) -> &'static str {
         "plan-required" => "conflict.plan-required",
         "decision-required" => "conflict.decision-required",
         "too-many-refused-names" => "conflict.too-many-refused-names",
+        "runs-busy" => "conflict.runs-busy",
+        "rate-limited" => "conflict.reveal-rate-limited",
         "fictitious-identity-required" => "conflict.fictitious-identity-required",
         "duplicate-identity" => "conflict.duplicate-identity",
         "number-unavailable" => "conflict.number-unavailable",

@@ -149,6 +149,24 @@ pub async fn start(
     };
     let run_id = uuid::Uuid::new_v4().to_string();
     let mut tx = vault.db().begin_write().await?;
+    // At most `[limits] concurrent_runs` account checks and leak scans at once, for every
+    // way in (API, web UI, CLI), counted and claimed in one serialized transaction.
+    // Reconciliation is not a check: it is not counted against it.
+    crate::domain::lock_limit(vault, &mut tx, crate::domain::LIMIT_LOCK_RUNS).await?;
+    let running: i64 = sqlx::query_scalar(
+        "SELECT COUNT(*) FROM prov_runs WHERE state = 'running' AND kind <> 'reconcile'",
+    )
+    .fetch_one(&mut *tx)
+    .await?;
+    if !matches!(scope, RunScope::Reconcile)
+        && running >= i64::from(ctx.config.limits.concurrent_runs.max(1))
+    {
+        return Err(DomainError::Busy {
+            code: "runs-busy",
+            message: "Too many account checks and leak scans are running; start this one \
+                      when one has finished.",
+        });
+    }
     sqlx::query(
         "INSERT INTO prov_runs (run_id, kind, case_id, unit, target, state, started_by, started_at, \
          targets_total, targets_done, items_done, findings, holder, lease_until) \
