@@ -359,8 +359,12 @@ mod tests {
     }
 
     #[test]
-    fn swedish_default_requires_a_valid_check_digit() {
-        let p = NumberPolicy::default_policy().unwrap();
+    fn swedish_must_pass_option_requires_a_valid_check_digit() {
+        let p = NumberPolicy::from_toml(
+            &DEFAULT_POLICY_TOML.replace("\"must-fail-luhn\"", "\"must-pass-luhn\""),
+        )
+        .unwrap();
+        assert_eq!(p.se.check_digit, CheckDigitRule::MustPassLuhn);
         let born = d(2015, 4, 2);
         let c = se_check_digit(born, 123).unwrap();
         assert!(p.check_se_last_four(born, &format!("123{c}")).is_empty());
@@ -368,6 +372,21 @@ mod tests {
             p.check_se_last_four(born, &format!("123{}", (c + 1) % 10)),
             [NumberViolation::CheckDigitInvalid]
         );
+    }
+
+    /// The default refuses every valid check digit: its numbers are nobody's.
+    #[test]
+    fn swedish_default_refuses_a_valid_check_digit() {
+        let p = NumberPolicy::default_policy().unwrap();
+        let born = d(2015, 4, 2);
+        let c = se_check_digit(born, 123).unwrap();
+        assert_eq!(
+            p.check_se_last_four(born, &format!("123{c}")),
+            [NumberViolation::CheckDigitCouldBeReal]
+        );
+        assert!(p
+            .check_se_last_four(born, &format!("123{}", (c + 1) % 10))
+            .is_empty());
     }
 
     #[test]

@@ -258,8 +258,9 @@ async fn rate_limiting_responder(
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn retry_after_is_honoured_within_bounds() {
-    // Users: 429, then an empty list; Groups: an empty list.
-    let (port, h) = rate_limiting_responder(3, "1").await;
+    // The scan's first request (`/ResourceTypes`): 429, then an empty list; Users and
+    // Groups: an empty list each.
+    let (port, h) = rate_limiting_responder(4, "1").await;
     let cfg = ScimConfig::new(
         target("scim"),
         &format!("http://127.0.0.1:{port}/v2"),
@@ -269,7 +270,7 @@ async fn retry_after_is_honoured_within_bounds() {
     let t = ScimTarget::new(cfg).unwrap();
     assert!(t.read_everything().await.unwrap().is_empty());
     let times = h.await.unwrap();
-    assert_eq!(times.len(), 3);
+    assert_eq!(times.len(), 4);
     assert!(
         times[1] - times[0] >= Duration::from_millis(900),
         "waited {:?}",

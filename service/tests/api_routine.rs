@@ -25,7 +25,8 @@ fn plan(v: &str) -> serde_json::Value {
         "platforms": ["Google Workspace", "Unikum"],
         "guardian_contact_routes": ["Phone via the principal only"],
         "staff_to_inform": ["class teacher", "school nurse"],
-        "free_text": "No photos.\nNo name on the door."
+        // Line breaks as a browser's text area sends them (CR LF), and a tab.
+        "free_text": "No photos.\r\nNo name on the door.\tEver."
     })
 }
 
@@ -124,6 +125,11 @@ async fn routine(
         .ok(StatusCode::OK, "GET", &format!("{c}/plan"), SCHOOL_A, None)
         .await;
     assert_eq!(p["version"], 2);
+    // Kept with one line feed per line break.
+    assert_eq!(
+        p["plan"]["free_text"],
+        "No photos.\nNo name on the door.\tEver."
+    );
     assert!(p["plan"]["information_handling"]
         .as_str()
         .unwrap()

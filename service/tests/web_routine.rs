@@ -134,9 +134,19 @@ fn the_whole_routine_through_the_ui_for_one_pupil() {
     s.click("#plan-submit");
     s.wait_for_path(&format!("{case_path}/plan?saved=1"));
     assert!(s.exists("#plan-saved"));
-    s.fill("#free_text", "Uppdaterad efter mötet med vårdnadshavarna.");
+    // A paragraph break, as a principal writes one: the browser sends CR LF.
+    s.fill(
+        "#free_text",
+        "Uppdaterad efter mötet med vårdnadshavarna.\nAndra stycket: skjuts ordnas av skolan.",
+    );
     s.click("#plan-submit");
     s.wait_for_path(&format!("{case_path}/plan?saved=2"));
+    let page = s.source();
+    assert!(
+        page.contains("vårdnadshavarna.\nAndra stycket")
+            || page.contains("vårdnadshavarna.\r\nAndra stycket"),
+        "the text with its line break was not kept"
+    );
     let history = s.text_of("#plan-history");
     assert_eq!(history.matches("sara.school").count(), 2, "{history}");
     tour.page(&s, "the action plan with its history");

@@ -7,7 +7,7 @@ use fiktiv_vault::{CaseId, Sealed, Vault};
 use serde::{Deserialize, Serialize};
 use sqlx::Row;
 use utoipa::ToSchema;
-use zeroize::Zeroizing;
+use zeroize::{Zeroize as _, Zeroizing};
 
 use super::cases::{self, CaseState};
 use super::{
@@ -39,6 +39,25 @@ impl std::fmt::Debug for Plan {
 }
 
 impl Plan {
+    /// Line breaks as one character: a browser sends a text area's line breaks as
+    /// CR LF, and some systems a lone CR. The free-text fields are kept with LF only;
+    /// every other control character is still refused.
+    fn with_line_feeds(mut self) -> Self {
+        fn lf(s: &mut String) {
+            if s.contains('\r') {
+                let t = Zeroizing::new(s.replace("\r\n", "\n").replace('\r', "\n"));
+                s.zeroize();
+                s.push_str(&t);
+            }
+        }
+        lf(&mut self.information_handling);
+        lf(&mut self.free_text);
+        for r in &mut self.guardian_contact_routes {
+            lf(r);
+        }
+        self
+    }
+
     fn validate(&self) -> Vec<FieldProblem> {
         let mut out = Vec::new();
         check_free_text("information_handling", &self.information_handling, &mut out);
@@ -73,6 +92,7 @@ pub async fn write(
     plan: Plan,
 ) -> DomainResult<PlanWritten> {
     permit.require(Action::PlanWrite)?;
+    let plan = plan.with_line_feeds();
     let problems = plan.validate();
     if !problems.is_empty() {
         return Err(DomainError::Invalid(problems));
