@@ -483,6 +483,9 @@ impl Vault {
         let mut filter = crate::name_parts::NamePartFilter::new(self.keys.name_parts().clone());
         let mut identities: HashSet<(CaseId, String)> = HashSet::new();
         let mut tagged: HashSet<(CaseId, String)> = HashSet::new();
+        // Full-name rows per identity: fewer than the spelling slots means an identity
+        // stored before the spellings were indexed.
+        let mut full_names: HashMap<(CaseId, String), usize> = HashMap::new();
         for r in rows {
             let kind: String = r.try_get("kind")?;
             let idx: String = r.try_get("idx")?;
@@ -499,8 +502,23 @@ impl Vault {
             } else if let (Some(k), Some(i)) = (IndexKind::parse(&kind), BlindIndex::from_hex(&idx))
             {
                 set.map.entry((k, i)).or_default().insert(c);
+                if k == IndexKind::FullName {
+                    *full_names.entry((c, subject.clone())).or_default() += 1;
+                }
                 identities.insert((c, subject));
             }
+        }
+        let unspelled = full_names
+            .values()
+            .filter(|&&n| n < crate::identity::NAME_SPELLING_SLOTS)
+            .count();
+        if unspelled > 0 {
+            tracing::warn!(
+                unspelled,
+                "identities indexed without every spelling of their names: the egress \
+                 guard and the leak scan do not recognise their transliterated spellings; \
+                 run `fiktiv keys reindex`"
+            );
         }
         let untagged = identities.difference(&tagged).count();
         if untagged == 0 {

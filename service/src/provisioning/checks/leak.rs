@@ -187,7 +187,19 @@ pub(super) async fn leak_scan(
     // A case found before and clean now, in a scan that read every target completely
     // (the scope of every scan: all targets, whole), has its open leak alerts closed.
     if !incomplete {
-        for r in reports.iter().filter(|r| r.status == CaseStatus::Clean) {
+        // Only the cases with an open leak alert (not one statement per clean case).
+        let alerted: std::collections::BTreeSet<String> = sqlx::query_scalar(
+            "SELECT DISTINCT case_id FROM prov_alerts \
+             WHERE kind = 'leak-found' AND acknowledged_at IS NULL AND case_id IS NOT NULL",
+        )
+        .fetch_all(&mut *tx)
+        .await?
+        .into_iter()
+        .collect();
+        for r in reports
+            .iter()
+            .filter(|r| r.status == CaseStatus::Clean && alerted.contains(&r.case.to_string()))
+        {
             let closed = sqlx::query(
                 "UPDATE prov_alerts SET acknowledged_by = $1, acknowledged_at = $2 \
                  WHERE kind = 'leak-found' AND case_id = $3 AND acknowledged_at IS NULL",
