@@ -222,6 +222,36 @@ mod tests {
     use serde_json::json;
 
     #[test]
+    fn resource_endpoints_are_safe_path_segments() {
+        let body = json!({"totalResults": 3, "Resources": [
+            {"id": "User", "endpoint": "/Users"},
+            {"id": "Group", "endpoint": "/Groups"},
+            {"id": "Note", "endpoint": "/Notes"},
+            {"id": "Again", "endpoint": "/Users"}
+        ]});
+        assert_eq!(
+            resource_endpoints(body.to_string().as_bytes()).unwrap(),
+            ["Users", "Groups", "Notes"]
+        );
+        // A plain array, as some servers answer.
+        let plain = json!([{"endpoint": "/Users"}]);
+        assert_eq!(
+            resource_endpoints(plain.to_string().as_bytes()).unwrap(),
+            ["Users"]
+        );
+        // An endpoint that would change the path, or none: refused.
+        for bad in ["/../Users", "/Users?x=1", "/a/b", "/", "", "/Ü"] {
+            let body = json!({"Resources": [{"endpoint": bad}]});
+            assert!(
+                resource_endpoints(body.to_string().as_bytes()).is_err(),
+                "{bad}"
+            );
+        }
+        let none = json!({"Resources": [{"id": "x"}]});
+        assert!(resource_endpoints(none.to_string().as_bytes()).is_err());
+    }
+
+    #[test]
     fn users_groups_lists() {
         let u = parse_user(json!({"id": "1", "externalId": "e", "name": {"givenName": "A"},
             "active": false, "meta": {"version": "W/\"x\"", "lastModified": "2025-01-02T03:04:05Z"}}))

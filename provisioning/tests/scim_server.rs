@@ -191,6 +191,13 @@ async fn leak_scan_finds_a_planted_real_pupil() {
     let clean = t.read_everything().await.unwrap();
     assert_eq!(clean.len(), 5, "3 users + 2 groups");
     assert!(scan(&clean, &key, &index).is_empty());
+    // What the scan reads: every resource type the server lists (scim2-server's
+    // `/ResourceTypes`), Users and Groups among them.
+    let scope = t.scan_scope().await.unwrap();
+    assert!(
+        scope.contains(&"/Users".to_string()) && scope.contains(&"/Groups".to_string()),
+        "{scope:?}"
+    );
 
     let planted = json!({
         "schemas": ["urn:ietf:params:scim:schemas:core:2.0:User"],
