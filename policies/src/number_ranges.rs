@@ -91,6 +91,12 @@ pub enum CheckDigitRule {
     /// checks it against every real number in the vault, and it must never
     /// reach a service that looks numbers up.
     MustPassLuhn,
+    /// No check digit: the temporary form SS 12000 allows in `civicNo` for a pupil
+    /// with neither a personal nor a coordination number, the date followed by two
+    /// letters ([`SwedishNumbers::temporary_letters`], `TF` by default) and two digits
+    /// (`20130101TF01`). No personal or coordination number has letters, so the number
+    /// belongs to nobody; 100 numbers per birth date (serials 0 to 99).
+    Ss12000Temporary,
 }
 
 /// Swedish rules.
@@ -101,6 +107,41 @@ pub struct SwedishNumbers {
     pub serials: Vec<DigitRange>,
     /// What the check digit must do.
     pub check_digit: CheckDigitRule,
+    /// The two letters after the date of an [`CheckDigitRule::Ss12000Temporary`]
+    /// number: two of `A`-`Z`.
+    #[serde(default = "default_temporary_letters")]
+    pub temporary_letters: TemporaryLetters,
+}
+
+fn default_temporary_letters() -> TemporaryLetters {
+    TemporaryLetters(*b"TF")
+}
+
+/// Two ASCII capital letters.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(try_from = "String", into = "String")]
+pub struct TemporaryLetters([u8; 2]);
+
+impl TemporaryLetters {
+    pub fn as_str(&self) -> &str {
+        std::str::from_utf8(&self.0).unwrap_or("TF")
+    }
+}
+
+impl TryFrom<String> for TemporaryLetters {
+    type Error = String;
+    fn try_from(s: String) -> Result<Self, Self::Error> {
+        match s.as_bytes() {
+            [a, b] if a.is_ascii_uppercase() && b.is_ascii_uppercase() => Ok(Self([*a, *b])),
+            _ => Err("temporary_letters must be two capital letters A-Z".to_owned()),
+        }
+    }
+}
+
+impl From<TemporaryLetters> for String {
+    fn from(t: TemporaryLetters) -> Self {
+        t.as_str().to_owned()
+    }
 }
 
 /// Norwegian rules.
@@ -212,6 +253,16 @@ impl NumberPolicy {
         birth_date: NaiveDate,
         last_four: &str,
     ) -> Vec<NumberViolation> {
+        if self.se.check_digit == CheckDigitRule::Ss12000Temporary {
+            // Two letters, then a serial of two digits.
+            let ok = last_four.get(..2) == Some(self.se.temporary_letters.as_str())
+                && last_four.get(2..).and_then(ascii_digits::<2>).is_some();
+            return if ok {
+                Vec::new()
+            } else {
+                vec![NumberViolation::NotDigits]
+            };
+        }
         let Some(digits) = ascii_digits::<4>(last_four) else {
             return vec![NumberViolation::NotDigits];
         };
@@ -349,6 +400,38 @@ mod tests {
     }
 
     const MUST_FAIL: &str = "[se]\nserials = [{ from = 0, to = 999 }]\ncheck_digit = \"must-fail-luhn\"\n[no]\nindividual_numbers = [{ from = 0, to = 999 }]\n";
+
+    #[test]
+    fn ss12000_temporary_numbers_take_two_letters_and_two_digits() {
+        let p = NumberPolicy::from_toml(
+            &DEFAULT_POLICY_TOML.replace("\"must-fail-luhn\"", "\"ss12000-temporary\""),
+        )
+        .unwrap();
+        assert_eq!(p.se.check_digit, CheckDigitRule::Ss12000Temporary);
+        assert_eq!(p.se.temporary_letters.as_str(), "TF");
+        let born = d(2013, 1, 1);
+        assert!(p.check_se_last_four(born, "TF01").is_empty());
+        for bad in ["1234", "TX01", "tf01", "TF1", "TF0A", "TF012"] {
+            assert_eq!(
+                p.check_se_last_four(born, bad),
+                [NumberViolation::NotDigits],
+                "{bad}"
+            );
+        }
+        let other = NumberPolicy::from_toml(&DEFAULT_POLICY_TOML.replace(
+            "check_digit = \"must-fail-luhn\"",
+            "check_digit = \"ss12000-temporary\"\ntemporary_letters = \"XY\"",
+        ))
+        .unwrap();
+        assert!(other.check_se_last_four(born, "XY99").is_empty());
+        for bad in ["xy", "X", "XYZ", "X1", "ÅÄ"] {
+            let toml = DEFAULT_POLICY_TOML.replace(
+                "check_digit = \"must-fail-luhn\"",
+                &format!("check_digit = \"ss12000-temporary\"\ntemporary_letters = \"{bad}\""),
+            );
+            assert!(NumberPolicy::from_toml(&toml).is_err(), "{bad}");
+        }
+    }
 
     #[test]
     fn default_policy_loads() {

@@ -206,7 +206,9 @@ pub enum PersonKind {
 }
 
 /// A fictitious personal number: the country and the canonical digits (SE 12, NO 11).
-/// A Norwegian one must be synthetic (month + 80), which no real person has.
+/// A Norwegian one must be synthetic (month + 80), which no real person has. A Swedish
+/// one may be the temporary form SS 12000 allows in `civicNo`: the date, two capital
+/// letters, two digits (`20130101TF01`).
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub struct FictitiousNumber {
     country: Country,
@@ -219,7 +221,17 @@ impl FictitiousNumber {
             Country::Se => 12,
             Country::No => 11,
         };
-        if canonical.len() != want || !canonical.bytes().all(|b| b.is_ascii_digit()) {
+        let b = canonical.as_bytes();
+        let digits =
+            |r: std::ops::Range<usize>| b.get(r).is_some_and(|d| d.iter().all(u8::is_ascii_digit));
+        let shaped = b.len() == want
+            && (digits(0..want)
+                || (country == Country::Se
+                    && digits(0..8)
+                    && b.get(8..10)
+                        .is_some_and(|l| l.iter().all(u8::is_ascii_uppercase))
+                    && digits(10..12)));
+        if !shaped {
             return Err(ModelError::BadNumber);
         }
         if country == Country::No && !is_synthetic_no(canonical) {
@@ -342,6 +354,17 @@ mod tests {
         assert_eq!(GroupId::new("a,b"), Err(ModelError::BadId));
         assert_eq!(GroupId::new(""), Err(ModelError::BadId));
         assert!(FictitiousNumber::new(Country::Se, "201203041234").is_ok());
+        // The SS 12000 temporary form, Swedish only, letters only in positions 9-10.
+        assert!(FictitiousNumber::new(Country::Se, "20130101TF01").is_ok());
+        for bad in [
+            "20130101tf01",
+            "2013010TF012",
+            "20130101TF0A",
+            "2013010ATF01",
+        ] {
+            assert!(FictitiousNumber::new(Country::Se, bad).is_err(), "{bad}");
+        }
+        assert!(FictitiousNumber::new(Country::No, "0403121TF01").is_err());
         assert_eq!(
             FictitiousNumber::new(Country::Se, "1203041234"),
             Err(ModelError::BadNumber)

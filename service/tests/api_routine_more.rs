@@ -1160,3 +1160,61 @@ async fn shredding_follows_the_configured_retention_per_record_class() {
     assert_eq!(meta["fictitious"], Value::Null);
     assert_eq!(run().await, (0, 0, 0));
 }
+
+/// The SS 12000 temporary form (`check_digit = "ss12000-temporary"`): the fictitious
+/// number is the birth date, two letters and two digits, nobody's number; chosen digits
+/// above 99 are refused; a reveal by the number as a platform writes it
+/// (`YYMMDD-TFNN`) finds the pupil.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn registration_under_the_ss12000_temporary_form() {
+    let dir = tempfile::tempdir().unwrap();
+    let ranges = dir.path().join("number_ranges.toml");
+    std::fs::write(
+        &ranges,
+        fiktiv_policies::number_ranges::DEFAULT_POLICY_TOML.replace(
+            "check_digit = \"must-fail-luhn\"",
+            "check_digit = \"ss12000-temporary\"",
+        ),
+    )
+    .unwrap();
+    let mut config = Config::default();
+    config.policies.number_ranges = Some(ranges);
+    let e = env_with(TestDatabase::sqlite().unwrap(), at(2026, 3, 2), config).await;
+    let (case, order) = ordered_case(
+        &e,
+        &se_number(date(2015, 5, 17), 123),
+        "2015-05-17",
+        "2015-09-03",
+    )
+    .await;
+    let reg = format!("/api/v1/orders/{order}/registration");
+    let (s, p) = e
+        .call("POST", &reg, CENTRAL, Some(json!({"serial": 150})))
+        .await;
+    assert!(s.is_client_error(), "{s} {p}");
+    let r = e
+        .ok(
+            StatusCode::OK,
+            "POST",
+            &reg,
+            CENTRAL,
+            Some(json!({"serial": 7})),
+        )
+        .await;
+    assert_eq!(r["number"], "20150903TF07");
+    let g = r["guardians"][0]["number"].as_str().unwrap();
+    assert!(
+        g.len() == 12 && &g[..8] == "19850707" && &g[8..10] == "TF",
+        "{g}"
+    );
+    let asked = e
+        .ok(
+            StatusCode::CREATED,
+            "POST",
+            "/api/v1/reveals",
+            SCHOOL_A,
+            Some(json!({"fictitious_number": "150903-TF07", "purpose": "Guardian request"})),
+        )
+        .await;
+    assert_eq!(asked["case_id"], case.as_str(), "{asked}");
+}

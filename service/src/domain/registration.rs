@@ -75,9 +75,20 @@ fn compose(
             if !policy.allowed_se_serial(serial) {
                 return None;
             }
+            if policy.se.check_digit == CheckDigitRule::Ss12000Temporary {
+                // The date, two letters, two digits: serials 0 to 99.
+                if serial > 99 {
+                    return None;
+                }
+                return Some(format!(
+                    "{}{}{serial:02}",
+                    birth.format("%Y%m%d"),
+                    policy.se.temporary_letters.as_str()
+                ));
+            }
             let valid = make_se_number(birth, serial).ok()?;
             let number = match policy.se.check_digit {
-                CheckDigitRule::MustPassLuhn => valid,
+                CheckDigitRule::MustPassLuhn | CheckDigitRule::Ss12000Temporary => valid,
                 CheckDigitRule::MustFailLuhn => {
                     // Any other digit fails; take the next one.
                     let (head, last) = valid.split_at(11);
@@ -417,6 +428,14 @@ mod tests {
         assert_eq!(&se[..11], "20140309123");
         assert_ne!(se, make_se_number(birth, 123).unwrap());
         assert!(PersonalNumber::parse_country(fiktiv_vault::ids::Country::Se, &se, today).is_err());
+        // The SS 12000 temporary form: the date, two letters, two digits.
+        let mut temp = p.clone();
+        temp.se.check_digit = CheckDigitRule::Ss12000Temporary;
+        assert_eq!(
+            compose(&temp, Country::Se, birth, 7).as_deref(),
+            Some("20140309TF07")
+        );
+        assert!(compose(&temp, Country::Se, birth, 100).is_none());
         // With `must-pass-luhn`, a valid one.
         let mut pass = p.clone();
         pass.se.check_digit = CheckDigitRule::MustPassLuhn;

@@ -519,8 +519,16 @@ fn fictitious_number_forms(written: &str, today: chrono::NaiveDate) -> [String; 
         .trim()
         .chars()
         .filter(|c| !matches!(c, '-' | '+' | ' '))
+        .map(|c| c.to_ascii_uppercase())
         .collect();
-    if digits.len() == 10 && digits.bytes().all(|b| b.is_ascii_digit()) {
+    // Ten characters: the century left out, of digits or of the SS 12000 temporary form
+    // (`130101TF01`).
+    let short = digits.len() == 10
+        && digits
+            .bytes()
+            .enumerate()
+            .all(|(i, b)| b.is_ascii_digit() || ((6..8).contains(&i) && b.is_ascii_uppercase()));
+    if short {
         [format!("20{digits}"), format!("19{digits}")]
     } else {
         [digits.clone(), digits]
@@ -558,5 +566,10 @@ mod tests {
         );
         let spaced = format!("{} {}", &failing[2..8], &failing[8..]);
         assert!(fictitious_number_forms(&spaced, today).contains(&failing));
+        // The SS 12000 temporary form, as written with or without the century.
+        assert!(fictitious_number_forms("130101-TF01", today).contains(&"20130101TF01".to_string()));
+        assert!(
+            fictitious_number_forms("20130101tf01", today).contains(&"20130101TF01".to_string())
+        );
     }
 }

@@ -105,6 +105,7 @@ impl RegisterPage {
             (crate::domain::cases::CountryCode::No, _) => "register.guarantee-no-synthetic",
             (_, CheckDigitRule::MustFailLuhn) => "register.guarantee-se-fail-luhn",
             (_, CheckDigitRule::MustPassLuhn) => "register.guarantee-se-pass-luhn",
+            (_, CheckDigitRule::Ss12000Temporary) => "register.guarantee-se-temporary",
         }
     }
 
