@@ -8,7 +8,7 @@ use serde::Serialize;
 
 use crate::diagnose::{Diagnosis, Problem};
 use crate::guard::{Blocked, Cleared, EgressGuard};
-use crate::model::{FictitiousPerson, GroupId, PersonId, TargetName};
+use crate::model::{FictitiousNumber, FictitiousPerson, GroupId, PersonId, TargetName};
 use crate::record::{ManagedEntry, OutboundRecord, ScannedEntry};
 use crate::scan_page::ScanPage;
 
@@ -197,6 +197,19 @@ pub trait Target: Send + Sync {
     /// [`check_account`].
     fn volatile_attributes(&self) -> &'static [&'static str] {
         &[]
+    }
+
+    /// Whether the target takes a fictitious number of the scheme in force (`number`, a
+    /// sample of it), for `fiktiv targets test`: a target that writes the number
+    /// somewhere writes a probe with it and removes it again, and records a `number`
+    /// step in `d`; a target that writes no number says nothing (the default).
+    async fn probe_number(
+        &self,
+        guard: &EgressGuard,
+        number: &FictitiousNumber,
+        d: &mut Diagnosis,
+    ) {
+        let _ = (guard, number, d);
     }
 
     /// Tests connectivity, TLS, credentials, the configured bases and the schema, for

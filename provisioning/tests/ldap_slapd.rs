@@ -683,3 +683,40 @@ async fn leak_scan_reads_every_naming_context_by_default() {
     let entries = narrow.read_everything().await.unwrap();
     assert!(scan(&entries, &key, &index).is_empty());
 }
+
+/// `targets test` tries a number of the scheme in force: a directory whose number
+/// attribute takes digits only (`x121Address`, NumericString) refuses the SS 12000
+/// temporary form and says so; it takes a number of digits; the probe entry is gone
+/// either way. A target that writes no number says nothing.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_number_probe_reports_a_scheme_the_directory_refuses() {
+    use fiktiv_provisioning::diagnose::Diagnosis;
+    let slapd = Slapd::start().unwrap();
+    let mut cfg = config_for(&slapd);
+    cfg.schema = LdapSchema::InetOrgPerson;
+    cfg.number_attribute = Some("x121Address".into());
+    let t = LdapTarget::new(cfg).unwrap();
+    let guard = guard(&key(), &[]);
+    let probe = |n: &str| FictitiousNumber::new(Country::Se, n).unwrap();
+
+    let mut d = Diagnosis::new(t.name().clone());
+    t.probe_number(&guard, &probe("20130101TF01"), &mut d).await;
+    let step = d.probes.iter().find(|p| p.step == "number").unwrap();
+    assert!(!step.ok, "{d:?}");
+    assert!(step.detail.contains("x121Address"), "{d:?}");
+
+    let mut d = Diagnosis::new(t.name().clone());
+    t.probe_number(&guard, &probe("201301011235"), &mut d).await;
+    let step = d.probes.iter().find(|p| p.step == "number").unwrap();
+    assert!(step.ok, "{d:?}");
+    // No probe entry is left.
+    assert!(!slapd.dump().unwrap().contains("fiktiv-probe-"));
+
+    // No number attribute: nothing to try.
+    let mut plain = config_for(&slapd);
+    plain.schema = LdapSchema::InetOrgPerson;
+    let t = LdapTarget::new(plain).unwrap();
+    let mut d = Diagnosis::new(t.name().clone());
+    t.probe_number(&guard, &probe("20130101TF01"), &mut d).await;
+    assert!(d.probes.is_empty(), "{d:?}");
+}

@@ -12,6 +12,7 @@ use super::{DisableMode, LdapSchema, LdapSecurity, LdapTarget};
 use crate::diagnose::{schema_names, tcp_reachable, Diagnosis, Problem};
 use crate::guard::EgressGuard;
 use crate::ldap_parse::parse_search_entry;
+use crate::model::FictitiousNumber;
 
 /// What an LDAP result code means for the operator.
 fn rc_problem(rc: u32) -> Problem {
@@ -228,36 +229,108 @@ impl LdapTarget {
         }
     }
 
+    /// The attribute and value this target writes for a fictitious number (as
+    /// `render` writes it), if it writes one.
+    pub(super) fn number_value(&self, n: &FictitiousNumber) -> Option<(String, String)> {
+        match (&self.cfg.schema, &self.cfg.number_attribute) {
+            (LdapSchema::Feide { realm }, _) => Some((
+                "norEduPersonLIN".to_string(),
+                format!("{realm}:localnin:{}", n.canonical()),
+            )),
+            (_, Some(attr)) => Some((attr.clone(), n.canonical().to_string())),
+            _ => None,
+        }
+    }
+
+    /// `Target::probe_number`: a probe entry holding the number as the target writes it,
+    /// added and deleted again.
+    pub(super) async fn run_number_probe(
+        &self,
+        guard: &EgressGuard,
+        n: &FictitiousNumber,
+        d: &mut Diagnosis,
+    ) {
+        let Some((attr, value)) = self.number_value(n) else {
+            return;
+        };
+        let mut ldap = match self.connect().await {
+            Ok(l) => l,
+            Err(e) => {
+                d.fail("number", Problem::Unreachable, e.to_string());
+                return;
+            }
+        };
+        let mut probe = Diagnosis::new(self.cfg.name.clone());
+        let feide = matches!(self.cfg.schema, LdapSchema::Feide { .. });
+        self.probe_write(&mut ldap, guard, &mut probe, Some((&attr, &value, feide)))
+            .await;
+        let _ = ldap.unbind().await;
+        for p in probe.probes {
+            if p.ok {
+                d.pass(
+                    "number",
+                    format!("the directory takes a number of the scheme in force in {attr}"),
+                );
+            } else {
+                d.fail(
+                    "number",
+                    p.problem.unwrap_or(Problem::Unexpected),
+                    format!(
+                        "the directory refuses a number of the scheme in force in {attr}: {}; \
+                         choose another scheme in number_ranges or another number attribute",
+                        p.detail
+                    ),
+                );
+            }
+        }
+    }
+
     /// Adds a probe entry under the people base and deletes it again. Its values are
-    /// constants, checked by the guard like any outbound value.
-    async fn probe_write(&self, ldap: &mut Ldap, guard: &EgressGuard, d: &mut Diagnosis) {
+    /// constants (and, for the number probe, a sample fictitious number), checked by
+    /// the guard like any outbound value.
+    async fn probe_write(
+        &self,
+        ldap: &mut Ldap,
+        guard: &EgressGuard,
+        d: &mut Diagnosis,
+        number: Option<(&str, &str, bool)>,
+    ) {
         let tag = uuid::Uuid::new_v4().simple().to_string();
         let uid = format!("fiktiv-probe-{}", tag.get(..12).unwrap_or("0"));
         let dn = format!("uid={},{}", dn_escape(uid.as_str()), self.cfg.people_base);
-        let values = vec![
+        let mut values = vec![
             ("dn".to_string(), dn.clone()),
             ("uid".to_string(), uid.clone()),
             ("cn".to_string(), uid.clone()),
             ("sn".to_string(), "probe".to_string()),
         ];
+        if let Some((attr, value, _)) = number {
+            values.push((attr.to_string(), value.to_string()));
+        }
         if let Err(b) = guard.check_values(&self.cfg.name, None, &values) {
             d.fail("write", Problem::Unexpected, b.to_string());
             return;
         }
-        let attrs = vec![
-            (
-                "objectClass".to_string(),
-                HashSet::from([
-                    "top".to_string(),
-                    "person".to_string(),
-                    "organizationalPerson".to_string(),
-                    "inetOrgPerson".to_string(),
-                ]),
-            ),
+        let mut classes = HashSet::from([
+            "top".to_string(),
+            "person".to_string(),
+            "organizationalPerson".to_string(),
+            "inetOrgPerson".to_string(),
+        ]);
+        let mut extra = Vec::new();
+        if let Some((attr, value, feide)) = number {
+            if feide {
+                classes.extend(["eduPerson".to_string(), "norEduPerson".to_string()]);
+            }
+            extra.push((attr.to_string(), HashSet::from([value.to_string()])));
+        }
+        let mut attrs = vec![
+            ("objectClass".to_string(), classes),
             ("uid".to_string(), HashSet::from([uid.clone()])),
             ("cn".to_string(), HashSet::from([uid])),
             ("sn".to_string(), HashSet::from(["probe".to_string()])),
         ];
+        attrs.extend(extra);
         match ldap.with_timeout(self.cfg.timeout).add(&dn, attrs).await {
             Ok(r) if r.rc == 0 => {
                 let del = ldap.with_timeout(self.cfg.timeout).delete(&dn).await;
@@ -355,7 +428,7 @@ impl LdapTarget {
         }
         self.probe_schema(&mut ldap, &mut d).await;
         if d.ok() {
-            self.probe_write(&mut ldap, guard, &mut d).await;
+            self.probe_write(&mut ldap, guard, &mut d, None).await;
         }
         let _ = ldap.unbind().await;
         d

@@ -812,6 +812,15 @@ impl Target for LdapTarget {
         self.scan_bases().await
     }
 
+    async fn probe_number(
+        &self,
+        guard: &EgressGuard,
+        number: &crate::model::FictitiousNumber,
+        d: &mut crate::diagnose::Diagnosis,
+    ) {
+        self.run_number_probe(guard, number, d).await;
+    }
+
     fn volatile_attributes(&self) -> &'static [&'static str] {
         &["modifyTimestamp"]
     }

@@ -111,6 +111,14 @@ fn compose(
     }
 }
 
+/// A number of the scheme in force for `country` (a fixed birth date, the first
+/// serial the policy allows), for `fiktiv targets test` to try on a target. Never given
+/// to anyone.
+pub fn sample_number(policy: &NumberPolicy, country: Country) -> Option<String> {
+    let birth = NaiveDate::from_ymd_opt(2015, 1, 1)?;
+    (0..=999).find_map(|s| compose(policy, country, birth, s))
+}
+
 /// Free: not given to any fictitious person, not any real person's number.
 async fn is_free(vault: &Vault, conn: &mut AnyConnection, number: &str) -> DomainResult<bool> {
     let taken = sqlx::query("SELECT 1 AS x FROM fictitious_numbers WHERE number = $1")

@@ -7,8 +7,8 @@ use std::collections::BTreeMap;
 use std::path::Path;
 use std::sync::Arc;
 
-use fiktiv_policies::{Action, Permit};
-use fiktiv_provisioning::{Diagnosis, EgressGuard, Problem, Target, TargetName};
+use fiktiv_policies::{Action, Country, Permit};
+use fiktiv_provisioning::{Diagnosis, EgressGuard, FictitiousNumber, Problem, Target, TargetName};
 use fiktiv_vault::audit::{fmt_time, NewEvent, Outcome};
 use fiktiv_vault::Vault;
 use serde::Serialize;
@@ -427,7 +427,33 @@ pub async fn test(ctx: &Context, name: &str) -> DomainResult<Option<Diagnosis>> 
     // Each step has the target's own timeout; this bounds the whole test.
     let limit = ctx.provisioning.settings().job_timeout();
     match tokio::time::timeout(limit, target.diagnose(&guard, now)).await {
-        Ok(d) => Ok(Some(d)),
+        Ok(mut d) => {
+            // Does the target take a number of the scheme in force (a check digit that
+            // fails, letters)? Only when everything else passed: a probe entry is
+            // written.
+            if d.ok() {
+                for country in [Country::Se, Country::No] {
+                    let sample =
+                        crate::domain::registration::sample_number(&ctx.rules.numbers, country)
+                            .and_then(|n| {
+                                FictitiousNumber::new(
+                                    match country {
+                                        Country::Se => fiktiv_vault::ids::Country::Se,
+                                        Country::No => fiktiv_vault::ids::Country::No,
+                                    },
+                                    &n,
+                                )
+                                .ok()
+                            });
+                    if let Some(n) = sample {
+                        let _ =
+                            tokio::time::timeout(limit, target.probe_number(&guard, &n, &mut d))
+                                .await;
+                    }
+                }
+            }
+            Ok(Some(d))
+        }
         Err(_) => {
             let mut d = Diagnosis::new(e.name.clone());
             d.fail(
