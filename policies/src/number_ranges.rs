@@ -91,6 +91,12 @@ pub enum CheckDigitRule {
     /// checks it against every real number in the vault, and it must never
     /// reach a service that looks numbers up.
     MustPassLuhn,
+    /// Numbers from the tax agency's published list of test personal numbers
+    /// (Skatteverket's "testpersonnummer", never assigned to anyone), imported from
+    /// the file `test_numbers_file` ([`NumberPolicy::load_test_numbers`]). Valid in
+    /// format and checksum, and nobody's; only the listed numbers are given out, each
+    /// once.
+    TaxAgencyTestNumbers,
     /// No check digit: the temporary form SS 12000 allows in `civicNo` for a pupil
     /// with neither a personal nor a coordination number, the date followed by two
     /// letters ([`SwedishNumbers::temporary_letters`], `TF` by default) and two digits
@@ -111,6 +117,14 @@ pub struct SwedishNumbers {
     /// number: two of `A`-`Z`.
     #[serde(default = "default_temporary_letters")]
     pub temporary_letters: TemporaryLetters,
+    /// The file of the tax agency's test personal numbers
+    /// ([`CheckDigitRule::TaxAgencyTestNumbers`]): one 12-digit number per line, or a
+    /// CSV export whose cells hold them (other cells and lines are ignored).
+    #[serde(default)]
+    pub test_numbers_file: Option<std::path::PathBuf>,
+    /// The numbers read from `test_numbers_file`, canonical (12 digits).
+    #[serde(skip)]
+    pub test_numbers: std::collections::BTreeSet<String>,
 }
 
 fn default_temporary_letters() -> TemporaryLetters {
@@ -170,6 +184,8 @@ pub enum NumberViolation {
     CheckDigitCouldBeReal,
     /// The Swedish check digit fails Luhn, which policy forbids.
     CheckDigitInvalid,
+    /// Not a number of the imported list of the tax agency's test personal numbers.
+    NotATestNumber,
     /// The Norwegian individual number is outside the allowed ranges.
     IndividualNotAllowed,
     /// The Norwegian individual number does not fit the birth year's century.
@@ -181,6 +197,7 @@ impl NumberViolation {
     pub const fn code(self) -> &'static str {
         match self {
             NumberViolation::NotDigits => "number.not-digits",
+            NumberViolation::NotATestNumber => "number.not-a-test-number",
             NumberViolation::SerialNotAllowed => "number.serial-not-allowed",
             NumberViolation::CheckDigitCouldBeReal => "number.check-digit-could-be-real",
             NumberViolation::CheckDigitInvalid => "number.check-digit-invalid",
@@ -193,6 +210,10 @@ impl NumberViolation {
     pub const fn message(self) -> &'static str {
         match self {
             NumberViolation::NotDigits => "The digits have the wrong length or are not all digits.",
+            NumberViolation::NotATestNumber => {
+                "The number is not in the imported list of the tax agency's test personal \
+                 numbers."
+            }
             NumberViolation::SerialNotAllowed => {
                 "The serial is outside the ranges allowed by policy."
             }
@@ -235,6 +256,65 @@ impl NumberPolicy {
         toml::from_str(text).map_err(|e| NumberPolicyError(e.to_string()))
     }
 
+    /// Reads the tax agency's test personal numbers for
+    /// [`CheckDigitRule::TaxAgencyTestNumbers`] from `text` (the file
+    /// `test_numbers_file`): every run of 12 digits, or of 10 digits with a `-` or `+`
+    /// after the sixth, on any line or in any CSV cell. Each must be a valid personal
+    /// number (a real date, a valid check digit): an error names the line, never the
+    /// number. At least one is needed.
+    pub fn load_test_numbers(&mut self, text: &str) -> Result<usize, NumberPolicyError> {
+        let mut out = std::collections::BTreeSet::new();
+        for (i, line) in text.lines().enumerate() {
+            for cell in line.split([',', ';', '\t', ' ', '"']) {
+                let cell = cell.trim();
+                let digits: String = cell.chars().filter(char::is_ascii_digit).collect();
+                let shaped = match cell.len() {
+                    12 => digits.len() == 12,
+                    11 => digits.len() == 10 && matches!(cell.as_bytes().get(6), Some(b'-' | b'+')),
+                    _ => false,
+                };
+                if !shaped {
+                    continue;
+                }
+                let full = if digits.len() == 12 {
+                    digits
+                } else {
+                    // A ten-digit form: test numbers are of people born 1890 and later;
+                    // `+` marks one aged 100 or more.
+                    let yy: i32 = digits.get(..2).and_then(|y| y.parse().ok()).unwrap_or(0);
+                    let century = if cell.as_bytes().get(6) == Some(&b'+') || yy > 30 {
+                        "19"
+                    } else {
+                        "20"
+                    };
+                    format!("{century}{digits}")
+                };
+                let valid = full
+                    .get(..8)
+                    .and_then(|d| NaiveDate::parse_from_str(d, "%Y%m%d").ok())
+                    .zip(full.get(8..11).and_then(|s| s.parse::<u16>().ok()))
+                    .and_then(|(date, serial)| se_check_digit(date, serial))
+                    .is_some_and(|c| full.get(11..).and_then(|c| c.parse::<u8>().ok()) == Some(c));
+                if !valid {
+                    return Err(NumberPolicyError(format!(
+                        "test_numbers_file: line {} holds a number that is not a valid \
+                         personal number",
+                        i + 1
+                    )));
+                }
+                out.insert(full);
+            }
+        }
+        if out.is_empty() {
+            return Err(NumberPolicyError(
+                "test_numbers_file holds no personal number".to_owned(),
+            ));
+        }
+        let n = out.len();
+        self.se.test_numbers = out;
+        Ok(n)
+    }
+
     /// The shipped default (`policies/number_ranges.default.toml`).
     pub fn default_policy() -> Result<Self, NumberPolicyError> {
         Self::from_toml(DEFAULT_POLICY_TOML)
@@ -253,6 +333,24 @@ impl NumberPolicy {
         birth_date: NaiveDate,
         last_four: &str,
     ) -> Vec<NumberViolation> {
+        if self.se.check_digit == CheckDigitRule::TaxAgencyTestNumbers {
+            let Some(digits) = ascii_digits::<4>(last_four) else {
+                return vec![NumberViolation::NotDigits];
+            };
+            let number = format!(
+                "{}{}",
+                birth_date.format("%Y%m%d"),
+                digits
+                    .iter()
+                    .map(|d| char::from(b'0' + d))
+                    .collect::<String>()
+            );
+            return if self.se.test_numbers.contains(&number) {
+                Vec::new()
+            } else {
+                vec![NumberViolation::NotATestNumber]
+            };
+        }
         if self.se.check_digit == CheckDigitRule::Ss12000Temporary {
             // Two letters, then a serial of two digits.
             let ok = last_four.get(..2) == Some(self.se.temporary_letters.as_str())
@@ -431,6 +529,33 @@ mod tests {
             );
             assert!(NumberPolicy::from_toml(&toml).is_err(), "{bad}");
         }
+    }
+
+    #[test]
+    fn tax_agency_test_numbers_are_read_validated_and_the_only_ones_allowed() {
+        let mut p = NumberPolicy::from_toml(&DEFAULT_POLICY_TOML.replace(
+            "check_digit = \"must-fail-luhn\"",
+            "check_digit = \"tax-agency-test-numbers\"\ntest_numbers_file = \"t.csv\"",
+        ))
+        .unwrap();
+        assert_eq!(p.se.check_digit, CheckDigitRule::TaxAgencyTestNumbers);
+        let born = d(2015, 4, 2);
+        let c = se_check_digit(born, 123).unwrap();
+        let c2 = se_check_digit(born, 456).unwrap();
+        let listed = format!("20150402123{c}");
+        let csv = format!("Testpersonnummer;Kommentar\n{listed};x\n\"150402-456{c2}\"\n");
+        assert_eq!(p.load_test_numbers(&csv).unwrap(), 2);
+        assert!(p.check_se_last_four(born, &format!("123{c}")).is_empty());
+        assert!(p.check_se_last_four(born, &format!("456{c2}")).is_empty());
+        assert_eq!(
+            p.check_se_last_four(born, "1111"),
+            [NumberViolation::NotATestNumber]
+        );
+        // A number that is not valid: refused, the line named, the number not shown.
+        let bad = format!("{listed}\n20150402123{}\n", (c + 1) % 10);
+        let e = p.load_test_numbers(&bad).unwrap_err().to_string();
+        assert!(e.contains("line 2") && !e.contains("2015040212"), "{e}");
+        assert!(p.load_test_numbers("no numbers here\n").is_err());
     }
 
     #[test]

@@ -71,10 +71,30 @@ pub fn load_policies(config: &Config) -> Result<(Authorizer, Rules), StartupErro
             crate::config::one_line(&e.to_string())
         ))
     };
-    let numbers = match &config.policies.number_ranges {
+    let mut numbers = match &config.policies.number_ranges {
         Some(p) => NumberPolicy::from_toml(&read_file(p)?).map_err(|e| bad_file(p, &e))?,
         None => NumberPolicy::default_policy().map_err(|e| StartupError::Rules(e.to_string()))?,
     };
+    // The tax agency's test numbers, when that scheme is in force: read and checked now.
+    if numbers.se.check_digit
+        == fiktiv_policies::number_ranges::CheckDigitRule::TaxAgencyTestNumbers
+    {
+        let Some(file) = numbers.se.test_numbers_file.clone() else {
+            return Err(StartupError::Rules(
+                "number_ranges: check_digit = \"tax-agency-test-numbers\" needs \
+                 test_numbers_file"
+                    .into(),
+            ));
+        };
+        // Relative to the number-range file's folder.
+        let file = match (&config.policies.number_ranges, file.is_relative()) {
+            (Some(p), true) => p.parent().unwrap_or(Path::new(".")).join(file),
+            _ => file,
+        };
+        numbers
+            .load_test_numbers(&read_file(&file)?)
+            .map_err(|e| bad_file(&file, &e))?;
+    }
     let retention = match &config.policies.retention {
         Some(p) => RetentionPolicy::from_toml(&read_file(p)?).map_err(|e| bad_file(p, &e))?,
         None => {

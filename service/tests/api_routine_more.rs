@@ -1218,3 +1218,97 @@ async fn registration_under_the_ss12000_temporary_form() {
         .await;
     assert_eq!(asked["case_id"], case.as_str(), "{asked}");
 }
+
+/// The tax agency's test personal numbers (`check_digit = "tax-agency-test-numbers"`):
+/// only numbers from the imported list are given out, each once; a birth date with no
+/// listed number left gets a clear refusal; a list with a number that is not valid is
+/// refused at start, naming the line.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn registration_from_the_tax_agencys_test_numbers() {
+    let dir = tempfile::tempdir().unwrap();
+    let ranges = dir.path().join("number_ranges.toml");
+    std::fs::write(
+        &ranges,
+        fiktiv_policies::number_ranges::DEFAULT_POLICY_TOML.replace(
+            "check_digit = \"must-fail-luhn\"",
+            "check_digit = \"tax-agency-test-numbers\"\ntest_numbers_file = \"testpersonnummer.csv\"",
+        ),
+    )
+    .unwrap();
+    let pupil_number = se_number(date(2015, 9, 3), 321);
+    let guardian_number = se_number(date(1985, 7, 7), 654);
+    std::fs::write(
+        dir.path().join("testpersonnummer.csv"),
+        format!("Testpersonnummer\n{pupil_number}\n{guardian_number}\n"),
+    )
+    .unwrap();
+    let mut config = Config::default();
+    config.policies.number_ranges = Some(ranges.clone());
+    let e = env_with(
+        TestDatabase::sqlite().unwrap(),
+        at(2026, 3, 2),
+        config.clone(),
+    )
+    .await;
+    let (_, order) = ordered_case(
+        &e,
+        &se_number(date(2015, 5, 17), 123),
+        "2015-05-17",
+        "2015-09-03",
+    )
+    .await;
+    let reg = format!("/api/v1/orders/{order}/registration");
+    // Digits of a number that is not on the list: refused.
+    let (s, p) = e
+        .call("POST", &reg, CENTRAL, Some(json!({"serial": 322})))
+        .await;
+    assert!(s.is_client_error(), "{s} {p}");
+    let r = e
+        .ok(StatusCode::OK, "POST", &reg, CENTRAL, Some(json!({})))
+        .await;
+    assert_eq!(r["number"], pupil_number.as_str());
+    assert_eq!(r["guardians"][0]["number"], guardian_number.as_str());
+    // A second pupil with the same fictitious birth date: the list has no number left.
+    let (_, order2) = ordered_case(
+        &e,
+        &se_number(date(2015, 6, 1), 11),
+        "2015-06-01",
+        "2015-09-03",
+    )
+    .await;
+    let (s, p) = e
+        .call(
+            "POST",
+            &format!("/api/v1/orders/{order2}/registration"),
+            CENTRAL,
+            Some(json!({})),
+        )
+        .await;
+    assert_eq!(
+        (s, p["type"].as_str()),
+        (
+            StatusCode::CONFLICT,
+            Some("urn:fiktiv:problem:no-number-free")
+        ),
+        "{p}"
+    );
+    // A list with a number that is not a valid personal number: refused at start.
+    let last = pupil_number.as_bytes()[11] - b'0';
+    std::fs::write(
+        dir.path().join("testpersonnummer.csv"),
+        format!(
+            "{pupil_number}\n{}{}\n",
+            &pupil_number[..11],
+            (last + 1) % 10
+        ),
+    )
+    .unwrap();
+    let refused = fiktiv::context::load_policies(&config)
+        .err()
+        .unwrap()
+        .to_string();
+    assert!(
+        refused.contains("line 2") && !refused.contains(&pupil_number[..10]),
+        "{refused}"
+    );
+}

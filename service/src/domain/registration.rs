@@ -88,7 +88,9 @@ fn compose(
             }
             let valid = make_se_number(birth, serial).ok()?;
             let number = match policy.se.check_digit {
-                CheckDigitRule::MustPassLuhn | CheckDigitRule::Ss12000Temporary => valid,
+                CheckDigitRule::MustPassLuhn
+                | CheckDigitRule::Ss12000Temporary
+                | CheckDigitRule::TaxAgencyTestNumbers => valid,
                 CheckDigitRule::MustFailLuhn => {
                     // Any other digit fails; take the next one.
                     let (head, last) = valid.split_at(11);

@@ -106,6 +106,7 @@ impl RegisterPage {
             (_, CheckDigitRule::MustFailLuhn) => "register.guarantee-se-fail-luhn",
             (_, CheckDigitRule::MustPassLuhn) => "register.guarantee-se-pass-luhn",
             (_, CheckDigitRule::Ss12000Temporary) => "register.guarantee-se-temporary",
+            (_, CheckDigitRule::TaxAgencyTestNumbers) => "register.guarantee-se-test-numbers",
         }
     }
 
