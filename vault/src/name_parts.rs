@@ -22,7 +22,7 @@
 //! turns the stopping off for the whole filter ([`NamePartFilter::may_extend`]).
 //!
 //! At rest the tags of an identity are [`MAX_SPELLINGS`] rows of `blind_indexes` (kind
-//! `name-parts`), one per spelling of the names ([`spelling_tags`]), always as many:
+//! `name-parts`), one per spelling of the names (`spelling_tags`), always as many:
 //! each the two part tags and [`PREFIX_SLOTS`] prefix tags per part (unused
 //! slots repeat a tag already there, so every row has the same length and tells nothing
 //! of the names' lengths), sealed with AES-256-GCM under another key (HKDF label
