@@ -362,7 +362,11 @@ fn the_whole_routine_through_the_ui_for_one_pupil() {
     s.wait_for_path("/reviews?all=1");
     // A review not yet due says how many days are left (an overdue one says how many
     // days late, never a negative number of days left).
-    assert!(s.exists(".days-left") && !s.exists(".days-overdue"), "{}", s.source());
+    assert!(
+        s.exists(".days-left") && !s.exists(".days-overdue"),
+        "{}",
+        s.source()
+    );
     // The reminder column: the day of the last reminder, or a dash (read out as "no
     // reminder yet").
     assert!(
