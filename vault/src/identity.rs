@@ -111,11 +111,7 @@ impl RealIdentity {
         for slot in 0..NAME_SPELLING_SLOTS {
             match spellings.get(slot) {
                 Some(full) => {
-                    let name_birth = Zeroizing::new(format!(
-                        "{}|{}",
-                        full.as_str(),
-                        self.birth_date.format("%Y%m%d")
-                    ));
+                    let name_birth = name_birth_of(full, self.birth_date);
                     out.push((IndexKind::FullName, key.index(IndexKind::FullName, full)));
                     out.push((
                         IndexKind::NameBirth,
@@ -219,6 +215,12 @@ pub fn name_spelling_keys(first: &str, last: &str) -> Vec<Zeroizing<String>> {
         }
     }
     out
+}
+
+/// The name + birth date key of a full-name key ([`name_spelling_keys`]): the key
+/// with `|YYYYMMDD` appended, as [`normalize::name_birth_key`] writes it.
+pub fn name_birth_of(full_name_key: &str, birth: NaiveDate) -> Zeroizing<String> {
+    Zeroizing::new(format!("{full_name_key}|{}", birth.format("%Y%m%d")))
 }
 
 /// The index of unused spelling slot `slot` of `owner` (case and subject): of a key no

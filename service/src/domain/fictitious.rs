@@ -6,7 +6,7 @@ use chrono::NaiveDate;
 use fiktiv_policies::identity_rules::{IdentityRules, NameAndBirthDate, Violation};
 use fiktiv_policies::{Action, Country, Permit};
 use fiktiv_vault::audit::fmt_time;
-use fiktiv_vault::identity::name_spelling_keys;
+use fiktiv_vault::identity::{name_birth_of, name_spelling_keys};
 use fiktiv_vault::{CaseId, IndexKind, ReadContext, RealIdentity, Vault};
 use rand::seq::SliceRandom;
 use serde::{Deserialize, Serialize};
@@ -179,6 +179,26 @@ pub(crate) async fn refuse_name(
     Ok(DomainError::Invalid(problems))
 }
 
+/// The refusal of a fictitious name that is a real identity in the vault
+/// ([`matches_a_real_identity`]): the neutral answer for the field under `prefix`,
+/// audited with its reason ([`refuse_name`]).
+pub(crate) async fn refuse_real_identity(
+    vault: &Vault,
+    permit: &Permit,
+    case: &CaseId,
+    prefix: &str,
+) -> DomainResult<DomainError> {
+    let problems = vec![name_not_allowed(prefix)];
+    refuse_name(
+        vault,
+        permit,
+        case,
+        NameRefusal::RealIdentityInVault,
+        problems,
+    )
+    .await
+}
+
 /// Refuses the step when this person has had [`MAX_REFUSED_NAMES`] names refused in the
 /// last [`REFUSED_NAMES_WINDOW_HOURS`], for pupils and guardians together (counted from
 /// the audit trail, so the API and the web UI share one count, and a restart does not
@@ -223,7 +243,7 @@ pub(crate) async fn matches_a_real_identity(
 ) -> DomainResult<bool> {
     let key = vault.keys().blind();
     for full in name_spelling_keys(first, last) {
-        let nb = Zeroizing::new(format!("{}|{}", full.as_str(), birth.format("%Y%m%d")));
+        let nb = name_birth_of(&full, birth);
         for (kind, k) in [(IndexKind::FullName, &full), (IndexKind::NameBirth, &nb)] {
             let idx = key.index(kind, k);
             if !vault.cases_with_index(conn, kind, &idx).await?.is_empty() {
@@ -302,15 +322,7 @@ pub async fn write(
     let mut tx = vault.db().begin_write().await?;
     if matches_a_real_identity(vault, &mut tx, first, last, birth).await? {
         drop(tx);
-        let problems = vec![name_not_allowed("")];
-        return Err(refuse_name(
-            vault,
-            permit,
-            case,
-            NameRefusal::RealIdentityInVault,
-            problems,
-        )
-        .await?);
+        return Err(refuse_real_identity(vault, permit, case, "").await?);
     }
     let row = cases::load(&mut tx, case).await?;
     if row.state != CaseState::Open {

@@ -11,8 +11,8 @@ use utoipa::ToSchema;
 
 use super::cases::{self, parse_real_identity, CaseState};
 use super::fictitious::{
-    check_against_real, check_refused_names, matches_a_real_identity, name_not_allowed,
-    refuse_name, FictitiousInput, NameRefusal,
+    check_against_real, check_refused_names, matches_a_real_identity, refuse_real_identity,
+    FictitiousInput,
 };
 use super::{audit_ok, fmt_date, today, DomainError, DomainResult, FieldProblem, Rules};
 
@@ -147,15 +147,7 @@ pub async fn write(
         .await?
         {
             drop(tx);
-            let problems = vec![name_not_allowed("fictitious.")];
-            return Err(refuse_name(
-                vault,
-                permit,
-                case,
-                NameRefusal::RealIdentityInVault,
-                problems,
-            )
-            .await?);
+            return Err(refuse_real_identity(vault, permit, case, "fictitious.").await?);
         }
     }
     if let Some((identity, _, _)) = &linked {
