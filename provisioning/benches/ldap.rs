@@ -56,7 +56,8 @@ use fiktiv_provisioning::{
 };
 use fiktiv_tests::Slapd;
 use fiktiv_vault::blind::{BlindIndex, IndexKind};
-use fiktiv_vault::identity::{full_name_key, name_spelling_keys};
+use fiktiv_vault::identity::{full_name_key, RealIdentity, RealName};
+use fiktiv_vault::ids::PersonalNumber;
 use fiktiv_vault::keys::BlindKey;
 use fiktiv_vault::normalize::name_birth_key;
 use fiktiv_vault::{CaseId, KeyRing, NamePartFilter, RootKey};
@@ -320,22 +321,25 @@ fn reals() -> Reals {
         let (given, family) = (rng.pick(&givens), rng.pick(&families));
         let birth = rng.birth(2008, 10);
         let number = fiktiv_vault::ids::make_se_number(birth, (i % 999 + 1) as u16).unwrap();
-        // As the vault keeps them: every spelling of the names.
-        let mut kinds = vec![(IndexKind::PersonalNumber, number.clone())];
-        for full in name_spelling_keys(given, family) {
-            kinds.push((IndexKind::FullName, full.to_string()));
-            kinds.push((
-                IndexKind::NameBirth,
-                format!("{}|{}", full.as_str(), birth.format("%Y%m%d")),
-            ));
-        }
-        debug_assert_eq!(kinds[1].1, full_name_key(given, family));
-        debug_assert_eq!(kinds[2].1, name_birth_key(given, family, birth));
-        for (kind, value) in kinds {
-            index
-                .entry((kind, key.index(kind, &value)))
-                .or_default()
-                .push(case);
+        // Exactly as the vault keeps them (`RealIdentity::blind_indexes`): every
+        // spelling of the names, the initial + family name, unused slots padded.
+        let who = RealIdentity {
+            number: PersonalNumber::parse(&number, NaiveDate::MAX).unwrap(),
+            first_name: RealName::new(given),
+            last_name: RealName::new(family),
+            birth_date: birth,
+        };
+        let rows = who.blind_indexes(&key, &format!("{case}/pupil"));
+        debug_assert_eq!(
+            rows[1].1,
+            key.index(IndexKind::FullName, &full_name_key(given, family))
+        );
+        debug_assert_eq!(
+            rows[2].1,
+            key.index(IndexKind::NameBirth, &name_birth_key(given, family, birth))
+        );
+        for row in rows {
+            index.entry(row).or_default().push(case);
         }
         parts.add_names(given, family);
         if planted.is_none() {

@@ -101,8 +101,12 @@ impl RealIdentity {
     /// (the case and subject), which no name gives: every identity has the same number
     /// of rows, so a copy of the database does not tell whose names hold `å`, `ä`, `ö`,
     /// `ø`, `æ` or `ü`.
+    ///
+    /// Then [`INITIAL_SLOTS`] more name + birth date indexes of the initial of the
+    /// first name with each spelling of the last name ([`initial_family_keys`]): the
+    /// user name or mail address `gfamily` beside the birth date is the real pupil too.
     pub fn blind_indexes(&self, key: &BlindKey, owner: &str) -> Vec<(IndexKind, BlindIndex)> {
-        let mut out = Vec::with_capacity(1 + 2 * NAME_SPELLING_SLOTS);
+        let mut out = Vec::with_capacity(1 + 2 * NAME_SPELLING_SLOTS + INITIAL_SLOTS);
         out.push((
             IndexKind::PersonalNumber,
             key.index(IndexKind::PersonalNumber, self.number.canonical()),
@@ -124,6 +128,16 @@ impl RealIdentity {
                     }
                 }
             }
+        }
+        let initials = initial_family_keys(self.first_name.expose(), self.last_name.expose());
+        for slot in 0..INITIAL_SLOTS {
+            let idx = match initials.get(slot) {
+                Some(k) => key.index(IndexKind::NameBirth, &name_birth_of(k, self.birth_date)),
+                None => {
+                    unused_slot_index(key, IndexKind::NameBirth, owner, NAME_SPELLING_SLOTS + slot)
+                }
+            };
+            out.push((IndexKind::NameBirth, idx));
         }
         out
     }
@@ -217,6 +231,27 @@ pub fn name_spelling_keys(first: &str, last: &str) -> Vec<Zeroizing<String>> {
     out
 }
 
+/// Initial + family index slots per identity: one per spelling of the last name.
+pub const INITIAL_SLOTS: usize = normalize::MAX_SPELLINGS;
+
+/// The `initial|family` keys of a real name: the first character of the folded first
+/// name (the same in every spelling: `Å` is `a` stripped and `aa` transliterated) with
+/// each spelling of the last name, at most [`INITIAL_SLOTS`], distinct. With the birth
+/// date appended ([`name_birth_of`]) they are name + birth date keys: what the matcher
+/// builds from a user name or mail address `gfamily`, `g.family`, or `Family, G.`.
+/// None when the first name folds to nothing.
+pub fn initial_family_keys(first: &str, last: &str) -> Vec<Zeroizing<String>> {
+    let folded = Zeroizing::new(normalize::normalize_name(first));
+    let Some(initial) = folded.chars().next() else {
+        return Vec::new();
+    };
+    normalize::name_spellings(last)
+        .into_iter()
+        .map(Zeroizing::new)
+        .map(|l| Zeroizing::new(format!("{initial}|{}", l.as_str())))
+        .collect()
+}
+
 /// The name + birth date key of a full-name key ([`name_spelling_keys`]): the key
 /// with `|YYYYMMDD` appended, as [`normalize::name_birth_key`] writes it.
 pub fn name_birth_of(full_name_key: &str, birth: NaiveDate) -> Zeroizing<String> {
@@ -257,7 +292,12 @@ mod tests {
         let key = crate::RootKey::generate().blind_key().unwrap();
         let who = sample();
         let idx = who.blind_indexes(&key, "case/pupil");
-        assert_eq!(idx.len(), 1 + 2 * NAME_SPELLING_SLOTS);
+        assert_eq!(idx.len(), 1 + 2 * NAME_SPELLING_SLOTS + INITIAL_SLOTS);
+        // The initial with each spelling of the last name, with the birth date.
+        for l in ["ohman", "oehman"] {
+            let nb = key.index(IndexKind::NameBirth, &format!("i|{l}|20110403"));
+            assert!(idx.contains(&(IndexKind::NameBirth, nb)), "i {l}");
+        }
         let full = |f: &str, l: &str| key.index(IndexKind::FullName, &format!("{f}|{l}"));
         for (f, l) in [("ingrid", "ohman"), ("ingrid", "oehman")] {
             assert!(idx.contains(&(IndexKind::FullName, full(f, l))), "{f} {l}");
@@ -272,10 +312,19 @@ mod tests {
             }
         }
         assert_eq!(idx, who.blind_indexes(&key, "case/pupil"));
-        // A name with nothing to transliterate has as many rows.
+        // A name with nothing to transliterate has as many rows, its unused initial
+        // slot padded.
         let mut plain = sample();
         plain.last_name = RealName::new("Berg");
-        assert_eq!(plain.blind_indexes(&key, "x/pupil").len(), idx.len());
+        let plain_idx = plain.blind_indexes(&key, "x/pupil");
+        assert_eq!(plain_idx.len(), idx.len());
+        let pad = unused_slot_index(
+            &key,
+            IndexKind::NameBirth,
+            "x/pupil",
+            NAME_SPELLING_SLOTS + 1,
+        );
+        assert!(plain_idx.contains(&(IndexKind::NameBirth, pad)));
         // Distinct rows within one identity (the table's key needs it).
         let set: std::collections::HashSet<_> = idx.iter().collect();
         assert_eq!(set.len(), idx.len());

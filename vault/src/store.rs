@@ -483,9 +483,10 @@ impl Vault {
         let mut filter = crate::name_parts::NamePartFilter::new(self.keys.name_parts().clone());
         let mut identities: HashSet<(CaseId, String)> = HashSet::new();
         let mut tagged: HashSet<(CaseId, String)> = HashSet::new();
-        // Full-name rows per identity: fewer than the spelling slots means an identity
-        // stored before the spellings were indexed.
-        let mut full_names: HashMap<(CaseId, String), usize> = HashMap::new();
+        // Full-name and name + birth rows per identity: fewer than the slots means an
+        // identity stored before the spellings (or the initial + family name) were
+        // indexed.
+        let mut full_names: HashMap<(CaseId, String), (usize, usize)> = HashMap::new();
         for r in rows {
             let kind: String = r.try_get("kind")?;
             let idx: String = r.try_get("idx")?;
@@ -502,22 +503,28 @@ impl Vault {
             } else if let (Some(k), Some(i)) = (IndexKind::parse(&kind), BlindIndex::from_hex(&idx))
             {
                 set.map.entry((k, i)).or_default().insert(c);
-                if k == IndexKind::FullName {
-                    *full_names.entry((c, subject.clone())).or_default() += 1;
+                let counts = full_names.entry((c, subject.clone())).or_default();
+                match k {
+                    IndexKind::FullName => counts.0 += 1,
+                    IndexKind::NameBirth => counts.1 += 1,
+                    _ => {}
                 }
                 identities.insert((c, subject));
             }
         }
         let unspelled = full_names
             .values()
-            .filter(|&&n| n < crate::identity::NAME_SPELLING_SLOTS)
+            .filter(|&&(full, birth)| {
+                full < crate::identity::NAME_SPELLING_SLOTS
+                    || birth < crate::identity::NAME_SPELLING_SLOTS + crate::identity::INITIAL_SLOTS
+            })
             .count();
         if unspelled > 0 {
             tracing::warn!(
                 unspelled,
                 "identities indexed without every spelling of their names: the egress \
-                 guard and the leak scan do not recognise their transliterated spellings; \
-                 run `fiktiv keys reindex`"
+                 guard and the leak scan do not recognise their transliterated spellings \
+                 or their initial + family name; run `fiktiv keys reindex`"
             );
         }
         let untagged = identities.difference(&tagged).count();

@@ -11,7 +11,8 @@ use fiktiv_provisioning::{
     scan, Finding, PagedScan, RealIndexLookup, Rule, ScannedEntry, TargetName,
 };
 use fiktiv_vault::blind::{BlindIndex, IndexKind};
-use fiktiv_vault::identity::full_name_key;
+use fiktiv_vault::identity::{full_name_key, RealIdentity, RealName};
+use fiktiv_vault::ids::PersonalNumber;
 use fiktiv_vault::keys::BlindKey;
 use fiktiv_vault::normalize::name_birth_key;
 use fiktiv_vault::{CaseId, KeyRing, NamePartFilter, RootKey};
@@ -88,18 +89,22 @@ pub fn fixture() -> &'static Fixture {
         let number = fiktiv_vault::ids::make_se_number(birth, REAL_SERIAL).unwrap();
         let case = CaseId::new();
         let mut lookup: IndexMap = HashMap::new();
+        // Exactly the vault's rows (`RealIdentity::blind_indexes`): every spelling, the
+        // initial + family name, padded slots.
+        let who = RealIdentity {
+            number: PersonalNumber::parse(&number, NaiveDate::MAX).unwrap(),
+            first_name: RealName::new(REAL_FIRST),
+            last_name: RealName::new(REAL_LAST),
+            birth_date: birth,
+        };
+        for row in who.blind_indexes(&key, &format!("{case}/pupil")) {
+            lookup.entry(row).or_default().push(case);
+        }
         for (kind, text) in [
-            (IndexKind::PersonalNumber, number.clone()),
             (IndexKind::FullName, full_name_key(REAL_FIRST, REAL_LAST)),
-            (
-                IndexKind::NameBirth,
-                name_birth_key(REAL_FIRST, REAL_LAST, birth),
-            ),
+            (IndexKind::NameBirth, name_birth_key(REAL_FIRST, REAL_LAST, birth)),
         ] {
-            lookup
-                .entry((kind, key.index(kind, &text)))
-                .or_default()
-                .push(case);
+            assert!(lookup.contains_key(&(kind, key.index(kind, &text))));
         }
         Fixture {
             key,

@@ -14,9 +14,10 @@
 //!   every split of a single word (`annasvensson`), and every given-name-like value with
 //!   every family-name-like value of the entry;
 //! - **name + birth date**: the name pairs of short values (up to six words), the
-//!   given/family pairs, and every pair that is a real full name wherever it stands (a
-//!   sentence of any length, a mail address with its domain), each with every date
-//!   candidate in the entry;
+//!   given/family pairs, the initial + family pairs of short values (`aoberg`,
+//!   `a.oberg@school.se`, `Öberg, Å.`: [`initial_pairs`]), and every pair that is a real
+//!   full name wherever it stands (a sentence of any length, a mail address with its
+//!   domain), each with every date candidate in the entry;
 //! - **unverifiable**: a value was too large to check completely, or an entry has more
 //!   given-name-like and family-name-like values than can be paired with each other
 //!   (more than 256 pairs). The guard blocks it and the scan reports it: failing closed.
@@ -28,7 +29,9 @@ use fiktiv_vault::blind::{BlindIndex, IndexKind};
 use fiktiv_vault::identity::full_name_key;
 use fiktiv_vault::ids::{scan_number_candidates, DEFAULT_CANDIDATE_LIMIT};
 use fiktiv_vault::keys::BlindKey;
-use fiktiv_vault::normalize::{name_birth_key, scan_date_candidates, DEFAULT_DATE_LIMIT};
+use fiktiv_vault::normalize::{
+    name_birth_key, normalize_name, scan_date_candidates, DEFAULT_DATE_LIMIT,
+};
 use fiktiv_vault::{BlindIndexSet, CaseId, NamePartFilter};
 use serde::Serialize;
 use unicode_normalization::char::is_combining_mark;
@@ -280,6 +283,42 @@ fn value_pairs(attr: usize, ws: &[&str], all: &mut Vec<Pair>, name_like: &mut Ve
     }
 }
 
+/// The initial + family pairs of a value of up to [`NAME_LIKE_MAX_WORDS`] words, for
+/// the name + birth rule (the vault indexes the initial of the first name with the last
+/// name and the birth date: [`fiktiv_vault::identity::initial_family_keys`]):
+///
+/// - every word, folded, cut after its first character (`aoberg`, `aoberg2@school.se`);
+/// - every word that folds to one character with the run of up to [`WINDOW`] words
+///   after it (`a.oberg@school.se`) and before it (`Öberg, Å.`).
+fn initial_pairs(attr: usize, ws: &[&str], name_like: &mut Vec<Pair>) {
+    if ws.len() > NAME_LIKE_MAX_WORDS {
+        return;
+    }
+    for (i, w) in ws.iter().enumerate() {
+        let folded = Zeroizing::new(normalize_name(w));
+        let mut chars = folded.char_indices().skip(1);
+        let Some((at, _)) = chars.next() else {
+            if !folded.is_empty() {
+                // One character: an initial beside a family name.
+                for len in 1..=WINDOW {
+                    if let Some(after) = ws.get(i + 1..i + 1 + len) {
+                        name_like.push(pair(&[&folded], after, attr));
+                    }
+                    if let Some(before) = i.checked_sub(len).and_then(|from| ws.get(from..i)) {
+                        name_like.push(pair(&[&folded], before, attr));
+                    }
+                }
+            }
+            continue;
+        };
+        let (g, f) = (
+            folded.get(..at).unwrap_or(""),
+            folded.get(at..).unwrap_or(""),
+        );
+        name_like.push(pair(&[g], &[f], attr));
+    }
+}
+
 /// Matches the values of one entry. With `first_only`, stops at the first hit (the
 /// guard); otherwise returns every hit, merged per rule (the scan).
 ///
@@ -373,6 +412,7 @@ pub(crate) fn match_entry_exact<L: RealIndexLookup + ?Sized>(
             continue;
         }
         value_pairs(i, &ws, &mut all, &mut name_like);
+        initial_pairs(i, &ws, &mut name_like);
         if ends_with_any(n, GIVEN_LIKE) {
             given.push(i);
         }

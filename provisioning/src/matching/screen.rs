@@ -274,8 +274,12 @@ fn screen_facts<L: RealIndexLookup + ?Sized>(
         for (g, tg) in gs.iter().zip(&gt) {
             for (f, tf) in fs.iter().zip(&ft) {
                 for (a, b, ta, tb) in [(g, f, *tg, *tf), (f, g, *tf, *tg)] {
-                    // Only a real given name beside a real family name can be one.
-                    if ta & NamePartFilter::GIVEN == 0 || tb & NamePartFilter::FAMILY == 0 {
+                    // Only a real given name, or an initial (one character: the
+                    // initial + family rule), beside a real family name can be one.
+                    let initial = a.0.chars().nth(1).is_none() && !a.0.is_empty();
+                    if (ta & NamePartFilter::GIVEN == 0 && !initial)
+                        || tb & NamePartFilter::FAMILY == 0
+                    {
                         continue;
                     }
                     pair_key(&mut buf, std::slice::from_ref(a), std::slice::from_ref(b));

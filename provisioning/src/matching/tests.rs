@@ -29,6 +29,10 @@ fn real(
         let nb = format!("{}|{}", full.as_str(), birth.format("%Y%m%d"));
         set.insert((IndexKind::NameBirth, key.index(IndexKind::NameBirth, &nb)));
     }
+    for ini in fiktiv_vault::identity::initial_family_keys(first, last) {
+        let nb = fiktiv_vault::identity::name_birth_of(&ini, birth);
+        set.insert((IndexKind::NameBirth, key.index(IndexKind::NameBirth, &nb)));
+    }
     assert!(set.contains(&(
         IndexKind::NameBirth,
         key.index(IndexKind::NameBirth, &name_birth_key(first, last, birth))
@@ -687,4 +691,64 @@ fn a_large_entry_gives_what_the_rules_give() {
         assert_eq!(match_entry_memo(&entry, &k, &set, false, &mut memo), exact);
         assert_eq!(screen(&entry, &k, &set, &mut Memo::new()), rule.is_none());
     }
+}
+
+/// The initial of the first name with the last name (`gfamily`, `g.family`,
+/// `Family, G.`) beside the real birth date is the real pupil: found, by the screen and
+/// the rules, with and without the pre-filter. Without the date, or with another
+/// initial or another family name, it is nothing.
+#[test]
+fn initial_and_family_name_with_the_birth_date_are_found() {
+    let k = key();
+    let birth = NaiveDate::from_ymd_opt(2012, 3, 4).unwrap();
+    let set = real(&k, "Åsa-Britt", "Öberg", birth, "201203041236");
+    let filtered = Filtered::new(set.clone(), &[("Åsa-Britt", "Öberg"), ("Ella", "Ek")]);
+    for v in [
+        "aoberg",
+        "aoeberg",
+        "aoberg2@skola.example",
+        "AOEBERG@skola.example",
+        "a.oberg@skola.example",
+        "Öberg, Å.",
+        "oberg a",
+    ] {
+        for date in ["2012-03-04", "20120304", "4.3.2012"] {
+            let entry = [("mail", v), ("description", date)];
+            for found in [
+                match_entry(&entry, &k, &set, false),
+                match_entry(&entry, &k, &filtered, false),
+                match_entry_exact(&entry, &k, &set, false),
+            ] {
+                assert_eq!(rules(&found), vec![Rule::NameBirth], "{v} {date}");
+            }
+        }
+        // Without the date: no full name, nothing.
+        assert!(
+            match_entry(&[("mail", v)], &k, &filtered, false).is_empty(),
+            "{v}"
+        );
+    }
+    // Given and family attributes with the initial alone.
+    let entry = [
+        ("givenName", "Å"),
+        ("sn", "Oeberg"),
+        ("birthDate", "2012-03-04"),
+    ];
+    assert_eq!(
+        rules(&match_entry(&entry, &k, &filtered, false)),
+        vec![Rule::NameBirth]
+    );
+    for v in [
+        "qoberg",
+        "aholm",
+        "aoberg.holm.lund.berg.x.y.z@skola.example",
+        "boberg",
+    ] {
+        let entry = [("mail", v), ("description", "2012-03-04")];
+        assert!(match_entry(&entry, &k, &filtered, false).is_empty(), "{v}");
+        assert!(match_entry_exact(&entry, &k, &set, false).is_empty(), "{v}");
+    }
+    // Another birth date: nothing.
+    let entry = [("mail", "aoberg"), ("description", "2012-03-05")];
+    assert!(match_entry_exact(&entry, &k, &set, false).is_empty());
 }

@@ -9,7 +9,8 @@ use fiktiv_provisioning::{
     EgressGuard, FictitiousPerson, Group, PersonId, PersonKind, SchoolUnit, TargetName,
 };
 use fiktiv_vault::blind::{BlindIndex, IndexKind};
-use fiktiv_vault::identity::{full_name_key, name_spelling_keys};
+use fiktiv_vault::identity::{full_name_key, RealIdentity, RealName};
+use fiktiv_vault::ids::PersonalNumber;
 use fiktiv_vault::keys::BlindKey;
 use fiktiv_vault::normalize::name_birth_key;
 use fiktiv_vault::{CaseId, RootKey};
@@ -69,27 +70,21 @@ impl RealPupil {
         }
     }
 
-    /// The indexes the vault keeps of this pupil: the number, and the full name and
-    /// name + birth date in every spelling (`name_spelling_keys`).
+    /// The indexes the vault keeps of this pupil: exactly `RealIdentity::blind_indexes`
+    /// (the number; the full name, name + birth date and initial + family + birth date
+    /// in every spelling; unused slots padded).
     pub fn indexes(&self, key: &BlindKey) -> Vec<((IndexKind, BlindIndex), CaseId)> {
-        let mut out = vec![(
-            (
-                IndexKind::PersonalNumber,
-                key.index(IndexKind::PersonalNumber, &self.number),
-            ),
-            self.case,
-        )];
-        for full in name_spelling_keys(self.first, self.last) {
-            out.push((
-                (IndexKind::FullName, key.index(IndexKind::FullName, &full)),
-                self.case,
-            ));
-            let nb = format!("{}|{}", full.as_str(), self.birth.format("%Y%m%d"));
-            out.push((
-                (IndexKind::NameBirth, key.index(IndexKind::NameBirth, &nb)),
-                self.case,
-            ));
-        }
+        let who = RealIdentity {
+            number: PersonalNumber::parse(&self.number, NaiveDate::MAX).unwrap(),
+            first_name: RealName::new(self.first),
+            last_name: RealName::new(self.last),
+            birth_date: self.birth,
+        };
+        let out: Vec<_> = who
+            .blind_indexes(key, &format!("{}/pupil", self.case))
+            .into_iter()
+            .map(|i| (i, self.case))
+            .collect();
         // The first spellings are the plain keys.
         debug_assert_eq!(
             out[1].0 .1,

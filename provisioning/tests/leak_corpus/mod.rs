@@ -15,7 +15,8 @@ use fiktiv_provisioning::oneroster::scan_csv_file;
 use fiktiv_provisioning::scim_parse::scanned_from_scim;
 use fiktiv_provisioning::{scan, RealIndexLookup, Rule, ScannedEntry};
 use fiktiv_vault::blind::{BlindIndex, IndexKind};
-use fiktiv_vault::identity::name_spelling_keys;
+use fiktiv_vault::identity::{RealIdentity, RealName};
+use fiktiv_vault::ids::PersonalNumber;
 use fiktiv_vault::keys::BlindKey;
 use fiktiv_vault::{CaseId, KeyRing, NamePartFilter, RootKey};
 use serde_json::Value;
@@ -78,19 +79,17 @@ pub fn load() -> Corpus {
         let case = CaseId::new();
         let (first, last) = (str_of(id, "first"), str_of(id, "last"));
         let birth: NaiveDate = str_of(id, "birth").parse().expect("a birth date");
-        let mut push = |kind: IndexKind, k: &str| {
-            map.entry((kind, key.index(kind, k)))
-                .or_default()
-                .push(case);
+        // Exactly the rows the vault keeps (`RealIdentity::blind_indexes`), so that the
+        // corpus can never test other indexes than the vault's.
+        let who = RealIdentity {
+            number: PersonalNumber::parse(str_of(id, "number"), NaiveDate::MAX)
+                .expect("a valid personal number"),
+            first_name: RealName::new(first),
+            last_name: RealName::new(last),
+            birth_date: birth,
         };
-        push(IndexKind::PersonalNumber, str_of(id, "number"));
-        // As the vault keeps them (`RealIdentity::blind_indexes`).
-        for full in name_spelling_keys(first, last) {
-            push(IndexKind::FullName, &full);
-            push(
-                IndexKind::NameBirth,
-                &format!("{}|{}", full.as_str(), birth.format("%Y%m%d")),
-            );
+        for (kind, idx) in who.blind_indexes(&key, &format!("{case}/pupil")) {
+            map.entry((kind, idx)).or_default().push(case);
         }
         parts.add_names(first, last);
     }

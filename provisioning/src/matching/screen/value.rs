@@ -229,6 +229,9 @@ fn word_pairs<L: RealIndexLookup + ?Sized>(
         return false;
     }
     let n = sc.words.len();
+    if n <= NAME_LIKE_MAX_WORDS {
+        initial_pairs(checker, sc);
+    }
     let parts = checker.parts;
     if parts.is_some_and(|p| no_word_starts_a_name(p, v, sc)) {
         // No pair of this value has a real name part for a half: nothing to index and
@@ -453,6 +456,44 @@ fn word_pairs<L: RealIndexLookup + ?Sized>(
     true
 }
 
+/// The initial + family pairs of a value of up to [`NAME_LIKE_MAX_WORDS`] words, as the
+/// rules make them (`initial_pairs` of `match_entry_exact`): every word cut after its
+/// first character, and every one-character word with the runs of up to [`WINDOW`]
+/// words after and before it. Those whose family half may be a real family name are
+/// kept as name-like pairs (for the name + birth rule only: an initial is no full name).
+fn initial_pairs<L: RealIndexLookup + ?Sized>(checker: &mut Checker<'_, L>, sc: &Scratch) {
+    let n = sc.words.len();
+    let keep = |checker: &mut Checker<'_, L>, g: &str, f: &str| {
+        if checker.part_bits(f) & FAMILY != 0 {
+            let mut key = Secret(String::with_capacity(g.len() + f.len() + 1));
+            key.0.push_str(g);
+            key.0.push('|');
+            key.0.push_str(f);
+            checker.name_like.push(key);
+        }
+    };
+    for j in 0..n {
+        let word = sc.run(j, j + 1);
+        match word.char_indices().nth(1) {
+            Some((at, _)) => {
+                let (g, f) = (word.get(..at).unwrap_or(""), word.get(at..).unwrap_or(""));
+                keep(checker, g, f);
+            }
+            None if !word.is_empty() => {
+                for len in 1..=WINDOW {
+                    if j + 1 + len <= n {
+                        keep(checker, word, sc.run(j + 1, j + 1 + len));
+                    }
+                    if len <= j {
+                        keep(checker, word, sc.run(j - len, j));
+                    }
+                }
+            }
+            None => {}
+        }
+    }
+}
+
 /// Does every word of the value (split into `sc`) start no real name part, so that no
 /// run of words and no split of a word can be one? Then every run's bits are 0 (a run
 /// from a word starts with that word's first letters) and the split of every word
@@ -579,6 +620,13 @@ mod tests {
                 let nb = (IndexKind::NameBirth, key.index(IndexKind::NameBirth, &name_birth_key(g, f, birth)));
                 set.insert(nb);
                 birth_set.insert(nb);
+                // The initial with the family name and the date, as the vault keeps it.
+                for ini in fiktiv_vault::identity::initial_family_keys(g, f) {
+                    let k = fiktiv_vault::identity::name_birth_of(&ini, birth);
+                    let nb = (IndexKind::NameBirth, key.index(IndexKind::NameBirth, &k));
+                    set.insert(nb);
+                    birth_set.insert(nb);
+                }
             }
             // A real personal number, found by the rules in any of its written forms.
             set.insert((IndexKind::PersonalNumber, key.index(IndexKind::PersonalNumber, "201203041236")));
