@@ -316,3 +316,34 @@ async fn a_large_roster_is_checked_row_by_row() {
     );
     assert_eq!(rows(dir.path(), "users.csv").len(), 42);
 }
+
+/// `targets test` says what a roster folder can tell about the number scheme: the file
+/// takes the number as text in `identifier` (a CSV file has no schema), and whether the
+/// importing platform accepts it is not checked. A roster without the number says
+/// nothing.
+#[tokio::test]
+async fn the_number_probe_says_what_a_roster_file_cannot_check() {
+    use fiktiv_provisioning::diagnose::Diagnosis;
+    use fiktiv_provisioning::model::FictitiousNumber;
+    use fiktiv_vault::ids::Country;
+    let dir = tempfile::tempdir().unwrap();
+    let guard = guard(&key(), &[]);
+    let n = FictitiousNumber::new(Country::Se, "20130101TF01").unwrap();
+
+    let t = target_in(dir.path());
+    let mut d = Diagnosis::new(t.name().clone());
+    t.probe_number(&guard, &n, &mut d).await;
+    assert!(d.probes.is_empty(), "{d:?}");
+
+    let mut cfg =
+        OneRosterConfig::new(target("oneroster"), dir.path().join("roster"), year()).unwrap();
+    cfg.number_in_identifier = true;
+    let t = OneRosterTarget::new(cfg);
+    let mut d = Diagnosis::new(t.name().clone());
+    t.probe_number(&guard, &n, &mut d).await;
+    let step = d.probes.iter().find(|p| p.step == "number").unwrap();
+    assert!(step.ok, "{d:?}");
+    assert!(step.detail.contains("not checked"), "{d:?}");
+    // Nothing was written by the probe.
+    assert!(!dir.path().join("roster").join("users.csv").exists());
+}

@@ -54,6 +54,12 @@ fn table() -> Vec<Row> {
         r("GET", "/api/v1/cases/{case_id}", None, [A, A, D, D, D]),
         r(
             "GET",
+            "/api/v1/cases/{case_id}/alerts",
+            None,
+            [A, A, D, D, D],
+        ),
+        r(
+            "GET",
             "/api/v1/cases/{case_id}/identity",
             None,
             [D, A, D, D, D],

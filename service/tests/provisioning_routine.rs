@@ -226,6 +226,34 @@ async fn routine_to_targets(db: TestDatabase) {
         .collect();
     assert!(!leak.is_empty(), "{alerts}");
     assert_no_real(&alerts.to_string(), &real, "the alerts");
+    // Its facts, structured (rendered in the reader's language by the pages).
+    assert_eq!(leak[0]["facts"]["what"], "leak-found", "{alerts}");
+    assert_eq!(leak[0]["facts"]["suspect"], false, "{alerts}");
+    assert!(
+        leak[0]["facts"]["entries"].as_u64().unwrap() >= 1,
+        "{alerts}"
+    );
+    // The school that has the case sees the case's open alerts (the case page shows
+    // the same); another school does not learn that the case exists.
+    let mine = e
+        .ok(
+            StatusCode::OK,
+            "GET",
+            &format!("{c}/alerts"),
+            SCHOOL_A,
+            None,
+        )
+        .await;
+    assert!(
+        mine.as_array()
+            .unwrap()
+            .iter()
+            .any(|a| a["kind"] == "leak-found" && a["case_id"] == case.as_str()),
+        "{mine}"
+    );
+    assert_no_real(&mine.to_string(), &real, "the case's alerts");
+    let (s, _) = e.call("GET", &format!("{c}/alerts"), SCHOOL_B, None).await;
+    assert_eq!(s, StatusCode::NOT_FOUND);
     assert!(p.audit_count("provisioning.leak-found").await >= 1);
     let status = e
         .ok(
@@ -287,6 +315,16 @@ async fn routine_to_targets(db: TestDatabase) {
         )
         .await;
     assert!(open_after.as_array().unwrap().is_empty(), "{open_after}");
+    let mine = e
+        .ok(
+            StatusCode::OK,
+            "GET",
+            &format!("{c}/alerts"),
+            SCHOOL_A,
+            None,
+        )
+        .await;
+    assert!(mine.as_array().unwrap().is_empty(), "{mine}");
     let all = e
         .ok(
             StatusCode::OK,

@@ -793,6 +793,24 @@ fn failed_jobs_show_their_reasons() {
     });
     let failed = c.text_of("#failed-table");
     assert!(failed.contains("ldap"), "{failed}");
+    // The alert of the job that gave up, in the reader's language (the stored English
+    // detail reads "gave up after ..."), on the provisioning page and on the school's
+    // case page, where whoever may read the case sees its open alerts.
+    let alerts = c.text_of("#alerts");
+    assert!(
+        alerts.contains("Jobbet gav upp efter 1 försök")
+            || alerts.contains("The job gave up after 1 attempts"),
+        "{alerts}"
+    );
+    let page = sara.get(&case_path).text();
+    let shown = page
+        .split("id=\"case-alerts\"")
+        .nth(1)
+        .and_then(|s| s.split("</section>").next())
+        .unwrap_or_default();
+    assert!(shown.contains("Jobbet gav upp efter 1 försök"), "{page}");
+    assert!(shown.contains("data-kind=\"job-failed\""), "{shown}");
+    assert!(!shown.contains(REAL_LAST) && !shown.contains(&number));
     let reason = c.text_of("#failed-table td .detail");
     assert!(!reason.trim().is_empty());
     assert!(!failed.contains(REAL_LAST) && !failed.contains(&number));

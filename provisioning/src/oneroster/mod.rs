@@ -765,6 +765,25 @@ impl Target for OneRosterTarget {
 
     /// The folder's parent exists (or can be made) and is writable, and the folder is
     /// absent, empty, or the link Fiktiv swaps; the files it holds parse.
+    /// A roster file has no schema: it takes a number of any scheme as text in
+    /// `identifier`. Said as a `number` step when the number is written, with what is
+    /// not checked: whether the platform importing the file accepts it.
+    async fn probe_number(
+        &self,
+        _guard: &EgressGuard,
+        _number: &crate::model::FictitiousNumber,
+        d: &mut crate::diagnose::Diagnosis,
+    ) {
+        if self.cfg.number_in_identifier {
+            d.pass(
+                "number",
+                "the roster file takes a number of the scheme in force as text in \
+                 identifier (a CSV file has no schema); whether the platform that imports \
+                 it accepts the scheme is not checked here: import one test roster there",
+            );
+        }
+    }
+
     async fn diagnose(
         &self,
         _guard: &EgressGuard,

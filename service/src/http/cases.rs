@@ -11,6 +11,7 @@ use super::problem::{ApiError, ApiJson, Problem};
 use super::{AppState, Caller};
 use crate::domain::cases::{self, CaseOpened, CaseSummary, CaseView, IdentityView, OpenCase};
 use crate::domain::end::{self, EndInput, Ended};
+use crate::provisioning::checks::{self, AlertView};
 
 pub fn routes() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
@@ -18,6 +19,7 @@ pub fn routes() -> OpenApiRouter<AppState> {
         .routes(routes!(list_all_cases))
         .routes(routes!(read_case))
         .routes(routes!(read_identity))
+        .routes(routes!(case_alerts))
         .routes(routes!(end_case))
 }
 
@@ -91,6 +93,23 @@ async fn read_case(
 ) -> Result<Json<CaseView>, ApiError> {
     let (case, permit) = st.case_permit(&caller, &case, Action::CaseRead).await?;
     Ok(Json(cases::read(&st.ctx.vault, &permit, &case).await?))
+}
+
+/// The case's open alerts: a leak found, a write stopped, a job that gave up. The case
+/// page shows the same to whoever may read the case.
+#[utoipa::path(
+    get, path = "/api/v1/cases/{case_id}/alerts", tag = "cases",
+    params(("case_id" = String, Path, description = "Case id")),
+    responses((status = 200, body = Vec<AlertView>), (status = 401, body = Problem), (status = 404, body = Problem)),
+    security(("bearer" = []))
+)]
+async fn case_alerts(
+    State(st): State<AppState>,
+    caller: Caller,
+    Path(case): Path<String>,
+) -> Result<Json<Vec<AlertView>>, ApiError> {
+    let (case, permit) = st.case_permit(&caller, &case, Action::CaseRead).await?;
+    Ok(Json(checks::case_alerts(&st.ctx, &permit, &case).await?))
 }
 
 /// The school's own case page: the real identity (audited before it is decrypted).

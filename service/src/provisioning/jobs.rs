@@ -31,6 +31,7 @@ use super::desired::Desired;
 use super::targets::TargetSet;
 use crate::context::Context;
 use crate::domain::{DomainError, DomainResult};
+use crate::provisioning::checks::AlertFacts;
 
 /// What a job does on its target.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
@@ -350,11 +351,13 @@ pub(crate) async fn raise_alert(
     target: Option<&str>,
     case: Option<&CaseId>,
     person: Option<&PersonId>,
-    detail: &str,
+    facts: &AlertFacts,
 ) -> DomainResult<()> {
+    let detail = facts.english();
+    let facts = serde_json::to_string(facts).map_err(|e| DomainError::Internal(e.to_string()))?;
     sqlx::query(
-        "INSERT INTO prov_alerts (alert_id, kind, target, case_id, person_id, detail, raised_at) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7)",
+        "INSERT INTO prov_alerts (alert_id, kind, target, case_id, person_id, detail, facts, \
+         raised_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
     )
     .bind(uuid::Uuid::new_v4().to_string())
     .bind(kind)
@@ -362,6 +365,7 @@ pub(crate) async fn raise_alert(
     .bind(case.map(ToString::to_string))
     .bind(person.map(ToString::to_string))
     .bind(detail)
+    .bind(facts)
     .bind(fmt_time(vault.now()))
     .execute(&mut *conn)
     .await?;
@@ -460,11 +464,11 @@ pub async fn finish_attempt(
                 Outcome::Ok,
             ),
             JobResult::Blocked(b) => {
-                let reason = format!(
-                    "egress-blocked: rule {} matched attribute(s) {} against a real identity in the vault; nothing was written",
-                    b.rule.as_str(),
-                    b.attributes.join(", ")
-                );
+                let facts = AlertFacts::EgressBlocked {
+                    rule: b.rule.as_str().to_string(),
+                    attributes: b.attributes.clone(),
+                };
+                let reason = facts.english();
                 raise_alert(
                     vault,
                     &mut tx,
@@ -472,7 +476,7 @@ pub async fn finish_attempt(
                     Some(&job.target),
                     case.as_ref(),
                     Some(&job.person),
-                    &reason,
+                    &facts,
                 )
                 .await?;
                 (
@@ -501,11 +505,11 @@ pub async fn finish_attempt(
                 return Ok(());
             }
             JobResult::Retry(e) | JobResult::Fail(e) => {
-                let reason = if matches!(result, JobResult::Retry(_)) {
-                    format!("gave up after {} attempts: {e}", job.attempts)
-                } else {
-                    e.clone()
+                let facts = AlertFacts::JobFailed {
+                    attempts: matches!(result, JobResult::Retry(_)).then_some(job.attempts),
+                    error: e.clone(),
                 };
+                let reason = facts.english();
                 raise_alert(
                     vault,
                     &mut tx,
@@ -513,7 +517,7 @@ pub async fn finish_attempt(
                     Some(&job.target),
                     case.as_ref(),
                     Some(&job.person),
-                    &reason,
+                    &facts,
                 )
                 .await?;
                 (

@@ -8,6 +8,35 @@ use super::views::Base;
 use crate::domain::cases::{CaseState, CountryCode};
 use crate::domain::reveal::RevealState;
 use crate::domain::reviews::{DueStatus, ReviewOutcome};
+use crate::provisioning::checks::{AlertFacts, AlertView};
+
+/// A message with `{name}` placeholders filled in, each once, in one pass (a value
+/// that holds `{…}` itself is not filled again).
+pub fn fill(message: &str, args: &[(&str, &str)]) -> String {
+    let mut out = String::with_capacity(message.len() + 32);
+    let mut rest = message;
+    while let Some(open) = rest.find('{') {
+        let (before, from) = rest.split_at(open);
+        out.push_str(before);
+        let close = from.find('}');
+        let arg = close.and_then(|c| {
+            let name = from.get(1..c)?;
+            args.iter().find(|(n, _)| *n == name).map(|(_, v)| (c, *v))
+        });
+        match arg {
+            Some((c, v)) => {
+                out.push_str(v);
+                rest = from.get(c + 1..).unwrap_or("");
+            }
+            None => {
+                out.push('{');
+                rest = from.get(1..).unwrap_or("");
+            }
+        }
+    }
+    out.push_str(rest);
+    out
+}
 
 /// The time zone times are shown in. Sweden and Norway share their offsets.
 const SHOWN_TZ: chrono_tz::Tz = chrono_tz::Europe::Stockholm;
@@ -186,6 +215,52 @@ impl Base {
         })
     }
 
+    /// What an alert says, in the user's language: from its facts, with the rule's
+    /// name translated; the English detail for an alert raised before alerts had facts.
+    /// Holds rule and attribute names, targets and locators, never a value.
+    pub fn alert_detail(&self, a: &AlertView) -> String {
+        let Some(facts) = &a.facts else {
+            return a.detail.clone();
+        };
+        match facts {
+            AlertFacts::LeakFound {
+                suspect,
+                entries,
+                at,
+            } => {
+                let mut places = at.join(", ");
+                if *entries > at.len() {
+                    places.push_str(", …");
+                }
+                fill(
+                    self.t(if *suspect {
+                        "provisioning.alert-detail-leak-suspect"
+                    } else {
+                        "provisioning.alert-detail-leak-found"
+                    }),
+                    &[("n", &entries.to_string()), ("at", &places)],
+                )
+            }
+            AlertFacts::EgressBlocked { rule, attributes } => fill(
+                self.t("provisioning.alert-detail-egress-blocked"),
+                &[
+                    ("rule", self.leak_rule(rule)),
+                    ("attributes", &attributes.join(", ")),
+                ],
+            ),
+            AlertFacts::JobFailed { attempts, error } => match attempts {
+                Some(n) => fill(
+                    self.t("provisioning.alert-detail-job-failed"),
+                    &[("n", &n.to_string()), ("error", error)],
+                ),
+                None => fill(
+                    self.t("provisioning.alert-detail-job-failed-once"),
+                    &[("error", error)],
+                ),
+            },
+        }
+    }
+
     /// The name of a leak-scan rule in the user's language.
     pub fn leak_rule(&self, rule: &str) -> &str {
         self.t(match rule {
@@ -264,5 +339,16 @@ mod tests {
         assert_eq!(b.waited(&0), "0 min");
         assert_eq!(b.waited(&(2 * 1440 + 3 * 60 + 5)), "2 d 3 h 5 min");
         assert_eq!(b.subject("guardian-2"), "Guardian 2");
+    }
+
+    #[test]
+    fn fill_replaces_each_placeholder_once_and_keeps_the_rest() {
+        assert_eq!(
+            fill("{n} poster: {at}", &[("n", "2"), ("at", "a, b")]),
+            "2 poster: a, b"
+        );
+        // A value holding a placeholder is not filled again; unknown names stay.
+        assert_eq!(fill("{at} {n}", &[("at", "{n}"), ("n", "3")]), "{n} 3");
+        assert_eq!(fill("{x} {", &[("n", "1")]), "{x} {");
     }
 }

@@ -256,6 +256,8 @@ pub struct CasePage {
     pub guardians: Vec<GuardianSummary>,
     pub can: CaseLinks,
     pub notice: Option<&'static str>,
+    /// The case's open alerts (a leak found, a write stopped, a job that gave up).
+    pub alerts: Vec<checks::AlertView>,
 }
 
 impl CasePage {
@@ -315,6 +317,10 @@ pub async fn page(
         Ok(g) => g,
         Err(e) => return c.fail(&st, e, "/cases"),
     };
+    let alerts = match checks::case_alerts(&st.ctx, &permit, &case).await {
+        Ok(a) => a,
+        Err(e) => return c.fail(&st, e, "/cases"),
+    };
     let allowed = c.allowed(&st, &Resource::Case { unit });
     let can = |a: Action| allowed.contains(&a);
     let links = CaseLinks {
@@ -346,6 +352,7 @@ pub async fn page(
         guardians,
         can: links,
         notice: notice_key(&q.done),
+        alerts,
     };
     html(StatusCode::OK, &page)
 }

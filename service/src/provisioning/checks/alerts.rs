@@ -27,9 +27,73 @@ pub struct AlertView {
     pub person_id: Option<String>,
     /// Fixed text with targets, rules, attribute names and locators; never a value.
     pub detail: String,
+    /// The same facts, structured (so that a page states them in its reader's
+    /// language); absent on alerts raised before this release.
+    pub facts: Option<AlertFacts>,
     pub raised_at: String,
     pub acknowledged_by: Option<String>,
     pub acknowledged_at: Option<String>,
+}
+
+/// What an alert says, as data: rule names, attribute names, targets, locators and
+/// counts. Never a value read from or written to a target.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(tag = "what", rename_all = "kebab-case")]
+pub enum AlertFacts {
+    /// The leak scan found the case's real identity downstream (`suspect`: its full name
+    /// only, which may be a namesake).
+    LeakFound {
+        suspect: bool,
+        /// How many entries hold it.
+        entries: usize,
+        /// The first entries, as `target:locator`.
+        at: Vec<String>,
+    },
+    /// The egress guard stopped a write: `rule` matched these attributes against a real
+    /// identity; nothing was written.
+    EgressBlocked {
+        rule: String,
+        attributes: Vec<String>,
+    },
+    /// A job gave up (after `attempts` attempts, when it was retried) with the target's
+    /// own error text (technical, as the target wrote it).
+    JobFailed {
+        attempts: Option<i64>,
+        error: String,
+    },
+}
+
+impl AlertFacts {
+    /// The English detail stored beside the facts (the API's `detail`, the CLI).
+    pub fn english(&self) -> String {
+        match self {
+            AlertFacts::LeakFound {
+                suspect,
+                entries,
+                at,
+            } => format!(
+                "leak scan: the real identity of this case is {} at {} entr{} ({}{})",
+                if *suspect {
+                    "possibly present (full name only)"
+                } else {
+                    "present"
+                },
+                entries,
+                if *entries == 1 { "y" } else { "ies" },
+                at.join(", "),
+                if *entries > at.len() { ", ..." } else { "" }
+            ),
+            AlertFacts::EgressBlocked { rule, attributes } => format!(
+                "egress-blocked: rule {rule} matched attribute(s) {} against a real identity \
+                 in the vault; nothing was written",
+                attributes.join(", ")
+            ),
+            AlertFacts::JobFailed { attempts, error } => match attempts {
+                Some(n) => format!("gave up after {n} attempts: {error}"),
+                None => error.clone(),
+            },
+        }
+    }
 }
 
 /// Which alerts to list.
@@ -43,8 +107,8 @@ pub struct AlertFilter {
 
 pub async fn alerts(vault: &Vault, filter: &AlertFilter) -> DomainResult<Vec<AlertView>> {
     let rows = sqlx::query(
-        "SELECT alert_id, kind, target, case_id, person_id, detail, raised_at, acknowledged_by, \
-         acknowledged_at FROM prov_alerts WHERE ($1 = 0 OR acknowledged_at IS NULL) \
+        "SELECT alert_id, kind, target, case_id, person_id, detail, facts, raised_at, \
+         acknowledged_by, acknowledged_at FROM prov_alerts WHERE ($1 = 0 OR acknowledged_at IS NULL) \
          AND ($2 = '' OR case_id = $2) ORDER BY raised_at DESC, alert_id LIMIT 1000",
     )
     .bind(i64::from(filter.open.unwrap_or(true)))
@@ -60,6 +124,9 @@ pub async fn alerts(vault: &Vault, filter: &AlertFilter) -> DomainResult<Vec<Ale
                 case_id: r.try_get("case_id")?,
                 person_id: r.try_get("person_id")?,
                 detail: r.try_get("detail")?,
+                facts: r
+                    .try_get::<Option<String>, _>("facts")?
+                    .and_then(|f| serde_json::from_str(&f).ok()),
                 raised_at: r.try_get("raised_at")?,
                 acknowledged_by: r.try_get("acknowledged_by")?,
                 acknowledged_at: r.try_get("acknowledged_at")?,
@@ -76,6 +143,25 @@ pub async fn alerts_permitted(
 ) -> DomainResult<Vec<AlertView>> {
     permit.require(Action::ProvisioningStatusRead)?;
     alerts(&ctx.vault, filter).await
+}
+
+/// The open alerts of one case, for those who may read the case (its school, the
+/// central administration): the case page and `GET /cases/{id}/alerts` show the same.
+/// Permit: `case.read` on the case.
+pub async fn case_alerts(
+    ctx: &Context,
+    permit: &Permit,
+    case: &fiktiv_vault::CaseId,
+) -> DomainResult<Vec<AlertView>> {
+    permit.require(Action::CaseRead)?;
+    alerts(
+        &ctx.vault,
+        &AlertFilter {
+            open: Some(true),
+            case_id: Some(case.to_string()),
+        },
+    )
+    .await
 }
 
 /// Acknowledge an alert, audited. Permit: `sync.apply`.

@@ -139,27 +139,16 @@ pub(super) async fn leak_scan(
         if !matches!(r.status, CaseStatus::Found | CaseStatus::Suspect) {
             continue;
         }
-        let shown: Vec<String> =
-            r.at.iter()
+        let facts = AlertFacts::LeakFound {
+            suspect: r.status != CaseStatus::Found,
+            entries: r.at.len(),
+            at: r
+                .at
+                .iter()
                 .take(20)
                 .map(|(t, e)| format!("{t}:{e}"))
-                .collect();
-        let detail = format!(
-            "leak scan: the real identity of this case is {} at {} entr{} ({}{})",
-            if r.status == CaseStatus::Found {
-                "present"
-            } else {
-                "possibly present (full name only)"
-            },
-            r.at.len(),
-            if r.at.len() == 1 { "y" } else { "ies" },
-            shown.join(", "),
-            if r.at.len() > shown.len() {
-                ", ..."
-            } else {
-                ""
-            }
-        );
+                .collect(),
+        };
         raise_alert(
             vault,
             &mut tx,
@@ -167,7 +156,7 @@ pub(super) async fn leak_scan(
             None,
             Some(&r.case),
             None,
-            &detail,
+            &facts,
         )
         .await?;
         vault
