@@ -58,7 +58,7 @@ fuzz_target!(|data: &[u8]| {
     }
     // The policy files: no panic. (Their errors reach the operator through
     // `load_policies`, which flattens them to one line; it builds the authorizer, far too
-    // slow to call here: service/tests/fuzz_regressions.rs checks it.)
+    // slow to call here: service/tests/suite/fuzz_regressions.rs checks it.)
     let _ = NumberPolicy::from_toml(text);
     let _ = RetentionPolicy::from_toml(text);
 });

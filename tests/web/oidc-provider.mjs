@@ -1,4 +1,4 @@
-// A throw-away OpenID Connect provider for the tests (service/tests/web_oidc.rs):
+// A throw-away OpenID Connect provider for the tests (service/tests/suite/web_oidc.rs):
 // node-oidc-provider (npm `oidc-provider`, by panva), pinned in package-lock.json and
 // installed by scripts/install-deps. Started by the harness (tests/src/oidc.rs) as
 //

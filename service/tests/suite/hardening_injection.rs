@@ -5,8 +5,8 @@
 //! part of an LDAP search filter or a SCIM filter (both servers' logs are read).
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // tests
 
-mod api_common;
-mod provisioning_common;
+use crate::api_common;
+use crate::provisioning_common;
 
 use api_common::*;
 use fiktiv_tests::TestDatabase;

@@ -3,8 +3,8 @@
 //! to remove more than the configured share of a target's accounts unless forced.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // tests
 
-mod api_common;
-mod provisioning_common;
+use crate::api_common;
+use crate::provisioning_common;
 
 use api_common::*;
 use axum::http::StatusCode;

@@ -5,7 +5,7 @@
 //! step-up, languages, security headers, and axe-core on every page.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // tests
 
-mod web_common;
+use crate::web_common;
 
 use std::time::{Duration, Instant};
 

@@ -8,7 +8,7 @@
 //! through even if the routine then said 409 (wrong order) for this fixture's state.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // tests
 
-mod api_common;
+use crate::api_common;
 
 use std::collections::BTreeSet;
 

@@ -5,8 +5,8 @@
 //! shredded before the backup not recoverable.)
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // tests
 
-mod api_common;
-mod ops_common;
+use crate::api_common;
+use crate::ops_common;
 
 use std::sync::Arc;
 

@@ -17,8 +17,8 @@
 //! checked to hold no part of the real identity.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // tests
 
-mod common;
-mod web_common;
+use crate::common;
+use crate::web_common;
 
 use common::{
     add_ldap_target, click_choice, post_from_page, se_personnummer, wait_for, Tour,

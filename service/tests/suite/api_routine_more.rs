@@ -5,7 +5,7 @@
 //! filtered by unit, and configurable identity and reveal rules.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // tests
 
-mod api_common;
+use crate::api_common;
 
 use api_common::*;
 use axum::http::StatusCode;

@@ -13,9 +13,9 @@
 //!   instance, then with two, same targets, and the ratio (docs/SCALING.md).
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // tests
 
-mod api_common;
-mod ops_common;
-mod provisioning_common;
+use crate::api_common;
+use crate::ops_common;
+use crate::provisioning_common;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;

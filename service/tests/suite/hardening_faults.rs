@@ -8,8 +8,8 @@
 //! converges to exactly one account per person once the fault clears.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // tests
 
-mod api_common;
-mod provisioning_common;
+use crate::api_common;
+use crate::provisioning_common;
 
 use std::path::{Path, PathBuf};
 use std::process::Command;

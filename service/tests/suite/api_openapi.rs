@@ -1,10 +1,10 @@
 //! The OpenAPI document: generated from the handlers, served at /api/openapi.json, and
 //! checked in at docs/openapi.json. This test fails when the checked-in copy drifts;
-//! regenerate it with `FIKTIV_UPDATE_OPENAPI=1 cargo test -p fiktiv --test api_openapi`
+//! regenerate it with `FIKTIV_UPDATE_OPENAPI=1 cargo test -p fiktiv --test suite api_openapi::`
 //! (or `fiktiv openapi > docs/openapi.json`).
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // tests
 
-mod api_common;
+use crate::api_common;
 
 use api_common::*;
 use axum::http::StatusCode;
@@ -23,7 +23,7 @@ fn checked_in_openapi_matches_the_code() {
     assert!(
         on_disk == generated,
         "docs/openapi.json is out of date with the code; run \
-         `FIKTIV_UPDATE_OPENAPI=1 cargo test -p fiktiv --test api_openapi` and commit it"
+         `FIKTIV_UPDATE_OPENAPI=1 cargo test -p fiktiv --test suite api_openapi::` and commit it"
     );
 }
 

@@ -18,7 +18,7 @@
 //!   embedded file): not applicable.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // tests
 
-mod api_common;
+use crate::api_common;
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, AtomicU16, Ordering};

@@ -4,8 +4,8 @@
 //! target, one group per unit and class, and no job lost.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // tests
 
-mod api_common;
-mod provisioning_common;
+use crate::api_common;
+use crate::provisioning_common;
 
 use std::time::Duration;
 

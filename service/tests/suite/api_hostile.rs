@@ -3,7 +3,7 @@
 //! of every routine table and of the audit trail are unchanged).
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // tests
 
-mod api_common;
+use crate::api_common;
 
 use api_common::*;
 use axum::http::StatusCode;

@@ -4,7 +4,7 @@
 //! per interval through the `schedules` table. On SQLite and PostgreSQL.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // tests
 
-mod api_common;
+use crate::api_common;
 
 use api_common::*;
 use axum::http::StatusCode;

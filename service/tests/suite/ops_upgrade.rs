@@ -14,12 +14,12 @@
 //! Each test makes a fresh database, runs the old migrations only (read from
 //! `vault/migrations/<backend>/`, so the checksums are the real ones), loads the rows,
 //! then opens it with the current code and checks the data and the audit chain.
-//! `write_fixtures` (ignored) makes the fixtures again:
-//! `cargo test -p fiktiv --test ops_upgrade write_fixtures -- --ignored`.
+//! The fixture writer makes the fixtures again:
+//! `FIKTIV_UPDATE_FIXTURES=1 cargo test -p fiktiv --test suite fixture_writer_matches`.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // tests
 
-mod api_common;
-mod ops_common;
+use crate::api_common;
+use crate::ops_common;
 
 use std::borrow::Cow;
 use std::path::PathBuf;

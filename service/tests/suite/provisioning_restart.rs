@@ -5,8 +5,8 @@
 //! `fiktiv serve` killed with SIGKILL in the middle.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // tests
 
-mod api_common;
-mod provisioning_common;
+use crate::api_common;
+use crate::provisioning_common;
 
 use std::net::SocketAddr;
 use std::path::Path;

@@ -3,8 +3,8 @@
 //! API; and the embedded default target of a fresh data directory through the CLI.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // tests
 
-mod api_common;
-mod provisioning_common;
+use crate::api_common;
+use crate::provisioning_common;
 
 use std::process::{Command, Stdio};
 

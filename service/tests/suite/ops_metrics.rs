@@ -5,8 +5,8 @@
 //! addresses, off by default). SQLite and PostgreSQL.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // tests
 
-mod api_common;
-mod provisioning_common;
+use crate::api_common;
+use crate::provisioning_common;
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;

@@ -8,7 +8,7 @@
 //! disabling ending the session; step-up as a fresh sign-in at the provider.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // tests
 
-mod web_common;
+use crate::web_common;
 
 use std::time::{Duration, Instant};
 

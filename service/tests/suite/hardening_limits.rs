@@ -3,8 +3,8 @@
 //! checks. (Sign-in limits and lockout are in `web_signin.rs` / `web_accounts.rs`.)
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // tests
 
-mod api_common;
-mod provisioning_common;
+use crate::api_common;
+use crate::provisioning_common;
 
 use std::net::SocketAddr;
 use std::time::Duration;

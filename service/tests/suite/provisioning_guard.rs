@@ -4,8 +4,8 @@
 //! target, not even slapd's log.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // tests
 
-mod api_common;
-mod provisioning_common;
+use crate::api_common;
+use crate::provisioning_common;
 
 use api_common::*;
 use axum::http::StatusCode;

@@ -5,7 +5,7 @@
 //! ended, the lockout).
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // tests
 
-mod web_common;
+use crate::web_common;
 
 use std::sync::Arc;
 

@@ -5,8 +5,8 @@
 //! the accounts are disabled, and deleted after the grace period. SQLite and PostgreSQL.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // tests
 
-mod api_common;
-mod provisioning_common;
+use crate::api_common;
+use crate::provisioning_common;
 
 use api_common::*;
 use axum::http::StatusCode;

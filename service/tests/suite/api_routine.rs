@@ -5,7 +5,7 @@
 //! than the school's identity page and an approved reveal, nor in the database bytes.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // tests
 
-mod api_common;
+use crate::api_common;
 
 use api_common::*;
 use axum::http::StatusCode;

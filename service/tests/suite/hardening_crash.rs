@@ -18,7 +18,7 @@
 //! and `fiktiv audit verify` passes.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // tests
 
-mod hardening_common;
+use crate::hardening_common;
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};

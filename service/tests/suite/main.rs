@@ -1,0 +1,53 @@
+//! The service's tests, in one test binary (one link of the service instead of one per
+//! file): each file of this folder is a module named as the binary it used to be
+//! (`cargo test -p fiktiv --test suite api_routine::` runs one of them). The helpers
+//! (`*_common`) stay beside this folder, shared with the two binaries that must run
+//! alone: `hardening_canary` (installs the panic hook) and `ops_logs` (captures the
+//! process's log output).
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // tests
+
+#[macro_use]
+#[path = "../api_common/mod.rs"]
+mod api_common;
+#[path = "../common/mod.rs"]
+mod common;
+#[path = "../hardening_common/mod.rs"]
+mod hardening_common;
+#[path = "../ops_common/mod.rs"]
+mod ops_common;
+#[path = "../provisioning_common/mod.rs"]
+mod provisioning_common;
+#[path = "../web_common/mod.rs"]
+mod web_common;
+
+mod api_authz;
+mod api_hostile;
+mod api_openapi;
+mod api_routine;
+mod api_routine_more;
+mod api_tokens_cli;
+mod cli;
+mod fuzz_regressions;
+mod hardening_crash;
+mod hardening_failclosed;
+mod hardening_faults;
+mod hardening_injection;
+mod hardening_limits;
+mod http_health;
+mod ops_backup;
+mod ops_cli;
+mod ops_cluster;
+mod ops_housekeeping;
+mod ops_metrics;
+mod ops_upgrade;
+mod provisioning_faults;
+mod provisioning_guard;
+mod provisioning_reconcile;
+mod provisioning_restart;
+mod provisioning_routine;
+mod provisioning_targets;
+mod web_accounts;
+mod web_i18n;
+mod web_oidc;
+mod web_routine;
+mod web_signin;
