@@ -6,7 +6,7 @@
 //! Recall: of the records that hold the real pupil (`found` or `suspect`), the share
 //! the scan gives that verdict or a stronger one. False positives: of the records that
 //! must stay clean, the share the scan reports. Exact verdicts are the test
-//! `leak_corpus` (in the `guard` test binary); this counts them by class.
+//! `guard::leak_corpus` (in the provisioning test binary `suite`); this counts them by class.
 #![allow(
     clippy::unwrap_used,
     clippy::expect_used,

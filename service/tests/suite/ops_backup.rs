@@ -1,7 +1,7 @@
 //! Backup and restore of a database the routine filled through the API: every case,
 //! every action plan (each version) and every audit event comes back intact, readable
 //! through the API with the same root key and the same tokens. SQLite and PostgreSQL.
-//! (`tests/tests/backup.rs` shows the vault's side: tampered archives refused, a case
+//! (`tests/tests/suite/backup.rs` shows the vault's side: tampered archives refused, a case
 //! shredded before the backup not recoverable.)
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // tests
 

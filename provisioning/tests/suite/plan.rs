@@ -2,7 +2,7 @@
 //! deletion. Unit tests and properties.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // tests
 
-mod common;
+use crate::common;
 
 use std::collections::{BTreeMap, BTreeSet};
 

@@ -4,7 +4,7 @@
 //! membership, a record the guard blocks, existing and missing groups).
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // tests
 
-mod common;
+use crate::common;
 
 use common::*;
 use fiktiv_provisioning::ldap::{LdapConfig, LdapSecurity, LdapTarget};

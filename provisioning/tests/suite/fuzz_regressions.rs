@@ -4,7 +4,7 @@
 //! see docs/RELIABILITY.md, "Fuzzing".
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // tests
 
-mod common;
+use crate::common;
 
 use std::time::{Duration, Instant};
 

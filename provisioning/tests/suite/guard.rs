@@ -4,7 +4,8 @@
 //! (`leak_corpus`): the matcher the guard and the scan share, record by record.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // tests
 
-mod common;
+use crate::common;
+#[path = "../leak_corpus/mod.rs"]
 mod leak_corpus;
 
 use common::*;

@@ -3,7 +3,7 @@
 //! egress re-check that refuses to re-publish a row planted by hand.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // tests
 
-mod common;
+use crate::common;
 
 use std::path::Path;
 

@@ -3,7 +3,7 @@
 //! filters never carry a real value (checked in slapd's `-d stats` log).
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // tests
 
-mod common;
+use crate::common;
 
 use common::*;
 use fiktiv_provisioning::ldap::{LdapConfig, LdapSchema, LdapSecurity, LdapTarget};
