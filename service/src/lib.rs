@@ -16,5 +16,6 @@ pub mod housekeeping;
 pub mod http;
 pub mod metrics;
 pub mod provisioning;
+pub mod tasks;
 pub mod telemetry;
 pub mod web;

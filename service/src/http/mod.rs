@@ -36,6 +36,7 @@ mod provisioning;
 mod reveal;
 mod reviews;
 mod routine;
+mod tasks;
 
 use problem::ApiError;
 
@@ -205,6 +206,7 @@ fn api_router() -> OpenApiRouter<AppState> {
         .merge(reveal::routes())
         .merge(audit::routes())
         .merge(provisioning::routes())
+        .merge(tasks::routes())
 }
 
 /// The OpenAPI document, generated from the handlers. `docs/openapi.json` is this,

@@ -9,6 +9,7 @@ use crate::domain::cases::{CaseState, CountryCode};
 use crate::domain::reveal::RevealState;
 use crate::domain::reviews::{DueStatus, ReviewOutcome};
 use crate::provisioning::checks::{AlertFacts, AlertView};
+use crate::tasks::{Task, TaskKind};
 
 /// A message with `{name}` placeholders filled in, each once, in one pass (a value
 /// that holds `{…}` itself is not filled again).
@@ -259,6 +260,28 @@ impl Base {
                 ),
             },
         }
+    }
+
+    /// A task of the start page in the user's language, with its count.
+    pub fn task_text(&self, t: &Task) -> String {
+        let key = match t.kind {
+            TaskKind::OrdersWaiting => "home.task-orders-waiting",
+            TaskKind::AlertsOpen => "home.task-alerts-open",
+            TaskKind::CaseAlertsOpen => "home.task-case-alerts-open",
+            TaskKind::RevealsToDecide => "home.task-reveals-to-decide",
+            TaskKind::RevealsApproved => "home.task-reveals-approved",
+            TaskKind::ReviewsOverdue => "home.task-reviews-overdue",
+            TaskKind::ReviewsDueSoon => "home.task-reviews-due-soon",
+        };
+        fill(self.t(key), &[("n", &t.count.to_string())])
+    }
+
+    /// A task's kind as its stable code (for the page's `data-kind`).
+    pub fn task_kind(&self, t: &Task) -> String {
+        serde_json::to_value(t.kind)
+            .ok()
+            .and_then(|v| v.as_str().map(str::to_owned))
+            .unwrap_or_default()
     }
 
     /// The name of a leak-scan rule in the user's language.

@@ -194,8 +194,17 @@ pub async fn home(
         Ok(s) => s,
         Err(r) => return r.into_response(),
     };
+    let tasks = match crate::tasks::tasks(&st.ctx, &st.authz, &s.account.principal()).await {
+        Ok(t) => t,
+        Err(e) => {
+            // The start page still shows its links; the list says it could not be made.
+            tracing::warn!(error = %e, "the start page's tasks could not be listed");
+            Vec::new()
+        }
+    };
     let page = HomePage {
         base: base_for(&st, &req, s, "home.title", "/"),
+        tasks,
         intros: s.account.roles.iter().map(|r| role_intro_key(*r)).collect(),
         notice: (q.password.as_deref() == Some("changed"))
             .then_some("home.notice-password-changed"),

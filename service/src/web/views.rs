@@ -213,6 +213,8 @@ pub struct HomePage {
     pub intros: Vec<&'static str>,
     /// A message key shown once (after a password change).
     pub notice: Option<&'static str>,
+    /// What needs doing (`tasks::tasks`, as `GET /api/v1/me/tasks`).
+    pub tasks: Vec<crate::tasks::Task>,
 }
 
 /// The error of the re-authentication as a whole (a wrong password or code, a lockout,

@@ -158,6 +158,8 @@ fn table() -> Vec<Row> {
         // the caller's own requests, "mine" holds only the caller's.
         r("GET", "/api/v1/reveals/pending", None, [D, D, D, A, D]),
         r("GET", "/api/v1/reveals/mine", None, [D, A, A, A, D]),
+        // Everyone has a task list; each item is authorized inside it.
+        r("GET", "/api/v1/me/tasks", None, [A, A, A, A, A]),
         r("GET", "/api/v1/audit/events", None, [D, D, D, D, A]),
         r("GET", "/api/v1/audit/verify", None, [D, D, D, D, A]),
         // Provisioning and the two checks (steps 5 and 6). Unknown targets, runs, jobs

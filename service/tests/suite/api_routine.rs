@@ -275,6 +275,15 @@ async fn routine(
     assert_eq!(mine[0]["waiting_minutes"], 90);
     assert_eq!(mine[0]["pupil"]["first_name"], fict["first_name"]);
     assert_eq!(mine[0]["guardians"].as_array().unwrap().len(), 1);
+    // The central administrator's tasks count it (the start page shows the same);
+    // nobody else's do.
+    assert_eq!(
+        task_count(e, CENTRAL, "orders-waiting").await,
+        q.as_array().unwrap().len()
+    );
+    for who in [SCHOOL_A, AUDITOR, APPROVER] {
+        assert_eq!(task_count(e, who, "orders-waiting").await, 0, "{who}");
+    }
     let qt = q.to_string();
     assert!(!qt.contains(number) && !qt.contains(first) && !qt.contains(last));
     // Schools and auditors do not see the queue.
@@ -373,6 +382,18 @@ impl ClockDate for Env {
     }
 }
 
+/// The count of one kind in the caller's tasks (`GET /api/v1/me/tasks`), 0 when absent.
+async fn task_count(e: &Env, who: &str, kind: &str) -> usize {
+    let t = e
+        .ok(StatusCode::OK, "GET", "/api/v1/me/tasks", who, None)
+        .await;
+    t.as_array()
+        .unwrap()
+        .iter()
+        .find(|x| x["kind"] == kind)
+        .map_or(0, |x| x["count"].as_u64().unwrap() as usize)
+}
+
 async fn reveal_four_eyes(e: &Env, case: &str, first: &str) {
     let body = json!({"case_id": case, "purpose": "Guardian access request, ref 2026/14"});
     let r = e
@@ -387,6 +408,11 @@ async fn reveal_four_eyes(e: &Env, case: &str, first: &str) {
     let id = r["reveal_id"].as_str().unwrap().to_owned();
     let read = format!("/api/v1/reveals/{id}/identity");
     let decide = format!("/api/v1/reveals/{id}/decision");
+    // It waits for an approver's decision: on the approvers' task lists, not the
+    // requester's.
+    assert!(task_count(e, APPROVER, "reveals-to-decide").await >= 1);
+    assert_eq!(task_count(e, SCHOOL_A, "reveals-to-decide").await, 0);
+    assert_eq!(task_count(e, SCHOOL_A, "reveals-approved").await, 0);
     let (s, _) = e.call("GET", &read, SCHOOL_A, None).await;
     assert_eq!(s, StatusCode::CONFLICT, "not approved yet");
     // Only an approver, never the school itself, decides.
@@ -406,6 +432,8 @@ async fn reveal_four_eyes(e: &Env, case: &str, first: &str) {
         .call("POST", &decide, APPROVER2, Some(json!({"approve": true})))
         .await;
     assert_eq!(s, StatusCode::CONFLICT, "already decided");
+    // Approved: the requester is told it can be opened now.
+    assert_eq!(task_count(e, SCHOOL_A, "reveals-approved").await, 1);
     // Only the requester reads it.
     for who in [APPROVER, SCHOOL_A2, CENTRAL, AUDITOR] {
         let (s, _) = e.call("GET", &read, who, None).await;

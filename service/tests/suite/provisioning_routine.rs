@@ -254,6 +254,45 @@ async fn routine_to_targets(db: TestDatabase) {
     assert_no_real(&mine.to_string(), &real, "the case's alerts");
     let (s, _) = e.call("GET", &format!("{c}/alerts"), SCHOOL_B, None).await;
     assert_eq!(s, StatusCode::NOT_FOUND);
+    // On the start page's tasks: the school's case alerts, the central administrator's
+    // open alerts; nothing for another school.
+    let kinds = |t: &serde_json::Value| -> Vec<(String, u64)> {
+        t.as_array()
+            .unwrap()
+            .iter()
+            .map(|x| {
+                (
+                    x["kind"].as_str().unwrap().to_owned(),
+                    x["count"].as_u64().unwrap(),
+                )
+            })
+            .collect()
+    };
+    let mine = e
+        .ok(StatusCode::OK, "GET", "/api/v1/me/tasks", SCHOOL_A, None)
+        .await;
+    assert!(
+        kinds(&mine)
+            .iter()
+            .any(|(k, n)| k == "case-alerts-open" && *n >= 1),
+        "{mine}"
+    );
+    let central = e
+        .ok(StatusCode::OK, "GET", "/api/v1/me/tasks", CENTRAL, None)
+        .await;
+    assert!(
+        kinds(&central)
+            .iter()
+            .any(|(k, n)| k == "alerts-open" && *n >= 1),
+        "{central}"
+    );
+    let other = e
+        .ok(StatusCode::OK, "GET", "/api/v1/me/tasks", SCHOOL_B, None)
+        .await;
+    assert!(
+        !kinds(&other).iter().any(|(k, _)| k.contains("alerts")),
+        "{other}"
+    );
     assert!(p.audit_count("provisioning.leak-found").await >= 1);
     let status = e
         .ok(

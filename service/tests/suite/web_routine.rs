@@ -60,6 +60,9 @@ fn the_whole_routine_through_the_ui_for_one_pupil() {
     // -----------------------------------------------------------------------
     let s = tour.browser();
     first_sign_in(&s, &server, &sara, 0);
+    // Nothing is waiting for a new school yet: the start page says so.
+    assert!(s.exists("#tasks-none"));
+    tour.page(&s, "the school's start page (nothing to do)");
     s.click("nav a[href='/cases']");
     s.wait_for_path("/cases");
     tour.page(&s, "the case list (empty)");
@@ -229,7 +232,12 @@ fn the_whole_routine_through_the_ui_for_one_pupil() {
     // -----------------------------------------------------------------------
     let c = tour.browser();
     first_sign_in(&c, &server, &carl, 0);
-    c.click("nav a[href='/orders']");
+    // The start page lists what is waiting: the one order, linked to the queue.
+    let task = c.text_of("#tasks .task[data-kind='orders-waiting']");
+    assert!(task.contains('1'), "{task}");
+    tour.page(&c, "the central administrator's start page");
+    c.screenshot_for_docs("start-central-admin.png");
+    c.click("#tasks .task[data-kind='orders-waiting'] a");
     c.wait_for_path("/orders");
     tour.page(&c, "the order queue");
     let row = c.text_of(".order-row");
@@ -438,7 +446,12 @@ fn the_whole_routine_through_the_ui_for_one_pupil() {
 
     let b = tour.browser();
     first_sign_in(&b, &server, &bert, 0);
-    b.click("nav a[href='/reveals']");
+    // The approver's start page: one request waiting for a decision.
+    let task = b.text_of("#tasks .task[data-kind='reveals-to-decide']");
+    assert!(task.contains('1'), "{task}");
+    tour.page(&b, "the approver's start page");
+    b.screenshot_for_docs("start-approver.png");
+    b.click("#tasks .task[data-kind='reveals-to-decide'] a");
     b.wait_for_path("/reveals");
     assert_eq!(
         b.execute(
