@@ -219,6 +219,9 @@ actions! {
     RevealListOwn => "reveal.list-own",
     /// End a case (pupil left or protection lifted). Resource: `Case`.
     CaseEnd => "case.end",
+    /// The school's own label of a case, written and read (shown to the unit only, not
+    /// to the central administrator). Resource: `Case`.
+    CaseLabel => "case.label",
     /// Read the audit trail. Resource: `Municipality`.
     AuditRead => "audit.read",
     /// Verify the audit trail's hash chain. Resource: `Municipality`.

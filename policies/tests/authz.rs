@@ -92,6 +92,7 @@ const TABLE: &[(Action, Shape, [&str; 4])] = &[
     (Action::RevealListPending,       Shape::M, ["."  ,  "."  ,  "Y"    , "."  ]),
     (Action::RevealListOwn,           Shape::M, ["."  ,  "Y"  ,  "Y"    , "."  ]),
     (Action::CaseEnd,                 Shape::C, [".." ,  "Y." ,  ".."   , ".." ]),
+    (Action::CaseLabel,               Shape::C, [".." ,  "Y." ,  ".."   , ".." ]),
     (Action::AuditRead,               Shape::M, ["."  ,  "."  ,  "."    , "Y"  ]),
     (Action::AuditVerify,             Shape::M, ["."  ,  "."  ,  "."    , "Y"  ]),
     (Action::TargetsManage,           Shape::M, ["Y"  ,  "."  ,  "."    , "."  ]),

@@ -414,6 +414,11 @@ pub struct CaseSummary {
     pub country: CountryCode,
     pub state: CaseState,
     pub opened_at: String,
+    /// The fictitious name, once decided (`Maja Berg`): how the case is told apart.
+    pub fictitious_name: Option<String>,
+    /// The school's own label ([`super::labels`]): filled in for those who may read it
+    /// (the case's unit), otherwise absent.
+    pub label: Option<String>,
 }
 
 /// Cases of one unit, or of the whole municipality (`unit` = None). Permit:
@@ -425,7 +430,7 @@ pub async fn list(
 ) -> DomainResult<Vec<CaseSummary>> {
     permit.require(Action::CaseList)?;
     let rows = sqlx::query(
-        "SELECT case_id, unit, country, state, opened_at FROM cases \
+        "SELECT case_id, unit, country, state, opened_at, fict_first, fict_last FROM cases \
          WHERE ($1 IS NULL OR unit = $1) ORDER BY opened_at, case_id",
     )
     .bind(unit.map(str::to_owned))
@@ -439,9 +444,35 @@ pub async fn list(
                 country: parse_country(&r.try_get::<String, _>("country")?)?.into(),
                 state: CaseState::parse(&r.try_get::<String, _>("state")?)?,
                 opened_at: r.try_get("opened_at")?,
+                fictitious_name: match (
+                    r.try_get::<Option<String>, _>("fict_first")?,
+                    r.try_get::<Option<String>, _>("fict_last")?,
+                ) {
+                    (Some(f), Some(l)) => Some(format!("{f} {l}")),
+                    _ => None,
+                },
+                label: None,
             })
         })
         .collect()
+}
+
+/// [`list`] of one unit with the school's labels filled in when `labels` (a
+/// `case.label` permit on the unit's cases) is given.
+pub async fn list_labelled(
+    vault: &Vault,
+    permit: &Permit,
+    unit: &str,
+    labels: Option<&Permit>,
+) -> DomainResult<Vec<CaseSummary>> {
+    let mut rows = list(vault, permit, Some(unit)).await?;
+    if let Some(p) = labels {
+        let mut by_case = super::labels::of_unit(vault, p, unit).await?;
+        for r in &mut rows {
+            r.label = by_case.remove(&r.case_id);
+        }
+    }
+    Ok(rows)
 }
 
 /// A real identity as shown on the school's own case page or an approved reveal.

@@ -27,6 +27,7 @@ pub mod end;
 pub mod fictitious;
 pub mod guardians;
 pub mod ids;
+pub mod labels;
 pub mod orders;
 pub mod plans;
 pub mod registration;

@@ -3,7 +3,7 @@
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::Json;
-use fiktiv_policies::Action;
+use fiktiv_policies::{Action, Resource};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
@@ -11,6 +11,7 @@ use super::problem::{ApiError, ApiJson, Problem};
 use super::{AppState, Caller};
 use crate::domain::cases::{self, CaseOpened, CaseSummary, CaseView, IdentityView, OpenCase};
 use crate::domain::end::{self, EndInput, Ended};
+use crate::domain::labels::{self, LabelInput};
 use crate::provisioning::checks::{self, AlertView};
 
 pub fn routes() -> OpenApiRouter<AppState> {
@@ -20,6 +21,7 @@ pub fn routes() -> OpenApiRouter<AppState> {
         .routes(routes!(read_case))
         .routes(routes!(read_identity))
         .routes(routes!(case_alerts))
+        .routes(routes!(set_label))
         .routes(routes!(end_case))
 }
 
@@ -60,9 +62,41 @@ async fn list_unit_cases(
     Path(unit): Path<String>,
 ) -> Result<Json<Vec<CaseSummary>>, ApiError> {
     let permit = st.unit_permit(&caller, &unit, Action::CaseList)?;
+    // The school's own labels, for those who may read them (the unit, not the central
+    // administrator).
+    let labels = st
+        .authz
+        .authorize(
+            &caller.0,
+            Action::CaseLabel,
+            &Resource::Case { unit: unit.clone() },
+        )
+        .ok();
     Ok(Json(
-        cases::list(&st.ctx.vault, &permit, Some(&unit)).await?,
+        cases::list_labelled(&st.ctx.vault, &permit, &unit, labels.as_ref()).await?,
     ))
+}
+
+/// Set or remove the school's own label of a case (shown to the unit only).
+#[utoipa::path(
+    put, path = "/api/v1/cases/{case_id}/label", tag = "cases",
+    params(("case_id" = String, Path, description = "Case id")),
+    request_body = LabelInput,
+    responses(
+        (status = 204, description = "Saved"), (status = 400, body = Problem),
+        (status = 401, body = Problem), (status = 404, body = Problem), (status = 422, body = Problem)
+    ),
+    security(("bearer" = []))
+)]
+async fn set_label(
+    State(st): State<AppState>,
+    caller: Caller,
+    Path(case): Path<String>,
+    ApiJson(body): ApiJson<LabelInput>,
+) -> Result<StatusCode, ApiError> {
+    let (case, permit) = st.case_permit(&caller, &case, Action::CaseLabel).await?;
+    labels::set(&st.ctx.vault, &permit, &case, body).await?;
+    Ok(StatusCode::NO_CONTENT)
 }
 
 /// Cases of the whole municipality (metadata only).

@@ -148,6 +148,7 @@ pub fn routes(config: &Config) -> Router<AppState> {
             get(pages_cases::account_check_run),
         )
         .route("/cases/{id}/leak-scan", post(pages_cases::start_leak_scan))
+        .route("/cases/{id}/label", post(pages_cases::set_label))
         .route(
             "/cases/{id}/leak-scan/{run}",
             get(pages_cases::leak_scan_run),

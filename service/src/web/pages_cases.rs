@@ -27,6 +27,7 @@ use crate::domain::cases::{
     self, CaseState, CaseSummary, CaseView, CountryCode, IdentityView, OpenCase,
 };
 use crate::domain::guardians::{self, GuardianSummary};
+use crate::domain::labels;
 use crate::http::AppState;
 use crate::provisioning::checks;
 
@@ -74,7 +75,16 @@ pub async fn list(
                 continue;
             };
             allowed = true;
-            match cases::list(vault, &permit, Some(unit)).await {
+            // The school's own labels, where this person may read them.
+            let labels = st
+                .authz
+                .authorize(
+                    &c.principal,
+                    Action::CaseLabel,
+                    &Resource::Case { unit: unit.clone() },
+                )
+                .ok();
+            match cases::list_labelled(vault, &permit, unit, labels.as_ref()).await {
                 Ok(r) => rows.extend(r),
                 Err(e) => return c.fail(&st, e, "/"),
             }
@@ -245,6 +255,7 @@ pub struct CaseLinks {
     pub reviews: bool,
     pub account_check: bool,
     pub leak_scan: bool,
+    pub label: bool,
 }
 
 #[derive(Template)]
@@ -256,6 +267,8 @@ pub struct CasePage {
     pub guardians: Vec<GuardianSummary>,
     pub can: CaseLinks,
     pub notice: Option<&'static str>,
+    /// The school's own label (for those who may read it).
+    pub label: Option<String>,
     /// The case's open alerts (a leak found, a write stopped, a job that gave up).
     pub alerts: Vec<checks::AlertView>,
 }
@@ -295,6 +308,8 @@ fn notice_key(done: &str) -> Option<&'static str> {
         "fictitious" => "case.notice-fictitious",
         "guardian" => "case.notice-guardian",
         "order" => "case.notice-order",
+        "label" => "case.notice-label",
+        "label-invalid" => "case.notice-label-invalid",
         _ => return None,
     })
 }
@@ -334,6 +349,16 @@ pub async fn page(
         reviews: can(Action::ReviewRead),
         account_check: can(Action::AccountCheck),
         leak_scan: can(Action::LeakScan),
+        label: can(Action::CaseLabel),
+    };
+    let label = if links.label {
+        let (_, unit, p) = ctx!(c.case_permit(&st, &id, Action::CaseLabel).await);
+        match labels::of_unit(vault, &p, &unit).await {
+            Ok(mut l) => l.remove(&case.to_string()),
+            Err(e) => return c.fail(&st, e, "/cases"),
+        }
+    } else {
+        None
     };
     // The real identity only when asked for, and only through the audited read.
     let identity = if q.show == "identity" && links.identity {
@@ -352,6 +377,7 @@ pub async fn page(
         guardians,
         can: links,
         notice: notice_key(&q.done),
+        label,
         alerts,
     };
     html(StatusCode::OK, &page)
@@ -372,6 +398,36 @@ pub async fn start_account_check(
     let (case, _, permit) = ctx!(c.case_permit(&st, &id, Action::AccountCheck).await);
     match checks::start_account_check_case(&st.ctx, &permit, &case).await {
         Ok(run) => see_other(&format!("/cases/{case}/account-check/{}", run.run_id)),
+        Err(e) => c.fail(&st, e, &format!("/cases/{case}")),
+    }
+}
+
+#[derive(Debug, Deserialize, Default)]
+#[serde(default)]
+pub struct LabelForm {
+    csrf: String,
+    label: String,
+}
+
+/// The school's own label of a case: saved, or removed when empty. A refused label is
+/// not shown again (it might hold a number); the page says what a label may hold.
+pub async fn set_label(
+    State(st): State<AppState>,
+    Extension(web): Extension<Arc<Web>>,
+    Path(id): Path<String>,
+    parts: Parts,
+    Form(form): Form<LabelForm>,
+) -> Response {
+    let c = ctx!(posted(&st, &web, &parts, &form.csrf).await);
+    let (case, _, permit) = ctx!(c.case_permit(&st, &id, Action::CaseLabel).await);
+    let input = labels::LabelInput {
+        label: Some(form.label),
+    };
+    match labels::set(&st.ctx.vault, &permit, &case, input).await {
+        Ok(()) => see_other(&format!("/cases/{case}?done=label")),
+        Err(crate::domain::DomainError::Invalid(_)) => {
+            see_other(&format!("/cases/{case}?done=label-invalid"))
+        }
         Err(e) => c.fail(&st, e, &format!("/cases/{case}")),
     }
 }

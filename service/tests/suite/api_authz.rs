@@ -158,6 +158,12 @@ fn table() -> Vec<Row> {
         // the caller's own requests, "mine" holds only the caller's.
         r("GET", "/api/v1/reveals/pending", None, [D, D, D, A, D]),
         r("GET", "/api/v1/reveals/mine", None, [D, A, A, A, D]),
+        r(
+            "PUT",
+            "/api/v1/cases/{case_id}/label",
+            Some(json!({"label": "3B"})),
+            [D, A, D, D, D],
+        ),
         // Everyone has a task list; each item is authorized inside it.
         r("GET", "/api/v1/me/tasks", None, [A, A, A, A, A]),
         r("GET", "/api/v1/audit/events", None, [D, D, D, D, A]),

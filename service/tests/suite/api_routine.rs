@@ -221,6 +221,91 @@ async fn routine(
         .await;
     assert_eq!(f["first_name"], fict["first_name"]);
 
+    // The school's own label: sealed, shown in its unit's case list beside the
+    // fictitious name; the central administrator sees the fictitious name only.
+    let (s, _) = e
+        .call(
+            "PUT",
+            &format!("{c}/label"),
+            SCHOOL_A,
+            Some(json!({"label": "3B, August"})),
+        )
+        .await;
+    assert_eq!(s, StatusCode::NO_CONTENT);
+    let mine = e
+        .ok(
+            StatusCode::OK,
+            "GET",
+            &format!("/api/v1/units/{UNIT_A}/cases"),
+            SCHOOL_A,
+            None,
+        )
+        .await;
+    let row = mine
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["case_id"] == case.as_str())
+        .unwrap();
+    assert_eq!(row["label"], "3B, August", "{mine}");
+    let fict_name = format!(
+        "{} {}",
+        fict["first_name"].as_str().unwrap(),
+        fict["last_name"].as_str().unwrap()
+    );
+    assert_eq!(row["fictitious_name"], fict_name.as_str());
+    let all = e
+        .ok(StatusCode::OK, "GET", "/api/v1/cases", CENTRAL, None)
+        .await;
+    let row = all
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["case_id"] == case.as_str())
+        .unwrap();
+    assert_eq!(row["fictitious_name"], fict_name.as_str());
+    assert!(row["label"].is_null(), "{all}");
+    // Another school, the central administrator: not found, nothing changed.
+    for who in [SCHOOL_B, CENTRAL] {
+        let (s, _) = e
+            .call(
+                "PUT",
+                &format!("{c}/label"),
+                who,
+                Some(json!({"label": "x"})),
+            )
+            .await;
+        assert_eq!(s, StatusCode::NOT_FOUND, "{who}");
+    }
+    // A label holding a personal number is refused without echo; the old one stays.
+    let (s, p) = e
+        .call(
+            "PUT",
+            &format!("{c}/label"),
+            SCHOOL_A,
+            Some(json!({"label": format!("elev {number}")})),
+        )
+        .await;
+    assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(!p.to_string().contains(number), "{p}");
+    let mine = e
+        .ok(
+            StatusCode::OK,
+            "GET",
+            &format!("/api/v1/units/{UNIT_A}/cases"),
+            SCHOOL_A,
+            None,
+        )
+        .await;
+    assert!(mine.to_string().contains("3B, August"));
+    // Sealed at rest.
+    let raw: Vec<u8> = sqlx::query_scalar("SELECT label_sealed FROM cases WHERE case_id = $1")
+        .bind(&case)
+        .fetch_one(e.vault.db().pool())
+        .await
+        .unwrap();
+    assert!(!raw.windows(2).any(|w| w == b"3B"));
+
     // Guardians: one linked with a fictitious identity, one not linked.
     e.ok(
         StatusCode::OK,

@@ -338,7 +338,29 @@ fn the_whole_routine_through_the_ui_for_one_pupil() {
     assert_eq!(s.text_of("#fictitious-number"), fict_number);
     assert!(s.text_of("#case-state").contains("Registrerat"));
     tour.page(&s, "the registered case page");
+    // The school's own label, to tell its pupils apart: saved, shown in the case list
+    // beside the fictitious name (the unit only).
+    s.fill("#label", "3B, börjar i augusti");
+    s.click("#label-save");
+    s.wait_for_path(&format!("{case_path}?done=label"));
+    assert!(s.exists("#case-notice"));
     s.screenshot_for_docs("case.png");
+    s.goto(&format!("{}/cases", server.base()));
+    let row = s.text_of("#cases-table tbody tr");
+    assert!(row.contains("3B, börjar i augusti"), "{row}");
+    assert!(
+        row.contains(&fict_first) && row.contains(&fict_last),
+        "{row}"
+    );
+    tour.page(&s, "the case list with the fictitious name and the label");
+    s.screenshot_for_docs("cases.png");
+    // A label with a personal number is refused and not shown back.
+    s.goto(&format!("{}{case_path}", server.base()));
+    s.fill("#label", &format!("elev {number}"));
+    s.click("#label-save");
+    s.wait_for_path(&format!("{case_path}?done=label-invalid"));
+    assert!(!s.source().contains(&number));
+    assert!(s.source().contains("3B, börjar i augusti"));
     s.click("#check-accounts");
     assert!(common::path_of(&s.url()).starts_with(&format!("{case_path}/account-check/")));
     tour.page(&s, "the account check (maybe still running)");
