@@ -172,6 +172,10 @@ pub enum UsersCommand {
         /// A school unit code (for the school role). Repeat for several.
         #[arg(long = "unit")]
         units: Vec<String>,
+        /// Also write the QR code of the TOTP URI to this SVG file (readable by its
+        /// owner only; delete it once scanned). The QR code is always drawn on stderr.
+        #[arg(long = "qr-svg", value_name = "FILE")]
+        qr_svg: Option<std::path::PathBuf>,
     },
     /// Disable an account and end its sessions.
     Disable {
@@ -188,6 +192,9 @@ pub enum UsersCommand {
     Reset {
         /// The account name.
         name: String,
+        /// Also write the QR code of the new TOTP URI to this SVG file (as for `add`).
+        #[arg(long = "qr-svg", value_name = "FILE")]
+        qr_svg: Option<std::path::PathBuf>,
     },
     /// List accounts (never their secrets).
     List,

@@ -5,7 +5,12 @@
 //! secret are printed once, on stdout, and stored only as an Argon2id hash and a
 //! sealed value. Every change is audited with the actor `cli`.
 
+use std::path::Path;
+
 use fiktiv_policies::Role;
+use qrcode::render::{svg, unicode::Dense1x2};
+use qrcode::{EcLevel, QrCode};
+use zeroize::Zeroizing;
 
 use crate::cli::UsersCommand;
 use crate::context::Context;
@@ -32,18 +37,70 @@ fn out(s: &str) {
     println!("{s}");
 }
 
-fn print_credentials(c: &Credentials) {
+fn print_credentials(c: &Credentials, qr_svg: Option<&Path>) -> anyhow::Result<()> {
     out(&format!("name: {}", c.name));
     out(&format!("one-time-password: {}", c.password.as_str()));
     out(&format!("totp-secret: {}", c.totp_secret.as_str()));
     out(&format!("totp-uri: {}", c.otpauth_uri.as_str()));
+    // The QR code of the totp-uri, drawn here (nothing is sent anywhere): on the
+    // terminal (stderr, as `qrencode -t UTF8` draws it for a dark background), and as
+    // an SVG file when asked for.
+    let code = QrCode::with_error_correction_level(c.otpauth_uri.as_bytes(), EcLevel::M)?;
+    let art = Zeroizing::new(
+        code.render::<Dense1x2>()
+            .dark_color(Dense1x2::Light)
+            .light_color(Dense1x2::Dark)
+            .quiet_zone(true)
+            .build(),
+    );
+    eprintln!("{QR_BEGIN}\n{}\n{QR_END}", art.as_str());
+    if let Some(path) = qr_svg {
+        let svg = Zeroizing::new(
+            code.render::<svg::Color<'_>>()
+                .min_dimensions(256, 256)
+                .quiet_zone(true)
+                .build(),
+        );
+        write_secret_file(path, svg.as_bytes())?;
+        eprintln!(
+            "the QR code is also in {}: show it to the person to scan, then delete the file \
+             (it holds the TOTP secret)",
+            path.display()
+        );
+    }
+    Ok(())
+}
+
+/// The lines around the QR code on stderr.
+pub const QR_BEGIN: &str = "Scan this QR code with the authenticator app (it holds the totp-uri):";
+pub const QR_END: &str = "(end of the QR code)";
+
+/// Writes a file only its owner can read (it holds a secret), replacing one there.
+fn write_secret_file(path: &Path, bytes: &[u8]) -> anyhow::Result<()> {
+    use std::io::Write as _;
+    use std::os::unix::fs::OpenOptionsExt as _;
+    let _ = std::fs::remove_file(path);
+    let mut f = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(path)
+        .map_err(|e| anyhow::anyhow!("cannot write {}: {e}", path.display()))?;
+    f.write_all(bytes)
+        .map_err(|e| anyhow::anyhow!("cannot write {}: {e}", path.display()))?;
+    Ok(())
 }
 
 /// Run one `users` subcommand. Returns the exit code.
 pub async fn run(ctx: &Context, command: UsersCommand) -> anyhow::Result<i32> {
     let vault = &ctx.vault;
     match command {
-        UsersCommand::Add { name, roles, units } => {
+        UsersCommand::Add {
+            name,
+            roles,
+            units,
+            qr_svg,
+        } => {
             let roles = roles
                 .iter()
                 .map(|r| r.parse::<Role>())
@@ -57,10 +114,10 @@ pub async fn run(ctx: &Context, command: UsersCommand) -> anyhow::Result<i32> {
                  authenticator app (add the totp-uri or type the totp-secret), then choose their \
                  own password."
             );
-            print_credentials(&c);
+            print_credentials(&c, qr_svg.as_deref())?;
             Ok(0)
         }
-        UsersCommand::Reset { name } => match accounts::reset(vault, "cli", &name)
+        UsersCommand::Reset { name, qr_svg } => match accounts::reset(vault, "cli", &name)
             .await
             .map_err(one_line)?
         {
@@ -69,7 +126,7 @@ pub async fn run(ctx: &Context, command: UsersCommand) -> anyhow::Result<i32> {
                     "account {name} reset: its sessions are ended, the old password and \
                      authenticator no longer work. The new ones are shown once:"
                 );
-                print_credentials(&c);
+                print_credentials(&c, qr_svg.as_deref())?;
                 Ok(0)
             }
             None => {

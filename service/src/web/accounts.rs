@@ -414,6 +414,15 @@ pub async fn reset(vault: &Vault, actor: &str, name: &str) -> DomainResult<Optio
 }
 
 /// Every account (no secrets), by name.
+/// Is there no account at all yet (a first run)? The sign-in page then names the
+/// command that makes the first one.
+pub async fn none_yet(vault: &Vault) -> DomainResult<bool> {
+    let n: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM staff_users")
+        .fetch_one(vault.db().pool())
+        .await?;
+    Ok(n == 0)
+}
+
 pub async fn list(vault: &Vault) -> DomainResult<Vec<AccountInfo>> {
     let rows = sqlx::query(
         "SELECT name, roles, units, created_at, disabled_at, locked_until, must_change_password, \

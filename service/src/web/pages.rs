@@ -244,6 +244,21 @@ fn signin_page(
     error: Option<&'static str>,
     notice: Option<&'static str>,
 ) -> Response {
+    signin_page_with(req, web, headers, status, name, error, notice, false)
+}
+
+// The page's parts, each its own argument as the template has them.
+#[allow(clippy::too_many_arguments)]
+fn signin_page_with(
+    req: &Req,
+    web: &Web,
+    headers: &HeaderMap,
+    status: StatusCode,
+    name: String,
+    error: Option<&'static str>,
+    notice: Option<&'static str>,
+    first_run: bool,
+) -> Response {
     let (csrf, set) = anon_csrf(headers);
     let page = SigninPage {
         base: Base::new(req.tr.clone(), "signin.title", csrf, "/signin"),
@@ -251,6 +266,7 @@ fn signin_page(
         error,
         notice,
         oidc_provider: web.oidc.as_ref().map(|o| o.settings.provider_name.clone()),
+        first_run,
     };
     let mut r = html(status, &page);
     if let Some(v) = set.and_then(|s| s.parse().ok()) {
@@ -279,7 +295,11 @@ pub async fn signin_form(
     } else {
         None
     };
-    let mut r = signin_page(
+    // A first run (no account yet): the page names the command that makes the first.
+    let first_run = crate::web::accounts::none_yet(&st.ctx.vault)
+        .await
+        .unwrap_or(false);
+    let mut r = signin_page_with(
         &req,
         &web,
         &headers,
@@ -287,6 +307,7 @@ pub async fn signin_form(
         String::new(),
         None,
         notice,
+        first_run,
     );
     if req.stale_cookie {
         if let Ok(v) = clear_cookie(COOKIE).parse() {

@@ -204,6 +204,8 @@ pub struct SigninPage {
     /// The identity provider's name when `[web.oidc]` is configured: the page offers
     /// "Sign in with <name>".
     pub oidc_provider: Option<String>,
+    /// No account exists yet: the page says which command makes the first one.
+    pub first_run: bool,
 }
 
 #[derive(Template)]

@@ -799,3 +799,102 @@ fn password_changes_count_against_the_sign_in_rate_limit() {
     assert_eq!(count(&ev, actor, change, "ok", None), 1);
     assert_eq!(count(&ev, actor, change, "ok", Some("first-change")), 1);
 }
+
+/// The pixels of a QR code drawn with `Dense1x2` for a dark terminal (as `users add`
+/// draws it on stderr): each character is two modules, one above the other, a block
+/// half or whole where the module is light. Scaled up so that a decoder finds it.
+fn qr_pixels(art: &str) -> (usize, usize, Vec<u8>) {
+    const SCALE: usize = 4;
+    let rows: Vec<Vec<char>> = art.lines().map(|l| l.chars().collect()).collect();
+    let w = rows.iter().map(Vec::len).max().unwrap();
+    let h = rows.len() * 2;
+    let mut px = vec![255u8; w * SCALE * h * SCALE];
+    for (r, line) in rows.iter().enumerate() {
+        for (x, c) in line.iter().enumerate() {
+            let (top, bottom) = match c {
+                '█' => (true, true),
+                '▀' => (true, false),
+                '▄' => (false, true),
+                ' ' => (false, false),
+                other => panic!("unexpected {other:?} in the QR code"),
+            };
+            for (y, light) in [(r * 2, top), (r * 2 + 1, bottom)] {
+                for dy in 0..SCALE {
+                    for dx in 0..SCALE {
+                        px[(y * SCALE + dy) * w * SCALE + x * SCALE + dx] =
+                            if light { 255 } else { 0 };
+                    }
+                }
+            }
+        }
+    }
+    (w * SCALE, h * SCALE, px)
+}
+
+/// First run: on an empty system the sign-in page names the command that makes the
+/// first account (and says nothing of it once one exists). `users add` draws the QR code
+/// of the TOTP URI on stderr and, asked for, writes it as an SVG file only its owner can
+/// read; an independent decoder reads the drawn code back as exactly the printed
+/// `totp-uri`. The person then signs in with it as usual.
+#[test]
+fn first_run_names_the_command_and_draws_the_qr_code() {
+    use std::os::unix::fs::PermissionsExt as _;
+    let server = Server::start("");
+    let page = server.get("/signin").unwrap().text();
+    assert!(page.contains("id=\"first-run\""), "{page}");
+    assert!(page.contains("fiktiv users add"), "{page}");
+    let b = Browser::start();
+    b.goto(&format!("{}/signin", server.base()));
+    assert!(b.exists("#first-run"));
+    b.assert_accessible("the sign-in page of a first run");
+    b.screenshot_for_docs("signin-first-run.png");
+
+    let tmp = tempfile::tempdir().unwrap();
+    let svg_path = tmp.path().join("anna-qr.svg");
+    let out = server.cli(&[
+        "users",
+        "add",
+        "--name",
+        "anna.admin",
+        "--role",
+        "central-admin",
+        "--qr-svg",
+        svg_path.to_str().unwrap(),
+    ]);
+    assert!(out.status.success(), "{}", web_common::text(&out.stderr));
+    let stdout = web_common::text(&out.stdout);
+    let uri = stdout
+        .lines()
+        .find_map(|l| l.strip_prefix("totp-uri: "))
+        .unwrap()
+        .to_owned();
+    // Four lines on stdout, as before; the code goes to stderr.
+    assert_eq!(stdout.lines().count(), 4, "{stdout}");
+    let stderr = web_common::text(&out.stderr);
+    let art = stderr
+        .split(fiktiv::commands_users::QR_BEGIN)
+        .nth(1)
+        .and_then(|s| s.split(fiktiv::commands_users::QR_END).next())
+        .unwrap()
+        .trim_matches('\n');
+    let (w, h, px) = qr_pixels(art);
+    let mut img = rqrr::PreparedImage::prepare_from_greyscale(w, h, |x, y| px[y * w + x]);
+    let grids = img.detect_grids();
+    assert_eq!(grids.len(), 1, "one QR code on stderr");
+    let (_, content) = grids[0].decode().unwrap();
+    assert_eq!(content, uri);
+
+    // The SVG file: the same code, readable by its owner only.
+    let meta = std::fs::metadata(&svg_path).unwrap();
+    assert_eq!(meta.permissions().mode() & 0o777, 0o600);
+    let svg = std::fs::read_to_string(&svg_path).unwrap();
+    assert!(svg.starts_with("<?xml") && svg.contains("<svg"), "{svg}");
+    b.goto(&format!("file://{}", svg_path.display()));
+    b.screenshot_for_docs("enrolment-qr.png");
+
+    // With an account, the sign-in page no longer says how to make the first.
+    let page = server.get("/signin").unwrap().text();
+    assert!(!page.contains("id=\"first-run\""), "{page}");
+    let anna = web_common::parse_creds(&stdout);
+    first_sign_in(&b, &server, &anna, 0);
+}
