@@ -130,6 +130,10 @@ pub struct CaseRow {
     pub ended_on: Option<String>,
     pub end_reason: Option<String>,
     pub identity_shredded_at: Option<String>,
+    pub left_on: Option<String>,
+    pub identity_shred_on: Option<String>,
+    pub plan_shred_on: Option<String>,
+    pub records_shred_on: Option<String>,
 }
 
 fn parse_case_id(s: &str) -> DomainResult<CaseId> {
@@ -142,7 +146,8 @@ pub async fn load(conn: &mut AnyConnection, case: &CaseId) -> DomainResult<CaseR
     let r = sqlx::query(
         "SELECT case_id, unit, country, state, opened_at, last_review_on, plan_key, \
          login_decision, guardians_informed_on, fict_first, fict_last, fict_birth, fict_number, \
-         ended_on, end_reason, identity_shredded_at FROM cases WHERE case_id = $1",
+         ended_on, end_reason, identity_shredded_at, left_on, identity_shred_on, \
+         plan_shred_on, records_shred_on FROM cases WHERE case_id = $1",
     )
     .bind(case.to_string())
     .fetch_optional(&mut *conn)
@@ -165,6 +170,10 @@ pub async fn load(conn: &mut AnyConnection, case: &CaseId) -> DomainResult<CaseR
         ended_on: r.try_get("ended_on")?,
         end_reason: r.try_get("end_reason")?,
         identity_shredded_at: r.try_get("identity_shredded_at")?,
+        left_on: r.try_get("left_on")?,
+        identity_shred_on: r.try_get("identity_shred_on")?,
+        plan_shred_on: r.try_get("plan_shred_on")?,
+        records_shred_on: r.try_get("records_shred_on")?,
     })
 }
 
@@ -366,6 +375,13 @@ pub struct CaseView {
     pub ended_on: Option<String>,
     pub end_reason: Option<String>,
     pub identity_shredded: bool,
+    /// The day the pupil left, when the end gave it.
+    pub left_on: Option<String>,
+    /// Once ended: when the real identities, the action plan and the other records
+    /// are shredded (`null`: kept by the retention policy).
+    pub identity_shred_on: Option<String>,
+    pub plan_shred_on: Option<String>,
+    pub records_shred_on: Option<String>,
 }
 
 impl CaseRow {
@@ -394,6 +410,10 @@ impl CaseRow {
             fictitious: self.fictitious(),
             ended_on: self.ended_on.clone(),
             end_reason: self.end_reason.clone(),
+            left_on: self.left_on.clone(),
+            identity_shred_on: self.identity_shred_on.clone(),
+            plan_shred_on: self.plan_shred_on.clone(),
+            records_shred_on: self.records_shred_on.clone(),
             identity_shredded: self.identity_shredded_at.is_some(),
         }
     }

@@ -24,24 +24,43 @@ use sqlx::{AnyConnection, Row};
 use utoipa::ToSchema;
 
 use super::cases::{self, CaseState};
-use super::{country_str, fmt_date, today, DomainError, DomainResult, Rules};
+use super::{country_str, fmt_date, today, DomainError, DomainResult, FieldProblem, Rules};
 
 /// Why the case ends.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "kebab-case")]
 pub enum EndReason {
-    /// The pupil left the school or the municipality.
-    PupilLeft,
+    /// The pupil left the municipality.
+    LeftMunicipality,
+    /// The pupil left the school (and no other unit of the municipality takes the case).
+    LeftSchool,
     /// The protection (sekretessmarkering / fortrolig adresse) was lifted.
     ProtectionLifted,
+    /// The pupil left (school or municipality, not said): what earlier releases
+    /// recorded; still accepted.
+    PupilLeft,
 }
 
 impl EndReason {
-    fn as_str(self) -> &'static str {
+    pub fn as_str(self) -> &'static str {
         match self {
-            EndReason::PupilLeft => "pupil-left",
+            EndReason::LeftMunicipality => "left-municipality",
+            EndReason::LeftSchool => "left-school",
             EndReason::ProtectionLifted => "protection-lifted",
+            EndReason::PupilLeft => "pupil-left",
         }
+    }
+
+    /// The reason of a form field, the same codes as the API.
+    pub fn parse(s: &str) -> Option<Self> {
+        [
+            EndReason::LeftMunicipality,
+            EndReason::LeftSchool,
+            EndReason::ProtectionLifted,
+            EndReason::PupilLeft,
+        ]
+        .into_iter()
+        .find(|r| r.as_str() == s)
     }
 }
 
@@ -50,6 +69,11 @@ impl EndReason {
 #[serde(deny_unknown_fields)]
 pub struct EndInput {
     pub reason: EndReason,
+    /// The day the pupil left, `YYYY-MM-DD` (default: today). Not in the future, not
+    /// before the case was opened. The retention periods count from the day the case
+    /// ends (today).
+    #[serde(default)]
+    pub leaving_date: Option<String>,
 }
 
 /// The case ended.
@@ -63,6 +87,30 @@ pub struct Ended {
     pub plan_shred_on: Option<String>,
     /// When the routine's other records will be shredded.
     pub records_shred_on: Option<String>,
+    /// The day the pupil left, when given.
+    pub left_on: Option<String>,
+}
+
+/// How long each class of a case's records is kept after the case ends, under the
+/// retention policy in force: what the case page shows before the end.
+#[derive(Debug, Clone, Serialize, ToSchema, PartialEq, Eq)]
+pub struct RetentionSchedule {
+    /// Days after the end until the real identities are shredded (`null`: kept).
+    pub identity_days: Option<i64>,
+    /// Days until the action plan (and the school's label) is shredded.
+    pub plan_days: Option<i64>,
+    /// Days until the routine's other records are shredded.
+    pub records_days: Option<i64>,
+}
+
+/// The retention schedule of a case ending on `day`.
+pub fn retention_schedule(rules: &Rules, day: NaiveDate) -> RetentionSchedule {
+    let days = |d: Option<NaiveDate>| d.map(|d| (d - day).num_days());
+    RetentionSchedule {
+        identity_days: days(rules.retention.shred_after(RecordClass::RealIdentity, day)),
+        plan_days: days(rules.retention.shred_after(RecordClass::ActionPlan, day)),
+        records_days: days(latest(rules, OTHER_RECORDS, day)),
+    }
 }
 
 /// The latest shred date of some classes; `None` if any of them is permanent.
@@ -91,12 +139,30 @@ pub(crate) async fn end_in_tx(
     actor: &str,
     case: &CaseId,
     reason: EndReason,
+    leaving_date: Option<&str>,
 ) -> DomainResult<Ended> {
     let row = cases::load(conn, case).await?;
     if row.state == CaseState::Ended {
         return Err(DomainError::wrong_state());
     }
     let today = today(vault, row.country);
+    let left_on = match leaving_date.map(str::trim).filter(|d| !d.is_empty()) {
+        None => None,
+        Some(d) => {
+            let opened = row.opened_at.get(..10).unwrap_or("");
+            match NaiveDate::parse_from_str(d, "%Y-%m-%d") {
+                Ok(day) if day <= today && fmt_date(day).as_str() >= opened => Some(day),
+                _ => {
+                    return Err(DomainError::Invalid(vec![FieldProblem::new(
+                        "leaving_date",
+                        "end.leaving-date",
+                        "The leaving date is a date (YYYY-MM-DD) from the day the case was \
+                         opened up to today.",
+                    )]))
+                }
+            }
+        }
+    };
     let identity = rules
         .retention
         .shred_after(RecordClass::RealIdentity, today);
@@ -104,7 +170,8 @@ pub(crate) async fn end_in_tx(
     let records = latest(rules, OTHER_RECORDS, today);
     sqlx::query(
         "UPDATE cases SET state = 'ended', ended_on = $1, end_reason = $2, ended_by = $3, \
-         identity_shred_on = $4, plan_shred_on = $5, records_shred_on = $6 WHERE case_id = $7",
+         identity_shred_on = $4, plan_shred_on = $5, records_shred_on = $6, left_on = $7 \
+         WHERE case_id = $8",
     )
     .bind(fmt_date(today))
     .bind(reason.as_str())
@@ -112,6 +179,7 @@ pub(crate) async fn end_in_tx(
     .bind(identity.map(fmt_date))
     .bind(plan.map(fmt_date))
     .bind(records.map(fmt_date))
+    .bind(left_on.map(fmt_date))
     .bind(case.to_string())
     .execute(&mut *conn)
     .await?;
@@ -144,6 +212,7 @@ pub(crate) async fn end_in_tx(
         identity_shred_on: identity.map(fmt_date),
         plan_shred_on: plan.map(fmt_date),
         records_shred_on: records.map(fmt_date),
+        left_on: left_on.map(fmt_date),
     })
 }
 
@@ -164,6 +233,7 @@ pub async fn end(
         permit.principal_id(),
         case,
         input.reason,
+        input.leaving_date.as_deref(),
     )
     .await?;
     tx.commit().await?;

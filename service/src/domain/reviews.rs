@@ -267,6 +267,7 @@ pub async fn record(
             permit.principal_id(),
             case,
             EndReason::ProtectionLifted,
+            None,
         )
         .await?;
     }

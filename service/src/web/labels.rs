@@ -262,6 +262,17 @@ impl Base {
         }
     }
 
+    /// Why a case ended, in the user's language.
+    pub fn end_reason(&self, r: &str) -> &str {
+        self.t(match r {
+            "left-municipality" => "end.left-municipality",
+            "left-school" => "end.left-school",
+            "protection-lifted" => "end.protection-lifted",
+            "pupil-left" => "end.pupil-left",
+            _ => "label.unknown",
+        })
+    }
+
     /// A task of the start page in the user's language, with its count.
     pub fn task_text(&self, t: &Task) -> String {
         let key = match t.kind {

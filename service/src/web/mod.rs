@@ -37,6 +37,7 @@ mod pages;
 mod pages_admin;
 mod pages_audit;
 mod pages_cases;
+mod pages_end;
 mod pages_followup;
 mod pages_oidc;
 mod pages_plan;
@@ -118,6 +119,10 @@ pub fn routes(config: &Config) -> Router<AppState> {
         .route(
             "/cases/{id}/decision",
             get(pages_plan::decision_form).post(pages_plan::decision_write),
+        )
+        .route(
+            "/cases/{id}/end",
+            get(pages_end::end_form).post(pages_end::end_write),
         )
         .route(
             "/cases/{id}/fictitious",

@@ -256,6 +256,7 @@ pub struct CaseLinks {
     pub account_check: bool,
     pub leak_scan: bool,
     pub label: bool,
+    pub end: bool,
 }
 
 #[derive(Template)]
@@ -310,6 +311,7 @@ fn notice_key(done: &str) -> Option<&'static str> {
         "order" => "case.notice-order",
         "label" => "case.notice-label",
         "label-invalid" => "case.notice-label-invalid",
+        "ended" => "case.notice-ended",
         _ => return None,
     })
 }
@@ -350,6 +352,7 @@ pub async fn page(
         account_check: can(Action::AccountCheck),
         leak_scan: can(Action::LeakScan),
         label: can(Action::CaseLabel),
+        end: can(Action::CaseEnd),
     };
     let label = if links.label {
         let (_, unit, p) = ctx!(c.case_permit(&st, &id, Action::CaseLabel).await);

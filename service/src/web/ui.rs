@@ -551,6 +551,7 @@ pub fn problem_key(code: &str) -> &'static str {
         ("staff", "empty") => "problem.staff-empty",
         ("reveal", "one-target") => "problem.reveal-one-target",
         ("reveal", "purpose-invalid") => "problem.reveal-purpose-invalid",
+        ("end", "leaving-date") => "problem.end-leaving-date",
         _ => "problem.invalid",
     }
 }

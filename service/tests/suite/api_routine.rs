@@ -12,6 +12,7 @@ use axum::http::StatusCode;
 use chrono::TimeDelta;
 use fiktiv_tests::TestDatabase;
 use fiktiv_vault::ids::{Country, NumberKind, PersonalNumber};
+use fiktiv_vault::Clock as _;
 use serde_json::json;
 
 const SE_FIRST: &str = "Åsa-Kanariefågel";
@@ -711,16 +712,42 @@ async fn reviews_across_school_years(e: &Env, case: &str) {
 
 async fn end_and_shred(e: &Env, case: &str, number: &str, first: &str, last: &str) {
     let c = format!("/api/v1/cases/{case}");
+    // A leaving date in the future, or not a date, is refused and nothing changes.
+    let tomorrow = (e.clock.now() + TimeDelta::days(2))
+        .format("%Y-%m-%d")
+        .to_string();
+    for bad in [tomorrow.as_str(), "1999-01-01", "17 maj"] {
+        let (s, p) = e
+            .call(
+                "POST",
+                &format!("{c}/end"),
+                SCHOOL_A,
+                Some(json!({"reason": "left-school", "leaving_date": bad})),
+            )
+            .await;
+        assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY, "{bad}: {p}");
+        assert_eq!(p["violations"][0]["code"], "end.leaving-date", "{p}");
+        let v = e.ok(StatusCode::OK, "GET", &c, SCHOOL_A, None).await;
+        assert_ne!(v["state"], "ended", "{v}");
+    }
+    let left = e.clock.now().format("%Y-%m-%d").to_string();
     let ended = e
         .ok(
             StatusCode::OK,
             "POST",
             &format!("{c}/end"),
             SCHOOL_A,
-            Some(json!({"reason": "pupil-left"})),
+            Some(json!({"reason": "left-municipality", "leaving_date": left})),
         )
         .await;
     assert_eq!(ended["deprovisioning_requested"], true);
+    assert_eq!(ended["left_on"], left.as_str());
+    // The case says why, when the pupil left, and when what is shredded.
+    let v = e.ok(StatusCode::OK, "GET", &c, SCHOOL_A, None).await;
+    assert_eq!(v["end_reason"], "left-municipality", "{v}");
+    assert_eq!(v["left_on"], left.as_str(), "{v}");
+    assert_eq!(v["identity_shred_on"], ended["identity_shred_on"], "{v}");
+    assert_eq!(v["plan_shred_on"], ended["plan_shred_on"], "{v}");
     let (s, _) = e
         .call(
             "POST",

@@ -867,3 +867,72 @@ fn failed_jobs_show_their_reasons() {
     tour.page(&c, "a failed connectivity test");
     tour.assert_no_real_identity();
 }
+
+/// Ending a case is its own step: the page says what happens next (the accounts, how
+/// long each record class is kept), refuses a missing reason and a leaving date in the
+/// future without ending anything, and ends the case with the reason and the day the
+/// pupil left. The case page then shows why, when, and the retention dates; another
+/// unit's school cannot reach the page.
+#[test]
+fn ending_a_case_is_its_own_step() {
+    let server = Server::start("");
+    let sara = server.add_user("sara.school", &["school"], &["skola-1"]);
+    let olle = server.add_user("olle.school", &["school"], &["skola-2"]);
+    let number = se_personnummer(2014, 11, 2, 731);
+    let s = web_common::Browser::start();
+    first_sign_in(&s, &server, &sara, 0);
+    s.goto(&format!("{}/cases/new", server.base()));
+    s.fill("#personal_number", &number);
+    s.fill("#first_name", REAL_FIRST);
+    s.fill("#last_name", REAL_LAST);
+    s.fill("#birth_date", "2014-11-02");
+    s.click("#case-open-submit");
+    let case_path = common::path_of(&s.url());
+    let olle = Session::sign_in(&server, &olle);
+    assert_eq!(olle.get(&format!("{case_path}/end")).status, 404);
+    assert_eq!(
+        olle.post(&format!("{case_path}/end"), "reason=left-school")
+            .status,
+        404
+    );
+
+    s.click("#link-end");
+    assert!(s.url().ends_with(&format!("{case_path}/end")));
+    // What happens, before anything is done: the accounts and the retention schedule.
+    assert!(
+        s.text_of("#end-accounts").contains("30"),
+        "{}",
+        s.text_of("#end-accounts")
+    );
+    assert!(s.exists("#end-identity") && s.exists("#end-plan") && s.exists("#end-records"));
+    s.assert_accessible("the end page");
+    s.screenshot_for_docs("end.png");
+    // No reason: refused, the case stays open.
+    s.click("#end-submit");
+    assert!(s.exists("#form-errors"));
+    s.assert_accessible("the end page with an error");
+    // A leaving date in the future: refused, nothing ended.
+    click_choice(&s, "#reason-left-school");
+    s.fill("#leaving_date", "2999-01-01");
+    s.click("#end-submit");
+    assert!(s.exists("#form-errors"));
+    assert!(s.source().contains("2999-01-01"), "what was typed stays");
+    s.goto(&format!("{}{case_path}", server.base()));
+    assert!(!s.exists("#case-ended"));
+    // Ended, with the reason and the day.
+    s.click("#link-end");
+    click_choice(&s, "#reason-left-school");
+    s.fill("#leaving_date", "");
+    s.click("#end-submit");
+    assert!(s.url().ends_with("?done=ended"), "{}", s.url());
+    let ended = s.text_of("#case-ended");
+    assert!(ended.contains("Eleven har slutat på skolan"), "{ended}");
+    for id in ["#shred-identity", "#shred-plan", "#shred-records"] {
+        let d = s.text_of(id);
+        assert!(d.len() == 10 && d.starts_with("20"), "{id}: {d}");
+    }
+    assert!(!s.exists("#link-end"));
+    s.assert_accessible("the ended case");
+    let page = s.source();
+    assert!(!page.contains(REAL_LAST) && !page.contains(&number));
+}

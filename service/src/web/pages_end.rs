@@ -1,0 +1,173 @@
+//! Ending a case as its own step (`GET/POST /cases/{id}/end`): the reason, the day the
+//! pupil left, and what happens next (the accounts, the retention schedule), before
+//! anything is done. The same domain function as `POST /api/v1/cases/{id}/end`.
+
+use std::sync::Arc;
+
+use askama::Template;
+use axum::extract::{Path, State};
+use axum::http::request::Parts;
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::Response;
+use axum::{Extension, Form};
+use fiktiv_policies::{Action, Country};
+use serde::Deserialize;
+
+use super::pages::html;
+use super::pages_cases::ctx;
+use super::ui::{choices, posted, see_other, signed_in, Choice, Ctx, FormErrors};
+use super::views::Base;
+use super::Web;
+use crate::domain::cases::{self, CaseView};
+use crate::domain::end::{self, EndInput, EndReason, RetentionSchedule};
+use crate::domain::local_date;
+use crate::http::AppState;
+
+#[derive(Template)]
+#[template(path = "end.html")]
+pub struct EndPage {
+    pub base: Base,
+    pub case: CaseView,
+    pub reason: String,
+    pub leaving_date: String,
+    /// How long each class is kept after an end today.
+    pub schedule: RetentionSchedule,
+    /// Days from the disabling of the accounts to their deletion.
+    pub grace_days: u32,
+    pub errors: FormErrors,
+}
+
+impl EndPage {
+    /// What happens to the accounts, with the grace period in force.
+    pub fn accounts_text(&self) -> String {
+        super::labels::fill(
+            self.base.t("end.accounts"),
+            &[("days", &self.grace_days.to_string())],
+        )
+    }
+
+    /// How long one class is kept after the end (or that it is kept).
+    pub fn kept_text(&self, key: &str, days: &Option<i64>) -> String {
+        let text = self.base.t(key);
+        match days {
+            Some(d) => super::labels::fill(
+                &format!("{text} {}", self.base.t("end.kept-days")),
+                &[("days", &d.to_string())],
+            ),
+            None => format!("{text} {}", self.base.t("end.kept-permanently")),
+        }
+    }
+
+    pub fn reasons(&self) -> Vec<Choice> {
+        choices(
+            "reason",
+            &[
+                (
+                    "left-municipality",
+                    "end.left-municipality",
+                    "end.left-municipality-hint",
+                ),
+                ("left-school", "end.left-school", "end.left-school-hint"),
+                (
+                    "protection-lifted",
+                    "end.protection-lifted",
+                    "end.protection-lifted-hint",
+                ),
+            ],
+        )
+    }
+}
+
+async fn case_view(c: &Ctx, st: &AppState, id: &str) -> Result<CaseView, Response> {
+    let (case, _, permit) = c.case_permit(st, id, Action::CaseRead).await?;
+    cases::read(&st.ctx.vault, &permit, &case)
+        .await
+        .map_err(|e| c.fail(st, e, &format!("/cases/{case}")))
+}
+
+fn page(
+    st: &AppState,
+    c: &Ctx,
+    case: CaseView,
+    reason: String,
+    leaving_date: String,
+    errors: FormErrors,
+) -> EndPage {
+    let country: Country = case.country.into();
+    let today = local_date(st.ctx.vault.now(), country);
+    EndPage {
+        base: c.base(st, "end.title", &format!("/cases/{}/end", case.case_id)),
+        schedule: end::retention_schedule(&st.rules, today),
+        grace_days: st.ctx.provisioning.settings().grace_days,
+        case,
+        reason,
+        leaving_date,
+        errors,
+    }
+}
+
+pub async fn end_form(
+    State(st): State<AppState>,
+    Extension(web): Extension<Arc<Web>>,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+) -> Response {
+    let c = ctx!(signed_in(&st, &web, &headers).await);
+    let _ = ctx!(c.case_permit(&st, &id, Action::CaseEnd).await);
+    let case = ctx!(case_view(&c, &st, &id).await);
+    let p = page(
+        &st,
+        &c,
+        case,
+        String::new(),
+        String::new(),
+        FormErrors::default(),
+    );
+    html(StatusCode::OK, &p)
+}
+
+#[derive(Debug, Deserialize, Default)]
+#[serde(default)]
+pub struct EndForm {
+    csrf: String,
+    reason: String,
+    leaving_date: String,
+}
+
+pub async fn end_write(
+    State(st): State<AppState>,
+    Extension(web): Extension<Arc<Web>>,
+    Path(id): Path<String>,
+    parts: Parts,
+    Form(form): Form<EndForm>,
+) -> Response {
+    let c = ctx!(posted(&st, &web, &parts, &form.csrf).await);
+    let (case, _, permit) = ctx!(c.case_permit(&st, &id, Action::CaseEnd).await);
+    // Only the three reasons the page offers (the API also takes the older one).
+    let reason = EndReason::parse(&form.reason).filter(|r| *r != EndReason::PupilLeft);
+    let result = match reason {
+        Some(reason) => {
+            let input = EndInput {
+                reason,
+                leaving_date: Some(form.leaving_date.clone()),
+            };
+            match end::end(&st.ctx.vault, &st.rules, &permit, &case, input).await {
+                Ok(_) => return see_other(&format!("/cases/{case}?done=ended")),
+                Err(e) => FormErrors::from_domain(e, &["leaving_date"], &[]),
+            }
+        }
+        None => {
+            let mut errors = FormErrors::default();
+            errors.add("reason-left-municipality", "problem.end-reason-required");
+            Ok((StatusCode::UNPROCESSABLE_ENTITY, errors))
+        }
+    };
+    match result {
+        Ok((status, errors)) => {
+            let view = ctx!(case_view(&c, &st, &id).await);
+            let p = page(&st, &c, view, form.reason, form.leaving_date, errors);
+            html(status, &p)
+        }
+        Err(e) => c.fail(&st, e, &format!("/cases/{case}")),
+    }
+}
