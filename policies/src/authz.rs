@@ -222,6 +222,9 @@ actions! {
     /// The school's own label of a case, written and read (shown to the unit only, not
     /// to the central administrator). Resource: `Case`.
     CaseLabel => "case.label",
+    /// The right-of-access report of a case: what is held, where it went, who read the
+    /// real identity (it shows the real identity). Resource: `Case`.
+    CaseAccessReport => "case.access-report",
     /// Read the audit trail. Resource: `Municipality`.
     AuditRead => "audit.read",
     /// Verify the audit trail's hash chain. Resource: `Municipality`.
@@ -261,6 +264,7 @@ impl Action {
                 | Action::FictitiousIdentityWrite
                 | Action::GuardianWrite
                 | Action::RevealRead
+                | Action::CaseAccessReport
         )
     }
 }

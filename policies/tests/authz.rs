@@ -93,6 +93,7 @@ const TABLE: &[(Action, Shape, [&str; 4])] = &[
     (Action::RevealListOwn,           Shape::M, ["."  ,  "Y"  ,  "Y"    , "."  ]),
     (Action::CaseEnd,                 Shape::C, [".." ,  "Y." ,  ".."   , ".." ]),
     (Action::CaseLabel,               Shape::C, [".." ,  "Y." ,  ".."   , ".." ]),
+    (Action::CaseAccessReport,        Shape::C, [".." ,  "Y." ,  ".."   , ".." ]),
     (Action::AuditRead,               Shape::M, ["."  ,  "."  ,  "."    , "Y"  ]),
     (Action::AuditVerify,             Shape::M, ["."  ,  "."  ,  "."    , "Y"  ]),
     (Action::TargetsManage,           Shape::M, ["Y"  ,  "."  ,  "."    , "."  ]),

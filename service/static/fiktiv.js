@@ -61,6 +61,14 @@
     for (var i = 0; i < regions.length; i += 1) {
       start(regions[i]);
     }
+    // A print button (the access report): the browser's print dialog. Without the
+    // script the browser's own print command does the same.
+    var prints = document.querySelectorAll("[data-print]");
+    for (var j = 0; j < prints.length; j += 1) {
+      prints[j].addEventListener("click", function () {
+        window.print();
+      });
+    }
   }
 
   if (document.readyState === "loading") {

@@ -397,7 +397,7 @@ impl CaseRow {
         }
     }
 
-    fn view(&self) -> CaseView {
+    pub(crate) fn view(&self) -> CaseView {
         CaseView {
             case_id: self.id.to_string(),
             unit: self.unit.clone(),

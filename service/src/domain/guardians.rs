@@ -255,6 +255,12 @@ pub async fn list(
     case: &CaseId,
 ) -> DomainResult<Vec<GuardianSummary>> {
     permit.require(Action::CaseRead)?;
+    summaries(vault, case).await
+}
+
+/// [`list`] without its permit, for a caller that holds a stronger one (the access
+/// report).
+pub(crate) async fn summaries(vault: &Vault, case: &CaseId) -> DomainResult<Vec<GuardianSummary>> {
     let mut conn = vault.db().pool().acquire().await?;
     cases::load(&mut conn, case).await?;
     let rows = sqlx::query(

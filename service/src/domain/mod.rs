@@ -20,6 +20,7 @@ use serde::Serialize;
 use sqlx::AnyConnection;
 use utoipa::ToSchema;
 
+pub mod access_report;
 pub mod audit_trail;
 pub mod cases;
 pub mod decisions;

@@ -304,7 +304,7 @@ pub struct ReviewHistory {
     pub reviews: Vec<ReviewEntry>,
 }
 
-fn parse_outcome(s: &str) -> DomainResult<ReviewOutcome> {
+pub(crate) fn parse_outcome(s: &str) -> DomainResult<ReviewOutcome> {
     Ok(match s {
         "continue" => ReviewOutcome::Continue,
         "plan-changed" => ReviewOutcome::PlanChanged,

@@ -9,6 +9,7 @@ use utoipa_axum::routes;
 
 use super::problem::{ApiError, ApiJson, Problem};
 use super::{AppState, Caller};
+use crate::domain::access_report::{self, AccessReport};
 use crate::domain::cases::{self, CaseOpened, CaseSummary, CaseView, IdentityView, OpenCase};
 use crate::domain::end::{self, EndInput, Ended};
 use crate::domain::labels::{self, LabelInput};
@@ -22,6 +23,7 @@ pub fn routes() -> OpenApiRouter<AppState> {
         .routes(routes!(read_identity))
         .routes(routes!(case_alerts))
         .routes(routes!(set_label))
+        .routes(routes!(access_report))
         .routes(routes!(end_case))
 }
 
@@ -144,6 +146,28 @@ async fn case_alerts(
 ) -> Result<Json<Vec<AlertView>>, ApiError> {
     let (case, permit) = st.case_permit(&caller, &case, Action::CaseRead).await?;
     Ok(Json(checks::case_alerts(&st.ctx, &permit, &case).await?))
+}
+
+/// The right-of-access report of a case: what Fiktiv holds about the pupil, which
+/// targets received the fictitious pupil, and every read of the real identity (this one
+/// included: producing it is such a read, audited as `case.access-report`).
+#[utoipa::path(
+    get, path = "/api/v1/cases/{case_id}/access-report", tag = "cases",
+    params(("case_id" = String, Path, description = "Case id")),
+    responses((status = 200, body = AccessReport), (status = 401, body = Problem), (status = 404, body = Problem)),
+    security(("bearer" = []))
+)]
+async fn access_report(
+    State(st): State<AppState>,
+    caller: Caller,
+    Path(case): Path<String>,
+) -> Result<Json<AccessReport>, ApiError> {
+    let (case, permit) = st
+        .case_permit(&caller, &case, Action::CaseAccessReport)
+        .await?;
+    Ok(Json(
+        access_report::produce(&st.ctx.vault, &st.rules, &permit, &case).await?,
+    ))
 }
 
 /// The school's own case page: the real identity (audited before it is decrypted).

@@ -262,6 +262,33 @@ impl Base {
         }
     }
 
+    /// An action that read a real identity, as the access report names it.
+    pub fn access_action(&self, a: &str) -> &str {
+        use fiktiv_policies::Action;
+        self.t(match a.parse::<Action>() {
+            Ok(Action::CaseReadIdentity) => "access.action-case-page",
+            Ok(Action::CaseAccessReport) => "access.action-report",
+            Ok(Action::RevealRead) => "access.action-reveal",
+            Ok(Action::FictitiousIdentityWrite) => "access.action-fictitious-check",
+            _ if a == "keys.reindex" => "access.action-reindex",
+            _ => "label.unknown",
+        })
+    }
+
+    /// The purpose recorded with a read of a real identity: Fiktiv's own purposes in
+    /// the user's language, a requester's own words as written.
+    pub fn access_purpose<'a>(&'a self, p: &'a str) -> &'a str {
+        match p {
+            "school case page" => self.t("access.action-case-page"),
+            "right of access report" => self.t("access.action-report"),
+            "check the fictitious identity against the real one" => {
+                self.t("access.action-fictitious-check")
+            }
+            "reindex" => self.t("access.action-reindex"),
+            other => other,
+        }
+    }
+
     /// Why a case ended, in the user's language.
     pub fn end_reason(&self, r: &str) -> &str {
         self.t(match r {

@@ -120,6 +120,7 @@ pub fn routes(config: &Config) -> Router<AppState> {
             "/cases/{id}/decision",
             get(pages_plan::decision_form).post(pages_plan::decision_write),
         )
+        .route("/cases/{id}/access-report", get(pages_end::access_report))
         .route(
             "/cases/{id}/end",
             get(pages_end::end_form).post(pages_end::end_write),

@@ -257,6 +257,7 @@ pub struct CaseLinks {
     pub leak_scan: bool,
     pub label: bool,
     pub end: bool,
+    pub access_report: bool,
 }
 
 #[derive(Template)]
@@ -353,6 +354,7 @@ pub async fn page(
         leak_scan: can(Action::LeakScan),
         label: can(Action::CaseLabel),
         end: can(Action::CaseEnd),
+        access_report: can(Action::CaseAccessReport),
     };
     let label = if links.label {
         let (_, unit, p) = ctx!(c.case_permit(&st, &id, Action::CaseLabel).await);

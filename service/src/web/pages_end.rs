@@ -171,3 +171,43 @@ pub async fn end_write(
         Err(e) => c.fail(&st, e, &format!("/cases/{case}")),
     }
 }
+
+// ---------------------------------------------------------------------------
+// The right-of-access report
+// ---------------------------------------------------------------------------
+
+#[derive(Template)]
+#[template(path = "access_report.html")]
+pub struct AccessReportPage {
+    pub base: Base,
+    pub report: crate::domain::access_report::AccessReport,
+}
+
+/// The right-of-access report, styled for print (`GET /cases/{id}/access-report`). It
+/// shows the real identity: the second factor is asked for again first, as for a
+/// reveal, and producing it is audited.
+pub async fn access_report(
+    State(st): State<AppState>,
+    Extension(web): Extension<Arc<Web>>,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+) -> Response {
+    let c = ctx!(signed_in(&st, &web, &headers).await);
+    let (case, _, permit) = ctx!(c.case_permit(&st, &id, Action::CaseAccessReport).await);
+    if crate::web::session::require_fresh_second_factor(&c.session, web.timeouts, c.now(&st))
+        .is_err()
+    {
+        return see_other(&format!("/step-up?next=/cases/{case}/access-report"));
+    }
+    match crate::domain::access_report::produce(&st.ctx.vault, &st.rules, &permit, &case).await {
+        Ok(report) => {
+            let page = AccessReportPage {
+                // `here` is the case: switching language must not produce it again.
+                base: c.base(&st, "access.title", &format!("/cases/{case}")),
+                report,
+            };
+            html(StatusCode::OK, &page)
+        }
+        Err(e) => c.fail(&st, e, &format!("/cases/{case}")),
+    }
+}

@@ -164,6 +164,12 @@ fn table() -> Vec<Row> {
             Some(json!({"label": "3B"})),
             [D, A, D, D, D],
         ),
+        r(
+            "GET",
+            "/api/v1/cases/{case_id}/access-report",
+            None,
+            [D, A, D, D, D],
+        ),
         // Everyone has a task list; each item is authorized inside it.
         r("GET", "/api/v1/me/tasks", None, [A, A, A, A, A]),
         r("GET", "/api/v1/audit/events", None, [D, D, D, D, A]),

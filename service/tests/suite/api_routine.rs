@@ -480,6 +480,30 @@ async fn task_count(e: &Env, who: &str, kind: &str) -> usize {
         .map_or(0, |x| x["count"].as_u64().unwrap() as usize)
 }
 
+/// The right-of-access report through the API: the school's only; it lists every read
+/// of the real identity, itself included (and the next one lists it too).
+async fn access_report(e: &Env, case: &str, number: &str) {
+    let path = format!("/api/v1/cases/{case}/access-report");
+    for who in [SCHOOL_B, CENTRAL, APPROVER, AUDITOR] {
+        let (s, _) = e.call("GET", &path, who, None).await;
+        assert_eq!(s, StatusCode::NOT_FOUND, "{who}");
+    }
+    let r = e.ok(StatusCode::OK, "GET", &path, SCHOOL_A, None).await;
+    assert_eq!(r["identity"]["personal_number"], number);
+    let actions: Vec<&str> = r["accesses"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| a["action"].as_str().unwrap())
+        .collect();
+    assert_eq!(actions.last(), Some(&"case.access-report"), "{r}");
+    // The approved reveal read before is there, with who read it.
+    assert!(actions.contains(&"reveal.read"), "{r}");
+    let before = actions.len();
+    let r = e.ok(StatusCode::OK, "GET", &path, SCHOOL_A, None).await;
+    assert_eq!(r["accesses"].as_array().unwrap().len(), before + 1, "{r}");
+}
+
 async fn reveal_four_eyes(e: &Env, case: &str, first: &str) {
     let body = json!({"case_id": case, "purpose": "Guardian access request, ref 2026/14"});
     let r = e
@@ -828,6 +852,7 @@ async fn swedish_pupil(db: TestDatabase) {
     )
     .await;
     reveal_four_eyes(&e, &case, SE_FIRST).await;
+    access_report(&e, &case, &number).await;
     reviews_across_school_years(&e, &case).await;
     end_and_shred(&e, &case, &number, SE_FIRST, SE_LAST).await;
 }
@@ -851,6 +876,7 @@ async fn norwegian_pupil(db: TestDatabase) {
     )
     .await;
     reveal_four_eyes(&e, &case, NO_FIRST).await;
+    access_report(&e, &case, &number).await;
     reviews_across_school_years(&e, &case).await;
     end_and_shred(&e, &case, &number, NO_FIRST, NO_LAST).await;
 }

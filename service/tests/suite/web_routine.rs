@@ -936,3 +936,81 @@ fn ending_a_case_is_its_own_step() {
     let page = s.source();
     assert!(!page.contains(REAL_LAST) && !page.contains(&number));
 }
+
+/// The right-of-access report: after the second factor is entered again, it states what
+/// is held (the real identity among it), and lists every read of the real identity from
+/// the audit trail (the school's case page, and this report itself, which the next
+/// report lists too); nothing of another case. It prints to PDF with print styles.
+#[test]
+fn the_access_report_lists_every_read_of_the_real_identity() {
+    let server = Server::start("");
+    let sara = server.add_user("sara.school", &["school"], &["skola-1"]);
+    let s = web_common::Browser::start();
+    first_sign_in(&s, &server, &sara, 0);
+    let open = |number: &str, first: &str, last: &str, birth: &str| {
+        s.goto(&format!("{}/cases/new", server.base()));
+        s.fill("#personal_number", number);
+        s.fill("#first_name", first);
+        s.fill("#last_name", last);
+        s.fill("#birth_date", birth);
+        s.click("#case-open-submit");
+        common::path_of(&s.url())
+    };
+    let other_number = se_personnummer(2013, 4, 1, 218);
+    let _other = open(&other_number, "Annan", "Elevsdotter", "2013-04-01");
+    let number = se_personnummer(2014, 11, 2, 731);
+    let case_path = open(&number, REAL_FIRST, REAL_LAST, "2014-11-02");
+    // One read on the case page.
+    s.goto(&format!("{}{case_path}?show=identity", server.base()));
+    assert!(s.source().contains(REAL_LAST));
+
+    // The report asks for the second factor first.
+    s.goto(&format!("{}{case_path}", server.base()));
+    s.click("#link-access-report");
+    s.wait_for_path(&format!("/step-up?next={case_path}/access-report"));
+    assert!(!s.source().contains(REAL_LAST));
+    s.fill("#code", &totp(&sara.secret, 1));
+    s.click("#step-up-submit");
+    s.wait_for_path(&format!("{case_path}/access-report"));
+    let report = s.text_of("#access-report");
+    assert!(
+        report.contains(REAL_LAST) && report.contains(&number),
+        "{report}"
+    );
+    // Nothing of the other case.
+    assert!(!report.contains("Elevsdotter") && !report.contains(&other_number));
+    let rows = s.execute(
+        "return Array.from(document.querySelectorAll('#report-accesses .access-row'))\
+         .map(r => r.innerText);",
+        serde_json::json!([]),
+    );
+    let rows: Vec<String> = serde_json::from_value(rows).unwrap();
+    assert_eq!(rows.len(), 2, "{rows:?}");
+    assert!(
+        rows[0].contains("sara.school") && rows[0].contains("Skolans ärendesida"),
+        "{rows:?}"
+    );
+    assert!(rows[1].contains("Registerutdrag"), "{rows:?}");
+    s.assert_accessible("the access report");
+    s.screenshot_for_docs("access-report.png");
+    let pdf = s.print_pdf();
+    assert!(pdf.starts_with(b"%PDF-"), "a PDF");
+    assert!(pdf.len() > 1000);
+
+    // The next report lists this one too.
+    s.goto(&format!("{}{case_path}/access-report", server.base()));
+    let n = s.execute(
+        "return document.querySelectorAll('#report-accesses .access-row').length;",
+        serde_json::json!([]),
+    );
+    assert_eq!(n, serde_json::json!(3));
+    // Each report is in the audit trail.
+    let reports = server
+        .audit()
+        .iter()
+        .filter(|(actor, action, _, _)| {
+            actor == "staff:sara.school" && action == "case.access-report"
+        })
+        .count();
+    assert_eq!(reports, 2);
+}

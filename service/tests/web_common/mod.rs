@@ -484,6 +484,16 @@ impl Browser {
         }
     }
 
+    /// The page printed to PDF by the browser (WebDriver "Print Page"), with print
+    /// media styles applied.
+    pub fn print_pdf(&self) -> Vec<u8> {
+        use base64::Engine as _;
+        let v = self.call("POST", &self.s("/print"), Some(json!({"background": true})));
+        base64::engine::general_purpose::STANDARD
+            .decode(v.as_str().unwrap())
+            .unwrap()
+    }
+
     pub fn text_of(&self, css: &str) -> String {
         let el = self.find(css);
         self.call("GET", &self.s(&format!("/element/{el}/text")), None)
