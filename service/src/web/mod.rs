@@ -116,6 +116,7 @@ pub fn routes(config: &Config) -> Router<AppState> {
             "/cases/{id}/plan",
             get(pages_plan::plan_form).post(pages_plan::plan_write),
         )
+        .route("/cases/{id}/plan/print", get(pages_plan::plan_print))
         .route(
             "/cases/{id}/decision",
             get(pages_plan::decision_form).post(pages_plan::decision_write),

@@ -624,3 +624,100 @@ pub async fn guardian_write(
         },
     }
 }
+
+// ---------------------------------------------------------------------------
+// The plan for print
+// ---------------------------------------------------------------------------
+
+/// One version as printed: who wrote it and when, its fields, and which fields differ
+/// from the version before it.
+pub struct PrintedVersion {
+    pub version: i64,
+    pub written_by: String,
+    pub written_at: String,
+    pub plan: Plan,
+    /// Per field, in the order of `PLAN_FIELDS`: changed since the version before.
+    pub changed: [bool; 5],
+}
+
+#[derive(Template)]
+#[template(path = "plan_print.html")]
+pub struct PlanPrintPage {
+    pub base: Base,
+    pub case_id: String,
+    pub versions: Vec<PrintedVersion>,
+}
+
+#[derive(Debug, Deserialize, Default)]
+#[serde(default)]
+pub struct PlanPrintQuery {
+    version: Option<i64>,
+    all: Option<String>,
+}
+
+fn fields_of(p: &Plan) -> [String; 5] {
+    [
+        p.information_handling.clone(),
+        p.platforms.join("\n"),
+        p.guardian_contact_routes.join("\n"),
+        p.staff_to_inform.join("\n"),
+        p.free_text.clone(),
+    ]
+}
+
+/// The action plan without the form, styled for print: the newest version, one version
+/// (`?version=N`), or every version with who wrote it, when, and what changed
+/// (`?all=1`). Each version shown is one audited plan read, as on the plan page.
+pub async fn plan_print(
+    State(st): State<AppState>,
+    Extension(web): Extension<Arc<Web>>,
+    Path(id): Path<String>,
+    Query(q): Query<PlanPrintQuery>,
+    headers: HeaderMap,
+) -> Response {
+    let c = ctx!(signed_in(&st, &web, &headers).await);
+    let (case, _, permit) = ctx!(c.case_permit(&st, &id, Action::PlanRead).await);
+    let vault = &st.ctx.vault;
+    let first = match plans::read(vault, &permit, &case, q.version).await {
+        Ok(v) => v,
+        Err(e) => return c.fail(&st, e, &format!("/cases/{case}/plan")),
+    };
+    let all = q.all.is_some();
+    let mut views = Vec::new();
+    if all {
+        for h in &first.history {
+            if h.version == first.version {
+                continue;
+            }
+            match plans::read(vault, &permit, &case, Some(h.version)).await {
+                Ok(v) => views.push(v),
+                Err(e) => return c.fail(&st, e, &format!("/cases/{case}/plan")),
+            }
+        }
+    }
+    views.push(first);
+    views.sort_by_key(|v| v.version);
+    let mut versions = Vec::with_capacity(views.len());
+    let mut before: Option<[String; 5]> = None;
+    for v in views {
+        let now = fields_of(&v.plan);
+        let changed = match &before {
+            Some(b) => std::array::from_fn(|i| b.get(i) != now.get(i)),
+            None => [false; 5],
+        };
+        before = Some(now);
+        versions.push(PrintedVersion {
+            version: v.version,
+            written_by: v.written_by,
+            written_at: v.written_at,
+            plan: v.plan,
+            changed,
+        });
+    }
+    let page = PlanPrintPage {
+        base: c.base(&st, "plan.print-title", &format!("/cases/{case}/plan")),
+        case_id: case.to_string(),
+        versions,
+    };
+    html(StatusCode::OK, &page)
+}

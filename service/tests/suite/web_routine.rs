@@ -158,6 +158,32 @@ fn the_whole_routine_through_the_ui_for_one_pupil() {
     s.wait_for_path(&format!("{case_path}/plan?version=1"));
     assert!(s.exists("#plan-old"));
     tour.page(&s, "an earlier version of the plan");
+    // Every version for print: no form, each with who and when, what changed marked,
+    // and the paragraph break kept; it prints to PDF with the print styles.
+    s.goto(&format!("{}{case_path}/plan", server.base()));
+    s.click("#print-all");
+    assert!(s.url().ends_with("/plan/print?all=1"), "{}", s.url());
+    assert!(!s.exists("form textarea"));
+    let n = s.execute(
+        "return document.querySelectorAll('.plan-version').length;",
+        serde_json::json!([]),
+    );
+    assert_eq!(n, serde_json::json!(2));
+    let v2 = s.text_of("#version-2");
+    assert!(v2.contains("2"), "{v2}");
+    let marks = s.execute(
+        "return Array.from(document.querySelectorAll('.plan-version')).map(v => v.querySelectorAll('.changed').length);",
+        serde_json::json!([]),
+    );
+    assert_eq!(
+        marks,
+        serde_json::json!([0, 1]),
+        "only the free text changed in version 2"
+    );
+    assert!(s.source().contains("vårdnadshavarna.\nAndra stycket"));
+    tour.page(&s, "every version of the plan, for print");
+    s.screenshot_for_docs("plan-print.png");
+    assert!(s.print_pdf().starts_with(b"%PDF-"));
 
     // The digital-login decision: no digital login needs the confirmation.
     s.goto(&format!("{}{case_path}", server.base()));
