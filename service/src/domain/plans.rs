@@ -74,6 +74,18 @@ impl Plan {
         }
         check_labels("staff_to_inform", &self.staff_to_inform, &mut out);
         check_free_text("free_text", &self.free_text, &mut out);
+        if self.information_handling.trim().is_empty()
+            && self.platforms.is_empty()
+            && self.guardian_contact_routes.is_empty()
+            && self.staff_to_inform.is_empty()
+            && self.free_text.trim().is_empty()
+        {
+            out.push(FieldProblem::new(
+                "information_handling",
+                "plan.empty",
+                "The plan is empty: write at least how information about the pupil is handled.",
+            ));
+        }
         out
     }
 }

@@ -235,6 +235,34 @@ pub async fn record(
         return Err(DomainError::wrong_state());
     }
     let today = today(vault, row.country);
+    if input.outcome == ReviewOutcome::PlanChanged {
+        // "The plan was changed" needs the new version: one written since the last
+        // review was recorded (before the first review: after the day the case was
+        // opened, when its first plan is written).
+        let since: Option<String> =
+            sqlx::query("SELECT MAX(recorded_at) AS at FROM reviews WHERE case_id = $1")
+                .bind(case.to_string())
+                .fetch_one(&mut *tx)
+                .await?
+                .try_get("at")?;
+        let since =
+            since.unwrap_or_else(|| format!("{}T23:59:59.999999Z", fmt_date(row.last_review_on)));
+        let newer: i64 = sqlx::query(
+            "SELECT COUNT(*) AS n FROM plan_versions WHERE case_id = $1 AND written_at > $2",
+        )
+        .bind(case.to_string())
+        .bind(since)
+        .fetch_one(&mut *tx)
+        .await?
+        .try_get("n")?;
+        if newer == 0 {
+            return Err(DomainError::conflict(
+                "plan-not-changed",
+                "Save the new version of the action plan first: no version was written \
+                 since the last review.",
+            ));
+        }
+    }
     let max: Option<i64> = sqlx::query("SELECT MAX(seq) AS m FROM reviews WHERE case_id = $1")
         .bind(case.to_string())
         .fetch_one(&mut *tx)

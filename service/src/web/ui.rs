@@ -479,6 +479,7 @@ pub fn conflict_key(code: &str) -> &'static str {
     match code {
         "wrong-state" => "conflict.wrong-state",
         "plan-required" => "conflict.plan-required",
+        "plan-not-changed" => "conflict.plan-not-changed",
         "decision-required" => "conflict.decision-required",
         "too-many-refused-names" => "conflict.too-many-refused-names",
         "runs-busy" => "conflict.runs-busy",
@@ -552,6 +553,7 @@ pub fn problem_key(code: &str) -> &'static str {
         ("reveal", "one-target") => "problem.reveal-one-target",
         ("reveal", "purpose-invalid") => "problem.reveal-purpose-invalid",
         ("end", "leaving-date") => "problem.end-leaving-date",
+        ("plan", "empty") => "problem.plan-empty",
         _ => "problem.invalid",
     }
 }

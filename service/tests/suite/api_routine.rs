@@ -724,6 +724,32 @@ async fn reviews_across_school_years(e: &Env, case: &str) {
     )
     .unwrap();
     assert_eq!(over["status"], "overdue");
+    // "The plan was changed" without a new version since the last review: refused,
+    // nothing recorded.
+    let (s, p) = e
+        .call(
+            "POST",
+            &format!("/api/v1/cases/{case}/reviews"),
+            SCHOOL_A,
+            Some(json!({"outcome": "plan-changed"})),
+        )
+        .await;
+    assert_eq!(s, StatusCode::CONFLICT, "{p}");
+    assert_eq!(p["type"], "urn:fiktiv:problem:plan-not-changed", "{p}");
+    let still = mine(
+        &e.ok(StatusCode::OK, "GET", "/api/v1/reviews", APPROVER, None)
+            .await,
+    )
+    .unwrap();
+    assert_eq!(still["status"], "overdue");
+    e.ok(
+        StatusCode::OK,
+        "PUT",
+        &format!("/api/v1/cases/{case}/plan"),
+        SCHOOL_A,
+        Some(plan("Changed at the review.")),
+    )
+    .await;
     e.ok(
         StatusCode::CREATED,
         "POST",

@@ -636,6 +636,41 @@ async fn staff_told_and_review_history_are_read_back() {
     assert_eq!(h["status"], "ok");
     assert_eq!(h["reviews"], json!([]));
     e.clock.set(at(2026, 8, 1));
+    // No plan version since the case was opened: "plan changed" is refused.
+    let (s, p) = e
+        .call(
+            "POST",
+            &reviews,
+            SCHOOL_A2,
+            Some(json!({"outcome": "plan-changed"})),
+        )
+        .await;
+    assert_eq!(s, StatusCode::CONFLICT, "{p}");
+    // An empty plan is no version: refused, nothing written.
+    let (s, p) = e
+        .call(
+            "PUT",
+            &format!("{c}/plan"),
+            SCHOOL_A2,
+            Some(json!({"information_handling": "  ", "platforms": [],
+                        "guardian_contact_routes": [], "staff_to_inform": [], "free_text": ""})),
+        )
+        .await;
+    assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY, "{p}");
+    assert_eq!(p["violations"][0]["code"], "plan.empty", "{p}");
+    let (s, _) = e.call("GET", &format!("{c}/plan"), SCHOOL_A2, None).await;
+    assert_eq!(s, StatusCode::CONFLICT, "still no plan");
+    e.ok(
+        StatusCode::OK,
+        "PUT",
+        &format!("{c}/plan"),
+        SCHOOL_A2,
+        Some(
+            json!({"information_handling": "Changed at the review", "platforms": [],
+                    "guardian_contact_routes": [], "staff_to_inform": [], "free_text": ""}),
+        ),
+    )
+    .await;
     e.ok(
         StatusCode::CREATED,
         "POST",
