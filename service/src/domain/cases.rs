@@ -10,6 +10,7 @@ use fiktiv_vault::{CaseId, IndexKind, ReadContext, RealIdentity, RealName, Vault
 use serde::{Deserialize, Serialize};
 use sqlx::{AnyConnection, Row};
 use utoipa::ToSchema;
+use zeroize::Zeroizing;
 
 use super::{
     audit_ok, audit_refused, check_date, check_name, check_unit_code, country_str, fmt_date,
@@ -89,11 +90,15 @@ pub struct OpenCase {
     pub country: CountryCode,
     /// Swedish personnummer/samordningsnummer or Norwegian fødselsnummer/D-number, in
     /// any usual written form.
-    pub personal_number: String,
-    pub first_name: String,
-    pub last_name: String,
+    #[schema(value_type = String)]
+    pub personal_number: Zeroizing<String>,
+    #[schema(value_type = String)]
+    pub first_name: Zeroizing<String>,
+    #[schema(value_type = String)]
+    pub last_name: Zeroizing<String>,
     /// `YYYY-MM-DD`; must be the birth date the personal number encodes.
-    pub birth_date: String,
+    #[schema(value_type = String)]
+    pub birth_date: Zeroizing<String>,
 }
 
 impl std::fmt::Debug for OpenCase {

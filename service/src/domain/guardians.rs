@@ -8,6 +8,7 @@ use fiktiv_vault::{CaseId, Vault};
 use serde::{Deserialize, Serialize};
 use sqlx::Row;
 use utoipa::ToSchema;
+use zeroize::Zeroizing;
 
 use super::cases::{self, parse_real_identity, CaseState};
 use super::fictitious::{
@@ -23,10 +24,14 @@ pub const MAX_GUARDIANS: i64 = 4;
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct GuardianReal {
-    pub personal_number: String,
-    pub first_name: String,
-    pub last_name: String,
-    pub birth_date: String,
+    #[schema(value_type = String)]
+    pub personal_number: Zeroizing<String>,
+    #[schema(value_type = String)]
+    pub first_name: Zeroizing<String>,
+    #[schema(value_type = String)]
+    pub last_name: Zeroizing<String>,
+    #[schema(value_type = String)]
+    pub birth_date: Zeroizing<String>,
 }
 
 impl std::fmt::Debug for GuardianReal {

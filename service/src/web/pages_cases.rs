@@ -17,6 +17,7 @@ use axum::response::Response;
 use axum::{Extension, Form};
 use fiktiv_policies::{Action, Resource};
 use serde::Deserialize;
+use zeroize::Zeroizing;
 
 use super::pages::html;
 use super::pages_runs::{run_page, RunKind};
@@ -167,10 +168,10 @@ pub struct OpenForm {
     csrf: String,
     unit: String,
     country: String,
-    personal_number: String,
-    first_name: String,
-    last_name: String,
-    birth_date: String,
+    personal_number: Zeroizing<String>,
+    first_name: Zeroizing<String>,
+    last_name: Zeroizing<String>,
+    birth_date: Zeroizing<String>,
 }
 
 impl std::fmt::Debug for OpenForm {

@@ -15,6 +15,7 @@ use axum::response::Response;
 use axum::{Extension, Form};
 use fiktiv_policies::{Action, Country};
 use serde::Deserialize;
+use zeroize::Zeroizing;
 
 use super::pages::html;
 use super::pages_cases::ctx;
@@ -535,10 +536,10 @@ pub async fn guardian_form(
 pub struct GuardianForm {
     csrf: String,
     linked: String,
-    real_personal_number: String,
-    real_first_name: String,
-    real_last_name: String,
-    real_birth_date: String,
+    real_personal_number: Zeroizing<String>,
+    real_first_name: Zeroizing<String>,
+    real_last_name: Zeroizing<String>,
+    real_birth_date: Zeroizing<String>,
     fictitious_first_name: String,
     fictitious_last_name: String,
     fictitious_birth_date: String,
@@ -585,7 +586,7 @@ pub async fn guardian_write(
                 personal_number: form.real_personal_number.clone(),
                 first_name: form.real_first_name.clone(),
                 last_name: form.real_last_name.clone(),
-                birth_date: form.real_birth_date.trim().to_owned(),
+                birth_date: Zeroizing::new(form.real_birth_date.trim().to_owned()),
             }),
             fictitious: Some(FictitiousInput {
                 first_name: form.fictitious_first_name.clone(),
