@@ -30,6 +30,13 @@ pub struct Plan {
     pub staff_to_inform: Vec<String>,
     /// Anything else.
     pub free_text: String,
+    /// The day of the meeting with the guardians where this version was agreed,
+    /// `YYYY-MM-DD` (empty: not given; versions before this field have none).
+    #[serde(default)]
+    pub meeting_date: String,
+    /// Who took part in that meeting (roles or names), one per item.
+    #[serde(default)]
+    pub attendees: Vec<String>,
 }
 
 impl std::fmt::Debug for Plan {
@@ -74,6 +81,10 @@ impl Plan {
         }
         check_labels("staff_to_inform", &self.staff_to_inform, &mut out);
         check_free_text("free_text", &self.free_text, &mut out);
+        if !self.meeting_date.trim().is_empty() {
+            super::check_date("meeting_date", self.meeting_date.trim(), &mut out);
+        }
+        check_labels("attendees", &self.attendees, &mut out);
         if self.information_handling.trim().is_empty()
             && self.platforms.is_empty()
             && self.guardian_contact_routes.is_empty()

@@ -23,6 +23,7 @@ use super::views::Base;
 use super::Web;
 use crate::domain::cases::{self, CaseView};
 use crate::domain::orders::{self, OrderInput};
+use crate::domain::plans;
 use crate::domain::reviews::{self, ReviewHistory, ReviewInput, ReviewItem, ReviewOutcome};
 use crate::domain::staff::{self, StaffToldInput, StaffToldRecorded};
 use crate::domain::{fmt_date, local_date};
@@ -80,16 +81,16 @@ pub async fn order_form(
     headers: HeaderMap,
 ) -> Response {
     let c = ctx!(signed_in(&st, &web, &headers).await);
-    let _ = ctx!(c.case_permit(&st, &id, Action::OrderSend).await);
-    order_page(
-        &c,
-        &st,
-        &id,
-        OrderForm::default(),
-        FormErrors::default(),
-        StatusCode::OK,
-    )
-    .await
+    let (case, _, _) = ctx!(c.case_permit(&st, &id, Action::OrderSend).await);
+    // The platforms come from the plan (read as the plan page reads it, audited), not
+    // typed again; the school can still change them here.
+    let mut form = OrderForm::default();
+    if let Ok((_, _, plan_permit)) = c.case_permit(&st, &id, Action::PlanRead).await {
+        if let Ok(plan) = plans::read(&st.ctx.vault, &plan_permit, &case, None).await {
+            form.platforms = plan.plan.platforms.join("\n");
+        }
+    }
+    order_page(&c, &st, &id, form, FormErrors::default(), StatusCode::OK).await
 }
 
 pub async fn order_send(

@@ -50,6 +50,8 @@ pub struct PlanForm {
     pub guardian_contact_routes: String,
     pub staff_to_inform: String,
     pub free_text: String,
+    pub meeting_date: String,
+    pub attendees: String,
 }
 
 impl PlanForm {
@@ -61,6 +63,8 @@ impl PlanForm {
             guardian_contact_routes: p.guardian_contact_routes.join("\n"),
             staff_to_inform: p.staff_to_inform.join("\n"),
             free_text: p.free_text.clone(),
+            meeting_date: p.meeting_date.clone(),
+            attendees: p.attendees.join("\n"),
         }
     }
 }
@@ -129,6 +133,8 @@ pub async fn plan_form(
 }
 
 const PLAN_FIELDS: &[&str] = &[
+    "meeting_date",
+    "attendees",
     "information_handling",
     "platforms",
     "guardian_contact_routes",
@@ -151,6 +157,8 @@ pub async fn plan_write(
         guardian_contact_routes: lines(&form.guardian_contact_routes),
         staff_to_inform: lines(&form.staff_to_inform),
         free_text: form.free_text.trim().to_owned(),
+        meeting_date: form.meeting_date.trim().to_owned(),
+        attendees: lines(&form.attendees),
     };
     match plans::write(&st.ctx.vault, &permit, &case, plan).await {
         Ok(w) => see_other(&format!("/cases/{case}/plan?saved={}", w.version)),
@@ -637,8 +645,9 @@ pub struct PrintedVersion {
     pub written_by: String,
     pub written_at: String,
     pub plan: Plan,
-    /// Per field, in the order of `PLAN_FIELDS`: changed since the version before.
-    pub changed: [bool; 5],
+    /// Per field (information handling, platforms, contact routes, staff, free text,
+    /// meeting date, attendees): changed since the version before.
+    pub changed: [bool; 7],
 }
 
 #[derive(Template)]
@@ -656,13 +665,15 @@ pub struct PlanPrintQuery {
     all: Option<String>,
 }
 
-fn fields_of(p: &Plan) -> [String; 5] {
+fn fields_of(p: &Plan) -> [String; 7] {
     [
         p.information_handling.clone(),
         p.platforms.join("\n"),
         p.guardian_contact_routes.join("\n"),
         p.staff_to_inform.join("\n"),
         p.free_text.clone(),
+        p.meeting_date.clone(),
+        p.attendees.join("\n"),
     ]
 }
 
@@ -699,12 +710,12 @@ pub async fn plan_print(
     views.push(first);
     views.sort_by_key(|v| v.version);
     let mut versions = Vec::with_capacity(views.len());
-    let mut before: Option<[String; 5]> = None;
+    let mut before: Option<[String; 7]> = None;
     for v in views {
         let now = fields_of(&v.plan);
         let changed = match &before {
             Some(b) => std::array::from_fn(|i| b.get(i) != now.get(i)),
-            None => [false; 5],
+            None => [false; 7],
         };
         before = Some(now);
         versions.push(PrintedVersion {

@@ -658,6 +658,19 @@ async fn staff_told_and_review_history_are_read_back() {
         .await;
     assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY, "{p}");
     assert_eq!(p["violations"][0]["code"], "plan.empty", "{p}");
+    // A meeting date that is no date is refused too.
+    let (s, p) = e
+        .call(
+            "PUT",
+            &format!("{c}/plan"),
+            SCHOOL_A2,
+            Some(json!({"information_handling": "x", "platforms": [],
+                        "guardian_contact_routes": [], "staff_to_inform": [], "free_text": "",
+                        "meeting_date": "31/11/2026", "attendees": ["rektor"]})),
+        )
+        .await;
+    assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY, "{p}");
+    assert_eq!(p["violations"][0]["field"], "meeting_date", "{p}");
     let (s, _) = e.call("GET", &format!("{c}/plan"), SCHOOL_A2, None).await;
     assert_eq!(s, StatusCode::CONFLICT, "still no plan");
     e.ok(
@@ -667,7 +680,8 @@ async fn staff_told_and_review_history_are_read_back() {
         SCHOOL_A2,
         Some(
             json!({"information_handling": "Changed at the review", "platforms": [],
-                    "guardian_contact_routes": [], "staff_to_inform": [], "free_text": ""}),
+                    "guardian_contact_routes": [], "staff_to_inform": [], "free_text": "",
+                    "meeting_date": "2026-08-01", "attendees": ["rektor", "vårdnadshavare 1"]}),
         ),
     )
     .await;

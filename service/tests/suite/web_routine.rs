@@ -134,6 +134,12 @@ fn the_whole_routine_through_the_ui_for_one_pupil() {
     s.fill("#guardian_contact_routes", "Via rektor, telefon");
     s.fill("#staff_to_inform", "Klassföreståndare 4B\nSkolsköterska");
     s.fill("#free_text", "");
+    // Where the plan was made: the meeting's day and who took part.
+    s.fill("#meeting_date", "2026-11-30");
+    s.fill(
+        "#attendees",
+        "Rektor\nKlassföreståndare 4B\nVårdnadshavare 1",
+    );
     s.click("#plan-submit");
     s.wait_for_path(&format!("{case_path}/plan?saved=1"));
     assert!(s.exists("#plan-saved"));
@@ -181,6 +187,10 @@ fn the_whole_routine_through_the_ui_for_one_pupil() {
         "only the free text changed in version 2"
     );
     assert!(s.source().contains("vårdnadshavarna.\nAndra stycket"));
+    assert_eq!(s.text_of("#meeting-1"), "2026-11-30");
+    assert!(s
+        .text_of("section[aria-labelledby='version-1']")
+        .contains("Vårdnadshavare 1"));
     tour.page(&s, "every version of the plan, for print");
     s.screenshot_for_docs("plan-print.png");
     assert!(s.print_pdf().starts_with(b"%PDF-"));
@@ -235,8 +245,13 @@ fn the_whole_routine_through_the_ui_for_one_pupil() {
     s.click("#link-order");
     s.wait_for_path(&format!("{case_path}/order"));
     tour.page(&s, "the order form");
+    // The platforms come from the plan, not typed again.
+    let prefilled = s.execute(
+        "return document.querySelector('#platforms').value;",
+        serde_json::json!([]),
+    );
+    assert_eq!(prefilled, serde_json::json!("Google Workspace\nUnikum"));
     s.fill("#groups", "4B");
-    s.fill("#platforms", "Google Workspace\nUnikum");
     s.click("#order-submit");
     s.wait_for_path(&format!("{case_path}?done=order"));
     assert!(s.text_of("#case-state").contains("Beställt"));
