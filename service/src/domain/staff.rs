@@ -129,3 +129,43 @@ pub async fn list(
         })
         .collect()
 }
+
+/// Who the plan says must be told (`plan`, its `staff_to_inform`) and no record names
+/// yet: compared without regard to case and surrounding spaces, in the plan's order.
+pub fn still_to_tell(plan: &[String], told: &[StaffToldRecorded]) -> Vec<String> {
+    let key = |s: &str| s.trim().to_lowercase();
+    let done: std::collections::HashSet<String> = told
+        .iter()
+        .flat_map(|r| r.staff.iter().map(|s| key(s)))
+        .collect();
+    plan.iter()
+        .filter(|p| !done.contains(&key(p)))
+        .cloned()
+        .collect()
+}
+
+#[cfg(test)]
+mod still_to_tell_tests {
+    use super::*;
+
+    fn told(staff: &[&str]) -> StaffToldRecorded {
+        StaffToldRecorded {
+            seq: 1,
+            staff: staff.iter().map(|s| (*s).to_owned()).collect(),
+            told_on: "2026-03-01".into(),
+            recorded_by: "staff:x".into(),
+            recorded_at: "2026-03-01T09:00:00Z".into(),
+        }
+    }
+
+    #[test]
+    fn the_plan_minus_everyone_recorded_in_any_record() {
+        let plan: Vec<String> = ["Klassföreståndare 4B", "Skolsköterska", "Rektor"]
+            .map(String::from)
+            .to_vec();
+        assert_eq!(still_to_tell(&plan, &[]), plan);
+        let records = [told(&["skolsköterska "]), told(&["Vaktmästare", "rektor"])];
+        assert_eq!(still_to_tell(&plan, &records), vec!["Klassföreståndare 4B"]);
+        assert!(still_to_tell(&[], &records).is_empty());
+    }
+}

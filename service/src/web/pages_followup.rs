@@ -130,6 +130,8 @@ pub struct StaffToldPage {
     pub told_on: String,
     pub errors: FormErrors,
     pub saved: bool,
+    /// Who the plan names and no record does yet (`None`: no plan to compare with).
+    pub to_tell: Option<Vec<String>>,
 }
 
 #[derive(Debug, Deserialize, Default)]
@@ -170,7 +172,17 @@ async fn staff_page(
     } else {
         form.told_on
     };
+    // Compared with the plan's list of staff to tell (the plan read as the plan page
+    // reads it, audited), for those who may read the plan and when there is one.
+    let to_tell = match c.case_permit(st, id, Action::PlanRead).await {
+        Ok((_, _, plan_permit)) => plans::read(&st.ctx.vault, &plan_permit, &case, None)
+            .await
+            .ok()
+            .map(|p| staff::still_to_tell(&p.plan.staff_to_inform, &records)),
+        Err(_) => None,
+    };
     let page = StaffToldPage {
+        to_tell,
         base: c.base(st, "staff.title", &format!("/cases/{case}/staff-told")),
         case_id: case.to_string(),
         records,

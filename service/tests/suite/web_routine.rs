@@ -261,10 +261,25 @@ fn the_whole_routine_through_the_ui_for_one_pupil() {
     s.click("#link-staff");
     s.wait_for_path(&format!("{case_path}/staff-told"));
     tour.page(&s, "the staff-told page");
-    s.fill("#staff", "Klassföreståndare 4B\nSkolsköterska");
+    // Compared with the plan: both are still to be told.
+    let to_tell = s.text_of("#staff-to-tell");
+    assert!(
+        to_tell.contains("Klassföreståndare 4B") && to_tell.contains("Skolsköterska"),
+        "{to_tell}"
+    );
+    s.fill("#staff", "Skolsköterska");
     s.click("#staff-submit");
     s.wait_for_path(&format!("{case_path}/staff-told?saved=1"));
     assert!(s.text_of("#staff-table").contains("Skolsköterska"));
+    let to_tell = s.text_of("#staff-to-tell");
+    assert!(
+        to_tell.contains("Klassföreståndare 4B") && !to_tell.contains("Skolsköterska"),
+        "{to_tell}"
+    );
+    s.fill("#staff", "klassföreståndare 4B");
+    s.click("#staff-submit");
+    s.wait_for_path(&format!("{case_path}/staff-told?saved=1"));
+    assert!(s.exists("#staff-all-told"));
     tour.page(&s, "the staff-told list");
     s.screenshot_for_docs("staff-told.png");
 
