@@ -254,6 +254,10 @@ pub async fn lookup(vault: &Vault, id: &RevealId) -> DomainResult<(String, Strin
 #[serde(deny_unknown_fields)]
 pub struct RevealDecisionInput {
     pub approve: bool,
+    /// Why (shown to the requester): the web UI asks for it when refusing. Checked like
+    /// a purpose: no personal number, no control characters.
+    #[serde(default)]
+    pub reason: Option<String>,
 }
 
 /// Approve or refuse a pending request. Permit: `reveal.approve` on the request (the
@@ -266,6 +270,24 @@ pub async fn decide(
     input: RevealDecisionInput,
 ) -> DomainResult<RevealView> {
     permit.require(Action::RevealApprove)?;
+    let reason = input
+        .reason
+        .as_deref()
+        .map(str::trim)
+        .filter(|r| !r.is_empty())
+        .map(str::to_owned);
+    if let Some(r) = &reason {
+        if let Err(e) = check_purpose(r) {
+            return Err(DomainError::Invalid(vec![FieldProblem::new(
+                "reason",
+                "reveal.purpose-invalid",
+                match e {
+                    fiktiv_vault::audit::AuditError::Invalid { why, .. } => why,
+                    _ => "The reason is not valid.",
+                },
+            )]));
+        }
+    }
     let mut tx = vault.db().begin_write().await?;
     let s = load(&mut tx, id).await?;
     if s.state != RevealState::Pending {
@@ -288,13 +310,14 @@ pub async fn decide(
         (RevealState::Refused, None)
     };
     sqlx::query(
-        "UPDATE reveal_requests SET state = $1, decided_by = $2, decided_at = $3, expires_at = $4 \
-         WHERE reveal_id = $5",
+        "UPDATE reveal_requests SET state = $1, decided_by = $2, decided_at = $3, expires_at = $4, \
+         decision_reason = $5 WHERE reveal_id = $6",
     )
     .bind(if input.approve { "approved" } else { "refused" })
     .bind(permit.principal_id())
     .bind(fmt_time(now))
     .bind(expires.clone())
+    .bind(reason.clone())
     .bind(id.to_string())
     .execute(&mut *tx)
     .await?;
@@ -434,6 +457,8 @@ pub struct RevealListItem {
     /// Until when an approved reveal can be read.
     pub expires_at: Option<String>,
     pub read_at: Option<String>,
+    /// Why the approver decided so (a refusal's reason), when given.
+    pub decision_reason: Option<String>,
 }
 
 async fn list_where(
@@ -443,7 +468,8 @@ async fn list_where(
 ) -> DomainResult<Vec<RevealListItem>> {
     let sql = format!(
         "SELECT reveal_id, case_id, unit, subject, state, purpose, requested_by, requested_at, \
-         decided_by, decided_at, expires_at, read_at FROM reveal_requests WHERE {condition} \
+         decided_by, decided_at, expires_at, read_at, decision_reason FROM reveal_requests \
+         WHERE {condition} \
          ORDER BY requested_at, reveal_id"
     );
     let rows = sqlx::query(&sql)
@@ -481,6 +507,7 @@ async fn list_where(
                 decided_at: r.try_get("decided_at")?,
                 expires_at,
                 read_at: r.try_get("read_at")?,
+                decision_reason: r.try_get("decision_reason")?,
             })
         })
         .collect()

@@ -183,10 +183,16 @@ async fn decide(
     parts: Parts,
     csrf: String,
     approve: bool,
+    reason: Option<String>,
 ) -> Response {
     let c = ctx!(posted(&st, &web, &parts, &csrf).await);
     let (id, permit) = ctx!(c.reveal_permit(&st, &id, Action::RevealApprove).await);
-    let input = RevealDecisionInput { approve };
+    // Deciding needs the second factor entered again, as reading does: one click of a
+    // session left open must not let a real identity out.
+    if require_fresh_second_factor(&c.session, web.timeouts, c.now(&st)).is_err() {
+        return see_other("/step-up?next=/reveals");
+    }
+    let input = RevealDecisionInput { approve, reason };
     match reveal::decide(&st.ctx.vault, &st.rules, &permit, &id, input).await {
         Ok(_) if approve => see_other("/reveals?done=approved"),
         Ok(_) => see_other("/reveals?done=refused"),
@@ -201,7 +207,14 @@ pub async fn approve(
     parts: Parts,
     Form(form): Form<CsrfForm>,
 ) -> Response {
-    decide(st, web, id, parts, form.csrf, true).await
+    decide(st, web, id, parts, form.csrf, true, None).await
+}
+
+#[derive(Debug, Deserialize, Default)]
+#[serde(default)]
+pub struct RefuseForm {
+    csrf: String,
+    reason: String,
 }
 
 pub async fn refuse(
@@ -209,9 +222,9 @@ pub async fn refuse(
     Extension(web): Extension<Arc<Web>>,
     Path(id): Path<String>,
     parts: Parts,
-    Form(form): Form<CsrfForm>,
+    Form(form): Form<RefuseForm>,
 ) -> Response {
-    decide(st, web, id, parts, form.csrf, false).await
+    decide(st, web, id, parts, form.csrf, false, Some(form.reason)).await
 }
 
 /// One's own request, and the button that reads it.

@@ -601,14 +601,46 @@ async fn reveal_four_eyes(e: &Env, case: &str, first: &str) {
         )
         .await;
     let id3 = r["reveal_id"].as_str().unwrap();
+    // A reason holding a personal number is refused, and nothing is decided.
+    let (s, p) = e
+        .call(
+            "POST",
+            &format!("/api/v1/reveals/{id3}/decision"),
+            APPROVER,
+            Some(json!({"approve": false,
+                         "reason": format!("se {}", se_number(date(2014, 1, 2), 42))})),
+        )
+        .await;
+    assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY, "{p}");
     e.ok(
         StatusCode::OK,
         "POST",
         &format!("/api/v1/reveals/{id3}/decision"),
         APPROVER,
-        Some(json!({"approve": false})),
+        Some(json!({"approve": false, "reason": "Ask the guardians' lawyer first"})),
     )
     .await;
+    // The requester sees why.
+    let mine = e
+        .ok(
+            StatusCode::OK,
+            "GET",
+            "/api/v1/reveals/mine",
+            SCHOOL_A,
+            None,
+        )
+        .await;
+    let refused = mine
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|x| x["reveal_id"] == id3)
+        .unwrap();
+    assert_eq!(refused["state"], "refused", "{mine}");
+    assert_eq!(
+        refused["decision_reason"], "Ask the guardians' lawyer first",
+        "{mine}"
+    );
     let (s, _) = e
         .call(
             "GET",

@@ -541,6 +541,12 @@ fn the_whole_routine_through_the_ui_for_one_pupil() {
     assert!(b.text_of("#pending").contains("alva.approver"));
     tour.page(&b, "the pending reveal requests");
     b.screenshot_for_docs("reveals.png");
+    // Deciding needs the second factor again.
+    b.click("#pending .approve");
+    b.wait_for_path("/step-up?next=/reveals");
+    b.fill("#code", &totp(&bert.secret, 1));
+    b.click("#step-up-submit");
+    b.wait_for_path("/reveals");
     b.click("#pending .approve");
     b.wait_for_path("/reveals?done=approved");
     assert!(b.exists("#pending-none"));
