@@ -386,6 +386,22 @@ impl NumberPolicy {
         self.check_no_individual(individual, birth_year).is_empty()
     }
 
+    /// The Norwegian individual numbers allowed for a person born in `birth_year`, as
+    /// inclusive ranges in order (what a refusal can tell the person choosing digits).
+    pub fn no_allowed_individuals(&self, birth_year: i32) -> Vec<(u16, u16)> {
+        let mut out: Vec<(u16, u16)> = Vec::new();
+        for n in 0..=999u16 {
+            if !self.allowed_no_individual(n, birth_year) {
+                continue;
+            }
+            match out.last_mut() {
+                Some((_, to)) if *to + 1 == n => *to = n,
+                _ => out.push((n, n)),
+            }
+        }
+        out
+    }
+
     /// All violations of a Norwegian individual number for `birth_year`.
     pub fn check_no_individual(&self, individual: u16, birth_year: i32) -> Vec<NumberViolation> {
         let mut out = Vec::new();
@@ -498,6 +514,25 @@ mod tests {
     }
 
     const MUST_FAIL: &str = "[se]\nserials = [{ from = 0, to = 999 }]\ncheck_digit = \"must-fail-luhn\"\n[no]\nindividual_numbers = [{ from = 0, to = 999 }]\n";
+
+    #[test]
+    fn the_allowed_norwegian_individual_numbers_are_ranges_of_the_allowed_ones() {
+        let p = NumberPolicy::from_toml(
+            "[se]\nserials = [{ from = 0, to = 999 }]\ncheck_digit = \"must-fail-luhn\"\n[no]\nindividual_numbers = [{ from = 0, to = 599 }, { from = 700, to = 999 }]\n",
+        )
+        .unwrap();
+        // Born 2014: the century allows 500-999; the configuration 0-599 and 700-999.
+        assert_eq!(p.no_allowed_individuals(2014), vec![(500, 599), (700, 999)]);
+        for n in 0..=999 {
+            let inside = p
+                .no_allowed_individuals(2014)
+                .iter()
+                .any(|&(a, b)| (a..=b).contains(&n));
+            assert_eq!(inside, p.allowed_no_individual(n, 2014), "{n}");
+        }
+        // Born 1950: 0-499 and 900-999, within the configuration.
+        assert_eq!(p.no_allowed_individuals(1950), vec![(0, 499), (900, 999)]);
+    }
 
     #[test]
     fn ss12000_temporary_numbers_take_two_letters_and_two_digits() {

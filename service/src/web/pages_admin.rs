@@ -76,6 +76,32 @@ pub struct RegisterPage {
     pub registered: bool,
     /// The Swedish check-digit rule in force (`number_ranges`).
     pub check_digit: fiktiv_policies::number_ranges::CheckDigitRule,
+    /// For a Norwegian pupil: the individual numbers the policy allows for the
+    /// pupil's birth year, as `500–599, 700–999`.
+    pub no_allowed: Option<String>,
+}
+
+/// The Norwegian individual numbers allowed for a (fictitious) birth date, written as
+/// ranges; `None` for a Swedish order or a date that does not parse.
+fn no_allowed_text(st: &AppState, order: &OrderView) -> Option<String> {
+    if order.country != crate::domain::cases::CountryCode::No {
+        return None;
+    }
+    let year: i32 = order.pupil.birth_date.get(..4)?.parse().ok()?;
+    let ranges = st.ctx.rules.numbers.no_allowed_individuals(year);
+    Some(
+        ranges
+            .iter()
+            .map(|(a, b)| {
+                if a == b {
+                    format!("{a:03}")
+                } else {
+                    format!("{a:03}–{b:03}")
+                }
+            })
+            .collect::<Vec<_>>()
+            .join(", "),
+    )
 }
 
 impl RegisterPage {
@@ -147,6 +173,7 @@ pub async fn register_form(
     let c = ctx!(signed_in(&st, &web, &headers).await);
     let (order_id, _) = ctx!(c.order_permit(&st, &id, Action::OrderRegister).await);
     let order = ctx!(order_view(&c, &st, &order_id.to_string()).await);
+    let no_allowed = no_allowed_text(&st, &order);
     let page = RegisterPage {
         base: c.base(&st, "register.title", &format!("/orders/{order_id}")),
         order,
@@ -155,6 +182,7 @@ pub async fn register_form(
         guardian_serials: HashMap::new(),
         errors: FormErrors::default(),
         check_digit: st.ctx.rules.numbers.se.check_digit,
+        no_allowed,
         registered: q.registered.is_some(),
     };
     html(StatusCode::OK, &page)
@@ -262,6 +290,7 @@ pub async fn register(
     };
     match result {
         Ok((status, errors)) => {
+            let no_allowed = no_allowed_text(&st, &order);
             let page = RegisterPage {
                 base: c.base(&st, "register.title", &format!("/orders/{order_id}")),
                 order,
@@ -271,6 +300,7 @@ pub async fn register(
                 errors,
                 registered: false,
                 check_digit: st.ctx.rules.numbers.se.check_digit,
+                no_allowed,
             };
             html(status, &page)
         }

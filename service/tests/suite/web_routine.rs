@@ -1076,3 +1076,53 @@ fn the_access_report_lists_every_read_of_the_real_identity() {
         .count();
     assert_eq!(reports, 2);
 }
+
+/// Registering a Norwegian pupil: the page says which individual numbers the number
+/// policy allows for the pupil's birth year (a refusal then needs no guessing).
+#[test]
+fn the_registration_of_a_norwegian_pupil_names_the_allowed_individual_numbers() {
+    let server = Server::start("");
+    let sara = server.add_user("sara.school", &["school"], &["skola-1"]);
+    let carl = server.add_user("carl.admin", &["central-admin"], &[]);
+    let sara = Session::sign_in(&server, &sara);
+    let number =
+        crate::api_common::no_number(chrono::NaiveDate::from_ymd_opt(2014, 11, 20).unwrap());
+    let r = sara.post(
+        "/cases",
+        &format!(
+            "unit=skola-1&country=no&personal_number={number}&first_name={REAL_FIRST}\
+             &last_name={REAL_LAST}&birth_date=2014-11-20"
+        ),
+    );
+    assert_eq!(r.status, 303, "{}", r.text());
+    let case_path = r.header("location").unwrap().to_owned();
+    for (path, body) in [
+        ("plan", "information_handling=Inga+bilder&platforms=Unikum"),
+        ("decision", "decision=fictitious-user"),
+        (
+            "fictitious",
+            "first_name=Nora&last_name=Hansen&birth_date=2014-04-04",
+        ),
+        ("order", "groups=4B&platforms=Unikum"),
+    ] {
+        let r = sara.post(&format!("{case_path}/{path}"), body);
+        assert_eq!(r.status, 303, "{path}: {}", r.text());
+    }
+    let carl = Session::sign_in(&server, &carl);
+    let queue = carl.get("/orders").text();
+    let order_path = queue
+        .split("href=\"/orders/")
+        .nth(1)
+        .and_then(|s| s.split('"').next())
+        .map(|id| format!("/orders/{id}"))
+        .unwrap();
+    let page = carl.get(&order_path).text();
+    let hint = page
+        .split("id=\"no-allowed\">")
+        .nth(1)
+        .and_then(|s| s.split("</p>").next())
+        .unwrap_or_default();
+    // Born 2014: the century allows 500 to 999, and the default policy all of them.
+    assert!(hint.contains("500–999"), "{hint}");
+    assert!(!page.contains(REAL_LAST) && !page.contains(&number));
+}
