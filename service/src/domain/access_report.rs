@@ -19,7 +19,7 @@ use utoipa::ToSchema;
 
 use super::cases::{self, CaseView, IdentityView};
 use super::guardians::{self, GuardianSummary};
-use super::{DomainResult, Rules};
+use super::DomainResult;
 
 /// The audit actions that read a real identity (`Vault::read_identity` records one
 /// event each, with its purpose).
@@ -54,14 +54,6 @@ pub struct Delivery {
     pub at: String,
 }
 
-/// A plan version: who wrote it and when (the text is on the plan's page).
-#[derive(Debug, Serialize, ToSchema)]
-pub struct PlanVersionEntry {
-    pub version: i64,
-    pub written_by: String,
-    pub written_at: String,
-}
-
 /// A review: when, the outcome, who recorded it.
 #[derive(Debug, Serialize, ToSchema)]
 pub struct ReviewEntry {
@@ -79,7 +71,8 @@ pub struct AccessReport {
     /// `null` once shredded.
     pub identity: Option<IdentityView>,
     pub guardians: Vec<GuardianSummary>,
-    pub plan_versions: Vec<PlanVersionEntry>,
+    /// Who wrote each version of the plan and when (the text is on the plan's page).
+    pub plan_versions: Vec<super::plans::PlanVersionInfo>,
     pub reviews: Vec<ReviewEntry>,
     pub deliveries: Vec<Delivery>,
     /// Every read of the real identity, oldest first (this report's own read last).
@@ -94,12 +87,7 @@ impl std::fmt::Debug for AccessReport {
 
 /// Produce the report. Permit: `case.access-report` on the case. The real identity is
 /// read through the audited read first; a shredded identity leaves it out.
-pub async fn produce(
-    vault: &Vault,
-    _rules: &Rules,
-    permit: &Permit,
-    case: &CaseId,
-) -> DomainResult<AccessReport> {
+pub async fn produce(vault: &Vault, permit: &Permit, case: &CaseId) -> DomainResult<AccessReport> {
     permit.require(Action::CaseAccessReport)?;
     let mut conn = vault.db().pool().acquire().await?;
     let row = cases::load(&mut conn, case).await?;
@@ -124,22 +112,9 @@ pub async fn produce(
     };
     let pool = vault.db().pool();
     let guardians = guardians::summaries(vault, case).await?;
-    let plan_versions = sqlx::query(
-        "SELECT version, written_by, written_at FROM plan_versions WHERE case_id = $1 \
-         ORDER BY version",
-    )
-    .bind(case.to_string())
-    .fetch_all(pool)
-    .await?
-    .iter()
-    .map(|r| {
-        Ok(PlanVersionEntry {
-            version: r.try_get("version")?,
-            written_by: r.try_get("written_by")?,
-            written_at: r.try_get("written_at")?,
-        })
-    })
-    .collect::<Result<Vec<_>, sqlx::Error>>()?;
+    let mut conn = pool.acquire().await?;
+    let plan_versions = super::plans::history(&mut conn, case).await?;
+    drop(conn);
     let reviews = sqlx::query(
         "SELECT reviewed_on, outcome, recorded_by FROM reviews WHERE case_id = $1 ORDER BY seq",
     )

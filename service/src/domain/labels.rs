@@ -76,12 +76,32 @@ pub async fn of_unit(
     unit: &str,
 ) -> DomainResult<HashMap<String, String>> {
     permit.require(Action::CaseLabel)?;
+    labels_where(vault, "unit = $1", unit).await
+}
+
+/// The label of one case, if it has one that opens. Permit: `case.label` on the case.
+pub async fn of_case(
+    vault: &Vault,
+    permit: &Permit,
+    case: &CaseId,
+) -> DomainResult<Option<String>> {
+    permit.require(Action::CaseLabel)?;
+    let id = case.to_string();
+    Ok(labels_where(vault, "case_id = $1", &id).await?.remove(&id))
+}
+
+/// The labels of the cases matching `condition` (on `$1`), opened with their plan keys.
+async fn labels_where(
+    vault: &Vault,
+    condition: &str,
+    value: &str,
+) -> DomainResult<HashMap<String, String>> {
     let mut conn = vault.db().pool().acquire().await?;
-    let rows = sqlx::query(
+    let rows = sqlx::query(&format!(
         "SELECT case_id, plan_key, label_dk, label_sealed FROM cases \
-         WHERE unit = $1 AND label_sealed IS NOT NULL",
-    )
-    .bind(unit)
+         WHERE {condition} AND label_sealed IS NOT NULL"
+    ))
+    .bind(value)
     .fetch_all(&mut *conn)
     .await?;
     let mut out = HashMap::new();

@@ -175,6 +175,29 @@ pub struct PlanView {
     pub history: Vec<PlanVersionInfo>,
 }
 
+/// Who wrote each version of a case's plan, and when, oldest first (no content).
+pub(crate) async fn history(
+    conn: &mut sqlx::AnyConnection,
+    case: &CaseId,
+) -> DomainResult<Vec<PlanVersionInfo>> {
+    Ok(sqlx::query(
+        "SELECT version, written_by, written_at FROM plan_versions WHERE case_id = $1 \
+         ORDER BY version",
+    )
+    .bind(case.to_string())
+    .fetch_all(&mut *conn)
+    .await?
+    .iter()
+    .map(|r| {
+        Ok(PlanVersionInfo {
+            version: r.try_get("version")?,
+            written_by: r.try_get("written_by")?,
+            written_at: r.try_get("written_at")?,
+        })
+    })
+    .collect::<Result<_, sqlx::Error>>()?)
+}
+
 /// Read the plan: the newest version, or `version`. Permit: `plan.read`. The read is
 /// audited in the same transaction that opens the sealed plan.
 pub async fn read(
@@ -186,22 +209,7 @@ pub async fn read(
     permit.require(Action::PlanRead)?;
     let mut tx = vault.db().begin_write().await?;
     let row = cases::load(&mut tx, case).await?;
-    let history: Vec<PlanVersionInfo> = sqlx::query(
-        "SELECT version, written_by, written_at FROM plan_versions WHERE case_id = $1 \
-         ORDER BY version",
-    )
-    .bind(case.to_string())
-    .fetch_all(&mut *tx)
-    .await?
-    .iter()
-    .map(|r| {
-        Ok(PlanVersionInfo {
-            version: r.try_get("version")?,
-            written_by: r.try_get("written_by")?,
-            written_at: r.try_get("written_at")?,
-        })
-    })
-    .collect::<Result<_, sqlx::Error>>()?;
+    let history = history(&mut tx, case).await?;
     let want = match version {
         Some(v) => v,
         None => history.last().map(|h| h.version).ok_or(no_plan())?,

@@ -166,7 +166,7 @@ async fn access_report(
         .case_permit(&caller, &case, Action::CaseAccessReport)
         .await?;
     Ok(Json(
-        access_report::produce(&st.ctx.vault, &st.rules, &permit, &case).await?,
+        access_report::produce(&st.ctx.vault, &permit, &case).await?,
     ))
 }
 

@@ -315,11 +315,8 @@ impl Base {
     }
 
     /// A task's kind as its stable code (for the page's `data-kind`).
-    pub fn task_kind(&self, t: &Task) -> String {
-        serde_json::to_value(t.kind)
-            .ok()
-            .and_then(|v| v.as_str().map(str::to_owned))
-            .unwrap_or_default()
+    pub fn task_kind(&self, t: &Task) -> &'static str {
+        t.kind.as_str()
     }
 
     /// The name of a leak-scan rule in the user's language.

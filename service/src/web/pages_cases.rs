@@ -358,9 +358,9 @@ pub async fn page(
         access_report: can(Action::CaseAccessReport),
     };
     let label = if links.label {
-        let (_, unit, p) = ctx!(c.case_permit(&st, &id, Action::CaseLabel).await);
-        match labels::of_unit(vault, &p, &unit).await {
-            Ok(mut l) => l.remove(&case.to_string()),
+        let (_, _, p) = ctx!(c.case_permit(&st, &id, Action::CaseLabel).await);
+        match labels::of_case(vault, &p, &case).await {
+            Ok(l) => l,
             Err(e) => return c.fail(&st, e, "/cases"),
         }
     } else {

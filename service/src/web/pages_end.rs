@@ -15,10 +15,11 @@ use serde::Deserialize;
 
 use super::pages::html;
 use super::pages_cases::ctx;
+use super::pages_plan::case_view;
 use super::ui::{choices, posted, see_other, signed_in, Choice, Ctx, FormErrors};
 use super::views::Base;
 use super::Web;
-use crate::domain::cases::{self, CaseView};
+use crate::domain::cases::CaseView;
 use crate::domain::end::{self, EndInput, EndReason, RetentionSchedule};
 use crate::domain::local_date;
 use crate::http::AppState;
@@ -76,13 +77,6 @@ impl EndPage {
             ],
         )
     }
-}
-
-async fn case_view(c: &Ctx, st: &AppState, id: &str) -> Result<CaseView, Response> {
-    let (case, _, permit) = c.case_permit(st, id, Action::CaseRead).await?;
-    cases::read(&st.ctx.vault, &permit, &case)
-        .await
-        .map_err(|e| c.fail(st, e, &format!("/cases/{case}")))
 }
 
 fn page(
@@ -199,7 +193,7 @@ pub async fn access_report(
     {
         return see_other(&format!("/step-up?next=/cases/{case}/access-report"));
     }
-    match crate::domain::access_report::produce(&st.ctx.vault, &st.rules, &permit, &case).await {
+    match crate::domain::access_report::produce(&st.ctx.vault, &permit, &case).await {
         Ok(report) => {
             let page = AccessReportPage {
                 // `here` is the case: switching language must not produce it again.

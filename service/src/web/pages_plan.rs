@@ -188,7 +188,7 @@ pub async fn plan_write(
 // ---------------------------------------------------------------------------
 
 /// The case's metadata for a step's page (its own `case.read` permit).
-async fn case_view(c: &Ctx, st: &AppState, id: &str) -> Result<CaseView, Response> {
+pub(super) async fn case_view(c: &Ctx, st: &AppState, id: &str) -> Result<CaseView, Response> {
     let (case, _, permit) = c.case_permit(st, id, Action::CaseRead).await?;
     cases::read(&st.ctx.vault, &permit, &case)
         .await
