@@ -24,7 +24,8 @@ use crate::{peer_dir, workspace_root, INSTALL_HINT};
 /// The environment variable naming the `node` executable.
 pub const NODE_ENV: &str = "FIKTIV_NODE";
 
-const START_TIMEOUT: Duration = Duration::from_secs(60);
+/// Generous: a loaded machine (CI beside other builds) once needed more than 60 s.
+const START_TIMEOUT: Duration = Duration::from_secs(300);
 const STOP_GRACE: Duration = Duration::from_secs(10);
 const START_ATTEMPTS: usize = 5;
 const DISCOVERY_PATH: &str = "/.well-known/openid-configuration";

@@ -24,7 +24,8 @@ pub const SCIM2_SERVER_ENV: &str = "FIKTIV_SCIM2_SERVER";
 /// The SCIM media type (RFC 7644, section 8.1).
 const SCIM_JSON: &str = "application/scim+json";
 
-const START_TIMEOUT: Duration = Duration::from_secs(60);
+/// Generous: a loaded machine (CI beside other builds) once needed more than 60 s.
+const START_TIMEOUT: Duration = Duration::from_secs(300);
 const STOP_GRACE: Duration = Duration::from_secs(10);
 const START_ATTEMPTS: usize = 5;
 /// The page size of [`ScimServer::dump`]; scim2-server's default `maxResults` is 1000.

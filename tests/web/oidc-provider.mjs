@@ -39,6 +39,9 @@ const signingKey = {
   alg: 'RS256',
 };
 
+// Each start-up stage is logged, so that a start that stalls on a loaded machine says where.
+console.log('oidc-provider: modules loaded, signing key made');
+
 const accountClaims = ['preferred_username', 'name', 'groups', 'fiktiv_units'];
 
 const provider = new Provider(issuer, {
@@ -94,6 +97,7 @@ for (const event of ['server_error', 'authorization.error', 'grant.error', 'inte
   });
 }
 
+console.log('oidc-provider: provider configured');
 const server = createServer(provider.callback());
 server.on('error', (err) => {
   console.error(`oidc-provider: ${err.code ?? ''} ${err.message}`);

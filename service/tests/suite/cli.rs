@@ -229,7 +229,7 @@ fn serve_creates_keys_on_first_run_and_answers_health_and_readiness() {
         .spawn()
         .unwrap();
     let _server = Server(child);
-    let deadline = Instant::now() + Duration::from_secs(30);
+    let deadline = Instant::now() + Duration::from_secs(180);
     let (code, body) = loop {
         if let Some(r) = get(port, "/healthz") {
             break r;

@@ -66,7 +66,7 @@ fn serve(data: &Path, config: &Path, url: &str, key: &str) -> (Server, u16) {
 
 fn wait_healthy(port: u16) {
     let addr = std::net::SocketAddr::from(([127, 0, 0, 1], port));
-    let deadline = Instant::now() + Duration::from_secs(30);
+    let deadline = Instant::now() + Duration::from_secs(180);
     while fiktiv_tests::http::request(addr, "GET", "/healthz", &[], None).is_err() {
         assert!(Instant::now() < deadline, "fiktiv serve did not come up");
         std::thread::sleep(Duration::from_millis(50));

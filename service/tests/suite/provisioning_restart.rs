@@ -138,7 +138,7 @@ fn serve(data: &Path, config: &Path, port: u16) -> Server {
         .spawn()
         .unwrap();
     let server = Server(child);
-    let deadline = Instant::now() + Duration::from_secs(30);
+    let deadline = Instant::now() + Duration::from_secs(180);
     while fiktiv_tests::http::request(addr(port), "GET", "/healthz", &[], None).is_err() {
         assert!(Instant::now() < deadline, "fiktiv serve did not come up");
         std::thread::sleep(Duration::from_millis(50));

@@ -118,7 +118,7 @@ role = "school"
 
 /// Wait until `css` exists on the current page.
 fn wait_for(b: &Browser, css: &str) {
-    let deadline = Instant::now() + Duration::from_secs(20);
+    let deadline = Instant::now() + Duration::from_secs(120);
     while !b.exists(css) {
         assert!(
             Instant::now() < deadline,
