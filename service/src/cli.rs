@@ -27,8 +27,20 @@ pub struct GlobalArgs {
 
 #[derive(Debug, Subcommand)]
 pub enum Command {
-    /// Create the data directory, the root key (mode 0600) and the database.
-    Init,
+    /// Create the data directory, the root key and the database. With `[keys] provider
+    /// = "shares"`, the root key is kept only in shares, printed once each for their
+    /// holders; with "pkcs11", under a new key in the HSM; with "file", in root.key (0600).
+    Init {
+        #[command(flatten)]
+        shares: SharesArgs,
+    },
+    /// Enter one key share into the running service on this machine (read from the
+    /// terminal without echo, or one line from standard input), through its control
+    /// socket in the data directory.
+    Unseal,
+    /// Seal the running service on this machine: it forgets its keys and answers 503
+    /// until the holders unseal it again.
+    Seal,
     /// Run the HTTP service. On a new data directory, the key is created first.
     Serve {
         /// Address to listen on, for example 127.0.0.1:8080.
@@ -118,6 +130,18 @@ pub enum ExportFormat {
 
 #[derive(Debug, Subcommand)]
 pub enum KeysCommand {
+    /// Wrap the root key under a new custody key (new shares, or a new HSM key): nothing
+    /// below it is re-sealed; the old shares (or the old HSM key) stop working.
+    RotateRoot {
+        #[command(flatten)]
+        shares: SharesArgs,
+    },
+    /// Move the root key from the key file into the configured provider (shares or
+    /// pkcs11), then delete the key file.
+    Custody {
+        #[command(flatten)]
+        shares: SharesArgs,
+    },
     /// Make a new key-encryption key version and rewrap every data key under it.
     Rotate,
     /// Show key-encryption key versions and how much each was used.
@@ -125,6 +149,20 @@ pub enum KeysCommand {
     /// Rewrite every identity's blind indexes and name-part tags (identities stored
     /// by a release without name-part tags). Reads each identity through the audited read.
     Reindex,
+}
+
+/// How a set of key shares is made (`[keys] provider = "shares"`).
+#[derive(Debug, Args, Default)]
+pub struct SharesArgs {
+    /// How many shares to make (default: one per --holder).
+    #[arg(long)]
+    pub shares: Option<usize>,
+    /// How many shares open the key.
+    #[arg(long)]
+    pub threshold: Option<u8>,
+    /// A holder's name, in share order. Repeat for each holder.
+    #[arg(long = "holder")]
+    pub holders: Vec<String>,
 }
 
 #[derive(Debug, Subcommand)]

@@ -16,7 +16,19 @@ pub async fn run(cli: Cli) -> anyhow::Result<i32> {
     let clock: SharedClock = Arc::new(SystemClock);
     let data_dir = cli.global.data_dir;
     match cli.command {
-        Command::Init => {
+        Command::Init { shares }
+            if config.keys.provider != fiktiv_vault::custody::Provider::File =>
+        {
+            crate::commands_keys::init_custody(&data_dir, config, clock, &shares).await
+        }
+        Command::Unseal => crate::sealed::control::unseal_command(&data_dir).await,
+        Command::Seal => crate::sealed::control::seal_command(&data_dir).await,
+        Command::Serve { listen }
+            if config.keys.provider == fiktiv_vault::custody::Provider::Shares =>
+        {
+            crate::sealed::serve(&data_dir, config, clock, listen).await
+        }
+        Command::Init { .. } => {
             let created = init_data_dir(&data_dir)?;
             let ctx = match Context::open(&data_dir, config, clock).await {
                 Ok(ctx) => ctx,
@@ -44,7 +56,9 @@ pub async fn run(cli: Cli) -> anyhow::Result<i32> {
             Ok(0)
         }
         Command::Serve { listen } => {
-            if init_data_dir(&data_dir)? {
+            if config.keys.provider == fiktiv_vault::custody::Provider::File
+                && init_data_dir(&data_dir)?
+            {
                 tracing::info!("new data directory: root key created");
             }
             let ctx = Context::open(&data_dir, config, clock).await?;
@@ -69,7 +83,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<i32> {
         Command::Audit {
             command: AuditCommand::Verify,
         } => {
-            let ctx = Context::open(&data_dir, config, clock).await?;
+            let ctx = crate::commands_keys::open_cli(&data_dir, config, clock).await?;
             let report = audit::verify(ctx.vault.db().pool(), ctx.vault.keys().audit()).await?;
             match &report.first_problem {
                 None => {
@@ -88,7 +102,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<i32> {
         Command::Audit {
             command: AuditCommand::Export { from_seq, format },
         } => {
-            let ctx = Context::open(&data_dir, config, clock).await?;
+            let ctx = crate::commands_keys::open_cli(&data_dir, config, clock).await?;
             let crate::cli::ExportFormat::Jsonl = format;
             let stdout = std::io::stdout();
             let mut out = std::io::BufWriter::new(stdout.lock());
@@ -101,7 +115,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<i32> {
             Ok(0)
         }
         Command::Backup { out } => {
-            let ctx = Context::open(&data_dir, config, clock).await?;
+            let ctx = crate::commands_keys::open_cli(&data_dir, config, clock).await?;
             let now = audit::fmt_time(ctx.vault.now());
             let key = ctx.vault.keys().backup()?;
             let (archive, summary) = backup::create(ctx.vault.db(), &key, &now).await?;
@@ -120,7 +134,8 @@ pub async fn run(cli: Cli) -> anyhow::Result<i32> {
         Command::Restore { from } => {
             let archive =
                 std::fs::read(&from).with_context(|| format!("cannot read {}", from.display()))?;
-            let ctx = Context::open(&data_dir, config, clock).await?;
+            let ctx =
+                crate::commands_keys::open_for_restore(&data_dir, config, clock, &archive).await?;
             let key = ctx.vault.keys().backup()?;
             let summary = backup::restore(ctx.vault.db(), &key, &archive).await?;
             let report = audit::verify(ctx.vault.db().pool(), ctx.vault.keys().audit()).await?;
@@ -138,13 +153,13 @@ pub async fn run(cli: Cli) -> anyhow::Result<i32> {
             Ok(0)
         }
         Command::Tokens { command } => {
-            let ctx = Context::open(&data_dir, config, clock).await?;
+            let ctx = crate::commands_keys::open_cli(&data_dir, config, clock).await?;
             tokens_command(&ctx, command).await
         }
         Command::Retention {
             command: RetentionCommand::Run,
         } => {
-            let ctx = Context::open(&data_dir, config, clock).await?;
+            let ctx = crate::commands_keys::open_cli(&data_dir, config, clock).await?;
             let r = crate::domain::end::run_retention(&ctx.vault, "cli")
                 .await
                 .map_err(|e| anyhow::anyhow!("{e}"))?;
@@ -155,28 +170,38 @@ pub async fn run(cli: Cli) -> anyhow::Result<i32> {
             Ok(0)
         }
         Command::Targets { command } => {
-            let ctx = Context::open(&data_dir, config, clock).await?;
+            let ctx = crate::commands_keys::open_cli(&data_dir, config, clock).await?;
             crate::provisioning::commands::targets_command(&ctx, command).await
         }
         Command::Sync { command } => {
-            let ctx = Context::open(&data_dir, config, clock).await?;
+            let ctx = crate::commands_keys::open_cli(&data_dir, config, clock).await?;
             crate::provisioning::commands::sync_command(&ctx, command).await
         }
         Command::Check { command } => {
-            let ctx = Context::open(&data_dir, config, clock).await?;
+            let ctx = crate::commands_keys::open_cli(&data_dir, config, clock).await?;
             crate::provisioning::commands::check_command(&ctx, command).await
         }
         Command::Users { command } => {
-            let ctx = Context::open(&data_dir, config, clock).await?;
+            let ctx = crate::commands_keys::open_cli(&data_dir, config, clock).await?;
             crate::commands_users::run(&ctx, command).await
         }
         Command::Openapi => {
             print_raw(&crate::http::openapi_json());
             Ok(0)
         }
+        Command::Keys {
+            command: KeysCommand::Custody { shares },
+        } => {
+            crate::commands_keys::convert(&data_dir, config, clock, &shares).await?;
+            Ok(0)
+        }
         Command::Keys { command } => {
-            let ctx = Context::open(&data_dir, config, clock).await?;
+            let ctx = crate::commands_keys::open_cli(&data_dir, config, clock).await?;
             match command {
+                KeysCommand::RotateRoot { shares } => {
+                    crate::commands_keys::rotate_root(&ctx, &shares).await?;
+                }
+                KeysCommand::Custody { .. } => {}
                 KeysCommand::Rotate => {
                     let r = ctx.vault.rotate("cli").await?;
                     println_out(&format!(
@@ -191,6 +216,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<i32> {
                     ));
                 }
                 KeysCommand::Status => {
+                    println_out(&crate::commands_keys::custody_status(&ctx).await?);
                     for k in ctx.vault.key_versions().await? {
                         println_out(&format!(
                             "version {}: {} ({} encryptions, {} data keys)",
@@ -301,7 +327,7 @@ fn println_out(s: &str) {
 
 /// Stop on SIGINT (a terminal) or SIGTERM (systemd, `docker stop`), letting requests
 /// in flight finish.
-async fn shutdown_signal() {
+pub(crate) async fn shutdown_signal() {
     #[cfg(unix)]
     {
         use tokio::signal::unix::{signal, SignalKind};

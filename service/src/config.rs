@@ -33,6 +33,63 @@ pub struct Config {
     pub limits: crate::http::limits::LimitsConfig,
     /// Who may read `/metrics` (off unless a token or addresses are configured).
     pub metrics: MetricsConfig,
+    /// Key custody: who can open the root key (docs/KEY-CUSTODY.md).
+    pub keys: KeysConfig,
+}
+
+/// `[keys]`: the key custody provider.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct KeysConfig {
+    /// `file` (the default: `DATA_DIR/root.key`), `shares` (k of n key shares held by
+    /// named people; the service starts sealed) or `pkcs11` (a key inside an HSM).
+    pub provider: fiktiv_vault::custody::Provider,
+    /// `[keys.pkcs11]`: needed with `provider = "pkcs11"`.
+    pub pkcs11: Option<Pkcs11Config>,
+}
+
+/// `[keys.pkcs11]`: the PKCS#11 module, the token and a file holding the user PIN.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Pkcs11Config {
+    /// The PKCS#11 module, for example `/usr/lib/softhsm/libsofthsm2.so`.
+    pub module: PathBuf,
+    /// The token's label.
+    pub token_label: String,
+    /// A file (mode 0600) holding the token's user PIN.
+    pub pin_file: PathBuf,
+}
+
+impl Pkcs11Config {
+    /// The HSM settings, with the PIN read from `pin_file` (one line; mode 0600).
+    pub fn settings(&self) -> Result<fiktiv_vault::custody::hsm::HsmSettings, String> {
+        let shown = self.pin_file.display();
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            let meta = std::fs::metadata(&self.pin_file)
+                .map_err(|e| format!("[keys.pkcs11] pin_file {shown}: {e}"))?;
+            let mode = meta.permissions().mode() & 0o777;
+            if mode & 0o077 != 0 {
+                return Err(format!(
+                    "[keys.pkcs11] pin_file {shown} is readable by group or others (mode {mode:o}); run `chmod 600 {shown}`"
+                ));
+            }
+        }
+        let text = zeroize::Zeroizing::new(
+            std::fs::read_to_string(&self.pin_file)
+                .map_err(|e| format!("[keys.pkcs11] pin_file {shown}: {e}"))?,
+        );
+        let pin = text.trim();
+        if pin.is_empty() {
+            return Err(format!("[keys.pkcs11] pin_file {shown} is empty"));
+        }
+        Ok(fiktiv_vault::custody::hsm::HsmSettings {
+            module: self.module.clone(),
+            token_label: self.token_label.clone(),
+            pin: secrecy::SecretString::from(pin.to_string()),
+        })
+    }
 }
 
 /// The environment variable that holds the metrics token (wins over the file).

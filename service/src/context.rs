@@ -9,8 +9,10 @@ use fiktiv_policies::retention::RetentionPolicy;
 use fiktiv_policies::Authorizer;
 
 use fiktiv_vault::audit::{NewEvent, Outcome};
+use fiktiv_vault::custody::{self, Provider};
 use fiktiv_vault::keys::{KeyError, KEY_FILE_NAME, ROOT_KEY_ENV};
-use fiktiv_vault::{Db, KeyRing, RootKey, SharedClock, Vault};
+use fiktiv_vault::Db;
+use fiktiv_vault::{KeyRing, RootKey, SharedClock, Vault};
 
 use crate::config::Config;
 use crate::domain::Rules;
@@ -35,6 +37,12 @@ pub enum StartupError {
     Policies(#[from] fiktiv_policies::PolicyLoadError),
     #[error("{0}")]
     Rules(String),
+    #[error(transparent)]
+    Custody(#[from] fiktiv_vault::custody::CustodyError),
+    #[error(transparent)]
+    Unseal(#[from] fiktiv_vault::custody::unseal::UnsealError),
+    #[error("{0}")]
+    Keys(String),
 }
 
 /// Everything a command needs.
@@ -148,6 +156,51 @@ pub fn undo_new_key(data_dir: &Path) {
     }
 }
 
+/// The HSM settings of `[keys.pkcs11]`, with the PIN read from its file.
+pub fn hsm_settings(config: &Config) -> Result<custody::hsm::HsmSettings, StartupError> {
+    config
+        .keys
+        .pkcs11
+        .as_ref()
+        .ok_or_else(|| {
+            StartupError::Keys("[keys] provider = \"pkcs11\" needs a [keys.pkcs11] table".into())
+        })?
+        .settings()
+        .map_err(StartupError::Keys)
+}
+
+/// Open the root key through the HSM (a blocking PKCS#11 call, off the runtime's threads).
+pub async fn open_with_hsm(config: &Config, db: &Db) -> Result<RootKey, StartupError> {
+    let settings = hsm_settings(config)?;
+    let record = custody::load_for(db, Provider::Pkcs11).await?;
+    tokio::task::spawn_blocking(move || custody::hsm_open_root(&settings, &record))
+        .await
+        .map_err(|e| StartupError::Keys(format!("the HSM call stopped: {e}")))?
+        .map_err(StartupError::from)
+}
+
+/// Create the data directory (mode 0700), with no key file (shares, HSM).
+pub fn init_dir_only(data_dir: &Path) -> Result<(), StartupError> {
+    let shown = data_dir.display().to_string();
+    std::fs::create_dir_all(data_dir).map_err(|e| StartupError::DataDir(shown.clone(), e))?;
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(data_dir, std::fs::Permissions::from_mode(0o700))
+            .map_err(|e| StartupError::DataDir(shown.clone(), e))?;
+    }
+    Ok(())
+}
+
+/// Whether the database already holds audit events (it was written with some key).
+pub async fn database_has_data(db: &Db) -> Result<bool, StartupError> {
+    let n: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM audit_events")
+        .fetch_one(db.pool())
+        .await
+        .map_err(|e| StartupError::Db(fiktiv_vault::DbError::Query(e)))?;
+    Ok(n > 0)
+}
+
 /// Create the data directory (mode 0700) and the root key, unless they exist.
 /// Returns whether a key was created.
 pub fn init_data_dir(data_dir: &Path) -> Result<bool, StartupError> {
@@ -183,15 +236,48 @@ impl Context {
 
 impl Context {
     /// Open keys, database and vault. Does not create anything but the database schema.
+    /// The root key comes from the configured provider: the key file, or the HSM.
+    /// With `shares`, use [`Context::open_with_root`] after the shares have opened it.
     pub async fn open(
         data_dir: &Path,
         config: Config,
         clock: SharedClock,
     ) -> Result<Self, StartupError> {
-        let (authz, rules) = load_policies(&config)?;
-        let root = RootKey::load(data_dir)?;
-        let keys = KeyRing::new(root)?;
+        load_policies(&config)?;
         let db = Db::connect(&config.database_url(data_dir)).await?;
+        let root = match config.keys.provider {
+            Provider::File => {
+                // A database whose key is kept otherwise is never opened with a key file.
+                if let Some(r) = custody::load(&db).await? {
+                    return Err(custody::CustodyError::ProviderMismatch {
+                        configured: Provider::File,
+                        stored: r.provider.to_string(),
+                    }
+                    .into());
+                }
+                RootKey::load(data_dir)?
+            }
+            Provider::Pkcs11 => open_with_hsm(&config, &db).await?,
+            Provider::Shares => {
+                return Err(StartupError::Keys(
+                    "the keys are kept in shares: this needs the holders' shares".into(),
+                ))
+            }
+        };
+        Self::open_with_root(db, root, config, data_dir, clock).await
+    }
+
+    /// Open the vault with a root key the caller has opened (shares), on a connected
+    /// database. Checks that the key is this database's.
+    pub async fn open_with_root(
+        db: Db,
+        root: RootKey,
+        config: Config,
+        data_dir: &Path,
+        clock: SharedClock,
+    ) -> Result<Self, StartupError> {
+        let (authz, rules) = load_policies(&config)?;
+        let keys = KeyRing::new(root)?;
         let provisioning = provisioning_runtime(&config, data_dir)?;
         let vault = Vault::new(db, keys, clock);
         // Refuse a root key this database was not written with (one line, no new chain).
@@ -223,6 +309,19 @@ impl Context {
 
     /// Record a system event (init, startup) in the audit trail.
     pub async fn audit_system(&self, action: &str) -> Result<(), StartupError> {
+        self.audit_system_event(action, None).await
+    }
+
+    /// Record a system event with a purpose text (who unsealed, which provider).
+    pub async fn audit_system_with(&self, action: &str, purpose: &str) -> Result<(), StartupError> {
+        self.audit_system_event(action, Some(purpose)).await
+    }
+
+    async fn audit_system_event(
+        &self,
+        action: &str,
+        purpose: Option<&str>,
+    ) -> Result<(), StartupError> {
         let mut tx = self.vault.db().begin_write().await?;
         self.vault
             .audit(
@@ -231,7 +330,7 @@ impl Context {
                     actor: "system",
                     action,
                     case_id: None,
-                    purpose: None,
+                    purpose,
                     outcome: Outcome::Ok,
                 },
             )

@@ -10,6 +10,7 @@
 //! | SQLite | [`TestDatabase::sqlite`] | a file in a temporary directory |
 //! | Chromium | [`chromium_path`], [`chromedriver_path`] | Debian's `chromium` / `chromium-driver` |
 //! | OpenID provider | [`OidcProvider`] | node-oidc-provider (npm `oidc-provider`) from `tests/web/oidc-provider.mjs` |
+//! | HSM (PKCS#11) | [`SoftHsm`] | a SoftHSM2 token in its own directory (`softhsm2-util --init-token`) |
 //!
 //! [`FaultProxy`] sits in front of a peer (slapd over TCP, scim2-server over HTTP) and
 //! injects faults: dropped connections, cut or slow responses, refused connections,
@@ -34,6 +35,7 @@ mod port;
 mod process;
 mod scim;
 mod slapd;
+mod softhsm;
 
 pub use chromium::{chromedriver_path, chromium_path, CHROMIUM_HEADLESS_ARGS};
 pub use database::{TestDatabase, DATABASE_URL_ENV};
@@ -43,6 +45,7 @@ pub use oidc::{OidcClient, OidcProvider, NODE_ENV};
 pub use port::free_port;
 pub use scim::ScimServer;
 pub use slapd::{Slapd, SlapdBuilder, DEFAULT_SUFFIX};
+pub use softhsm::{SoftHsm, SOFTHSM_USER_PIN};
 
 use std::path::PathBuf;
 

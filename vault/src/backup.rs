@@ -65,6 +65,11 @@ pub struct Header {
     pub source_backend: String,
     pub schema_version: i64,
     pub tables: Vec<String>,
+    /// The key custody record (shares, HSM) at the time of the backup: on a new machine
+    /// the holders' shares (or the HSM) open the root key from it, and then the archive.
+    /// Not secret (the root key in it is wrapped). None with the file provider.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub custody: Option<crate::custody::CustodyRecord>,
 }
 
 #[derive(Debug, Serialize, Deserialize)]
@@ -296,6 +301,9 @@ pub async fn create(
         source_backend: format!("{:?}", db.backend()).to_lowercase(),
         schema_version: schema_version(db).await?,
         tables: tables.clone(),
+        custody: crate::custody::load(db)
+            .await
+            .map_err(|_| BackupError::Malformed)?,
     };
     let plain = Zeroizing::new(serde_json::to_vec(&dumps).map_err(|_| BackupError::Malformed)?);
     let header_json = serde_json::to_vec(&header).map_err(|_| BackupError::Malformed)?;
@@ -488,6 +496,25 @@ pub async fn restore(db: &Db, key: &BackupKey, archive: &[u8]) -> Result<Summary
         rows: rows_total,
         bytes: archive.len(),
     })
+}
+
+/// The key custody record an archive names, read before its integrity can be checked
+/// (its key is what the record opens). A changed record opens no key, or a key under
+/// which the archive then fails its integrity check.
+pub fn peek_custody(archive: &[u8]) -> Result<Option<crate::custody::CustodyRecord>, BackupError> {
+    let rest = archive
+        .strip_prefix(&MAGIC[..])
+        .ok_or(BackupError::NotAnArchive)?;
+    let (&ver, rest) = rest.split_first().ok_or(BackupError::NotAnArchive)?;
+    if ver != VERSION {
+        return Err(BackupError::NotAnArchive);
+    }
+    let (_salt, rest) = rest.split_at_checked(32).ok_or(BackupError::Integrity)?;
+    let (hlen, rest) = rest.split_at_checked(4).ok_or(BackupError::Integrity)?;
+    let hlen = u32::from_be_bytes(hlen.try_into().map_err(|_| BackupError::Integrity)?) as usize;
+    let (header_json, _) = rest.split_at_checked(hlen).ok_or(BackupError::Integrity)?;
+    let header: Header = serde_json::from_slice(header_json).map_err(|_| BackupError::Integrity)?;
+    Ok(header.custody)
 }
 
 /// Read an archive's header after checking its integrity.

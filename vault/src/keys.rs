@@ -269,6 +269,11 @@ impl KeyRing {
         ))
     }
 
+    /// A copy of the root key, to wrap it under a new custody key (`vault::custody`).
+    pub fn root_copy(&self) -> RootKey {
+        self.root.clone()
+    }
+
     pub fn kek(&self, version: u32) -> Result<Kek, KeyError> {
         self.root.kek(version)
     }

@@ -10,6 +10,7 @@ pub mod audit;
 pub mod backup;
 pub mod blind;
 pub mod clock;
+pub mod custody;
 pub mod db;
 pub mod identity;
 pub mod ids;

@@ -30,10 +30,10 @@ use crate::http::AppState;
 
 pub mod accounts;
 pub mod i18n;
-mod labels;
+pub(crate) mod labels;
 pub mod oidc;
 pub mod oidc_accounts;
-mod pages;
+pub(crate) mod pages;
 mod pages_admin;
 mod pages_audit;
 mod pages_cases;

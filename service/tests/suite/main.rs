@@ -34,6 +34,7 @@ mod hardening_faults;
 mod hardening_injection;
 mod hardening_limits;
 mod http_health;
+mod keys_custody;
 mod ops_backup;
 mod ops_cli;
 mod ops_cluster;
