@@ -259,9 +259,12 @@ impl Gate {
     }
 }
 
-/// Every request: the full service when open, the sealed routes otherwise.
+/// Every request: the full service when open, the sealed routes otherwise; the unseal
+/// step always.
 async fn dispatch(State(gate): State<Arc<Gate>>, req: Request) -> Response {
-    match gate.router() {
+    // The unseal step answers in both states (open: "Fiktiv is open").
+    let unseal_step = matches!(req.uri().path(), "/unseal" | "/api/v1/unseal");
+    match gate.router().filter(|_| !unseal_step) {
         Some(router) => match router.oneshot(req).await {
             Ok(r) => r,
             Err(never) => match never {},

@@ -20,6 +20,7 @@ pub(super) fn sealed_router(gate: Arc<Gate>) -> Router {
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
         .route("/unseal", get(unseal_page).post(unseal_form))
+        .route("/static/fiktiv.css", get(crate::web::pages::css))
         .route("/api/v1/unseal", get(unseal_status).post(unseal_api))
         .fallback(unavailable)
         .layer(axum::extract::DefaultBodyLimit::max(4096))
@@ -185,12 +186,19 @@ fn esc(s: &str) -> String {
 /// A whole page: no script, no outside resource.
 fn page(tr: &Tr, status: StatusCode, body: &str) -> Response {
     let html = format!(
-        "<!doctype html>\n<html lang=\"{lang}\"><head><meta charset=\"utf-8\">\
+        "<!DOCTYPE html>\n<html lang=\"{lang}\"><head><meta charset=\"utf-8\">\
          <meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\
-         <title>{title}</title></head><body><main id=\"main\">\
-         <h1>{title}</h1>{body}</main></body></html>\n",
+         <meta name=\"referrer\" content=\"no-referrer\">\
+         <title>{title} · {app}</title><link rel=\"stylesheet\" href=\"/static/fiktiv.css\">\
+         </head><body><a class=\"skip-link\" href=\"#main\">{skip}</a>\
+         <header class=\"top\"><div class=\"top-inner\"><p class=\"brand\">{app}</p></div></header>\
+         <main id=\"main\" tabindex=\"-1\"><h1>{title}</h1>{body}</main>\
+         <footer class=\"foot\"><p>{foot}</p></footer></body></html>\n",
         lang = tr.lang.code(),
         title = esc(tr.t("sealed.title")),
+        app = esc(tr.t("app.name")),
+        skip = esc(tr.t("layout.skip-to-content")),
+        foot = esc(tr.t("layout.footer")),
     );
     let mut r = (status, html).into_response();
     let h = r.headers_mut();
@@ -200,7 +208,9 @@ fn page(tr: &Tr, status: StatusCode, body: &str) -> Response {
     );
     h.insert(
         header::CONTENT_SECURITY_POLICY,
-        HeaderValue::from_static("default-src 'none'; form-action 'self'; frame-ancestors 'none'"),
+        HeaderValue::from_static(
+            "default-src 'none'; style-src 'self'; form-action 'self'; frame-ancestors 'none'",
+        ),
     );
     h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
     h.insert(
@@ -254,7 +264,7 @@ async fn unseal_page(
             "alert"
         };
         body.push_str(&format!(
-            "<p id=\"unseal-outcome\" role=\"{role}\">{}</p>",
+            "<p class=\"notice\" id=\"unseal-outcome\" role=\"{role}\">{}</p>",
             esc(tr.t(key))
         ));
     }
@@ -269,13 +279,13 @@ async fn unseal_page(
         Status::Sealed { entered, threshold } => {
             body.push_str(&format!(
                 "<p>{}</p><p id=\"unseal-progress\">{}</p>\
-                 <form method=\"post\" action=\"/unseal\" autocomplete=\"off\">\
-                 <p><label for=\"share\">{}</label><br>\
+                 <form method=\"post\" action=\"/unseal\" class=\"form\" autocomplete=\"off\">\
+                 <div class=\"field\"><label for=\"share\">{}</label>\
+                 <p class=\"hint\" id=\"share-hint\">{}</p>\
                  <input id=\"share\" name=\"share\" type=\"password\" autocomplete=\"off\" \
-                 spellcheck=\"false\" required size=\"60\" maxlength=\"200\" \
-                 aria-describedby=\"share-hint\"></p>\
-                 <p id=\"share-hint\">{}</p>\
-                 <p><button type=\"submit\">{}</button></p></form>",
+                 spellcheck=\"false\" required maxlength=\"200\" \
+                 aria-describedby=\"share-hint\"></div>\
+                 <button type=\"submit\" class=\"primary\">{}</button></form>",
                 esc(&fill(
                     tr.t("sealed.explain"),
                     &[("threshold", &threshold.to_string())]

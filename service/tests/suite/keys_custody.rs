@@ -655,3 +655,50 @@ fn pkcs11_keeps_the_custody_key_in_the_hsm() {
         "{err}"
     );
 }
+
+/// The sealed state in a real browser: every page says it is sealed, the unseal page
+/// takes one share at a time (accessible, no share shown back), and after the third
+/// the sign-in page answers.
+#[test]
+fn a_browser_meets_the_sealed_service_and_three_holders_unseal_it() {
+    use crate::web_common::Browser;
+    let db = TestDatabase::sqlite().unwrap();
+    let inst = Install::new(&db, SHARES_CONFIG);
+    let shares = init_shares(&inst);
+    let server = inst.serve(&[]);
+    let base = format!("http://{}", server.addr);
+    let b = Browser::start();
+    b.goto(&format!("{base}/cases"));
+    assert!(b.exists("#sealed-unavailable"), "{}", b.source());
+    b.assert_accessible("the page a sealed service shows for any route");
+    b.goto(&format!("{base}/unseal"));
+    assert!(b.exists("#unseal-progress"), "{}", b.source());
+    b.assert_accessible("the unseal page");
+    for (i, s) in [&shares[1], &shares[3]].into_iter().enumerate() {
+        b.fill("#share", s);
+        b.click("button[type=submit]");
+        assert!(b.exists("#unseal-outcome"), "{}", b.source());
+        assert!(
+            b.text_of("#unseal-progress")
+                .contains(&format!("{}", i + 1)),
+            "{}",
+            b.text_of("#unseal-progress")
+        );
+        assert!(
+            !b.source().contains(s.as_str()),
+            "the share is never shown back"
+        );
+    }
+    b.screenshot_for_docs("unseal.png");
+    // A typing error is refused with a message, and the count stays.
+    b.fill("#share", "fks1-not-a-share");
+    b.click("button[type=submit]");
+    assert!(b.exists("#unseal-outcome[role=alert]"), "{}", b.source());
+    b.assert_accessible("the unseal page with a refused share");
+    b.fill("#share", &shares[0]);
+    b.click("button[type=submit]");
+    assert!(b.exists("#unseal-open"), "{}", b.source());
+    b.click("a[href='/signin']");
+    assert!(b.url().ends_with("/signin"), "{}", b.url());
+    assert!(!b.exists("#sealed-unavailable"), "{}", b.source());
+}
