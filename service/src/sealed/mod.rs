@@ -108,7 +108,7 @@ enum Phase {
         refused: u32,
     },
     Open {
-        ctx: Context,
+        ctx: Box<Context>,
         worker: WorkerHandle,
     },
 }
@@ -224,7 +224,10 @@ impl Gate {
         }
         let worker = crate::provisioning::worker::start(ctx.clone()).await;
         self.set_router(Some(crate::http::app(ctx.clone())));
-        *phase = Phase::Open { ctx, worker };
+        *phase = Phase::Open {
+            ctx: Box::new(ctx),
+            worker,
+        };
         tracing::info!("unsealed");
         Ok(Status::Open)
     }

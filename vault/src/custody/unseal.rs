@@ -132,7 +132,7 @@ pub fn open_with_shares<'a>(
 
 #[cfg(test)]
 mod tests {
-    #![allow(clippy::unwrap_used, clippy::expect_used)]
+    #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // tests
     use super::*;
     use crate::custody::split_root;
 
