@@ -11,7 +11,12 @@
 //! `cargo bench -p fiktiv --bench custody` (FIKTIV_BENCH_REPS starts per provider,
 //! default 7; FIKTIV_BENCH_READS reads, default 2000). Under `cargo test` it runs once
 //! with tiny counts, as a check that it still works. Results: docs/PERFORMANCE.md.
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::print_stdout)] // benchmark
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::print_stdout
+)] // benchmark
 
 use std::io::Write;
 use std::net::SocketAddr;
@@ -26,7 +31,9 @@ use fiktiv_tests::{free_port, SoftHsm};
 use fiktiv_vault::audit::{NewEvent, Outcome};
 use fiktiv_vault::custody::{self, Provider};
 use fiktiv_vault::ids::PersonalNumber;
-use fiktiv_vault::{CaseId, Db, KeyRing, ReadContext, RealIdentity, RealName, RootKey, SystemClock, Vault};
+use fiktiv_vault::{
+    CaseId, Db, KeyRing, ReadContext, RealIdentity, RealName, RootKey, SystemClock, Vault,
+};
 
 struct Install {
     name: &'static str,
@@ -58,8 +65,15 @@ fn install(name: &'static str, keys: &str) -> Install {
     if name == "shares" {
         args.extend(["--threshold", "3", "--shares", "5"]);
     }
-    let out = fiktiv(&data, &config, &args).stdin(Stdio::null()).output().unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let out = fiktiv(&data, &config, &args)
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let shares = String::from_utf8_lossy(&out.stdout)
         .lines()
         .filter_map(|l| l.split_once(": ").map(|(_, s)| s.to_string()))
@@ -78,12 +92,16 @@ fn start_to_ready(inst: &Install) -> Duration {
     let port = free_port().unwrap();
     let addr = SocketAddr::from(([127, 0, 0, 1], port));
     let started = Instant::now();
-    let mut child = fiktiv(&inst.data, &inst.config, &["serve", "--listen", &format!("127.0.0.1:{port}")])
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
+    let mut child = fiktiv(
+        &inst.data,
+        &inst.config,
+        &["serve", "--listen", &format!("127.0.0.1:{port}")],
+    )
+    .stdin(Stdio::null())
+    .stdout(Stdio::null())
+    .stderr(Stdio::null())
+    .spawn()
+    .unwrap();
     let deadline = started + Duration::from_secs(180);
     let mut posted = false;
     loop {
@@ -93,7 +111,14 @@ fn start_to_ready(inst: &Install) -> Duration {
             Ok(_) if !inst.shares.is_empty() && !posted => {
                 for s in &inst.shares[..3] {
                     let body = format!(r#"{{"share":"{s}"}}"#);
-                    request(addr, "POST", "/api/v1/unseal", &[("content-type", "application/json")], Some(body.as_bytes())).unwrap();
+                    request(
+                        addr,
+                        "POST",
+                        "/api/v1/unseal",
+                        &[("content-type", "application/json")],
+                        Some(body.as_bytes()),
+                    )
+                    .unwrap();
                 }
                 posted = true;
             }
@@ -114,7 +139,8 @@ fn median(mut v: Vec<Duration>) -> Duration {
 fn pupil() -> RealIdentity {
     let today = NaiveDate::from_ymd_opt(2026, 12, 6).unwrap();
     let number =
-        fiktiv_vault::ids::make_se_number(NaiveDate::from_ymd_opt(2012, 3, 4).unwrap(), 17).unwrap();
+        fiktiv_vault::ids::make_se_number(NaiveDate::from_ymd_opt(2012, 3, 4).unwrap(), 17)
+            .unwrap();
     let number = PersonalNumber::parse(&number, today).unwrap();
     RealIdentity {
         birth_date: number.birth_date(),
@@ -128,14 +154,24 @@ async fn open_root(inst: &Install, hsm: &SoftHsm) -> RootKey {
     match inst.name {
         "file" => RootKey::load(&inst.data).unwrap(),
         "shares" => {
-            let db = Db::connect(&format!("sqlite://{}", inst.data.join("fiktiv.db").display())).await.unwrap();
+            let db = Db::connect(&format!(
+                "sqlite://{}",
+                inst.data.join("fiktiv.db").display()
+            ))
+            .await
+            .unwrap();
             let record = custody::load_for(&db, Provider::Shares).await.unwrap();
             custody::unseal::open_with_shares(&record, inst.shares[..3].iter().map(String::as_str))
                 .unwrap()
                 .0
         }
         _ => {
-            let db = Db::connect(&format!("sqlite://{}", inst.data.join("fiktiv.db").display())).await.unwrap();
+            let db = Db::connect(&format!(
+                "sqlite://{}",
+                inst.data.join("fiktiv.db").display()
+            ))
+            .await
+            .unwrap();
             let record = custody::load_for(&db, Provider::Pkcs11).await.unwrap();
             let settings = custody::hsm::HsmSettings {
                 module: hsm.module().to_path_buf(),
@@ -148,18 +184,39 @@ async fn open_root(inst: &Install, hsm: &SoftHsm) -> RootKey {
 }
 
 async fn reads(inst: &Install, root: RootKey, n: usize) -> Duration {
-    let db = Db::connect(&format!("sqlite://{}", inst.data.join("fiktiv.db").display())).await.unwrap();
+    let db = Db::connect(&format!(
+        "sqlite://{}",
+        inst.data.join("fiktiv.db").display()
+    ))
+    .await
+    .unwrap();
     let vault = Vault::new(db, KeyRing::new(root).unwrap(), Arc::new(SystemClock));
     let case = CaseId::new();
     let mut tx = vault.db().begin_write().await.unwrap();
     vault.create_case_key(&mut tx, &case).await.unwrap();
-    vault.store_identity(&mut tx, &case, "pupil", &pupil()).await.unwrap();
     vault
-        .audit(&mut tx, &NewEvent { actor: "bench", action: "case.open", case_id: Some(case), purpose: None, outcome: Outcome::Ok })
+        .store_identity(&mut tx, &case, "pupil", &pupil())
+        .await
+        .unwrap();
+    vault
+        .audit(
+            &mut tx,
+            &NewEvent {
+                actor: "bench",
+                action: "case.open",
+                case_id: Some(case),
+                purpose: None,
+                outcome: Outcome::Ok,
+            },
+        )
         .await
         .unwrap();
     tx.commit().await.unwrap();
-    let ctx = ReadContext { actor: "bench", action: "case.reveal", purpose: "benchmark read" };
+    let ctx = ReadContext {
+        actor: "bench",
+        action: "case.reveal",
+        purpose: "benchmark read",
+    };
     let started = Instant::now();
     for _ in 0..n {
         let id = vault.read_identity(ctx, &case, "pupil").await.unwrap();
@@ -170,9 +227,17 @@ async fn reads(inst: &Install, root: RootKey, n: usize) -> Duration {
 
 fn main() {
     let bench = std::env::args().any(|a| a == "--bench");
-    let env_or = |k: &str, d: usize| std::env::var(k).ok().and_then(|v| v.parse().ok()).unwrap_or(d);
+    let env_or = |k: &str, d: usize| {
+        std::env::var(k)
+            .ok()
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(d)
+    };
     let (reps, n_reads) = if bench {
-        (env_or("FIKTIV_BENCH_REPS", 7), env_or("FIKTIV_BENCH_READS", 2000))
+        (
+            env_or("FIKTIV_BENCH_REPS", 7),
+            env_or("FIKTIV_BENCH_READS", 2000),
+        )
     } else {
         (1, 3)
     };
@@ -186,7 +251,10 @@ fn main() {
         install("shares", "[keys]\nprovider = \"shares\"\n"),
         install("pkcs11", &hsm.fiktiv_config()),
     ];
-    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
     let mut rows = Vec::new();
     for inst in &installs {
         let start = median((0..reps).map(|_| start_to_ready(inst)).collect());
@@ -207,8 +275,16 @@ fn main() {
     }
     let (_, s0, o0, r0) = rows[0];
     let mut out = std::io::stdout().lock();
-    writeln!(out, "custody: {reps} starts per provider (median), {n_reads} identity reads each").unwrap();
-    writeln!(out, "| provider | start to ready | ratio | open root key | ratio | one identity read | ratio |").unwrap();
+    writeln!(
+        out,
+        "custody: {reps} starts per provider (median), {n_reads} identity reads each"
+    )
+    .unwrap();
+    writeln!(
+        out,
+        "| provider | start to ready | ratio | open root key | ratio | one identity read | ratio |"
+    )
+    .unwrap();
     writeln!(out, "|---|---|---|---|---|---|---|").unwrap();
     for (name, s, o, r) in &rows {
         writeln!(

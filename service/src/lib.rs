@@ -13,6 +13,7 @@ pub mod commands_users;
 pub mod config;
 pub mod context;
 pub mod domain;
+pub mod hardening;
 pub mod housekeeping;
 pub mod http;
 pub mod metrics;

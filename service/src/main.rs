@@ -13,6 +13,10 @@ static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 async fn main() {
     // First of all: a panic prints a fixed line and its location, never its message.
     panic_hook::install();
+    // Then, before any key is loaded: no core dumps.
+    if let Err(e) = fiktiv::hardening::forbid_core_dumps() {
+        eprintln!("warning: cannot forbid core dumps: {e}");
+    }
     let cli = fiktiv::cli::Cli::parse();
     let code = match fiktiv::commands::run(cli).await {
         Ok(code) => code,

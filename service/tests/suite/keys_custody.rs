@@ -702,3 +702,34 @@ fn a_browser_meets_the_sealed_service_and_three_holders_unseal_it() {
     assert!(b.url().ends_with("/signin"), "{}", b.url());
     assert!(!b.exists("#sealed-unavailable"), "{}", b.source());
 }
+
+/// A running `fiktiv serve` may not write a core dump: its core size limit is 0, soft
+/// and hard (read from /proc while it runs).
+#[test]
+fn the_service_cannot_dump_core() {
+    let db = TestDatabase::sqlite().unwrap();
+    let inst = Install::new(&db, SHARES_CONFIG);
+    init_shares(&inst);
+    let server = inst.serve(&[]);
+    let limits = std::fs::read_to_string(format!("/proc/{}/limits", server.child.id())).unwrap();
+    let core = limits
+        .lines()
+        .find(|l| l.starts_with("Max core file size"))
+        .unwrap();
+    let fields: Vec<&str> = core.split_whitespace().collect();
+    assert_eq!(&fields[4..6], ["0", "0"], "{core}");
+}
+
+/// The systemd unit forbids core dumps as well (read from the unit file).
+#[test]
+fn the_systemd_unit_forbids_core_dumps() {
+    let unit = std::fs::read_to_string(
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("../deploy/systemd/fiktiv.service"),
+    )
+    .unwrap();
+    assert!(
+        unit.lines().any(|l| l.trim() == "LimitCORE=0"),
+        "deploy/systemd/fiktiv.service must set LimitCORE=0"
+    );
+    assert!(unit.lines().any(|l| l.trim() == "UMask=0077"));
+}
