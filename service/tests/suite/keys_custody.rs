@@ -411,6 +411,11 @@ fn rotate_root_makes_new_shares_and_the_old_stop_working() {
     let db = TestDatabase::sqlite().unwrap();
     let inst = Install::new(&db, SHARES_CONFIG);
     let old = init_shares(&inst);
+    let server = inst.serve(&[]);
+    for s in [&old[0], &old[1], &old[2]] {
+        server.post_json("/api/v1/unseal", &format!(r#"{{"share":"{s}"}}"#));
+    }
+    assert_eq!(server.get("/readyz", &[]).status, 200);
     let out = inst.run(
         &[
             "keys",
@@ -430,6 +435,18 @@ fn rotate_root_makes_new_shares_and_the_old_stop_working() {
     assert!(out.status.success(), "{}", text(&out.stderr));
     let new: Vec<String> = shares_of(&out).into_iter().map(|(_, s)| s).collect();
     assert_eq!(new.len(), 3);
+    // No downtime: the running instance keeps its open keys.
+    assert_eq!(server.get("/readyz", &[]).status, 200);
+    // Sealed again, it wants the new shares: an old one belongs to another set.
+    assert!(inst.run(&["seal"], "", &[]).status.success());
+    wait_for("sealing", || server.get("/readyz", &[]).status == 503);
+    let r = server.post_json("/api/v1/unseal", &format!(r#"{{"share":"{}"}}"#, old[3]));
+    assert_eq!(r.json().unwrap()["code"], "other-set");
+    for s in [&new[0], &new[1]] {
+        server.post_json("/api/v1/unseal", &format!(r#"{{"share":"{s}"}}"#));
+    }
+    assert_eq!(server.get("/readyz", &[]).status, 200);
+    drop(server);
     let out = inst.run(&["keys", "status"], &lines(&[&new[0], &new[2]]), &[]);
     assert!(out.status.success(), "{}", text(&out.stderr));
     assert!(
@@ -600,11 +617,19 @@ fn two_instances_unseal_independently() {
 /// The root key wrapped by a key inside SoftHSM2 that cannot leave it.
 #[test]
 fn pkcs11_keeps_the_custody_key_in_the_hsm() {
+    pkcs11_flow(&TestDatabase::sqlite().unwrap());
+}
+
+#[test]
+fn pkcs11_keeps_the_custody_key_in_the_hsm_on_postgres() {
+    pkcs11_flow(&TestDatabase::postgres().unwrap());
+}
+
+fn pkcs11_flow(db: &TestDatabase) {
     let hsm = SoftHsm::start("fiktiv-test").unwrap();
     let (env_name, conf) = hsm.env();
     let env = [(env_name, conf.as_path())];
-    let db = TestDatabase::sqlite().unwrap();
-    let inst = Install::new(&db, &hsm.fiktiv_config());
+    let inst = Install::new(db, &hsm.fiktiv_config());
     let out = inst.run(&["init"], "", &env);
     assert!(out.status.success(), "{}", text(&out.stderr));
     assert!(!inst.data.join("root.key").exists());
