@@ -35,6 +35,8 @@ pub enum TaskKind {
     ReviewsOverdue,
     /// Yearly reviews due within the reminder window.
     ReviewsDueSoon,
+    /// The person's own plan drafts, kept when a session ended while writing.
+    PlanDrafts,
 }
 
 impl TaskKind {
@@ -48,6 +50,7 @@ impl TaskKind {
             TaskKind::RevealsApproved => "reveals-approved",
             TaskKind::ReviewsOverdue => "reviews-overdue",
             TaskKind::ReviewsDueSoon => "reviews-due-soon",
+            TaskKind::PlanDrafts => "plan-drafts",
         }
     }
 }
@@ -70,6 +73,10 @@ pub async fn tasks(
     let vault = &ctx.vault;
     let muni = |a: Action| authz.authorize(principal, a, &Resource::Municipality).ok();
     let mut out = Vec::new();
+    // The person's own drafts first: their own unsaved work (listed on the start page).
+    let drafts = crate::domain::drafts::list_own(vault, &principal.id)
+        .await?
+        .len();
     let mut push = |kind, count: usize, href: &str| {
         if count > 0 {
             out.push(Task {
@@ -146,6 +153,9 @@ pub async fn tasks(
         count(DueStatus::DueSoon),
         "/reviews",
     );
+    push(TaskKind::PlanDrafts, drafts, "/#drafts");
+    // Unsaved work of one's own comes first.
+    out.sort_by_key(|t| t.kind != TaskKind::PlanDrafts);
     Ok(out)
 }
 
@@ -164,6 +174,7 @@ mod tests {
             TaskKind::RevealsApproved,
             TaskKind::ReviewsOverdue,
             TaskKind::ReviewsDueSoon,
+            TaskKind::PlanDrafts,
         ] {
             assert_eq!(serde_json::to_value(k).unwrap(), k.as_str());
         }

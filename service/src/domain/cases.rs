@@ -141,7 +141,7 @@ pub struct CaseRow {
     pub records_shred_on: Option<String>,
 }
 
-fn parse_case_id(s: &str) -> DomainResult<CaseId> {
+pub(crate) fn parse_case_id(s: &str) -> DomainResult<CaseId> {
     s.parse()
         .map_err(|_| DomainError::Internal("stored case id is malformed".into()))
 }

@@ -323,6 +323,10 @@ pub async fn run_retention(vault: &Vault, actor: &str) -> DomainResult<Retention
             .bind(case.to_string())
             .execute(&mut *tx)
             .await?;
+        sqlx::query("DELETE FROM plan_drafts WHERE case_id = $1")
+            .bind(case.to_string())
+            .execute(&mut *tx)
+            .await?;
         sqlx::query("UPDATE cases SET plan_shredded_at = $1 WHERE case_id = $2")
             .bind(now())
             .bind(case.to_string())

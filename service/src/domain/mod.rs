@@ -24,6 +24,7 @@ pub mod access_report;
 pub mod audit_trail;
 pub mod cases;
 pub mod decisions;
+pub mod drafts;
 pub mod end;
 pub mod fictitious;
 pub mod guardians;

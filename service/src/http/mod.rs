@@ -15,7 +15,6 @@ use axum::routing::get;
 use axum::{Json, Router};
 use fiktiv_policies::{Action, Authorizer, Permit, Principal, Resource};
 use fiktiv_vault::CaseId;
-use tower_http::limit::RequestBodyLimitLayer;
 use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
 use tower_http::timeout::TimeoutLayer;
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
@@ -254,7 +253,7 @@ pub fn app(ctx: Context) -> Router {
         .merge(crate::web::routes(&state.ctx.config))
         .fallback(|| async { ApiError::not_found() })
         .layer(DefaultBodyLimit::max(limit))
-        .layer(RequestBodyLimitLayer::new(limit))
+        .layer(axum::middleware::from_fn_with_state(limit, body_limit))
         .layer(TimeoutLayer::with_status_code(
             axum::http::StatusCode::REQUEST_TIMEOUT,
             timeout,
@@ -275,6 +274,45 @@ pub fn app(ctx: Context) -> Router {
             crate::telemetry::sanitize_request_id,
         ))
         .with_state(state)
+}
+
+/// The body limit of every request: `[server] body_limit_bytes`, except the web UI's
+/// plan form, which takes more so that a text far over the plan's own limit reaches
+/// the form's check (which keeps the text) instead of a bare 413. A declared length over
+/// the limit is refused at once; a body that grows over it fails when read (413).
+async fn body_limit(
+    axum::extract::State(limit): axum::extract::State<usize>,
+    req: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> axum::response::Response {
+    let n = if req.method() == axum::http::Method::POST && is_plan_form(req.uri().path()) {
+        limit.max(crate::web::PLAN_FORM_BODY_LIMIT)
+    } else {
+        limit
+    };
+    let declared = req
+        .headers()
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
+    if declared.is_some_and(|d| d > n as u64) {
+        return axum::response::IntoResponse::into_response(
+            axum::http::StatusCode::PAYLOAD_TOO_LARGE,
+        );
+    }
+    let (parts, body) = req.into_parts();
+    let body = axum::body::Body::new(http_body_util::Limited::new(body, n));
+    next.run(axum::extract::Request::from_parts(parts, body))
+        .await
+}
+
+/// `/cases/{id}/plan`, the web UI's plan form.
+fn is_plan_form(path: &str) -> bool {
+    let mut parts = path.trim_start_matches('/').split('/');
+    matches!(
+        (parts.next(), parts.next(), parts.next(), parts.next()),
+        (Some("cases"), Some(id), Some("plan"), None) if !id.is_empty()
+    )
 }
 
 fn request_id_header() -> header::HeaderName {

@@ -310,6 +310,7 @@ impl Base {
             TaskKind::RevealsApproved => "home.task-reveals-approved",
             TaskKind::ReviewsOverdue => "home.task-reviews-overdue",
             TaskKind::ReviewsDueSoon => "home.task-reviews-due-soon",
+            TaskKind::PlanDrafts => "home.task-plan-drafts",
         };
         fill(self.t(key), &[("n", &t.count.to_string())])
     }

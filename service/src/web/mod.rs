@@ -94,6 +94,8 @@ impl Web {
 }
 
 /// The UI's routes, with their security headers. Merged into `crate::http::app`.
+pub use pages_plan::PLAN_FORM_BODY_LIMIT;
+
 pub fn routes(config: &Config) -> Router<AppState> {
     let web = Arc::new(Web::new(config));
     Router::new()
@@ -106,6 +108,7 @@ pub fn routes(config: &Config) -> Router<AppState> {
         .route("/step-up", get(pages::step_up_form).post(pages::step_up))
         .route("/step-up/oidc", get(pages_oidc::step_up_start))
         .route("/lang", post(pages::set_lang))
+        .route("/session/alive", get(pages::session_alive))
         .route("/static/fiktiv.css", get(pages::css))
         .route("/static/fiktiv.js", get(pages::js))
         // The school's cases.
@@ -114,7 +117,11 @@ pub fn routes(config: &Config) -> Router<AppState> {
         .route("/cases/{id}", get(pages_cases::page))
         .route(
             "/cases/{id}/plan",
-            get(pages_plan::plan_form).post(pages_plan::plan_write),
+            get(pages_plan::plan_form)
+                .post(pages_plan::plan_write)
+                // A text far over the limit reaches the form's own check, which keeps
+                // it in the form, rather than a bare 413 that loses it.
+                .layer(axum::extract::DefaultBodyLimit::max(PLAN_FORM_BODY_LIMIT)),
         )
         .route("/cases/{id}/plan/print", get(pages_plan::plan_print))
         .route(

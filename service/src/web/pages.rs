@@ -159,8 +159,32 @@ pub(super) fn require_session(req: &Req, allow_must_change: bool) -> Result<&Ses
     }
 }
 
-fn base_for(st: &AppState, req: &Req, s: &Session, title: &'static str, here: &str) -> Base {
-    Base::new(req.tr.clone(), title, s.csrf.clone(), here).signed_in(&s.account, &st.authz)
+fn base_for(
+    st: &AppState,
+    web: &Web,
+    req: &Req,
+    s: &Session,
+    title: &'static str,
+    here: &str,
+) -> Base {
+    Base::new(req.tr.clone(), title, s.csrf.clone(), here)
+        .signed_in(&s.account, &st.authz)
+        .idle_warning(web.timeouts.idle)
+}
+
+/// `GET /session/alive`: 204 while the session lives (and it is touched, so the idle
+/// timeout starts again), 401 once it has ended. The page's script calls it when the
+/// person chooses to keep working after the warning.
+pub async fn session_alive(
+    State(st): State<AppState>,
+    Extension(web): Extension<Arc<Web>>,
+    headers: HeaderMap,
+) -> Response {
+    match begin(&st, &web, &headers).await {
+        Ok(req) if req.session.is_some() => StatusCode::NO_CONTENT.into_response(),
+        Ok(_) => StatusCode::UNAUTHORIZED.into_response(),
+        Err(r) => r,
+    }
 }
 
 #[derive(Debug, Deserialize, Default)]
@@ -202,9 +226,13 @@ pub async fn home(
             Vec::new()
         }
     };
+    let drafts = crate::domain::drafts::list_own(&st.ctx.vault, &s.account.principal().id)
+        .await
+        .unwrap_or_default();
     let page = HomePage {
-        base: base_for(&st, &req, s, "home.title", "/"),
+        base: base_for(&st, &web, &req, s, "home.title", "/"),
         tasks,
+        drafts,
         intros: s.account.roles.iter().map(|r| role_intro_key(*r)).collect(),
         notice: (q.password.as_deref() == Some("changed"))
             .then_some("home.notice-password-changed"),
@@ -221,6 +249,7 @@ pub async fn home(
 pub struct SigninQuery {
     ended: Option<String>,
     out: Option<String>,
+    draft: Option<String>,
 }
 
 /// The anonymous CSRF token: the cookie's, or a new one (with its Set-Cookie).
@@ -288,7 +317,9 @@ pub async fn signin_form(
     if req.session.is_some() {
         return Redirect::to("/").into_response();
     }
-    let notice = if q.ended.is_some() || req.stale_cookie {
+    let notice = if q.draft.is_some() {
+        Some("signin.notice-draft")
+    } else if q.ended.is_some() || req.stale_cookie {
         Some("signin.notice-ended")
     } else if q.out.is_some() {
         Some("signin.notice-signed-out")
@@ -445,7 +476,7 @@ fn password_page(
     errors: Vec<(&'static str, &'static str)>,
 ) -> Response {
     let page = PasswordPage {
-        base: base_for(st, req, s, "password.title", "/password"),
+        base: base_for(st, web, req, s, "password.title", "/password"),
         errors,
         first_change: s.account.must_change_password,
         reauth: !is_first_change(web, s, st.ctx.vault.now()),
@@ -639,7 +670,7 @@ pub async fn step_up_form(
         Err(r) => return r.into_response(),
     };
     let page = StepUpPage {
-        base: base_for(&st, &req, s, step_up_title(s), "/step-up"),
+        base: base_for(&st, &web, &req, s, step_up_title(s), "/step-up"),
         next: next_or_home(&q.next),
         error: None,
         oidc_provider: oidc_provider_of(&web, s),
@@ -685,7 +716,7 @@ pub async fn step_up(
         },
         Ok(false) => {
             let page = StepUpPage {
-                base: base_for(&st, &req, s, "step-up.title", "/step-up"),
+                base: base_for(&st, &web, &req, s, "step-up.title", "/step-up"),
                 next: next_or_home(&form.next),
                 error: Some("step-up.error-wrong"),
                 oidc_provider: None,

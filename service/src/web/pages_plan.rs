@@ -19,16 +19,25 @@ use zeroize::Zeroizing;
 
 use super::pages::html;
 use super::pages_cases::ctx;
+use super::security::cookie;
+use super::session;
 use super::ui::{choices, lines, posted, see_other, signed_in, ticked, Choice, Ctx, FormErrors};
 use super::views::Base;
 use super::Web;
 use crate::domain::cases::{self, CaseView, CountryCode};
 use crate::domain::decisions::{self, DecisionInput, LoginDecision};
+use crate::domain::drafts;
 use crate::domain::fictitious::{self, FictitiousInput, Suggestions};
 use crate::domain::guardians::{self, GuardianInput, GuardianReal, GuardianSummary};
 use crate::domain::plans::{self, Plan, PlanVersionInfo};
 use crate::domain::{fmt_date, local_date, DomainError};
 use crate::http::AppState;
+
+/// The largest plan form accepted (4 MiB): seven text fields at their 4,000-character
+/// limit fit many times over, and so does a pasted text of 200,000 characters
+/// URL-encoded (up to 12 bytes a character), so that a text far over the limit reaches
+/// the form's own check, which keeps it, rather than the general body limit's bare 413.
+pub const PLAN_FORM_BODY_LIMIT: usize = 4 << 20;
 
 /// Today's date where the case is, as `YYYY-MM-DD` (the default of date fields).
 fn today_in(st: &AppState, country: &CountryCode) -> String {
@@ -82,6 +91,8 @@ pub struct PlanPage {
     pub errors: FormErrors,
     pub editable: bool,
     pub saved: bool,
+    /// The form holds the person's draft, kept when their session ended.
+    pub draft: bool,
 }
 
 impl PlanPage {
@@ -99,6 +110,7 @@ impl PlanPage {
 pub struct PlanQuery {
     version: Option<i64>,
     saved: Option<String>,
+    draft: Option<String>,
 }
 
 pub async fn plan_form(
@@ -111,13 +123,28 @@ pub async fn plan_form(
     let c = ctx!(signed_in(&st, &web, &headers).await);
     let (case, _, permit) = ctx!(c.case_permit(&st, &id, Action::PlanRead).await);
     let editable = c.case_permit(&st, &id, Action::PlanWrite).await.is_ok();
-    let (shown, history, form) = match plans::read(&st.ctx.vault, &permit, &case, q.version).await {
-        Ok(v) => (Some(v.version), v.history, PlanForm::of(&v.plan)),
-        Err(DomainError::Conflict {
-            code: "no-plan", ..
-        }) if q.version.is_none() => (None, Vec::new(), PlanForm::default()),
-        Err(e) => return c.fail(&st, e, &format!("/cases/{case}/plan")),
-    };
+    let (shown, history, mut form) =
+        match plans::read(&st.ctx.vault, &permit, &case, q.version).await {
+            Ok(v) => (Some(v.version), v.history, PlanForm::of(&v.plan)),
+            Err(DomainError::Conflict {
+                code: "no-plan", ..
+            }) if q.version.is_none() => (None, Vec::new(), PlanForm::default()),
+            Err(e) => return c.fail(&st, e, &format!("/cases/{case}/plan")),
+        };
+    // The person's own draft, kept when their session ended, in place of the newest.
+    let mut draft = false;
+    if q.draft.is_some() && q.version.is_none() {
+        if let Ok((_, _, write)) = c.case_permit(&st, &id, Action::PlanWrite).await {
+            match drafts::open_own(&st.ctx.vault, &write, &case).await {
+                Ok(Some(plan)) => {
+                    form = PlanForm::of(&plan);
+                    draft = true;
+                }
+                Ok(None) => {}
+                Err(e) => return c.fail(&st, e, &format!("/cases/{case}/plan")),
+            }
+        }
+    }
     let page = PlanPage {
         base: c.base(&st, "plan.title", &format!("/cases/{case}/plan")),
         case_id: case.to_string(),
@@ -128,6 +155,7 @@ pub async fn plan_form(
         errors: FormErrors::default(),
         editable,
         saved: q.saved.is_some(),
+        draft,
     };
     html(StatusCode::OK, &page)
 }
@@ -142,16 +170,8 @@ const PLAN_FIELDS: &[&str] = &[
     "free_text",
 ];
 
-pub async fn plan_write(
-    State(st): State<AppState>,
-    Extension(web): Extension<Arc<Web>>,
-    Path(id): Path<String>,
-    parts: Parts,
-    Form(form): Form<PlanForm>,
-) -> Response {
-    let c = ctx!(posted(&st, &web, &parts, &form.csrf).await);
-    let (case, _, permit) = ctx!(c.case_permit(&st, &id, Action::PlanWrite).await);
-    let plan = Plan {
+fn plan_of(form: &PlanForm) -> Plan {
+    Plan {
         information_handling: form.information_handling.trim().to_owned(),
         platforms: lines(&form.platforms),
         guardian_contact_routes: lines(&form.guardian_contact_routes),
@@ -159,9 +179,49 @@ pub async fn plan_write(
         free_text: form.free_text.trim().to_owned(),
         meeting_date: form.meeting_date.trim().to_owned(),
         attendees: lines(&form.attendees),
+    }
+}
+
+pub async fn plan_write(
+    State(st): State<AppState>,
+    Extension(web): Extension<Arc<Web>>,
+    Path(id): Path<String>,
+    parts: Parts,
+    Form(form): Form<PlanForm>,
+) -> Response {
+    // A plan sent after its session ended (often written during the meeting with the
+    // guardians, longer than the idle timeout) is kept as a draft, sealed, for the same
+    // person: read before the session's row is removed.
+    let ended = match cookie(&parts.headers, session::COOKIE) {
+        Some(v) => session::ended_owner(&st.ctx.vault, web.timeouts, v, &form.csrf)
+            .await
+            .ok()
+            .flatten(),
+        None => None,
     };
-    match plans::write(&st.ctx.vault, &permit, &case, plan).await {
-        Ok(w) => see_other(&format!("/cases/{case}/plan?saved={}", w.version)),
+    let c = match posted(&st, &web, &parts, &form.csrf).await {
+        Ok(c) => c,
+        Err(response) => {
+            if let (Some(owner), Ok(case)) = (ended, id.parse::<fiktiv_vault::CaseId>()) {
+                if drafts::keep(&st.ctx.vault, &owner.id, &case, &plan_of(&form))
+                    .await
+                    .is_ok()
+                {
+                    return see_other("/signin?ended=1&draft=1");
+                }
+            }
+            return response;
+        }
+    };
+    let (case, _, permit) = ctx!(c.case_permit(&st, &id, Action::PlanWrite).await);
+    match plans::write(&st.ctx.vault, &permit, &case, plan_of(&form)).await {
+        Ok(w) => {
+            // A draft of one's own is done with once a version is saved.
+            if let Err(e) = drafts::discard_own(&st.ctx.vault, permit.principal_id(), &case).await {
+                tracing::warn!(error = %e, "a saved plan's draft was not removed");
+            }
+            see_other(&format!("/cases/{case}/plan?saved={}", w.version))
+        }
         Err(e) => match FormErrors::from_domain(e, PLAN_FIELDS, &[]) {
             // The person's own text is kept in the form so that nothing is lost.
             Ok((status, errors)) => {
@@ -175,6 +235,7 @@ pub async fn plan_write(
                     errors,
                     editable: true,
                     saved: false,
+                    draft: false,
                 };
                 html(status, &page)
             }

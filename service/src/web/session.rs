@@ -230,6 +230,47 @@ pub async fn lookup(
     }))
 }
 
+/// The owner of a session that has just ended by a timeout, if `csrf` is that
+/// session's own token: the form came from one of its pages, in its browser. Read
+/// before [`lookup`] deletes the row. `None` for a live session, an unknown cookie, a
+/// wrong token or a disabled account (a signed-out session's row is gone already).
+pub async fn ended_owner(
+    vault: &Vault,
+    t: Timeouts,
+    cookie_value: &str,
+    csrf: &str,
+) -> DomainResult<Option<fiktiv_policies::Principal>> {
+    if cookie_value.is_empty() || cookie_value.len() > 64 || csrf.is_empty() {
+        return Ok(None);
+    }
+    let row = sqlx::query(
+        "SELECT s.csrf_token, s.created_at, s.last_seen_at, u.user_id, u.name, \
+         u.roles, u.units, u.must_change_password, u.auth, u.disabled_at \
+         FROM web_sessions s JOIN staff_users u ON u.user_id = s.user_id \
+         WHERE s.session_hash = $1",
+    )
+    .bind(hash(cookie_value))
+    .fetch_optional(vault.db().pool())
+    .await?;
+    let Some(row) = row else {
+        return Ok(None);
+    };
+    let now = vault.now();
+    let created = parse_time(&row.try_get::<String, _>("created_at")?)?;
+    let last_seen = parse_time(&row.try_get::<String, _>("last_seen_at")?)?;
+    let disabled = row.try_get::<Option<String>, _>("disabled_at")?.is_some();
+    let ended = now - last_seen >= t.idle || now - created >= t.absolute;
+    let token: String = row.try_get("csrf_token")?;
+    if disabled || !ended || !tokens_equal(&token, csrf) {
+        return Ok(None);
+    }
+    let account = account_from_row(&row)?;
+    if account.must_change_password {
+        return Ok(None);
+    }
+    Ok(Some(account.principal()))
+}
+
 async fn delete(vault: &Vault, h: &str) -> DomainResult<()> {
     sqlx::query("DELETE FROM web_sessions WHERE session_hash = $1")
         .bind(h)

@@ -41,6 +41,7 @@ impl Ctx {
     pub fn base(&self, st: &AppState, title: &'static str, here: &str) -> Base {
         Base::new(self.tr.clone(), title, self.session.csrf.clone(), here)
             .signed_in(&self.session.account, &st.authz)
+            .idle_warning(self.web.timeouts.idle)
     }
 
     /// What the authorizer allows this person on `resource` (to show links and

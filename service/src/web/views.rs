@@ -52,6 +52,9 @@ pub struct Base {
     pub csrf: String,
     /// This page's path, for the language switch to come back to.
     pub here: String,
+    /// The session's idle timeout in seconds, for the warning before it ends (0: not
+    /// signed in, no warning).
+    pub idle_secs: i64,
 }
 
 impl Base {
@@ -80,7 +83,14 @@ impl Base {
             langs,
             csrf,
             here: here.to_owned(),
+            idle_secs: 0,
         }
+    }
+
+    /// Warn before the session's idle timeout ends it (the page's script).
+    pub fn idle_warning(mut self, idle: chrono::TimeDelta) -> Self {
+        self.idle_secs = idle.num_seconds();
+        self
     }
 
     /// Add the signed-in user and the navigation the authorizer allows them.
@@ -217,6 +227,8 @@ pub struct HomePage {
     pub notice: Option<&'static str>,
     /// What needs doing (`tasks::tasks`, as `GET /api/v1/me/tasks`).
     pub tasks: Vec<crate::tasks::Task>,
+    /// The person's own plan drafts (kept when a session ended while writing).
+    pub drafts: Vec<crate::domain::drafts::DraftInfo>,
 }
 
 /// The error of the re-authentication as a whole (a wrong password or code, a lockout,

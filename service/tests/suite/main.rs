@@ -48,6 +48,7 @@ mod provisioning_restart;
 mod provisioning_routine;
 mod provisioning_targets;
 mod web_accounts;
+mod web_forms;
 mod web_i18n;
 mod web_oidc;
 mod web_routine;

@@ -89,7 +89,48 @@ fn the_whole_routine_through_the_ui_for_one_pupil() {
     s.fill("#first_name", REAL_FIRST);
     s.fill("#last_name", REAL_LAST);
     s.fill("#birth_date", REAL_BIRTH);
-    s.click("#case-open-submit");
+    // The page's script catches it before anything is sent, and every field keeps
+    // what was typed.
+    s.execute(
+        "document.getElementById('case-open-submit').click();",
+        serde_json::json!([]),
+    );
+    assert!(
+        s.exists("#personal_number-check[role='alert']"),
+        "{}",
+        s.source()
+    );
+    assert!(s.exists(
+        "#personal_number[aria-invalid='true'][aria-describedby~='personal_number-check']"
+    ));
+    assert!(
+        s.url().ends_with("/cases/new"),
+        "nothing was sent: {}",
+        s.url()
+    );
+    for (id, v) in [
+        ("personal_number", wrong.as_str()),
+        ("first_name", REAL_FIRST),
+        ("last_name", REAL_LAST),
+        ("birth_date", REAL_BIRTH),
+    ] {
+        let kept = s.execute(
+            "return document.getElementById(arguments[0]).value;",
+            serde_json::json!([id]),
+        );
+        assert_eq!(kept, serde_json::json!(v), "{id} was kept");
+    }
+    tour.page(
+        &s,
+        "the open-case form with a check digit caught by the page",
+    );
+    // Sent anyway (a browser without the script): the server refuses it the same way.
+    s.execute(
+        "document.documentElement.dataset.stale = '1'; \
+         document.getElementById('case-open-submit').form.submit();",
+        serde_json::json!([]),
+    );
+    wait_for(&s, "#form-errors", 60);
     s.wait_for_path("/cases");
     assert!(s.exists("#form-errors a[href='#personal_number']"));
     assert!(s.exists(
