@@ -3,6 +3,7 @@
 //! Layers: `config` (TOML), `context` (keys + database + vault at startup), `http`
 //! (thin handlers), `commands` (one function per CLI command).
 
+pub mod audit_actions;
 pub mod audit_export;
 pub mod auth;
 pub mod cli;

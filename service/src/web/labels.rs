@@ -275,6 +275,45 @@ impl Base {
         })
     }
 
+    /// An audit event's action in the user's language (the code stays beside it on the
+    /// audit page, for exports and searches).
+    pub fn audit_action(&self, a: &str) -> &str {
+        self.t(crate::audit_actions::message_key(a).unwrap_or("label.unknown"))
+    }
+
+    /// A target test's step in the user's language (a SCIM endpoint keeps its path).
+    pub fn target_step(&self, step: &str) -> String {
+        if step.starts_with('/') {
+            return fill(self.t("targets.step-endpoint"), &[("path", step)]);
+        }
+        let key = match step {
+            "connect" => "targets.step-connect",
+            "bind" => "targets.step-bind",
+            "people base" => "targets.step-people-base",
+            "groups base" => "targets.step-groups-base",
+            "disabled base" => "targets.step-disabled-base",
+            "schema" => "targets.step-schema",
+            "write" => "targets.step-write",
+            "read" => "targets.step-read",
+            "token" => "targets.step-token",
+            "folder" => "targets.step-folder",
+            "files" => "targets.step-files",
+            "number" => "targets.step-number",
+            "settings" => "targets.step-settings",
+            _ => return step.to_owned(),
+        };
+        self.t(key).to_owned()
+    }
+
+    /// Where suggested names come from, in the user's language.
+    pub fn name_source<'a>(&'a self, source: &'a str) -> &'a str {
+        match source {
+            "Statistics Sweden (SCB), Namnstatistik" => self.t("fictitious.source-scb"),
+            "Statistics Norway (SSB), Navn" => self.t("fictitious.source-ssb"),
+            other => other,
+        }
+    }
+
     /// The purpose recorded with a read of a real identity: Fiktiv's own purposes in
     /// the user's language, a requester's own words as written.
     pub fn access_purpose<'a>(&'a self, p: &'a str) -> &'a str {
@@ -387,6 +426,81 @@ mod tests {
 
     use super::*;
     use crate::web::i18n::{Catalog, Lang};
+
+    /// Every audit action Fiktiv writes has a name in every language: each action of
+    /// the policies, and every other action code written in the source (found by
+    /// reading it, so that a new one cannot be added without a name).
+    #[test]
+    fn every_audit_action_has_a_name_in_every_language() {
+        let c = Arc::new(Catalog::load().unwrap());
+        let mut codes: Vec<String> = fiktiv_policies::Action::ALL
+            .iter()
+            .map(|a| a.as_str().to_owned())
+            .collect();
+        codes.extend(written_action_codes());
+        for lang in Lang::ALL {
+            let b = Base::new(c.tr(lang), "home.title", String::new(), "/");
+            let unknown = b.t("label.unknown").to_owned();
+            for code in &codes {
+                let name = b.audit_action(code);
+                assert!(
+                    name != unknown && !name.contains("audit-action."),
+                    "{code} has no {lang:?} name"
+                );
+            }
+        }
+        // And the list the page names covers at least what was found.
+        for code in &codes {
+            assert!(
+                crate::audit_actions::CODES.contains(&code.as_str()),
+                "{code} is not in AUDIT_ACTIONS"
+            );
+        }
+    }
+
+    /// The action codes the service writes as string literals: `action: "..."`,
+    /// `audit_system("...")`, `audit_system_with("...")`, the web accounts' `audit(...)`,
+    /// and the provisioning and retention events.
+    fn written_action_codes() -> Vec<String> {
+        let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("src");
+        let mut out = Vec::new();
+        let mut stack = vec![root];
+        while let Some(dir) = stack.pop() {
+            for e in std::fs::read_dir(&dir).unwrap() {
+                let p = e.unwrap().path();
+                if p.is_dir() {
+                    stack.push(p);
+                } else if p.extension().is_some_and(|x| x == "rs") {
+                    let text = std::fs::read_to_string(&p).unwrap();
+                    for line in text.lines() {
+                        let t = line.trim();
+                        let hit = t.starts_with("action: \"")
+                            || t.contains("audit_system(\"")
+                            || t.contains("audit_system_with(\"")
+                            || t.contains("Outcome::Ok, None).await")
+                            || t.contains("system_event(vault, &mut tx, actor, \"");
+                        if !hit {
+                            continue;
+                        }
+                        for (i, part) in t.split('"').enumerate() {
+                            if i % 2 == 1
+                                && part.starts_with(|c: char| c.is_ascii_lowercase())
+                                && part.contains('.')
+                                && part
+                                    .chars()
+                                    .all(|c| c.is_ascii_lowercase() || c == '.' || c == '-')
+                            {
+                                out.push(part.to_owned());
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        out.sort();
+        out.dedup();
+        out
+    }
 
     #[test]
     fn times_and_durations() {
