@@ -341,6 +341,10 @@ async fn the_worker_pool_is_bounded_and_checks_are_capped() {
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
     }
+    // Slow again: one run takes one of the two places; then three requests at once
+    // race for the last place, and exactly one gets it (the count and the claim are
+    // one serialized transaction).
+    scim.set(Fault::Delay(Duration::from_secs(2))).unwrap();
     p.e.ok(
         StatusCode::ACCEPTED,
         "POST",
@@ -349,4 +353,23 @@ async fn the_worker_pool_is_bounded_and_checks_are_capped() {
         None,
     )
     .await;
+    let before = p.e.count("prov_runs").await;
+    let (a, b, c) = tokio::join!(
+        p.e.call("POST", "/api/v1/leak-scan", CENTRAL, None),
+        p.e.call("POST", "/api/v1/targets/ldap/account-check", CENTRAL, None),
+        fiktiv::provisioning::checks::start(
+            &p.ctx,
+            "staff:central",
+            fiktiv::provisioning::checks::RunScope::LeakScanAll,
+            true,
+        ),
+    );
+    let started = [a.0, b.0]
+        .iter()
+        .filter(|s| **s == StatusCode::ACCEPTED)
+        .count()
+        + usize::from(c.is_ok());
+    assert_eq!(started, 1, "exactly one of three at once: {a:?} {b:?} {c:?}");
+    assert_eq!(p.e.count("prov_runs").await, before + 1);
+    scim.clear().unwrap();
 }
