@@ -369,7 +369,10 @@ async fn the_worker_pool_is_bounded_and_checks_are_capped() {
         .filter(|s| **s == StatusCode::ACCEPTED)
         .count()
         + usize::from(c.is_ok());
-    assert_eq!(started, 1, "exactly one of three at once: {a:?} {b:?} {c:?}");
+    assert_eq!(
+        started, 1,
+        "exactly one of three at once: {a:?} {b:?} {c:?}"
+    );
     assert_eq!(p.e.count("prov_runs").await, before + 1);
     scim.clear().unwrap();
 }
