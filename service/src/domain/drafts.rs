@@ -31,10 +31,12 @@ pub struct DraftInfo {
     pub saved_at: String,
 }
 
-/// Keep `plan` as `principal`'s draft of `case` (replacing an older one). No permit: the
-/// person's session has ended; the caller has checked the ended session's CSRF token.
-/// Nothing is kept for a case that is not open.
-pub async fn keep(vault: &Vault, principal: &str, case: &CaseId, plan: &Plan) -> DomainResult<()> {
+/// Keep `plan` as the permit holder's draft of `case` (replacing an older one). Permit:
+/// `plan.write`, decided for the person whose session has just ended (the caller has
+/// checked that session's CSRF token). Nothing is kept for a case that is not open.
+pub async fn keep(vault: &Vault, permit: &Permit, case: &CaseId, plan: &Plan) -> DomainResult<()> {
+    permit.require(Action::PlanWrite)?;
+    let principal = permit.principal_id();
     let bytes =
         Zeroizing::new(serde_json::to_vec(plan).map_err(|e| DomainError::Internal(e.to_string()))?);
     let mut tx = vault.db().begin_write().await?;

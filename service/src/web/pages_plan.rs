@@ -170,6 +170,33 @@ const PLAN_FIELDS: &[&str] = &[
     "free_text",
 ];
 
+/// Keep the form as the ended session's owner's draft, if the one authorizer lets that
+/// person write this case's plan. Whether it was kept says nothing more than the
+/// owner's own permit does.
+async fn keep_draft(
+    st: &AppState,
+    owner: &fiktiv_policies::Principal,
+    id: &str,
+    form: &PlanForm,
+) -> bool {
+    let Ok(case) = id.parse::<fiktiv_vault::CaseId>() else {
+        return false;
+    };
+    let Ok(unit) = cases::unit_of(&st.ctx.vault, &case).await else {
+        return false;
+    };
+    let Ok(permit) = st.authz.authorize(
+        owner,
+        Action::PlanWrite,
+        &fiktiv_policies::Resource::Case { unit },
+    ) else {
+        return false;
+    };
+    drafts::keep(&st.ctx.vault, &permit, &case, &plan_of(form))
+        .await
+        .is_ok()
+}
+
 fn plan_of(form: &PlanForm) -> Plan {
     Plan {
         information_handling: form.information_handling.trim().to_owned(),
@@ -202,11 +229,8 @@ pub async fn plan_write(
     let c = match posted(&st, &web, &parts, &form.csrf).await {
         Ok(c) => c,
         Err(response) => {
-            if let (Some(owner), Ok(case)) = (ended, id.parse::<fiktiv_vault::CaseId>()) {
-                if drafts::keep(&st.ctx.vault, &owner.id, &case, &plan_of(&form))
-                    .await
-                    .is_ok()
-                {
+            if let Some(owner) = ended {
+                if keep_draft(&st, &owner, &id, &form).await {
                     return see_other("/signin?ended=1&draft=1");
                 }
             }
