@@ -180,3 +180,48 @@ fn a_plan_written_past_the_idle_timeout_is_kept_as_a_draft() {
     assert!(!b.exists("#drafts"), "the draft is gone once saved");
     assert!(!b.exists("li.task[data-kind='plan-drafts']"));
 }
+
+/// A plan form sent with an ended session of someone who may not write that case's
+/// plan (another unit's school) keeps nothing: the authorizer decides for the ended
+/// session's owner as for anyone.
+#[test]
+fn no_draft_is_kept_for_someone_who_may_not_write_the_plan() {
+    const IDLE_SECS: u64 = 20;
+    let server = Server::start(&format!("idle_timeout_secs = {IDLE_SECS}"));
+    let sara = server.add_user("sara.school", &["school"], &["skola-1"]);
+    let olle = server.add_user("olle.school", &["school"], &["skola-2"]);
+    let s = web_common::Browser::start();
+    first_sign_in(&s, &server, &sara, 0);
+    let case = open_case(&s, &server);
+    drop(s);
+    let o = web_common::Browser::start();
+    first_sign_in(&o, &server, &olle, 0);
+    assert!(o.exists("input[name='csrf']"), "{}", o.source());
+    std::thread::sleep(std::time::Duration::from_secs(IDLE_SECS + 2));
+    // Olle's own (ended) session's token, on a form for Sara's case.
+    o.execute(
+        "document.documentElement.dataset.stale = '1'; \
+         const f = document.createElement('form'); f.method = 'post'; \
+         f.action = '/cases/' + arguments[0] + '/plan'; \
+         for (const [k, v] of [['csrf', document.querySelector(\"input[name='csrf']\").value], \
+                               ['information_handling', 'Olles text']]) { \
+           const i = document.createElement('input'); i.type = 'hidden'; i.name = k; \
+           i.value = v; f.appendChild(i); } \
+         document.body.appendChild(f); f.submit();",
+        json!([case]),
+    );
+    wait_for(&o, "#signin-notice", 60);
+    assert!(o.url().contains("/signin"), "{}", o.url());
+    assert!(
+        !o.url().contains("draft=1"),
+        "no draft for olle: {}",
+        o.url()
+    );
+    let audit = server.audit();
+    assert!(
+        !audit
+            .iter()
+            .any(|(_, action, _, _)| action == "plan.draft-kept"),
+        "{audit:?}"
+    );
+}
