@@ -221,7 +221,7 @@ pub async fn init_custody(
         }
         Provider::Pkcs11 => {
             let settings = hsm_settings(&config)?;
-            let r2 = RootKey::from_base64(&root.to_base64())?;
+            let r2 = root.clone();
             let now2 = now.clone();
             let record = tokio::task::spawn_blocking(move || {
                 custody::hsm_wrap_root(&settings, &r2, 1, &now2)

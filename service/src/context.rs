@@ -243,7 +243,8 @@ impl Context {
         config: Config,
         clock: SharedClock,
     ) -> Result<Self, StartupError> {
-        load_policies(&config)?;
+        // The policies first: a bad configuration is reported before anything is opened.
+        let policies = load_policies(&config)?;
         let db = Db::connect(&config.database_url(data_dir)).await?;
         let root = match config.keys.provider {
             Provider::File => {
@@ -264,7 +265,7 @@ impl Context {
                 ))
             }
         };
-        Self::open_with_root(db, root, config, data_dir, clock).await
+        Self::build(db, root, config, data_dir, clock, policies).await
     }
 
     /// Open the vault with a root key the caller has opened (shares), on a connected
@@ -276,7 +277,18 @@ impl Context {
         data_dir: &Path,
         clock: SharedClock,
     ) -> Result<Self, StartupError> {
-        let (authz, rules) = load_policies(&config)?;
+        let policies = load_policies(&config)?;
+        Self::build(db, root, config, data_dir, clock, policies).await
+    }
+
+    async fn build(
+        db: Db,
+        root: RootKey,
+        config: Config,
+        data_dir: &Path,
+        clock: SharedClock,
+        (authz, rules): (Authorizer, Rules),
+    ) -> Result<Self, StartupError> {
         let keys = KeyRing::new(root)?;
         let provisioning = provisioning_runtime(&config, data_dir)?;
         let vault = Vault::new(db, keys, clock);

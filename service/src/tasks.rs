@@ -73,10 +73,6 @@ pub async fn tasks(
     let vault = &ctx.vault;
     let muni = |a: Action| authz.authorize(principal, a, &Resource::Municipality).ok();
     let mut out = Vec::new();
-    // The person's own drafts first: their own unsaved work (listed on the start page).
-    let drafts = crate::domain::drafts::list_own(vault, &principal.id)
-        .await?
-        .len();
     let mut push = |kind, count: usize, href: &str| {
         if count > 0 {
             out.push(Task {
@@ -86,6 +82,14 @@ pub async fn tasks(
             });
         }
     };
+    // The person's own unsaved work first (listed on the start page).
+    push(
+        TaskKind::PlanDrafts,
+        crate::domain::drafts::list_own(vault, &principal.id)
+            .await?
+            .len(),
+        "/#drafts",
+    );
 
     // Reviews: the whole municipality for those who may list it, else each own unit.
     let mut due: Vec<reviews::ReviewItem> = Vec::new();
@@ -153,9 +157,6 @@ pub async fn tasks(
         count(DueStatus::DueSoon),
         "/reviews",
     );
-    push(TaskKind::PlanDrafts, drafts, "/#drafts");
-    // Unsaved work of one's own comes first.
-    out.sort_by_key(|t| t.kind != TaskKind::PlanDrafts);
     Ok(out)
 }
 

@@ -351,17 +351,7 @@ fn open_archive(
     archive: &[u8],
     key: &BackupKey,
 ) -> Result<(Header, Zeroizing<Vec<u8>>), BackupError> {
-    let rest = archive
-        .strip_prefix(&MAGIC[..])
-        .ok_or(BackupError::NotAnArchive)?;
-    let (&ver, rest) = rest.split_first().ok_or(BackupError::NotAnArchive)?;
-    if ver != VERSION {
-        return Err(BackupError::NotAnArchive);
-    }
-    let (salt, rest) = rest.split_at_checked(32).ok_or(BackupError::Integrity)?;
-    let (hlen, rest) = rest.split_at_checked(4).ok_or(BackupError::Integrity)?;
-    let hlen = u32::from_be_bytes(hlen.try_into().map_err(|_| BackupError::Integrity)?) as usize;
-    let (header_json, mut rest) = rest.split_at_checked(hlen).ok_or(BackupError::Integrity)?;
+    let (salt, header_json, mut rest) = split_prefix(archive)?;
     let prefix_len = archive.len() - rest.len();
     let prefix_hash = Sha256::digest(&archive[..prefix_len]);
     let k = archive_key(key, salt);
@@ -502,6 +492,16 @@ pub async fn restore(db: &Db, key: &BackupKey, archive: &[u8]) -> Result<Summary
 /// (its key is what the record opens). A changed record opens no key, or a key under
 /// which the archive then fails its integrity check.
 pub fn peek_custody(archive: &[u8]) -> Result<Option<crate::custody::CustodyRecord>, BackupError> {
+    let (_, header_json, _) = split_prefix(archive)?;
+    let header: Header = serde_json::from_slice(header_json).map_err(|_| BackupError::Integrity)?;
+    Ok(header.custody)
+}
+
+/// An archive split at its unencrypted prefix: `(salt, header JSON, the chunks after it)`.
+type Prefix<'a> = (&'a [u8], &'a [u8], &'a [u8]);
+
+/// The unencrypted prefix of an archive.
+fn split_prefix(archive: &[u8]) -> Result<Prefix<'_>, BackupError> {
     let rest = archive
         .strip_prefix(&MAGIC[..])
         .ok_or(BackupError::NotAnArchive)?;
@@ -509,12 +509,11 @@ pub fn peek_custody(archive: &[u8]) -> Result<Option<crate::custody::CustodyReco
     if ver != VERSION {
         return Err(BackupError::NotAnArchive);
     }
-    let (_salt, rest) = rest.split_at_checked(32).ok_or(BackupError::Integrity)?;
+    let (salt, rest) = rest.split_at_checked(32).ok_or(BackupError::Integrity)?;
     let (hlen, rest) = rest.split_at_checked(4).ok_or(BackupError::Integrity)?;
     let hlen = u32::from_be_bytes(hlen.try_into().map_err(|_| BackupError::Integrity)?) as usize;
-    let (header_json, _) = rest.split_at_checked(hlen).ok_or(BackupError::Integrity)?;
-    let header: Header = serde_json::from_slice(header_json).map_err(|_| BackupError::Integrity)?;
-    Ok(header.custody)
+    let (header_json, rest) = rest.split_at_checked(hlen).ok_or(BackupError::Integrity)?;
+    Ok((salt, header_json, rest))
 }
 
 /// Read an archive's header after checking its integrity.

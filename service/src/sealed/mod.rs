@@ -21,7 +21,7 @@ use std::sync::Arc;
 
 use anyhow::Context as _;
 use axum::extract::{Request, State};
-use axum::response::{IntoResponse, Response};
+use axum::response::Response;
 use axum::Router;
 use fiktiv_vault::custody::shares::ShareError;
 use fiktiv_vault::custody::unseal::{Progress, UnsealError, Unsealing};
@@ -262,26 +262,34 @@ impl Gate {
     }
 }
 
+/// The gate and its sealed routes, built once.
+#[derive(Clone)]
+struct GateState {
+    gate: Arc<Gate>,
+    sealed: Router,
+}
+
 /// Every request: the full service when open, the sealed routes otherwise; the unseal
 /// step always.
-async fn dispatch(State(gate): State<Arc<Gate>>, req: Request) -> Response {
+async fn dispatch(State(st): State<GateState>, req: Request) -> Response {
     // The unseal step answers in both states (open: "Fiktiv is open").
     let unseal_step = matches!(req.uri().path(), "/unseal" | "/api/v1/unseal");
-    match gate.router().filter(|_| !unseal_step) {
-        Some(router) => match router.oneshot(req).await {
-            Ok(r) => r,
-            Err(never) => match never {},
-        },
-        None => pages::sealed_router(gate.clone())
-            .oneshot(req)
-            .await
-            .into_response(),
+    let router = match st.gate.router().filter(|_| !unseal_step) {
+        Some(open) => open,
+        None => st.sealed,
+    };
+    match router.oneshot(req).await {
+        Ok(r) => r,
+        Err(never) => match never {},
     }
 }
 
 /// The gate as one router.
 pub fn gate_router(gate: Arc<Gate>) -> Router {
-    Router::new().fallback(dispatch).with_state(gate)
+    let sealed = pages::sealed_router(gate.clone());
+    Router::new()
+        .fallback(dispatch)
+        .with_state(GateState { gate, sealed })
 }
 
 /// `fiktiv serve` with the shares provider: listen at once, sealed.

@@ -192,26 +192,14 @@ pub async fn lookup(
         return Ok(None);
     }
     let h = hash(cookie_value);
-    let row = sqlx::query(
-        "SELECT s.csrf_token, s.created_at, s.last_seen_at, s.stepped_up_at, u.user_id, u.name, \
-         u.roles, u.units, u.must_change_password, u.auth, u.disabled_at \
-         FROM web_sessions s JOIN staff_users u ON u.user_id = s.user_id \
-         WHERE s.session_hash = $1",
-    )
-    .bind(&h)
-    .fetch_optional(vault.db().pool())
-    .await?;
-    let Some(row) = row else {
+    let Some(stored) = stored(vault, t, &h).await? else {
         return Ok(None);
     };
-    let now = vault.now();
-    let created = parse_time(&row.try_get::<String, _>("created_at")?)?;
-    let last_seen = parse_time(&row.try_get::<String, _>("last_seen_at")?)?;
-    let disabled = row.try_get::<Option<String>, _>("disabled_at")?.is_some();
-    if disabled || now - last_seen >= t.idle || now - created >= t.absolute {
+    if stored.disabled || stored.ended {
         delete(vault, &h).await?;
         return Ok(None);
     }
+    let (row, now, created) = (stored.row, stored.now, stored.created);
     sqlx::query("UPDATE web_sessions SET last_seen_at = $1 WHERE session_hash = $2")
         .bind(fmt_time(now))
         .bind(&h)
@@ -243,13 +231,38 @@ pub async fn ended_owner(
     if cookie_value.is_empty() || cookie_value.len() > 64 || csrf.is_empty() {
         return Ok(None);
     }
+    let Some(stored) = stored(vault, t, &hash(cookie_value)).await? else {
+        return Ok(None);
+    };
+    let token: String = stored.row.try_get("csrf_token")?;
+    if stored.disabled || !stored.ended || !tokens_equal(&token, csrf) {
+        return Ok(None);
+    }
+    let account = account_from_row(&stored.row)?;
+    if account.must_change_password {
+        return Ok(None);
+    }
+    Ok(Some(account.principal()))
+}
+
+/// A session's stored row, and whether it has ended (a timeout) or its account is
+/// disabled: read once, for [`lookup`] and [`ended_owner`] alike.
+struct Stored {
+    row: sqlx::any::AnyRow,
+    now: chrono::DateTime<chrono::Utc>,
+    created: chrono::DateTime<chrono::Utc>,
+    disabled: bool,
+    ended: bool,
+}
+
+async fn stored(vault: &Vault, t: Timeouts, h: &str) -> DomainResult<Option<Stored>> {
     let row = sqlx::query(
-        "SELECT s.csrf_token, s.created_at, s.last_seen_at, u.user_id, u.name, \
+        "SELECT s.csrf_token, s.created_at, s.last_seen_at, s.stepped_up_at, u.user_id, u.name, \
          u.roles, u.units, u.must_change_password, u.auth, u.disabled_at \
          FROM web_sessions s JOIN staff_users u ON u.user_id = s.user_id \
          WHERE s.session_hash = $1",
     )
-    .bind(hash(cookie_value))
+    .bind(h)
     .fetch_optional(vault.db().pool())
     .await?;
     let Some(row) = row else {
@@ -260,15 +273,13 @@ pub async fn ended_owner(
     let last_seen = parse_time(&row.try_get::<String, _>("last_seen_at")?)?;
     let disabled = row.try_get::<Option<String>, _>("disabled_at")?.is_some();
     let ended = now - last_seen >= t.idle || now - created >= t.absolute;
-    let token: String = row.try_get("csrf_token")?;
-    if disabled || !ended || !tokens_equal(&token, csrf) {
-        return Ok(None);
-    }
-    let account = account_from_row(&row)?;
-    if account.must_change_password {
-        return Ok(None);
-    }
-    Ok(Some(account.principal()))
+    Ok(Some(Stored {
+        row,
+        now,
+        created,
+        disabled,
+        ended,
+    }))
 }
 
 async fn delete(vault: &Vault, h: &str) -> DomainResult<()> {

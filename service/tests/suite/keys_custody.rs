@@ -110,6 +110,11 @@ impl Server {
         request(self.addr, "GET", path, headers, None).unwrap()
     }
 
+    /// One share to `POST /api/v1/unseal`.
+    fn unseal(&self, share: &str) -> HttpResponse {
+        self.post_json("/api/v1/unseal", &format!(r#"{{"share":"{share}"}}"#))
+    }
+
     fn post_json(&self, path: &str, body: &str) -> HttpResponse {
         request(
             self.addr,
@@ -210,13 +215,13 @@ fn sealed_start_unseal_and_seal(db: &TestDatabase) {
     );
 
     // A typing error, then share 1 by the API, share 1 again, share 2 by the page.
-    let bad = server.post_json("/api/v1/unseal", r#"{"share":"fks1-aaaa"}"#);
+    let bad = server.unseal("fks1-aaaa");
     assert_eq!(bad.status, 422);
     assert_eq!(bad.json().unwrap()["code"], "not-a-share");
-    let ok = server.post_json("/api/v1/unseal", &format!(r#"{{"share":"{}"}}"#, shares[0]));
+    let ok = server.unseal(&shares[0]);
     assert_eq!(ok.status, 200, "{}", ok.text());
     assert_eq!(ok.json().unwrap()["entered"], 1);
-    let again = server.post_json("/api/v1/unseal", &format!(r#"{{"share":"{}"}}"#, shares[0]));
+    let again = server.unseal(&shares[0]);
     assert_eq!(again.json().unwrap()["code"], "repeated");
     let form = format!("share={}", shares[3].replace('-', "%2D"));
     let posted = request(
@@ -275,7 +280,7 @@ fn sealed_start_unseal_and_seal(db: &TestDatabase) {
         503
     );
     for s in [&shares[1], &shares[2], &shares[4]] {
-        let r = server.post_json("/api/v1/unseal", &format!(r#"{{"share":"{s}"}}"#));
+        let r = server.unseal(s);
         assert_eq!(r.status, 200, "{}", r.text());
     }
     assert_eq!(server.get("/readyz", &[]).status, 200);
@@ -353,7 +358,7 @@ fn recovery_drills_with_lost_holders_and_a_forged_share() {
 
     let server = inst.serve(&[]);
     for s in [&shares[3], &shares[4]] {
-        let r = server.post_json("/api/v1/unseal", &format!(r#"{{"share":"{s}"}}"#));
+        let r = server.unseal(s);
         assert_eq!(r.status, 200);
     }
     let status = server.get("/api/v1/unseal", &[]).json().unwrap();
@@ -369,9 +374,9 @@ fn recovery_drills_with_lost_holders_and_a_forged_share() {
     let forged = forge(&shares[0]);
     let server = inst.serve(&[]);
     for s in [&shares[1], &shares[2]] {
-        server.post_json("/api/v1/unseal", &format!(r#"{{"share":"{s}"}}"#));
+        server.unseal(s);
     }
-    let r = server.post_json("/api/v1/unseal", &format!(r#"{{"share":"{forged}"}}"#));
+    let r = server.unseal(&forged);
     assert_eq!(r.status, 422, "{}", r.text());
     let body = r.json().unwrap();
     assert_eq!(body["code"], "do-not-open");
@@ -383,7 +388,7 @@ fn recovery_drills_with_lost_holders_and_a_forged_share() {
         0
     );
     for s in [&shares[0], &shares[1], &shares[2]] {
-        server.post_json("/api/v1/unseal", &format!(r#"{{"share":"{s}"}}"#));
+        server.unseal(s);
     }
     assert_eq!(server.get("/readyz", &[]).status, 200);
 }
@@ -413,7 +418,7 @@ fn rotate_root_makes_new_shares_and_the_old_stop_working() {
     let old = init_shares(&inst);
     let server = inst.serve(&[]);
     for s in [&old[0], &old[1], &old[2]] {
-        server.post_json("/api/v1/unseal", &format!(r#"{{"share":"{s}"}}"#));
+        server.unseal(s);
     }
     assert_eq!(server.get("/readyz", &[]).status, 200);
     let out = inst.run(
@@ -440,10 +445,10 @@ fn rotate_root_makes_new_shares_and_the_old_stop_working() {
     // Sealed again, it wants the new shares: an old one belongs to another set.
     assert!(inst.run(&["seal"], "", &[]).status.success());
     wait_for("sealing", || server.get("/readyz", &[]).status == 503);
-    let r = server.post_json("/api/v1/unseal", &format!(r#"{{"share":"{}"}}"#, old[3]));
+    let r = server.unseal(&old[3]);
     assert_eq!(r.json().unwrap()["code"], "other-set");
     for s in [&new[0], &new[1]] {
-        server.post_json("/api/v1/unseal", &format!(r#"{{"share":"{s}"}}"#));
+        server.unseal(s);
     }
     assert_eq!(server.get("/readyz", &[]).status, 200);
     drop(server);
@@ -517,7 +522,7 @@ fn a_backup_is_restored_on_a_new_machine_with_the_shares_only() {
         "a restored instance starts sealed"
     );
     for s in [&shares[0], &shares[2], &shares[4]] {
-        server.post_json("/api/v1/unseal", &format!(r#"{{"share":"{s}"}}"#));
+        server.unseal(s);
     }
     assert_eq!(server.get("/readyz", &[]).status, 200);
 
@@ -597,7 +602,7 @@ fn two_instances_unseal_independently() {
     let sa = a.serve(&[]);
     let sb = b.serve(&[]);
     for s in [&shares[0], &shares[1], &shares[2]] {
-        sa.post_json("/api/v1/unseal", &format!(r#"{{"share":"{s}"}}"#));
+        sa.unseal(s);
     }
     assert_eq!(sa.get("/readyz", &[]).status, 200);
     assert_eq!(
