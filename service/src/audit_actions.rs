@@ -35,6 +35,7 @@ const TABLE: &[(&str, &str)] = &[
     ("reveal.list-pending", "audit-action.reveal-list-pending"),
     ("reveal.list-own", "audit-action.reveal-list-own"),
     ("case.end", "audit-action.case-end"),
+    ("notify.prefs", "audit-action.notify-prefs"),
     ("case.label", "audit-action.case-label"),
     ("case.access-report", "audit-action.case-access-report"),
     ("audit.read", "audit-action.audit-read"),

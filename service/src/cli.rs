@@ -102,6 +102,27 @@ pub enum Command {
         #[command(subcommand)]
         command: UsersCommand,
     },
+    /// Notifications: run a round now, or send a test mail through `[notifications.smtp]`.
+    Notify {
+        #[command(subcommand)]
+        command: NotifyCommand,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum NotifyCommand {
+    /// Look for new things to do now, record notices and send the mail that is due
+    /// (what `fiktiv serve` does every `[notifications] interval_secs`).
+    Run,
+    /// Send the notification mail to one address, to check the relay settings.
+    Test {
+        /// The address to send to.
+        #[arg(long)]
+        to: String,
+        /// The mail's language: sv, nb or en.
+        #[arg(long, default_value = "sv")]
+        lang: String,
+    },
 }
 
 #[derive(Debug, Subcommand)]

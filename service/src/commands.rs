@@ -156,6 +156,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<i32> {
             let ctx = crate::commands_keys::open_cli(&data_dir, config, clock).await?;
             tokens_command(&ctx, command).await
         }
+        Command::Notify { command } => crate::notify::cli(&data_dir, config, clock, command).await,
         Command::Retention {
             command: RetentionCommand::Run,
         } => {
@@ -321,7 +322,7 @@ fn print_raw(s: &str) {
 
 /// Command output goes to stdout; logs go to stderr.
 #[allow(clippy::print_stdout)] // this is the CLI's output channel
-fn println_out(s: &str) {
+pub(crate) fn println_out(s: &str) {
     println!("{s}");
 }
 

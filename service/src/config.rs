@@ -35,6 +35,95 @@ pub struct Config {
     pub metrics: MetricsConfig,
     /// Key custody: who can open the root key (docs/KEY-CUSTODY.md).
     pub keys: KeysConfig,
+    /// Notifications: in the app, and by e-mail through the municipality's SMTP server
+    /// (docs/NOTIFICATIONS.md).
+    pub notifications: NotificationsConfig,
+}
+
+/// `[notifications]`: how often Fiktiv looks for new things to do, and where it sends
+/// mail. Without `[notifications.smtp]` everyone is told in the app only.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct NotificationsConfig {
+    /// Seconds between two looks for new things to do (1 to 3600; default 60).
+    pub interval_secs: u64,
+    /// The web UI's address as staff reach it (`https://fiktiv.kommun.example`): the
+    /// one link a mail holds. Needed with `[notifications.smtp]`.
+    pub public_url: Option<String>,
+    /// `[notifications.smtp]`: the municipality's mail relay.
+    pub smtp: Option<SmtpConfig>,
+}
+
+impl Default for NotificationsConfig {
+    fn default() -> Self {
+        Self {
+            interval_secs: 60,
+            public_url: None,
+            smtp: None,
+        }
+    }
+}
+
+/// How the connection to the mail relay is encrypted. There is no unencrypted mode.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum SmtpTls {
+    /// Plain connection upgraded with STARTTLS, which must succeed (port 587).
+    #[default]
+    Starttls,
+    /// TLS from the first byte (port 465).
+    Tls,
+}
+
+/// `[notifications.smtp]`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SmtpConfig {
+    /// The relay's host name, as its certificate names it.
+    pub host: String,
+    /// Default 587 with `starttls`, 465 with `tls`.
+    pub port: Option<u16>,
+    #[serde(default)]
+    pub tls: SmtpTls,
+    /// Trust only this CA (PEM) for the relay's certificate; default: the public roots.
+    pub ca_file: Option<PathBuf>,
+    /// Login at the relay, if it asks for one (with `password_file` or
+    /// `FIKTIV_SMTP_PASSWORD`).
+    pub username: Option<String>,
+    /// A file (mode 0600) holding the relay password.
+    pub password_file: Option<PathBuf>,
+    /// The sender: `Fiktiv <noreply@kommun.example>` or a bare address.
+    pub from: String,
+    /// Seconds before a connection or a reply is given up (default 30).
+    pub timeout_secs: Option<u64>,
+}
+
+/// The environment variable that holds the SMTP password (wins over the file).
+pub const SMTP_PASSWORD_ENV: &str = "FIKTIV_SMTP_PASSWORD";
+
+/// Reads a secret from a file that only its owner may read: one value, trimmed.
+/// `what` names the setting in errors (`[keys.pkcs11] pin_file`).
+pub fn read_secret_file(what: &str, path: &Path) -> Result<zeroize::Zeroizing<String>, String> {
+    let shown = path.display();
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let meta = std::fs::metadata(path).map_err(|e| format!("{what} {shown}: {e}"))?;
+        let mode = meta.permissions().mode() & 0o777;
+        if mode & 0o077 != 0 {
+            return Err(format!(
+                "{what} {shown} is readable by group or others (mode {mode:o}); run `chmod 600 {shown}`"
+            ));
+        }
+    }
+    let text = zeroize::Zeroizing::new(
+        std::fs::read_to_string(path).map_err(|e| format!("{what} {shown}: {e}"))?,
+    );
+    let value = text.trim();
+    if value.is_empty() {
+        return Err(format!("{what} {shown} is empty"));
+    }
+    Ok(zeroize::Zeroizing::new(value.to_owned()))
 }
 
 /// `[keys]`: the key custody provider.
@@ -63,31 +152,11 @@ pub struct Pkcs11Config {
 impl Pkcs11Config {
     /// The HSM settings, with the PIN read from `pin_file` (one line; mode 0600).
     pub fn settings(&self) -> Result<fiktiv_vault::custody::hsm::HsmSettings, String> {
-        let shown = self.pin_file.display();
-        #[cfg(unix)]
-        {
-            use std::os::unix::fs::PermissionsExt;
-            let meta = std::fs::metadata(&self.pin_file)
-                .map_err(|e| format!("[keys.pkcs11] pin_file {shown}: {e}"))?;
-            let mode = meta.permissions().mode() & 0o777;
-            if mode & 0o077 != 0 {
-                return Err(format!(
-                    "[keys.pkcs11] pin_file {shown} is readable by group or others (mode {mode:o}); run `chmod 600 {shown}`"
-                ));
-            }
-        }
-        let text = zeroize::Zeroizing::new(
-            std::fs::read_to_string(&self.pin_file)
-                .map_err(|e| format!("[keys.pkcs11] pin_file {shown}: {e}"))?,
-        );
-        let pin = text.trim();
-        if pin.is_empty() {
-            return Err(format!("[keys.pkcs11] pin_file {shown} is empty"));
-        }
+        let pin = read_secret_file("[keys.pkcs11] pin_file", &self.pin_file)?;
         Ok(fiktiv_vault::custody::hsm::HsmSettings {
             module: self.module.clone(),
             token_label: self.token_label.clone(),
-            pin: secrecy::SecretString::from(pin.to_string()),
+            pin: secrecy::SecretString::from(pin.as_str().to_owned()),
         })
     }
 }

@@ -119,6 +119,7 @@ pub fn load_policies(config: &Config) -> Result<(Authorizer, Rules), StartupErro
     if let Some(oidc) = &config.web.oidc {
         crate::web::oidc::Settings::from_config(oidc).map_err(StartupError::Rules)?;
     }
+    crate::notify::Mailer::from_config(&config.notifications).map_err(StartupError::Rules)?;
     if config.reveal.ttl_minutes == 0 || config.reveal.ttl_minutes > 24 * 60 {
         return Err(StartupError::Rules(
             "[reveal] ttl_minutes must be 1 to 1440".into(),

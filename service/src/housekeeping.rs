@@ -1,5 +1,6 @@
 //! Housekeeping that `fiktiv serve` runs on a schedule, once across the cluster: review
-//! reminders and shredding after the retention period.
+//! reminders, shredding after the retention period, and notifications
+//! ([`crate::notify`]).
 //!
 //! Each task has a row in `schedules` and is claimed with
 //! [`crate::cluster::claim_schedule`], so with several instances exactly one runs it per
@@ -27,6 +28,7 @@ pub const INTERVAL: TimeDelta = TimeDelta::hours(1);
 pub struct Housekept {
     pub reminders: Option<Reminded>,
     pub retention: Option<RetentionReport>,
+    pub notifications: Option<crate::notify::Report>,
 }
 
 /// Runs each housekeeping task that is due and that this instance claims.
@@ -47,6 +49,22 @@ pub async fn run_due(ctx: &Context) -> DomainResult<Housekept> {
     }
     if crate::cluster::claim_schedule(vault, RETENTION, me, INTERVAL).await? {
         out.retention = Some(run_retention(vault, "system").await?);
+    }
+    let every =
+        TimeDelta::seconds(i64::try_from(ctx.config.notifications.interval_secs).unwrap_or(60));
+    if crate::cluster::claim_schedule(vault, crate::notify::SCHEDULE, me, every).await? {
+        let r = crate::notify::round(ctx).await?;
+        if r.people + r.mails_sent + r.mails_given_up > 0 {
+            tracing::info!(
+                people = r.people,
+                notices = r.notices,
+                mails_sent = r.mails_sent,
+                mails_retried = r.mails_retried,
+                mails_given_up = r.mails_given_up,
+                "notifications"
+            );
+        }
+        out.notifications = Some(r);
     }
     Ok(out)
 }

@@ -18,6 +18,7 @@ pub mod hardening;
 pub mod housekeeping;
 pub mod http;
 pub mod metrics;
+pub mod notify;
 pub mod provisioning;
 pub mod sealed;
 pub mod tasks;

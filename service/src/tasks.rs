@@ -37,9 +37,41 @@ pub enum TaskKind {
     ReviewsDueSoon,
     /// The person's own plan drafts, kept when a session ended while writing.
     PlanDrafts,
+    /// Cases of the person's own units whose accounts have been written to every
+    /// target since the last account check: the school checks them (step 5).
+    AccountsToCheck,
 }
 
 impl TaskKind {
+    pub const ALL: [TaskKind; 9] = [
+        TaskKind::OrdersWaiting,
+        TaskKind::AlertsOpen,
+        TaskKind::CaseAlertsOpen,
+        TaskKind::RevealsToDecide,
+        TaskKind::RevealsApproved,
+        TaskKind::ReviewsOverdue,
+        TaskKind::ReviewsDueSoon,
+        TaskKind::PlanDrafts,
+        TaskKind::AccountsToCheck,
+    ];
+
+    /// The kind of a stable code.
+    pub fn from_code(s: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|k| k.as_str() == s)
+    }
+
+    /// The page of the web UI where it is done.
+    pub fn href(self) -> &'static str {
+        match self {
+            TaskKind::OrdersWaiting => "/orders",
+            TaskKind::AlertsOpen => "/provisioning",
+            TaskKind::CaseAlertsOpen | TaskKind::AccountsToCheck => "/cases",
+            TaskKind::RevealsToDecide | TaskKind::RevealsApproved => "/reveals",
+            TaskKind::ReviewsOverdue | TaskKind::ReviewsDueSoon => "/reviews",
+            TaskKind::PlanDrafts => "/#drafts",
+        }
+    }
+
     /// The stable code, as serialised.
     pub fn as_str(self) -> &'static str {
         match self {
@@ -51,6 +83,7 @@ impl TaskKind {
             TaskKind::ReviewsOverdue => "reviews-overdue",
             TaskKind::ReviewsDueSoon => "reviews-due-soon",
             TaskKind::PlanDrafts => "plan-drafts",
+            TaskKind::AccountsToCheck => "accounts-to-check",
         }
     }
 }
@@ -64,22 +97,47 @@ pub struct Task {
     pub href: String,
 }
 
+/// One kind of task with the keys of its items (an order id, an alert id, a review's
+/// case and due date ...): what [`crate::notify`] compares to tell a person about what
+/// is new. Never shown; [`tasks`] gives only the counts.
+#[derive(Debug, Clone)]
+pub struct TaskItems {
+    pub kind: TaskKind,
+    pub href: &'static str,
+    pub keys: Vec<String>,
+}
+
 /// The tasks of `principal`, most urgent first; kinds with nothing to do are left out.
 pub async fn tasks(
     ctx: &Context,
     authz: &Authorizer,
     principal: &Principal,
 ) -> DomainResult<Vec<Task>> {
+    Ok(task_items(ctx, authz, principal)
+        .await?
+        .into_iter()
+        .map(|t| Task {
+            kind: t.kind,
+            count: t.keys.len(),
+            href: t.href.to_owned(),
+        })
+        .collect())
+}
+
+/// The tasks of `principal` with their items, most urgent first; kinds with nothing to
+/// do are left out. Each list comes from the domain function of its own page, with a
+/// permit from the one authorizer.
+pub async fn task_items(
+    ctx: &Context,
+    authz: &Authorizer,
+    principal: &Principal,
+) -> DomainResult<Vec<TaskItems>> {
     let vault = &ctx.vault;
     let muni = |a: Action| authz.authorize(principal, a, &Resource::Municipality).ok();
     let mut out = Vec::new();
-    let mut push = |kind, count: usize, href: &str| {
-        if count > 0 {
-            out.push(Task {
-                kind,
-                count,
-                href: href.to_owned(),
-            });
+    let mut push = |kind, keys: Vec<String>, href: &'static str| {
+        if !keys.is_empty() {
+            out.push(TaskItems { kind, href, keys });
         }
     };
     // The person's own unsaved work first (listed on the start page).
@@ -87,7 +145,9 @@ pub async fn tasks(
         TaskKind::PlanDrafts,
         crate::domain::drafts::list_own(vault, &principal.id)
             .await?
-            .len(),
+            .iter()
+            .map(|d| d.case_id.to_string())
+            .collect(),
         "/#drafts",
     );
 
@@ -103,10 +163,15 @@ pub async fn tasks(
             }
         }
     }
-    let count = |s: DueStatus| due.iter().filter(|i| i.status == s).count();
+    let keys = |s: DueStatus| -> Vec<String> {
+        due.iter()
+            .filter(|i| i.status == s)
+            .map(|i| format!("{} {}", i.case_id, i.next_due))
+            .collect()
+    };
     push(
         TaskKind::ReviewsOverdue,
-        count(DueStatus::Overdue),
+        keys(DueStatus::Overdue),
         "/reviews",
     );
 
@@ -116,45 +181,72 @@ pub async fn tasks(
     };
     if let Some(p) = muni(Action::ProvisioningStatusRead) {
         let open = checks::alerts_permitted(ctx, &p, &filter).await?;
-        push(TaskKind::AlertsOpen, open.len(), "/provisioning");
+        push(
+            TaskKind::AlertsOpen,
+            open.into_iter().map(|a| a.alert_id).collect(),
+            "/provisioning",
+        );
     } else {
         // A school: the open alerts of the cases of its own units (what the case
-        // pages show), one query per unit it may read the cases of.
-        let mut n = 0;
+        // pages show), one query per unit it may read the cases of; and the cases
+        // whose accounts are written and not yet checked.
+        let mut alerts = Vec::new();
+        let mut to_check = Vec::new();
         for unit in &principal.units {
             let resource = Resource::Case { unit: unit.clone() };
             if let Ok(read) = authz.authorize(principal, Action::CaseRead, &resource) {
-                n += checks::unit_alerts(ctx, &read, unit).await?.len();
+                alerts.extend(
+                    checks::unit_alerts(ctx, &read, unit)
+                        .await?
+                        .into_iter()
+                        .map(|a| a.alert_id),
+                );
+                to_check.extend(
+                    checks::cases_to_check(ctx, &read, unit)
+                        .await?
+                        .into_iter()
+                        .map(|(case, done)| format!("{case} {done}")),
+                );
             }
         }
-        push(TaskKind::CaseAlertsOpen, n, "/cases");
+        push(TaskKind::CaseAlertsOpen, alerts, "/cases");
+        push(TaskKind::AccountsToCheck, to_check, "/cases");
     }
 
     if let Some(p) = muni(Action::OrderQueueRead) {
         push(
             TaskKind::OrdersWaiting,
-            orders::queue(vault, &p, false).await?.len(),
+            orders::queue(vault, &p, false)
+                .await?
+                .into_iter()
+                .map(|o| o.order_id)
+                .collect(),
             "/orders",
         );
     }
     if let Some(p) = muni(Action::RevealListPending) {
         push(
             TaskKind::RevealsToDecide,
-            reveal::list_pending(vault, &p).await?.len(),
+            reveal::list_pending(vault, &p)
+                .await?
+                .into_iter()
+                .map(|r| r.reveal_id)
+                .collect(),
             "/reveals",
         );
     }
     if let Some(p) = muni(Action::RevealListOwn) {
         let approved = reveal::list_own(vault, &p)
             .await?
-            .iter()
+            .into_iter()
             .filter(|r| r.state == RevealState::Approved)
-            .count();
+            .map(|r| r.reveal_id)
+            .collect();
         push(TaskKind::RevealsApproved, approved, "/reveals");
     }
     push(
         TaskKind::ReviewsDueSoon,
-        count(DueStatus::DueSoon),
+        keys(DueStatus::DueSoon),
         "/reviews",
     );
     Ok(out)
@@ -167,17 +259,9 @@ mod tests {
 
     #[test]
     fn as_str_is_the_serialised_code() {
-        for k in [
-            TaskKind::OrdersWaiting,
-            TaskKind::AlertsOpen,
-            TaskKind::CaseAlertsOpen,
-            TaskKind::RevealsToDecide,
-            TaskKind::RevealsApproved,
-            TaskKind::ReviewsOverdue,
-            TaskKind::ReviewsDueSoon,
-            TaskKind::PlanDrafts,
-        ] {
+        for k in TaskKind::ALL {
             assert_eq!(serde_json::to_value(k).unwrap(), k.as_str());
+            assert_eq!(TaskKind::from_code(k.as_str()), Some(k));
         }
     }
 }

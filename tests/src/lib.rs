@@ -10,6 +10,7 @@
 //! | SQLite | [`TestDatabase::sqlite`] | a file in a temporary directory |
 //! | Chromium | [`chromium_path`], [`chromedriver_path`] | Debian's `chromium` / `chromium-driver` |
 //! | OpenID provider | [`OidcProvider`] | node-oidc-provider (npm `oidc-provider`) from `tests/web/oidc-provider.mjs` |
+//! | SMTP relay | [`SmtpServer`] | `tests/smtp/smtp-server.py` on aiosmtpd (PyPI, `.venv`): STARTTLS and AUTH required |
 //! | HSM (PKCS#11) | [`SoftHsm`] | a SoftHSM2 token in its own directory (`softhsm2-util --init-token`) |
 //!
 //! [`FaultProxy`] sits in front of a peer (slapd over TCP, scim2-server over HTTP) and
@@ -35,6 +36,7 @@ mod port;
 mod process;
 mod scim;
 mod slapd;
+mod smtp;
 mod softhsm;
 
 pub use chromium::{chromedriver_path, chromium_path, CHROMIUM_HEADLESS_ARGS};
@@ -45,6 +47,7 @@ pub use oidc::{OidcClient, OidcProvider, NODE_ENV};
 pub use port::free_port;
 pub use scim::ScimServer;
 pub use slapd::{Slapd, SlapdBuilder, DEFAULT_SUFFIX};
+pub use smtp::{Mail, SmtpServer};
 pub use softhsm::{SoftHsm, SOFTHSM_USER_PIN};
 
 use std::path::PathBuf;

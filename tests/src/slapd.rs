@@ -509,15 +509,15 @@ impl Drop for Slapd {
 
 /// The PEM files of a TLS-serving slapd.
 #[derive(Debug)]
-struct TlsFiles {
-    ca: PathBuf,
-    cert: PathBuf,
-    key: PathBuf,
+pub(crate) struct TlsFiles {
+    pub(crate) ca: PathBuf,
+    pub(crate) cert: PathBuf,
+    pub(crate) key: PathBuf,
 }
 
 /// A throw-away CA and a server certificate it issued for `localhost` and 127.0.0.1
 /// (P-256 keys, valid two days), made with the `openssl` program in `dir`.
-fn make_certificates(dir: &Path) -> anyhow::Result<TlsFiles> {
+pub(crate) fn make_certificates(dir: &Path) -> anyhow::Result<TlsFiles> {
     let openssl = find_executable("openssl", &[PathBuf::from("/usr/bin/openssl")])
         .ok_or_else(|| anyhow!("`openssl` not found (Debian package openssl); {INSTALL_HINT}"))?;
     let f = |name: &str| dir.join(name).display().to_string();

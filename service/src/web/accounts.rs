@@ -452,6 +452,17 @@ pub async fn list(vault: &Vault) -> DomainResult<Vec<AccountInfo>> {
         .collect()
 }
 
+/// Every account that is not disabled (the notifier asks each what it has to do).
+pub async fn active(vault: &Vault) -> DomainResult<Vec<Account>> {
+    let rows = sqlx::query(
+        "SELECT user_id, name, roles, units, must_change_password, auth FROM staff_users \
+         WHERE disabled_at IS NULL ORDER BY name",
+    )
+    .fetch_all(vault.db().pool())
+    .await?;
+    rows.iter().map(account_from_row).collect()
+}
+
 /// Build an [`Account`] from a row with user_id, name, roles, units, must_change_password
 /// and auth.
 pub(super) fn account_from_row(r: &sqlx::any::AnyRow) -> DomainResult<Account> {

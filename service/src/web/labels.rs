@@ -43,6 +43,11 @@ pub fn fill(message: &str, args: &[(&str, &str)]) -> String {
 const SHOWN_TZ: chrono_tz::Tz = chrono_tz::Europe::Stockholm;
 
 impl Base {
+    /// The number of unread notices on the start page.
+    pub fn unread_text(&self, n: &i64) -> String {
+        fill(self.t("home.unread"), &[("n", &n.to_string())])
+    }
+
     /// A stored RFC 3339 time as local time, `YYYY-MM-DD HH:MM`.
     pub fn when(&self, s: &str) -> String {
         match DateTime::parse_from_rfc3339(s) {
@@ -341,17 +346,20 @@ impl Base {
 
     /// A task of the start page in the user's language, with its count.
     pub fn task_text(&self, t: &Task) -> String {
-        let key = match t.kind {
-            TaskKind::OrdersWaiting => "home.task-orders-waiting",
-            TaskKind::AlertsOpen => "home.task-alerts-open",
-            TaskKind::CaseAlertsOpen => "home.task-case-alerts-open",
-            TaskKind::RevealsToDecide => "home.task-reveals-to-decide",
-            TaskKind::RevealsApproved => "home.task-reveals-approved",
-            TaskKind::ReviewsOverdue => "home.task-reviews-overdue",
-            TaskKind::ReviewsDueSoon => "home.task-reviews-due-soon",
-            TaskKind::PlanDrafts => "home.task-plan-drafts",
-        };
-        fill(self.t(key), &[("n", &t.count.to_string())])
+        fill(self.t(task_key(t.kind)), &[("n", &t.count.to_string())])
+    }
+
+    /// An in-app notice: what kind of thing is new, and how many.
+    pub fn notice_text(&self, n: &crate::notify::Notice) -> String {
+        match TaskKind::from_code(&n.kind) {
+            Some(k) => fill(self.t(task_key(k)), &[("n", &n.count.to_string())]),
+            None => self.t("label.unknown").to_owned(),
+        }
+    }
+
+    /// Where a notice leads: the page where that kind of thing is done.
+    pub fn notice_href(&self, n: &crate::notify::Notice) -> &'static str {
+        TaskKind::from_code(&n.kind).map_or("/", TaskKind::href)
     }
 
     /// A task's kind as its stable code (for the page's `data-kind`).
@@ -416,6 +424,21 @@ impl Base {
 
     pub fn ok_text(&self, b: &bool) -> &str {
         self.t(if *b { "label.ok" } else { "label.not-ok" })
+    }
+}
+
+/// The message key of a task kind (start page and notices; `{n}` is the count).
+fn task_key(k: TaskKind) -> &'static str {
+    match k {
+        TaskKind::OrdersWaiting => "home.task-orders-waiting",
+        TaskKind::AlertsOpen => "home.task-alerts-open",
+        TaskKind::CaseAlertsOpen => "home.task-case-alerts-open",
+        TaskKind::RevealsToDecide => "home.task-reveals-to-decide",
+        TaskKind::RevealsApproved => "home.task-reveals-approved",
+        TaskKind::ReviewsOverdue => "home.task-reviews-overdue",
+        TaskKind::ReviewsDueSoon => "home.task-reviews-due-soon",
+        TaskKind::PlanDrafts => "home.task-plan-drafts",
+        TaskKind::AccountsToCheck => "home.task-accounts-to-check",
     }
 }
 

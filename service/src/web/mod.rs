@@ -39,6 +39,7 @@ mod pages_audit;
 mod pages_cases;
 mod pages_end;
 mod pages_followup;
+mod pages_notify;
 mod pages_oidc;
 mod pages_plan;
 mod pages_provisioning;
@@ -109,6 +110,11 @@ pub fn routes(config: &Config) -> Router<AppState> {
         .route("/step-up/oidc", get(pages_oidc::step_up_start))
         .route("/lang", post(pages::set_lang))
         .route("/session/alive", get(pages::session_alive))
+        .route(
+            "/notifications",
+            get(pages_notify::show).post(pages_notify::save),
+        )
+        .route("/notifications/read", post(pages_notify::mark_read))
         .route("/static/fiktiv.css", get(pages::css))
         .route("/static/fiktiv.js", get(pages::js))
         // The school's cases.

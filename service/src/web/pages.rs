@@ -229,10 +229,14 @@ pub async fn home(
     let drafts = crate::domain::drafts::list_own(&st.ctx.vault, &s.account.principal().id)
         .await
         .unwrap_or_default();
+    let unread = crate::notify::store::unread(&st.ctx.vault, &s.account.user_id)
+        .await
+        .unwrap_or_default();
     let page = HomePage {
         base: base_for(&st, &web, &req, s, "home.title", "/"),
         tasks,
         drafts,
+        unread,
         intros: s.account.roles.iter().map(|r| role_intro_key(*r)).collect(),
         notice: (q.password.as_deref() == Some("changed"))
             .then_some("home.notice-password-changed"),

@@ -229,6 +229,8 @@ pub struct HomePage {
     pub tasks: Vec<crate::tasks::Task>,
     /// The person's own plan drafts (kept when a session ended while writing).
     pub drafts: Vec<crate::domain::drafts::DraftInfo>,
+    /// Unread notices (`/notifications`).
+    pub unread: i64,
 }
 
 /// The error of the re-authentication as a whole (a wrong password or code, a lockout,

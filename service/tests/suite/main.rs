@@ -35,6 +35,7 @@ mod hardening_injection;
 mod hardening_limits;
 mod http_health;
 mod keys_custody;
+mod notifications;
 mod ops_backup;
 mod ops_cli;
 mod ops_cluster;

@@ -10,7 +10,9 @@
 use std::net::TcpStream;
 use std::process::Command;
 
-use fiktiv_tests::{chromedriver_path, chromium_path, free_port, ScimServer, Slapd, TestDatabase};
+use fiktiv_tests::{
+    chromedriver_path, chromium_path, free_port, ScimServer, Slapd, SmtpServer, TestDatabase,
+};
 use serde_json::json;
 use sqlx::Connection as _;
 
@@ -342,4 +344,45 @@ fn chromium_and_chromedriver_are_installed() {
 fn free_ports_are_distinct() {
     let ports: std::collections::HashSet<u16> = (0..50).map(|_| free_port().unwrap()).collect();
     assert_eq!(ports.len(), 50);
+}
+
+/// Reads one SMTP reply (all its lines) and returns its code and the last line.
+fn smtp_reply(r: &mut impl std::io::BufRead) -> (String, String) {
+    loop {
+        let mut line = String::new();
+        r.read_line(&mut line).unwrap();
+        assert!(line.len() >= 4, "short SMTP reply line {line:?}");
+        if line.as_bytes()[3] == b' ' {
+            return (line[..3].to_owned(), line);
+        }
+    }
+}
+
+#[test]
+fn smtp_server_refuses_mail_without_tls_and_stops_on_drop() {
+    use std::io::{BufReader, Write as _};
+    let smtp = SmtpServer::start().unwrap();
+    assert!(smtp.ca_file().is_file());
+    let port = smtp.port();
+    let stream = TcpStream::connect(("127.0.0.1", port)).unwrap();
+    let mut w = stream.try_clone().unwrap();
+    let mut r = BufReader::new(stream);
+    assert_eq!(smtp_reply(&mut r).0, "220");
+    w.write_all(b"EHLO test.example\r\n").unwrap();
+    let (code, _) = smtp_reply(&mut r);
+    assert_eq!(code, "250");
+    // Like a municipality's relay: no mail, and no AUTH, before STARTTLS.
+    w.write_all(b"MAIL FROM:<a@example.org>\r\n").unwrap();
+    let (code, line) = smtp_reply(&mut r);
+    assert_eq!(code, "530", "{line}");
+    w.write_all(b"AUTH PLAIN AGZpa3Rpdi1yZWxheQB4\r\n").unwrap();
+    let (code, line) = smtp_reply(&mut r);
+    assert!(code.starts_with('5'), "{line}");
+    w.write_all(b"QUIT\r\n").unwrap();
+    assert!(smtp.messages().unwrap().is_empty());
+    drop(smtp);
+    assert!(
+        TcpStream::connect(("127.0.0.1", port)).is_err(),
+        "the SMTP server still listens after drop"
+    );
 }

@@ -185,6 +185,38 @@ pub async fn unit_alerts(
     rows.iter().map(alert_view).collect()
 }
 
+/// The registered cases of one unit whose fictitious persons' accounts have all been
+/// written (no job pending, running or failed) and that have had no account check
+/// since: what the school is asked to check (step 5). Each with the time the last job
+/// finished, so that a case written again is asked for again. Permit: `case.read` on
+/// the unit's cases.
+pub async fn cases_to_check(
+    ctx: &Context,
+    permit: &Permit,
+    unit: &str,
+) -> DomainResult<Vec<(String, String)>> {
+    permit.require(Action::CaseRead)?;
+    let rows = sqlx::query(
+        "SELECT x.case_id, x.last_done FROM ( \
+           SELECT c.case_id AS case_id, MAX(j.updated_at) AS last_done, \
+             SUM(CASE WHEN j.state = 'done' THEN 0 ELSE 1 END) AS unfinished \
+           FROM cases c JOIN prov_persons p ON p.case_id = c.case_id \
+           JOIN prov_jobs j ON j.person_id = p.person_id \
+           WHERE c.unit = $1 AND c.state = 'registered' AND p.desired = 'present' \
+           GROUP BY c.case_id) x \
+         WHERE x.unfinished = 0 AND NOT EXISTS (SELECT 1 FROM prov_runs r \
+           WHERE r.kind = 'account-check' AND r.case_id = x.case_id AND r.state = 'done' \
+           AND r.finished_at >= x.last_done) \
+         ORDER BY x.case_id LIMIT 1000",
+    )
+    .bind(unit)
+    .fetch_all(ctx.vault.db().pool())
+    .await?;
+    rows.iter()
+        .map(|r| Ok((r.try_get("case_id")?, r.try_get("last_done")?)))
+        .collect()
+}
+
 /// Acknowledge an alert, audited. Permit: `sync.apply`.
 pub async fn acknowledge(
     ctx: &Context,
