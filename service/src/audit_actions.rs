@@ -31,6 +31,7 @@ const TABLE: &[(&str, &str)] = &[
     ("reveal.request", "audit-action.reveal-request"),
     ("reveal.approve", "audit-action.reveal-approve"),
     ("reveal.refuse", "audit-action.reveal-refuse"),
+    ("reveal.open", "audit-action.reveal-open"),
     ("reveal.read", "audit-action.reveal-read"),
     ("reveal.list-pending", "audit-action.reveal-list-pending"),
     ("reveal.list-own", "audit-action.reveal-list-own"),

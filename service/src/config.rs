@@ -302,13 +302,20 @@ pub struct PoliciesConfig {
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct RevealConfig {
-    /// How long an approved reveal may be read (once), in minutes.
+    /// The read window, in minutes: it starts when the requester opens the approved
+    /// reveal, which is read once within it.
     pub ttl_minutes: u32,
+    /// How long an approved reveal waits for the requester to open it, in hours (the
+    /// requester is notified).
+    pub open_within_hours: u32,
 }
 
 impl Default for RevealConfig {
     fn default() -> Self {
-        Self { ttl_minutes: 15 }
+        Self {
+            ttl_minutes: 15,
+            open_within_hours: 72,
+        }
     }
 }
 

@@ -120,6 +120,11 @@ pub fn load_policies(config: &Config) -> Result<(Authorizer, Rules), StartupErro
         crate::web::oidc::Settings::from_config(oidc).map_err(StartupError::Rules)?;
     }
     crate::notify::Mailer::from_config(&config.notifications).map_err(StartupError::Rules)?;
+    if config.reveal.open_within_hours == 0 || config.reveal.open_within_hours > 720 {
+        return Err(StartupError::Rules(
+            "[reveal] open_within_hours must be 1 to 720".into(),
+        ));
+    }
     if config.reveal.ttl_minutes == 0 || config.reveal.ttl_minutes > 24 * 60 {
         return Err(StartupError::Rules(
             "[reveal] ttl_minutes must be 1 to 1440".into(),
@@ -131,6 +136,7 @@ pub fn load_policies(config: &Config) -> Result<(Authorizer, Rules), StartupErro
         review: config.review,
         identity: config.identity,
         reveal_ttl: chrono::TimeDelta::minutes(i64::from(config.reveal.ttl_minutes)),
+        reveal_open_within: chrono::TimeDelta::hours(i64::from(config.reveal.open_within_hours)),
     };
     Ok((authz, rules))
 }

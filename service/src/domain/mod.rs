@@ -45,7 +45,10 @@ pub struct Rules {
     pub retention: RetentionPolicy,
     pub review: ReviewSettings,
     pub identity: IdentityPolicy,
+    /// The read window, from when the requester opens an approved reveal.
     pub reveal_ttl: TimeDelta,
+    /// How long an approved reveal waits for the requester to open it.
+    pub reveal_open_within: TimeDelta,
 }
 
 impl Rules {

@@ -1,6 +1,8 @@
 //! Step 10: reveal, with four eyes. Anyone entitled asks to see the real identity
 //! behind a fictitious one, stating a purpose; a different person with the approver
-//! role decides; an approved reveal is readable once, within a time limit. Requests,
+//! role decides; an approved reveal is readable once, within a time limit: it waits
+//! `[reveal] open_within_hours` for the requester (who is notified), and once they
+//! open it the read window of `[reveal] ttl_minutes` starts. Requests,
 //! approvals, refusals and reads (also refused reads) are audited.
 
 use fiktiv_policies::{Action, Permit};
@@ -204,12 +206,14 @@ struct Stored {
     purpose: String,
     state: RevealState,
     expires_at: Option<String>,
+    /// When the requester opened it (the read window's start).
+    opened_at: Option<String>,
 }
 
 async fn load(conn: &mut sqlx::AnyConnection, id: &RevealId) -> DomainResult<Stored> {
     let r = sqlx::query(
-        "SELECT case_id, subject, requested_by, requested_at, purpose, state, expires_at \
-         FROM reveal_requests WHERE reveal_id = $1",
+        "SELECT case_id, subject, requested_by, requested_at, purpose, state, expires_at, \
+         opened_at FROM reveal_requests WHERE reveal_id = $1",
     )
     .bind(id.to_string())
     .fetch_optional(&mut *conn)
@@ -236,6 +240,7 @@ async fn load(conn: &mut sqlx::AnyConnection, id: &RevealId) -> DomainResult<Sto
             }
         },
         expires_at: r.try_get("expires_at")?,
+        opened_at: r.try_get("opened_at")?,
     })
 }
 
@@ -304,7 +309,8 @@ pub async fn decide(
     let (state, expires) = if input.approve {
         (
             RevealState::Approved,
-            Some(fmt_time(now + rules.reveal_ttl)),
+            // The requester has this long to open it; opening starts the read window.
+            Some(fmt_time(now + rules.reveal_open_within)),
         )
     } else {
         (RevealState::Refused, None)
@@ -345,6 +351,83 @@ pub async fn decide(
         requested_by: s.requested_by,
         requested_at: s.requested_at,
         decided_by: Some(permit.principal_id().to_owned()),
+        expires_at: expires,
+    })
+}
+
+/// The requester opens an approved reveal (its page, or `POST .../open`): the read
+/// window of `[reveal] ttl_minutes` starts now, if it has not started already. Opening
+/// must come before the approval's deadline (`[reveal] open_within_hours`). Audited
+/// once (`reveal.open`). Permit: `reveal.read` on the request (only the requester).
+pub async fn open(
+    vault: &Vault,
+    rules: &Rules,
+    permit: &Permit,
+    id: &RevealId,
+) -> DomainResult<RevealView> {
+    permit.require(Action::RevealRead)?;
+    let mut tx = vault.db().begin_write().await?;
+    let s = load(&mut tx, id).await?;
+    let now = vault.now();
+    match s.state {
+        RevealState::Approved => {}
+        RevealState::Read => {
+            return Err(DomainError::Gone {
+                code: "reveal-used",
+                message: "This reveal has already been read.",
+            })
+        }
+        _ => {
+            return Err(DomainError::conflict(
+                "reveal-not-approved",
+                "This request has not been approved.",
+            ))
+        }
+    }
+    let deadline = match &s.expires_at {
+        Some(t) => parse_time(t)?,
+        None => now,
+    };
+    if now >= deadline {
+        return Err(DomainError::Gone {
+            code: "reveal-expired",
+            message: "The time to read this reveal has run out. Ask again.",
+        });
+    }
+    let mut expires = s.expires_at.clone();
+    if s.opened_at.is_none() {
+        let until = fmt_time(now + rules.reveal_ttl);
+        sqlx::query(
+            "UPDATE reveal_requests SET opened_at = $1, expires_at = $2 WHERE reveal_id = $3 \
+             AND state = 'approved' AND opened_at IS NULL",
+        )
+        .bind(fmt_time(now))
+        .bind(&until)
+        .bind(id.to_string())
+        .execute(&mut *tx)
+        .await?;
+        vault
+            .audit(
+                &mut tx,
+                &NewEvent {
+                    actor: permit.principal_id(),
+                    action: "reveal.open",
+                    case_id: Some(s.case),
+                    purpose: Some(&s.purpose),
+                    outcome: Outcome::Ok,
+                },
+            )
+            .await?;
+        expires = Some(until);
+    }
+    tx.commit().await?;
+    Ok(RevealView {
+        reveal_id: id.to_string(),
+        case_id: s.case.to_string(),
+        state: RevealState::Approved,
+        requested_by: s.requested_by,
+        requested_at: s.requested_at,
+        decided_by: None,
         expires_at: expires,
     })
 }

@@ -18,6 +18,7 @@ pub fn routes() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
         .routes(routes!(request_reveal))
         .routes(routes!(decide_reveal))
+        .routes(routes!(open_reveal))
         .routes(routes!(read_reveal))
         .routes(routes!(pending_reveals))
         .routes(routes!(my_reveals))
@@ -83,6 +84,30 @@ async fn decide_reveal(
         .await?;
     Ok(Json(
         reveal::decide(&st.ctx.vault, &st.rules, &permit, &id, body).await?,
+    ))
+}
+
+/// Open an approved reveal (the requester): the read window (`[reveal] ttl_minutes`)
+/// starts now. Until opened, an approved reveal waits `[reveal] open_within_hours`.
+/// Opening again changes nothing.
+#[utoipa::path(
+    post, path = "/api/v1/reveals/{reveal_id}/open", tag = "reveal",
+    params(("reveal_id" = String, Path, description = "Reveal request id")),
+    responses(
+        (status = 200, body = RevealView), (status = 401, body = Problem), (status = 404, body = Problem),
+        (status = 409, description = "Not approved", body = Problem),
+        (status = 410, description = "Expired or already read", body = Problem)
+    ),
+    security(("bearer" = []))
+)]
+async fn open_reveal(
+    State(st): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+) -> Result<Json<RevealView>, ApiError> {
+    let (id, permit) = st.reveal_permit(&caller, &id, Action::RevealRead).await?;
+    Ok(Json(
+        reveal::open(&st.ctx.vault, &st.rules, &permit, &id).await?,
     ))
 }
 

@@ -579,6 +579,17 @@ async fn reveal_four_eyes(e: &Env, case: &str, first: &str) {
         Some(json!({"approve": true})),
     )
     .await;
+    // Opened by the requester: the 15-minute read window starts now.
+    let opened = e
+        .ok(
+            StatusCode::OK,
+            "POST",
+            &format!("/api/v1/reveals/{id2}/open"),
+            SCHOOL_A,
+            None,
+        )
+        .await;
+    assert_eq!(opened["state"], "approved");
     e.clock.advance(TimeDelta::minutes(16));
     let (s, p) = e
         .call(

@@ -455,7 +455,8 @@ async fn reveal_lists_and_four_eyes_across_roles_and_tokens() {
         Some(json!({"approve": true})),
     )
     .await;
-    e.clock.advance(TimeDelta::minutes(16));
+    // Not opened within the default 72 hours: expired.
+    e.clock.advance(TimeDelta::hours(73));
     let mine = e
         .ok(
             StatusCode::OK,
@@ -507,11 +508,13 @@ async fn reveal_lists_and_four_eyes_across_roles_and_tokens() {
     assert_eq!(ids(&p), vec![pending]);
 }
 
-/// An approved reveal may be read for the configured time only.
+/// An approved reveal waits `open_within_hours` for the requester; opening it starts
+/// the read window of `ttl_minutes`. Both are configurable.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn reveal_time_limit_is_configurable() {
     let mut config = Config::default();
     config.reveal.ttl_minutes = 5;
+    config.reveal.open_within_hours = 1;
     let e = env_with(TestDatabase::sqlite().unwrap(), at(2026, 3, 2), config).await;
     let case = open_case(
         &e,
@@ -526,7 +529,7 @@ async fn reveal_time_limit_is_configurable() {
     )
     .await;
     let mut ids = Vec::new();
-    for _ in 0..2 {
+    for _ in 0..3 {
         let id = e
             .ok(
                 StatusCode::CREATED,
@@ -548,31 +551,53 @@ async fn reveal_time_limit_is_configurable() {
                 Some(json!({"approve": true})),
             )
             .await;
-        assert_eq!(d["expires_at"], "2026-03-02T09:05:00.000000Z");
+        // Waiting for the requester: an hour.
+        assert_eq!(d["expires_at"], "2026-03-02T10:00:00.000000Z");
         ids.push(id);
     }
+    let identity = |i: usize| format!("/api/v1/reveals/{}/identity", ids[i]);
+    let open = |i: usize| format!("/api/v1/reveals/{}/open", ids[i]);
+    // Opened after 30 minutes: five minutes to read from then, whatever the hour said.
+    e.clock.advance(TimeDelta::minutes(30));
+    for i in [0, 1] {
+        let o = e.ok(StatusCode::OK, "POST", &open(i), SCHOOL_A, None).await;
+        assert_eq!(o["expires_at"], "2026-03-02T09:35:00.000000Z");
+    }
+    // Opening again does not move the window; only the requester may open.
     e.clock.advance(TimeDelta::minutes(4));
-    e.ok(
-        StatusCode::OK,
-        "GET",
-        &format!("/api/v1/reveals/{}/identity", ids[0]),
-        SCHOOL_A,
-        None,
-    )
-    .await;
+    let o = e.ok(StatusCode::OK, "POST", &open(0), SCHOOL_A, None).await;
+    assert_eq!(o["expires_at"], "2026-03-02T09:35:00.000000Z");
+    let (s, _) = e.call("POST", &open(2), APPROVER, None).await;
+    assert_eq!(s, StatusCode::NOT_FOUND);
+    e.ok(StatusCode::OK, "GET", &identity(0), SCHOOL_A, None)
+        .await;
     e.clock.advance(TimeDelta::minutes(1));
-    let (s, p) = e
-        .call(
+    let gone = |(s, p): (StatusCode, Value)| (s, p["type"].as_str().unwrap().to_owned());
+    assert_eq!(
+        gone(e.call("GET", &identity(1), SCHOOL_A, None).await),
+        (StatusCode::GONE, "urn:fiktiv:problem:reveal-expired".into())
+    );
+    // Never opened: readable until the hour is up, not after.
+    e.clock.advance(TimeDelta::minutes(26));
+    assert_eq!(
+        gone(e.call("POST", &open(2), SCHOOL_A, None).await),
+        (StatusCode::GONE, "urn:fiktiv:problem:reveal-expired".into())
+    );
+    assert_eq!(
+        gone(e.call("GET", &identity(2), SCHOOL_A, None).await),
+        (StatusCode::GONE, "urn:fiktiv:problem:reveal-expired".into())
+    );
+    // Each opening is in the trail.
+    let trail = e
+        .ok(
+            StatusCode::OK,
             "GET",
-            &format!("/api/v1/reveals/{}/identity", ids[1]),
-            SCHOOL_A,
+            "/api/v1/audit/events?action=reveal.open",
+            AUDITOR,
             None,
         )
         .await;
-    assert_eq!(
-        (s, p["type"].as_str().unwrap()),
-        (StatusCode::GONE, "urn:fiktiv:problem:reveal-expired")
-    );
+    assert_eq!(trail.as_array().map_or(0, Vec::len), 2, "{trail}");
 }
 
 /// Step 8 and step 9 read back: who was told and when; each review with who and when.

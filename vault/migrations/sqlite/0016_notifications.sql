@@ -42,3 +42,7 @@ CREATE TABLE mail_outbox (
     failed_at       TEXT
 );
 CREATE INDEX mail_outbox_due ON mail_outbox (sent_at, failed_at, next_attempt_at);
+
+-- An approved reveal waits [reveal] open_within_hours for the requester (who is
+-- notified); opening it starts the read window of [reveal] ttl_minutes.
+ALTER TABLE reveal_requests ADD COLUMN opened_at TEXT;
