@@ -51,6 +51,7 @@ mod provisioning_targets;
 mod web_accounts;
 mod web_forms;
 mod web_i18n;
+mod web_notify;
 mod web_oidc;
 mod web_routine;
 mod web_signin;
