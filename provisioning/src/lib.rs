@@ -30,7 +30,7 @@
 //! | [`template`] | attribute templates (`{given}.{family}.{short_id}@skola.example`) |
 //! | [`ldap`] | LDAP target (OpenLDAP, AD, Feide), [`ldap_parse`] for what it reads, and [`ldap_wire`], the leak scan's own reader of search results (bind, StartTLS, paged search; entries decoded into views of the received bytes) |
 //! | [`scim`] | SCIM 2.0 target, and [`scim_parse`] for what it reads |
-//! | [`oneroster`] | OneRoster 1.2 CSV folder target (the embedded default) |
+//! | [`oneroster`] | OneRoster 1.2 CSV folder target (the embedded default); `files.rs`, CSV and the atomic folder swap; `names.rs`, usernames made unique by the target's collision rule and the relations between users (`agentSourcedIds`) |
 
 pub mod diagnose;
 pub mod guard;

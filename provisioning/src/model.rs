@@ -267,6 +267,11 @@ pub struct FictitiousPerson {
     pub groups: Vec<Group>,
     /// The targets this person gets an account in.
     pub targets: Vec<TargetName>,
+    /// The persons this one is related to: for a pupil its guardians, for a guardian
+    /// its pupil (the OneRoster `agentSourcedIds`). Opaque ids only. Absent in records
+    /// written before relations existed, hence the default.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub agents: Vec<PersonId>,
 }
 
 impl FictitiousPerson {
@@ -289,6 +294,7 @@ impl FictitiousPerson {
             school_unit,
             groups: Vec::new(),
             targets: Vec::new(),
+            agents: Vec::new(),
         })
     }
 
@@ -304,6 +310,15 @@ impl FictitiousPerson {
 
     pub fn with_target(mut self, target: TargetName) -> Self {
         self.targets.push(target);
+        self
+    }
+
+    /// Adds a related person (a pupil's guardian, a guardian's pupil). The person itself
+    /// and an id already present are not added again.
+    pub fn with_agent(mut self, agent: PersonId) -> Self {
+        if agent != self.id && !self.agents.contains(&agent) {
+            self.agents.push(agent);
+        }
         self
     }
 
@@ -391,6 +406,21 @@ mod tests {
         let json = serde_json::to_string(&p).unwrap();
         let back: FictitiousPerson = serde_json::from_str(&json).unwrap();
         assert_eq!(back, p);
+        // A record written before relations existed reads as one without them; one with
+        // a relation keeps it.
+        assert!(!json.contains("agents"), "{json}");
+        let guardian = PersonId::new();
+        let related = p
+            .clone()
+            .with_agent(guardian)
+            .with_agent(guardian)
+            .with_agent(p.id);
+        assert_eq!(related.agents, vec![guardian]);
+        let json = serde_json::to_string(&related).unwrap();
+        assert_eq!(
+            serde_json::from_str::<FictitiousPerson>(&json).unwrap(),
+            related
+        );
         assert!(FictitiousPerson::new(
             PersonId::new(),
             PersonKind::Student,

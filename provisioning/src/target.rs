@@ -199,6 +199,16 @@ pub trait Target: Send + Sync {
         &[]
     }
 
+    /// Whether `actual`, a value of the attribute `name` read back from the target, is
+    /// what the target writes for `expected`, the rendered value ([`check_account`]).
+    /// Equality by default; a target that adjusts a value as it writes it (a username
+    /// made unique with a number, a list in its own order) accepts its own adjustments
+    /// and nothing else.
+    fn value_matches(&self, name: &str, expected: &str, actual: &str) -> bool {
+        let _ = name;
+        expected == actual
+    }
+
     /// Whether the target takes a fictitious number of the scheme in force (`number`, a
     /// sample of it), for `fiktiv targets test`: a target that writes the number
     /// somewhere writes a probe with it and removes it again, and records a `number`
@@ -219,8 +229,15 @@ pub trait Target: Send + Sync {
         let _ = guard;
         let mut d = Diagnosis::new(self.name().clone());
         match self.read_managed(at).await {
-            Ok(v) => d.pass("read", format!("{} managed accounts read", v.len())),
-            Err(e) => d.fail("read", Problem::Unexpected, e.to_string()),
+            Ok(v) => d.pass(
+                "read",
+                crate::detail!("accounts-read", "{n} managed accounts read", n = v.len()),
+            ),
+            Err(e) => d.fail(
+                "read",
+                Problem::Unexpected,
+                crate::diagnose::Detail::error(e),
+            ),
         }
         d
     }
@@ -473,10 +490,9 @@ fn compare(
         if volatile.iter().any(|v| v.eq_ignore_ascii_case(&name)) {
             continue;
         }
-        if !have
-            .get(&lower)
-            .is_some_and(|vs| vs.contains(value.as_str()))
-        {
+        if !have.get(&lower).is_some_and(|vs| {
+            vs.contains(value.as_str()) || vs.iter().any(|a| target.value_matches(&name, &value, a))
+        }) {
             mismatched.insert(name);
         }
     }

@@ -7,6 +7,27 @@
 //! roles there, not in `users.csv`) and `enrollments.csv`. `status` is left blank, as
 //! bulk files have it; `dateLastModified` is filled with the time of the change.
 //!
+//! **Like any other pupil.** What the binding says and the files follow (OneRoster 1.2
+//! CSV binding, 1EdTech, `imsglobal.org/spec/oneroster/v1p2/bind/csv`, and the
+//! enumerations of the 1.2 rostering information model as implementations of it carry
+//! them, e.g. the `meibo` gem's `Enrollment::ROLES`):
+//!
+//! - `users.csv` `agentSourcedIds` is a list of the `sourcedId`s of the user's related
+//!   users, comma-separated in one (quoted) field: a pupil lists its guardians, a
+//!   guardian its pupil ([`FictitiousPerson::agents`]). The relation is kept symmetric
+//!   whichever side is written, and an id of a user no longer in the file is dropped.
+//! - `roles.csv` holds every user's role in an org: a pupil `roleType` `primary`, `role`
+//!   `student`; a guardian `primary`, `guardian` (the 1.2 role vocabulary has
+//!   `guardian`, `parent` and `relative`), both at the school unit (`orgSourcedId`).
+//! - `enrollments.csv` is for class members only: its 1.2 role vocabulary is
+//!   `administrator`, `proctor`, `student`, `teacher`. A guardian is in no class; it
+//!   belongs to its pupil's classes through the relation (which is how
+//!   [`Target::read_managed`] reads its groups back).
+//! - `username` (and `email`, if a template is set) follow the municipality's own
+//!   pattern (default `{given}.{family}`, no id in it); a name another row already has
+//!   is made unique by the target's [`Collision`] rule, the way the municipality does it
+//!   for everyone, and a person keeps the name it was first given.
+//!
 //! **Atomic writes.** The configured `dir` is a symbolic link that Fiktiv owns. Every
 //! change writes a complete new version into a sibling folder `.<name>.v-<uuid>`, fsyncs
 //! each file and the folder, points a new link at it and renames that link over `dir`
@@ -32,8 +53,11 @@ use crate::target::{Applied, ParseError, Target, TargetError};
 use crate::template::{Fold, Template};
 
 mod files;
+mod names;
 pub use files::{parse_csv, scan_csv_file, write_csv};
 use files::{read_limited, swap_in, SwapError};
+pub use names::Collision;
+use names::AGENTS;
 
 const MANIFEST: &str = "manifest.csv";
 const SESSIONS: &str = "academicSessions.csv";
@@ -183,10 +207,18 @@ pub struct OneRosterConfig {
     pub name: TargetName,
     /// The folder importers read; a symbolic link Fiktiv swaps atomically.
     pub dir: PathBuf,
-    /// `username`, folded to ASCII. Default `{given}.{family}.{short_id}`.
+    /// `username`, folded to ASCII. Default `{given}.{family}`, the pattern of ordinary
+    /// pupils; a name another row has is made unique by `username_collision`.
     pub username: Template,
-    /// `email`, folded to ASCII, if any.
+    /// `email`, folded to ASCII, if any; made unique like the username (the number goes
+    /// before the `@`).
     pub email: Option<Template>,
+    /// What is done when another row of `users.csv` has the username or email address.
+    #[serde(default)]
+    pub username_collision: Collision,
+    /// The first number [`Collision::Number`] appends (default 2: `anna.svensson2`).
+    #[serde(default = "default_collision_start")]
+    pub collision_start: u32,
     /// Put the fictitious personal number in `identifier`.
     pub number_in_identifier: bool,
     pub school_year: SchoolYear,
@@ -195,8 +227,16 @@ pub struct OneRosterConfig {
     pub system_name: String,
 }
 
+/// The default first number of [`Collision::Number`].
+pub const DEFAULT_COLLISION_START: u32 = 2;
+
+fn default_collision_start() -> u32 {
+    DEFAULT_COLLISION_START
+}
+
 impl OneRosterConfig {
-    /// Defaults: username `{given}.{family}.{short_id}`, no email, no number.
+    /// Defaults: username `{given}.{family}` made unique with a number from 2, no email,
+    /// no number.
     pub fn new(
         name: TargetName,
         dir: PathBuf,
@@ -205,8 +245,10 @@ impl OneRosterConfig {
         Ok(Self {
             name,
             dir,
-            username: Template::parse("{given}.{family}.{short_id}")?,
+            username: Template::parse("{given}.{family}")?,
             email: None,
+            username_collision: Collision::Number,
+            collision_start: DEFAULT_COLLISION_START,
             number_in_identifier: false,
             school_year,
             system_name: "roster".to_string(),
@@ -350,6 +392,34 @@ impl OneRosterTarget {
         Ok(())
     }
 
+    /// Makes the user row's `username` and `email` unique within `users.csv` by the
+    /// target's rule: the rendered value when no other row has it, else a numbered one;
+    /// the person's current value when it was made from the same rendered value (a person
+    /// keeps its name when another arrives). The address takes the username's number when
+    /// that is free, as a municipality gives both from one name.
+    fn settle_names(&self, tables: &Tables, id: &str, r: &mut Row) -> Result<(), TargetError> {
+        let empty = BTreeMap::new();
+        let users = tables.get(USERS).unwrap_or(&empty);
+        let (rule, start) = (
+            self.cfg.username_collision,
+            u64::from(self.cfg.collision_start),
+        );
+        let taken = || TargetError::Config {
+            target: self.cfg.name.clone(),
+            what: "the username or email is taken by another row of users.csv and \
+                   username_collision is refuse",
+        };
+        let base = r.get("username").cloned().unwrap_or_default();
+        let (username, n) =
+            names::settle(users, id, "username", &base, None, rule, start).ok_or_else(taken)?;
+        r.insert("username".to_string(), username);
+        let base = r.get("email").cloned().unwrap_or_default();
+        let (email, _) =
+            names::settle(users, id, "email", &base, n, rule, start).ok_or_else(taken)?;
+        r.insert("email".to_string(), email);
+        Ok(())
+    }
+
     fn manifest(&self) -> Result<Vec<u8>, TargetError> {
         let mut rows: Vec<Row> = vec![
             row(&[("propertyName", "manifest.version"), ("value", "1.0")]),
@@ -418,10 +488,23 @@ impl OneRosterTarget {
             add(USERS, u);
             let mut groups = BTreeSet::new();
             let mut orgs = BTreeSet::new();
+            let mut related = false;
             for r in roles_of.get(id.as_str()).into_iter().flatten().copied() {
                 add(ROLES, r);
                 if let Some(o) = r.get("orgSourcedId") {
                     orgs.insert(o.clone());
+                }
+                related |= r
+                    .get("role")
+                    .is_some_and(|role| RELATED_ROLES.contains(&role.as_str()));
+            }
+            // A guardian is in no class (enrollments are for class members); it belongs
+            // to the classes of the pupils it is related to.
+            if related {
+                for a in names::ids(u.get(AGENTS).map(String::as_str)) {
+                    for r in enrollments_of.get(a.as_str()).into_iter().flatten() {
+                        groups.extend(r.get("classSourcedId").and_then(|c| GroupId::new(c).ok()));
+                    }
                 }
             }
             let mut classes = BTreeSet::new();
@@ -493,9 +576,15 @@ fn rows_by_user(rows: &BTreeMap<String, Row>) -> BTreeMap<&str, Vec<&Row>> {
     out
 }
 
+/// The 1.2 roles of a user related to a pupil rather than enrolled in its classes.
+const RELATED_ROLES: &[&str] = &["guardian", "parent", "relative"];
+
 /// Drops classes without enrollments, courses without classes, orgs without roles or
-/// classes, and rows of users who are gone.
+/// classes, rows of users who are gone, and relations (`agentSourcedIds`) to them.
 fn gc(tables: &mut Tables) {
+    if let Some(t) = tables.get_mut(USERS) {
+        names::drop_dangling(t);
+    }
     let users: BTreeSet<String> = tables
         .get(USERS)
         .map(|t| t.keys().cloned().collect())
@@ -553,6 +642,13 @@ impl Target for OneRosterTarget {
             (Some(n), true) => n.canonical().to_string(),
             _ => String::new(),
         };
+        // The related users, in one order (see the module's notes).
+        let agents: BTreeSet<String> = p
+            .agents
+            .iter()
+            .filter(|a| **a != p.id)
+            .map(PersonId::to_string)
+            .collect();
         let mut rows = vec![
             (
                 USERS.to_string(),
@@ -564,6 +660,7 @@ impl Target for OneRosterTarget {
                     ("familyName", &p.family_name),
                     ("identifier", &identifier),
                     ("email", &email),
+                    (AGENTS, &names::list(&agents)),
                     ("primaryOrgSourcedId", unit),
                 ]),
             ),
@@ -585,7 +682,15 @@ impl Target for OneRosterTarget {
                     ("type", "school"),
                 ]),
             ),
-            (
+        ];
+        // Only a pupil is enrolled: the 1.2 enrollment roles are administrator, proctor,
+        // student and teacher. A guardian is in its pupil's classes through the relation.
+        let classes: &[crate::model::Group] = match p.kind {
+            PersonKind::Student => &p.groups,
+            PersonKind::Guardian => &[],
+        };
+        if !classes.is_empty() {
+            rows.push((
                 SESSIONS.to_string(),
                 row(&[
                     ("sourcedId", year.id.as_str()),
@@ -595,9 +700,9 @@ impl Target for OneRosterTarget {
                     ("endDate", &year.end.to_string()),
                     ("schoolYear", &year.year.to_string()),
                 ]),
-            ),
-        ];
-        for g in &p.groups {
+            ));
+        }
+        for g in classes {
             let course = format!("course-{}", g.id);
             rows.push((
                 COURSES.to_string(),
@@ -670,9 +775,16 @@ impl Target for OneRosterTarget {
         for (file, r) in rows {
             let mut r = r.clone();
             r.insert("dateLastModified".to_string(), stamp.clone());
+            if file == USERS {
+                self.settle_names(&tables, &id, &mut r)?;
+            }
             let sid = r.get("sourcedId").cloned().unwrap_or_default();
             tables.entry(file.clone()).or_default().insert(sid, r);
         }
+        if let Some(users) = tables.get_mut(USERS) {
+            names::link(users, &id, |u| u.parse::<PersonId>().is_ok());
+        }
+        // Every row is checked again here, the numbered names and the relations too.
         self.write_tables(guard, &mut tables, at)?;
         Ok(if existed {
             Applied::Updated
@@ -777,9 +889,12 @@ impl Target for OneRosterTarget {
         if self.cfg.number_in_identifier {
             d.pass(
                 "number",
-                "the roster file takes a number of the scheme in force as text in \
-                 identifier (a CSV file has no schema); whether the platform that imports \
-                 it accepts the scheme is not checked here: import one test roster there",
+                crate::detail!(
+                    "roster-number",
+                    "the roster file takes a number of the scheme in force as text in \
+                     identifier (a CSV file has no schema); whether the platform that imports \
+                     it accepts the scheme is not checked here: import one test roster there"
+                ),
             );
         }
     }
@@ -789,7 +904,8 @@ impl Target for OneRosterTarget {
         _guard: &EgressGuard,
         _at: DateTime<Utc>,
     ) -> crate::diagnose::Diagnosis {
-        use crate::diagnose::{Diagnosis, Problem};
+        use crate::detail;
+        use crate::diagnose::{Detail, Diagnosis, Problem};
         let mut d = Diagnosis::new(self.cfg.name.clone());
         let dir = &self.cfg.dir;
         let shown = dir.display().to_string();
@@ -806,9 +922,11 @@ impl Target for OneRosterTarget {
             d.fail(
                 "folder",
                 problem(e.kind()),
-                format!(
-                    "the parent folder of {shown} cannot be made ({:?})",
-                    e.kind()
+                detail!(
+                    "parent-not-made",
+                    "the parent folder of {folder} cannot be made ({why})",
+                    folder = shown,
+                    why = format!("{:?}", e.kind())
                 ),
             );
             return d;
@@ -817,24 +935,38 @@ impl Target for OneRosterTarget {
         match std::fs::write(&probe, b"probe") {
             Ok(()) => {
                 let _ = std::fs::remove_file(&probe);
-                d.pass("write", format!("the parent folder of {shown} is writable"));
+                d.pass(
+                    "write",
+                    detail!(
+                        "parent-writable",
+                        "the parent folder of {folder} is writable",
+                        folder = shown
+                    ),
+                );
             }
             Err(e) => {
                 d.fail(
                     "write",
                     problem(e.kind()),
-                    format!(
-                        "the parent folder of {shown} is not writable ({:?})",
-                        e.kind()
+                    detail!(
+                        "parent-not-writable",
+                        "the parent folder of {folder} is not writable ({why})",
+                        folder = shown,
+                        why = format!("{:?}", e.kind())
                     ),
                 );
                 return d;
             }
         }
         match std::fs::symlink_metadata(dir) {
-            Ok(m) if m.file_type().is_symlink() => {
-                d.pass("folder", format!("{shown} is the link Fiktiv swaps"))
-            }
+            Ok(m) if m.file_type().is_symlink() => d.pass(
+                "folder",
+                detail!(
+                    "folder-link",
+                    "{folder} is the link Fiktiv swaps",
+                    folder = shown
+                ),
+            ),
             Ok(m)
                 if m.is_dir()
                     && std::fs::read_dir(dir)
@@ -843,25 +975,43 @@ impl Target for OneRosterTarget {
             {
                 d.pass(
                     "folder",
-                    format!("{shown} is an empty folder; Fiktiv takes it over"),
+                    detail!(
+                        "folder-empty",
+                        "{folder} is an empty folder; Fiktiv takes it over",
+                        folder = shown
+                    ),
                 )
             }
             Ok(_) => {
                 d.fail(
                     "folder",
                     Problem::Configuration,
-                    format!("{shown} exists, is not empty and is not a link Fiktiv made"),
+                    detail!(
+                        "folder-foreign",
+                        "{folder} exists, is not empty and is not a link Fiktiv made",
+                        folder = shown
+                    ),
                 );
                 return d;
             }
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-                d.pass("folder", format!("{shown} will be made on the first write"))
-            }
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => d.pass(
+                "folder",
+                detail!(
+                    "folder-new",
+                    "{folder} will be made on the first write",
+                    folder = shown
+                ),
+            ),
             Err(e) => {
                 d.fail(
                     "folder",
                     problem(e.kind()),
-                    format!("{shown} cannot be read ({:?})", e.kind()),
+                    detail!(
+                        "folder-unreadable",
+                        "{folder} cannot be read ({why})",
+                        folder = shown,
+                        why = format!("{:?}", e.kind())
+                    ),
                 );
                 return d;
             }
@@ -870,14 +1020,25 @@ impl Target for OneRosterTarget {
         match self.read_tables() {
             Ok(t) => d.pass(
                 "files",
-                format!(
-                    "the roster files parse ({} users)",
-                    t.get(USERS).map(BTreeMap::len).unwrap_or(0)
+                detail!(
+                    "roster-parses",
+                    "the roster files parse ({n} users)",
+                    n = t.get(USERS).map(BTreeMap::len).unwrap_or(0)
                 ),
             ),
-            Err(e) => d.fail("files", Problem::Unexpected, e.to_string()),
+            Err(e) => d.fail("files", Problem::Unexpected, Detail::error(e)),
         }
         d
+    }
+
+    /// A username or address is this target's when it is the rendered one or that
+    /// numbered by the collision rule; the related users are a set.
+    fn value_matches(&self, name: &str, expected: &str, actual: &str) -> bool {
+        match name {
+            "users.username" | "users.email" => names::suffix_of(expected, actual).is_some(),
+            "users.agentSourcedIds" => names::ids(Some(expected)) == names::ids(Some(actual)),
+            _ => expected == actual,
+        }
     }
 
     fn volatile_attributes(&self) -> &'static [&'static str] {

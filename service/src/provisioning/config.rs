@@ -11,7 +11,9 @@ use std::time::Duration;
 
 use chrono::{Datelike, NaiveDate};
 use fiktiv_provisioning::ldap::{DisableMode, LdapConfig, LdapSchema, LdapSecurity, LdapTarget};
-use fiktiv_provisioning::oneroster::{OneRosterConfig, OneRosterTarget, SchoolYear};
+use fiktiv_provisioning::oneroster::{
+    Collision, OneRosterConfig, OneRosterTarget, SchoolYear, DEFAULT_COLLISION_START,
+};
 use fiktiv_provisioning::scim::{ScimConfig, ScimTarget};
 use fiktiv_provisioning::template::Template;
 use fiktiv_provisioning::{GroupId, Target, TargetName};
@@ -84,6 +86,22 @@ pub enum DisableKind {
     /// Active Directory `userAccountControl` 514.
     ActiveDirectory,
 }
+
+/// What a OneRoster target does when another row of `users.csv` already has a username
+/// or email address, as the municipality does for everyone.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, Serialize, ToSchema)]
+#[serde(rename_all = "kebab-case")]
+pub enum CollisionKind {
+    /// Append a number from `collision_start` (`anna.svensson2`, before the `@` of an
+    /// address).
+    #[default]
+    Number,
+    /// Fail the write; the name is settled by hand.
+    Refuse,
+}
+
+/// The largest `collision_start`.
+pub const MAX_COLLISION_START: u32 = 1000;
 
 /// An LDAP directory (OpenLDAP, Active Directory, Feide).
 #[derive(Debug, Clone, Deserialize, Serialize, ToSchema)]
@@ -201,10 +219,19 @@ pub struct OneRosterSettings {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schema(value_type = Option<String>)]
     pub dir: Option<PathBuf>,
+    /// Template of `username` (default `{given}.{family}`, the pattern of ordinary pupils).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub username: Option<String>,
+    /// Template of `email` (default: none).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub email: Option<String>,
+    /// What is done when another row has the username or address (default `number`).
+    #[serde(default)]
+    pub username_collision: CollisionKind,
+    /// The first number `username_collision = "number"` appends (default 2, at most
+    /// 1000).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub collision_start: Option<u32>,
     /// Put the fictitious personal number in `identifier` (default false).
     #[serde(default)]
     pub number_in_identifier: bool,
@@ -352,6 +379,10 @@ fn check_text(field: &str, s: &str, max: usize) -> Result<(), String> {
     Ok(())
 }
 
+/// The default OneRoster `username`: the pattern of ordinary pupils, no id in it (a
+/// name another row has gets a number by `username_collision`).
+const ONEROSTER_USERNAME: &str = "{given}.{family}";
+
 fn template(field: &str, t: &Option<String>, default: &str) -> Result<Template, String> {
     Template::parse(t.as_deref().unwrap_or(default)).map_err(|e| format!("{field}: {e}"))
 }
@@ -480,9 +511,12 @@ impl TargetSpec {
                 if from_api && s.dir.is_some() {
                     return Err("dir can be set in the configuration file only".into());
                 }
-                template("username", &s.username, "{given}.{family}.{short_id}")?;
+                template("username", &s.username, ONEROSTER_USERNAME)?;
                 if let Some(m) = &s.email {
                     template("email", &Some(m.clone()), "")?;
+                }
+                if s.collision_start.is_some_and(|n| n > MAX_COLLISION_START) {
+                    return Err("collision_start must be 0 to 1000".into());
                 }
                 if let Some(y) = &s.school_year {
                     GroupId::new(&y.id)
@@ -608,11 +642,19 @@ impl TargetSpec {
                     None => default_school_year(today).ok_or("no default school year")?,
                 };
                 let mut cfg = OneRosterConfig::new(name, dir, year).map_err(|e| e.to_string())?;
-                cfg.username = template("username", &s.username, "{given}.{family}.{short_id}")?;
+                cfg.username = template("username", &s.username, ONEROSTER_USERNAME)?;
                 cfg.email = match &s.email {
                     Some(m) => Some(template("email", &Some(m.clone()), "")?),
                     None => None,
                 };
+                cfg.username_collision = match s.username_collision {
+                    CollisionKind::Number => Collision::Number,
+                    CollisionKind::Refuse => Collision::Refuse,
+                };
+                cfg.collision_start = s
+                    .collision_start
+                    .unwrap_or(DEFAULT_COLLISION_START)
+                    .min(MAX_COLLISION_START);
                 cfg.number_in_identifier = s.number_in_identifier;
                 if let Some(n) = &s.system_name {
                     cfg.system_name = n.clone();
@@ -631,6 +673,8 @@ pub fn embedded_target() -> TargetSpec {
         dir: None,
         username: None,
         email: None,
+        username_collision: CollisionKind::Number,
+        collision_start: None,
         number_in_identifier: false,
         school_year: None,
         system_name: None,
@@ -668,10 +712,16 @@ mod tests {
             [[targets]]
             name = "roster"
             kind = "oneroster"
+            [[targets]]
+            name = "roster-2"
+            kind = "oneroster"
+            username = "{given}.{family}@skola.example"
+            username_collision = "refuse"
+            collision_start = 1
             "#,
         )
         .unwrap();
-        assert_eq!(f.targets.len(), 3);
+        assert_eq!(f.targets.len(), 4);
         assert_eq!(f.targets[1].platforms(), ["Google".to_string()]);
         for t in &f.targets {
             t.validate(false).unwrap();
@@ -684,6 +734,15 @@ mod tests {
         .to_string();
         assert!(err.contains("tokn"), "{err}");
         assert!(toml::from_str::<File>("[[targets]]\nname = \"x\"\nkind = \"ftp\"\n").is_err());
+        // The collision rule is one of the known ones, its first number bounded.
+        let roster = |extra: &str| {
+            toml::from_str::<File>(&format!(
+                "[[targets]]\nname = \"r\"\nkind = \"oneroster\"\n{extra}\n"
+            ))
+        };
+        assert!(roster("username_collision = \"letters\"").is_err());
+        let f = roster("collision_start = 1001").unwrap();
+        assert!(f.targets[0].validate(false).is_err());
     }
 
     #[test]

@@ -429,7 +429,41 @@ pub async fn load_persons(
             person,
         });
     }
+    relate(&mut out);
     Ok(out)
+}
+
+/// Relates the persons of each case, as a roster relates a pupil and its guardians
+/// (OneRoster `agentSourcedIds`): the pupil lists every guardian, each guardian the
+/// pupil. Only persons with a record that are not to be deleted take part, so that no
+/// relation points at an account that is not there.
+fn relate(rows: &mut [PersonRow]) {
+    let related = |r: &PersonRow| r.person.is_some() && r.desired != Desired::Absent;
+    let mut by_case: HashMap<CaseId, (Vec<PersonId>, Vec<PersonId>)> = HashMap::new();
+    for r in rows.iter().filter(|r| related(r)) {
+        let (pupils, guardians) = by_case.entry(r.case).or_default();
+        if r.subject == PUPIL {
+            pupils.push(r.id);
+        } else {
+            guardians.push(r.id);
+        }
+    }
+    for r in rows.iter_mut() {
+        if !related(r) {
+            continue;
+        }
+        let Some((pupils, guardians)) = by_case.get(&r.case) else {
+            continue;
+        };
+        let others = if r.subject == PUPIL {
+            guardians
+        } else {
+            pupils
+        };
+        if let Some(p) = r.person.take() {
+            r.person = Some(others.iter().fold(p, |p, a| p.with_agent(*a)));
+        }
+    }
 }
 
 /// One person by id.

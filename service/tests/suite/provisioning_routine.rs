@@ -79,6 +79,14 @@ async fn routine_to_targets(db: TestDatabase) {
     assert_eq!(u["name"]["givenName"], "Maja");
     assert_eq!(u["active"], true);
     assert!(peers.users_csv().contains("Maja"));
+    // The roster relates the pupil and the guardian as it does any family
+    // (agentSourcedIds), and the username is the plain pattern, with no id in it.
+    let roster = fiktiv_provisioning::oneroster::parse_csv(peers.users_csv().as_bytes()).unwrap();
+    let row = |id: &str| roster.iter().find(|r| r["sourcedId"] == id).unwrap();
+    let guardian_id = &persons.iter().find(|(_, s)| s != "pupil").unwrap().0;
+    assert_eq!(&row(&pupil_id)["agentSourcedIds"], guardian_id);
+    assert_eq!(row(guardian_id)["agentSourcedIds"], pupil_id);
+    assert_eq!(row(&pupil_id)["username"], "maja.lindqvist");
     // Running again changes nothing and creates nothing twice.
     p.work().await;
     let plan = e
