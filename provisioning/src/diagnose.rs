@@ -66,6 +66,47 @@ impl Problem {
     }
 }
 
+/// What a probe found, as a stable code with named values (configuration values, result
+/// codes, counts; never a value of a person) and the same in English. The web UI shows
+/// the message `target-detail.<code>` in the user's language with the values filled in;
+/// the CLI and the API's `detail` give the English. Made with [`detail!`](crate::detail).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Detail {
+    pub code: &'static str,
+    pub args: Vec<(&'static str, String)>,
+    pub text: String,
+}
+
+impl Detail {
+    /// An error of another layer (a guard refusal, a connection error), whose text is
+    /// English: shown as it is, inside a translated frame.
+    pub fn error(e: impl std::fmt::Display) -> Self {
+        let text = e.to_string();
+        Self {
+            code: "error",
+            args: vec![("text", text.clone())],
+            text,
+        }
+    }
+}
+
+/// A [`Detail`]: `detail!("base-exists", "{dn} exists", dn = dn)`. Every named value
+/// must appear in the English text (the compiler checks it), and the code must have a
+/// message `target-detail.<code>` in every language (a test of the service reads the
+/// source for them).
+#[macro_export]
+macro_rules! detail {
+    ($code:literal, $fmt:literal $(, $k:ident = $v:expr)* $(,)?) => {{
+        // Each value is evaluated once.
+        $(let $k = &$v;)*
+        $crate::diagnose::Detail {
+            code: $code,
+            args: vec![$((stringify!($k), ::std::string::ToString::to_string($k))),*],
+            text: format!($fmt $(, $k = $k)*),
+        }
+    }};
+}
+
 /// One step of the test.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Probe {
@@ -73,8 +114,29 @@ pub struct Probe {
     pub step: String,
     pub ok: bool,
     pub problem: Option<Problem>,
-    /// Fixed text with codes and configuration values only.
+    /// Fixed text with codes and configuration values only, in English.
     pub detail: String,
+    /// The detail's stable code (`target-detail.<code>` in the web UI).
+    pub code: String,
+    /// The detail's named values.
+    pub args: std::collections::BTreeMap<String, String>,
+}
+
+impl Probe {
+    fn new(step: &str, ok: bool, problem: Option<Problem>, d: Detail) -> Self {
+        Self {
+            step: step.to_string(),
+            ok,
+            problem,
+            detail: d.text,
+            code: d.code.to_string(),
+            args: d
+                .args
+                .into_iter()
+                .map(|(k, v)| (k.to_string(), v))
+                .collect(),
+        }
+    }
 }
 
 /// Every step, in order. A step that could not run because an earlier one failed is
@@ -97,22 +159,18 @@ impl Diagnosis {
         !self.probes.is_empty() && self.probes.iter().all(|p| p.ok)
     }
 
-    pub fn pass(&mut self, step: &str, detail: impl Into<String>) {
-        self.probes.push(Probe {
-            step: step.to_string(),
-            ok: true,
-            problem: None,
-            detail: detail.into(),
-        });
+    pub fn pass(&mut self, step: &str, detail: Detail) {
+        self.probes.push(Probe::new(step, true, None, detail));
     }
 
-    pub fn fail(&mut self, step: &str, problem: Problem, detail: impl Into<String>) {
-        self.probes.push(Probe {
-            step: step.to_string(),
-            ok: false,
-            problem: Some(problem),
-            detail: detail.into(),
-        });
+    pub fn fail(&mut self, step: &str, problem: Problem, detail: Detail) {
+        self.probes
+            .push(Probe::new(step, false, Some(problem), detail));
+    }
+
+    /// A probe as another diagnosis made it (its step, result and detail kept).
+    pub fn push(&mut self, probe: Probe) {
+        self.probes.push(probe);
     }
 }
 
@@ -211,9 +269,22 @@ mod tests {
     fn diagnosis_ok_needs_probes() {
         let mut d = Diagnosis::new(TargetName::new("t").unwrap());
         assert!(!d.ok());
-        d.pass("connect", "ok");
+        d.pass(
+            "connect",
+            crate::detail!("connected-tls", "connected with TLS (ldaps)"),
+        );
         assert!(d.ok());
-        d.fail("bind", Problem::BadCredentials, "LDAP 49");
+        d.fail(
+            "bind",
+            Problem::BadCredentials,
+            crate::detail!("bind-refused", "LDAP {rc}", rc = 49),
+        );
         assert!(!d.ok());
+        let p = &d.probes[1];
+        assert_eq!(
+            (p.code.as_str(), p.detail.as_str()),
+            ("bind-refused", "LDAP 49")
+        );
+        assert_eq!(p.args.get("rc").map(String::as_str), Some("49"));
     }
 }

@@ -177,6 +177,8 @@ pub const CODES: &[&str] = &[
     "keys.shares-entered",
     "system.init",
     "system.start",
+    "notify.prefs",
+    "reveal.open",
     "system.unseal",
     "system.seal",
     "backup.create",

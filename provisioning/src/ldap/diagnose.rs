@@ -9,7 +9,8 @@ use ldap3::{dn_escape, Ldap, LdapConnAsync, LdapConnSettings, LdapError, Scope};
 use secrecy::ExposeSecret;
 
 use super::{DisableMode, LdapSchema, LdapSecurity, LdapTarget};
-use crate::diagnose::{schema_names, tcp_reachable, Diagnosis, Problem};
+use crate::detail;
+use crate::diagnose::{schema_names, tcp_reachable, Detail, Diagnosis, Problem};
 use crate::guard::EgressGuard;
 use crate::ldap_parse::parse_search_entry;
 use crate::model::FictitiousNumber;
@@ -28,7 +29,7 @@ fn rc_problem(rc: u32) -> Problem {
 }
 
 impl LdapTarget {
-    async fn open_unbound(&self) -> Result<Ldap, (Problem, String)> {
+    async fn open_unbound(&self) -> Result<Ldap, (Problem, Detail)> {
         let mut settings = LdapConnSettings::new().set_conn_timeout(self.cfg.timeout);
         if self.cfg.security == LdapSecurity::StartTls {
             settings = settings.set_starttls(true);
@@ -36,7 +37,7 @@ impl LdapTarget {
         if let Some(ca) = &self.cfg.ca_file {
             let tls = self
                 .tls_config(ca)
-                .map_err(|e| (Problem::Configuration, e.to_string()))?;
+                .map_err(|e| (Problem::Configuration, Detail::error(e)))?;
             settings = settings.set_config(Arc::new(tls));
         }
         match LdapConnAsync::with_settings(settings, &self.cfg.url).await {
@@ -53,12 +54,15 @@ impl LdapTarget {
         }
     }
 
-    async fn classify_connect(&self, e: LdapError) -> (Problem, String) {
+    async fn classify_connect(&self, e: LdapError) -> (Problem, Detail) {
         let tls = self.cfg.security != LdapSecurity::Plain;
         match e {
             LdapError::Rustls { .. } | LdapError::DNSName { .. } => (
                 Problem::Tls,
-                "the TLS handshake failed (certificate or name)".to_string(),
+                detail!(
+                    "tls-handshake",
+                    "the TLS handshake failed (certificate or name)"
+                ),
             ),
             LdapError::LdapResult { result } => (
                 if tls {
@@ -66,31 +70,42 @@ impl LdapTarget {
                 } else {
                     rc_problem(result.rc)
                 },
-                format!(
-                    "the server refused the connection setup (LDAP {})",
-                    result.rc
+                detail!(
+                    "ldap-setup-refused",
+                    "the server refused the connection setup (LDAP {rc})",
+                    rc = result.rc
                 ),
             ),
-            LdapError::UrlParsing { .. } | LdapError::UnknownScheme(_) => {
-                (Problem::Configuration, "the URL cannot be used".to_string())
-            }
+            LdapError::UrlParsing { .. } | LdapError::UnknownScheme(_) => (
+                Problem::Configuration,
+                detail!("bad-url", "the URL cannot be used"),
+            ),
             LdapError::Timeout { .. } => (
                 Problem::Unreachable,
-                format!("no answer from {} within the timeout", self.cfg.url),
+                detail!(
+                    "timeout",
+                    "no answer from {url} within the timeout",
+                    url = self.cfg.url
+                ),
             ),
             _ => {
                 if tls && tcp_reachable(&self.cfg.url, self.cfg.timeout).await {
                     (
                         Problem::Tls,
-                        format!(
-                            "{} accepts TCP connections but the TLS connection failed",
-                            self.cfg.url
+                        detail!(
+                            "tls-failed",
+                            "{url} accepts TCP connections but the TLS connection failed",
+                            url = self.cfg.url
                         ),
                     )
                 } else {
                     (
                         Problem::Unreachable,
-                        format!("cannot connect to {}", self.cfg.url),
+                        detail!(
+                            "cannot-connect",
+                            "cannot connect to {url}",
+                            url = self.cfg.url
+                        ),
                     )
                 }
             }
@@ -104,21 +119,36 @@ impl LdapTarget {
             .search(dn, Scope::Base, "(objectClass=*)", vec!["1.1"])
             .await;
         match res {
-            Ok(r) if r.1.rc == 0 && !r.0.is_empty() => d.pass(step, format!("{dn} exists")),
+            Ok(r) if r.1.rc == 0 && !r.0.is_empty() => {
+                d.pass(step, detail!("base-exists", "{dn} exists", dn = dn))
+            }
             Ok(r) if r.1.rc == 0 || r.1.rc == 32 => d.fail(
                 step,
                 Problem::MissingBase,
-                format!("{dn} does not exist (or is not visible to the bind DN)"),
+                detail!(
+                    "base-missing",
+                    "{dn} does not exist (or is not visible to the bind DN)",
+                    dn = dn
+                ),
             ),
             Ok(r) => d.fail(
                 step,
                 rc_problem(r.1.rc),
-                format!("reading {dn} failed (LDAP {})", r.1.rc),
+                detail!(
+                    "base-read-failed",
+                    "reading {dn} failed (LDAP {rc})",
+                    dn = dn,
+                    rc = r.1.rc
+                ),
             ),
             Err(_) => d.fail(
                 step,
                 Problem::Unreachable,
-                format!("the connection failed while reading {dn}"),
+                detail!(
+                    "base-connection-lost",
+                    "the connection failed while reading {dn}",
+                    dn = dn
+                ),
             ),
         }
     }
@@ -170,7 +200,12 @@ impl LdapTarget {
                 d.fail(
                     "schema",
                     rc_problem(r.1.rc),
-                    format!("the schema ({sub}) cannot be read (LDAP {})", r.1.rc),
+                    detail!(
+                        "schema-read-failed",
+                        "the schema ({sub}) cannot be read (LDAP {rc})",
+                        sub = sub,
+                        rc = r.1.rc
+                    ),
                 );
                 return;
             }
@@ -178,7 +213,10 @@ impl LdapTarget {
                 d.fail(
                     "schema",
                     Problem::Unreachable,
-                    "the connection failed while reading the schema",
+                    detail!(
+                        "schema-connection-lost",
+                        "the connection failed while reading the schema"
+                    ),
                 );
                 return;
             }
@@ -187,7 +225,11 @@ impl LdapTarget {
             d.fail(
                 "schema",
                 Problem::PermissionDenied,
-                format!("the schema ({sub}) is not visible to the bind DN"),
+                detail!(
+                    "schema-hidden",
+                    "the schema ({sub}) is not visible to the bind DN",
+                    sub = sub
+                ),
             );
             return;
         };
@@ -204,26 +246,30 @@ impl LdapTarget {
         let mut missing: BTreeSet<String> = classes
             .iter()
             .filter(|c| !have_classes.contains(&c.to_ascii_lowercase()))
-            .map(|c| format!("object class {c}"))
+            .map(|c| format!("objectClass {c}"))
             .collect();
         missing.extend(
             attrs
                 .iter()
                 .filter(|a| !have_attrs.contains(&a.to_ascii_lowercase()))
-                .map(|a| format!("attribute type {a}")),
+                .map(|a| format!("attributeType {a}")),
         );
         if missing.is_empty() {
             d.pass(
                 "schema",
-                "every object class and attribute type Fiktiv writes is known",
+                detail!(
+                    "schema-ok",
+                    "every object class and attribute type Fiktiv writes is known"
+                ),
             );
         } else {
             d.fail(
                 "schema",
                 Problem::MissingSchema,
-                format!(
-                    "the server does not know: {}",
-                    missing.into_iter().collect::<Vec<_>>().join(", ")
+                detail!(
+                    "schema-missing",
+                    "the server does not know: {names}",
+                    names = missing.into_iter().collect::<Vec<_>>().join(", ")
                 ),
             );
         }
@@ -256,7 +302,7 @@ impl LdapTarget {
         let mut ldap = match self.connect().await {
             Ok(l) => l,
             Err(e) => {
-                d.fail("number", Problem::Unreachable, e.to_string());
+                d.fail("number", Problem::Unreachable, Detail::error(e));
                 return;
             }
         };
@@ -269,16 +315,22 @@ impl LdapTarget {
             if p.ok {
                 d.pass(
                     "number",
-                    format!("the directory takes a number of the scheme in force in {attr}"),
+                    detail!(
+                        "number-taken",
+                        "the directory takes a number of the scheme in force in {attr}",
+                        attr = attr
+                    ),
                 );
             } else {
                 d.fail(
                     "number",
                     p.problem.unwrap_or(Problem::Unexpected),
-                    format!(
-                        "the directory refuses a number of the scheme in force in {attr}: {}; \
+                    detail!(
+                        "number-refused",
+                        "the directory refuses a number of the scheme in force in {attr}: {why}; \
                          choose another scheme in number_ranges or another number attribute",
-                        p.detail
+                        attr = attr,
+                        why = p.detail
                     ),
                 );
             }
@@ -308,7 +360,7 @@ impl LdapTarget {
             values.push((attr.to_string(), value.to_string()));
         }
         if let Err(b) = guard.check_values(&self.cfg.name, None, &values) {
-            d.fail("write", Problem::Unexpected, b.to_string());
+            d.fail("write", Problem::Unexpected, Detail::error(b));
             return;
         }
         let mut classes = HashSet::from([
@@ -337,35 +389,50 @@ impl LdapTarget {
                 match del {
                     Ok(r) if r.rc == 0 => d.pass(
                         "write",
-                        format!("a probe entry was added under {} and deleted", self.cfg.people_base),
+                        detail!(
+                            "probe-written",
+                            "a probe entry was added under {base} and deleted",
+                            base = self.cfg.people_base
+                        ),
                     ),
                     Ok(r) => d.fail(
                         "write",
                         rc_problem(r.rc),
-                        format!(
-                            "a probe entry was added but could not be deleted (LDAP {}); delete {dn} by hand",
-                            r.rc
+                        detail!(
+                            "probe-left",
+                            "a probe entry was added but could not be deleted (LDAP {rc}); delete {dn} by hand",
+                            rc = r.rc,
+                            dn = dn
                         ),
                     ),
                     Err(_) => d.fail(
                         "write",
                         Problem::Unreachable,
-                        format!("the connection failed; delete {dn} by hand if it exists"),
+                        detail!(
+                            "probe-maybe-left",
+                            "the connection failed; delete {dn} by hand if it exists",
+                            dn = dn
+                        ),
                     ),
                 }
             }
             Ok(r) => d.fail(
                 "write",
                 rc_problem(r.rc),
-                format!(
-                    "adding an entry under {} failed (LDAP {})",
-                    self.cfg.people_base, r.rc
+                detail!(
+                    "probe-refused",
+                    "adding an entry under {base} failed (LDAP {rc})",
+                    base = self.cfg.people_base,
+                    rc = r.rc
                 ),
             ),
             Err(_) => d.fail(
                 "write",
                 Problem::Unreachable,
-                "the connection failed while writing",
+                detail!(
+                    "write-connection-lost",
+                    "the connection failed while writing"
+                ),
             ),
         }
     }
@@ -377,9 +444,15 @@ impl LdapTarget {
                 d.pass(
                     "connect",
                     match self.cfg.security {
-                        LdapSecurity::Ldaps => "connected with TLS (ldaps)",
-                        LdapSecurity::StartTls => "connected and upgraded with StartTLS",
-                        LdapSecurity::Plain => "connected without TLS (loopback only)",
+                        LdapSecurity::Ldaps => {
+                            detail!("connected-ldaps", "connected with TLS (ldaps)")
+                        }
+                        LdapSecurity::StartTls => {
+                            detail!("connected-starttls", "connected and upgraded with StartTLS")
+                        }
+                        LdapSecurity::Plain => {
+                            detail!("connected-plain", "connected without TLS (loopback only)")
+                        }
                     },
                 );
                 l
@@ -394,14 +467,23 @@ impl LdapTarget {
             .simple_bind(&self.cfg.bind_dn, self.cfg.bind_password.expose_secret())
             .await;
         match bind {
-            Ok(r) if r.rc == 0 => d.pass("bind", format!("bound as {}", self.cfg.bind_dn)),
+            Ok(r) if r.rc == 0 => d.pass(
+                "bind",
+                detail!("bound", "bound as {dn}", dn = self.cfg.bind_dn),
+            ),
             Ok(r) => {
                 let detail = match r.rc {
-                    49 => format!(
-                        "the server refused the bind DN {} or its password (LDAP 49, invalid credentials)",
-                        self.cfg.bind_dn
+                    49 => detail!(
+                        "bind-refused",
+                        "the server refused the bind DN {dn} or its password (LDAP 49, invalid credentials)",
+                        dn = self.cfg.bind_dn
                     ),
-                    rc => format!("the bind as {} failed (LDAP {rc})", self.cfg.bind_dn),
+                    rc => detail!(
+                        "bind-failed",
+                        "the bind as {dn} failed (LDAP {rc})",
+                        dn = self.cfg.bind_dn,
+                        rc = rc
+                    ),
                 };
                 d.fail("bind", rc_problem(r.rc), detail);
                 return d;
@@ -410,7 +492,10 @@ impl LdapTarget {
                 d.fail(
                     "bind",
                     Problem::Unreachable,
-                    "the connection failed during the bind",
+                    detail!(
+                        "bind-connection-lost",
+                        "the connection failed during the bind"
+                    ),
                 );
                 return d;
             }

@@ -5,7 +5,8 @@ use reqwest::{Method, StatusCode};
 use serde_json::Value;
 
 use super::ScimTarget;
-use crate::diagnose::{tcp_reachable, Diagnosis, Problem};
+use crate::detail;
+use crate::diagnose::{tcp_reachable, Detail, Diagnosis, Problem};
 use crate::scim_parse::{parse_json, parse_list};
 use crate::target::TargetError;
 
@@ -20,35 +21,47 @@ fn status_problem(s: StatusCode) -> Problem {
 }
 
 impl ScimTarget {
-    async fn transport_problem(&self, e: &TargetError) -> (Problem, String) {
+    async fn transport_problem(&self, e: &TargetError) -> (Problem, Detail) {
         let https = self.cfg.base_url.starts_with("https://");
         match e {
             TargetError::Transport {
                 kind: "timeout", ..
             } => (
                 Problem::Unreachable,
-                format!("no answer from {} within the timeout", self.cfg.base_url),
+                detail!(
+                    "timeout",
+                    "no answer from {url} within the timeout",
+                    url = self.cfg.base_url
+                ),
             ),
             TargetError::RateLimited { .. } => (
                 Problem::Unreachable,
-                "the service kept answering 429 Too Many Requests".to_string(),
+                detail!(
+                    "rate-limited",
+                    "the service kept answering 429 Too Many Requests"
+                ),
             ),
             TargetError::Transport { .. }
                 if https && tcp_reachable(&self.cfg.base_url, self.cfg.timeout).await =>
             {
                 (
                     Problem::Tls,
-                    format!(
-                        "{} accepts TCP connections but the HTTPS connection failed",
-                        self.cfg.base_url
+                    detail!(
+                        "https-failed",
+                        "{url} accepts TCP connections but the HTTPS connection failed",
+                        url = self.cfg.base_url
                     ),
                 )
             }
             TargetError::Transport { .. } => (
                 Problem::Unreachable,
-                format!("cannot connect to {}", self.cfg.base_url),
+                detail!(
+                    "cannot-connect",
+                    "cannot connect to {url}",
+                    url = self.cfg.base_url
+                ),
             ),
-            other => (Problem::Unexpected, other.to_string()),
+            other => (Problem::Unexpected, Detail::error(other)),
         }
     }
 
@@ -58,27 +71,44 @@ impl ScimTarget {
         match self.send("test", Method::GET, &step, &q, None, None).await {
             Ok(r) if r.status == StatusCode::OK => match parse_list(&r.body) {
                 Ok(page) => {
-                    d.pass(&step, format!("{} resources listed", page.total_results));
+                    d.pass(
+                        &step,
+                        detail!("listed", "{n} resources listed", n = page.total_results),
+                    );
                     true
                 }
                 Err(_) => {
                     d.fail(
                         &step,
                         Problem::Unexpected,
-                        "the answer is not a SCIM ListResponse",
+                        detail!("not-a-list", "the answer is not a SCIM ListResponse"),
                     );
                     false
                 }
             },
             Ok(r) => {
                 let detail = match r.status.as_u16() {
-                    401 => "the service refused the bearer token (HTTP 401)".to_string(),
-                    403 => format!("the token may not list {endpoint} (HTTP 403)"),
-                    404 => format!(
-                        "there is no /{endpoint} endpoint under {} (HTTP 404): check base_url",
-                        self.cfg.base_url
+                    401 => detail!(
+                        "token-refused",
+                        "the service refused the bearer token (HTTP 401)"
                     ),
-                    s => format!("listing {endpoint} failed (HTTP {s})"),
+                    403 => detail!(
+                        "list-forbidden",
+                        "the token may not list {endpoint} (HTTP 403)",
+                        endpoint = endpoint
+                    ),
+                    404 => detail!(
+                        "no-endpoint",
+                        "there is no /{endpoint} endpoint under {url} (HTTP 404): check base_url",
+                        endpoint = endpoint,
+                        url = self.cfg.base_url
+                    ),
+                    s => detail!(
+                        "list-failed",
+                        "listing {endpoint} failed (HTTP {status})",
+                        endpoint = endpoint,
+                        status = s
+                    ),
                 };
                 d.fail(&step, status_problem(r.status), detail);
                 false
@@ -106,7 +136,10 @@ impl ScimTarget {
         if r.status == StatusCode::NOT_FOUND || r.status == StatusCode::NOT_IMPLEMENTED {
             d.pass(
                 "schema",
-                "the service does not publish /ResourceTypes; /Users and /Groups answered",
+                detail!(
+                    "no-resource-types",
+                    "the service does not publish /ResourceTypes; /Users and /Groups answered"
+                ),
             );
             return;
         }
@@ -114,7 +147,11 @@ impl ScimTarget {
             d.fail(
                 "schema",
                 status_problem(r.status),
-                format!("reading /ResourceTypes failed (HTTP {})", r.status.as_u16()),
+                detail!(
+                    "resource-types-failed",
+                    "reading /ResourceTypes failed (HTTP {status})",
+                    status = r.status.as_u16()
+                ),
             );
             return;
         }
@@ -131,18 +168,28 @@ impl ScimTarget {
         };
         let mut missing = Vec::new();
         if !has("User", super::USER_SCHEMA) {
-            missing.push("resource type User");
+            missing.push("User");
         }
         if !has("Group", super::GROUP_SCHEMA) {
-            missing.push("resource type Group");
+            missing.push("Group");
         }
         if missing.is_empty() {
-            d.pass("schema", "resource types User and Group are offered");
+            d.pass(
+                "schema",
+                detail!(
+                    "scim-schema-ok",
+                    "resource types User and Group are offered"
+                ),
+            );
         } else {
             d.fail(
                 "schema",
                 Problem::MissingSchema,
-                format!("the service does not offer: {}", missing.join(", ")),
+                detail!(
+                    "resource-types-missing",
+                    "the service does not offer the resource types: {names}",
+                    names = missing.join(", ")
+                ),
             );
         }
     }
@@ -165,16 +212,19 @@ impl ScimTarget {
                 d.pass(
                     "connect",
                     if self.cfg.base_url.starts_with("https://") {
-                        "connected with HTTPS"
+                        detail!("connected-https", "connected with HTTPS")
                     } else {
-                        "connected without TLS (loopback only)"
+                        detail!("connected-plain", "connected without TLS (loopback only)")
                     },
                 );
                 if r.status == StatusCode::UNAUTHORIZED {
                     d.fail(
                         "token",
                         Problem::BadCredentials,
-                        "the service refused the bearer token (HTTP 401)",
+                        detail!(
+                            "token-refused",
+                            "the service refused the bearer token (HTTP 401)"
+                        ),
                     );
                     return d;
                 }
@@ -188,7 +238,10 @@ impl ScimTarget {
         if !self.probe_list(&mut d, "Users").await {
             return d;
         }
-        d.pass("token", "the bearer token was accepted");
+        d.pass(
+            "token",
+            detail!("token-accepted", "the bearer token was accepted"),
+        );
         self.probe_list(&mut d, "Groups").await;
         self.probe_schema(&mut d).await;
         d

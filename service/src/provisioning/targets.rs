@@ -418,7 +418,11 @@ pub async fn test(ctx: &Context, name: &str) -> DomainResult<Option<Diagnosis>> 
             } else {
                 Problem::Configuration
             };
-            d.fail("settings", p, problem.clone());
+            d.fail(
+                "settings",
+                p,
+                fiktiv_provisioning::diagnose::Detail::error(problem),
+            );
             return Ok(Some(d));
         }
     };
@@ -459,7 +463,11 @@ pub async fn test(ctx: &Context, name: &str) -> DomainResult<Option<Diagnosis>> 
             d.fail(
                 "connect",
                 Problem::Unreachable,
-                format!("the test did not finish within {} s", limit.as_secs()),
+                fiktiv_provisioning::detail!(
+                    "test-timeout",
+                    "the test did not finish within {secs} s",
+                    secs = limit.as_secs()
+                ),
             );
             Ok(Some(d))
         }
@@ -486,8 +494,13 @@ pub struct ProbeView {
     pub problem: Option<String>,
     /// What to do about the problem.
     pub advice: Option<String>,
-    /// Fixed text with codes and configuration values only.
+    /// Fixed text with codes and configuration values only, in English.
     pub detail: String,
+    /// The detail's stable code; the web UI shows `target-detail.<code>` in the
+    /// user's language.
+    pub code: String,
+    /// The detail's named values (configuration values, result codes, counts).
+    pub args: std::collections::BTreeMap<String, String>,
 }
 
 /// The result of `fiktiv targets test NAME` / `POST /api/v1/targets/{target}/test`.
@@ -512,6 +525,8 @@ impl From<Diagnosis> for TestReport {
                     problem: p.problem.map(|x| x.as_str().to_owned()),
                     advice: p.problem.map(|x| x.advice().to_owned()),
                     detail: p.detail,
+                    code: p.code,
+                    args: p.args,
                 })
                 .collect(),
         }

@@ -138,6 +138,15 @@ pub struct Tr {
 }
 
 impl Tr {
+    /// The message, if there is one (no warning when there is not).
+    pub fn get(&self, key: &str) -> Option<&str> {
+        self.catalog
+            .by_lang
+            .get(&self.lang)
+            .and_then(|m| m.get(key))
+            .map(String::as_str)
+    }
+
     /// The message, or the key itself when missing (logged; a test prevents it).
     pub fn t<'a>(&'a self, key: &'a str) -> &'a str {
         match self

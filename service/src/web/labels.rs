@@ -310,6 +310,23 @@ impl Base {
         self.t(key).to_owned()
     }
 
+    /// A target test's detail in the user's language (`target-detail.<code>` with its
+    /// values filled in); the English text for a code without a message.
+    pub fn target_detail(&self, p: &crate::provisioning::targets::ProbeView) -> String {
+        let key = format!("target-detail.{}", p.code);
+        match self.tr.get(&key) {
+            Some(m) => {
+                let args: Vec<(&str, &str)> = p
+                    .args
+                    .iter()
+                    .map(|(k, v)| (k.as_str(), v.as_str()))
+                    .collect();
+                fill(m, &args)
+            }
+            None => p.detail.clone(),
+        }
+    }
+
     /// Where suggested names come from, in the user's language.
     pub fn name_source<'a>(&'a self, source: &'a str) -> &'a str {
         match source {
@@ -444,7 +461,7 @@ fn task_key(k: TaskKind) -> &'static str {
 
 #[cfg(test)]
 mod tests {
-    #![allow(clippy::unwrap_used)]
+    #![allow(clippy::unwrap_used, clippy::panic)]
     use std::sync::Arc;
 
     use super::*;
@@ -484,6 +501,78 @@ mod tests {
     /// The action codes the service writes as string literals: `action: "..."`,
     /// `audit_system("...")`, `audit_system_with("...")`, the web accounts' `audit(...)`,
     /// and the provisioning and retention events.
+    /// The codes of every `detail!("code", ...)` in the provisioning crate and the
+    /// service, found by reading the source (the macro's first argument), and `error`.
+    fn target_detail_codes() -> Vec<String> {
+        let manifest = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+        let mut out = vec!["error".to_owned()];
+        let mut stack = vec![manifest.join("src"), manifest.join("../provisioning/src")];
+        while let Some(dir) = stack.pop() {
+            for e in std::fs::read_dir(&dir).unwrap() {
+                let p = e.unwrap().path();
+                if p.is_dir() {
+                    stack.push(p);
+                } else if p.extension().is_some_and(|x| x == "rs") {
+                    let text = std::fs::read_to_string(&p).unwrap();
+                    for (i, part) in text.split("detail!(").enumerate() {
+                        if i == 0 {
+                            continue;
+                        }
+                        let code = part
+                            .trim_start()
+                            .strip_prefix('"')
+                            .and_then(|r| r.split('"').next());
+                        if let Some(code) = code.filter(|c| {
+                            !c.is_empty()
+                                && c.chars().all(|x| {
+                                    x.is_ascii_lowercase() || x.is_ascii_digit() || x == '-'
+                                })
+                        }) {
+                            out.push(code.to_owned());
+                        }
+                    }
+                }
+            }
+        }
+        // The macro's own documentation example.
+        out.retain(|c| c != "code");
+        out.sort();
+        out.dedup();
+        out
+    }
+
+    /// Every target test detail has a message in every language, with the same named
+    /// values as the English text (issue: daily use, point 7).
+    #[test]
+    fn every_target_detail_has_a_message_in_every_language() {
+        let c = Arc::new(Catalog::load().unwrap());
+        let codes = target_detail_codes();
+        assert!(codes.len() > 40, "{codes:?}");
+        let en = c.tr(Lang::En);
+        for code in &codes {
+            let key = format!("target-detail.{code}");
+            let english = en
+                .get(&key)
+                .unwrap_or_else(|| panic!("no en message {key}"));
+            let names = |m: &str| -> Vec<String> {
+                let mut v: Vec<String> = m
+                    .split('{')
+                    .skip(1)
+                    .filter_map(|p| p.split('}').next().map(str::to_owned))
+                    .collect();
+                v.sort();
+                v
+            };
+            for lang in [Lang::Sv, Lang::Nb] {
+                let tr = c.tr(lang);
+                let m = tr
+                    .get(&key)
+                    .unwrap_or_else(|| panic!("no {lang:?} message {key}"));
+                assert_eq!(names(m), names(english), "{key} in {lang:?}");
+            }
+        }
+    }
+
     fn written_action_codes() -> Vec<String> {
         let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("src");
         let mut out = Vec::new();

@@ -89,7 +89,10 @@ fn the_central_administrator_is_told_of_a_new_order_by_mail_and_in_the_app() {
     b.assert_accessible("the notifications page");
 
     // A wrong address: refused, the field keeps it, the error is tied to it.
-    b.execute("document.getElementById('channel-email').click();", json!([]));
+    b.execute(
+        "document.getElementById('channel-email').click();",
+        json!([]),
+    );
     b.fill("#email", "anna-at-kommun");
     b.click("#notify-save");
     assert!(b.exists("#form-errors a[href='#email']"), "{}", b.source());

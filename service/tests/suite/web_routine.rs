@@ -397,6 +397,21 @@ fn the_whole_routine_through_the_ui_for_one_pupil() {
     c.click("#test-ldap");
     c.wait_for_path("/provisioning/targets/ldap/test");
     assert!(c.exists("#test-ok"), "{}", c.text_of("#test-report"));
+    // The details are in Swedish too, with the configured values filled in.
+    let report = c.text_of("#test-report");
+    for english in [
+        "exists",
+        "bound as",
+        "connected",
+        "probe entry",
+        "every object class",
+    ] {
+        assert!(
+            !report.contains(english),
+            "untranslated detail {english:?}: {report}"
+        );
+    }
+    assert!(report.contains("inloggad som"), "{report}");
     tour.page(&c, "the connectivity test of the LDAP target");
     c.screenshot_for_docs("targets.png");
     c.click("#test-oneroster");
