@@ -179,39 +179,41 @@ pub async fn task_items(
         open: Some(true),
         case_id: None,
     };
-    if let Some(p) = muni(Action::ProvisioningStatusRead) {
-        let open = checks::alerts_permitted(ctx, &p, &filter).await?;
+    let central = muni(Action::ProvisioningStatusRead);
+    if let Some(p) = &central {
+        let open = checks::alerts_permitted(ctx, p, &filter).await?;
         push(
             TaskKind::AlertsOpen,
             open.into_iter().map(|a| a.alert_id).collect(),
             "/provisioning",
         );
-    } else {
-        // A school: the open alerts of the cases of its own units (what the case
-        // pages show), one query per unit it may read the cases of; and the cases
-        // whose accounts are written and not yet checked.
-        let mut alerts = Vec::new();
-        let mut to_check = Vec::new();
-        for unit in &principal.units {
-            let resource = Resource::Case { unit: unit.clone() };
-            if let Ok(read) = authz.authorize(principal, Action::CaseRead, &resource) {
+    }
+    // A school: the open alerts of the cases of its own units (what the case pages
+    // show; not again for someone who sees every alert), one query per unit it may
+    // read the cases of; and the cases whose accounts are written and not yet checked.
+    let mut alerts = Vec::new();
+    let mut to_check = Vec::new();
+    for unit in &principal.units {
+        let resource = Resource::Case { unit: unit.clone() };
+        if let Ok(read) = authz.authorize(principal, Action::CaseRead, &resource) {
+            if central.is_none() {
                 alerts.extend(
                     checks::unit_alerts(ctx, &read, unit)
                         .await?
                         .into_iter()
                         .map(|a| a.alert_id),
                 );
-                to_check.extend(
-                    checks::cases_to_check(ctx, &read, unit)
-                        .await?
-                        .into_iter()
-                        .map(|(case, done)| format!("{case} {done}")),
-                );
             }
+            to_check.extend(
+                checks::cases_to_check(ctx, &read, unit)
+                    .await?
+                    .into_iter()
+                    .map(|(case, done)| format!("{case} {done}")),
+            );
         }
-        push(TaskKind::CaseAlertsOpen, alerts, "/cases");
-        push(TaskKind::AccountsToCheck, to_check, "/cases");
     }
+    push(TaskKind::CaseAlertsOpen, alerts, "/cases");
+    push(TaskKind::AccountsToCheck, to_check, "/cases");
 
     if let Some(p) = muni(Action::OrderQueueRead) {
         push(

@@ -73,7 +73,8 @@ def main():
             and auth_data.login == user
             and auth_data.password == password
         )
-        return AuthResult(success=ok, auth_data=auth_data if ok else None)
+        # handled=False: on a failure aiosmtpd answers 535 itself.
+        return AuthResult(success=ok, handled=False, auth_data=auth_data if ok else None)
 
     store = Store(args.outdir)
 

@@ -208,12 +208,13 @@ struct Stored {
     expires_at: Option<String>,
     /// When the requester opened it (the read window's start).
     opened_at: Option<String>,
+    decided_by: Option<String>,
 }
 
 async fn load(conn: &mut sqlx::AnyConnection, id: &RevealId) -> DomainResult<Stored> {
     let r = sqlx::query(
         "SELECT case_id, subject, requested_by, requested_at, purpose, state, expires_at, \
-         opened_at FROM reveal_requests WHERE reveal_id = $1",
+         opened_at, decided_by FROM reveal_requests WHERE reveal_id = $1",
     )
     .bind(id.to_string())
     .fetch_optional(&mut *conn)
@@ -241,6 +242,7 @@ async fn load(conn: &mut sqlx::AnyConnection, id: &RevealId) -> DomainResult<Sto
         },
         expires_at: r.try_get("expires_at")?,
         opened_at: r.try_get("opened_at")?,
+        decided_by: r.try_get("decided_by")?,
     })
 }
 
@@ -355,7 +357,7 @@ pub async fn decide(
     })
 }
 
-/// The requester opens an approved reveal (its page, or `POST .../open`): the read
+/// The requester opens an approved reveal (`POST .../open`): the read
 /// window of `[reveal] ttl_minutes` starts now, if it has not started already. Opening
 /// must come before the approval's deadline (`[reveal] open_within_hours`). Audited
 /// once (`reveal.open`). Permit: `reveal.read` on the request (only the requester).
@@ -427,7 +429,7 @@ pub async fn open(
         state: RevealState::Approved,
         requested_by: s.requested_by,
         requested_at: s.requested_at,
-        decided_by: None,
+        decided_by: s.decided_by,
         expires_at: expires,
     })
 }

@@ -40,9 +40,9 @@ impl std::fmt::Debug for Mailer {
 pub enum SendError {
     #[error("the stored address is not a valid mail address")]
     BadAddress,
-    #[error("the relay refused the mail for good (a 5xx reply)")]
-    Permanent,
-    #[error("the relay could not take the mail now (a 4xx reply, a timeout, a lost connection or a TLS failure)")]
+    #[error("the relay refused the mail for this recipient for good (a 550 to 553 reply)")]
+    Refused,
+    #[error("the relay could not take the mail now (a 4xx reply, a refused login, a timeout, a lost connection or a TLS failure)")]
     Transient,
 }
 
@@ -99,6 +99,15 @@ impl Mailer {
         if let Some(ca) = &smtp.ca_file {
             let pem = std::fs::read(ca)
                 .map_err(|e| format!("[notifications.smtp] ca_file {}: {e}", ca.display()))?;
+            // An empty or non-PEM file would give an empty trust store, and every mail
+            // would fail its TLS handshake: refused here instead.
+            const BEGIN: &[u8] = b"-----BEGIN CERTIFICATE-----";
+            if !pem.windows(BEGIN.len()).any(|w| w == BEGIN) {
+                return Err(format!(
+                    "[notifications.smtp] ca_file {} holds no PEM certificate",
+                    ca.display()
+                ));
+            }
             let cert = Certificate::from_pem(&pem).map_err(|_| {
                 format!(
                     "[notifications.smtp] ca_file {} holds no PEM certificate",
@@ -176,7 +185,17 @@ impl Mailer {
             .map_err(|_| SendError::BadAddress)?;
         match self.transport.send(message).await {
             Ok(_) => Ok(()),
-            Err(e) if e.is_permanent() => Err(SendError::Permanent),
+            // Only a refusal of the recipient (550 to 553) is final. Any other 5xx (a
+            // refused login, 530/535) is the relay's settings, which an operator fixes:
+            // the mail waits for that.
+            Err(e)
+                if e.is_permanent()
+                    && e.status().is_some_and(|c| {
+                        matches!(c.to_string().as_str(), "550" | "551" | "552" | "553")
+                    }) =>
+            {
+                Err(SendError::Refused)
+            }
             Err(_) => Err(SendError::Transient),
         }
     }

@@ -35,8 +35,12 @@ pub use store::{Channel, Notice, Prefs};
 
 /// The schedule (`schedules.name`) the look for new things to do is claimed under.
 pub const SCHEDULE: &str = "notifications";
-/// A mail is given up after this many attempts (about a day with the back-off).
-pub const MAX_ATTEMPTS: i64 = 8;
+/// A mail is given up after this many attempts: with the back-off (1, 2, 4 ... minutes,
+/// at most four hours apart) the last comes about 17 hours after the first.
+pub const MAX_ATTEMPTS: i64 = 12;
+/// At most this many mails are sent in one round, so that a relay that does not
+/// answer cannot hold the worker's loop for long (each attempt has its timeout).
+pub const MAILS_PER_ROUND: usize = 20;
 /// Notices and sent mail are kept this long.
 pub const KEEP: TimeDelta = TimeDelta::days(90);
 
@@ -116,7 +120,16 @@ pub async fn send_due(ctx: &Context, mailer: &Mailer, report: &mut Report) -> Do
         .into_iter()
         .map(|a| a.user_id)
         .collect();
-    for m in store::due_mail(vault, vault.now()).await? {
+    for m in store::due_mail(vault, vault.now())
+        .await?
+        .into_iter()
+        .take(MAILS_PER_ROUND)
+    {
+        // Claimed first (its next attempt moved on), so that a round of another
+        // instance, or `fiktiv notify run` beside `serve`, does not send it too.
+        if !store::claim_mail(vault, &m).await? {
+            continue;
+        }
         let prefs = store::prefs(vault, &m.user_id).await?;
         let to = match (&prefs.email, prefs.channel) {
             (Some(to), Channel::Email) if active.contains(&m.user_id) => to.clone(),
@@ -132,7 +145,7 @@ pub async fn send_due(ctx: &Context, mailer: &Mailer, report: &mut Report) -> Do
                 report.mails_sent += 1;
                 store::MailOutcome::Sent
             }
-            Err(e @ (SendError::Permanent | SendError::BadAddress)) => {
+            Err(e @ (SendError::Refused | SendError::BadAddress)) => {
                 tracing::warn!(error = %e, "notification mail given up");
                 report.mails_given_up += 1;
                 store::MailOutcome::GivenUp
@@ -156,13 +169,18 @@ pub async fn send_due(ctx: &Context, mailer: &Mailer, report: &mut Report) -> Do
     Ok(())
 }
 
-/// One round: look, then send. Run by housekeeping under [`SCHEDULE`].
+/// One round: look, then send. Run by housekeeping under [`SCHEDULE`]. A relay whose
+/// settings cannot be read now (a password file gone) stops only the sending: the
+/// notices are still written and the mail waits in the outbox.
 pub async fn round(ctx: &Context) -> DomainResult<Report> {
-    let mailer = Mailer::from_config(&ctx.config.notifications)
-        .map_err(crate::domain::DomainError::Internal)?;
-    let mut report = look(ctx, mailer.is_some()).await?;
-    if let Some(m) = &mailer {
-        send_due(ctx, m, &mut report).await?;
+    let mail_on = ctx.config.notifications.smtp.is_some();
+    let mut report = look(ctx, mail_on).await?;
+    match Mailer::from_config(&ctx.config.notifications) {
+        Ok(Some(m)) => send_due(ctx, &m, &mut report).await?,
+        Ok(None) => {}
+        Err(e) => {
+            tracing::error!(error = %e, "notification mail not sent: the relay settings cannot be used")
+        }
     }
     store::prune(&ctx.vault, KEEP).await?;
     Ok(report)

@@ -255,6 +255,21 @@ pub async fn mark_read(vault: &Vault, user_id: &str) -> DomainResult<u64> {
     Ok(n)
 }
 
+/// Forgets a person's choice, address and notices (their account was disabled).
+pub async fn forget(conn: &mut sqlx::AnyConnection, user_id: &str) -> DomainResult<()> {
+    for table in ["notify_prefs", "notify_seen", "notifications"] {
+        sqlx::query(&format!("DELETE FROM {table} WHERE user_id = $1"))
+            .bind(user_id)
+            .execute(&mut *conn)
+            .await?;
+    }
+    sqlx::query("DELETE FROM mail_outbox WHERE user_id = $1 AND sent_at IS NULL")
+        .bind(user_id)
+        .execute(&mut *conn)
+        .await?;
+    Ok(())
+}
+
 /// Notices older than `keep` are removed (housekeeping).
 pub async fn prune(vault: &Vault, keep: TimeDelta) -> DomainResult<u64> {
     let cutoff = fmt_time(vault.now() - keep);
@@ -281,11 +296,12 @@ pub struct DueMail {
     pub mail_id: String,
     pub user_id: String,
     pub attempts: i64,
+    pub next_attempt_at: String,
 }
 
 pub async fn due_mail(vault: &Vault, now: DateTime<Utc>) -> DomainResult<Vec<DueMail>> {
     let rows = sqlx::query(
-        "SELECT mail_id, user_id, attempts FROM mail_outbox WHERE sent_at IS NULL \
+        "SELECT mail_id, user_id, attempts, next_attempt_at FROM mail_outbox WHERE sent_at IS NULL \
          AND failed_at IS NULL AND next_attempt_at <= $1 ORDER BY created_at LIMIT 100",
     )
     .bind(fmt_time(now))
@@ -297,9 +313,28 @@ pub async fn due_mail(vault: &Vault, now: DateTime<Utc>) -> DomainResult<Vec<Due
                 mail_id: r.try_get("mail_id")?,
                 user_id: r.try_get("user_id")?,
                 attempts: r.try_get("attempts")?,
+                next_attempt_at: r.try_get("next_attempt_at")?,
             })
         })
         .collect()
+}
+
+/// Takes a due mail for this sender: its next attempt moves ten minutes on, unless
+/// another sender has taken it since it was read. Returns whether it is ours.
+pub async fn claim_mail(vault: &Vault, m: &DueMail) -> DomainResult<bool> {
+    let mut tx = vault.db().begin_write().await?;
+    let n = sqlx::query(
+        "UPDATE mail_outbox SET next_attempt_at = $1 WHERE mail_id = $2 \
+         AND next_attempt_at = $3 AND sent_at IS NULL AND failed_at IS NULL",
+    )
+    .bind(fmt_time(vault.now() + TimeDelta::minutes(10)))
+    .bind(&m.mail_id)
+    .bind(&m.next_attempt_at)
+    .execute(&mut *tx)
+    .await?
+    .rows_affected();
+    tx.commit().await?;
+    Ok(n == 1)
 }
 
 /// What became of one attempt to send a mail.
@@ -338,7 +373,7 @@ pub async fn mail_done(vault: &Vault, mail_id: &str, outcome: MailOutcome) -> Do
     Ok(())
 }
 
-/// Mail waiting and mail given up, for `fiktiv notify status` and the metrics.
+/// Mail waiting and mail given up (tests and operators' queries).
 pub async fn outbox_counts(vault: &Vault) -> DomainResult<(i64, i64)> {
     let r = sqlx::query(
         "SELECT SUM(CASE WHEN sent_at IS NULL AND failed_at IS NULL THEN 1 ELSE 0 END) AS waiting, \

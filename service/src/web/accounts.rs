@@ -347,6 +347,8 @@ pub async fn disable(vault: &Vault, actor: &str, name: &str) -> DomainResult<boo
         return Ok(false);
     }
     super::session::delete_all_of(&mut tx, &user_id).await?;
+    // A disabled person is told nothing more, and their work address is not kept.
+    crate::notify::store::forget(&mut tx, &user_id).await?;
     audit(vault, &mut tx, actor, "users.disable", Outcome::Ok, None).await?;
     tx.commit().await?;
     Ok(true)

@@ -369,7 +369,7 @@ impl Base {
     /// An in-app notice: what kind of thing is new, and how many.
     pub fn notice_text(&self, n: &crate::notify::Notice) -> String {
         match TaskKind::from_code(&n.kind) {
-            Some(k) => fill(self.t(task_key(k)), &[("n", &n.count.to_string())]),
+            Some(k) => fill(self.t(notice_key(k)), &[("n", &n.count.to_string())]),
             None => self.t("label.unknown").to_owned(),
         }
     }
@@ -444,7 +444,22 @@ impl Base {
     }
 }
 
-/// The message key of a task kind (start page and notices; `{n}` is the count).
+/// The message key of a notice of a task kind (`{n}` is how many are new).
+fn notice_key(k: TaskKind) -> &'static str {
+    match k {
+        TaskKind::OrdersWaiting => "notify.new-orders-waiting",
+        TaskKind::AlertsOpen => "notify.new-alerts-open",
+        TaskKind::CaseAlertsOpen => "notify.new-case-alerts-open",
+        TaskKind::RevealsToDecide => "notify.new-reveals-to-decide",
+        TaskKind::RevealsApproved => "notify.new-reveals-approved",
+        TaskKind::ReviewsOverdue => "notify.new-reviews-overdue",
+        TaskKind::ReviewsDueSoon => "notify.new-reviews-due-soon",
+        TaskKind::PlanDrafts => "notify.new-plan-drafts",
+        TaskKind::AccountsToCheck => "notify.new-accounts-to-check",
+    }
+}
+
+/// The message key of a task kind (start page; `{n}` is the count).
 fn task_key(k: TaskKind) -> &'static str {
     match k {
         TaskKind::OrdersWaiting => "home.task-orders-waiting",

@@ -251,17 +251,6 @@ pub async fn page(
 ) -> Response {
     let c = ctx!(signed_in(&st, &web, &headers).await);
     let permit = ctx!(c.municipality_permit(&st, Action::RevealListOwn));
-    // The requester opening an approved reveal starts its read window (the page says
-    // until when). Anyone else, or any other state, changes nothing here.
-    if let Ok((rid, read)) = c.reveal_permit(&st, &id, Action::RevealRead).await {
-        match reveal::open(&st.ctx.vault, &st.rules, &read, &rid).await {
-            Ok(_)
-            | Err(DomainError::Gone { .. })
-            | Err(DomainError::Conflict { .. })
-            | Err(DomainError::NotFound) => {}
-            Err(e) => return c.fail(&st, e, "/reveals"),
-        }
-    }
     let item = match reveal::list_own(&st.ctx.vault, &permit).await {
         Ok(l) => l.into_iter().find(|r| r.reveal_id == id),
         Err(e) => return c.fail(&st, e, "/reveals"),

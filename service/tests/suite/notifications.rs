@@ -374,8 +374,8 @@ async fn everyone_is_told_once_what_is_new(db: TestDatabase) {
 both_backends!(everyone_is_told_once_what_is_new);
 
 /// A relay that does not answer: the mail stays queued for a later attempt (not lost,
-/// not given up), and the log names no address. Choosing the app only afterwards
-/// cancels it.
+/// not given up). Choosing the app only afterwards cancels it; disabling the account
+/// forgets the address and the notices.
 async fn a_relay_that_is_down_leaves_the_mail_queued(db: TestDatabase) {
     let smtp = SmtpServer::start().unwrap();
     let dir = tempfile::tempdir().unwrap();
@@ -420,8 +420,51 @@ async fn a_relay_that_is_down_leaves_the_mail_queued(db: TestDatabase) {
     .await
     .unwrap();
     assert_eq!(store::outbox_counts(&e.vault).await.unwrap(), (0, 1));
+    assert!(!store::notices(&e.vault, &anna.user_id, 10)
+        .await
+        .unwrap()
+        .is_empty());
+    assert!(accounts::disable(&e.vault, "test", "anna.central")
+        .await
+        .unwrap());
+    assert_eq!(
+        store::prefs(&e.vault, &anna.user_id).await.unwrap(),
+        Prefs::default()
+    );
+    assert!(store::notices(&e.vault, &anna.user_id, 10)
+        .await
+        .unwrap()
+        .is_empty());
 }
 both_backends!(a_relay_that_is_down_leaves_the_mail_queued);
+
+/// A relay that refuses Fiktiv's login (a wrong password: 535) is the relay's settings,
+/// not the recipient: the mail waits for a retry instead of being given up.
+async fn a_refused_login_keeps_the_mail_for_a_retry(db: TestDatabase) {
+    let smtp = SmtpServer::start().unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = config(&smtp, dir.path());
+    std::fs::write(dir.path().join("smtp-password"), "not-the-password").unwrap();
+    let e = env_with(db, at(2026, 3, 2), cfg).await;
+    staff(
+        &e,
+        "anna.central",
+        Role::CentralAdmin,
+        &[],
+        email("anna@kommun.example", Lang::Sv),
+    )
+    .await;
+    ordered_case(&e).await;
+    let r = notify::round(&e.ctx).await.unwrap();
+    assert_eq!(
+        (r.mails_sent, r.mails_retried, r.mails_given_up),
+        (0, 1, 0),
+        "{r:?}"
+    );
+    assert_eq!(store::outbox_counts(&e.vault).await.unwrap(), (1, 0));
+    assert!(smtp.messages().unwrap().is_empty());
+}
+both_backends!(a_refused_login_keeps_the_mail_for_a_retry);
 
 /// The settings are checked at start-up, each problem one line naming the setting.
 #[test]
@@ -454,6 +497,13 @@ fn bad_mail_settings_are_refused_with_one_line_each() {
     let mut s = base.clone();
     s.ca_file = Some("/nonexistent/ca.pem".into());
     assert!(err(with(Some(PUBLIC_URL), s)).contains("ca_file"));
+    // A file that holds no certificate would trust nothing: refused at start.
+    let dir = tempfile::tempdir().unwrap();
+    let not_pem = dir.path().join("ca.pem");
+    std::fs::write(&not_pem, "not a certificate\n").unwrap();
+    let mut s = base.clone();
+    s.ca_file = Some(not_pem);
+    assert!(err(with(Some(PUBLIC_URL), s)).contains("no PEM certificate"));
     let mut c = with(Some(PUBLIC_URL), base.clone());
     c.interval_secs = 0;
     assert!(err(c).contains("interval_secs"));

@@ -30,8 +30,9 @@ CREATE TABLE notifications (
 );
 CREATE INDEX notifications_user ON notifications (user_id, created_at);
 
--- Mails to send: only whom to tell (the address is read when sending) and in which
--- language; the text is always the same "you have something to do in Fiktiv".
+-- Mails to send: only whom to tell (the address and the language are read from the
+-- person's choice when sending); the text is always the same "you have something to
+-- do in Fiktiv".
 CREATE TABLE mail_outbox (
     mail_id         TEXT NOT NULL PRIMARY KEY,
     user_id         TEXT NOT NULL,
