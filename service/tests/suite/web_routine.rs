@@ -383,6 +383,21 @@ fn the_whole_routine_through_the_ui_for_one_pupil() {
         csv.contains(&fict_first) && csv.contains(&fict_last),
         "{csv}"
     );
+    // Point 9: the username follows the municipality's pattern, like any pupil's: no
+    // part of Fiktiv's own id in it.
+    let rows = fiktiv_provisioning::oneroster::parse_csv(csv.as_bytes()).unwrap();
+    let pupil = rows
+        .iter()
+        .find(|r| r.get("givenName") == Some(&fict_first))
+        .unwrap();
+    let username = pupil.get("username").unwrap();
+    assert!(
+        username.contains('.')
+            && !username
+                .split('.')
+                .any(|p| p.len() == 8 && p.chars().all(|c| c.is_ascii_hexdigit())),
+        "{username}"
+    );
     for real in [REAL_FIRST, REAL_LAST, number.as_str(), short.as_str()] {
         assert!(
             !ldif.contains(real) && !csv.contains(real),
