@@ -268,3 +268,51 @@ impl Tour {
         }
     }
 }
+
+/// A printed document read back: its text (`pdftotext`) and its first page as a PNG
+/// (`pdftoppm`), from Debian's poppler-utils (`scripts/install-deps`). Fails, never
+/// skips, when they are missing.
+pub struct Printed {
+    pub text: String,
+    pub png: Vec<u8>,
+}
+
+pub fn pdf_text_and_png(pdf: &[u8]) -> Printed {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("printed.pdf");
+    std::fs::write(&file, pdf).unwrap();
+    let run = |program: &str, args: &[&std::ffi::OsStr]| {
+        let out = std::process::Command::new(program)
+            .args(args)
+            .output()
+            .unwrap_or_else(|e| {
+                panic!("{program} (Debian package poppler-utils) cannot run: {e}; run scripts/install-deps")
+            });
+        assert!(out.status.success(), "{program}: {}", text(&out.stderr));
+        out.stdout
+    };
+    let txt = run(
+        "pdftotext",
+        &[
+            std::ffi::OsStr::new("-layout"),
+            file.as_os_str(),
+            std::ffi::OsStr::new("-"),
+        ],
+    );
+    let base = dir.path().join("page");
+    run(
+        "pdftoppm",
+        &[
+            std::ffi::OsStr::new("-png"),
+            std::ffi::OsStr::new("-r"),
+            std::ffi::OsStr::new("80"),
+            std::ffi::OsStr::new("-singlefile"),
+            file.as_os_str(),
+            base.as_os_str(),
+        ],
+    );
+    Printed {
+        text: String::from_utf8_lossy(&txt).into_owned(),
+        png: std::fs::read(dir.path().join("page.png")).unwrap(),
+    }
+}

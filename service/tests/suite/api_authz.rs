@@ -149,6 +149,12 @@ fn table() -> Vec<Row> {
             [D, D, D, A, D],
         ),
         r(
+            "POST",
+            "/api/v1/reveals/{reveal_id}/open",
+            None,
+            [D, A, D, D, D],
+        ),
+        r(
             "GET",
             "/api/v1/reveals/{reveal_id}/identity",
             None,

@@ -1129,6 +1129,28 @@ fn the_access_report_lists_every_read_of_the_real_identity() {
     let pdf = s.print_pdf();
     assert!(pdf.starts_with(b"%PDF-"), "a PDF");
     assert!(pdf.len() > 1000);
+    // The printed document, as a guardian gets it: its text holds every access row and
+    // nothing of the other case, and its first page turns into an image.
+    let printed = common::pdf_text_and_png(&pdf);
+    assert!(
+        printed.text.contains("sara.school")
+            && printed.text.contains("Registerutdrag")
+            && printed.text.contains(REAL_LAST),
+        "{}",
+        printed.text
+    );
+    assert!(
+        !printed.text.contains("Elevsdotter") && !printed.text.contains(&other_number),
+        "another case in the printed report"
+    );
+    assert!(printed.png.starts_with(b"\x89PNG\r\n\x1a\n") && printed.png.len() > 10_000);
+    if std::env::var("FIKTIV_SCREENSHOTS").as_deref() == Ok("1") {
+        std::fs::write(
+            web_common::workspace_root().join("docs/screenshots/access-report-printed.png"),
+            &printed.png,
+        )
+        .unwrap();
+    }
 
     // The next report lists this one too.
     s.goto(&format!("{}{case_path}/access-report", server.base()));
