@@ -24,8 +24,8 @@
 //! - `Fiktiv::Staff::"<principal id>"` with attribute `units: Set<Unit>`, and
 //!   is `in` one `Fiktiv::Role::"<role>"` per role it holds;
 //! - `Fiktiv::Municipality`, `Fiktiv::Unit` (in Municipality), `Fiktiv::Case`
-//!   (in its Unit) and `Fiktiv::RevealRequest` (in its Unit, attribute
-//!   `requested_by: Staff`);
+//!   (in its Unit), `Fiktiv::RevealRequest` and `Fiktiv::CaseRequest` (each in its
+//!   Unit, attribute `requested_by: Staff`);
 //! - one action per [`Action`], with the id [`Action::as_str`].
 //!
 //! A request whose resource type does not fit the action (say `CaseOpen` on
@@ -219,6 +219,16 @@ actions! {
     RevealListOwn => "reveal.list-own",
     /// End a case (pupil left or protection lifted). Resource: `Case`.
     CaseEnd => "case.end",
+    /// Ask to take over a case (the pupil moves to this unit) or to reopen an ended one
+    /// (the pupil comes back), found by the pupil's personal number. Resource: the
+    /// receiving `Unit`. In the identity group: it takes a real personal number in.
+    CaseRequest => "case.request",
+    /// Accept or refuse a case request. Resource: `CaseRequest` (in the case's current
+    /// unit). Nobody decides their own request.
+    CaseRequestDecide => "case.request-decide",
+    /// List case requests: a unit's (to decide, and its own), or all pending ones.
+    /// Resource: `Unit` or `Municipality`.
+    CaseRequestList => "case.request-list",
     /// The school's own label of a case, written and read (shown to the unit only, not
     /// to the central administrator). Resource: `Case`.
     CaseLabel => "case.label",
@@ -265,6 +275,7 @@ impl Action {
                 | Action::GuardianWrite
                 | Action::RevealRead
                 | Action::CaseAccessReport
+                | Action::CaseRequest
         )
     }
 }
@@ -325,6 +336,13 @@ pub enum Resource {
         /// Unit code of the case the request is about.
         unit: String,
         /// Principal id of the person who made the request.
+        requested_by: String,
+    },
+    /// A request to move or reopen a case.
+    CaseRequest {
+        /// Unit code of the case now (the unit that decides).
+        unit: String,
+        /// Principal id of the person who made the request (who may not decide it).
         requested_by: String,
     },
 }
@@ -475,6 +493,7 @@ const MUNICIPALITY_ID: &str = "municipality";
 /// of each in a request, so a fixed id is enough.
 const CASE_ID: &str = "case";
 const REVEAL_REQUEST_ID: &str = "reveal-request";
+const CASE_REQUEST_ID: &str = "case-request";
 
 /// Parsed Cedar entity type names, made once at load.
 #[derive(Debug, Clone)]
@@ -485,6 +504,7 @@ struct Types {
     unit: EntityTypeName,
     case: EntityTypeName,
     reveal_request: EntityTypeName,
+    case_request: EntityTypeName,
 }
 
 impl Types {
@@ -500,6 +520,7 @@ impl Types {
             unit: t("Fiktiv::Unit")?,
             case: t("Fiktiv::Case")?,
             reveal_request: t("Fiktiv::RevealRequest")?,
+            case_request: t("Fiktiv::CaseRequest")?,
         })
     }
 
@@ -796,13 +817,18 @@ impl Authorizer {
                 entities.push(Entity::new_no_attrs(uid.clone(), HashSet::from([unit_uid])));
                 uid
             }
-            Resource::RevealRequest { unit, requested_by } => {
+            Resource::RevealRequest { unit, requested_by }
+            | Resource::CaseRequest { unit, requested_by } => {
                 if requested_by.trim().is_empty() {
                     return Err(DenyReason::Malformed("empty requester id"));
                 }
                 let (unit_uid, unit) = unit_entity(unit)?;
                 entities.push(unit);
-                let uid = Types::uid(&t.reveal_request, REVEAL_REQUEST_ID);
+                let uid = if matches!(resource, Resource::CaseRequest { .. }) {
+                    Types::uid(&t.case_request, CASE_REQUEST_ID)
+                } else {
+                    Types::uid(&t.reveal_request, REVEAL_REQUEST_ID)
+                };
                 let requester =
                     RestrictedExpression::new_entity_uid(Types::uid(&t.staff, requested_by));
                 entities.push(
@@ -873,6 +899,14 @@ impl Authorizer {
                     unit: unit.to_owned(),
                     requested_by: OTHER.to_owned(),
                 },
+                Resource::CaseRequest {
+                    unit: unit.to_owned(),
+                    requested_by: ME.to_owned(),
+                },
+                Resource::CaseRequest {
+                    unit: unit.to_owned(),
+                    requested_by: OTHER.to_owned(),
+                },
             ]
         };
         // Every combination of roles, the empty one included.
@@ -923,6 +957,16 @@ impl Authorizer {
                 }
             }
             for r in own.iter().chain(&foreign) {
+                if let Resource::CaseRequest { requested_by, .. } = r {
+                    if requested_by == ME {
+                        must_deny(
+                            &p,
+                            Action::CaseRequestDecide,
+                            r,
+                            "nobody decides their own request to move or reopen a case",
+                        )?;
+                    }
+                }
                 if let Resource::RevealRequest { requested_by, .. } = r {
                     if requested_by == ME {
                         must_deny(

@@ -24,15 +24,21 @@ enum Shape {
     C,
     /// RevealRequest { unit, requested_by }.
     R,
+    /// CaseRequest { unit, requested_by }.
+    Q,
 }
 
-const SHAPES: [Shape; 4] = [Shape::M, Shape::U, Shape::C, Shape::R];
+const SHAPES: [Shape; 5] = [Shape::M, Shape::U, Shape::C, Shape::R, Shape::Q];
 
 /// The cases a shape is tested in, with their labels (the order of the
 /// expectation strings below).
 fn cases(shape: Shape) -> Vec<(&'static str, Resource)> {
     let case = |unit: &str| Resource::Case { unit: unit.into() };
     let rr = |unit: &str, by: &str| Resource::RevealRequest {
+        unit: unit.into(),
+        requested_by: by.into(),
+    };
+    let cr = |unit: &str, by: &str| Resource::CaseRequest {
         unit: unit.into(),
         requested_by: by.into(),
     };
@@ -52,6 +58,15 @@ fn cases(shape: Shape) -> Vec<(&'static str, Resource)> {
                 rr(OTHER, SOMEONE_ELSE),
             ),
         ],
+        Shape::Q => vec![
+            ("own unit, own request", cr(OWN, ME)),
+            ("own unit, someone else's request", cr(OWN, SOMEONE_ELSE)),
+            ("other unit, own request", cr(OTHER, ME)),
+            (
+                "other unit, someone else's request",
+                cr(OTHER, SOMEONE_ELSE),
+            ),
+        ],
     }
 }
 
@@ -61,8 +76,8 @@ fn cases(shape: Shape) -> Vec<(&'static str, Resource)> {
 /// `Y` = allowed, `.` = denied.
 ///   M: [municipality]
 ///   U, C: [own unit, other unit]
-///   R: [own unit+own request, own unit+other's request,
-///       other unit+own request, other unit+other's request]
+///   R, Q: [own unit+own request, own unit+other's request,
+///          other unit+own request, other unit+other's request]
 /// Every (action, shape) not listed here must be denied for every role.
 #[rustfmt::skip]
 const TABLE: &[(Action, Shape, [&str; 4])] = &[
@@ -94,6 +109,10 @@ const TABLE: &[(Action, Shape, [&str; 4])] = &[
     (Action::CaseEnd,                 Shape::C, [".." ,  "Y." ,  ".."   , ".." ]),
     (Action::CaseLabel,               Shape::C, [".." ,  "Y." ,  ".."   , ".." ]),
     (Action::CaseAccessReport,        Shape::C, [".." ,  "Y." ,  ".."   , ".." ]),
+    (Action::CaseRequest,             Shape::U, [".." ,  "Y." ,  ".."   , ".." ]),
+    (Action::CaseRequestDecide,       Shape::Q, ["....", ".Y..", ".Y.Y" , "...."]),
+    (Action::CaseRequestList,         Shape::U, [".." ,  "Y." ,  "YY"   , ".." ]),
+    (Action::CaseRequestList,         Shape::M, ["."  ,  "."  ,  "Y"    , "."  ]),
     (Action::AuditRead,               Shape::M, ["."  ,  "."  ,  "."    , "Y"  ]),
     (Action::AuditVerify,             Shape::M, ["."  ,  "."  ,  "."    , "Y"  ]),
     (Action::TargetsManage,           Shape::M, ["Y"  ,  "."  ,  "."    , "."  ]),

@@ -22,6 +22,8 @@ pub struct Config {
     /// Rules for fictitious names and birth dates.
     pub identity: IdentityPolicy,
     pub reveal: RevealConfig,
+    /// Cases moving between units and reopened (docs/LIFECYCLE.md).
+    pub cases: CasesConfig,
     pub tokens: TokensConfig,
     /// The web UI: sessions, sign-in limits.
     pub web: WebConfig,
@@ -315,6 +317,23 @@ impl Default for RevealConfig {
         Self {
             ttl_minutes: 15,
             open_within_hours: 72,
+        }
+    }
+}
+
+/// `[cases]`: requests to move a case to another unit or to reopen an ended one.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct CasesConfig {
+    /// Days a request waits for the case's unit or an approver to decide (1 to 90;
+    /// default 14). An undecided request then expires and changes nothing.
+    pub request_valid_days: u32,
+}
+
+impl Default for CasesConfig {
+    fn default() -> Self {
+        Self {
+            request_valid_days: 14,
         }
     }
 }

@@ -130,6 +130,11 @@ pub fn load_policies(config: &Config) -> Result<(Authorizer, Rules), StartupErro
             "[reveal] ttl_minutes must be 1 to 1440".into(),
         ));
     }
+    if config.cases.request_valid_days == 0 || config.cases.request_valid_days > 90 {
+        return Err(StartupError::Rules(
+            "[cases] request_valid_days must be 1 to 90".into(),
+        ));
+    }
     let rules = Rules {
         numbers,
         retention,
@@ -137,6 +142,7 @@ pub fn load_policies(config: &Config) -> Result<(Authorizer, Rules), StartupErro
         identity: config.identity,
         reveal_ttl: chrono::TimeDelta::minutes(i64::from(config.reveal.ttl_minutes)),
         reveal_open_within: chrono::TimeDelta::hours(i64::from(config.reveal.open_within_hours)),
+        case_request_valid: chrono::TimeDelta::days(i64::from(config.cases.request_valid_days)),
     };
     Ok((authz, rules))
 }

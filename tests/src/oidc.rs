@@ -24,8 +24,10 @@ use crate::{peer_dir, workspace_root, INSTALL_HINT};
 /// The environment variable naming the `node` executable.
 pub const NODE_ENV: &str = "FIKTIV_NODE";
 
-/// Generous: a loaded machine (CI beside other builds) once needed more than 60 s.
-const START_TIMEOUT: Duration = Duration::from_secs(300);
+/// Generous: a loaded machine (CI beside other builds) once needed more than 60 s. A
+/// start that takes longer is taken as hung (once in CI, node printed nothing for 300 s
+/// after loading its modules), killed and started again (see `HttpPeer::start`).
+const START_TIMEOUT: Duration = Duration::from_secs(180);
 const STOP_GRACE: Duration = Duration::from_secs(10);
 const START_ATTEMPTS: usize = 5;
 const DISCOVERY_PATH: &str = "/.well-known/openid-configuration";

@@ -129,14 +129,34 @@ pub(crate) fn wait_ready(
             return Ok(());
         }
         if Instant::now() >= deadline {
-            bail!(
-                "{what} was not ready after {:?}; {}",
+            return Err(anyhow::Error::new(NotReady {
+                what: what.to_owned(),
                 timeout,
-                with_log(log)
-            );
+            })
+            .context(with_log(log)));
         }
         std::thread::sleep(POLL_INTERVAL);
     }
+}
+
+/// A peer that was still starting when its deadline passed (not one that exited).
+#[derive(Debug)]
+pub(crate) struct NotReady {
+    what: String,
+    timeout: Duration,
+}
+
+impl std::fmt::Display for NotReady {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{} was not ready after {:?}", self.what, self.timeout)
+    }
+}
+
+impl std::error::Error for NotReady {}
+
+/// Whether `e` says a peer hung during start-up ([`NotReady`]).
+pub(crate) fn is_not_ready(e: &anyhow::Error) -> bool {
+    e.chain().any(|c| c.downcast_ref::<NotReady>().is_some())
 }
 
 /// Whether a start-up failure was the port being taken by someone else.
@@ -201,6 +221,16 @@ impl HttpPeer<'_> {
                 Err(e) if attempt < self.attempts && address_in_use(self.log) => {
                     eprintln!(
                         "fiktiv-tests: {} port {port} taken, retrying: {e:#}",
+                        self.what
+                    );
+                }
+                // A start that hangs (seen once in CI: node stopped after loading its
+                // modules and printed nothing for 300 s, where it takes under a second
+                // on a quiet machine) is killed and started again on a fresh port. A
+                // peer that exits with an error is not retried: that is a real failure.
+                Err(e) if attempt < self.attempts && is_not_ready(&e) => {
+                    eprintln!(
+                        "fiktiv-tests: {} on port {port} hung during start-up, starting it again: {e:#}",
                         self.what
                     );
                 }

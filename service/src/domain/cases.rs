@@ -139,6 +139,8 @@ pub struct CaseRow {
     pub identity_shred_on: Option<String>,
     pub plan_shred_on: Option<String>,
     pub records_shred_on: Option<String>,
+    /// Set when the case was reopened: nothing is provisioned until a new plan version.
+    pub plan_required_since: Option<String>,
 }
 
 pub(crate) fn parse_case_id(s: &str) -> DomainResult<CaseId> {
@@ -152,7 +154,7 @@ pub async fn load(conn: &mut AnyConnection, case: &CaseId) -> DomainResult<CaseR
         "SELECT case_id, unit, country, state, opened_at, last_review_on, plan_key, \
          login_decision, guardians_informed_on, fict_first, fict_last, fict_birth, fict_number, \
          ended_on, end_reason, identity_shredded_at, left_on, identity_shred_on, \
-         plan_shred_on, records_shred_on FROM cases WHERE case_id = $1",
+         plan_shred_on, records_shred_on, plan_required_since FROM cases WHERE case_id = $1",
     )
     .bind(case.to_string())
     .fetch_optional(&mut *conn)
@@ -179,6 +181,7 @@ pub async fn load(conn: &mut AnyConnection, case: &CaseId) -> DomainResult<CaseR
         identity_shred_on: r.try_get("identity_shred_on")?,
         plan_shred_on: r.try_get("plan_shred_on")?,
         records_shred_on: r.try_get("records_shred_on")?,
+        plan_required_since: r.try_get("plan_required_since")?,
     })
 }
 
@@ -299,9 +302,19 @@ pub async fn open(
         // Refused, but not silently: a school that tries numbers to learn whether a
         // pupil is protected somewhere leaves a trail the auditor can read (the other
         // case is named there, never in the answer). Nothing else is written.
-        audit_refused(vault, &mut tx, permit, Some(*other), "duplicate-identity").await?;
+        let ended = load(&mut tx, other).await?.state == CaseState::Ended;
+        let code = if ended {
+            "earlier-case-ended"
+        } else {
+            "duplicate-identity"
+        };
+        audit_refused(vault, &mut tx, permit, Some(*other), code).await?;
         tx.commit().await?;
-        return Err(duplicate_identity());
+        return Err(if ended {
+            earlier_case_ended()
+        } else {
+            duplicate_identity()
+        });
     }
     let case = CaseId::new();
     let plan_key = CaseId::new();
@@ -349,8 +362,16 @@ pub async fn open(
 fn duplicate_identity() -> DomainError {
     DomainError::conflict(
         "duplicate-identity",
-        "This real identity already has a case in Fiktiv. Contact the central administrator's \
-         office; the other case is not named here.",
+        "This real identity already has a case in Fiktiv. If the pupil is moving to this \
+         unit, ask for the case (Take over or reopen a case); the other case is not named here.",
+    )
+}
+
+fn earlier_case_ended() -> DomainError {
+    DomainError::conflict(
+        "earlier-case-ended",
+        "This pupil had a case in Fiktiv that has ended and is still kept. Ask to reopen it \
+         (Take over or reopen a case); the case is not named here.",
     )
 }
 
@@ -387,6 +408,9 @@ pub struct CaseView {
     pub identity_shred_on: Option<String>,
     pub plan_shred_on: Option<String>,
     pub records_shred_on: Option<String>,
+    /// The case was reopened: the unit must write a new plan version before anything
+    /// is provisioned again.
+    pub plan_required: bool,
 }
 
 impl CaseRow {
@@ -420,6 +444,7 @@ impl CaseRow {
             plan_shred_on: self.plan_shred_on.clone(),
             records_shred_on: self.records_shred_on.clone(),
             identity_shredded: self.identity_shredded_at.is_some(),
+            plan_required: self.plan_required_since.is_some(),
         }
     }
 }

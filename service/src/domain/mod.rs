@@ -22,6 +22,7 @@ use utoipa::ToSchema;
 
 pub mod access_report;
 pub mod audit_trail;
+pub mod case_requests;
 pub mod cases;
 pub mod decisions;
 pub mod drafts;
@@ -49,6 +50,8 @@ pub struct Rules {
     pub reveal_ttl: TimeDelta,
     /// How long an approved reveal waits for the requester to open it.
     pub reveal_open_within: TimeDelta,
+    /// How long a request to move or reopen a case waits for a decision.
+    pub case_request_valid: TimeDelta,
 }
 
 impl Rules {

@@ -151,6 +151,15 @@ pub async fn write(
     .bind(fmt_time(vault.now()))
     .execute(&mut *tx)
     .await?;
+    if row.plan_required_since.is_some() {
+        // A reopened case: this is the new plan version it waited for. Provisioning
+        // may go on (the accounts are enabled again, in place).
+        sqlx::query("UPDATE cases SET plan_required_since = NULL WHERE case_id = $1")
+            .bind(case.to_string())
+            .execute(&mut *tx)
+            .await?;
+        crate::provisioning::desired::sync_case(vault, &mut tx, case).await?;
+    }
     audit_ok(vault, &mut tx, permit, Some(*case), None).await?;
     tx.commit().await?;
     Ok(PlanWritten { version })

@@ -25,6 +25,7 @@ use crate::context::Context;
 use crate::domain::{self, ids::OrderId, ids::RevealId, SharedRules};
 
 mod audit;
+mod case_requests;
 mod cases;
 mod health;
 pub mod limits;
@@ -199,6 +200,7 @@ struct ApiDoc;
 fn api_router() -> OpenApiRouter<AppState> {
     OpenApiRouter::with_openapi(ApiDoc::openapi())
         .merge(cases::routes())
+        .merge(case_requests::routes())
         .merge(routine::routes())
         .merge(orders::routes())
         .merge(reviews::routes())

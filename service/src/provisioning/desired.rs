@@ -75,14 +75,21 @@ pub async fn sync_case(
     conn: &mut AnyConnection,
     case: &CaseId,
 ) -> DomainResult<bool> {
-    let Some(row) = sqlx::query("SELECT state, fict_number FROM cases WHERE case_id = $1")
-        .bind(case.to_string())
-        .fetch_optional(&mut *conn)
-        .await?
+    let Some(row) = sqlx::query(
+        "SELECT state, fict_number, plan_required_since FROM cases WHERE case_id = $1",
+    )
+    .bind(case.to_string())
+    .fetch_optional(&mut *conn)
+    .await?
     else {
         return Ok(false);
     };
-    let state: String = row.try_get("state")?;
+    let mut state: String = row.try_get("state")?;
+    if row.try_get::<Option<String>, _>("plan_required_since")?.is_some() {
+        // A reopened case waits for its new plan version: nothing is provisioned, and
+        // nothing already disabled is re-enabled (or deleted) meanwhile.
+        state = "waiting-for-plan".into();
+    }
     let pupil_number: Option<String> = row.try_get("fict_number")?;
     let existing: BTreeMap<String, (String, Desired)> =
         sqlx::query("SELECT person_id, subject, desired FROM prov_persons WHERE case_id = $1")
@@ -154,6 +161,19 @@ pub async fn sync_case(
     Ok(changed)
 }
 
+/// The case's persons who are provisioned (`present`) get a new revision, so that the
+/// worker writes them to every target again, in place: after the case moved to another
+/// unit, or its order's groups changed. In the caller's transaction.
+pub async fn touch_case(conn: &mut AnyConnection, case: &CaseId) -> DomainResult<u64> {
+    Ok(sqlx::query(
+        "UPDATE prov_persons SET revision = revision + 1 WHERE case_id = $1 AND desired = 'present'",
+    )
+    .bind(case.to_string())
+    .execute(&mut *conn)
+    .await?
+    .rows_affected())
+}
+
 async fn set_desired(
     conn: &mut AnyConnection,
     person: &str,
@@ -205,7 +225,7 @@ pub async fn sync_all(vault: &Vault, grace: chrono::TimeDelta) -> DomainResult<u
     let mut cases: Vec<String> = Vec::new();
     for sql in [
         "SELECT c.case_id FROM cases c WHERE c.state = 'registered' AND c.fict_number IS NOT NULL \
-         AND NOT EXISTS (SELECT 1 FROM prov_persons p WHERE p.case_id = c.case_id AND p.subject = 'pupil')",
+         AND c.plan_required_since IS NULL AND NOT EXISTS (SELECT 1 FROM prov_persons p WHERE p.case_id = c.case_id AND p.subject = 'pupil')",
         "SELECT DISTINCT p.case_id FROM prov_persons p JOIN cases c ON c.case_id = p.case_id \
          WHERE c.state = 'ended' AND p.desired = 'present'",
     ] {
@@ -226,7 +246,8 @@ pub async fn sync_all(vault: &Vault, grace: chrono::TimeDelta) -> DomainResult<u
     // Second stage: disabled for the grace period → absent (delete).
     let cutoff = fmt_time(vault.now() - grace);
     let due: Vec<String> = sqlx::query(
-        "SELECT DISTINCT case_id FROM prov_persons WHERE desired = 'disabled' AND desired_since <= $1",
+        "SELECT DISTINCT p.case_id FROM prov_persons p JOIN cases c ON c.case_id = p.case_id \
+         WHERE p.desired = 'disabled' AND p.desired_since <= $1 AND c.state = 'ended'",
     )
     .bind(&cutoff)
     .fetch_all(vault.db().pool())

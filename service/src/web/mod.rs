@@ -38,6 +38,7 @@ mod pages_admin;
 mod pages_audit;
 mod pages_cases;
 mod pages_end;
+mod pages_moves;
 mod pages_followup;
 mod pages_notify;
 mod pages_oidc;
@@ -173,6 +174,13 @@ pub fn routes(config: &Config) -> Router<AppState> {
             "/cases/{id}/leak-scan/{run}",
             get(pages_cases::leak_scan_run),
         )
+        .route("/case-requests", get(pages_moves::list))
+        .route(
+            "/case-requests/new",
+            get(pages_moves::new_form).post(pages_moves::ask),
+        )
+        .route("/case-requests/{id}/accept", post(pages_moves::accept))
+        .route("/case-requests/{id}/refuse", post(pages_moves::refuse))
         .route("/reviews", get(pages_followup::reviews_list))
         // The central administrator.
         .route("/orders", get(pages_admin::queue))

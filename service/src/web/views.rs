@@ -187,6 +187,12 @@ pub fn nav(p: &Principal, authz: &Authorizer) -> Vec<NavLink> {
         "nav.reviews",
         "nav.reviews-text",
     );
+    push(
+        anywhere(Action::CaseRequestList),
+        "/case-requests",
+        "nav.case-requests",
+        "nav.case-requests-text",
+    );
     // Approvers decide requests; whoever may ask for a reveal follows their own.
     push(
         reveal.contains(&Action::RevealApprove) || muni.contains(&Action::RevealListOwn),

@@ -1,0 +1,29 @@
+-- A unit's request to take over a protected pupil's case (the pupil moves to it within
+-- the municipality: kind 'move') or to reopen an ended case (the pupil comes back:
+-- kind 'reopen'). Made by the receiving unit from the pupil's personal number (found by
+-- blind index, never stored here), decided by the case's unit or an approver, never by
+-- the person who asked. Nothing of the case changes until it is accepted; a refused or
+-- expired request changes nothing.
+CREATE TABLE case_requests (
+    request_id     TEXT   PRIMARY KEY,
+    kind           TEXT   NOT NULL CHECK (kind IN ('move', 'reopen')),
+    case_id        TEXT   NOT NULL,
+    from_unit      TEXT   NOT NULL,
+    to_unit        TEXT   NOT NULL,
+    groups_json    TEXT   NOT NULL,
+    requested_by   TEXT   NOT NULL,
+    requested_at   TEXT   NOT NULL,
+    expires_at     TEXT   NOT NULL,
+    state          TEXT   NOT NULL CHECK (state IN ('pending', 'accepted', 'refused', 'expired')),
+    decided_by     TEXT,
+    decided_at     TEXT,
+    decision_reason TEXT
+);
+CREATE INDEX case_requests_case ON case_requests(case_id);
+CREATE INDEX case_requests_to_unit ON case_requests(to_unit);
+-- At most one pending request per case.
+CREATE UNIQUE INDEX case_requests_one_pending ON case_requests(case_id) WHERE state = 'pending';
+
+-- A reopened case provisions nothing until the unit writes a new plan version: set when
+-- the case is reopened, cleared by the next plan version.
+ALTER TABLE cases ADD COLUMN plan_required_since TEXT;
