@@ -348,6 +348,17 @@ pub async fn request(
     .bind(&now_s)
     .execute(&mut *tx)
     .await?;
+    let waiting = sqlx::query(
+        "SELECT request_id FROM case_requests WHERE case_id = $1 AND state = 'pending'",
+    )
+    .bind(case.to_string())
+    .fetch_optional(&mut *tx)
+    .await?;
+    if waiting.is_some() {
+        audit_refused(vault, &mut tx, permit, Some(case), "request-pending").await?;
+        tx.commit().await?;
+        return Err(request_pending());
+    }
     let id = CaseRequestId::new();
     let expires = fmt_time(now + rules.case_request_valid);
     let groups_json =
@@ -369,13 +380,8 @@ pub async fn request(
     .execute(&mut *tx)
     .await;
     match inserted {
-        Err(e) if is_unique_violation(&e) => {
-            drop(tx);
-            let mut tx = vault.db().begin_write().await?;
-            audit_refused(vault, &mut tx, permit, Some(case), "request-pending").await?;
-            tx.commit().await?;
-            return Err(request_pending());
-        }
+        // Two requests at once on PostgreSQL: the unique index holds the line.
+        Err(e) if is_unique_violation(&e) => return Err(request_pending()),
         r => {
             r?;
         }

@@ -84,8 +84,8 @@ async fn list_pending_requests(
 /// Accept or refuse a case request. Accepting moves the case (and reopens an ended
 /// one) in one step; provisioning then moves the accounts in place.
 #[utoipa::path(
-    post, path = "/api/v1/case-requests/{request}/decision", tag = "cases",
-    params(("request" = String, Path, description = "Request id")),
+    post, path = "/api/v1/case-requests/{request_id}/decision", tag = "cases",
+    params(("request_id" = String, Path, description = "Request id")),
     request_body = CaseRequestDecision,
     responses(
         (status = 200, body = CaseRequestView),

@@ -50,6 +50,29 @@ fn table() -> Vec<Row> {
             [D, A, D, D, D],
         ),
         r("GET", "/api/v1/units/{unit}/cases", None, [A, A, D, D, D]),
+        // The fixture's pupil has a case in unit A: the school may ask (and is told the
+        // case is already here); nobody else may ask for unit A.
+        r(
+            "POST",
+            "/api/v1/units/{unit}/case-requests",
+            Some(json!({"country": "se", "personal_number": se_number(date(2015, 5, 17), 123)})),
+            [D, A, D, D, D],
+        ),
+        r(
+            "GET",
+            "/api/v1/units/{unit}/case-requests",
+            None,
+            [D, A, D, A, D],
+        ),
+        r("GET", "/api/v1/case-requests", None, [D, D, D, A, D]),
+        // Unit B's request for unit A's case: unit A or an approver decides (refusing,
+        // so that the case stays where the other rows expect it), never unit B.
+        r(
+            "POST",
+            "/api/v1/case-requests/{request_id}/decision",
+            Some(json!({"accept": false})),
+            [D, A, D, A, D],
+        ),
         r("GET", "/api/v1/cases", None, [A, D, D, D, D]),
         r("GET", "/api/v1/cases/{case_id}", None, [A, A, D, D, D]),
         r(
@@ -289,8 +312,9 @@ fn the_table_covers_every_route_of_the_openapi_document() {
     );
 }
 
-fn fill(s: &str, case: &str, order: &str, reveal: &str) -> String {
+fn fill(s: &str, case: &str, order: &str, reveal: &str, request: &str) -> String {
     s.replace("{unit}", UNIT_A)
+        .replace("{request_id}", request)
         .replace("{case_id}", case)
         .replace("{order_id}", order)
         .replace("{reveal_id}", reveal)
@@ -304,8 +328,9 @@ fn fill(s: &str, case: &str, order: &str, reveal: &str) -> String {
 /// An id that names no run, job or alert.
 const NO_SUCH_ID: &str = "00000000-0000-4000-8000-000000000000";
 
-/// A case of unit A through registration, and a pending reveal request by the school.
-async fn fixture(e: &Env) -> (String, String, String) {
+/// A case of unit A through registration, a pending reveal request by the school, and
+/// unit B's request to take the case over.
+async fn fixture(e: &Env) -> (String, String, String, String) {
     let case = e
         .ok(
             StatusCode::CREATED,
@@ -372,7 +397,20 @@ async fn fixture(e: &Env) -> (String, String, String) {
         .as_str()
         .unwrap()
         .to_owned();
-    (case, order, reveal)
+    let request = e
+        .ok(
+            StatusCode::CREATED,
+            "POST",
+            &format!("/api/v1/units/{UNIT_B}/case-requests"),
+            SCHOOL_B,
+            Some(json!({"country": "se", "personal_number": se_number(date(2015, 5, 17), 123),
+                        "groups": ["7A"]})),
+        )
+        .await["request_id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    (case, order, reveal, request)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -382,12 +420,13 @@ async fn every_endpoint_every_role_own_and_other_unit() {
         at(2026, 3, 2),
     )
     .await;
-    let (case, order, reveal) = fixture(&e).await;
+    let (case, order, reveal, request) = fixture(&e).await;
     let mut failures = Vec::new();
     for row in table() {
-        let path = fill(row.path, &case, &order, &reveal);
+        let path = fill(row.path, &case, &order, &reveal, &request);
         let body = row.body.as_ref().map(|b| {
-            serde_json::from_str::<Value>(&fill(&b.to_string(), &case, &order, &reveal)).unwrap()
+            serde_json::from_str::<Value>(&fill(&b.to_string(), &case, &order, &reveal, &request))
+                .unwrap()
         });
         // Without a token: 401, always.
         let (s, _, _) = e

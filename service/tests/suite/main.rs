@@ -26,6 +26,7 @@ mod api_openapi;
 mod api_routine;
 mod api_routine_more;
 mod api_tokens_cli;
+mod case_requests;
 mod cli;
 mod fuzz_regressions;
 mod hardening_crash;
