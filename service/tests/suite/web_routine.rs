@@ -25,7 +25,7 @@ use common::{
     PROVISIONING_CONFIG,
 };
 use fiktiv_tests::Slapd;
-use web_common::{first_sign_in, totp, Server};
+use web_common::{first_sign_in, totp, Server, Session};
 
 /// The pupil's real identity: invented for the test.
 const REAL_FIRST: &str = "Kanarie";
@@ -839,69 +839,6 @@ fn the_pages_ask_the_authorizer() {
     let r = server.request("GET", &case_path, &[], None);
     assert_eq!(r.status, 303);
     assert_eq!(r.header("location"), Some("/signin"));
-}
-
-/// A signed-in session, used over plain HTTP.
-struct Session<'a> {
-    server: &'a Server,
-    cookie: String,
-    csrf: String,
-    _browser: web_common::Browser,
-}
-
-impl<'a> Session<'a> {
-    fn sign_in(server: &'a Server, c: &web_common::Creds) -> Self {
-        let b = web_common::Browser::start();
-        first_sign_in(&b, server, c, 0);
-        Self::of(server, b)
-    }
-
-    fn of(server: &'a Server, b: web_common::Browser) -> Self {
-        let cookie = format!("__Host-fiktiv={}", b.cookie("__Host-fiktiv").unwrap());
-        let home = server
-            .request("GET", "/", &[("Cookie", &cookie)], None)
-            .text();
-        let csrf = home
-            .split("name=\"csrf\" value=\"")
-            .nth(1)
-            .and_then(|r| r.split('"').next())
-            .unwrap()
-            .to_owned();
-        Self {
-            server,
-            cookie,
-            csrf,
-            _browser: b,
-        }
-    }
-
-    fn get(&self, path: &str) -> fiktiv_tests::HttpResponse {
-        self.server
-            .request("GET", path, &[("Cookie", &self.cookie)], None)
-    }
-
-    fn post(&self, path: &str, body: &str) -> fiktiv_tests::HttpResponse {
-        let body = if body.is_empty() {
-            format!("csrf={}", self.csrf)
-        } else {
-            format!("csrf={}&{body}", self.csrf)
-        };
-        self.post_raw(path, &body, &[])
-    }
-
-    fn post_raw(
-        &self,
-        path: &str,
-        body: &str,
-        extra: &[(&str, &str)],
-    ) -> fiktiv_tests::HttpResponse {
-        let mut h = vec![
-            ("Cookie", self.cookie.as_str()),
-            ("Content-Type", "application/x-www-form-urlencoded"),
-        ];
-        h.extend_from_slice(extra);
-        self.server.request("POST", path, &h, Some(body.as_bytes()))
-    }
 }
 
 /// A job that fails shows on the provisioning page with its reason, and can be tried

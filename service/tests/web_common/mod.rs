@@ -707,3 +707,66 @@ pub fn first_sign_in(b: &Browser, server: &Server, c: &Creds, offset: i64) -> (S
     b.wait_for_path("/");
     (new, code)
 }
+
+/// A signed-in session, used over plain HTTP.
+pub struct Session<'a> {
+    server: &'a Server,
+    pub cookie: String,
+    pub csrf: String,
+    _browser: Browser,
+}
+
+impl<'a> Session<'a> {
+    pub fn sign_in(server: &'a Server, c: &Creds) -> Self {
+        let b = Browser::start();
+        first_sign_in(&b, server, c, 0);
+        Self::of(server, b)
+    }
+
+    pub fn of(server: &'a Server, b: Browser) -> Self {
+        let cookie = format!("__Host-fiktiv={}", b.cookie("__Host-fiktiv").unwrap());
+        let home = server
+            .request("GET", "/", &[("Cookie", &cookie)], None)
+            .text();
+        let csrf = home
+            .split("name=\"csrf\" value=\"")
+            .nth(1)
+            .and_then(|r| r.split('"').next())
+            .unwrap()
+            .to_owned();
+        Self {
+            server,
+            cookie,
+            csrf,
+            _browser: b,
+        }
+    }
+
+    pub fn get(&self, path: &str) -> fiktiv_tests::HttpResponse {
+        self.server
+            .request("GET", path, &[("Cookie", &self.cookie)], None)
+    }
+
+    pub fn post(&self, path: &str, body: &str) -> fiktiv_tests::HttpResponse {
+        let body = if body.is_empty() {
+            format!("csrf={}", self.csrf)
+        } else {
+            format!("csrf={}&{body}", self.csrf)
+        };
+        self.post_raw(path, &body, &[])
+    }
+
+    pub fn post_raw(
+        &self,
+        path: &str,
+        body: &str,
+        extra: &[(&str, &str)],
+    ) -> fiktiv_tests::HttpResponse {
+        let mut h = vec![
+            ("Cookie", self.cookie.as_str()),
+            ("Content-Type", "application/x-www-form-urlencoded"),
+        ];
+        h.extend_from_slice(extra);
+        self.server.request("POST", path, &h, Some(body.as_bytes()))
+    }
+}
