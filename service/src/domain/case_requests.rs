@@ -83,7 +83,9 @@ impl CaseRequestKind {
         match s {
             "move" => Ok(CaseRequestKind::Move),
             "reopen" => Ok(CaseRequestKind::Reopen),
-            _ => Err(DomainError::Internal("stored request kind is malformed".into())),
+            _ => Err(DomainError::Internal(
+                "stored request kind is malformed".into(),
+            )),
         }
     }
 }
@@ -525,11 +527,13 @@ async fn move_case(
     now: &str,
 ) -> DomainResult<()> {
     let case = row.id.to_string();
-    sqlx::query("UPDATE cases SET unit = $1, label_dk = NULL, label_sealed = NULL WHERE case_id = $2")
-        .bind(to_unit)
-        .bind(&case)
-        .execute(&mut *conn)
-        .await?;
+    sqlx::query(
+        "UPDATE cases SET unit = $1, label_dk = NULL, label_sealed = NULL WHERE case_id = $2",
+    )
+    .bind(to_unit)
+    .bind(&case)
+    .execute(&mut *conn)
+    .await?;
     let groups_json =
         serde_json::to_string(groups).map_err(|e| DomainError::Internal(e.to_string()))?;
     sqlx::query("UPDATE orders SET unit = $1, groups_json = $2 WHERE case_id = $3")
@@ -564,13 +568,12 @@ async fn reopen_case(
     now: &str,
 ) -> DomainResult<()> {
     let case = row.id.to_string();
-    let ordered: Option<String> =
-        sqlx::query("SELECT order_id FROM orders WHERE case_id = $1")
-            .bind(&case)
-            .fetch_optional(&mut *conn)
-            .await?
-            .map(|r| r.try_get("order_id"))
-            .transpose()?;
+    let ordered: Option<String> = sqlx::query("SELECT order_id FROM orders WHERE case_id = $1")
+        .bind(&case)
+        .fetch_optional(&mut *conn)
+        .await?
+        .map(|r| r.try_get("order_id"))
+        .transpose()?;
     let state = if row.fict_number.is_some() {
         CaseState::Registered
     } else if ordered.is_some() {

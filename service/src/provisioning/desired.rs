@@ -75,17 +75,19 @@ pub async fn sync_case(
     conn: &mut AnyConnection,
     case: &CaseId,
 ) -> DomainResult<bool> {
-    let Some(row) = sqlx::query(
-        "SELECT state, fict_number, plan_required_since FROM cases WHERE case_id = $1",
-    )
-    .bind(case.to_string())
-    .fetch_optional(&mut *conn)
-    .await?
+    let Some(row) =
+        sqlx::query("SELECT state, fict_number, plan_required_since FROM cases WHERE case_id = $1")
+            .bind(case.to_string())
+            .fetch_optional(&mut *conn)
+            .await?
     else {
         return Ok(false);
     };
     let mut state: String = row.try_get("state")?;
-    if row.try_get::<Option<String>, _>("plan_required_since")?.is_some() {
+    if row
+        .try_get::<Option<String>, _>("plan_required_since")?
+        .is_some()
+    {
         // A reopened case waits for its new plan version: nothing is provisioned, and
         // nothing already disabled is re-enabled (or deleted) meanwhile.
         state = "waiting-for-plan".into();

@@ -22,8 +22,8 @@ use super::ui::{choices, posted, see_other, signed_in, Choice, Ctx, FormErrors};
 use super::views::Base;
 use super::Web;
 use crate::domain::case_requests::{
-    self, CaseRequestDecision, CaseRequestId, CaseRequestInput, CaseRequestKind,
-    CaseRequestState, CaseRequestView,
+    self, CaseRequestDecision, CaseRequestId, CaseRequestInput, CaseRequestKind, CaseRequestState,
+    CaseRequestView,
 };
 use crate::domain::cases::CountryCode;
 use crate::http::AppState;

@@ -403,8 +403,10 @@ async fn fixture(e: &Env) -> (String, String, String, String) {
             "POST",
             &format!("/api/v1/units/{UNIT_B}/case-requests"),
             SCHOOL_B,
-            Some(json!({"country": "se", "personal_number": se_number(date(2015, 5, 17), 123),
-                        "groups": ["7A"]})),
+            Some(
+                json!({"country": "se", "personal_number": se_number(date(2015, 5, 17), 123),
+                        "groups": ["7A"]}),
+            ),
         )
         .await["request_id"]
         .as_str()

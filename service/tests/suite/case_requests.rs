@@ -144,7 +144,13 @@ async fn move_and_come_back(db: TestDatabase) {
     let id = r["request_id"].as_str().unwrap().to_owned();
     // A second request for the same pupil waits for the first.
     let (s, r) = ask(e, SCHOOL_B, UNIT_B, &real.number, &["7A"]).await;
-    assert_eq!((s, r["type"].as_str()), (StatusCode::CONFLICT, Some("urn:fiktiv:problem:request-pending")));
+    assert_eq!(
+        (s, r["type"].as_str()),
+        (
+            StatusCode::CONFLICT,
+            Some("urn:fiktiv:problem:request-pending")
+        )
+    );
 
     // Unit B's list says no more; unit A sees where it goes and may decide.
     let b = unit_requests(e, SCHOOL_B, UNIT_B).await;
@@ -165,14 +171,26 @@ async fn move_and_come_back(db: TestDatabase) {
         assert_eq!(s, StatusCode::NOT_FOUND, "{who}");
     }
     assert_eq!(
-        e.ok(StatusCode::OK, "GET", &format!("/api/v1/cases/{case}"), SCHOOL_A, None)
-            .await["unit"],
+        e.ok(
+            StatusCode::OK,
+            "GET",
+            &format!("/api/v1/cases/{case}"),
+            SCHOOL_A,
+            None
+        )
+        .await["unit"],
         UNIT_A
     );
 
     // Unit A accepts: the case, its plan and history are unit B's; unit A loses access.
     let before_plan = e
-        .ok(StatusCode::OK, "GET", &format!("/api/v1/cases/{case}/plan"), SCHOOL_A, None)
+        .ok(
+            StatusCode::OK,
+            "GET",
+            &format!("/api/v1/cases/{case}/plan"),
+            SCHOOL_A,
+            None,
+        )
         .await;
     let (s, r) = decide(e, SCHOOL_A, &id, true).await;
     assert_eq!(s, StatusCode::OK, "{r}");
@@ -182,22 +200,50 @@ async fn move_and_come_back(db: TestDatabase) {
         .await;
     assert_eq!(s, StatusCode::NOT_FOUND);
     let view = e
-        .ok(StatusCode::OK, "GET", &format!("/api/v1/cases/{case}"), SCHOOL_B, None)
+        .ok(
+            StatusCode::OK,
+            "GET",
+            &format!("/api/v1/cases/{case}"),
+            SCHOOL_B,
+            None,
+        )
         .await;
     assert_eq!(view["unit"], UNIT_B);
     assert_eq!(view["state"], "registered");
     let plan = e
-        .ok(StatusCode::OK, "GET", &format!("/api/v1/cases/{case}/plan"), SCHOOL_B, None)
+        .ok(
+            StatusCode::OK,
+            "GET",
+            &format!("/api/v1/cases/{case}/plan"),
+            SCHOOL_B,
+            None,
+        )
         .await;
     assert_eq!(plan, before_plan);
     // Unit B now sees the case id; unit A keeps the fact, not the case.
-    assert_eq!(unit_requests(e, SCHOOL_B, UNIT_B).await[0]["case_id"], case.as_str());
-    assert_eq!(unit_requests(e, SCHOOL_A, UNIT_A).await[0]["case_id"], Value::Null);
+    assert_eq!(
+        unit_requests(e, SCHOOL_B, UNIT_B).await[0]["case_id"],
+        case.as_str()
+    );
+    assert_eq!(
+        unit_requests(e, SCHOOL_A, UNIT_A).await[0]["case_id"],
+        Value::Null
+    );
     // Deciding again is refused.
     let (s, r) = decide(e, SCHOOL_A2, &id, false).await;
-    assert_eq!(s, StatusCode::NOT_FOUND, "unit A no longer has the case: {r}");
+    assert_eq!(
+        s,
+        StatusCode::NOT_FOUND,
+        "unit A no longer has the case: {r}"
+    );
     let (s, r) = decide(e, APPROVER, &id, false).await;
-    assert_eq!((s, r["type"].as_str()), (StatusCode::CONFLICT, Some("urn:fiktiv:problem:request-decided")));
+    assert_eq!(
+        (s, r["type"].as_str()),
+        (
+            StatusCode::CONFLICT,
+            Some("urn:fiktiv:problem:request-decided")
+        )
+    );
 
     // Provisioning moves every account in place: one job per person and target.
     let done_before = p.jobs("done").await.len();
@@ -225,7 +271,13 @@ async fn move_and_come_back(db: TestDatabase) {
 
     // Unit B asks again: the case is already here.
     let (s, r) = ask(e, SCHOOL_B, UNIT_B, &real.number, &[]).await;
-    assert_eq!((s, r["type"].as_str()), (StatusCode::CONFLICT, Some("urn:fiktiv:problem:case-already-here")));
+    assert_eq!(
+        (s, r["type"].as_str()),
+        (
+            StatusCode::CONFLICT,
+            Some("urn:fiktiv:problem:case-already-here")
+        )
+    );
 
     // The pupil leaves; the accounts are disabled.
     e.ok(
@@ -248,7 +300,13 @@ async fn move_and_come_back(db: TestDatabase) {
                         "first_name": real.first, "last_name": real.last, "birth_date": real.birth})),
         )
         .await;
-    assert_eq!((s, r["type"].as_str()), (StatusCode::CONFLICT, Some("urn:fiktiv:problem:earlier-case-ended")));
+    assert_eq!(
+        (s, r["type"].as_str()),
+        (
+            StatusCode::CONFLICT,
+            Some("urn:fiktiv:problem:earlier-case-ended")
+        )
+    );
 
     // Coming back to unit A: a reopen request, decided by an approver.
     e.clock.advance(TimeDelta::days(20));
@@ -257,14 +315,26 @@ async fn move_and_come_back(db: TestDatabase) {
     assert_eq!(r["kind"], "reopen");
     let id = r["request_id"].as_str().unwrap().to_owned();
     let pending = e
-        .ok(StatusCode::OK, "GET", "/api/v1/case-requests", APPROVER, None)
+        .ok(
+            StatusCode::OK,
+            "GET",
+            "/api/v1/case-requests",
+            APPROVER,
+            None,
+        )
         .await;
     assert_eq!(pending.as_array().unwrap().len(), 1, "{pending}");
     assert_eq!(pending[0]["from_unit"], UNIT_B);
     let (s, r) = decide(e, APPROVER, &id, true).await;
     assert_eq!(s, StatusCode::OK, "{r}");
     let view = e
-        .ok(StatusCode::OK, "GET", &format!("/api/v1/cases/{case}"), SCHOOL_A, None)
+        .ok(
+            StatusCode::OK,
+            "GET",
+            &format!("/api/v1/cases/{case}"),
+            SCHOOL_A,
+            None,
+        )
         .await;
     assert_eq!(view["unit"], UNIT_A);
     assert_eq!(view["state"], "registered");
@@ -279,12 +349,20 @@ async fn move_and_come_back(db: TestDatabase) {
         "PUT",
         &format!("/api/v1/cases/{case}/plan"),
         SCHOOL_A,
-        Some(json!({"information_handling": "y", "platforms": ["google", "unikum"],
-            "guardian_contact_routes": [], "staff_to_inform": [], "free_text": "Tillbaka."})),
+        Some(
+            json!({"information_handling": "y", "platforms": ["google", "unikum"],
+            "guardian_contact_routes": [], "staff_to_inform": [], "free_text": "Tillbaka."}),
+        ),
     )
     .await;
     let view = e
-        .ok(StatusCode::OK, "GET", &format!("/api/v1/cases/{case}"), SCHOOL_A, None)
+        .ok(
+            StatusCode::OK,
+            "GET",
+            &format!("/api/v1/cases/{case}"),
+            SCHOOL_A,
+            None,
+        )
         .await;
     assert_eq!(view["plan_required"], false);
     p.work().await;
@@ -353,7 +431,10 @@ async fn refused_expired_and_foreign_requests_change_nothing(db: TestDatabase) {
     // No case for this number: said so, audited, nothing else stored.
     let other = se_number(date(2014, 1, 9), 222);
     let (s, r) = ask(&e, SCHOOL_B, UNIT_B, &other, &[]).await;
-    assert_eq!((s, r["type"].as_str()), (StatusCode::CONFLICT, Some("urn:fiktiv:problem:no-case")));
+    assert_eq!(
+        (s, r["type"].as_str()),
+        (StatusCode::CONFLICT, Some("urn:fiktiv:problem:no-case"))
+    );
     assert_eq!(e.count("case_requests").await, before);
     // Another unit's staff may not ask for unit B.
     let (s, _) = ask(&e, SCHOOL_A, UNIT_B, &real.number, &[]).await;
@@ -398,7 +479,10 @@ async fn refused_expired_and_foreign_requests_change_nothing(db: TestDatabase) {
     // changes, and a new request may be made.
     e.clock.advance(TimeDelta::days(15));
     let (s, r) = decide(&e, SCHOOL_A, &id, true).await;
-    assert_eq!((s, r["type"].as_str()), (StatusCode::GONE, Some("urn:fiktiv:problem:request-expired")));
+    assert_eq!(
+        (s, r["type"].as_str()),
+        (StatusCode::GONE, Some("urn:fiktiv:problem:request-expired"))
+    );
     assert_eq!(case_row(&e).await, start);
     let a = unit_requests(&e, SCHOOL_A, UNIT_A).await;
     assert!(a.iter().any(|r| r["state"] == "expired"), "{a:?}");
@@ -417,7 +501,13 @@ async fn refused_expired_and_foreign_requests_change_nothing(db: TestDatabase) {
     .await;
     let ended = case_row(&e).await;
     let (s, r) = decide(&e, APPROVER, &id, true).await;
-    assert_eq!((s, r["type"].as_str()), (StatusCode::CONFLICT, Some("urn:fiktiv:problem:request-stale")));
+    assert_eq!(
+        (s, r["type"].as_str()),
+        (
+            StatusCode::CONFLICT,
+            Some("urn:fiktiv:problem:request-stale")
+        )
+    );
     assert_eq!(case_row(&e).await, ended);
     // Unknown and malformed ids are "not found".
     for bad in ["00000000-0000-0000-0000-000000000000", "x"] {

@@ -33,7 +33,10 @@ fn entry(slapd: &Slapd) -> Option<(String, String, Vec<String>, bool)> {
     if ldif.matches("dn: ").count() != 1 {
         return None;
     }
-    let dn = ldif.lines().find_map(|l| l.strip_prefix("dn: "))?.to_owned();
+    let dn = ldif
+        .lines()
+        .find_map(|l| l.strip_prefix("dn: "))?
+        .to_owned();
     let uuid = ldif
         .lines()
         .find_map(|l| l.strip_prefix("entryUUID: "))?
@@ -145,7 +148,10 @@ fn a_pupil_moves_to_another_school_and_comes_back() {
     );
     assert!(!o.source().contains(&stranger[2..]));
     assert_eq!(
-        o.execute("return document.getElementById('groups').value;", serde_json::json!([])),
+        o.execute(
+            "return document.getElementById('groups').value;",
+            serde_json::json!([])
+        ),
         serde_json::json!("7A"),
         "what was typed besides the number stays"
     );
@@ -213,7 +219,10 @@ fn a_pupil_moves_to_another_school_and_comes_back() {
     first_sign_in(&a, &server, &alva, 0);
     a.goto(&format!("{}/case-requests", server.base()));
     let pending = a.text_of(".case-request");
-    assert!(pending.contains("Återöppna ärende") && pending.contains("skola-1"), "{pending}");
+    assert!(
+        pending.contains("Återöppna ärende") && pending.contains("skola-1"),
+        "{pending}"
+    );
     tour.page(&a, "the requests an approver decides");
     a.click(".case-request .accept");
     a.wait_for_path("/case-requests?done=accepted");
@@ -235,7 +244,9 @@ fn a_pupil_moves_to_another_school_and_comes_back() {
     s.goto(&format!("{}{case_path}", server.base()));
     assert!(!s.exists("#case-plan-required"));
     assert_eq!(wait_entry(&slapd, &["skola-1", "skola-1-5c"], false), uuid);
-    let all = slapd.ldapsearch(&format!("(sn={FICT_LAST})"), &["dn"]).unwrap();
+    let all = slapd
+        .ldapsearch(&format!("(sn={FICT_LAST})"), &["dn"])
+        .unwrap();
     assert_eq!(all.matches("dn: ").count(), 1, "{all}");
 
     // Every step is audited.
