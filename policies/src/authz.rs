@@ -229,6 +229,13 @@ actions! {
     /// List case requests: a unit's (to decide, and its own), or all pending ones.
     /// Resource: `Unit` or `Municipality`.
     CaseRequestList => "case.request-list",
+    /// Correct the pupil's real identity (a new name, a new personal number): sealed
+    /// anew, blind indexes replaced, the old identity kept for the leak scan. In the
+    /// identity group. Resource: `Case`.
+    CaseCorrectIdentity => "case.correct-identity",
+    /// Stop looking for a case's old real identity (after a correction): forget its
+    /// sealed record and blind indexes. Reveals nothing. Resource: `Case`.
+    CaseCloseOldIdentity => "case.close-old-identity",
     /// The school's own label of a case, written and read (shown to the unit only, not
     /// to the central administrator). Resource: `Case`.
     CaseLabel => "case.label",
@@ -276,6 +283,7 @@ impl Action {
                 | Action::RevealRead
                 | Action::CaseAccessReport
                 | Action::CaseRequest
+                | Action::CaseCorrectIdentity
         )
     }
 }

@@ -113,6 +113,8 @@ const TABLE: &[(Action, Shape, [&str; 4])] = &[
     (Action::CaseRequestDecide,       Shape::Q, ["....", ".Y..", ".Y.Y" , "...."]),
     (Action::CaseRequestList,         Shape::U, [".." ,  "Y." ,  "YY"   , ".." ]),
     (Action::CaseRequestList,         Shape::M, ["."  ,  "."  ,  "Y"    , "."  ]),
+    (Action::CaseCorrectIdentity,     Shape::C, [".." ,  "Y." ,  ".."   , ".." ]),
+    (Action::CaseCloseOldIdentity,    Shape::C, ["YY" ,  "Y." ,  ".."   , ".." ]),
     (Action::AuditRead,               Shape::M, ["."  ,  "."  ,  "."    , "Y"  ]),
     (Action::AuditVerify,             Shape::M, ["."  ,  "."  ,  "."    , "Y"  ]),
     (Action::TargetsManage,           Shape::M, ["Y"  ,  "."  ,  "."    , "."  ]),

@@ -42,6 +42,14 @@ const TABLE: &[(&str, &str)] = &[
     ("case.request", "audit-action.case-request"),
     ("case.request-decide", "audit-action.case-request-decide"),
     ("case.request-list", "audit-action.case-request-list"),
+    (
+        "case.correct-identity",
+        "audit-action.case-correct-identity",
+    ),
+    (
+        "case.close-old-identity",
+        "audit-action.case-close-old-identity",
+    ),
     ("audit.read", "audit-action.audit-read"),
     ("audit.verify", "audit-action.audit-verify"),
     ("targets.manage", "audit-action.targets-manage"),
@@ -146,6 +154,8 @@ pub const CODES: &[&str] = &[
     "case.request",
     "case.request-decide",
     "case.request-list",
+    "case.correct-identity",
+    "case.close-old-identity",
     "audit.read",
     "audit.verify",
     "targets.manage",

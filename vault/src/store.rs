@@ -397,6 +397,83 @@ impl Vault {
         self.write_indexes(conn, case, subject, identity).await
     }
 
+    /// Corrects a subject's real identity (a new name, a new personal number), in the
+    /// caller's transaction: every earlier version of the subject's sealed record is
+    /// deleted, the new identity is sealed anew, and the subject's blind indexes and
+    /// name-part tags are replaced by the new identity's, so the old values leave no
+    /// index behind under `subject`.
+    ///
+    /// `keep_old`: the identity being replaced, stored as a subject of its own (sealed,
+    /// indexed), so that the leak scan and the egress guard go on looking for it (a
+    /// downstream system may still hold the old name) until [`Vault::forget_subject`]
+    /// closes it. The caller read it through the audited [`Vault::read_identity`].
+    pub async fn correct_identity(
+        &self,
+        conn: &mut AnyConnection,
+        case: &CaseId,
+        subject: &str,
+        identity: &RealIdentity,
+        keep_old: Option<(&str, &RealIdentity)>,
+    ) -> Result<(), VaultError> {
+        if let Some((old_subject, old)) = keep_old {
+            self.store_identity(conn, case, old_subject, old).await?;
+        }
+        sqlx::query("DELETE FROM sealed_records WHERE case_id = $1 AND field = $2")
+            .bind(case.to_string())
+            .bind(identity_field(subject))
+            .execute(&mut *conn)
+            .await?;
+        self.store_identity(conn, case, subject, identity).await
+    }
+
+    /// Forgets one subject of a case: its sealed records and its blind indexes, in the
+    /// caller's transaction. Returns whether there was anything to forget. Call
+    /// [`Db::checkpoint`] after commit.
+    pub async fn forget_subject(
+        &self,
+        conn: &mut AnyConnection,
+        case: &CaseId,
+        subject: &str,
+    ) -> Result<bool, VaultError> {
+        let sealed = sqlx::query("DELETE FROM sealed_records WHERE case_id = $1 AND field = $2")
+            .bind(case.to_string())
+            .bind(identity_field(subject))
+            .execute(&mut *conn)
+            .await?
+            .rows_affected();
+        let indexes = sqlx::query("DELETE FROM blind_indexes WHERE case_id = $1 AND subject = $2")
+            .bind(case.to_string())
+            .bind(subject)
+            .execute(&mut *conn)
+            .await?
+            .rows_affected();
+        Ok(sealed + indexes > 0)
+    }
+
+    /// The subjects of a case whose real identity is stored, with when each was first
+    /// stored (`created_at` of its first version), in subject order. No identity.
+    pub async fn identity_subjects(
+        &self,
+        conn: &mut AnyConnection,
+        case: &CaseId,
+    ) -> Result<Vec<(String, String)>, VaultError> {
+        let rows = sqlx::query(
+            "SELECT field, MIN(created_at) AS since FROM sealed_records \
+             WHERE case_id = $1 AND field LIKE 'identity:%' GROUP BY field ORDER BY field",
+        )
+        .bind(case.to_string())
+        .fetch_all(&mut *conn)
+        .await?;
+        let mut out = Vec::with_capacity(rows.len());
+        for r in rows {
+            let field: String = r.try_get("field")?;
+            if let Some(subject) = field.strip_prefix(IDENTITY_PREFIX) {
+                out.push((subject.to_owned(), r.try_get("since")?));
+            }
+        }
+        Ok(out)
+    }
+
     /// Replaces a subject's blind indexes and name-part tags with those of `identity`.
     async fn write_indexes(
         &self,

@@ -411,6 +411,9 @@ pub struct CaseView {
     /// The case was reopened: the unit must write a new plan version before anything
     /// is provisioned again.
     pub plan_required: bool,
+    /// Real identities the pupil had before a correction, still looked for by the leak
+    /// scan until closed (metadata only).
+    pub old_identities: Vec<super::corrections::OldIdentity>,
 }
 
 impl CaseRow {
@@ -445,6 +448,7 @@ impl CaseRow {
             records_shred_on: self.records_shred_on.clone(),
             identity_shredded: self.identity_shredded_at.is_some(),
             plan_required: self.plan_required_since.is_some(),
+            old_identities: Vec::new(),
         }
     }
 }
@@ -453,7 +457,9 @@ impl CaseRow {
 pub async fn read(vault: &Vault, permit: &Permit, case: &CaseId) -> DomainResult<CaseView> {
     permit.require(Action::CaseRead)?;
     let mut conn = vault.db().pool().acquire().await?;
-    Ok(load(&mut conn, case).await?.view())
+    let mut view = load(&mut conn, case).await?.view();
+    view.old_identities = super::corrections::old_identities_in(vault, &mut conn, case).await?;
+    Ok(view)
 }
 
 /// One line of a case list.

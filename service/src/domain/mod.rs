@@ -24,6 +24,7 @@ pub mod access_report;
 pub mod audit_trail;
 pub mod case_requests;
 pub mod cases;
+pub mod corrections;
 pub mod decisions;
 pub mod drafts;
 pub mod end;

@@ -11,6 +11,7 @@ use super::problem::{ApiError, ApiJson, Problem};
 use super::{AppState, Caller};
 use crate::domain::access_report::{self, AccessReport};
 use crate::domain::cases::{self, CaseOpened, CaseSummary, CaseView, IdentityView, OpenCase};
+use crate::domain::corrections::{self, IdentityCorrected, IdentityCorrection};
 use crate::domain::end::{self, EndInput, Ended};
 use crate::domain::labels::{self, LabelInput};
 use crate::provisioning::checks::{self, AlertView};
@@ -25,6 +26,65 @@ pub fn routes() -> OpenApiRouter<AppState> {
         .routes(routes!(set_label))
         .routes(routes!(access_report))
         .routes(routes!(end_case))
+        .routes(routes!(correct_identity))
+        .routes(routes!(close_old_identity))
+}
+
+/// Correct the pupil's real identity (a name change, a new personal number). The old
+/// identity is kept for the leak scan until it is closed. Nothing is echoed back.
+#[utoipa::path(
+    post, path = "/api/v1/cases/{case_id}/identity-correction", tag = "cases",
+    params(("case_id" = String, Path, description = "Case id")),
+    request_body = IdentityCorrection,
+    responses(
+        (status = 200, body = IdentityCorrected),
+        (status = 400, body = Problem), (status = 401, body = Problem),
+        (status = 404, description = "No such case, or not yours", body = Problem),
+        (status = 409, description = "Unchanged, another case's identity, or the case ended", body = Problem),
+        (status = 422, body = Problem),
+    ),
+    security(("bearer" = []))
+)]
+async fn correct_identity(
+    State(st): State<AppState>,
+    caller: Caller,
+    Path(case_id): Path<String>,
+    ApiJson(body): ApiJson<IdentityCorrection>,
+) -> Result<Json<IdentityCorrected>, ApiError> {
+    let (case, permit) = st
+        .case_permit(&caller, &case_id, Action::CaseCorrectIdentity)
+        .await?;
+    Ok(Json(
+        corrections::correct_identity(&st.ctx.vault, &permit, &case, body).await?,
+    ))
+}
+
+/// Stop looking for an old identity of the case: its sealed record and blind indexes
+/// are deleted (once the leak scan no longer finds it downstream).
+#[utoipa::path(
+    post, path = "/api/v1/cases/{case_id}/old-identities/{old_id}/close", tag = "cases",
+    params(
+        ("case_id" = String, Path, description = "Case id"),
+        ("old_id" = u32, Path, description = "The old identity's number (`old_identities` of the case)"),
+    ),
+    responses(
+        (status = 204, description = "Closed; nothing of it is left"),
+        (status = 401, body = Problem),
+        (status = 404, description = "No such case or old identity, or not yours", body = Problem),
+    ),
+    security(("bearer" = []))
+)]
+async fn close_old_identity(
+    State(st): State<AppState>,
+    caller: Caller,
+    Path((case_id, old_id)): Path<(String, String)>,
+) -> Result<StatusCode, ApiError> {
+    let (case, permit) = st
+        .case_permit(&caller, &case_id, Action::CaseCloseOldIdentity)
+        .await?;
+    let old_id: u32 = old_id.parse().map_err(|_| ApiError::not_found())?;
+    corrections::close_old_identity(&st.ctx.vault, &permit, &case, old_id).await?;
+    Ok(StatusCode::NO_CONTENT)
 }
 
 /// Open a case with the pupil's real identity (step 1).

@@ -37,6 +37,7 @@ pub(crate) mod pages;
 mod pages_admin;
 mod pages_audit;
 mod pages_cases;
+mod pages_corrections;
 mod pages_end;
 mod pages_followup;
 mod pages_moves;
@@ -136,6 +137,14 @@ pub fn routes(config: &Config) -> Router<AppState> {
             get(pages_plan::decision_form).post(pages_plan::decision_write),
         )
         .route("/cases/{id}/access-report", get(pages_end::access_report))
+        .route(
+            "/cases/{id}/identity-correction",
+            get(pages_corrections::form).post(pages_corrections::write),
+        )
+        .route(
+            "/cases/{id}/old-identities/{old}/close",
+            post(pages_corrections::close_old),
+        )
         .route(
             "/cases/{id}/end",
             get(pages_end::end_form).post(pages_end::end_write),

@@ -259,6 +259,8 @@ pub struct CaseLinks {
     pub label: bool,
     pub end: bool,
     pub access_report: bool,
+    pub correct_identity: bool,
+    pub close_old_identity: bool,
 }
 
 #[derive(Template)]
@@ -314,6 +316,8 @@ fn notice_key(done: &str) -> Option<&'static str> {
         "label" => "case.notice-label",
         "label-invalid" => "case.notice-label-invalid",
         "ended" => "case.notice-ended",
+        "corrected" => "case.notice-corrected",
+        "old-closed" => "case.notice-old-closed",
         _ => return None,
     })
 }
@@ -356,6 +360,8 @@ pub async fn page(
         label: can(Action::CaseLabel),
         end: can(Action::CaseEnd),
         access_report: can(Action::CaseAccessReport),
+        correct_identity: can(Action::CaseCorrectIdentity),
+        close_old_identity: can(Action::CaseCloseOldIdentity),
     };
     let label = if links.label {
         let (_, _, p) = ctx!(c.case_permit(&st, &id, Action::CaseLabel).await);

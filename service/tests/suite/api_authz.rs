@@ -65,6 +65,23 @@ fn table() -> Vec<Row> {
             [D, A, D, A, D],
         ),
         r("GET", "/api/v1/case-requests", None, [D, D, D, A, D]),
+        // A correction with a bad reason: allowed callers get 422, nothing changes.
+        r(
+            "POST",
+            "/api/v1/cases/{case_id}/identity-correction",
+            Some(json!({"personal_number": se_number(date(2015, 5, 17), 123),
+                        "first_name": "Riktig", "last_name": "Person",
+                        "birth_date": "2015-05-17", "reason": ""})),
+            [D, A, D, D, D],
+        ),
+        // No old identity 1 in the fixture: allowed callers get 404 `not-found` too,
+        // which this table cannot tell from a denial; the API test covers both.
+        r(
+            "POST",
+            "/api/v1/cases/{case_id}/old-identities/{old_id}/close",
+            None,
+            [D, D, D, D, D],
+        ),
         // Unit B's request for unit A's case: unit A or an approver decides (refusing,
         // so that the case stays where the other rows expect it), never unit B.
         r(
@@ -319,6 +336,7 @@ fn fill(s: &str, case: &str, order: &str, reveal: &str, request: &str) -> String
         .replace("{order_id}", order)
         .replace("{reveal_id}", reveal)
         .replace("{guardian_no}", "1")
+        .replace("{old_id}", "1")
         .replace("{target}", "authz-roster")
         .replace("{run_id}", NO_SUCH_ID)
         .replace("{job_id}", NO_SUCH_ID)

@@ -28,6 +28,7 @@ mod api_routine_more;
 mod api_tokens_cli;
 mod case_requests;
 mod cli;
+mod corrections;
 mod fuzz_regressions;
 mod hardening_crash;
 mod hardening_failclosed;

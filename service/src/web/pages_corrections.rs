@@ -1,0 +1,159 @@
+//! Correcting the pupil's real identity after the case was opened
+//! (`GET/POST /cases/{id}/identity-correction`), and closing an old identity once the
+//! leak scan no longer finds it (`POST /cases/{id}/old-identities/{n}/close`). The same
+//! domain functions as `POST /api/v1/cases/{id}/identity-correction` and
+//! `POST /api/v1/cases/{id}/old-identities/{n}/close`. The form asks for the second
+//! factor again first: the correction reads the current identity (audited) to keep it
+//! for the leak scan.
+
+use std::sync::Arc;
+
+use askama::Template;
+use axum::extract::{Path, State};
+use axum::http::request::Parts;
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::Response;
+use axum::{Extension, Form};
+use fiktiv_policies::Action;
+use serde::Deserialize;
+use zeroize::Zeroizing;
+
+use super::pages::html;
+use super::pages_cases::ctx;
+use super::pages_plan::case_view;
+use super::session::require_fresh_second_factor;
+use super::ui::{posted, see_other, signed_in, Ctx, FormErrors};
+use super::views::Base;
+use super::Web;
+use crate::domain::cases::CaseView;
+use crate::domain::corrections::{self, IdentityCorrection};
+use crate::http::AppState;
+
+#[derive(Template)]
+#[template(path = "identity_correction.html")]
+pub struct CorrectionPage {
+    pub base: Base,
+    pub case: CaseView,
+    pub reason: String,
+    pub errors: FormErrors,
+}
+
+fn page(
+    st: &AppState,
+    c: &Ctx,
+    case: CaseView,
+    reason: String,
+    errors: FormErrors,
+) -> CorrectionPage {
+    CorrectionPage {
+        base: c.base(
+            st,
+            "correction.title",
+            &format!("/cases/{}/identity-correction", case.case_id),
+        ),
+        case,
+        reason,
+        errors,
+    }
+}
+
+pub async fn form(
+    State(st): State<AppState>,
+    Extension(web): Extension<Arc<Web>>,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+) -> Response {
+    let c = ctx!(signed_in(&st, &web, &headers).await);
+    let (case, _, _) = ctx!(c.case_permit(&st, &id, Action::CaseCorrectIdentity).await);
+    if require_fresh_second_factor(&c.session, web.timeouts, c.now(&st)).is_err() {
+        return see_other(&format!("/step-up?next=/cases/{case}/identity-correction"));
+    }
+    let view = ctx!(case_view(&c, &st, &id).await);
+    html(
+        StatusCode::OK,
+        &page(&st, &c, view, String::new(), FormErrors::default()),
+    )
+}
+
+/// The corrected identity as typed. Never logged, never shown again.
+#[derive(Deserialize, Default)]
+#[serde(default)]
+pub struct CorrectionForm {
+    csrf: String,
+    personal_number: Zeroizing<String>,
+    first_name: Zeroizing<String>,
+    last_name: Zeroizing<String>,
+    birth_date: Zeroizing<String>,
+    reason: String,
+}
+
+impl std::fmt::Debug for CorrectionForm {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("CorrectionForm([redacted])")
+    }
+}
+
+const FIELDS: &[&str] = &[
+    "personal_number",
+    "first_name",
+    "last_name",
+    "birth_date",
+    "reason",
+];
+
+pub async fn write(
+    State(st): State<AppState>,
+    Extension(web): Extension<Arc<Web>>,
+    Path(id): Path<String>,
+    parts: Parts,
+    Form(form): Form<CorrectionForm>,
+) -> Response {
+    let c = ctx!(posted(&st, &web, &parts, &form.csrf).await);
+    let (case, _, permit) = ctx!(c.case_permit(&st, &id, Action::CaseCorrectIdentity).await);
+    if require_fresh_second_factor(&c.session, web.timeouts, c.now(&st)).is_err() {
+        return see_other(&format!("/step-up?next=/cases/{case}/identity-correction"));
+    }
+    let reason = form.reason.clone();
+    let input = IdentityCorrection {
+        personal_number: form.personal_number,
+        first_name: form.first_name,
+        last_name: form.last_name,
+        birth_date: form.birth_date,
+        reason: form.reason,
+    };
+    match corrections::correct_identity(&st.ctx.vault, &permit, &case, input).await {
+        Ok(_) => see_other(&format!("/cases/{case}?done=corrected")),
+        // The form comes back empty but for the reason: a real identity is never echoed.
+        Err(e) => match FormErrors::from_domain(e, FIELDS, &[]) {
+            Ok((status, errors)) => {
+                let view = ctx!(case_view(&c, &st, &id).await);
+                html(status, &page(&st, &c, view, reason, errors))
+            }
+            Err(e) => c.fail(&st, e, &format!("/cases/{case}")),
+        },
+    }
+}
+
+#[derive(Debug, Deserialize, Default)]
+#[serde(default)]
+pub struct CloseForm {
+    csrf: String,
+}
+
+pub async fn close_old(
+    State(st): State<AppState>,
+    Extension(web): Extension<Arc<Web>>,
+    Path((id, old)): Path<(String, String)>,
+    parts: Parts,
+    Form(form): Form<CloseForm>,
+) -> Response {
+    let c = ctx!(posted(&st, &web, &parts, &form.csrf).await);
+    let (case, _, permit) = ctx!(c.case_permit(&st, &id, Action::CaseCloseOldIdentity).await);
+    let Ok(old) = old.parse::<u32>() else {
+        return c.not_found(&st);
+    };
+    match corrections::close_old_identity(&st.ctx.vault, &permit, &case, old).await {
+        Ok(()) => see_other(&format!("/cases/{case}?done=old-closed")),
+        Err(e) => c.fail(&st, e, &format!("/cases/{case}")),
+    }
+}
