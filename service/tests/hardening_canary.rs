@@ -119,7 +119,21 @@ fn canaries(pupils: &[Pupil]) -> Canaries {
         c.add(&p.real);
         c.add(&p.guardian);
     }
+    c.add(&corrected_se_pupil());
     c
+}
+
+/// The Swedish pupil after a correction of the real identity: a new personal number
+/// and a new surname (the old identity stays looked for, and sealed, until closed).
+fn corrected_se_pupil() -> RealPerson {
+    RealPerson {
+        label: "SE pupil, corrected",
+        country: "se",
+        number: se("2014-02-27", 431),
+        first: "Åsa-Öjvind",
+        last: "Kanarieskölds-Åkesson",
+        birth: "2014-02-27",
+    }
 }
 
 fn today_local() -> String {
@@ -677,6 +691,21 @@ fn canary_suite(db: Option<TestDatabase>) {
         None,
     );
     c.ok(200, &t.central, "GET", "/api/v1/orders?all=true", None);
+
+    // The Swedish pupil's real identity is corrected (a new number and surname): both
+    // the old and the new identity are now sealed in the database, and the scans below
+    // find the plaintext of neither.
+    let corrected = corrected_se_pupil();
+    let r = c.ok(
+        200,
+        &t.school,
+        "POST",
+        &format!("/api/v1/cases/{se_case}/identity-correction"),
+        Some(json!({"personal_number": corrected.number, "first_name": corrected.first,
+                    "last_name": corrected.last, "birth_date": corrected.birth,
+                    "reason": "Ny folkbokföring"})),
+    );
+    assert_eq!(r["old_identity"]["old_id"], 1, "{r}");
 
     // What the targets and the database hold while the cases are live.
     let live_ldap = ldif_decoded(&slapd.dump().unwrap());
