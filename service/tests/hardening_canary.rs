@@ -701,9 +701,11 @@ fn canary_suite(db: Option<TestDatabase>) {
         &t.school,
         "POST",
         &format!("/api/v1/cases/{se_case}/identity-correction"),
-        Some(json!({"personal_number": corrected.number, "first_name": corrected.first,
+        Some(
+            json!({"personal_number": corrected.number, "first_name": corrected.first,
                     "last_name": corrected.last, "birth_date": corrected.birth,
-                    "reason": "Ny folkbokföring"})),
+                    "reason": "Ny folkbokföring"}),
+        ),
     );
     assert_eq!(r["old_identity"]["old_id"], 1, "{r}");
 

@@ -53,7 +53,7 @@ mod provisioning_targets;
 mod web_accounts;
 mod web_forms;
 mod web_i18n;
-mod web_moves;
+mod web_lifecycle;
 mod web_notify;
 mod web_oidc;
 mod web_routine;

@@ -713,7 +713,7 @@ pub struct Session<'a> {
     server: &'a Server,
     pub cookie: String,
     pub csrf: String,
-    _browser: Browser,
+    _browser: Option<Browser>,
 }
 
 impl<'a> Session<'a> {
@@ -724,6 +724,13 @@ impl<'a> Session<'a> {
     }
 
     pub fn of(server: &'a Server, b: Browser) -> Self {
+        let mut s = Self::of_page(server, &b);
+        s._browser = Some(b);
+        s
+    }
+
+    /// The session of a browser that stays in the test's hands.
+    pub fn of_page(server: &'a Server, b: &Browser) -> Self {
         let cookie = format!("__Host-fiktiv={}", b.cookie("__Host-fiktiv").unwrap());
         let home = server
             .request("GET", "/", &[("Cookie", &cookie)], None)
@@ -738,7 +745,7 @@ impl<'a> Session<'a> {
             server,
             cookie,
             csrf,
-            _browser: b,
+            _browser: None,
         }
     }
 

@@ -1,10 +1,17 @@
-//! A pupil moves to another school of the municipality and later comes back, in the
-//! web UI (headless Chromium) against `fiktiv serve` and a real slapd (#16): the
+//! A pupil's protected life in the web UI (headless Chromium) against `fiktiv serve`
+//! and a real slapd (#16).
+//!
+//! The pupil moves to another school of the municipality and later comes back: the
 //! receiving school asks with the personal number and is told nothing of where the
 //! pupil is; the sending school accepts and loses the case at once; the directory entry
 //! moves to the new school's groups in place (same entry, same entryUUID). The pupil
 //! leaves, comes back, an approver accepts the reopening, and nothing is provisioned
 //! until the new plan version is written.
+//!
+//! The pupil's real identity is corrected (a new personal number, a new surname): after
+//! the second factor, the form takes the new identity and never shows it again; the case
+//! page lists the earlier identity (no values) until it is closed; the directory entry
+//! is untouched.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // tests
 
 use std::time::{Duration, Instant};
@@ -255,5 +262,91 @@ fn a_pupil_moves_to_another_school_and_comes_back() {
     // Two requests, and the refused try with a number no case has.
     assert_eq!(count("case.request"), 3);
     assert_eq!(count("case.request-decide"), 2);
+    tour.assert_no_real_identity();
+}
+
+#[test]
+fn the_real_identity_is_corrected_and_the_old_one_closed() {
+    let slapd = Slapd::start().unwrap();
+    let server = Server::start(PROVISIONING_CONFIG);
+    let sara = server.add_user("sara.school", &["school"], &["skola-1"]);
+    let carl = server.add_user("carl.admin", &["central-admin"], &[]);
+    add_ldap_target(&server, &slapd);
+    let number = se_personnummer(2013, 10, 5, 617);
+    let new_number = se_personnummer(2013, 10, 5, 845);
+    const NEW_LAST: &str = "Nytegelström";
+    let mut tour = Tour::new(vec![
+        REAL_FIRST.into(),
+        REAL_LAST.into(),
+        NEW_LAST.into(),
+        number.clone(),
+        new_number.clone(),
+    ]);
+    let s = Browser::start();
+    first_sign_in(&s, &server, &sara, 0);
+    let sara_http = Session::of_page(&server, &s);
+    let carl_http = Session::sign_in(&server, &carl);
+    let case_path = registered_case(&sara_http, &carl_http, &number);
+    let uuid = wait_entry(&slapd, &["skola-1", "skola-1-4b"], false);
+    let ldif_before = slapd
+        .ldapsearch(&format!("(sn={FICT_LAST})"), &["*", "entryUUID"])
+        .unwrap();
+
+    s.goto(&format!("{}{case_path}", server.base()));
+    assert!(!s.exists("#old-identities"));
+    // The form asks for the second factor first.
+    s.click("#link-correct-identity");
+    s.wait_for_path(&format!("/step-up?next={case_path}/identity-correction"));
+    s.fill("#code", &web_common::totp(&sara.secret, 1));
+    s.click("#step-up-submit");
+    s.wait_for_path(&format!("{case_path}/identity-correction"));
+    tour.page(&s, "correcting the real identity");
+    s.screenshot_for_docs("identity-correction.png");
+    // No reason: refused, nothing typed of the identity is shown again.
+    s.fill("#personal_number", &new_number);
+    s.fill("#first_name", REAL_FIRST);
+    s.fill("#last_name", NEW_LAST);
+    s.fill("#birth_date", "2013-10-05");
+    s.click("#correction-submit");
+    assert!(s.exists("#form-errors"));
+    let page = s.source();
+    assert!(!page.contains(NEW_LAST) && !page.contains(&new_number[2..]));
+    tour.page(&s, "correcting the real identity, with an error");
+    s.fill("#personal_number", &new_number);
+    s.fill("#first_name", REAL_FIRST);
+    s.fill("#last_name", NEW_LAST);
+    s.fill("#birth_date", "2013-10-05");
+    s.fill("#reason", "Namnbyte och nytt personnummer");
+    s.click("#correction-submit");
+    s.wait_for_path(&format!("{case_path}?done=corrected"));
+    assert!(s.exists("#case-notice"));
+    let old = s.text_of("#old-identities");
+    assert!(old.contains("Tidigare identitet 1"), "{old}");
+    assert!(!s.source().contains(REAL_LAST) && !s.source().contains(NEW_LAST));
+    tour.page(&s, "the case with an earlier identity");
+    // The school reads the new identity (audited).
+    s.goto(&format!("{}{case_path}?show=identity", server.base()));
+    let shown = s.source();
+    assert!(shown.contains(NEW_LAST) && shown.contains(&new_number[2..]));
+    assert!(!shown.contains(REAL_LAST));
+    // Closed: nothing of the earlier identity is left.
+    s.goto(&format!("{}{case_path}", server.base()));
+    s.click(".old-identity .close-old");
+    s.wait_for_path(&format!("{case_path}?done=old-closed"));
+    assert!(!s.exists("#old-identities"));
+    tour.page(&s, "the case after the earlier identity was closed");
+    // The fictitious pupil's directory entry is untouched: one entry, the same one.
+    let ldif_after = slapd
+        .ldapsearch(&format!("(sn={FICT_LAST})"), &["*", "entryUUID"])
+        .unwrap();
+    assert_eq!(ldif_after, ldif_before);
+    assert!(ldif_after.contains(&uuid));
+    let audit = server.audit();
+    let count = |action: &str| audit.iter().filter(|(_, a, _, _)| a == action).count();
+    assert!(
+        count("case.correct-identity") >= 2,
+        "the read and the correction"
+    );
+    assert_eq!(count("case.close-old-identity"), 1);
     tour.assert_no_real_identity();
 }
