@@ -254,6 +254,68 @@ pub(crate) async fn matches_a_real_identity(
     Ok(false)
 }
 
+/// A fictitious identity for `case`, checked as the school's decision is: its shape, the
+/// person's count of refused names, and the real identity (an audited read, under the
+/// permit's action) under the identity policy. Returns the trimmed names and the birth
+/// date. The caller then checks every real identity in the vault
+/// ([`matches_a_real_identity`]) in the transaction that writes. Used by the decision
+/// itself and by a change after registration.
+pub(crate) async fn checked(
+    vault: &Vault,
+    rules: &Rules,
+    permit: &Permit,
+    case: &CaseId,
+    row: &cases::CaseRow,
+    input: &FictitiousInput,
+) -> DomainResult<(String, String, NaiveDate)> {
+    // The shape first: a malformed input is refused without reading the real identity.
+    let mut problems = Vec::new();
+    check_name("first_name", &input.first_name, &mut problems);
+    check_name("last_name", &input.last_name, &mut problems);
+    check_date("birth_date", &input.birth_date, &mut problems);
+    if !problems.is_empty() {
+        return Err(DomainError::Invalid(problems));
+    }
+    {
+        let mut conn = vault.db().pool().acquire().await?;
+        check_refused_names(vault, &mut conn, permit).await?;
+    }
+    let real = vault
+        .read_identity(
+            ReadContext {
+                actor: permit.principal_id(),
+                action: permit.action().as_str(),
+                purpose: "check the fictitious identity against the real one",
+            },
+            case,
+            "pupil",
+        )
+        .await
+        .map_err(cases::shredded)?;
+    let birth = check_against_real(
+        rules,
+        row.country,
+        &real,
+        input,
+        today(vault, row.country),
+        "",
+        &mut problems,
+    );
+    drop(real);
+    if problems.iter().any(|p| p.code == NAME_NOT_ALLOWED) {
+        return Err(refuse_name(vault, permit, case, NameRefusal::OwnRealName, problems).await?);
+    }
+    let birth = match birth {
+        Some(b) if problems.is_empty() => b,
+        _ => return Err(DomainError::Invalid(problems)),
+    };
+    Ok((
+        input.first_name.trim().to_owned(),
+        input.last_name.trim().to_owned(),
+        birth,
+    ))
+}
+
 /// Decide the pupil's fictitious identity. Permit: `fictitious-identity.write`. Needs
 /// the decision "fictitious user" and a case whose order was not sent yet.
 pub async fn write(
@@ -277,50 +339,9 @@ pub async fn write(
             "Record the decision \"fictitious user\" before the fictitious identity.",
         ));
     }
-    // The shape first: a malformed input is refused without reading the real identity.
-    let mut problems = Vec::new();
-    check_name("first_name", &input.first_name, &mut problems);
-    check_name("last_name", &input.last_name, &mut problems);
-    check_date("birth_date", &input.birth_date, &mut problems);
-    if !problems.is_empty() {
-        return Err(DomainError::Invalid(problems));
-    }
-    {
-        let mut conn = vault.db().pool().acquire().await?;
-        check_refused_names(vault, &mut conn, permit).await?;
-    }
-    let real = vault
-        .read_identity(
-            ReadContext {
-                actor: permit.principal_id(),
-                action: Action::FictitiousIdentityWrite.as_str(),
-                purpose: "check the fictitious identity against the real one",
-            },
-            case,
-            "pupil",
-        )
-        .await
-        .map_err(cases::shredded)?;
-    let birth = check_against_real(
-        rules,
-        row.country,
-        &real,
-        &input,
-        today(vault, row.country),
-        "",
-        &mut problems,
-    );
-    drop(real);
-    if problems.iter().any(|p| p.code == NAME_NOT_ALLOWED) {
-        return Err(refuse_name(vault, permit, case, NameRefusal::OwnRealName, problems).await?);
-    }
-    let birth = match birth {
-        Some(b) if problems.is_empty() => b,
-        _ => return Err(DomainError::Invalid(problems)),
-    };
-    let (first, last) = (input.first_name.trim(), input.last_name.trim());
+    let (first, last, birth) = checked(vault, rules, permit, case, &row, &input).await?;
     let mut tx = vault.db().begin_write().await?;
-    if matches_a_real_identity(vault, &mut tx, first, last, birth).await? {
+    if matches_a_real_identity(vault, &mut tx, &first, &last, birth).await? {
         drop(tx);
         return Err(refuse_real_identity(vault, permit, case, "").await?);
     }
@@ -332,8 +353,8 @@ pub async fn write(
         "UPDATE cases SET fict_first = $1, fict_last = $2, fict_birth = $3, fict_by = $4, \
          fict_at = $5 WHERE case_id = $6",
     )
-    .bind(first)
-    .bind(last)
+    .bind(&first)
+    .bind(&last)
     .bind(fmt_date(birth))
     .bind(permit.principal_id())
     .bind(fmt_time(vault.now()))
@@ -343,8 +364,8 @@ pub async fn write(
     audit_ok(vault, &mut tx, permit, Some(*case), None).await?;
     tx.commit().await?;
     Ok(FictitiousAccepted {
-        first_name: first.to_owned(),
-        last_name: last.to_owned(),
+        first_name: first,
+        last_name: last,
         birth_date: fmt_date(birth),
     })
 }

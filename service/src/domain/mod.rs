@@ -29,6 +29,7 @@ pub mod decisions;
 pub mod drafts;
 pub mod end;
 pub mod fictitious;
+pub mod fictitious_changes;
 pub mod guardians;
 pub mod ids;
 pub mod labels;

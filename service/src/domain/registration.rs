@@ -149,7 +149,7 @@ fn unavailable() -> DomainError {
 }
 
 /// Pick a free number, trying the allowed digits in random order.
-async fn pick(
+pub(crate) async fn pick(
     vault: &Vault,
     conn: &mut AnyConnection,
     policy: &NumberPolicy,
@@ -173,7 +173,7 @@ async fn pick(
     ))
 }
 
-async fn reserve(
+pub(crate) async fn reserve(
     vault: &Vault,
     conn: &mut AnyConnection,
     number: &str,

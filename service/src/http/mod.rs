@@ -27,6 +27,7 @@ use crate::domain::{self, ids::OrderId, ids::RevealId, SharedRules};
 mod audit;
 mod case_requests;
 mod cases;
+mod changes;
 mod health;
 pub mod limits;
 pub mod metrics;
@@ -201,6 +202,7 @@ fn api_router() -> OpenApiRouter<AppState> {
     OpenApiRouter::with_openapi(ApiDoc::openapi())
         .merge(cases::routes())
         .merge(case_requests::routes())
+        .merge(changes::routes())
         .merge(routine::routes())
         .merge(orders::routes())
         .merge(reviews::routes())

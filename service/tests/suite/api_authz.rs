@@ -65,6 +65,22 @@ fn table() -> Vec<Row> {
             [D, A, D, A, D],
         ),
         r("GET", "/api/v1/case-requests", None, [D, D, D, A, D]),
+        // The fixture's case is ordered, not registered: allowed callers get 409.
+        r(
+            "POST",
+            "/api/v1/cases/{case_id}/fictitious-change",
+            Some(json!({"first_name": "Ellen", "last_name": "Lindqvist",
+                        "birth_date": "2015-09-03", "reason": "Fel namn"})),
+            [D, A, D, D, D],
+        ),
+        r("GET", "/api/v1/fictitious-changes", None, [A, D, D, D, D]),
+        // No such change: everyone gets 404 (the API test covers the allowed path).
+        r(
+            "POST",
+            "/api/v1/fictitious-changes/{change_id}/registration",
+            None,
+            [D, D, D, D, D],
+        ),
         // A correction with a bad reason: allowed callers get 422, nothing changes.
         r(
             "POST",
@@ -337,6 +353,7 @@ fn fill(s: &str, case: &str, order: &str, reveal: &str, request: &str) -> String
         .replace("{reveal_id}", reveal)
         .replace("{guardian_no}", "1")
         .replace("{old_id}", "1")
+        .replace("{change_id}", NO_SUCH_ID)
         .replace("{target}", "authz-roster")
         .replace("{run_id}", NO_SUCH_ID)
         .replace("{job_id}", NO_SUCH_ID)

@@ -312,3 +312,212 @@ async fn correct_the_real_identity(db: TestDatabase) {
     assert_eq!(n("case.close-old-identity"), 1, "{actions:?}");
 }
 both_backends!(correct_the_real_identity);
+
+/// `(dn, entryUUID, givenName)` of the one LDAP entry of `person`.
+fn ldap_of(peers: &Peers, person: &str) -> (String, String, String) {
+    let ldif = peers
+        .slapd
+        .ldapsearch(
+            &format!("(employeeNumber={person})"),
+            &["givenName", "entryUUID"],
+        )
+        .unwrap();
+    assert_eq!(ldif.matches("dn: ").count(), 1, "{ldif}");
+    let get = |p: &str| {
+        ldif.lines()
+            .find_map(|l| l.strip_prefix(p))
+            .unwrap()
+            .to_owned()
+    };
+    (get("dn: "), get("entryUUID: "), get("givenName: "))
+}
+
+async fn change_the_fictitious_identity(db: TestDatabase) {
+    let peers = Peers::start();
+    let toml = targets_toml(&peers, &peers.slapd.url(), &peers.scim.base_url(), "");
+    let p = penv(db, at(2026, 3, 2), &toml).await;
+    let e = &p.e;
+    let real = Real::new(OLD_FIRST, OLD_LAST, "2014-08-30", 512);
+    let case = pupil(e, &real, ("Alva", "Östlund", "2014-11-11"), None).await;
+    p.work().await;
+    let pupil_id = p.pupil_id(&case).await;
+    let (_, uuid, given) = ldap_of(&peers, &pupil_id);
+    assert_eq!(given, "Alva");
+    let scim_id = peers.scim_users(&pupil_id)[0]["id"].clone();
+    let old_number = e
+        .ok(
+            StatusCode::OK,
+            "GET",
+            &format!("/api/v1/cases/{case}"),
+            SCHOOL_A,
+            None,
+        )
+        .await["fictitious"]["number"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let path = format!("/api/v1/cases/{case}/fictitious-change");
+    let change = |first: &str, birth: &str| {
+        json!({"first_name": first, "last_name": "Östlund", "birth_date": birth,
+               "reason": "Fel förnamn i beställningen"})
+    };
+
+    // Refused, changing nothing: the real name, the identity it already has, callers
+    // who may not, and a case that is not registered.
+    let before = e.snapshot().await;
+    let (s, r) = e
+        .call(
+            "POST",
+            &path,
+            SCHOOL_A,
+            Some(json!({"first_name": OLD_FIRST,
+            "last_name": OLD_LAST, "birth_date": "2014-11-11", "reason": "x"})),
+        )
+        .await;
+    assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY, "{r}");
+    assert!(r.to_string().contains("fictitious.name-not-allowed"), "{r}");
+    let (s, r) = e
+        .call("POST", &path, SCHOOL_A, Some(change("Alva", "2014-11-11")))
+        .await;
+    assert_eq!(
+        (s, r["type"].as_str()),
+        (
+            StatusCode::CONFLICT,
+            Some("urn:fiktiv:problem:fictitious-unchanged")
+        ),
+        "{r}"
+    );
+    for who in [CENTRAL, SCHOOL_B, APPROVER, AUDITOR] {
+        let (s, _) = e
+            .call("POST", &path, who, Some(change("Ellen", "2014-12-01")))
+            .await;
+        assert_eq!(s, StatusCode::NOT_FOUND, "{who}");
+    }
+    let open = open_case(e, &Real::new("Annan", "Elevsdotter", "2014-08-30", 118)).await;
+    let (s, _) = e
+        .call(
+            "POST",
+            &format!("/api/v1/cases/{open}/fictitious-change"),
+            SCHOOL_A,
+            Some(change("Ellen", "2014-12-01")),
+        )
+        .await;
+    assert_eq!(s, StatusCode::CONFLICT);
+    let mut after = e.snapshot().await;
+    // The refused real name and the other case: one case, its keys and indexes, and
+    // audit events more; nothing else.
+    after[0] -= 1;
+    assert_eq!(after[..9], before[..9]);
+
+    // Asked: the new first name and a new birth date (same year).
+    let r = e
+        .ok(
+            StatusCode::CREATED,
+            "POST",
+            &path,
+            SCHOOL_A,
+            Some(change("Ellen", "2014-12-01")),
+        )
+        .await;
+    assert_eq!(r["state"], "pending");
+    let id = r["change_id"].as_str().unwrap().to_owned();
+    let (s, r) = e
+        .call("POST", &path, SCHOOL_A, Some(change("Elin", "2014-12-01")))
+        .await;
+    assert_eq!(
+        (s, r["type"].as_str()),
+        (
+            StatusCode::CONFLICT,
+            Some("urn:fiktiv:problem:change-pending")
+        ),
+        "{r}"
+    );
+    // The central administrator sees it (fictitious only) and registers it.
+    let q = e
+        .ok(
+            StatusCode::OK,
+            "GET",
+            "/api/v1/fictitious-changes",
+            CENTRAL,
+            None,
+        )
+        .await;
+    assert_eq!(q.as_array().unwrap().len(), 1, "{q}");
+    assert_eq!(q[0]["first_name"], "Ellen");
+    assert!(!q.to_string().contains(OLD_LAST) && !q.to_string().contains(&real.number[2..]));
+    for who in [SCHOOL_A, SCHOOL_B, APPROVER, AUDITOR] {
+        let (s, _) = e
+            .call(
+                "POST",
+                &format!("/api/v1/fictitious-changes/{id}/registration"),
+                who,
+                None,
+            )
+            .await;
+        assert!(
+            s == StatusCode::NOT_FOUND || s == StatusCode::FORBIDDEN,
+            "{who}: {s}"
+        );
+    }
+    let r = e
+        .ok(
+            StatusCode::OK,
+            "POST",
+            &format!("/api/v1/fictitious-changes/{id}/registration"),
+            CENTRAL,
+            None,
+        )
+        .await;
+    assert_eq!(r["state"], "registered");
+    let new_number = r["number"].as_str().unwrap().to_owned();
+    assert_ne!(
+        new_number, old_number,
+        "a new birth date gives a new number"
+    );
+    assert!(new_number.starts_with("20141201"), "{new_number}");
+    let (s, _) = e
+        .call(
+            "POST",
+            &format!("/api/v1/fictitious-changes/{id}/registration"),
+            CENTRAL,
+            None,
+        )
+        .await;
+    assert_eq!(s, StatusCode::CONFLICT);
+    let view = e
+        .ok(
+            StatusCode::OK,
+            "GET",
+            &format!("/api/v1/cases/{case}"),
+            SCHOOL_A,
+            None,
+        )
+        .await;
+    assert_eq!(view["fictitious"]["first_name"], "Ellen");
+    assert_eq!(view["fictitious"]["birth_date"], "2014-12-01");
+
+    // Provisioning rewrites the accounts in place: the same person, entry and user.
+    p.work().await;
+    assert!(p.jobs("failed").await.is_empty());
+    assert_eq!(p.person_ids(&case).await.len(), 1);
+    let (_, uuid2, given2) = ldap_of(&peers, &pupil_id);
+    assert_eq!(uuid2, uuid, "the LDAP entry was deleted and created again");
+    assert_eq!(given2, "Ellen");
+    let users = peers.scim_users(&pupil_id);
+    assert_eq!(users.len(), 1);
+    assert_eq!(users[0]["id"], scim_id);
+    assert_eq!(users[0]["name"]["givenName"], "Ellen");
+    assert_eq!(peers.csv_count(&pupil_id), 1);
+    let csv = peers.users_csv();
+    assert!(csv.contains("Ellen") && !csv.contains("Alva"), "{csv}");
+    // The old number stays reserved: never given out again.
+    use sqlx::Row as _;
+    let kept: i64 = sqlx::query("SELECT COUNT(*) AS n FROM fictitious_numbers WHERE number = $1")
+        .bind(&old_number)
+        .fetch_one(e.vault.db().pool())
+        .await
+        .unwrap()
+        .get("n");
+    assert_eq!(kept, 1);
+}
+both_backends!(change_the_fictitious_identity);

@@ -27,3 +27,24 @@ CREATE UNIQUE INDEX case_requests_one_pending ON case_requests(case_id) WHERE st
 -- A reopened case provisions nothing until the unit writes a new plan version: set when
 -- the case is reopened, cleared by the next plan version.
 ALTER TABLE cases ADD COLUMN plan_required_since TEXT;
+
+-- A change of a registered pupil's fictitious identity (a wrong name, a birth date to
+-- correct): asked by the school like an order, registered by the central administrator,
+-- then provisioned in place (same person, same accounts). Holds only the fictitious
+-- identity. At most one pending change per case.
+CREATE TABLE fict_changes (
+    change_id      TEXT   PRIMARY KEY,
+    case_id        TEXT   NOT NULL,
+    fict_first     TEXT   NOT NULL,
+    fict_last      TEXT   NOT NULL,
+    fict_birth     TEXT   NOT NULL,
+    reason         TEXT   NOT NULL,
+    requested_by   TEXT   NOT NULL,
+    requested_at   TEXT   NOT NULL,
+    state          TEXT   NOT NULL CHECK (state IN ('pending', 'registered')),
+    registered_by  TEXT,
+    registered_at  TEXT,
+    number         TEXT
+);
+CREATE INDEX fict_changes_case ON fict_changes(case_id);
+CREATE UNIQUE INDEX fict_changes_one_pending ON fict_changes(case_id) WHERE state = 'pending';

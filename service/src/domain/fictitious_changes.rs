@@ -1,0 +1,302 @@
+//! Changing a registered pupil's fictitious identity: a wrong fictitious name, or a
+//! fictitious birth date to correct.
+//!
+//! The school asks, like an order ([`request`]): the new fictitious identity is checked
+//! exactly as the first decision was (the identity policy against the real identity, an
+//! audited read, and every real identity in the vault). The central administrator, who
+//! sees only fictitious identities, registers it ([`register`]): the case's fictitious
+//! columns take the new identity; a new birth date gets a new fictitious number picked
+//! by Fiktiv (the old one stays reserved and is never given out again). Every
+//! provisioned person of the case gets a new revision, so that the worker rewrites each
+//! account in place: the same person id, the same account, no second one.
+
+use chrono::DateTime;
+use fiktiv_policies::{Action, Permit};
+use fiktiv_vault::audit::{check_purpose, fmt_time};
+use fiktiv_vault::{CaseId, Vault};
+use serde::{Deserialize, Serialize};
+use sqlx::Row;
+use utoipa::ToSchema;
+
+use super::cases::{self, CaseState};
+use super::fictitious::{self, FictitiousInput};
+use super::{
+    audit_ok, fmt_date, is_unique_violation, parse_date, DomainError, DomainResult, FieldProblem,
+    Rules,
+};
+
+/// The fictitious identity the pupil should have, and why.
+#[derive(Debug, Clone, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct FictitiousChangeInput {
+    pub first_name: String,
+    pub last_name: String,
+    /// `YYYY-MM-DD`.
+    pub birth_date: String,
+    /// Why (kept with the change and in the audit trail): no personal number.
+    pub reason: String,
+}
+
+/// A change, as the school and the central administrator see it (fictitious only).
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct FictitiousChange {
+    pub change_id: String,
+    pub case_id: String,
+    pub unit: String,
+    pub first_name: String,
+    pub last_name: String,
+    pub birth_date: String,
+    pub reason: String,
+    pub requested_by: String,
+    pub requested_at: String,
+    /// Whole hours since it was asked for.
+    pub waiting_hours: i64,
+    /// `pending` or `registered`.
+    pub state: String,
+    /// The fictitious number after registration (a new one when the birth date changed).
+    pub number: Option<String>,
+}
+
+const COLUMNS: &str = "f.change_id, f.case_id, c.unit, f.fict_first, f.fict_last, f.fict_birth, \
+     f.reason, f.requested_by, f.requested_at, f.state, f.number";
+
+fn view(r: &sqlx::any::AnyRow, now: DateTime<chrono::Utc>) -> DomainResult<FictitiousChange> {
+    let at: String = r.try_get("requested_at")?;
+    let waiting = DateTime::parse_from_rfc3339(&at)
+        .map(|t| (now - t.with_timezone(&chrono::Utc)).num_hours().max(0))
+        .unwrap_or(0);
+    Ok(FictitiousChange {
+        change_id: r.try_get("change_id")?,
+        case_id: r.try_get("case_id")?,
+        unit: r.try_get("unit")?,
+        first_name: r.try_get("fict_first")?,
+        last_name: r.try_get("fict_last")?,
+        birth_date: r.try_get("fict_birth")?,
+        reason: r.try_get("reason")?,
+        requested_by: r.try_get("requested_by")?,
+        requested_at: at,
+        waiting_hours: waiting,
+        state: r.try_get("state")?,
+        number: r.try_get("number")?,
+    })
+}
+
+/// Ask for a change of the fictitious identity of a registered case. Permit:
+/// `fictitious-identity.write` (the school's decision, checked as the first one was).
+pub async fn request(
+    vault: &Vault,
+    rules: &Rules,
+    permit: &Permit,
+    case: &CaseId,
+    input: FictitiousChangeInput,
+) -> DomainResult<FictitiousChange> {
+    permit.require(Action::FictitiousIdentityWrite)?;
+    let row = {
+        let mut conn = vault.db().pool().acquire().await?;
+        cases::load(&mut conn, case).await?
+    };
+    if row.state != CaseState::Registered {
+        return Err(DomainError::wrong_state());
+    }
+    let reason = input.reason.trim().to_owned();
+    if reason.is_empty() || reason.chars().count() > 500 || check_purpose(&reason).is_err() {
+        return Err(DomainError::Invalid(vec![FieldProblem::new(
+            "reason",
+            "correction.reason-invalid",
+            "Write why the identity is changed, without any personal identity number.",
+        )]));
+    }
+    let proposed = FictitiousInput {
+        first_name: input.first_name,
+        last_name: input.last_name,
+        birth_date: input.birth_date,
+    };
+    let (first, last, birth) =
+        fictitious::checked(vault, rules, permit, case, &row, &proposed).await?;
+    if row.fict_first.as_deref() == Some(first.as_str())
+        && row.fict_last.as_deref() == Some(last.as_str())
+        && row.fict_birth.as_deref() == Some(fmt_date(birth).as_str())
+    {
+        return Err(DomainError::conflict(
+            "fictitious-unchanged",
+            "This is the fictitious identity the pupil already has.",
+        ));
+    }
+    let mut tx = vault.db().begin_write().await?;
+    if fictitious::matches_a_real_identity(vault, &mut tx, &first, &last, birth).await? {
+        drop(tx);
+        return Err(fictitious::refuse_real_identity(vault, permit, case, "").await?);
+    }
+    let id = uuid::Uuid::new_v4().to_string();
+    let now = vault.now();
+    let inserted = sqlx::query(
+        "INSERT INTO fict_changes (change_id, case_id, fict_first, fict_last, fict_birth, reason, \
+         requested_by, requested_at, state) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, 'pending')",
+    )
+    .bind(&id)
+    .bind(case.to_string())
+    .bind(&first)
+    .bind(&last)
+    .bind(fmt_date(birth))
+    .bind(&reason)
+    .bind(permit.principal_id())
+    .bind(fmt_time(now))
+    .execute(&mut *tx)
+    .await;
+    match inserted {
+        Err(e) if is_unique_violation(&e) => return Err(change_pending()),
+        r => {
+            r?;
+        }
+    }
+    audit_ok(
+        vault,
+        &mut tx,
+        permit,
+        Some(*case),
+        Some("fictitious change asked"),
+    )
+    .await?;
+    match tx.commit().await {
+        Err(e) if is_unique_violation(&e) => return Err(change_pending()),
+        r => r?,
+    }
+    Ok(FictitiousChange {
+        change_id: id,
+        case_id: case.to_string(),
+        unit: row.unit,
+        first_name: first,
+        last_name: last,
+        birth_date: fmt_date(birth),
+        reason,
+        requested_by: permit.principal_id().to_owned(),
+        requested_at: fmt_time(now),
+        waiting_hours: 0,
+        state: "pending".into(),
+        number: None,
+    })
+}
+
+fn change_pending() -> DomainError {
+    DomainError::conflict(
+        "change-pending",
+        "A change of this pupil's fictitious identity is already waiting for registration.",
+    )
+}
+
+/// The changes waiting for registration, oldest first. Permit: `order-queue.read`.
+pub async fn queue(vault: &Vault, permit: &Permit) -> DomainResult<Vec<FictitiousChange>> {
+    permit.require(Action::OrderQueueRead)?;
+    let sql = format!(
+        "SELECT {COLUMNS} FROM fict_changes f JOIN cases c ON c.case_id = f.case_id \
+         WHERE f.state = 'pending' ORDER BY f.requested_at LIMIT 500"
+    );
+    let rows = sqlx::query(&sql).fetch_all(vault.db().pool()).await?;
+    let now = vault.now();
+    rows.iter().map(|r| view(r, now)).collect()
+}
+
+/// The case a change belongs to, with its unit: what the handler needs for the permit.
+pub async fn case_of(vault: &Vault, change: &str) -> DomainResult<(CaseId, String)> {
+    if uuid::Uuid::parse_str(change).is_err() {
+        return Err(DomainError::NotFound);
+    }
+    let r = sqlx::query(
+        "SELECT f.case_id, c.unit FROM fict_changes f JOIN cases c ON c.case_id = f.case_id \
+         WHERE f.change_id = $1",
+    )
+    .bind(change)
+    .fetch_optional(vault.db().pool())
+    .await?
+    .ok_or(DomainError::NotFound)?;
+    Ok((
+        cases::parse_case_id(&r.try_get::<String, _>("case_id")?)?,
+        r.try_get("unit")?,
+    ))
+}
+
+/// Register a change. Permit: `order.register` on the case. One transaction: the new
+/// fictitious identity (and number, for a new birth date), and a new revision of every
+/// provisioned person of the case so that the accounts are rewritten in place.
+pub async fn register(
+    vault: &Vault,
+    rules: &Rules,
+    permit: &Permit,
+    change: &str,
+) -> DomainResult<FictitiousChange> {
+    permit.require(Action::OrderRegister)?;
+    let mut tx = vault.db().begin_write().await?;
+    let sql = format!(
+        "SELECT {COLUMNS} FROM fict_changes f JOIN cases c ON c.case_id = f.case_id \
+         WHERE f.change_id = $1"
+    );
+    let r = sqlx::query(&sql)
+        .bind(change)
+        .fetch_optional(&mut *tx)
+        .await?
+        .ok_or(DomainError::NotFound)?;
+    let mut v = view(&r, vault.now())?;
+    if v.state != "pending" {
+        return Err(DomainError::conflict(
+            "change-registered",
+            "This change has already been registered.",
+        ));
+    }
+    let case = cases::parse_case_id(&v.case_id)?;
+    let row = cases::load(&mut tx, &case).await?;
+    if row.state != CaseState::Registered {
+        return Err(DomainError::wrong_state());
+    }
+    let birth = parse_date(&v.birth_date)?;
+    let number = if row.fict_birth.as_deref() == Some(v.birth_date.as_str()) {
+        row.fict_number.clone().unwrap_or_default()
+    } else {
+        let n = super::registration::pick(vault, &mut tx, &rules.numbers, row.country, birth, &[])
+            .await?;
+        super::registration::reserve(vault, &mut tx, &n, &case, "pupil").await?;
+        n
+    };
+    let now = fmt_time(vault.now());
+    sqlx::query(
+        "UPDATE cases SET fict_first = $1, fict_last = $2, fict_birth = $3, fict_number = $4 \
+         WHERE case_id = $5",
+    )
+    .bind(&v.first_name)
+    .bind(&v.last_name)
+    .bind(&v.birth_date)
+    .bind(&number)
+    .bind(case.to_string())
+    .execute(&mut *tx)
+    .await?;
+    sqlx::query(
+        "UPDATE fict_changes SET state = 'registered', registered_by = $1, registered_at = $2, \
+         number = $3 WHERE change_id = $4 AND state = 'pending'",
+    )
+    .bind(permit.principal_id())
+    .bind(&now)
+    .bind(&number)
+    .bind(change)
+    .execute(&mut *tx)
+    .await?;
+    crate::provisioning::desired::touch_case(&mut tx, &case).await?;
+    audit_ok(
+        vault,
+        &mut tx,
+        permit,
+        Some(case),
+        Some("fictitious change registered"),
+    )
+    .await?;
+    match tx.commit().await {
+        Err(e) if is_unique_violation(&e) => {
+            return Err(DomainError::conflict(
+                "number-unavailable",
+                "That number cannot be given out. Try again.",
+            ))
+        }
+        r => r?,
+    }
+    v.state = "registered".into();
+    v.number = Some(number);
+    Ok(v)
+}
