@@ -142,6 +142,10 @@ pub fn routes(config: &Config) -> Router<AppState> {
             get(pages_corrections::form).post(pages_corrections::write),
         )
         .route(
+            "/cases/{id}/fictitious-change",
+            get(pages_corrections::change_form).post(pages_corrections::change_write),
+        )
+        .route(
             "/cases/{id}/old-identities/{old}/close",
             post(pages_corrections::close_old),
         )
@@ -196,6 +200,10 @@ pub fn routes(config: &Config) -> Router<AppState> {
         .route(
             "/orders/{id}",
             get(pages_admin::register_form).post(pages_admin::register),
+        )
+        .route(
+            "/fictitious-changes/{id}/register",
+            post(pages_admin::register_change),
         )
         .route("/provisioning", get(pages_provisioning::status))
         .route(

@@ -22,6 +22,7 @@ use super::ui::{choices, posted, see_other, signed_in, Choice, Ctx, FormErrors};
 use super::views::Base;
 use super::Web;
 use crate::domain::cases::CaseState;
+use crate::domain::fictitious_changes::{self, FictitiousChange};
 use crate::domain::orders::{self, OrderView};
 use crate::domain::registration::{self, GuardianSerial, RegisterInput};
 use crate::http::AppState;
@@ -32,6 +33,9 @@ pub struct OrdersPage {
     pub base: Base,
     pub orders: Vec<OrderView>,
     pub all: bool,
+    /// Changes of registered pupils' fictitious identities, waiting for registration.
+    pub changes: Vec<FictitiousChange>,
+    pub notice: Option<&'static str>,
 }
 
 #[derive(Debug, Deserialize, Default)]
@@ -39,6 +43,7 @@ pub struct OrdersPage {
 pub struct QueueQuery {
     all: Option<String>,
     registered: Option<String>,
+    done: Option<String>,
 }
 
 pub async fn queue(
@@ -50,16 +55,55 @@ pub async fn queue(
     let c = ctx!(signed_in(&st, &web, &headers).await);
     let permit = ctx!(c.municipality_permit(&st, Action::OrderQueueRead));
     let all = q.all.is_some();
+    let changes = match fictitious_changes::queue(&st.ctx.vault, &permit).await {
+        Ok(c) => c,
+        Err(e) => return c.fail(&st, e, "/"),
+    };
     match orders::queue(&st.ctx.vault, &permit, all).await {
         Ok(list) => {
             let page = OrdersPage {
                 base: c.base(&st, "orders.title", "/orders"),
                 orders: list,
                 all,
+                changes,
+                notice: (q.done.as_deref() == Some("change-registered"))
+                    .then_some("orders.change-registered"),
             };
             html(StatusCode::OK, &page)
         }
         Err(e) => c.fail(&st, e, "/"),
+    }
+}
+
+#[derive(Debug, Deserialize, Default)]
+#[serde(default)]
+pub struct ChangeForm {
+    csrf: String,
+}
+
+/// Register a change of a fictitious identity (`POST /fictitious-changes/{id}/register`).
+pub async fn register_change(
+    State(st): State<AppState>,
+    Extension(web): Extension<Arc<Web>>,
+    Path(id): Path<String>,
+    parts: Parts,
+    Form(form): Form<ChangeForm>,
+) -> Response {
+    let c = ctx!(posted(&st, &web, &parts, &form.csrf).await);
+    let unit = match fictitious_changes::case_of(&st.ctx.vault, &id).await {
+        Ok((_, unit)) => unit,
+        Err(e) => return c.fail(&st, e, "/orders"),
+    };
+    let Ok(permit) = st.authz.authorize(
+        &c.principal,
+        Action::OrderRegister,
+        &fiktiv_policies::Resource::Case { unit },
+    ) else {
+        return c.not_found(&st);
+    };
+    match fictitious_changes::register(&st.ctx.vault, &st.rules, &permit, &id).await {
+        Ok(_) => see_other("/orders?done=change-registered"),
+        Err(e) => c.fail(&st, e, "/orders"),
     }
 }
 

@@ -261,6 +261,8 @@ pub struct CaseLinks {
     pub access_report: bool,
     pub correct_identity: bool,
     pub close_old_identity: bool,
+    /// The fictitious identity of a registered pupil can be changed (a new order).
+    pub change_fictitious: bool,
 }
 
 #[derive(Template)]
@@ -317,6 +319,7 @@ fn notice_key(done: &str) -> Option<&'static str> {
         "label-invalid" => "case.notice-label-invalid",
         "ended" => "case.notice-ended",
         "corrected" => "case.notice-corrected",
+        "change-asked" => "case.notice-change-asked",
         "old-closed" => "case.notice-old-closed",
         _ => return None,
     })
@@ -362,6 +365,8 @@ pub async fn page(
         access_report: can(Action::CaseAccessReport),
         correct_identity: can(Action::CaseCorrectIdentity),
         close_old_identity: can(Action::CaseCloseOldIdentity),
+        change_fictitious: can(Action::FictitiousIdentityWrite)
+            && view.state == cases::CaseState::Registered,
     };
     let label = if links.label {
         let (_, _, p) = ctx!(c.case_permit(&st, &id, Action::CaseLabel).await);

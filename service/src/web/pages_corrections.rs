@@ -1,10 +1,17 @@
-//! Correcting the pupil's real identity after the case was opened
-//! (`GET/POST /cases/{id}/identity-correction`), and closing an old identity once the
-//! leak scan no longer finds it (`POST /cases/{id}/old-identities/{n}/close`). The same
-//! domain functions as `POST /api/v1/cases/{id}/identity-correction` and
+//! Corrections after the order.
+//!
+//! Correcting the pupil's real identity (`GET/POST /cases/{id}/identity-correction`),
+//! and closing an old identity once the leak scan no longer finds it
+//! (`POST /cases/{id}/old-identities/{n}/close`): the same domain functions as
+//! `POST /api/v1/cases/{id}/identity-correction` and
 //! `POST /api/v1/cases/{id}/old-identities/{n}/close`. The form asks for the second
 //! factor again first: the correction reads the current identity (audited) to keep it
 //! for the leak scan.
+//!
+//! Changing a registered pupil's fictitious identity
+//! (`GET/POST /cases/{id}/fictitious-change`): as `POST
+//! /api/v1/cases/{id}/fictitious-change`; the central administrator registers it on the
+//! orders page.
 
 use std::sync::Arc;
 
@@ -27,6 +34,7 @@ use super::views::Base;
 use super::Web;
 use crate::domain::cases::CaseView;
 use crate::domain::corrections::{self, IdentityCorrection};
+use crate::domain::fictitious_changes::{self, FictitiousChangeInput};
 use crate::http::AppState;
 
 #[derive(Template)]
@@ -155,5 +163,102 @@ pub async fn close_old(
     match corrections::close_old_identity(&st.ctx.vault, &permit, &case, old).await {
         Ok(()) => see_other(&format!("/cases/{case}?done=old-closed")),
         Err(e) => c.fail(&st, e, &format!("/cases/{case}")),
+    }
+}
+
+#[derive(Template)]
+#[template(path = "fictitious_change.html")]
+pub struct ChangePage {
+    pub base: Base,
+    pub case: CaseView,
+    pub first_name: String,
+    pub last_name: String,
+    pub birth_date: String,
+    pub reason: String,
+    pub errors: FormErrors,
+}
+
+pub async fn change_form(
+    State(st): State<AppState>,
+    Extension(web): Extension<Arc<Web>>,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+) -> Response {
+    let c = ctx!(signed_in(&st, &web, &headers).await);
+    let _ = ctx!(
+        c.case_permit(&st, &id, Action::FictitiousIdentityWrite)
+            .await
+    );
+    let view = ctx!(case_view(&c, &st, &id).await);
+    let fict = view.fictitious.as_ref();
+    let page = ChangePage {
+        base: c.base(
+            &st,
+            "change.title",
+            &format!("/cases/{}/fictitious-change", view.case_id),
+        ),
+        first_name: fict.map(|f| f.first_name.clone()).unwrap_or_default(),
+        last_name: fict.map(|f| f.last_name.clone()).unwrap_or_default(),
+        birth_date: fict.map(|f| f.birth_date.clone()).unwrap_or_default(),
+        reason: String::new(),
+        errors: FormErrors::default(),
+        case: view,
+    };
+    html(StatusCode::OK, &page)
+}
+
+#[derive(Debug, Deserialize, Default)]
+#[serde(default)]
+pub struct ChangeForm {
+    csrf: String,
+    first_name: String,
+    last_name: String,
+    birth_date: String,
+    reason: String,
+}
+
+const CHANGE_FIELDS: &[&str] = &["first_name", "last_name", "birth_date", "reason"];
+
+pub async fn change_write(
+    State(st): State<AppState>,
+    Extension(web): Extension<Arc<Web>>,
+    Path(id): Path<String>,
+    parts: Parts,
+    Form(form): Form<ChangeForm>,
+) -> Response {
+    let c = ctx!(posted(&st, &web, &parts, &form.csrf).await);
+    let (case, _, permit) = ctx!(
+        c.case_permit(&st, &id, Action::FictitiousIdentityWrite)
+            .await
+    );
+    let input = FictitiousChangeInput {
+        first_name: form.first_name.clone(),
+        last_name: form.last_name.clone(),
+        birth_date: form.birth_date.clone(),
+        reason: form.reason.clone(),
+    };
+    match fictitious_changes::request(&st.ctx.vault, &st.rules, &permit, &case, input).await {
+        Ok(_) => see_other(&format!("/cases/{case}?done=change-asked")),
+        // A fictitious identity is no secret: what was typed stays on the form.
+        Err(e) => match FormErrors::from_domain(e, CHANGE_FIELDS, &[("name", "first_name")]) {
+            Ok((status, errors)) => {
+                let view = ctx!(case_view(&c, &st, &id).await);
+                let page = ChangePage {
+                    base: c.base(
+                        &st,
+                        "change.title",
+                        &format!("/cases/{case}/fictitious-change"),
+                    ),
+                    case: view,
+                    first_name: form.first_name,
+                    last_name: form.last_name,
+                    birth_date: form.birth_date,
+                    reason: form.reason,
+                    errors,
+                };
+                html(status, &page)
+            }
+            Err(e) => c.fail(&st, e, &format!("/cases/{case}")),
+        },
     }
 }

@@ -350,3 +350,92 @@ fn the_real_identity_is_corrected_and_the_old_one_closed() {
     assert_eq!(count("case.close-old-identity"), 1);
     tour.assert_no_real_identity();
 }
+
+/// The fictitious pupil's given name and entryUUID, found by the fictitious surname,
+/// once there is exactly one entry with `given`.
+fn wait_given(slapd: &Slapd, given: &str) -> String {
+    let deadline = Instant::now() + Duration::from_secs(300);
+    loop {
+        let ldif = slapd
+            .ldapsearch(&format!("(sn={FICT_LAST})"), &["givenName", "entryUUID"])
+            .unwrap();
+        if ldif.matches("dn: ").count() == 1 && ldif.contains(&format!("givenName: {given}\n")) {
+            return ldif
+                .lines()
+                .find_map(|l| l.strip_prefix("entryUUID: "))
+                .unwrap()
+                .to_owned();
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the directory never got the given name {given}: {ldif}"
+        );
+        std::thread::sleep(Duration::from_millis(300));
+    }
+}
+
+/// The school changes the registered pupil's fictitious first name; the central
+/// administrator registers the change on the orders page; the directory entry is
+/// renamed in place (the same entry).
+#[test]
+fn the_fictitious_identity_is_changed_and_registered() {
+    let slapd = Slapd::start().unwrap();
+    let server = Server::start(PROVISIONING_CONFIG);
+    let sara = server.add_user("sara.school", &["school"], &["skola-1"]);
+    let carl = server.add_user("carl.admin", &["central-admin"], &[]);
+    add_ldap_target(&server, &slapd);
+    let number = se_personnummer(2013, 10, 5, 617);
+    let mut tour = Tour::new(vec![REAL_FIRST.into(), REAL_LAST.into(), number.clone()]);
+    let s = Browser::start();
+    first_sign_in(&s, &server, &sara, 0);
+    let sara_http = Session::of_page(&server, &s);
+    let k = Browser::start();
+    first_sign_in(&k, &server, &carl, 0);
+    let carl_http = Session::of_page(&server, &k);
+    let case_path = registered_case(&sara_http, &carl_http, &number);
+    let uuid = wait_given(&slapd, FICT_FIRST);
+
+    s.goto(&format!("{}{case_path}", server.base()));
+    s.click("#link-change-fictitious");
+    s.wait_for_path(&format!("{case_path}/fictitious-change"));
+    assert_eq!(
+        s.execute(
+            "return document.getElementById('first_name').value;",
+            serde_json::json!([])
+        ),
+        serde_json::json!(FICT_FIRST),
+        "the form starts from the fictitious identity held"
+    );
+    tour.page(&s, "changing the fictitious identity");
+    s.screenshot_for_docs("fictitious-change.png");
+    // The pupil's real first name: refused, as at the first decision.
+    s.fill("#first_name", REAL_FIRST);
+    s.fill("#last_name", REAL_LAST);
+    s.fill("#reason", "Fel förnamn");
+    s.click("#change-submit");
+    assert!(s.exists("#form-errors"));
+    tour.page(&s, "changing the fictitious identity, refused");
+    s.fill("#first_name", "Tove");
+    s.fill("#last_name", FICT_LAST);
+    s.click("#change-submit");
+    s.wait_for_path(&format!("{case_path}?done=change-asked"));
+    assert!(s.exists("#case-notice"));
+
+    k.goto(&format!("{}/orders", server.base()));
+    let row = k.text_of("#changes-table .change-row");
+    assert!(row.contains("Tove") && row.contains("Fel förnamn"), "{row}");
+    tour.page(&k, "the orders page with a change");
+    k.screenshot_for_docs("fictitious-change-queue.png");
+    k.click("#changes-table .register-change");
+    k.wait_for_path("/orders?done=change-registered");
+    assert!(k.exists("#changes-none"));
+    assert!(!k.source().contains(REAL_LAST));
+
+    // The same entry, renamed in place.
+    assert_eq!(wait_given(&slapd, "Tove"), uuid);
+    let all = slapd
+        .ldapsearch(&format!("(sn={FICT_LAST})"), &["dn"])
+        .unwrap();
+    assert_eq!(all.matches("dn: ").count(), 1, "{all}");
+    tour.assert_no_real_identity();
+}
