@@ -31,6 +31,9 @@ pub enum TaskKind {
     RevealsToDecide,
     /// The person's own reveal requests that were approved and can be opened now.
     RevealsApproved,
+    /// Requests to take over or reopen a case that the person may decide (the case's
+    /// school, an approver).
+    CaseRequestsToDecide,
     /// Yearly reviews past their due date.
     ReviewsOverdue,
     /// Yearly reviews due within the reminder window.
@@ -43,8 +46,9 @@ pub enum TaskKind {
 }
 
 impl TaskKind {
-    pub const ALL: [TaskKind; 9] = [
+    pub const ALL: [TaskKind; 10] = [
         TaskKind::OrdersWaiting,
+        TaskKind::CaseRequestsToDecide,
         TaskKind::AlertsOpen,
         TaskKind::CaseAlertsOpen,
         TaskKind::RevealsToDecide,
@@ -69,6 +73,7 @@ impl TaskKind {
             TaskKind::RevealsToDecide | TaskKind::RevealsApproved => "/reveals",
             TaskKind::ReviewsOverdue | TaskKind::ReviewsDueSoon => "/reviews",
             TaskKind::PlanDrafts => "/#drafts",
+            TaskKind::CaseRequestsToDecide => "/case-requests",
         }
     }
 
@@ -84,6 +89,7 @@ impl TaskKind {
             TaskKind::ReviewsDueSoon => "reviews-due-soon",
             TaskKind::PlanDrafts => "plan-drafts",
             TaskKind::AccountsToCheck => "accounts-to-check",
+            TaskKind::CaseRequestsToDecide => "case-requests-to-decide",
         }
     }
 }
@@ -216,16 +222,46 @@ pub async fn task_items(
     push(TaskKind::AccountsToCheck, to_check, "/cases");
 
     if let Some(p) = muni(Action::OrderQueueRead) {
-        push(
-            TaskKind::OrdersWaiting,
-            orders::queue(vault, &p, false)
+        // Orders, and changes of registered pupils' fictitious identities (new orders
+        // for the change), both registered on the orders page.
+        let mut keys: Vec<String> = orders::queue(vault, &p, false)
+            .await?
+            .into_iter()
+            .map(|o| o.order_id)
+            .collect();
+        keys.extend(
+            crate::domain::fictitious_changes::queue(vault, &p)
                 .await?
                 .into_iter()
-                .map(|o| o.order_id)
-                .collect(),
-            "/orders",
+                .map(|c| format!("change:{}", c.change_id)),
         );
+        push(TaskKind::OrdersWaiting, keys, "/orders");
     }
+    // Requests to take over or reopen a case: all pending for an approver, else those
+    // of the person's own units whose case is there (not their own requests).
+    let mut requests = Vec::new();
+    if let Some(p) = muni(Action::CaseRequestList) {
+        requests.extend(
+            crate::domain::case_requests::list_pending(vault, &p)
+                .await?
+                .into_iter()
+                .map(|r| r.request_id),
+        );
+    } else {
+        for unit in &principal.units {
+            let resource = Resource::Unit(unit.clone());
+            if let Ok(p) = authz.authorize(principal, Action::CaseRequestList, &resource) {
+                requests.extend(
+                    crate::domain::case_requests::list_for_unit(vault, &p, unit)
+                        .await?
+                        .into_iter()
+                        .filter(|r| r.to_decide)
+                        .map(|r| r.request_id),
+                );
+            }
+        }
+    }
+    push(TaskKind::CaseRequestsToDecide, requests, "/case-requests");
     if let Some(p) = muni(Action::RevealListPending) {
         push(
             TaskKind::RevealsToDecide,

@@ -456,6 +456,7 @@ fn notice_key(k: TaskKind) -> &'static str {
         TaskKind::ReviewsDueSoon => "notify.new-reviews-due-soon",
         TaskKind::PlanDrafts => "notify.new-plan-drafts",
         TaskKind::AccountsToCheck => "notify.new-accounts-to-check",
+        TaskKind::CaseRequestsToDecide => "notify.new-case-requests-to-decide",
     }
 }
 
@@ -471,6 +472,7 @@ fn task_key(k: TaskKind) -> &'static str {
         TaskKind::ReviewsDueSoon => "home.task-reviews-due-soon",
         TaskKind::PlanDrafts => "home.task-plan-drafts",
         TaskKind::AccountsToCheck => "home.task-accounts-to-check",
+        TaskKind::CaseRequestsToDecide => "home.task-case-requests-to-decide",
     }
 }
 

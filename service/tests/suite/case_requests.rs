@@ -92,6 +92,17 @@ async fn decide(e: &Env, who: &str, id: &str, accept: bool) -> (StatusCode, Valu
     .await
 }
 
+/// The count of one kind in the caller's tasks, 0 when absent.
+async fn task_count(e: &Env, who: &str, kind: &str) -> u64 {
+    e.ok(StatusCode::OK, "GET", "/api/v1/me/tasks", who, None)
+        .await
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|x| x["kind"] == kind)
+        .map_or(0, |x| x["count"].as_u64().unwrap())
+}
+
 async fn unit_requests(e: &Env, who: &str, unit: &str) -> Vec<Value> {
     e.ok(
         StatusCode::OK,
@@ -165,6 +176,21 @@ async fn move_and_come_back(db: TestDatabase) {
     assert_eq!(a[0]["to_decide"], true);
     assert_eq!(a[0]["groups"], json!(["7A"]));
 
+    // The start page tells the deciders, not the one who asked.
+    for (who, n) in [
+        (SCHOOL_A, 1),
+        (SCHOOL_A2, 1),
+        (APPROVER, 1),
+        (SCHOOL_B, 0),
+        (CENTRAL, 0),
+    ] {
+        assert_eq!(
+            task_count(e, who, "case-requests-to-decide").await,
+            n,
+            "{who}"
+        );
+    }
+
     // Nobody decides their own request, nor anyone outside the case's unit.
     for who in [SCHOOL_B, CENTRAL, AUDITOR] {
         let (s, _) = decide(e, who, &id, true).await;
@@ -220,6 +246,7 @@ async fn move_and_come_back(db: TestDatabase) {
         )
         .await;
     assert_eq!(plan, before_plan);
+    assert_eq!(task_count(e, SCHOOL_A, "case-requests-to-decide").await, 0);
     // Unit B now sees the case id; unit A keeps the fact, not the case.
     assert_eq!(
         unit_requests(e, SCHOOL_B, UNIT_B).await[0]["case_id"],

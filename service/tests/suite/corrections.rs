@@ -432,7 +432,18 @@ async fn change_the_fictitious_identity(db: TestDatabase) {
         ),
         "{r}"
     );
-    // The central administrator sees it (fictitious only) and registers it.
+    // The central administrator is told (an order waits) and sees it, fictitious only.
+    let tasks = e
+        .ok(StatusCode::OK, "GET", "/api/v1/me/tasks", CENTRAL, None)
+        .await;
+    assert!(
+        tasks
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|t| t["kind"] == "orders-waiting" && t["count"] == 1),
+        "{tasks}"
+    );
     let q = e
         .ok(
             StatusCode::OK,
