@@ -236,6 +236,13 @@ actions! {
     /// Stop looking for a case's old real identity (after a correction): forget its
     /// sealed record and blind indexes. Reveals nothing. Resource: `Case`.
     CaseCloseOldIdentity => "case.close-old-identity",
+    /// Seal a case for another municipality's Fiktiv (a transfer package), with the
+    /// guardians' written consent; the case then ends here. In the identity group.
+    /// Resource: `Case`.
+    CaseTransferOut => "case.transfer-out",
+    /// Import a transfer package from another municipality as a new case in a unit.
+    /// In the identity group. Resource: `Unit`.
+    CaseTransferIn => "case.transfer-in",
     /// The school's own label of a case, written and read (shown to the unit only, not
     /// to the central administrator). Resource: `Case`.
     CaseLabel => "case.label",
@@ -284,6 +291,8 @@ impl Action {
                 | Action::CaseAccessReport
                 | Action::CaseRequest
                 | Action::CaseCorrectIdentity
+                | Action::CaseTransferOut
+                | Action::CaseTransferIn
         )
     }
 }

@@ -115,6 +115,8 @@ const TABLE: &[(Action, Shape, [&str; 4])] = &[
     (Action::CaseRequestList,         Shape::M, ["."  ,  "."  ,  "Y"    , "."  ]),
     (Action::CaseCorrectIdentity,     Shape::C, [".." ,  "Y." ,  ".."   , ".." ]),
     (Action::CaseCloseOldIdentity,    Shape::C, ["YY" ,  "Y." ,  ".."   , ".." ]),
+    (Action::CaseTransferOut,         Shape::C, [".." ,  "Y." ,  ".."   , ".." ]),
+    (Action::CaseTransferIn,          Shape::U, [".." ,  "Y." ,  ".."   , ".." ]),
     (Action::AuditRead,               Shape::M, ["."  ,  "."  ,  "."    , "Y"  ]),
     (Action::AuditVerify,             Shape::M, ["."  ,  "."  ,  "."    , "Y"  ]),
     (Action::TargetsManage,           Shape::M, ["Y"  ,  "."  ,  "."    , "."  ]),

@@ -156,6 +156,8 @@ pub const CODES: &[&str] = &[
     "case.request-list",
     "case.correct-identity",
     "case.close-old-identity",
+    "case.transfer-out",
+    "case.transfer-in",
     "audit.read",
     "audit.verify",
     "targets.manage",

@@ -107,6 +107,19 @@ pub enum Command {
         #[command(subcommand)]
         command: NotifyCommand,
     },
+    /// Case transfer packages between municipalities (docs/LIFECYCLE.md).
+    Transfer {
+        #[command(subcommand)]
+        command: TransferCommand,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum TransferCommand {
+    /// Print this Fiktiv's transfer public key (made on first use), to give to the
+    /// municipalities that send cases here: they put it in their request for a package,
+    /// and this key in `[transfer] senders` of theirs for the other direction.
+    Key,
 }
 
 #[derive(Debug, Subcommand)]

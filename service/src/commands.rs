@@ -157,6 +157,16 @@ pub async fn run(cli: Cli) -> anyhow::Result<i32> {
             tokens_command(&ctx, command).await
         }
         Command::Notify { command } => crate::notify::cli(&data_dir, config, clock, command).await,
+        Command::Transfer {
+            command: crate::cli::TransferCommand::Key,
+        } => {
+            let ctx = crate::commands_keys::open_cli(&data_dir, config, clock).await?;
+            let key = crate::domain::transfer::public_key(&ctx.vault)
+                .await
+                .map_err(|e| anyhow::anyhow!("{e}"))?;
+            println_out(&key);
+            Ok(0)
+        }
         Command::Retention {
             command: RetentionCommand::Run,
         } => {

@@ -304,6 +304,15 @@ impl KeyRing {
         ))
     }
 
+    /// The key that seals this instance's transfer secret (the X25519 key of case
+    /// transfer packages), HKDF label `fiktiv/transfer-secrets`: a key of its own, as for
+    /// target credentials.
+    pub fn transfer_secrets(&self) -> Result<crate::secrets::StaffSecretsKey, KeyError> {
+        Ok(crate::secrets::StaffSecretsKey(
+            self.root.derive(b"fiktiv/transfer-secrets")?,
+        ))
+    }
+
     /// The key that seals provisioning targets' credentials (LDAP bind passwords, SCIM
     /// bearer tokens), HKDF label `fiktiv/target-secrets`: the sealing format of
     /// [`crate::secrets`] under a key of its own, so no staff secret can be opened with

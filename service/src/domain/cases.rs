@@ -316,36 +316,16 @@ pub async fn open(
             duplicate_identity()
         });
     }
-    let case = CaseId::new();
-    let plan_key = CaseId::new();
-    vault.create_case_key(&mut tx, &case).await?;
-    // The plan has its own data key so that it can be shredded on its own schedule
-    // (retention is per record class).
-    vault.create_case_key(&mut tx, &plan_key).await?;
-    vault
-        .store_identity(&mut tx, &case, "pupil", &identity)
-        .await?;
-    let inserted = sqlx::query(
-        "INSERT INTO cases (case_id, unit, country, state, opened_by, opened_at, last_review_on, \
-         plan_key, pnr_index) VALUES ($1, $2, $3, 'open', $4, $5, $6, $7, $8)",
+    let (case, _) = insert_case(
+        vault,
+        &mut tx,
+        permit.principal_id(),
+        unit,
+        country,
+        &identity,
+        today,
     )
-    .bind(case.to_string())
-    .bind(unit)
-    .bind(country_str(country))
-    .bind(permit.principal_id())
-    .bind(fmt_time(vault.now()))
-    // Opening the case counts as the first review of its plan.
-    .bind(fmt_date(today))
-    .bind(plan_key.to_string())
-    .bind(pnr_index.to_hex())
-    .execute(&mut *tx)
-    .await;
-    match inserted {
-        Err(e) if is_unique_violation(&e) => return Err(duplicate_identity()),
-        r => {
-            r?;
-        }
-    }
+    .await?;
     audit_ok(vault, &mut tx, permit, Some(case), None).await?;
     match tx.commit().await {
         Err(e) if is_unique_violation(&e) => return Err(duplicate_identity()),
@@ -359,7 +339,54 @@ pub async fn open(
     })
 }
 
-fn duplicate_identity() -> DomainError {
+/// A new open case in `unit` with the pupil's real identity sealed and indexed, in the
+/// caller's transaction (the caller checked the duplicate rule). Returns the case and
+/// its plan key.
+pub(crate) async fn insert_case(
+    vault: &Vault,
+    conn: &mut AnyConnection,
+    opened_by: &str,
+    unit: &str,
+    country: Country,
+    identity: &RealIdentity,
+    today: NaiveDate,
+) -> DomainResult<(CaseId, CaseId)> {
+    let pnr_index = vault
+        .keys()
+        .blind()
+        .index(IndexKind::PersonalNumber, identity.number.canonical());
+    let case = CaseId::new();
+    let plan_key = CaseId::new();
+    vault.create_case_key(conn, &case).await?;
+    // The plan has its own data key so that it can be shredded on its own schedule
+    // (retention is per record class).
+    vault.create_case_key(conn, &plan_key).await?;
+    vault.store_identity(conn, &case, "pupil", identity).await?;
+    let inserted = sqlx::query(
+        "INSERT INTO cases (case_id, unit, country, state, opened_by, opened_at, last_review_on, \
+         plan_key, pnr_index) VALUES ($1, $2, $3, 'open', $4, $5, $6, $7, $8)",
+    )
+    .bind(case.to_string())
+    .bind(unit)
+    .bind(country_str(country))
+    .bind(opened_by)
+    .bind(fmt_time(vault.now()))
+    // Opening the case counts as the first review of its plan.
+    .bind(fmt_date(today))
+    .bind(plan_key.to_string())
+    .bind(pnr_index.to_hex())
+    .execute(&mut *conn)
+    .await;
+    match inserted {
+        Err(e) if is_unique_violation(&e) => Err(duplicate_identity()),
+        r => {
+            r?;
+            Ok((case, plan_key))
+        }
+    }
+}
+
+pub(crate) fn duplicate_identity() -> DomainError {
     DomainError::conflict(
         "duplicate-identity",
         "This real identity already has a case in Fiktiv. If the pupil is moving to this \

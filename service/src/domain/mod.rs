@@ -39,6 +39,7 @@ pub mod registration;
 pub mod reveal;
 pub mod reviews;
 pub mod staff;
+pub mod transfer;
 
 /// The rules the routine runs under, loaded once at startup from configuration and
 /// policy files. Nothing here is hard-coded except the shipped defaults.

@@ -129,27 +129,14 @@ pub async fn write(
     if row.state == CaseState::Ended {
         return Err(DomainError::wrong_state());
     }
-    let sealed = vault
-        .seal(&mut tx, &row.plan_key, PLAN_FIELD, &bytes)
-        .await?;
-    let max: Option<i64> =
-        sqlx::query("SELECT MAX(version) AS v FROM plan_versions WHERE case_id = $1")
-            .bind(case.to_string())
-            .fetch_one(&mut *tx)
-            .await?
-            .try_get("v")?;
-    let version = max.unwrap_or(0) + 1;
-    sqlx::query(
-        "INSERT INTO plan_versions (case_id, version, dk_version, sealed, written_by, written_at) \
-         VALUES ($1, $2, $3, $4, $5, $6)",
+    let version = insert_version(
+        vault,
+        &mut tx,
+        case,
+        &row.plan_key,
+        permit.principal_id(),
+        &bytes,
     )
-    .bind(case.to_string())
-    .bind(version)
-    .bind(i64::from(sealed.dk_version))
-    .bind(sealed.bytes)
-    .bind(permit.principal_id())
-    .bind(fmt_time(vault.now()))
-    .execute(&mut *tx)
     .await?;
     if row.plan_required_since.is_some() {
         // A reopened case: this is the new plan version it waited for. Provisioning
@@ -163,6 +150,68 @@ pub async fn write(
     audit_ok(vault, &mut tx, permit, Some(*case), None).await?;
     tx.commit().await?;
     Ok(PlanWritten { version })
+}
+
+/// Seals `bytes` (a plan as JSON) under the case's plan key and stores it as the next
+/// version, in the caller's transaction. Returns the version.
+pub(crate) async fn insert_version(
+    vault: &Vault,
+    conn: &mut sqlx::AnyConnection,
+    case: &CaseId,
+    plan_key: &CaseId,
+    written_by: &str,
+    bytes: &[u8],
+) -> DomainResult<i64> {
+    let sealed = vault.seal(conn, plan_key, PLAN_FIELD, bytes).await?;
+    let max: Option<i64> =
+        sqlx::query("SELECT MAX(version) AS v FROM plan_versions WHERE case_id = $1")
+            .bind(case.to_string())
+            .fetch_one(&mut *conn)
+            .await?
+            .try_get("v")?;
+    let version = max.unwrap_or(0) + 1;
+    sqlx::query(
+        "INSERT INTO plan_versions (case_id, version, dk_version, sealed, written_by, written_at) \
+         VALUES ($1, $2, $3, $4, $5, $6)",
+    )
+    .bind(case.to_string())
+    .bind(version)
+    .bind(i64::from(sealed.dk_version))
+    .bind(sealed.bytes)
+    .bind(written_by)
+    .bind(fmt_time(vault.now()))
+    .execute(&mut *conn)
+    .await?;
+    Ok(version)
+}
+
+/// The latest plan version of a case, opened, in the caller's transaction; `None`
+/// when there is none. No audit event: the caller audits the step it belongs to.
+pub(crate) async fn latest_in(
+    vault: &Vault,
+    conn: &mut sqlx::AnyConnection,
+    case: &CaseId,
+    plan_key: &CaseId,
+) -> DomainResult<Option<Plan>> {
+    let Some(r) = sqlx::query(
+        "SELECT dk_version, sealed FROM plan_versions WHERE case_id = $1 \
+         ORDER BY version DESC LIMIT 1",
+    )
+    .bind(case.to_string())
+    .fetch_optional(&mut *conn)
+    .await?
+    else {
+        return Ok(None);
+    };
+    let sealed = Sealed {
+        dk_version: u32::try_from(r.try_get::<i64, _>("dk_version")?)
+            .map_err(|_| DomainError::Internal("bad dk_version".into()))?,
+        bytes: r.try_get("sealed")?,
+    };
+    let plain = vault.open(conn, plan_key, PLAN_FIELD, &sealed).await?;
+    let plan: Plan = serde_json::from_slice(&plain)
+        .map_err(|_| DomainError::Internal("stored plan is malformed".into()))?;
+    Ok(Some(plan))
 }
 
 /// Who wrote a version, and when.

@@ -38,6 +38,7 @@ mod reveal;
 mod reviews;
 mod routine;
 mod tasks;
+mod transfer;
 
 use problem::ApiError;
 
@@ -203,6 +204,7 @@ fn api_router() -> OpenApiRouter<AppState> {
         .merge(cases::routes())
         .merge(case_requests::routes())
         .merge(changes::routes())
+        .merge(transfer::routes())
         .merge(routine::routes())
         .merge(orders::routes())
         .merge(reviews::routes())

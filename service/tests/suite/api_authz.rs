@@ -74,6 +74,25 @@ fn table() -> Vec<Row> {
             [D, A, D, D, D],
         ),
         r("GET", "/api/v1/fictitious-changes", None, [A, D, D, D, D]),
+        // No recipient key: allowed callers get 422 and the case stays as it is.
+        r(
+            "POST",
+            "/api/v1/cases/{case_id}/transfer-package",
+            Some(json!({"recipient_key": "",
+                        "consent": {"given_by": "", "given_on": "2026-03-01", "plan": false}})),
+            [D, A, D, D, D],
+        ),
+        // A package from nobody: allowed callers get 409 (not for this Fiktiv).
+        r(
+            "POST",
+            "/api/v1/units/{unit}/transfer-imports",
+            Some(
+                json!({"format": "fiktiv-transfer/1", "package_id": "x", "created_at": "x",
+                        "sender": "x", "sender_name": "x", "recipient": "x", "enc": "x",
+                        "ciphertext": "x"}),
+            ),
+            [D, A, D, D, D],
+        ),
         // No such change: everyone gets 404 (the API test covers the allowed path).
         r(
             "POST",

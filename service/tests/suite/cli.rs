@@ -54,6 +54,30 @@ fn init_creates_a_private_key_and_audit_verify_passes() {
     );
 }
 
+/// `fiktiv transfer key`: this Fiktiv's transfer public key, made on first use and the
+/// same afterwards; another data directory has another key. Nothing secret is printed.
+#[test]
+fn transfer_key_is_made_once_and_printed() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    assert!(fiktiv(&data, &["init"]).status.success());
+    let out = fiktiv(&data, &["transfer", "key"]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let key = text(&out.stdout).trim().to_owned();
+    use base64::Engine as _;
+    let raw = base64::engine::general_purpose::STANDARD
+        .decode(&key)
+        .unwrap();
+    assert_eq!(raw.len(), 32, "{key}");
+    let again = fiktiv(&data, &["transfer", "key"]);
+    assert_eq!(text(&again.stdout).trim(), key);
+    let other_dir = tempfile::tempdir().unwrap();
+    let other = other_dir.path().join("data");
+    assert!(fiktiv(&other, &["init"]).status.success());
+    let theirs = text(&fiktiv(&other, &["transfer", "key"]).stdout);
+    assert_ne!(theirs.trim(), key);
+}
+
 #[test]
 fn world_readable_key_is_refused_with_one_clear_line() {
     let dir = tempfile::tempdir().unwrap();

@@ -50,6 +50,7 @@ mod provisioning_reconcile;
 mod provisioning_restart;
 mod provisioning_routine;
 mod provisioning_targets;
+mod transfer;
 mod web_accounts;
 mod web_forms;
 mod web_i18n;

@@ -48,3 +48,21 @@ CREATE TABLE fict_changes (
 );
 CREATE INDEX fict_changes_case ON fict_changes(case_id);
 CREATE UNIQUE INDEX fict_changes_one_pending ON fict_changes(case_id) WHERE state = 'pending';
+
+-- This instance's key pair for case transfer packages between municipalities (HPKE,
+-- X25519): the public key is given to other municipalities; the secret is sealed under
+-- a key derived from the root key (label `fiktiv/transfer-secrets`). One row.
+CREATE TABLE transfer_keys (
+    id             BIGINT PRIMARY KEY CHECK (id = 1),
+    public_key     TEXT   NOT NULL,
+    sealed_secret  BLOB   NOT NULL,
+    created_at     TEXT   NOT NULL
+);
+
+-- Packages imported (a package is imported once: a replay is refused).
+CREATE TABLE transfer_imports (
+    package_id     TEXT   PRIMARY KEY,
+    sender         TEXT   NOT NULL,
+    case_id        TEXT   NOT NULL,
+    imported_at    TEXT   NOT NULL
+);
