@@ -50,6 +50,8 @@ const TABLE: &[(&str, &str)] = &[
         "case.close-old-identity",
         "audit-action.case-close-old-identity",
     ),
+    ("case.transfer-out", "audit-action.case-transfer-out"),
+    ("case.transfer-in", "audit-action.case-transfer-in"),
     ("audit.read", "audit-action.audit-read"),
     ("audit.verify", "audit-action.audit-verify"),
     ("targets.manage", "audit-action.targets-manage"),
