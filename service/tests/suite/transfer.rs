@@ -260,10 +260,9 @@ async fn a_case_moves_to_another_municipality(db: TestDatabase) {
     // Tampered: a byte of the sealed case, or the sender's name in the header.
     let mut t = package.clone();
     let ct = t["ciphertext"].as_str().unwrap().to_owned();
-    let flipped = if ct.starts_with('A') {
-        format!("B{}", &ct[1..])
-    } else {
-        format!("A{}", &ct[1..])
+    let flipped = match ct.strip_prefix('A') {
+        Some(rest) => format!("B{rest}"),
+        None => format!("A{}", &ct[1..]),
     };
     t["ciphertext"] = json!(flipped);
     t["package_id"] = json!(uuid::Uuid::new_v4().to_string());
