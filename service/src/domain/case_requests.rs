@@ -144,7 +144,8 @@ pub struct CaseRequestDecision {
 }
 
 /// A request as one viewer may see it. The requesting unit does not learn where the
-/// case is (`from_unit` is `null` for it) nor the case id before it is accepted.
+/// case is (`from_unit` and `decided_by` are `null` for it) nor the case id before it
+/// is accepted.
 #[derive(Debug, Clone, Serialize, ToSchema)]
 pub struct CaseRequestView {
     pub request_id: String,
@@ -233,7 +234,13 @@ impl Stored {
             requested_by: self.requested_by.clone(),
             requested_at: self.requested_at.clone(),
             expires_at: self.expires_at.clone(),
-            decided_by: self.decided_by.clone(),
+            // Who decided would name a person of the unit that has the case: the asking
+            // side is not told.
+            decided_by: if decider {
+                self.decided_by.clone()
+            } else {
+                None
+            },
             decided_at: self.decided_at.clone(),
             decision_reason: self.decision_reason.clone(),
             to_decide: decider && state == CaseRequestState::Pending,

@@ -487,6 +487,11 @@ async fn refused_expired_and_foreign_requests_change_nothing(db: TestDatabase) {
     let b = unit_requests(&e, SCHOOL_B, UNIT_B).await;
     assert_eq!(b[0]["state"], "refused");
     assert_eq!(b[0]["decision_reason"], "Eleven stannar hos oss.");
+    assert_eq!(
+        b[0]["decided_by"],
+        Value::Null,
+        "the deciding person would name the unit"
+    );
     assert_eq!(b[0]["case_id"], Value::Null);
     // A reason holding a personal number is refused.
     let (_, r) = ask(&e, SCHOOL_B, UNIT_B, &real.number, &[]).await;
