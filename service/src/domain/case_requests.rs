@@ -502,7 +502,7 @@ pub async fn decide(
     .execute(&mut *tx)
     .await?;
     if input.accept {
-        move_case(vault, &mut tx, &row, &s.to_unit, &s.groups, &now_s).await?;
+        move_case(&mut tx, &row, &s.to_unit, &s.groups, &now_s).await?;
         if s.kind == CaseRequestKind::Reopen {
             reopen_case(vault, &mut tx, &row, &now_s).await?;
         }
@@ -526,7 +526,6 @@ pub async fn decide(
 /// unsaved drafts, its open reveal requests) are dropped, the order names the new unit
 /// and groups.
 async fn move_case(
-    _vault: &Vault,
     conn: &mut AnyConnection,
     row: &cases::CaseRow,
     to_unit: &str,
