@@ -330,12 +330,17 @@ pub struct CasesConfig {
     /// Days a request waits for the case's unit or an approver to decide (1 to 90;
     /// default 14). An undecided request then expires and changes nothing.
     pub request_valid_days: u32,
+    /// Requests one person may make (answered or refused) in 24 hours (1 to 1000;
+    /// default 10). Each request answers whether a personal number has a case in
+    /// Fiktiv; the limit keeps anyone from trying many numbers.
+    pub requests_per_person_per_day: u32,
 }
 
 impl Default for CasesConfig {
     fn default() -> Self {
         Self {
             request_valid_days: 14,
+            requests_per_person_per_day: 10,
         }
     }
 }

@@ -135,6 +135,11 @@ pub fn load_policies(config: &Config) -> Result<(Authorizer, Rules), StartupErro
             "[cases] request_valid_days must be 1 to 90".into(),
         ));
     }
+    if !(1..=1000).contains(&config.cases.requests_per_person_per_day) {
+        return Err(StartupError::Rules(
+            "[cases] requests_per_person_per_day must be 1 to 1000".into(),
+        ));
+    }
     let rules = Rules {
         numbers,
         retention,
@@ -143,6 +148,7 @@ pub fn load_policies(config: &Config) -> Result<(Authorizer, Rules), StartupErro
         reveal_ttl: chrono::TimeDelta::minutes(i64::from(config.reveal.ttl_minutes)),
         reveal_open_within: chrono::TimeDelta::hours(i64::from(config.reveal.open_within_hours)),
         case_request_valid: chrono::TimeDelta::days(i64::from(config.cases.request_valid_days)),
+        case_requests_per_day: config.cases.requests_per_person_per_day,
     };
     Ok((authz, rules))
 }

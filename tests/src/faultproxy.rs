@@ -96,7 +96,9 @@ pub enum Fault {
     DropAfterBytes(u64),
     /// Hold the upstream's answer back this long (at most [`MAX_DELAY`]). Plain TCP:
     /// every chunk the upstream sends is held (one injection each). HTTP: the start
-    /// of each response is held (one injection per request).
+    /// of each response is held (one injection per request); setting or clearing the
+    /// fault releases the responses held so far at once, so a test can hold a peer's
+    /// answers for as long as it needs and no longer.
     Delay(Duration),
     /// Stop listening: connections are refused (`ECONNREFUSED`), and open connections
     /// are closed ([`ProxyStats::connections_cut`]), as if the peer went down. The port
@@ -313,6 +315,7 @@ impl FaultProxy {
             state.epoch += 1;
             state.requests = 0;
         }
+        self.shared.released.send_modify(|n| *n += 1);
         if refuse && !refusing {
             // The state says Refuse first, so a connection accepted meanwhile is dropped.
             self.command(Command::Refuse)
@@ -479,13 +482,15 @@ struct Shared {
     connections_cut: AtomicU64,
     upstream_connect_failures: AtomicU64,
     recording: Mutex<Recording>,
+    /// Bumped by every `set`/`clear`: HTTP responses held under an earlier `Delay` go.
+    released: tokio::sync::watch::Sender<u64>,
 }
 
 /// What to do with one HTTP request.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum RequestAction {
     Forward {
-        delay: Option<Duration>,
+        delay: Option<HeldFor>,
         cut: Option<Budget>,
     },
     Answer {
@@ -493,6 +498,14 @@ enum RequestAction {
         retry_after: Option<u32>,
     },
     Drop,
+}
+
+/// HTTP: how long one response is held, unless the fault is set or cleared first.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct HeldFor {
+    delay: Duration,
+    /// `Shared::released` when the request was seen.
+    release: u64,
 }
 
 /// How many more upstream bytes a connection may pass before it is cut.
@@ -516,6 +529,7 @@ impl Shared {
             connections_cut: AtomicU64::new(0),
             upstream_connect_failures: AtomicU64::new(0),
             recording: Mutex::new(Recording::default()),
+            released: tokio::sync::watch::Sender::new(0),
         }
     }
 
@@ -582,7 +596,10 @@ impl Shared {
             Fault::Delay(d) => {
                 self.inject(&mut state);
                 RequestAction::Forward {
-                    delay: Some(d),
+                    delay: Some(HeldFor {
+                        delay: d,
+                        release: *self.released.borrow(),
+                    }),
                     cut: None,
                 }
             }
@@ -687,7 +704,7 @@ struct Conn {
     /// Bytes the upstream may still send before the connection is cut.
     budget: Mutex<Option<Budget>>,
     /// HTTP: how long to hold the next response back.
-    delay: Mutex<Option<Duration>>,
+    delay: Mutex<Option<HeldFor>>,
 }
 
 impl Conn {
@@ -958,15 +975,27 @@ async fn pump_responses(
         if conn.is_killed() {
             return;
         }
-        let delay = match shared.protocol {
-            Protocol::Tcp => shared.on_tcp_chunk(conn),
-            Protocol::Http => lock(&conn.delay).take(),
-        };
-        if let Some(delay) = delay {
-            tokio::time::sleep(delay).await;
-            if conn.is_killed() {
-                return;
+        match shared.protocol {
+            Protocol::Tcp => {
+                if let Some(delay) = shared.on_tcp_chunk(conn) {
+                    tokio::time::sleep(delay).await;
+                }
             }
+            Protocol::Http => {
+                let held = lock(&conn.delay).take();
+                if let Some(held) = held {
+                    let mut released = shared.released.subscribe();
+                    if *released.borrow_and_update() == held.release {
+                        tokio::select! {
+                            () = tokio::time::sleep(held.delay) => {}
+                            _ = released.changed() => {}
+                        }
+                    }
+                }
+            }
+        }
+        if conn.is_killed() {
+            return;
         }
         let (pass, cut) = shared.admit(conn, n);
         let written = to.lock().await.write_all(&buf[..pass]).await;

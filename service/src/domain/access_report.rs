@@ -22,13 +22,19 @@ use super::guardians::{self, GuardianSummary};
 use super::DomainResult;
 
 /// The audit actions that read a real identity (`Vault::read_identity` records one
-/// event each, with its purpose).
-const IDENTITY_READS: &[&str] = &[
-    "case.read-identity",
-    "case.access-report",
-    "reveal.read",
-    "fictitious-identity.write",
-    "keys.reindex",
+/// event each, with its purpose). Where the same action also records the write it
+/// reads for, the read's purpose tells the two apart.
+const IDENTITY_READS: &[(&str, Option<&str>)] = &[
+    ("case.read-identity", None),
+    ("case.access-report", None),
+    ("reveal.read", None),
+    ("fictitious-identity.write", None),
+    ("keys.reindex", None),
+    (
+        "case.correct-identity",
+        Some(super::corrections::OLD_IDENTITY_PURPOSE),
+    ),
+    ("case.transfer-out", Some(super::transfer::EXPORT_PURPOSE)),
 ];
 
 /// One read of the real identity.
@@ -62,6 +68,39 @@ pub struct ReviewEntry {
     pub recorded_by: String,
 }
 
+/// An earlier real identity of the pupil (before a correction), kept while the leak
+/// scan still looks for it.
+#[derive(Serialize, ToSchema)]
+pub struct OldIdentityHeld {
+    /// When the correction replaced it.
+    pub since: String,
+    pub identity: IdentityView,
+}
+
+/// The case moved to another unit of the municipality, or was reopened there.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct CaseMove {
+    /// `move` or `reopen`.
+    pub kind: String,
+    pub from_unit: String,
+    pub to_unit: String,
+    /// When the request was accepted.
+    pub at: String,
+}
+
+/// The case went to, or came from, another municipality's Fiktiv.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct MunicipalityTransfer {
+    /// `out` (sent from here) or `in` (imported here).
+    pub direction: String,
+    pub package_id: String,
+    /// The sending municipality, for `in`.
+    pub sender: Option<String>,
+    pub at: String,
+    /// Who made or imported the package.
+    pub by: Option<String>,
+}
+
 /// The answer to a right-of-access request for one case.
 #[derive(Serialize, ToSchema)]
 pub struct AccessReport {
@@ -70,11 +109,18 @@ pub struct AccessReport {
     pub case: CaseView,
     /// `null` once shredded.
     pub identity: Option<IdentityView>,
+    /// Earlier real identities still held (after a correction), with when they were
+    /// replaced.
+    pub old_identities: Vec<OldIdentityHeld>,
     pub guardians: Vec<GuardianSummary>,
     /// Who wrote each version of the plan and when (the text is on the plan's page).
     pub plan_versions: Vec<super::plans::PlanVersionInfo>,
     pub reviews: Vec<ReviewEntry>,
     pub deliveries: Vec<Delivery>,
+    /// Moves between the municipality's units, and reopenings.
+    pub moves: Vec<CaseMove>,
+    /// Transfer packages to or from another municipality.
+    pub transfers: Vec<MunicipalityTransfer>,
     /// Every read of the real identity, oldest first (this report's own read last).
     pub accesses: Vec<IdentityAccess>,
 }
@@ -111,6 +157,7 @@ pub async fn produce(vault: &Vault, permit: &Permit, case: &CaseId) -> DomainRes
         },
     };
     let pool = vault.db().pool();
+    let old_identities = old_identities(vault, permit, case).await?;
     let guardians = guardians::summaries(vault, case).await?;
     let mut conn = pool.acquire().await?;
     let plan_versions = super::plans::history(&mut conn, case).await?;
@@ -148,8 +195,28 @@ pub async fn produce(vault: &Vault, permit: &Permit, case: &CaseId) -> DomainRes
         })
     })
     .collect::<Result<Vec<_>, sqlx::Error>>()?;
+    let moves = sqlx::query(
+        "SELECT kind, from_unit, to_unit, decided_at FROM case_requests \
+         WHERE case_id = $1 AND state = 'accepted' ORDER BY decided_at",
+    )
+    .bind(case.to_string())
+    .fetch_all(pool)
+    .await?
+    .iter()
+    .map(|r| {
+        Ok(CaseMove {
+            kind: r.try_get("kind")?,
+            from_unit: r.try_get("from_unit")?,
+            to_unit: r.try_get("to_unit")?,
+            at: r
+                .try_get::<Option<String>, _>("decided_at")?
+                .unwrap_or_default(),
+        })
+    })
+    .collect::<Result<Vec<_>, sqlx::Error>>()?;
+    let transfers = transfers(vault, case).await?;
     let mut accesses: Vec<(i64, IdentityAccess)> = Vec::new();
-    for action in IDENTITY_READS {
+    for (action, read_purpose) in IDENTITY_READS {
         let events = audit::list(
             pool,
             &audit::Filter {
@@ -166,6 +233,8 @@ pub async fn produce(vault: &Vault, permit: &Permit, case: &CaseId) -> DomainRes
                 // A fictitious identity written is audited too: only its read, which
                 // has a purpose.
                 .filter(|e| e.action != "fictitious-identity.write" || e.purpose.is_some())
+                // The read, not the write it was for.
+                .filter(|e| read_purpose.is_none_or(|p| e.purpose.as_deref() == Some(p)))
                 .map(|e| {
                     (
                         e.seq,
@@ -188,10 +257,104 @@ pub async fn produce(vault: &Vault, permit: &Permit, case: &CaseId) -> DomainRes
         produced_by: permit.principal_id().to_owned(),
         case: row.view(),
         identity,
+        old_identities,
         guardians,
         plan_versions,
         reviews,
         deliveries,
+        moves,
+        transfers,
         accesses,
     })
+}
+
+/// The earlier identities, each read through the audited read (so the report lists it).
+async fn old_identities(
+    vault: &Vault,
+    permit: &Permit,
+    case: &CaseId,
+) -> DomainResult<Vec<OldIdentityHeld>> {
+    let held = {
+        let mut conn = vault.db().pool().acquire().await?;
+        super::corrections::old_identities_in(vault, &mut conn, case).await?
+    };
+    let mut row = None;
+    let mut out = Vec::new();
+    for old in held {
+        let country = match row {
+            Some(c) => c,
+            None => {
+                let mut conn = vault.db().pool().acquire().await?;
+                let c = cases::load(&mut conn, case).await?.country;
+                row = Some(c);
+                c
+            }
+        };
+        let id = vault
+            .read_identity(
+                ReadContext {
+                    actor: permit.principal_id(),
+                    action: Action::CaseAccessReport.as_str(),
+                    purpose: "right of access report",
+                },
+                case,
+                &super::corrections::old_subject(old.old_id),
+            )
+            .await?;
+        out.push(OldIdentityHeld {
+            since: old.since,
+            identity: IdentityView::from_identity(case, country, &id),
+        });
+    }
+    Ok(out)
+}
+
+/// Packages made from this case (from the audit trail: nothing else of them is kept
+/// here) and the package it was imported from.
+async fn transfers(vault: &Vault, case: &CaseId) -> DomainResult<Vec<MunicipalityTransfer>> {
+    let pool = vault.db().pool();
+    let mut out: Vec<MunicipalityTransfer> = sqlx::query(
+        "SELECT package_id, sender, imported_at FROM transfer_imports WHERE case_id = $1",
+    )
+    .bind(case.to_string())
+    .fetch_all(pool)
+    .await?
+    .iter()
+    .map(|r| {
+        Ok(MunicipalityTransfer {
+            direction: "in".into(),
+            package_id: r.try_get("package_id")?,
+            sender: Some(r.try_get("sender")?),
+            at: r.try_get("imported_at")?,
+            by: None,
+        })
+    })
+    .collect::<Result<Vec<_>, sqlx::Error>>()?;
+    let sent = audit::list(
+        pool,
+        &audit::Filter {
+            case_id: Some(*case),
+            action: Some(Action::CaseTransferOut.as_str().to_owned()),
+            limit: Some(100),
+            ..Default::default()
+        },
+    )
+    .await?;
+    out.extend(sent.into_iter().filter_map(|e| {
+        // The package made (its id after the prefix), not the read for it.
+        let id = e
+            .purpose
+            .as_deref()?
+            .strip_prefix(super::transfer::PACKAGE_PURPOSE_PREFIX)
+            .filter(|id| uuid::Uuid::parse_str(id).is_ok())?
+            .to_owned();
+        (e.outcome == "ok").then_some(MunicipalityTransfer {
+            direction: "out".into(),
+            package_id: id,
+            sender: None,
+            at: e.at,
+            by: Some(e.actor),
+        })
+    }));
+    Ok(out)
 }

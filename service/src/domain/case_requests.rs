@@ -318,6 +318,32 @@ pub async fn request(
     drop(number);
 
     let mut tx = vault.db().begin_write().await?;
+    // Each answer says whether a number has a case here: one person may ask only so
+    // often (`[cases] requests_per_person_per_day`), counted from the audit trail (every
+    // request, answered or refused, is audited) in the same serialized transaction, so
+    // that the API and the web UI share it and a restart does not reset it.
+    super::lock_limit(vault, &mut tx, super::LIMIT_LOCK_CASE_REQUESTS).await?;
+    let since = fmt_time(vault.now() - chrono::TimeDelta::hours(24));
+    let asked: i64 = sqlx::query_scalar(
+        "SELECT COUNT(*) FROM audit_events WHERE actor = $1 AND action = $2 AND at > $3",
+    )
+    .bind(permit.principal_id())
+    .bind(Action::CaseRequest.as_str())
+    .bind(&since)
+    .fetch_one(&mut *tx)
+    .await?;
+    if asked >= i64::from(rules.case_requests_per_day.max(1)) {
+        tracing::warn!("case request refused: rate-limited");
+        // Audited (an auditor sees who tried many numbers); not counted twice, since
+        // the limit is already reached.
+        audit_refused(vault, &mut tx, permit, None, "requests-rate-limited").await?;
+        tx.commit().await?;
+        return Err(DomainError::Busy {
+            code: "requests-rate-limited",
+            message: "Too many requests for cases from one person today; try again tomorrow \
+                      or ask the central administrator.",
+        });
+    }
     let found = vault
         .cases_with_index(&mut tx, IndexKind::PersonalNumber, &index)
         .await?;

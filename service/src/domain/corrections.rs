@@ -14,19 +14,20 @@
 //! deleted, and nothing of it is left.
 
 use fiktiv_policies::{Action, Permit};
-use fiktiv_vault::audit::check_purpose;
 use fiktiv_vault::{CaseId, IndexKind, ReadContext, Vault};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 use zeroize::Zeroizing;
 
 use super::cases::{self, parse_real_identity, CaseState};
-use super::{audit_ok, audit_refused, today, DomainError, DomainResult, FieldProblem};
+use super::{audit_ok, audit_refused, today, DomainError, DomainResult};
 
 /// The pupil's subject in the vault.
 const PUPIL: &str = "pupil";
 /// Old identities of the pupil: `pupil-old-1`, `pupil-old-2`, ...
 const OLD_PREFIX: &str = "pupil-old-";
+/// The purpose of the audited read that keeps the identity being replaced.
+pub(crate) const OLD_IDENTITY_PURPOSE: &str = "keep the old identity for the leak scan";
 
 /// The corrected real identity, and why. Nothing of it is ever echoed back.
 #[derive(Deserialize, ToSchema)]
@@ -69,7 +70,7 @@ pub struct IdentityCorrected {
     pub old_identity: OldIdentity,
 }
 
-fn old_subject(n: u32) -> String {
+pub(crate) fn old_subject(n: u32) -> String {
     format!("{OLD_PREFIX}{n}")
 }
 
@@ -109,14 +110,13 @@ pub async fn correct_identity(
         return Err(DomainError::wrong_state());
     }
     let mut problems = Vec::new();
-    let reason = input.reason.trim().to_owned();
-    if reason.is_empty() || check_purpose(&reason).is_err() {
-        problems.push(FieldProblem::new(
-            "reason",
-            "correction.reason-invalid",
-            "Write why the identity is corrected, without any personal identity number.",
-        ));
-    }
+    let reason = match super::correction_reason(&input.reason) {
+        Ok(r) => r,
+        Err(p) => {
+            problems.push(p);
+            String::new()
+        }
+    };
     let identity = parse_real_identity(
         "",
         row.country,
@@ -161,7 +161,7 @@ pub async fn correct_identity(
             ReadContext {
                 actor: permit.principal_id(),
                 action: Action::CaseCorrectIdentity.as_str(),
-                purpose: "keep the old identity for the leak scan",
+                purpose: OLD_IDENTITY_PURPOSE,
             },
             case,
             PUPIL,

@@ -12,7 +12,7 @@
 
 use chrono::DateTime;
 use fiktiv_policies::{Action, Permit};
-use fiktiv_vault::audit::{check_purpose, fmt_time};
+use fiktiv_vault::audit::fmt_time;
 use fiktiv_vault::{CaseId, Vault};
 use serde::{Deserialize, Serialize};
 use sqlx::Row;
@@ -21,8 +21,7 @@ use utoipa::ToSchema;
 use super::cases::{self, CaseState};
 use super::fictitious::{self, FictitiousInput};
 use super::{
-    audit_ok, fmt_date, is_unique_violation, parse_date, DomainError, DomainResult, FieldProblem,
-    Rules,
+    audit_ok, fmt_date, is_unique_violation, parse_date, DomainError, DomainResult, Rules,
 };
 
 /// The fictitious identity the pupil should have, and why.
@@ -98,14 +97,8 @@ pub async fn request(
     if row.state != CaseState::Registered {
         return Err(DomainError::wrong_state());
     }
-    let reason = input.reason.trim().to_owned();
-    if reason.is_empty() || reason.chars().count() > 500 || check_purpose(&reason).is_err() {
-        return Err(DomainError::Invalid(vec![FieldProblem::new(
-            "reason",
-            "correction.reason-invalid",
-            "Write why the identity is changed, without any personal identity number.",
-        )]));
-    }
+    let reason =
+        super::correction_reason(&input.reason).map_err(|p| DomainError::Invalid(vec![p]))?;
     let proposed = FictitiousInput {
         first_name: input.first_name,
         last_name: input.last_name,

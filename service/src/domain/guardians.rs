@@ -304,3 +304,73 @@ pub(crate) async fn summaries(vault: &Vault, case: &CaseId) -> DomainResult<Vec<
         })
         .collect()
 }
+
+/// Why a guardian is no longer the pupil's guardian.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct GuardianRemoval {
+    /// Why (kept in the audit trail): no personal number.
+    pub reason: String,
+}
+
+/// The subject a removed guardian's provisioned person takes: never `guardian-N` again,
+/// so that a new guardian N gets an account of their own, never the removed one's.
+fn former_subject(n: i64) -> String {
+    let tag = uuid::Uuid::new_v4().simple().to_string();
+    format!("former-guardian-{n}-{}", &tag[..8])
+}
+
+/// A guardian is no longer the pupil's guardian after the order (custody changed):
+/// the guardian's record and real identity go at once (sealed record and blind indexes
+/// deleted), and the guardian's accounts are disabled in every target now and deleted
+/// after the grace period, like an ended case's. The pupil's accounts are rewritten in
+/// place, so that no roster still relates the pupil to them. A new guardian with the
+/// same number later is a new person with new accounts. Permit: `guardian.write`.
+/// Registered cases only (before the order, record the guardian as not linked).
+pub async fn remove(
+    vault: &Vault,
+    permit: &Permit,
+    case: &CaseId,
+    n: i64,
+    input: GuardianRemoval,
+) -> DomainResult<()> {
+    permit.require(Action::GuardianWrite)?;
+    if !(1..=MAX_GUARDIANS).contains(&n) {
+        return Err(DomainError::NotFound);
+    }
+    let reason =
+        super::correction_reason(&input.reason).map_err(|p| DomainError::Invalid(vec![p]))?;
+    let mut tx = vault.db().begin_write().await?;
+    let row = cases::load(&mut tx, case).await?;
+    if row.state != CaseState::Registered {
+        return Err(DomainError::wrong_state());
+    }
+    let deleted = sqlx::query("DELETE FROM guardians WHERE case_id = $1 AND guardian_no = $2")
+        .bind(case.to_string())
+        .bind(n)
+        .execute(&mut *tx)
+        .await?
+        .rows_affected();
+    if deleted == 0 {
+        return Err(DomainError::NotFound);
+    }
+    vault.forget_subject(&mut tx, case, &subject(n)).await?;
+    let now = fmt_time(vault.now());
+    sqlx::query(
+        "UPDATE prov_persons SET subject = $1, \
+         desired = CASE WHEN desired = 'present' THEN 'disabled' ELSE desired END, \
+         desired_since = CASE WHEN desired = 'present' THEN $2 ELSE desired_since END, \
+         revision = revision + 1 WHERE case_id = $3 AND subject = $4",
+    )
+    .bind(former_subject(n))
+    .bind(&now)
+    .bind(case.to_string())
+    .bind(subject(n))
+    .execute(&mut *tx)
+    .await?;
+    crate::provisioning::desired::touch_case(&mut tx, case).await?;
+    audit_ok(vault, &mut tx, permit, Some(*case), Some(&reason)).await?;
+    tx.commit().await?;
+    vault.db().checkpoint().await?;
+    Ok(())
+}

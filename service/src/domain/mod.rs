@@ -55,6 +55,8 @@ pub struct Rules {
     pub reveal_open_within: TimeDelta,
     /// How long a request to move or reopen a case waits for a decision.
     pub case_request_valid: TimeDelta,
+    /// Requests to move or reopen a case one person may make in 24 hours.
+    pub case_requests_per_day: u32,
 }
 
 impl Rules {
@@ -298,6 +300,24 @@ pub async fn audit_refused(
     Ok(())
 }
 
+/// The reason a correction is recorded with (kept with it and in the audit trail):
+/// 1 to 500 characters, no personal identity number, no control characters. The
+/// problem is reported on `reason`, with one code for every correction.
+pub(crate) fn correction_reason(text: &str) -> Result<String, FieldProblem> {
+    let reason = text.trim();
+    if reason.is_empty()
+        || reason.chars().count() > 500
+        || fiktiv_vault::audit::check_purpose(reason).is_err()
+    {
+        return Err(FieldProblem::new(
+            "reason",
+            "correction.reason-invalid",
+            "Write why, in 1 to 500 characters, without any personal identity number.",
+        ));
+    }
+    Ok(reason.to_owned())
+}
+
 /// Serializes the transactions that check one limit and then write (count, then
 /// insert): on SQLite the write transaction already holds the database's write lock
 /// (`BEGIN IMMEDIATE`); on PostgreSQL a transaction-scoped advisory lock on `key` is
@@ -315,6 +335,7 @@ pub async fn lock_limit(vault: &Vault, conn: &mut AnyConnection, key: i64) -> Do
 /// The advisory-lock keys of [`lock_limit`].
 pub const LIMIT_LOCK_RUNS: i64 = 0x4669_6b74_0001;
 pub const LIMIT_LOCK_REVEALS: i64 = 0x4669_6b74_0002;
+pub const LIMIT_LOCK_CASE_REQUESTS: i64 = 0x4669_6b74_0003;
 
 /// Is this a unique-constraint violation (on either backend)?
 pub fn is_unique_violation(e: &sqlx::Error) -> bool {

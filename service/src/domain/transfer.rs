@@ -56,6 +56,10 @@ pub const FORMAT: &str = "fiktiv-transfer/1";
 const INFO: &[u8] = b"fiktiv case transfer package v1";
 const SECRET_PURPOSE: &str = "transfer-key";
 const SECRET_OWNER: &str = "instance";
+/// The purpose of the audited read of the real identity for a package.
+pub(crate) const EXPORT_PURPOSE: &str = "transfer package to another municipality";
+/// The purpose of the audit event of a package made: this, then the package id.
+pub(crate) const PACKAGE_PURPOSE_PREFIX: &str = "transfer package ";
 
 /// A transfer package: the header in the clear (nothing about the pupil), the rest
 /// sealed for the receiver.
@@ -282,7 +286,7 @@ pub async fn export(
             ReadContext {
                 actor: permit.principal_id(),
                 action: Action::CaseTransferOut.as_str(),
-                purpose: "transfer package to another municipality",
+                purpose: EXPORT_PURPOSE,
             },
             case,
             "pupil",
@@ -321,7 +325,7 @@ pub async fn export(
         None,
     )
     .await?;
-    let purpose = format!("transfer package {}", package.package_id);
+    let purpose = format!("{PACKAGE_PURPOSE_PREFIX}{}", package.package_id);
     audit_ok(vault, &mut tx, permit, Some(*case), Some(&purpose)).await?;
     tx.commit().await?;
     Ok(package)

@@ -14,7 +14,7 @@ use super::problem::{ApiError, ApiJson, ApiQuery, Problem};
 use super::{AppState, Caller};
 use crate::domain::decisions::{self, DecisionInput, DecisionRecorded};
 use crate::domain::fictitious::{self, FictitiousAccepted, FictitiousInput, Suggestions};
-use crate::domain::guardians::{self, GuardianInput, GuardianRecorded};
+use crate::domain::guardians::{self, GuardianInput, GuardianRecorded, GuardianRemoval};
 use crate::domain::orders::{self, OrderInput, OrderSent};
 use crate::domain::plans::{self, Plan, PlanView, PlanWritten};
 use crate::domain::staff::{self, StaffToldInput, StaffToldRecorded};
@@ -26,6 +26,7 @@ pub fn routes() -> OpenApiRouter<AppState> {
         .routes(routes!(write_fictitious))
         .routes(routes!(name_suggestions))
         .routes(routes!(write_guardian))
+        .routes(routes!(remove_guardian))
         .routes(routes!(send_order))
         .routes(routes!(record_staff_told, list_staff_told))
 }
@@ -187,6 +188,36 @@ async fn write_guardian(
     Ok(Json(
         guardians::write(&st.ctx.vault, &st.rules, &permit, &case, n, body).await?,
     ))
+}
+
+/// After the order: guardian 1..=4 is no longer the pupil's guardian. Their record and
+/// real identity go at once; their accounts are disabled in every target and deleted
+/// after the grace period. A new guardian later gets new accounts.
+#[utoipa::path(
+    post, path = "/api/v1/cases/{case_id}/guardians/{guardian_no}/removal", tag = "routine",
+    params(
+        ("case_id" = String, Path, description = "Case id"),
+        ("guardian_no" = i64, Path, description = "1 to 4"),
+    ),
+    request_body = GuardianRemoval,
+    responses(
+        (status = 204), (status = 400, body = Problem), (status = 401, body = Problem),
+        (status = 404, body = Problem), (status = 409, body = Problem), (status = 422, body = Problem)
+    ),
+    security(("bearer" = []))
+)]
+async fn remove_guardian(
+    State(st): State<AppState>,
+    caller: Caller,
+    Path((case, n)): Path<(String, String)>,
+    ApiJson(body): ApiJson<GuardianRemoval>,
+) -> Result<StatusCode, ApiError> {
+    let (case, permit) = st
+        .case_permit(&caller, &case, Action::GuardianWrite)
+        .await?;
+    let n: i64 = n.parse().map_err(|_| ApiError::not_found())?;
+    guardians::remove(&st.ctx.vault, &permit, &case, n, body).await?;
+    Ok(StatusCode::NO_CONTENT)
 }
 
 /// Send the order to the central administrator (fictitious data only).

@@ -249,7 +249,8 @@ pub async fn sync_all(vault: &Vault, grace: chrono::TimeDelta) -> DomainResult<u
     let cutoff = fmt_time(vault.now() - grace);
     let due: Vec<String> = sqlx::query(
         "SELECT DISTINCT p.case_id FROM prov_persons p JOIN cases c ON c.case_id = p.case_id \
-         WHERE p.desired = 'disabled' AND p.desired_since <= $1 AND c.state = 'ended'",
+         WHERE p.desired = 'disabled' AND p.desired_since <= $1 \
+         AND (c.state = 'ended' OR p.subject LIKE 'former-%')",
     )
     .bind(&cutoff)
     .fetch_all(vault.db().pool())
@@ -263,7 +264,9 @@ pub async fn sync_all(vault: &Vault, grace: chrono::TimeDelta) -> DomainResult<u
         let now = fmt_time(vault.now());
         let n = sqlx::query(
             "UPDATE prov_persons SET desired = 'absent', desired_since = $1, revision = revision + 1 \
-             WHERE case_id = $2 AND desired = 'disabled' AND desired_since <= $3",
+             WHERE case_id = $2 AND desired = 'disabled' AND desired_since <= $3 \
+             AND (subject LIKE 'former-%' OR EXISTS (SELECT 1 FROM cases c \
+             WHERE c.case_id = prov_persons.case_id AND c.state = 'ended'))",
         )
         .bind(&now)
         .bind(&c)

@@ -161,6 +161,10 @@ impl Base {
 
     /// `pupil` or `guardian-N`.
     pub fn subject(&self, s: &str) -> String {
+        if let Some(rest) = s.strip_prefix("former-guardian-") {
+            let n = rest.split('-').next().unwrap_or("");
+            return format!("{} {n}", self.t("label.former-guardian"));
+        }
         match s.strip_prefix("guardian-") {
             Some(n) => format!("{} {n}", self.t("label.guardian")),
             None if s == "pupil" => self.t("label.pupil").to_owned(),
@@ -275,6 +279,8 @@ impl Base {
             Ok(Action::CaseAccessReport) => "access.action-report",
             Ok(Action::RevealRead) => "access.action-reveal",
             Ok(Action::FictitiousIdentityWrite) => "access.action-fictitious-check",
+            Ok(Action::CaseCorrectIdentity) => "access.action-correction",
+            Ok(Action::CaseTransferOut) => "access.action-transfer",
             _ if a == "keys.reindex" => "access.action-reindex",
             _ => "label.unknown",
         })
@@ -346,7 +352,24 @@ impl Base {
                 self.t("access.action-fictitious-check")
             }
             "reindex" => self.t("access.action-reindex"),
+            crate::domain::corrections::OLD_IDENTITY_PURPOSE => self.t("access.action-correction"),
+            crate::domain::transfer::EXPORT_PURPOSE => self.t("access.action-transfer"),
             other => other,
+        }
+    }
+
+    /// A transfer package to or from another municipality, in the user's language.
+    pub fn transfer_text(&self, x: &crate::domain::access_report::MunicipalityTransfer) -> String {
+        if x.direction == "in" {
+            fill(
+                self.t("access.transfer-in"),
+                &[
+                    ("sender", x.sender.as_deref().unwrap_or("")),
+                    ("id", &x.package_id),
+                ],
+            )
+        } else {
+            fill(self.t("access.transfer-out"), &[("id", &x.package_id)])
         }
     }
 

@@ -289,6 +289,10 @@ impl CasePage {
         self.case.state == CaseState::Ended
     }
 
+    pub fn is_registered(&self) -> bool {
+        self.case.state == CaseState::Registered
+    }
+
     pub fn decided_fictitious(&self) -> bool {
         self.case.login_decision.as_deref() == Some("fictitious-user")
     }
@@ -320,6 +324,7 @@ fn notice_key(done: &str) -> Option<&'static str> {
         "ended" => "case.notice-ended",
         "corrected" => "case.notice-corrected",
         "change-asked" => "case.notice-change-asked",
+        "guardian-removed" => "case.notice-guardian-removed",
         "old-closed" => "case.notice-old-closed",
         _ => return None,
     })

@@ -12,6 +12,10 @@
 //! (`GET/POST /cases/{id}/fictitious-change`): as `POST
 //! /api/v1/cases/{id}/fictitious-change`; the central administrator registers it on the
 //! orders page.
+//!
+//! A guardian who is no longer the pupil's guardian after the order
+//! (`GET/POST /cases/{id}/guardians/{n}/removal`): as `POST
+//! /api/v1/cases/{id}/guardians/{n}/removal`.
 
 use std::sync::Arc;
 
@@ -35,6 +39,7 @@ use super::Web;
 use crate::domain::cases::CaseView;
 use crate::domain::corrections::{self, IdentityCorrection};
 use crate::domain::fictitious_changes::{self, FictitiousChangeInput};
+use crate::domain::guardians::{self, GuardianRemoval};
 use crate::http::AppState;
 
 #[derive(Template)]
@@ -253,6 +258,92 @@ pub async fn change_write(
                     first_name: form.first_name,
                     last_name: form.last_name,
                     birth_date: form.birth_date,
+                    reason: form.reason,
+                    errors,
+                };
+                html(status, &page)
+            }
+            Err(e) => c.fail(&st, e, &format!("/cases/{case}")),
+        },
+    }
+}
+
+#[derive(Template)]
+#[template(path = "guardian_removal.html")]
+pub struct RemovalPage {
+    pub base: Base,
+    pub case: CaseView,
+    pub guardian_no: i64,
+    pub reason: String,
+    pub errors: FormErrors,
+}
+
+fn guardian_no(n: &str) -> Result<i64, crate::domain::DomainError> {
+    n.parse::<i64>()
+        .ok()
+        .filter(|n| (1..=crate::domain::guardians::MAX_GUARDIANS).contains(n))
+        .ok_or(crate::domain::DomainError::NotFound)
+}
+
+/// `GET /cases/{id}/guardians/{n}/removal`: a guardian is no longer the pupil's
+/// guardian (after the order); as `POST /api/v1/cases/{id}/guardians/{n}/removal`.
+pub async fn removal_form(
+    State(st): State<AppState>,
+    Extension(web): Extension<Arc<Web>>,
+    Path((id, n)): Path<(String, String)>,
+    headers: HeaderMap,
+) -> Response {
+    let c = ctx!(signed_in(&st, &web, &headers).await);
+    let _ = ctx!(c.case_permit(&st, &id, Action::GuardianWrite).await);
+    let n = ctx!(guardian_no(&n).map_err(|e| c.fail(&st, e, "/")));
+    let view = ctx!(case_view(&c, &st, &id).await);
+    let page = RemovalPage {
+        base: c.base(
+            &st,
+            "guardian-removal.title",
+            &format!("/cases/{}/guardians/{n}/removal", view.case_id),
+        ),
+        case: view,
+        guardian_no: n,
+        reason: String::new(),
+        errors: FormErrors::default(),
+    };
+    html(StatusCode::OK, &page)
+}
+
+#[derive(Debug, Deserialize, Default)]
+#[serde(default)]
+pub struct RemovalForm {
+    csrf: String,
+    reason: String,
+}
+
+pub async fn removal_write(
+    State(st): State<AppState>,
+    Extension(web): Extension<Arc<Web>>,
+    Path((id, n)): Path<(String, String)>,
+    parts: Parts,
+    Form(form): Form<RemovalForm>,
+) -> Response {
+    let c = ctx!(posted(&st, &web, &parts, &form.csrf).await);
+    let (case, _, permit) = ctx!(c.case_permit(&st, &id, Action::GuardianWrite).await);
+    let n = ctx!(guardian_no(&n).map_err(|e| c.fail(&st, e, &format!("/cases/{case}"))));
+    let input = GuardianRemoval {
+        reason: form.reason.clone(),
+    };
+    match guardians::remove(&st.ctx.vault, &permit, &case, n, input).await {
+        Ok(()) => see_other(&format!("/cases/{case}?done=guardian-removed")),
+        Err(e) => match FormErrors::from_domain(e, &["reason"], &[]) {
+            Ok((status, errors)) => {
+                let view = ctx!(case_view(&c, &st, &id).await);
+                let page = RemovalPage {
+                    base: c.base(
+                        &st,
+                        "guardian-removal.title",
+                        &format!("/cases/{case}/guardians/{n}/removal"),
+                    ),
+                    case: view,
+                    guardian_no: n,
                     reason: form.reason,
                     errors,
                 };

@@ -485,6 +485,7 @@ pub fn conflict_key(code: &str) -> &'static str {
         "too-many-refused-names" => "conflict.too-many-refused-names",
         "runs-busy" => "conflict.runs-busy",
         "rate-limited" => "conflict.reveal-rate-limited",
+        "requests-rate-limited" => "conflict.requests-rate-limited",
         "fictitious-identity-required" => "conflict.fictitious-identity-required",
         "duplicate-identity" => "conflict.duplicate-identity",
         "earlier-case-ended" => "conflict.earlier-case-ended",

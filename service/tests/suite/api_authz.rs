@@ -174,6 +174,12 @@ fn table() -> Vec<Row> {
         ),
         r(
             "POST",
+            "/api/v1/cases/{case_id}/guardians/{guardian_no}/removal",
+            Some(json!({"reason": "Ändrad vårdnad"})),
+            [D, A, D, D, D],
+        ),
+        r(
+            "POST",
             "/api/v1/cases/{case_id}/order",
             Some(json!({"groups": [], "platforms": ["google"]})),
             [D, A, D, D, D],

@@ -405,6 +405,33 @@ async fn move_and_come_back(db: TestDatabase) {
         assert_eq!(peers.scim_users(pid).len(), 1, "scim {pid}");
         assert_eq!(peers.csv_count(pid), 1, "csv {pid}");
     }
+    // The right-of-access report lists the move and the reopening.
+    let report = e
+        .ok(
+            StatusCode::OK,
+            "GET",
+            &format!("/api/v1/cases/{case}/access-report"),
+            SCHOOL_A,
+            None,
+        )
+        .await;
+    let moves: Vec<(&str, &str, &str)> = report["moves"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| {
+            (
+                m["kind"].as_str().unwrap(),
+                m["from_unit"].as_str().unwrap(),
+                m["to_unit"].as_str().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        moves,
+        [("move", UNIT_A, UNIT_B), ("reopen", UNIT_B, UNIT_A)],
+        "{report}"
+    );
     // Every step is in the audit trail.
     assert_eq!(p.audit_count("case.request").await, 4);
     assert_eq!(p.audit_count("case.request-decide").await, 2);
@@ -558,3 +585,115 @@ async fn refused_expired_and_foreign_requests_change_nothing(db: TestDatabase) {
     assert!(refused >= 1, "no-case is audited");
 }
 both_backends!(refused_expired_and_foreign_requests_change_nothing);
+
+/// Each answer says whether a personal number has a case in Fiktiv: one person may ask
+/// only `[cases] requests_per_person_per_day` times in 24 hours, answered or refused,
+/// through the API and the domain function the web UI calls alike. A refusal stores
+/// nothing; another person is not held back; the next day there is room again.
+async fn one_person_may_ask_only_so_often(db: TestDatabase) {
+    let config =
+        fiktiv::config::Config::parse("[cases]\nrequests_per_person_per_day = 3\n", "t").unwrap();
+    let e = env_with(db, at(2026, 3, 2), config).await;
+    let real = Real::new(REAL_FIRST, REAL_LAST, "2015-04-21", 417);
+    open_case(&e, &real).await;
+    // Two numbers without a case, one with: three answers.
+    for serial in [222, 224] {
+        let (s, r) = ask(
+            &e,
+            SCHOOL_B,
+            UNIT_B,
+            &se_number(date(2014, 1, 9), serial),
+            &[],
+        )
+        .await;
+        assert_eq!(s, StatusCode::CONFLICT, "{r}");
+    }
+    let (s, r) = ask(&e, SCHOOL_B, UNIT_B, &real.number, &[]).await;
+    assert_eq!(s, StatusCode::CREATED, "{r}");
+    let id = r["request_id"].as_str().unwrap().to_owned();
+    decide(&e, SCHOOL_A, &id, false).await;
+    // The fourth is refused before any number is looked up, and stores nothing but
+    // its audit event.
+    let before = e.count("case_requests").await;
+    let audited = e.count("audit_events").await;
+    let (s, r) = ask(&e, SCHOOL_B, UNIT_B, &real.number, &[]).await;
+    assert_eq!(
+        (s, r["type"].as_str()),
+        (
+            StatusCode::TOO_MANY_REQUESTS,
+            Some("urn:fiktiv:problem:requests-rate-limited")
+        ),
+        "{r}"
+    );
+    assert!(!r.to_string().contains(&real.number[2..]), "{r}");
+    let (s, _) = ask(&e, SCHOOL_B, UNIT_B, &se_number(date(2014, 1, 9), 226), &[]).await;
+    assert_eq!(s, StatusCode::TOO_MANY_REQUESTS);
+    // The web UI's way in is the same domain function, with the same answer.
+    use sqlx::Row;
+    let school_b: String = sqlx::query(
+        "SELECT actor FROM audit_events WHERE action = 'case.request' AND outcome = 'ok'",
+    )
+    .fetch_one(e.vault.db().pool())
+    .await
+    .unwrap()
+    .get("actor");
+    let principal = fiktiv_policies::Principal::new(
+        school_b,
+        vec![fiktiv_policies::Role::School],
+        vec![UNIT_B.to_string()],
+    );
+    let permit = e
+        .ctx
+        .authz
+        .authorize(
+            &principal,
+            fiktiv_policies::Action::CaseRequest,
+            &fiktiv_policies::Resource::Unit(UNIT_B.to_string()),
+        )
+        .unwrap();
+    let refused = fiktiv::domain::case_requests::request(
+        &e.vault,
+        &e.ctx.rules,
+        &permit,
+        UNIT_B,
+        serde_json::from_value(
+            json!({"country": "se", "personal_number": real.number, "groups": []}),
+        )
+        .unwrap(),
+    )
+    .await;
+    assert!(
+        matches!(
+            refused,
+            Err(fiktiv::domain::DomainError::Busy {
+                code: "requests-rate-limited",
+                ..
+            })
+        ),
+        "{refused:?}"
+    );
+    assert_eq!(
+        e.count("case_requests").await,
+        before,
+        "a refusal stores nothing"
+    );
+    let denied: i64 = sqlx::query(
+        "SELECT COUNT(*) AS n FROM audit_events WHERE action = 'case.request' \
+         AND outcome = 'denied' AND purpose = 'requests-rate-limited'",
+    )
+    .fetch_one(e.vault.db().pool())
+    .await
+    .unwrap()
+    .get("n");
+    assert_eq!(denied, 3, "each refusal is audited");
+    assert_eq!(e.count("audit_events").await, audited + 3);
+    // Another person is not held back.
+    let (s, r) = ask(&e, SCHOOL_A, UNIT_A, &se_number(date(2014, 1, 9), 228), &[]).await;
+    assert_eq!(s, StatusCode::CONFLICT, "{r}");
+    assert_eq!(r["type"], "urn:fiktiv:problem:no-case");
+    // A day later there is room again.
+    e.clock.advance(TimeDelta::hours(24));
+    let (s, r) = ask(&e, SCHOOL_B, UNIT_B, &real.number, &[]).await;
+    assert_eq!(s, StatusCode::CREATED, "{r}");
+}
+both_backends!(one_person_may_ask_only_so_often);

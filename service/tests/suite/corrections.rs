@@ -259,6 +259,38 @@ async fn correct_the_real_identity(db: TestDatabase) {
     assert_eq!(status_of(&r, &case), "found", "{r}");
     assert!(!r.to_string().contains(OLD_LAST));
 
+    // The right-of-access report holds both identities (the old one with when it was
+    // replaced), and lists the correction's read of the identity among the accesses.
+    let report = e
+        .ok(
+            StatusCode::OK,
+            "GET",
+            &format!("/api/v1/cases/{case}/access-report"),
+            SCHOOL_A,
+            None,
+        )
+        .await;
+    assert_eq!(report["identity"]["last_name"], NEW_LAST, "{report}");
+    let old = report["old_identities"].as_array().unwrap();
+    assert_eq!(old.len(), 1, "{report}");
+    assert_eq!(old[0]["identity"]["last_name"], OLD_LAST);
+    assert_eq!(old[0]["identity"]["personal_number"], real.number.as_str());
+    let reads: Vec<&str> = report["accesses"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| a["action"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        reads
+            .iter()
+            .filter(|a| **a == "case.correct-identity")
+            .count(),
+        2,
+        "the reads of the try with the unchanged identity and of the correction, not \
+         the correction's own event: {reads:?}"
+    );
+
     // Closed by the central administrator: nothing of the old identity is left, and the
     // same directory is clean for the case (the old identity is no longer looked for).
     let (s, _) = e
@@ -532,3 +564,141 @@ async fn change_the_fictitious_identity(db: TestDatabase) {
     assert_eq!(kept, 1);
 }
 both_backends!(change_the_fictitious_identity);
+
+/// A guardian loses custody after the order (#16): the school removes them, with a
+/// reason. Their record and real identity go at once (no sealed record, no blind
+/// index); their accounts are disabled in every target at the next run and deleted after
+/// the grace period; the pupil's accounts stay (same SCIM id) and no roster relates the
+/// pupil to them any more. Bad input and other callers change nothing.
+async fn a_guardian_who_loses_custody_loses_the_accounts(db: TestDatabase) {
+    let peers = Peers::start();
+    let toml = targets_toml(&peers, &peers.slapd.url(), &peers.scim.base_url(), "");
+    let p = penv(db, at(2026, 3, 2), &toml).await;
+    let e = &p.e;
+    let real = Real::new(OLD_FIRST, OLD_LAST, "2014-08-30", 513);
+    let guardian_number = se_number(date(1985, 2, 11), 871);
+    let case = pupil(
+        e,
+        &real,
+        ("Alva", "Berglund", "2014-11-02"),
+        Some(guardian("Vårdnadsfar", OLD_LAST, 871, ("Nils", "Berglund"))),
+    )
+    .await;
+    p.work().await;
+    let persons = p.person_ids(&case).await;
+    assert_eq!(persons.len(), 2, "{persons:?}");
+    let pupil_id = p.pupil_id(&case).await;
+    let guardian_id = persons
+        .iter()
+        .find(|(_, s)| s == "guardian-1")
+        .unwrap()
+        .0
+        .clone();
+    assert_eq!(peers.scim_users(&guardian_id)[0]["active"], true);
+    let pupil_scim = peers.scim_users(&pupil_id)[0]["id"].clone();
+    assert_eq!(
+        subjects_with(e, IndexKind::PersonalNumber, &guardian_number).await,
+        ["guardian-1"]
+    );
+    let path = format!("/api/v1/cases/{case}/guardians/1/removal");
+
+    // Refused, changing nothing: a reason with a personal number, no reason, a guardian
+    // who is not recorded, and callers who may not.
+    let before = e.snapshot().await;
+    for reason in [format!("Gäller {guardian_number}"), " ".to_owned()] {
+        let (s, r) = e
+            .call("POST", &path, SCHOOL_A, Some(json!({ "reason": reason })))
+            .await;
+        assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY, "{r}");
+        assert!(r.to_string().contains("correction.reason-invalid"), "{r}");
+        assert!(!r.to_string().contains(&guardian_number[2..]), "{r}");
+    }
+    for n in ["2", "0", "5", "x"] {
+        let (s, _) = e
+            .call(
+                "POST",
+                &format!("/api/v1/cases/{case}/guardians/{n}/removal"),
+                SCHOOL_A,
+                Some(json!({"reason": "Ändrad vårdnad"})),
+            )
+            .await;
+        assert_eq!(s, StatusCode::NOT_FOUND, "{n}");
+    }
+    for who in [SCHOOL_B, CENTRAL, APPROVER, AUDITOR] {
+        let (s, _) = e
+            .call(
+                "POST",
+                &path,
+                who,
+                Some(json!({"reason": "Ändrad vårdnad"})),
+            )
+            .await;
+        assert!(
+            s == StatusCode::NOT_FOUND || s == StatusCode::FORBIDDEN,
+            "{who}: {s}"
+        );
+    }
+    assert_eq!(e.snapshot().await, before);
+
+    // Removed.
+    let (s, r) = e
+        .call(
+            "POST",
+            &path,
+            SCHOOL_A,
+            Some(json!({"reason": "Vårdnaden är ändrad genom dom"})),
+        )
+        .await;
+    assert_eq!(s, StatusCode::NO_CONTENT, "{r}");
+    let recorded: i64 = sqlx::query("SELECT COUNT(*) AS n FROM guardians WHERE case_id = $1")
+        .bind(&case)
+        .fetch_one(e.vault.db().pool())
+        .await
+        .unwrap()
+        .get("n");
+    assert_eq!(recorded, 0);
+    assert_eq!(versions(e, &case, "identity:guardian-1").await, 0);
+    assert!(
+        subjects_with(e, IndexKind::PersonalNumber, &guardian_number)
+            .await
+            .is_empty()
+    );
+    // Again: nothing to remove.
+    let (s, _) = e
+        .call("POST", &path, SCHOOL_A, Some(json!({"reason": "Igen"})))
+        .await;
+    assert_eq!(s, StatusCode::NOT_FOUND);
+
+    // The next run disables the guardian's accounts; the pupil keeps theirs, and the
+    // roster no longer relates the pupil to the guardian.
+    p.work().await;
+    assert!(p.jobs("failed").await.is_empty());
+    assert_eq!(peers.scim_users(&guardian_id)[0]["active"], false);
+    assert_eq!(peers.scim_users(&pupil_id)[0]["id"], pupil_scim);
+    assert_eq!(peers.scim_users(&pupil_id)[0]["active"], true);
+    let roster = fiktiv_provisioning::oneroster::parse_csv(peers.users_csv().as_bytes()).unwrap();
+    let pupil_row = roster.iter().find(|r| r["sourcedId"] == pupil_id).unwrap();
+    assert_eq!(pupil_row["agentSourcedIds"], "", "{pupil_row:?}");
+
+    // After the grace period (30 days by default), the accounts are deleted.
+    e.clock.advance(chrono::TimeDelta::days(31));
+    p.work().await;
+    assert!(p.jobs("failed").await.is_empty());
+    assert!(peers.scim_users(&guardian_id).is_empty());
+    assert_eq!(peers.ldap_count(&guardian_id), 0);
+    assert_eq!(peers.csv_count(&guardian_id), 0);
+    assert_eq!(peers.ldap_count(&pupil_id), 1);
+    assert_eq!(peers.scim_users(&pupil_id).len(), 1);
+    // In the trail, with its reason.
+    let reason: Option<String> = sqlx::query(
+        "SELECT purpose FROM audit_events WHERE case_id = $1 AND action = 'guardian.write' \
+         AND outcome = 'ok' ORDER BY seq DESC LIMIT 1",
+    )
+    .bind(&case)
+    .fetch_one(e.vault.db().pool())
+    .await
+    .unwrap()
+    .get("purpose");
+    assert_eq!(reason.as_deref(), Some("Vårdnaden är ändrad genom dom"));
+}
+both_backends!(a_guardian_who_loses_custody_loses_the_accounts);

@@ -236,8 +236,9 @@ async fn scim_timeouts_5xx_and_429_are_retried_reported_and_converge() {
     let cases = register_pupils(&p.e, 3, 70).await;
     let persons = 4;
 
-    // 1. Every SCIM answer comes 3 s late; the client gives up after 1 s.
-    scim.set(Fault::Delay(Duration::from_secs(3))).unwrap();
+    // 1. SCIM holds every answer (until the next fault is set); the client gives up
+    // after 1 s.
+    scim.set(Fault::Delay(fiktiv_tests::MAX_DELAY)).unwrap();
     p.work().await;
     let pending = p.jobs("pending").await;
     let scim_jobs = target_jobs(&pending, "scim");

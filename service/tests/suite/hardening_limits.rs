@@ -216,8 +216,9 @@ async fn a_slow_request_times_out_with_a_problem() {
         )
     );
     let p = penv(TestDatabase::sqlite().unwrap(), at(2026, 3, 2), &toml).await;
-    // The plan reads every target inside the request; SCIM answers 3 s late.
-    scim.set(Fault::Delay(Duration::from_secs(3))).unwrap();
+    // The plan reads every target inside the request; SCIM holds its answers until
+    // cleared, so only the request timeout (1 s) can end it.
+    scim.set(Fault::Delay(fiktiv_tests::MAX_DELAY)).unwrap();
     let before = p.e.snapshot().await;
     let started = std::time::Instant::now();
     let (s, v) = p.e.call("GET", "/api/v1/sync/plan", CENTRAL, None).await;
@@ -230,14 +231,26 @@ async fn a_slow_request_times_out_with_a_problem() {
         "{v}"
     );
     assert!(
-        started.elapsed() < Duration::from_millis(2900),
-        "answered at the timeout"
+        started.elapsed() < fiktiv_tests::MAX_DELAY / 2,
+        "answered at the timeout, not when SCIM answered"
     );
     assert!(scim.stats().faults_injected >= 1);
     assert_eq!(p.e.snapshot().await, before);
     scim.clear().unwrap();
     p.e.ok(StatusCode::OK, "GET", "/api/v1/sync/plan", CENTRAL, None)
         .await;
+}
+
+/// Every run's kind, state and error (for the message of a failed assertion).
+async fn runs(e: &Env) -> Vec<(String, String, Option<String>)> {
+    use sqlx::Row;
+    sqlx::query("SELECT kind, state, error FROM prov_runs ORDER BY started_at")
+        .fetch_all(e.vault.db().pool())
+        .await
+        .unwrap()
+        .iter()
+        .map(|r| (r.get("kind"), r.get("state"), r.get("error")))
+        .collect()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -271,8 +284,9 @@ async fn the_worker_pool_is_bounded_and_checks_are_capped() {
         )
     );
     let p = penv(TestDatabase::sqlite().unwrap(), at(2026, 3, 2), &toml).await;
-    // Slow SCIM: the scans stay running while the next ones are asked for.
-    scim.set(Fault::Delay(Duration::from_secs(2))).unwrap();
+    // SCIM holds its answers until cleared: the scans stay running while the next ones
+    // are asked for, however slow the machine.
+    scim.set(Fault::Delay(fiktiv_tests::MAX_DELAY)).unwrap();
     let mut ids = Vec::new();
     for _ in 0..2 {
         let r =
@@ -341,10 +355,10 @@ async fn the_worker_pool_is_bounded_and_checks_are_capped() {
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
     }
-    // Slow again: one run takes one of the two places; then three requests at once
+    // Held again: one run takes one of the two places; then three requests at once
     // race for the last place, and exactly one gets it (the count and the claim are
     // one serialized transaction).
-    scim.set(Fault::Delay(Duration::from_secs(2))).unwrap();
+    scim.set(Fault::Delay(fiktiv_tests::MAX_DELAY)).unwrap();
     p.e.ok(
         StatusCode::ACCEPTED,
         "POST",
@@ -354,6 +368,7 @@ async fn the_worker_pool_is_bounded_and_checks_are_capped() {
     )
     .await;
     let before = p.e.count("prov_runs").await;
+    let runs_before = runs(&p.e).await;
     let (a, b, c) = tokio::join!(
         p.e.call("POST", "/api/v1/leak-scan", CENTRAL, None),
         p.e.call("POST", "/api/v1/targets/ldap/account-check", CENTRAL, None),
@@ -370,8 +385,11 @@ async fn the_worker_pool_is_bounded_and_checks_are_capped() {
         .count()
         + usize::from(c.is_ok());
     assert_eq!(
-        started, 1,
-        "exactly one of three at once: {a:?} {b:?} {c:?}"
+        started,
+        1,
+        "exactly one of three at once: {a:?} {b:?} {c:?}; runs before: {runs_before:?}; \
+         now: {:?}",
+        runs(&p.e).await
     );
     assert_eq!(p.e.count("prov_runs").await, before + 1);
     scim.clear().unwrap();

@@ -243,6 +243,46 @@ async fn a_case_moves_to_another_municipality(db: TestDatabase) {
         .await;
     assert_eq!(view["state"], "open", "the receiver starts its own routine");
     assert_eq!(view["unit"], UNIT_B);
+    // Both right-of-access reports say where the case went and came from: A's the
+    // package made (and its read of the identity for it), B's the package imported.
+    let report_a = a
+        .ok(
+            StatusCode::OK,
+            "GET",
+            &format!("/api/v1/cases/{case}/access-report"),
+            SCHOOL_A,
+            None,
+        )
+        .await;
+    let sent = report_a["transfers"].as_array().unwrap();
+    assert_eq!(sent.len(), 1, "{report_a}");
+    assert_eq!(sent[0]["direction"], "out");
+    assert_eq!(sent[0]["package_id"], package["package_id"]);
+    let reads: Vec<&str> = report_a["accesses"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| a["action"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        reads.iter().filter(|a| **a == "case.transfer-out").count(),
+        1,
+        "{reads:?}"
+    );
+    let report_b = b
+        .ok(
+            StatusCode::OK,
+            "GET",
+            &format!("/api/v1/cases/{new_case}/access-report"),
+            SCHOOL_B,
+            None,
+        )
+        .await;
+    let came = report_b["transfers"].as_array().unwrap();
+    assert_eq!(came.len(), 1, "{report_b}");
+    assert_eq!(came[0]["direction"], "in");
+    assert_eq!(came[0]["sender"], "Avsändarkommun");
+    assert_eq!(came[0]["package_id"], package["package_id"]);
     let after_import = b.snapshot().await;
     assert_eq!(after_import[0], before_b[0] + 1);
 

@@ -12,6 +12,10 @@
 //! the second factor, the form takes the new identity and never shows it again; the case
 //! page lists the earlier identity (no values) until it is closed; the directory entry
 //! is untouched.
+//!
+//! A guardian loses custody: the school removes them with a reason (a missing reason is
+//! named as the problem), the case page no longer lists them, and the worker disables
+//! the guardian's directory entry while the pupil's stays as it was.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // tests
 
 use std::time::{Duration, Instant};
@@ -82,6 +86,17 @@ fn wait_entry(slapd: &Slapd, groups: &[&str], disabled: bool) -> String {
 /// The routine up to registration in unit `skola-1`, over plain HTTP (the same forms
 /// as the browser's; the routine's own browser test covers them). Returns the case path.
 fn registered_case(sara: &Session, carl: &Session, number: &str) -> String {
+    registered_case_with(sara, carl, number, None)
+}
+
+/// [`registered_case`], with a linked guardian: `(real personal number, fictitious
+/// given name)`.
+fn registered_case_with(
+    sara: &Session,
+    carl: &Session,
+    number: &str,
+    guardian: Option<(&str, &str)>,
+) -> String {
     let r = sara.post(
         "/cases",
         &format!(
@@ -98,11 +113,24 @@ fn registered_case(sara: &Session, carl: &Session, number: &str) -> String {
             "fictitious",
             &format!("first_name={FICT_FIRST}&last_name={FICT_LAST}&birth_date=2013-12-12"),
         ),
-        ("order", "groups=4B&platforms=Unikum"),
     ] {
         let r = sara.post(&format!("{case_path}/{path}"), body);
         assert_eq!(r.status, 303, "{path}: {}", r.text());
     }
+    if let Some((real_number, given)) = guardian {
+        let r = sara.post(
+            &format!("{case_path}/guardians/1"),
+            &format!(
+                "linked=yes&real_personal_number={real_number}&real_first_name=Vredesmor\
+                 &real_last_name={REAL_LAST}&real_birth_date=1984-03-09\
+                 &fictitious_first_name={given}&fictitious_last_name=Ekholm\
+                 &fictitious_birth_date=1984-06-16"
+            ),
+        );
+        assert_eq!(r.status, 303, "guardian: {}", r.text());
+    }
+    let r = sara.post(&format!("{case_path}/order"), "groups=4B&platforms=Unikum");
+    assert_eq!(r.status, 303, "order: {}", r.text());
     let queue = carl.get("/orders").text();
     let order_path = queue
         .split("href=\"/orders/")
@@ -437,5 +465,86 @@ fn the_fictitious_identity_is_changed_and_registered() {
         .ldapsearch(&format!("(sn={FICT_LAST})"), &["dn"])
         .unwrap();
     assert_eq!(all.matches("dn: ").count(), 1, "{all}");
+    tour.assert_no_real_identity();
+}
+
+/// The guardian's one directory entry (by the fictitious given name): whether it is
+/// disabled. Waits (generously) until it is there and `disabled`.
+fn wait_guardian(slapd: &Slapd, given: &str, disabled: bool) {
+    let deadline = Instant::now() + Duration::from_secs(300);
+    loop {
+        let ldif = slapd
+            .ldapsearch(&format!("(givenName={given})"), &["description"])
+            .unwrap();
+        if ldif.matches("dn: ").count() == 1 && ldif.contains("description: disabled") == disabled {
+            return;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the guardian's entry never got to disabled: {disabled}: {ldif}"
+        );
+        std::thread::sleep(Duration::from_millis(300));
+    }
+}
+
+#[test]
+fn a_guardian_who_loses_custody_is_removed() {
+    let slapd = Slapd::start().unwrap();
+    let server = Server::start(PROVISIONING_CONFIG);
+    let sara = server.add_user("sara.school", &["school"], &["skola-1"]);
+    let carl = server.add_user("carl.admin", &["central-admin"], &[]);
+    add_ldap_target(&server, &slapd);
+    let number = se_personnummer(2013, 10, 5, 713);
+    let guardian_number = se_personnummer(1984, 3, 9, 286);
+    let mut tour = Tour::new(vec![
+        REAL_FIRST.into(),
+        REAL_LAST.into(),
+        "Vredesmor".into(),
+        number.clone(),
+        guardian_number.clone(),
+    ]);
+    let s = Browser::start();
+    first_sign_in(&s, &server, &sara, 0);
+    let sara_http = Session::of_page(&server, &s);
+    let carl_http = Session::sign_in(&server, &carl);
+    let case_path = registered_case_with(
+        &sara_http,
+        &carl_http,
+        &number,
+        Some((&guardian_number, "Gunnar")),
+    );
+    wait_entry(&slapd, &["skola-1", "skola-1-4b"], false);
+    wait_guardian(&slapd, "Gunnar", false);
+
+    s.goto(&format!("{}{case_path}", server.base()));
+    s.click("#link-guardian-removal-1");
+    s.wait_for_path(&format!("{case_path}/guardians/1/removal"));
+    tour.page(&s, "removing a guardian");
+    s.screenshot_for_docs("guardian-removal.png");
+    // No reason: refused, nothing removed.
+    s.click("#guardian-removal-submit");
+    assert!(s.exists("#form-errors"));
+    assert!(
+        s.exists("#reason-error"),
+        "the reason is named as the problem"
+    );
+    tour.page(&s, "removing a guardian, with an error");
+    s.fill("#reason", "Vårdnaden är ändrad genom dom");
+    s.click("#guardian-removal-submit");
+    s.wait_for_path(&format!("{case_path}?done=guardian-removed"));
+    assert!(s.exists("#case-notice"));
+    let guardians = s.text_of("#guardians");
+    assert!(!guardians.contains("Gunnar"), "{guardians}");
+    assert!(!s.exists("#link-guardian-removal-1"));
+    tour.page(&s, "the case after the guardian was removed");
+    // The worker disables the guardian's entry; the pupil's stays as it was.
+    wait_guardian(&slapd, "Gunnar", true);
+    wait_entry(&slapd, &["skola-1", "skola-1-4b"], false);
+    let audit = server.audit();
+    assert!(
+        audit.iter().any(|(_, a, _, p)| a == "guardian.write"
+            && p.as_deref() == Some("Vårdnaden är ändrad genom dom")),
+        "{audit:?}"
+    );
     tour.assert_no_real_identity();
 }

@@ -13,7 +13,7 @@ use std::net::{SocketAddr, TcpStream};
 use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
-use fiktiv_tests::{http, Fault, FaultProxy, HttpResponse, ScimServer, Slapd};
+use fiktiv_tests::{http, Fault, FaultProxy, HttpResponse, ScimServer, Slapd, MAX_DELAY};
 use serde_json::json;
 
 const SCIM_JSON: &str = "application/scim+json";
@@ -401,6 +401,44 @@ async fn scim_delay_holds_the_response_inside_a_tokio_test() {
     assert!(elapsed >= delay, "{elapsed:?}");
     assert_eq!(proxy.stats().faults_injected, 1, "one per request");
     drop(proxy);
+}
+
+#[test]
+fn scim_clearing_a_delay_releases_the_held_responses() {
+    let scim = ScimServer::start().unwrap();
+    let proxy = FaultProxy::for_scim(&scim).unwrap();
+    proxy.set(Fault::Delay(MAX_DELAY)).unwrap();
+    let addr = proxy.addr();
+    let auth = format!("Bearer {}", scim.token());
+    let (tx, rx) = std::sync::mpsc::channel();
+    let client = std::thread::spawn(move || {
+        let r = http::request(
+            addr,
+            "GET",
+            "/v2/Users",
+            &[("Authorization", auth.as_str())],
+            None,
+        );
+        let _ = tx.send(r.map(|r| r.status).map_err(|e| format!("{e:#}")));
+    });
+    // Held: the upstream answered, the client has nothing yet.
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while upstream_user_gets(&scim) == 0 {
+        assert!(
+            Instant::now() < deadline,
+            "the request never reached scim2-server"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    assert!(rx.try_recv().is_err(), "the response was not held");
+    // Clearing lets it go now, not after MAX_DELAY.
+    proxy.clear().unwrap();
+    let status = rx
+        .recv_timeout(MAX_DELAY / 2)
+        .expect("the held response was not released by clear()");
+    assert_eq!(status, Ok(200));
+    client.join().unwrap();
+    assert_eq!(proxy.stats().faults_injected, 1);
 }
 
 #[test]
