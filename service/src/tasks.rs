@@ -235,6 +235,12 @@ pub async fn task_items(
                 .into_iter()
                 .map(|c| format!("change:{}", c.change_id)),
         );
+        keys.extend(
+            crate::domain::guardians::waiting(vault, &p)
+                .await?
+                .into_iter()
+                .map(|g| format!("guardian:{}:{}", g.case_id, g.guardian_no)),
+        );
         push(TaskKind::OrdersWaiting, keys, "/orders");
     }
     // Requests to take over or reopen a case: all pending for an approver, else those

@@ -64,7 +64,9 @@ pub(crate) fn subject(n: i64) -> String {
     format!("guardian-{n}")
 }
 
-/// Record guardian `n` (1..=4). Permit: `guardian.write`. Only before the order.
+/// Record guardian `n` (1..=4). Permit: `guardian.write`. Before the order; after it
+/// (a registered case), only a guardian who has no accounts yet: a new guardian, whose
+/// fictitious number the central administrator then registers ([`register`]).
 pub async fn write(
     vault: &Vault,
     rules: &Rules,
@@ -81,7 +83,7 @@ pub async fn write(
         let mut conn = vault.db().pool().acquire().await?;
         cases::load(&mut conn, case).await?
     };
-    if row.state != CaseState::Open {
+    if !matches!(row.state, CaseState::Open | CaseState::Registered) {
         return Err(DomainError::wrong_state());
     }
     let today = today(vault, row.country);
@@ -138,8 +140,15 @@ pub async fn write(
 
     let mut tx = vault.db().begin_write().await?;
     let row = cases::load(&mut tx, case).await?;
-    if row.state != CaseState::Open {
+    if !matches!(row.state, CaseState::Open | CaseState::Registered) {
         return Err(DomainError::wrong_state());
+    }
+    if row.state == CaseState::Registered && has_number(&mut tx, case, n).await? {
+        return Err(DomainError::conflict(
+            "guardian-registered",
+            "This guardian has accounts already. If they are no longer a guardian, remove \
+             them first; a new guardian then gets accounts of their own.",
+        ));
     }
     if let Some((_, fict, birth)) = &linked {
         if matches_a_real_identity(
@@ -373,4 +382,132 @@ pub async fn remove(
     tx.commit().await?;
     vault.db().checkpoint().await?;
     Ok(())
+}
+
+/// Whether guardian `n` of the case has a fictitious number (and so accounts).
+async fn has_number(conn: &mut sqlx::AnyConnection, case: &CaseId, n: i64) -> DomainResult<bool> {
+    Ok(sqlx::query_scalar::<_, Option<String>>(
+        "SELECT fict_number FROM guardians WHERE case_id = $1 AND guardian_no = $2",
+    )
+    .bind(case.to_string())
+    .bind(n)
+    .fetch_optional(&mut *conn)
+    .await?
+    .flatten()
+    .is_some())
+}
+
+/// A guardian recorded after the order, waiting for the central administrator to
+/// register a fictitious number (fictitious data only).
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct GuardianWaiting {
+    pub case_id: String,
+    pub unit: String,
+    pub guardian_no: i64,
+    pub first_name: String,
+    pub last_name: String,
+    pub birth_date: String,
+    pub recorded_by: String,
+    pub recorded_at: String,
+}
+
+/// The new guardians of registered cases waiting for a number, oldest first. Permit:
+/// `order-queue.read`.
+pub async fn waiting(vault: &Vault, permit: &Permit) -> DomainResult<Vec<GuardianWaiting>> {
+    permit.require(Action::OrderQueueRead)?;
+    let rows = sqlx::query(
+        "SELECT g.case_id, c.unit, g.guardian_no, g.fict_first, g.fict_last, g.fict_birth, \
+         g.recorded_by, g.recorded_at FROM guardians g JOIN cases c ON c.case_id = g.case_id \
+         WHERE c.state = 'registered' AND g.linked = 1 AND g.fict_number IS NULL \
+         ORDER BY g.recorded_at LIMIT 500",
+    )
+    .fetch_all(vault.db().pool())
+    .await?;
+    rows.iter()
+        .map(|r| {
+            Ok(GuardianWaiting {
+                case_id: r.try_get("case_id")?,
+                unit: r.try_get("unit")?,
+                guardian_no: r.try_get("guardian_no")?,
+                first_name: r
+                    .try_get::<Option<String>, _>("fict_first")?
+                    .unwrap_or_default(),
+                last_name: r
+                    .try_get::<Option<String>, _>("fict_last")?
+                    .unwrap_or_default(),
+                birth_date: r
+                    .try_get::<Option<String>, _>("fict_birth")?
+                    .unwrap_or_default(),
+                recorded_by: r.try_get("recorded_by")?,
+                recorded_at: r.try_get("recorded_at")?,
+            })
+        })
+        .collect::<Result<_, sqlx::Error>>()
+        .map_err(Into::into)
+}
+
+/// Register a new guardian of a registered case: Fiktiv picks a fictitious number for
+/// the guardian's fictitious birth date, and provisioning creates the guardian's
+/// accounts (a new person, never a removed guardian's) and relates the pupil to them.
+/// Permit: `order.register` on the case. One transaction.
+pub async fn register(
+    vault: &Vault,
+    rules: &Rules,
+    permit: &Permit,
+    case: &CaseId,
+    n: i64,
+) -> DomainResult<GuardianFictitious> {
+    permit.require(Action::OrderRegister)?;
+    if !(1..=MAX_GUARDIANS).contains(&n) {
+        return Err(DomainError::NotFound);
+    }
+    let mut tx = vault.db().begin_write().await?;
+    let row = cases::load(&mut tx, case).await?;
+    if row.state != CaseState::Registered {
+        return Err(DomainError::wrong_state());
+    }
+    let mut g = linked(&mut tx, case)
+        .await?
+        .into_iter()
+        .find(|g| g.guardian_no == n)
+        .ok_or(DomainError::NotFound)?;
+    if g.number.is_some() {
+        return Err(DomainError::conflict(
+            "guardian-registered",
+            "This guardian has been registered already.",
+        ));
+    }
+    let birth = super::parse_date(&g.birth_date)?;
+    let number =
+        super::registration::pick(vault, &mut tx, &rules.numbers, row.country, birth, &[]).await?;
+    super::registration::reserve(vault, &mut tx, &number, case, &subject(n)).await?;
+    sqlx::query("UPDATE guardians SET fict_number = $1 WHERE case_id = $2 AND guardian_no = $3")
+        .bind(&number)
+        .bind(case.to_string())
+        .bind(n)
+        .execute(&mut *tx)
+        .await?;
+    // The new guardian's person first, then a new revision of every present person, so
+    // that the pupil's roster row relates the new guardian.
+    crate::provisioning::desired::sync_case(vault, &mut tx, case).await?;
+    crate::provisioning::desired::touch_case(&mut tx, case).await?;
+    audit_ok(
+        vault,
+        &mut tx,
+        permit,
+        Some(*case),
+        Some("guardian registered"),
+    )
+    .await?;
+    match tx.commit().await {
+        Err(e) if super::is_unique_violation(&e) => {
+            return Err(DomainError::conflict(
+                "number-unavailable",
+                "That number cannot be given out. Try again.",
+            ))
+        }
+        r => r?,
+    }
+    g.number = Some(number);
+    Ok(g)
 }

@@ -14,7 +14,9 @@ use super::problem::{ApiError, ApiJson, ApiQuery, Problem};
 use super::{AppState, Caller};
 use crate::domain::decisions::{self, DecisionInput, DecisionRecorded};
 use crate::domain::fictitious::{self, FictitiousAccepted, FictitiousInput, Suggestions};
-use crate::domain::guardians::{self, GuardianInput, GuardianRecorded, GuardianRemoval};
+use crate::domain::guardians::{
+    self, GuardianFictitious, GuardianInput, GuardianRecorded, GuardianRemoval, GuardianWaiting,
+};
 use crate::domain::orders::{self, OrderInput, OrderSent};
 use crate::domain::plans::{self, Plan, PlanView, PlanWritten};
 use crate::domain::staff::{self, StaffToldInput, StaffToldRecorded};
@@ -27,6 +29,8 @@ pub fn routes() -> OpenApiRouter<AppState> {
         .routes(routes!(name_suggestions))
         .routes(routes!(write_guardian))
         .routes(routes!(remove_guardian))
+        .routes(routes!(register_guardian))
+        .routes(routes!(guardians_waiting))
         .routes(routes!(send_order))
         .routes(routes!(record_staff_told, list_staff_told))
 }
@@ -218,6 +222,53 @@ async fn remove_guardian(
     let n: i64 = n.parse().map_err(|_| ApiError::not_found())?;
     guardians::remove(&st.ctx.vault, &permit, &case, n, body).await?;
     Ok(StatusCode::NO_CONTENT)
+}
+
+/// After the order: register a new guardian the school recorded (a guardian with no
+/// accounts yet). Fiktiv picks the guardian's fictitious number; provisioning creates
+/// their accounts and relates the pupil to them.
+#[utoipa::path(
+    post, path = "/api/v1/cases/{case_id}/guardians/{guardian_no}/registration", tag = "routine",
+    params(
+        ("case_id" = String, Path, description = "Case id"),
+        ("guardian_no" = i64, Path, description = "1 to 4"),
+    ),
+    responses(
+        (status = 200, body = GuardianFictitious), (status = 401, body = Problem),
+        (status = 404, body = Problem), (status = 409, body = Problem)
+    ),
+    security(("bearer" = []))
+)]
+async fn register_guardian(
+    State(st): State<AppState>,
+    caller: Caller,
+    Path((case, n)): Path<(String, String)>,
+) -> Result<Json<GuardianFictitious>, ApiError> {
+    let (case, permit) = st
+        .case_permit(&caller, &case, Action::OrderRegister)
+        .await?;
+    let n: i64 = n.parse().map_err(|_| ApiError::not_found())?;
+    Ok(Json(
+        guardians::register(&st.ctx.vault, &st.rules, &permit, &case, n).await?,
+    ))
+}
+
+/// New guardians of registered pupils waiting for the central administrator to register
+/// them (fictitious data only), oldest first.
+#[utoipa::path(
+    get, path = "/api/v1/guardian-registrations", tag = "routine",
+    responses(
+        (status = 200, body = Vec<GuardianWaiting>), (status = 401, body = Problem),
+        (status = 403, body = Problem)
+    ),
+    security(("bearer" = []))
+)]
+async fn guardians_waiting(
+    State(st): State<AppState>,
+    caller: Caller,
+) -> Result<Json<Vec<GuardianWaiting>>, ApiError> {
+    let permit = st.municipality_permit(&caller, Action::OrderQueueRead)?;
+    Ok(Json(guardians::waiting(&st.ctx.vault, &permit).await?))
 }
 
 /// Send the order to the central administrator (fictitious data only).

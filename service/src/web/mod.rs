@@ -162,6 +162,10 @@ pub fn routes(config: &Config) -> Router<AppState> {
             get(pages_plan::guardian_form).post(pages_plan::guardian_write),
         )
         .route(
+            "/cases/{id}/guardians/{n}/register",
+            post(pages_admin::register_guardian),
+        )
+        .route(
             "/cases/{id}/guardians/{n}/removal",
             get(pages_corrections::removal_form).post(pages_corrections::removal_write),
         )

@@ -35,6 +35,8 @@ pub struct OrdersPage {
     pub all: bool,
     /// Changes of registered pupils' fictitious identities, waiting for registration.
     pub changes: Vec<FictitiousChange>,
+    /// New guardians of registered pupils, waiting for registration.
+    pub guardians: Vec<crate::domain::guardians::GuardianWaiting>,
     pub notice: Option<&'static str>,
 }
 
@@ -59,6 +61,10 @@ pub async fn queue(
         Ok(c) => c,
         Err(e) => return c.fail(&st, e, "/"),
     };
+    let guardians = match crate::domain::guardians::waiting(&st.ctx.vault, &permit).await {
+        Ok(g) => g,
+        Err(e) => return c.fail(&st, e, "/"),
+    };
     match orders::queue(&st.ctx.vault, &permit, all).await {
         Ok(list) => {
             let page = OrdersPage {
@@ -66,8 +72,12 @@ pub async fn queue(
                 orders: list,
                 all,
                 changes,
-                notice: (q.done.as_deref() == Some("change-registered"))
-                    .then_some("orders.change-registered"),
+                guardians,
+                notice: match q.done.as_deref() {
+                    Some("change-registered") => Some("orders.change-registered"),
+                    Some("guardian-registered") => Some("orders.guardian-registered"),
+                    _ => None,
+                },
             };
             html(StatusCode::OK, &page)
         }
@@ -103,6 +113,26 @@ pub async fn register_change(
     };
     match fictitious_changes::register(&st.ctx.vault, &st.rules, &permit, &id).await {
         Ok(_) => see_other("/orders?done=change-registered"),
+        Err(e) => c.fail(&st, e, "/orders"),
+    }
+}
+
+/// Register a new guardian of a registered pupil
+/// (`POST /cases/{id}/guardians/{n}/register`).
+pub async fn register_guardian(
+    State(st): State<AppState>,
+    Extension(web): Extension<Arc<Web>>,
+    Path((id, n)): Path<(String, String)>,
+    parts: Parts,
+    Form(form): Form<ChangeForm>,
+) -> Response {
+    let c = ctx!(posted(&st, &web, &parts, &form.csrf).await);
+    let (case, _, permit) = ctx!(c.case_permit(&st, &id, Action::OrderRegister).await);
+    let Ok(n) = n.parse::<i64>() else {
+        return c.not_found(&st);
+    };
+    match crate::domain::guardians::register(&st.ctx.vault, &st.rules, &permit, &case, n).await {
+        Ok(_) => see_other("/orders?done=guardian-registered"),
         Err(e) => c.fail(&st, e, "/orders"),
     }
 }

@@ -499,6 +499,7 @@ pub fn conflict_key(code: &str) -> &'static str {
         "fictitious-unchanged" => "conflict.fictitious-unchanged",
         "change-pending" => "conflict.change-pending",
         "change-registered" => "conflict.change-registered",
+        "guardian-registered" => "conflict.guardian-registered",
         "number-unavailable" => "conflict.number-unavailable",
         "chosen-digits-locked" => "conflict.chosen-digits-locked",
         "no-number-free" => "conflict.no-number-free",

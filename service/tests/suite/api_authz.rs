@@ -174,6 +174,18 @@ fn table() -> Vec<Row> {
         ),
         r(
             "POST",
+            "/api/v1/cases/{case_id}/guardians/{guardian_no}/registration",
+            None,
+            [A, D, D, D, D],
+        ),
+        r(
+            "GET",
+            "/api/v1/guardian-registrations",
+            None,
+            [A, D, D, D, D],
+        ),
+        r(
+            "POST",
             "/api/v1/cases/{case_id}/guardians/{guardian_no}/removal",
             Some(json!({"reason": "Ändrad vårdnad"})),
             [D, A, D, D, D],

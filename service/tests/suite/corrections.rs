@@ -680,7 +680,102 @@ async fn a_guardian_who_loses_custody_loses_the_accounts(db: TestDatabase) {
     let pupil_row = roster.iter().find(|r| r["sourcedId"] == pupil_id).unwrap();
     assert_eq!(pupil_row["agentSourcedIds"], "", "{pupil_row:?}");
 
-    // After the grace period (30 days by default), the accounts are deleted.
+    // A new guardian 1 (custody went to someone else): recorded by the school, waiting
+    // for the central administrator (fictitious data only), registered with a number
+    // Fiktiv picks; a new person with accounts of their own, never the removed one's.
+    let new_guardian = guardian(
+        "Nyvårdnadsmor",
+        "Ersättardotter",
+        455,
+        ("Märta", "Lindgren"),
+    );
+    let g1 = format!("/api/v1/cases/{case}/guardians/1");
+    e.ok(
+        StatusCode::OK,
+        "PUT",
+        &g1,
+        SCHOOL_A,
+        Some(new_guardian.clone()),
+    )
+    .await;
+    let waiting = e
+        .ok(
+            StatusCode::OK,
+            "GET",
+            "/api/v1/guardian-registrations",
+            CENTRAL,
+            None,
+        )
+        .await;
+    assert_eq!(waiting.as_array().unwrap().len(), 1, "{waiting}");
+    assert_eq!(waiting[0]["first_name"], "Märta");
+    assert_eq!(waiting[0]["guardian_no"], 1);
+    assert!(!waiting.to_string().contains("Ersättardotter"), "{waiting}");
+    let register = format!("{g1}/registration");
+    for who in [SCHOOL_A, APPROVER, AUDITOR] {
+        let (s, _) = e.call("POST", &register, who, None).await;
+        assert!(
+            s == StatusCode::NOT_FOUND || s == StatusCode::FORBIDDEN,
+            "{who}: {s}"
+        );
+    }
+    let registered = e.ok(StatusCode::OK, "POST", &register, CENTRAL, None).await;
+    assert_eq!(registered["first_name"], "Märta");
+    assert!(
+        registered["number"].as_str().unwrap().starts_with("1985"),
+        "{registered}"
+    );
+    let (s, r) = e.call("POST", &register, CENTRAL, None).await;
+    assert_eq!(
+        (s, r["type"].as_str()),
+        (
+            StatusCode::CONFLICT,
+            Some("urn:fiktiv:problem:guardian-registered")
+        )
+    );
+    // With accounts, guardian 1 is not rewritten: removed first, then a new one.
+    let (s, r) = e.call("PUT", &g1, SCHOOL_A, Some(new_guardian)).await;
+    assert_eq!(
+        (s, r["type"].as_str()),
+        (
+            StatusCode::CONFLICT,
+            Some("urn:fiktiv:problem:guardian-registered")
+        )
+    );
+    p.work().await;
+    assert!(p.jobs("failed").await.is_empty());
+    let persons = p.person_ids(&case).await;
+    let new_id = persons
+        .iter()
+        .find(|(_, s)| s == "guardian-1")
+        .unwrap()
+        .0
+        .clone();
+    assert_ne!(
+        new_id, guardian_id,
+        "a new person, not the removed guardian's"
+    );
+    assert_eq!(peers.scim_users(&new_id)[0]["active"], true);
+    assert_eq!(peers.scim_users(&new_id)[0]["name"]["givenName"], "Märta");
+    assert_eq!(peers.scim_users(&guardian_id)[0]["active"], false);
+    let roster = fiktiv_provisioning::oneroster::parse_csv(peers.users_csv().as_bytes()).unwrap();
+    let pupil_row = roster.iter().find(|r| r["sourcedId"] == pupil_id).unwrap();
+    assert_eq!(pupil_row["agentSourcedIds"], new_id.as_str());
+    assert!(e
+        .ok(
+            StatusCode::OK,
+            "GET",
+            "/api/v1/guardian-registrations",
+            CENTRAL,
+            None
+        )
+        .await
+        .as_array()
+        .unwrap()
+        .is_empty());
+
+    // After the grace period (30 days by default), the removed guardian's accounts are
+    // deleted; the pupil's and the new guardian's stay.
     e.clock.advance(chrono::TimeDelta::days(31));
     p.work().await;
     assert!(p.jobs("failed").await.is_empty());
@@ -689,10 +784,12 @@ async fn a_guardian_who_loses_custody_loses_the_accounts(db: TestDatabase) {
     assert_eq!(peers.csv_count(&guardian_id), 0);
     assert_eq!(peers.ldap_count(&pupil_id), 1);
     assert_eq!(peers.scim_users(&pupil_id).len(), 1);
+    assert_eq!(peers.ldap_count(&new_id), 1);
+    assert_eq!(peers.scim_users(&new_id).len(), 1);
     // In the trail, with its reason.
     let reason: Option<String> = sqlx::query(
         "SELECT purpose FROM audit_events WHERE case_id = $1 AND action = 'guardian.write' \
-         AND outcome = 'ok' ORDER BY seq DESC LIMIT 1",
+         AND outcome = 'ok' AND purpose IS NOT NULL ORDER BY seq DESC LIMIT 1",
     )
     .bind(&case)
     .fetch_one(e.vault.db().pool())

@@ -496,12 +496,15 @@ fn a_guardian_who_loses_custody_is_removed() {
     add_ldap_target(&server, &slapd);
     let number = se_personnummer(2013, 10, 5, 713);
     let guardian_number = se_personnummer(1984, 3, 9, 286);
+    let new_guardian = se_personnummer(1986, 1, 20, 398);
     let mut tour = Tour::new(vec![
         REAL_FIRST.into(),
         REAL_LAST.into(),
         "Vredesmor".into(),
+        "Ersättarmor".into(),
         number.clone(),
         guardian_number.clone(),
+        new_guardian.clone(),
     ]);
     let s = Browser::start();
     first_sign_in(&s, &server, &sara, 0);
@@ -540,6 +543,48 @@ fn a_guardian_who_loses_custody_is_removed() {
     // The worker disables the guardian's entry; the pupil's stays as it was.
     wait_guardian(&slapd, "Gunnar", true);
     wait_entry(&slapd, &["skola-1", "skola-1-4b"], false);
+
+    // A new guardian: the school adds them on the case page, the central administrator
+    // registers them on the orders page (fictitious data only), and the new guardian
+    // gets an entry of their own; the removed one's stays disabled.
+    assert!(
+        s.exists("#link-guardian-1"),
+        "the case offers to add a new guardian"
+    );
+    let r = sara_http.post(
+        &format!("{case_path}/guardians/1"),
+        &format!(
+            "linked=yes&real_personal_number={new_guardian}&real_first_name=Ersättarmor\
+             &real_last_name={REAL_LAST}&real_birth_date=1986-01-20\
+             &fictitious_first_name=Märta&fictitious_last_name=Ekholm\
+             &fictitious_birth_date=1986-05-05"
+        ),
+    );
+    assert_eq!(r.status, 303, "{}", r.text());
+    let orders = carl_http.get("/orders").text();
+    let section = orders
+        .split("id=\"new-guardians\"")
+        .nth(1)
+        .expect("the orders page lists the new guardian");
+    assert!(section.contains("Märta") && !section.contains("Ersättarmor"));
+    let action = section
+        .split("action=\"")
+        .nth(1)
+        .and_then(|s| s.split('"').next())
+        .unwrap()
+        .to_owned();
+    let r = carl_http.post(&action, "");
+    assert_eq!(r.status, 303, "{}", r.text());
+    let back = r.header("location").unwrap().to_owned();
+    assert_eq!(back, "/orders?done=guardian-registered");
+    let orders = carl_http.get(&back).text();
+    assert!(orders.contains("id=\"orders-notice\""));
+    assert!(
+        !orders.contains("id=\"new-guardians\""),
+        "nothing waits any more"
+    );
+    wait_guardian(&slapd, "Märta", false);
+    wait_guardian(&slapd, "Gunnar", true);
     let audit = server.audit();
     assert!(
         audit.iter().any(|(_, a, _, p)| a == "guardian.write"
