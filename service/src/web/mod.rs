@@ -47,6 +47,7 @@ mod pages_plan;
 mod pages_provisioning;
 mod pages_reveal;
 mod pages_runs;
+mod pages_transfer;
 pub mod security;
 pub mod session;
 pub mod totp;
@@ -160,6 +161,14 @@ pub fn routes(config: &Config) -> Router<AppState> {
         .route(
             "/cases/{id}/guardians/{n}",
             get(pages_plan::guardian_form).post(pages_plan::guardian_write),
+        )
+        .route(
+            "/cases/{id}/transfer",
+            get(pages_transfer::form).post(pages_transfer::write),
+        )
+        .route(
+            "/transfer-imports",
+            get(pages_transfer::import_form).post(pages_transfer::import_write),
         )
         .route(
             "/cases/{id}/guardians/{n}/register",

@@ -260,6 +260,7 @@ pub struct CaseLinks {
     pub end: bool,
     pub access_report: bool,
     pub correct_identity: bool,
+    pub transfer_out: bool,
     pub close_old_identity: bool,
     /// The fictitious identity of a registered pupil can be changed (a new order).
     pub change_fictitious: bool,
@@ -325,6 +326,7 @@ fn notice_key(done: &str) -> Option<&'static str> {
         "corrected" => "case.notice-corrected",
         "change-asked" => "case.notice-change-asked",
         "guardian-removed" => "case.notice-guardian-removed",
+        "imported" => "case.notice-imported",
         "old-closed" => "case.notice-old-closed",
         _ => return None,
     })
@@ -369,6 +371,7 @@ pub async fn page(
         end: can(Action::CaseEnd),
         access_report: can(Action::CaseAccessReport),
         correct_identity: can(Action::CaseCorrectIdentity),
+        transfer_out: can(Action::CaseTransferOut),
         close_old_identity: can(Action::CaseCloseOldIdentity),
         change_fictitious: can(Action::FictitiousIdentityWrite)
             && view.state == cases::CaseState::Registered,

@@ -42,6 +42,8 @@ pub struct RequestsPage {
     pub lists: Vec<UnitRequests>,
     /// Whether this person may ask for a case in some unit.
     pub may_ask: bool,
+    /// Whether this person may import a transfer package into some unit.
+    pub may_import: bool,
     pub notice: Option<&'static str>,
 }
 
@@ -127,6 +129,7 @@ pub async fn list(
     let page = RequestsPage {
         base: c.base(&st, "case-requests.title", "/case-requests"),
         may_ask: !request_units(&c, &st, Action::CaseRequest).is_empty(),
+        may_import: !request_units(&c, &st, Action::CaseTransferIn).is_empty(),
         lists,
         notice,
     };
