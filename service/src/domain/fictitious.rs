@@ -266,6 +266,7 @@ pub(crate) async fn checked(
     permit: &Permit,
     case: &CaseId,
     row: &cases::CaseRow,
+    subject: &str,
     input: &FictitiousInput,
 ) -> DomainResult<(String, String, NaiveDate)> {
     // The shape first: a malformed input is refused without reading the real identity.
@@ -288,7 +289,7 @@ pub(crate) async fn checked(
                 purpose: "check the fictitious identity against the real one",
             },
             case,
-            "pupil",
+            subject,
         )
         .await
         .map_err(cases::shredded)?;
@@ -339,7 +340,7 @@ pub async fn write(
             "Record the decision \"fictitious user\" before the fictitious identity.",
         ));
     }
-    let (first, last, birth) = checked(vault, rules, permit, case, &row, &input).await?;
+    let (first, last, birth) = checked(vault, rules, permit, case, &row, "pupil", &input).await?;
     let mut tx = vault.db().begin_write().await?;
     if matches_a_real_identity(vault, &mut tx, &first, &last, birth).await? {
         drop(tx);

@@ -9,6 +9,10 @@
 //! by Fiktiv (the old one stays reserved and is never given out again). Every
 //! provisioned person of the case gets a new revision, so that the worker rewrites each
 //! account in place: the same person id, the same account, no second one.
+//!
+//! A linked guardian's fictitious identity is changed the same way
+//! ([`request_guardian`]): checked against that guardian's real identity, registered
+//! into the guardian's record, the guardian's accounts rewritten in place.
 
 use chrono::DateTime;
 use fiktiv_policies::{Action, Permit};
@@ -42,6 +46,8 @@ pub struct FictitiousChange {
     pub change_id: String,
     pub case_id: String,
     pub unit: String,
+    /// Whose fictitious identity: `pupil`, or `guardian-N`.
+    pub subject: String,
     pub first_name: String,
     pub last_name: String,
     pub birth_date: String,
@@ -56,8 +62,8 @@ pub struct FictitiousChange {
     pub number: Option<String>,
 }
 
-const COLUMNS: &str = "f.change_id, f.case_id, c.unit, f.fict_first, f.fict_last, f.fict_birth, \
-     f.reason, f.requested_by, f.requested_at, f.state, f.number";
+const COLUMNS: &str = "f.change_id, f.case_id, c.unit, f.subject, f.fict_first, f.fict_last, \
+     f.fict_birth, f.reason, f.requested_by, f.requested_at, f.state, f.number";
 
 fn view(r: &sqlx::any::AnyRow, now: DateTime<chrono::Utc>) -> DomainResult<FictitiousChange> {
     let at: String = r.try_get("requested_at")?;
@@ -68,6 +74,7 @@ fn view(r: &sqlx::any::AnyRow, now: DateTime<chrono::Utc>) -> DomainResult<Ficti
         change_id: r.try_get("change_id")?,
         case_id: r.try_get("case_id")?,
         unit: r.try_get("unit")?,
+        subject: r.try_get("subject")?,
         first_name: r.try_get("fict_first")?,
         last_name: r.try_get("fict_last")?,
         birth_date: r.try_get("fict_birth")?,
@@ -97,6 +104,55 @@ pub async fn request(
     if row.state != CaseState::Registered {
         return Err(DomainError::wrong_state());
     }
+    let held = (
+        row.fict_first.clone().unwrap_or_default(),
+        row.fict_last.clone().unwrap_or_default(),
+        row.fict_birth.clone().unwrap_or_default(),
+    );
+    ask(vault, rules, permit, case, &row, PUPIL, held, input).await
+}
+
+const PUPIL: &str = "pupil";
+
+/// Ask for a change of the fictitious identity of linked guardian `n` of a registered
+/// case (a guardian with accounts). Permit: `guardian.write`.
+pub async fn request_guardian(
+    vault: &Vault,
+    rules: &Rules,
+    permit: &Permit,
+    case: &CaseId,
+    n: i64,
+    input: FictitiousChangeInput,
+) -> DomainResult<FictitiousChange> {
+    permit.require(Action::GuardianWrite)?;
+    let mut conn = vault.db().pool().acquire().await?;
+    let row = cases::load(&mut conn, case).await?;
+    if row.state != CaseState::Registered {
+        return Err(DomainError::wrong_state());
+    }
+    let g = super::guardians::linked(&mut conn, case)
+        .await?
+        .into_iter()
+        .find(|g| g.guardian_no == n && g.number.is_some())
+        .ok_or(DomainError::NotFound)?;
+    drop(conn);
+    let held = (g.first_name, g.last_name, g.birth_date);
+    let subject = super::guardians::subject(n);
+    ask(vault, rules, permit, case, &row, &subject, held, input).await
+}
+
+/// The change for `subject`, checked against its real identity, stored as pending.
+#[allow(clippy::too_many_arguments)] // one call per subject kind, all of it needed
+async fn ask(
+    vault: &Vault,
+    rules: &Rules,
+    permit: &Permit,
+    case: &CaseId,
+    row: &cases::CaseRow,
+    subject: &str,
+    held: (String, String, String),
+    input: FictitiousChangeInput,
+) -> DomainResult<FictitiousChange> {
     let reason =
         super::correction_reason(&input.reason).map_err(|p| DomainError::Invalid(vec![p]))?;
     let proposed = FictitiousInput {
@@ -105,11 +161,8 @@ pub async fn request(
         birth_date: input.birth_date,
     };
     let (first, last, birth) =
-        fictitious::checked(vault, rules, permit, case, &row, &proposed).await?;
-    if row.fict_first.as_deref() == Some(first.as_str())
-        && row.fict_last.as_deref() == Some(last.as_str())
-        && row.fict_birth.as_deref() == Some(fmt_date(birth).as_str())
-    {
+        fictitious::checked(vault, rules, permit, case, row, subject, &proposed).await?;
+    if held.0 == first && held.1 == last && held.2 == fmt_date(birth) {
         return Err(DomainError::conflict(
             "fictitious-unchanged",
             "This is the fictitious identity the pupil already has.",
@@ -123,11 +176,13 @@ pub async fn request(
     let id = uuid::Uuid::new_v4().to_string();
     let now = vault.now();
     let inserted = sqlx::query(
-        "INSERT INTO fict_changes (change_id, case_id, fict_first, fict_last, fict_birth, reason, \
-         requested_by, requested_at, state) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, 'pending')",
+        "INSERT INTO fict_changes (change_id, case_id, subject, fict_first, fict_last, fict_birth, \
+         reason, requested_by, requested_at, state) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, 'pending')",
     )
     .bind(&id)
     .bind(case.to_string())
+    .bind(subject)
     .bind(&first)
     .bind(&last)
     .bind(fmt_date(birth))
@@ -157,7 +212,8 @@ pub async fn request(
     Ok(FictitiousChange {
         change_id: id,
         case_id: case.to_string(),
-        unit: row.unit,
+        unit: row.unit.clone(),
+        subject: subject.to_owned(),
         first_name: first,
         last_name: last,
         birth_date: fmt_date(birth),
@@ -173,7 +229,7 @@ pub async fn request(
 fn change_pending() -> DomainError {
     DomainError::conflict(
         "change-pending",
-        "A change of this pupil's fictitious identity is already waiting for registration.",
+        "A change of a fictitious identity of this case is already waiting for registration.",
     )
 }
 
@@ -241,26 +297,68 @@ pub async fn register(
         return Err(DomainError::wrong_state());
     }
     let birth = parse_date(&v.birth_date)?;
-    let number = if row.fict_birth.as_deref() == Some(v.birth_date.as_str()) {
-        row.fict_number.clone().unwrap_or_default()
+    // The identity held now: the pupil's, or the guardian's (who must still have one).
+    let guardian = match v.subject.strip_prefix("guardian-") {
+        None => None,
+        Some(n) => {
+            let n: i64 = n
+                .parse()
+                .map_err(|_| DomainError::Internal("stored subject is malformed".into()))?;
+            let g = super::guardians::linked(&mut tx, &case)
+                .await?
+                .into_iter()
+                .find(|g| g.guardian_no == n && g.number.is_some())
+                .ok_or_else(|| {
+                    DomainError::conflict(
+                        "request-stale",
+                        "The guardian of this change is no longer recorded.",
+                    )
+                })?;
+            Some((n, g))
+        }
+    };
+    let (held_birth, held_number) = match &guardian {
+        None => (row.fict_birth.clone(), row.fict_number.clone()),
+        Some((_, g)) => (Some(g.birth_date.clone()), g.number.clone()),
+    };
+    let number = if held_birth.as_deref() == Some(v.birth_date.as_str()) {
+        held_number.unwrap_or_default()
     } else {
         let n = super::registration::pick(vault, &mut tx, &rules.numbers, row.country, birth, &[])
             .await?;
-        super::registration::reserve(vault, &mut tx, &n, &case, "pupil").await?;
+        super::registration::reserve(vault, &mut tx, &n, &case, &v.subject).await?;
         n
     };
     let now = fmt_time(vault.now());
-    sqlx::query(
-        "UPDATE cases SET fict_first = $1, fict_last = $2, fict_birth = $3, fict_number = $4 \
-         WHERE case_id = $5",
-    )
-    .bind(&v.first_name)
-    .bind(&v.last_name)
-    .bind(&v.birth_date)
-    .bind(&number)
-    .bind(case.to_string())
-    .execute(&mut *tx)
-    .await?;
+    match &guardian {
+        None => {
+            sqlx::query(
+                "UPDATE cases SET fict_first = $1, fict_last = $2, fict_birth = $3, \
+                 fict_number = $4 WHERE case_id = $5",
+            )
+            .bind(&v.first_name)
+            .bind(&v.last_name)
+            .bind(&v.birth_date)
+            .bind(&number)
+            .bind(case.to_string())
+            .execute(&mut *tx)
+            .await?;
+        }
+        Some((n, _)) => {
+            sqlx::query(
+                "UPDATE guardians SET fict_first = $1, fict_last = $2, fict_birth = $3, \
+                 fict_number = $4 WHERE case_id = $5 AND guardian_no = $6",
+            )
+            .bind(&v.first_name)
+            .bind(&v.last_name)
+            .bind(&v.birth_date)
+            .bind(&number)
+            .bind(case.to_string())
+            .bind(n)
+            .execute(&mut *tx)
+            .await?;
+        }
+    }
     sqlx::query(
         "UPDATE fict_changes SET state = 'registered', registered_by = $1, registered_at = $2, \
          number = $3 WHERE change_id = $4 AND state = 'pending'",

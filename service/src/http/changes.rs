@@ -15,6 +15,7 @@ use crate::domain::fictitious_changes::{self, FictitiousChange, FictitiousChange
 pub fn routes() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
         .routes(routes!(request_change))
+        .routes(routes!(request_guardian_change))
         .routes(routes!(change_queue))
         .routes(routes!(register_change))
 }
@@ -44,6 +45,41 @@ async fn request_change(
         .case_permit(&caller, &case_id, Action::FictitiousIdentityWrite)
         .await?;
     let out = fictitious_changes::request(&st.ctx.vault, &st.rules, &permit, &case, body).await?;
+    Ok((StatusCode::CREATED, Json(out)))
+}
+
+/// Ask to change the fictitious identity of a registered pupil's linked guardian (one
+/// with accounts). Checked against that guardian's real identity; registered like the
+/// pupil's; the guardian's accounts are rewritten in place.
+#[utoipa::path(
+    post, path = "/api/v1/cases/{case_id}/guardians/{guardian_no}/fictitious-change", tag = "routine",
+    params(
+        ("case_id" = String, Path, description = "Case id"),
+        ("guardian_no" = i64, Path, description = "1 to 4"),
+    ),
+    request_body = FictitiousChangeInput,
+    responses(
+        (status = 201, body = FictitiousChange),
+        (status = 400, body = Problem), (status = 401, body = Problem),
+        (status = 404, description = "No such case or guardian with accounts, or not yours", body = Problem),
+        (status = 409, description = "Not registered, unchanged, or a change is waiting", body = Problem),
+        (status = 422, body = Problem),
+    ),
+    security(("bearer" = []))
+)]
+async fn request_guardian_change(
+    State(st): State<AppState>,
+    caller: Caller,
+    Path((case_id, n)): Path<(String, String)>,
+    ApiJson(body): ApiJson<FictitiousChangeInput>,
+) -> Result<(StatusCode, Json<FictitiousChange>), ApiError> {
+    let (case, permit) = st
+        .case_permit(&caller, &case_id, Action::GuardianWrite)
+        .await?;
+    let n: i64 = n.parse().map_err(|_| ApiError::not_found())?;
+    let out =
+        fictitious_changes::request_guardian(&st.ctx.vault, &st.rules, &permit, &case, n, body)
+            .await?;
     Ok((StatusCode::CREATED, Json(out)))
 }
 

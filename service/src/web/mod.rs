@@ -171,6 +171,11 @@ pub fn routes(config: &Config) -> Router<AppState> {
             get(pages_transfer::import_form).post(pages_transfer::import_write),
         )
         .route(
+            "/cases/{id}/guardians/{n}/fictitious-change",
+            get(pages_corrections::guardian_change_form)
+                .post(pages_corrections::guardian_change_write),
+        )
+        .route(
             "/cases/{id}/guardians/{n}/register",
             post(pages_admin::register_guardian),
         )

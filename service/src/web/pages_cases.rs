@@ -305,6 +305,13 @@ impl CasePage {
     pub fn guardian(&self, n: &i64) -> Option<&GuardianSummary> {
         self.guardians.iter().find(|g| g.guardian_no == *n)
     }
+
+    /// Whether guardian `n` has a fictitious number (and so accounts).
+    pub fn has_number(&self, n: &i64) -> bool {
+        self.guardian(n)
+            .and_then(|g| g.fictitious.as_ref())
+            .is_some_and(|f| f.number.is_some())
+    }
 }
 
 #[derive(Debug, Deserialize, Default)]

@@ -176,6 +176,8 @@ pub async fn close_old(
 pub struct ChangePage {
     pub base: Base,
     pub case: CaseView,
+    /// Whose: `None` for the pupil, the guardian's number for a guardian.
+    pub guardian_no: Option<i64>,
     pub first_name: String,
     pub last_name: String,
     pub birth_date: String,
@@ -208,6 +210,7 @@ pub async fn change_form(
         reason: String::new(),
         errors: FormErrors::default(),
         case: view,
+        guardian_no: None,
     };
     html(StatusCode::OK, &page)
 }
@@ -255,6 +258,7 @@ pub async fn change_write(
                         &format!("/cases/{case}/fictitious-change"),
                     ),
                     case: view,
+                    guardian_no: None,
                     first_name: form.first_name,
                     last_name: form.last_name,
                     birth_date: form.birth_date,
@@ -344,6 +348,91 @@ pub async fn removal_write(
                     ),
                     case: view,
                     guardian_no: n,
+                    reason: form.reason,
+                    errors,
+                };
+                html(status, &page)
+            }
+            Err(e) => c.fail(&st, e, &format!("/cases/{case}")),
+        },
+    }
+}
+
+/// `GET /cases/{id}/guardians/{n}/fictitious-change`: a linked guardian's fictitious
+/// identity, as `POST /api/v1/cases/{id}/guardians/{n}/fictitious-change`.
+pub async fn guardian_change_form(
+    State(st): State<AppState>,
+    Extension(web): Extension<Arc<Web>>,
+    Path((id, n)): Path<(String, String)>,
+    headers: HeaderMap,
+) -> Response {
+    let c = ctx!(signed_in(&st, &web, &headers).await);
+    let (case, _, _) = ctx!(c.case_permit(&st, &id, Action::GuardianWrite).await);
+    let (_, _, read) = ctx!(c.case_permit(&st, &id, Action::CaseRead).await);
+    let n = ctx!(guardian_no(&n).map_err(|e| c.fail(&st, e, "/")));
+    let held = match guardians::list(&st.ctx.vault, &read, &case).await {
+        Ok(all) => all
+            .into_iter()
+            .find(|g| g.guardian_no == n)
+            .and_then(|g| g.fictitious)
+            .filter(|f| f.number.is_some()),
+        Err(e) => return c.fail(&st, e, &format!("/cases/{case}")),
+    };
+    let Some(held) = held else {
+        return c.not_found(&st);
+    };
+    let view = ctx!(case_view(&c, &st, &id).await);
+    let page = ChangePage {
+        base: c.base(
+            &st,
+            "change.title-guardian",
+            &format!("/cases/{case}/guardians/{n}/fictitious-change"),
+        ),
+        case: view,
+        guardian_no: Some(n),
+        first_name: held.first_name,
+        last_name: held.last_name,
+        birth_date: held.birth_date,
+        reason: String::new(),
+        errors: FormErrors::default(),
+    };
+    html(StatusCode::OK, &page)
+}
+
+pub async fn guardian_change_write(
+    State(st): State<AppState>,
+    Extension(web): Extension<Arc<Web>>,
+    Path((id, n)): Path<(String, String)>,
+    parts: Parts,
+    Form(form): Form<ChangeForm>,
+) -> Response {
+    let c = ctx!(posted(&st, &web, &parts, &form.csrf).await);
+    let (case, _, permit) = ctx!(c.case_permit(&st, &id, Action::GuardianWrite).await);
+    let n = ctx!(guardian_no(&n).map_err(|e| c.fail(&st, e, &format!("/cases/{case}"))));
+    let input = FictitiousChangeInput {
+        first_name: form.first_name.clone(),
+        last_name: form.last_name.clone(),
+        birth_date: form.birth_date.clone(),
+        reason: form.reason.clone(),
+    };
+    match fictitious_changes::request_guardian(&st.ctx.vault, &st.rules, &permit, &case, n, input)
+        .await
+    {
+        Ok(_) => see_other(&format!("/cases/{case}?done=change-asked")),
+        Err(e) => match FormErrors::from_domain(e, CHANGE_FIELDS, &[("name", "first_name")]) {
+            Ok((status, errors)) => {
+                let view = ctx!(case_view(&c, &st, &id).await);
+                let page = ChangePage {
+                    base: c.base(
+                        &st,
+                        "change.title-guardian",
+                        &format!("/cases/{case}/guardians/{n}/fictitious-change"),
+                    ),
+                    case: view,
+                    guardian_no: Some(n),
+                    first_name: form.first_name,
+                    last_name: form.last_name,
+                    birth_date: form.birth_date,
                     reason: form.reason,
                     errors,
                 };

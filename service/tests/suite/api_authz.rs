@@ -186,6 +186,14 @@ fn table() -> Vec<Row> {
         ),
         r(
             "POST",
+            "/api/v1/cases/{case_id}/guardians/{guardian_no}/fictitious-change",
+            Some(
+                json!({"first_name": "Ny", "last_name": "Namn", "birth_date": "1985-01-01", "reason": "Fel"}),
+            ),
+            [D, A, D, D, D],
+        ),
+        r(
+            "POST",
             "/api/v1/cases/{case_id}/guardians/{guardian_no}/removal",
             Some(json!({"reason": "Ändrad vårdnad"})),
             [D, A, D, D, D],

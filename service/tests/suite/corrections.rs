@@ -774,6 +774,89 @@ async fn a_guardian_who_loses_custody_loses_the_accounts(db: TestDatabase) {
         .unwrap()
         .is_empty());
 
+    // The new guardian's fictitious name was wrong: the school asks for a change,
+    // checked against that guardian's real identity (the real name is refused with the
+    // one refusal that does not say why); the central administrator registers it from
+    // fictitious data; the guardian's accounts are rewritten in place.
+    let change = format!("/api/v1/cases/{case}/guardians/1/fictitious-change");
+    let ask = |first: &str, reason: &str| {
+        json!({"first_name": first, "last_name": "Lindgren", "birth_date": "1985-07-07",
+               "reason": reason})
+    };
+    let (s, r) = e
+        .call("POST", &change, SCHOOL_A, Some(ask("Märit", " ")))
+        .await;
+    assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY, "{r}");
+    let (s, r) = e
+        .call(
+            "POST",
+            &change,
+            SCHOOL_A,
+            Some(
+                json!({"first_name": "Nyvårdnadsmor", "last_name": "Ersättardotter",
+                        "birth_date": "1985-07-07", "reason": "Stavfel"}),
+            ),
+        )
+        .await;
+    assert!(
+        s.is_client_error(),
+        "the guardian's real name is refused: {s} {r}"
+    );
+    assert!(!r.to_string().contains("Ersättardotter"), "{r}");
+    let (s, _) = e
+        .call(
+            "POST",
+            &format!("/api/v1/cases/{case}/guardians/2/fictitious-change"),
+            SCHOOL_A,
+            Some(ask("Märit", "Stavfel")),
+        )
+        .await;
+    assert_eq!(s, StatusCode::NOT_FOUND, "no guardian 2");
+    let asked = e
+        .ok(
+            StatusCode::CREATED,
+            "POST",
+            &change,
+            SCHOOL_A,
+            Some(ask("Märit", "Stavfel i förnamnet")),
+        )
+        .await;
+    assert_eq!(asked["subject"], "guardian-1");
+    let queue = e
+        .ok(
+            StatusCode::OK,
+            "GET",
+            "/api/v1/fictitious-changes",
+            CENTRAL,
+            None,
+        )
+        .await;
+    assert_eq!(queue[0]["subject"], "guardian-1", "{queue}");
+    assert!(!queue.to_string().contains("Ersättardotter"));
+    let number_before = registered["number"].clone();
+    let done = e
+        .ok(
+            StatusCode::OK,
+            "POST",
+            &format!(
+                "/api/v1/fictitious-changes/{}/registration",
+                asked["change_id"].as_str().unwrap()
+            ),
+            CENTRAL,
+            None,
+        )
+        .await;
+    assert_eq!(
+        done["number"], number_before,
+        "the same birth date keeps the number"
+    );
+    p.work().await;
+    assert!(p.jobs("failed").await.is_empty());
+    let users = peers.scim_users(&new_id);
+    assert_eq!(users.len(), 1, "in place: no second account");
+    assert_eq!(users[0]["name"]["givenName"], "Märit");
+    assert_eq!(peers.ldap_count(&new_id), 1);
+
     // After the grace period (30 days by default), the removed guardian's accounts are
     // deleted; the pupil's and the new guardian's stay.
     e.clock.advance(chrono::TimeDelta::days(31));
@@ -786,16 +869,29 @@ async fn a_guardian_who_loses_custody_loses_the_accounts(db: TestDatabase) {
     assert_eq!(peers.scim_users(&pupil_id).len(), 1);
     assert_eq!(peers.ldap_count(&new_id), 1);
     assert_eq!(peers.scim_users(&new_id).len(), 1);
-    // In the trail, with its reason.
-    let reason: Option<String> = sqlx::query(
-        "SELECT purpose FROM audit_events WHERE case_id = $1 AND action = 'guardian.write' \
-         AND outcome = 'ok' AND purpose IS NOT NULL ORDER BY seq DESC LIMIT 1",
+    // In the trail: the removal with its reason, the registration, the change.
+    let purposes: Vec<(String, Option<String>)> = sqlx::query(
+        "SELECT action, purpose FROM audit_events WHERE case_id = $1 AND outcome = 'ok' \
+         AND action IN ('guardian.write', 'order.register') ORDER BY seq",
     )
     .bind(&case)
-    .fetch_one(e.vault.db().pool())
+    .fetch_all(e.vault.db().pool())
     .await
     .unwrap()
-    .get("purpose");
-    assert_eq!(reason.as_deref(), Some("Vårdnaden är ändrad genom dom"));
+    .iter()
+    .map(|r| (r.get("action"), r.get("purpose")))
+    .collect();
+    for expected in [
+        ("guardian.write", "Vårdnaden är ändrad genom dom"),
+        ("order.register", "guardian registered"),
+        ("guardian.write", "fictitious change asked"),
+    ] {
+        assert!(
+            purposes
+                .iter()
+                .any(|(a, p)| a == expected.0 && p.as_deref() == Some(expected.1)),
+            "{expected:?} in {purposes:?}"
+        );
+    }
 }
 both_backends!(a_guardian_who_loses_custody_loses_the_accounts);

@@ -585,6 +585,42 @@ fn a_guardian_who_loses_custody_is_removed() {
     );
     wait_guardian(&slapd, "Märta", false);
     wait_guardian(&slapd, "Gunnar", true);
+
+    // The new guardian's fictitious given name was wrong: the school changes it on the
+    // case page, the central administrator registers it, and the entry is renamed in
+    // place (one entry, the same entryUUID).
+    let uuid_of = |given: &str| {
+        slapd
+            .ldapsearch(&format!("(givenName={given})"), &["entryUUID"])
+            .unwrap()
+            .lines()
+            .find_map(|l| l.strip_prefix("entryUUID: ").map(str::to_owned))
+    };
+    let uuid = uuid_of("Märta").unwrap();
+    s.goto(&format!("{}{case_path}", server.base()));
+    s.click("#link-guardian-change-1");
+    s.wait_for_path(&format!("{case_path}/guardians/1/fictitious-change"));
+    tour.page(&s, "changing a guardian's fictitious identity");
+    s.fill("#first_name", "Märit");
+    s.fill("#reason", "Stavfel i förnamnet");
+    s.click("#change-submit");
+    s.wait_for_path(&format!("{case_path}?done=change-asked"));
+    let orders = carl_http.get("/orders").text();
+    let action = orders
+        .split("action=\"/fictitious-changes/")
+        .nth(1)
+        .and_then(|s| s.split('"').next())
+        .map(|rest| format!("/fictitious-changes/{rest}"))
+        .expect("the orders page lists the guardian's change");
+    let r = carl_http.post(&action, "");
+    assert_eq!(r.status, 303, "{}", r.text());
+    wait_guardian(&slapd, "Märit", false);
+    assert_eq!(
+        uuid_of("Märit").as_deref(),
+        Some(uuid.as_str()),
+        "renamed in place"
+    );
+    assert!(uuid_of("Märta").is_none());
     let audit = server.audit();
     assert!(
         audit.iter().any(|(_, a, _, p)| a == "guardian.write"
