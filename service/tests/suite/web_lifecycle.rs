@@ -671,12 +671,61 @@ fn make_package(s: &Browser, server: &Server, case_path: &str, recipient: &str) 
     .to_owned()
 }
 
+/// A package from `a` for `recipient` that carries the plan without consent to it:
+/// sealed in this process with `a`'s keys (its data directory and configuration).
+fn beyond_consent(a: &Server, recipient: &str) -> String {
+    use fiktiv::domain::transfer::{self, Consent, Payload, RealPart};
+    use zeroize::Zeroizing;
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    rt.block_on(async {
+        let toml = std::fs::read_to_string(a.dir.path().join("fiktiv.toml")).unwrap();
+        let config = fiktiv::config::Config::parse(&toml, "fiktiv.toml").unwrap();
+        let ctx = fiktiv::context::Context::open(
+            &a.dir.path().join("data"),
+            config,
+            std::sync::Arc::new(fiktiv_vault::SystemClock),
+        )
+        .await
+        .unwrap();
+        let payload = Payload {
+            country: "se".into(),
+            real: RealPart {
+                personal_number: Zeroizing::new(se_personnummer(2013, 10, 5, 578)),
+                first_name: Zeroizing::new(REAL_FIRST.into()),
+                last_name: Zeroizing::new("Samtyckeslösdotter".into()),
+                birth_date: Zeroizing::new("2013-10-05".into()),
+            },
+            consent: Consent {
+                given_by: "Vårdnadshavare".into(),
+                given_on: "2025-06-01".into(),
+                plan: false,
+                disciplinary: false,
+            },
+            plan: Some(
+                serde_json::from_value(serde_json::json!({
+                    "information_handling": "x", "platforms": [],
+                    "guardian_contact_routes": [], "staff_to_inform": [], "free_text": ""
+                }))
+                .unwrap(),
+            ),
+        };
+        let package = transfer::seal_package(&ctx.vault, "Avsändarkommun", recipient, &payload)
+            .await
+            .unwrap();
+        serde_json::to_string(&package).unwrap()
+    })
+}
+
 /// Two Fiktiv instances (two data directories, one binary, two `fiktiv serve`
 /// processes): the sending school makes the package in the web UI after the second
 /// factor, the receiving school imports it in its own; the case ends at the sender and
 /// starts at the receiver. A replayed package, a tampered one, a package made for
-/// another Fiktiv and a pasted text that is no package are each refused with a clear
-/// message, and nothing is written but the refusal's audit event.
+/// another Fiktiv, a package beyond its consent and a pasted text that is no package are
+/// each refused with a clear message, and nothing is written but the refusal's audit
+/// event.
 #[test]
 fn a_case_moves_between_two_fiktivs_through_the_web_ui() {
     let a = Server::start("\n[transfer]\nmunicipality = \"Avsändarkommun\"\n");
@@ -760,9 +809,13 @@ fn a_case_moves_between_two_fiktivs_through_the_web_ui() {
         None => format!("A{}", &ct[1..]),
     };
     tampered["ciphertext"] = serde_json::json!(flipped);
+    // Beyond its consent: the plan without consent to it, sealed with A's keys (what
+    // A's operator, who holds them, could do), refused by B.
+    let beyond = beyond_consent(&a, &b_key);
     for (text, what) in [
         (tampered.to_string(), "tampered"),
         (not_for_b.clone(), "for another Fiktiv"),
+        (beyond, "beyond its consent"),
     ] {
         import(&text);
         assert!(s.exists("#form-errors"), "{what}: {}", s.source());
@@ -797,7 +850,7 @@ fn a_case_moves_between_two_fiktivs_through_the_web_ui() {
     assert_eq!(count(&audit_b, "case.transfer-in", "ok"), 1, "{audit_b:?}");
     assert_eq!(
         count(&audit_b, "case.transfer-in", "denied"),
-        3,
+        4,
         "{audit_b:?}"
     );
     let audit_a = a.audit();
