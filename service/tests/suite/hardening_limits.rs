@@ -271,7 +271,9 @@ async fn the_worker_pool_is_bounded_and_checks_are_capped() {
         assert!(format!("{err:#}").contains("workers"), "{err:#}");
     }
 
-    // Checks: at most `concurrent_runs` at once, across the API.
+    // Checks: at most `concurrent_runs` at once, across the API. SCIM's client waits
+    // (110 s) longer than any test step takes, so a run held by the proxy stays running
+    // until the proxy lets it go, however loaded the machine.
     let peers = Peers::start();
     let scim = FaultProxy::for_scim(&peers.scim).unwrap();
     let toml = format!(
@@ -282,7 +284,12 @@ async fn the_worker_pool_is_bounded_and_checks_are_capped() {
             &format!("{}/v2", scim.url_for("http")),
             ""
         )
+        .replace(
+            "timeout_secs = 10\nmax_retry_after_secs",
+            "timeout_secs = 110\nmax_retry_after_secs"
+        )
     );
+    assert!(toml.contains("timeout_secs = 110"));
     let p = penv(TestDatabase::sqlite().unwrap(), at(2026, 3, 2), &toml).await;
     // SCIM holds its answers until cleared: the scans stay running while the next ones
     // are asked for, however slow the machine.
