@@ -65,6 +65,13 @@ pub fn no_number(birth: NaiveDate) -> String {
 }
 
 pub async fn env_with(db: TestDatabase, start: DateTime<Utc>, config: Config) -> Env {
+    // The service's warnings and errors go to the test's captured output, so that a
+    // failing test shows why (an `internal error` answer says only that it is logged).
+    // The service logs no personal data at any level.
+    let _ = tracing_subscriber::fmt()
+        .with_test_writer()
+        .with_max_level(tracing_subscriber::filter::LevelFilter::WARN)
+        .try_init();
     let dir = tempfile::tempdir().unwrap();
     let clock = ManualClock::new(start);
     let conn = Db::connect(db.url()).await.unwrap();
