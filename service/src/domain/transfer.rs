@@ -172,41 +172,61 @@ fn decode_key(field: &str, s: &str) -> DomainResult<PublicKey> {
         })
 }
 
-/// This instance's transfer key pair, made (and its secret sealed) on first use.
+/// This instance's transfer key pair, made (and its secret sealed) on first use. Read
+/// first, without a write transaction; on first use the new pair is inserted only if no
+/// other request inserted one meanwhile (`ON CONFLICT DO NOTHING`), and what is stored
+/// is read again, so that two first uses at once agree on one key.
 async fn own_keys(vault: &Vault) -> DomainResult<(PrivateKey, PublicKey)> {
-    let mut tx = vault.db().begin_write().await?;
+    if let Some(keys) = stored_keys(vault).await? {
+        return Ok(keys);
+    }
     let seal = vault
         .keys()
         .transfer_secrets()
         .map_err(|e| DomainError::Internal(e.to_string()))?;
-    if let Some(r) = sqlx::query("SELECT public_key, sealed_secret FROM transfer_keys WHERE id = 1")
-        .fetch_optional(&mut *tx)
-        .await?
-    {
-        let sealed: Vec<u8> = r.try_get("sealed_secret")?;
-        let secret = seal
-            .open(SECRET_PURPOSE, SECRET_OWNER, &sealed)
-            .map_err(|_| DomainError::Internal("the transfer key does not open".into()))?;
-        let sk = PrivateKey::from_bytes(&secret)
-            .map_err(|_| DomainError::Internal("the stored transfer key is malformed".into()))?;
-        let pk = decode_key("public_key", &r.try_get::<String, _>("public_key")?)?;
-        return Ok((sk, pk));
-    }
     let (sk, pk) = Kem::gen_keypair(&mut rand::rngs::OsRng);
     let secret = Zeroizing::new(sk.to_bytes().to_vec());
     let sealed = seal
         .seal(SECRET_PURPOSE, SECRET_OWNER, &secret)
         .map_err(|_| DomainError::Internal("sealing the transfer key failed".into()))?;
+    let public = B64.encode(pk.to_bytes());
+    drop((sk, pk, secret));
+    let mut tx = vault.db().begin_write().await?;
     sqlx::query(
-        "INSERT INTO transfer_keys (id, public_key, sealed_secret, created_at) VALUES (1, $1, $2, $3)",
+        "INSERT INTO transfer_keys (id, public_key, sealed_secret, created_at) \
+         VALUES (1, $1, $2, $3) ON CONFLICT (id) DO NOTHING",
     )
-    .bind(B64.encode(pk.to_bytes()))
+    .bind(public)
     .bind(sealed)
     .bind(fmt_time(vault.now()))
     .execute(&mut *tx)
     .await?;
     tx.commit().await?;
-    Ok((sk, pk))
+    stored_keys(vault)
+        .await?
+        .ok_or_else(|| DomainError::Internal("the transfer key was not stored".into()))
+}
+
+/// The stored key pair, if there is one.
+async fn stored_keys(vault: &Vault) -> DomainResult<Option<(PrivateKey, PublicKey)>> {
+    let Some(r) = sqlx::query("SELECT public_key, sealed_secret FROM transfer_keys WHERE id = 1")
+        .fetch_optional(vault.db().pool())
+        .await?
+    else {
+        return Ok(None);
+    };
+    let seal = vault
+        .keys()
+        .transfer_secrets()
+        .map_err(|e| DomainError::Internal(e.to_string()))?;
+    let sealed: Vec<u8> = r.try_get("sealed_secret")?;
+    let secret = seal
+        .open(SECRET_PURPOSE, SECRET_OWNER, &sealed)
+        .map_err(|_| DomainError::Internal("the transfer key does not open".into()))?;
+    let sk = PrivateKey::from_bytes(&secret)
+        .map_err(|_| DomainError::Internal("the stored transfer key is malformed".into()))?;
+    let pk = decode_key("public_key", &r.try_get::<String, _>("public_key")?)?;
+    Ok(Some((sk, pk)))
 }
 
 /// This Fiktiv's transfer public key (base64): what another municipality seals for.

@@ -433,3 +433,20 @@ async fn a_case_moves_to_another_municipality(db: TestDatabase) {
     }
 }
 both_backends!(a_case_moves_to_another_municipality);
+
+/// The first uses of this Fiktiv's transfer key, several at once (two schools making
+/// their first packages together), agree on one key, stored once.
+async fn the_first_key_is_made_once_when_asked_for_at_once(db: TestDatabase) {
+    let e = env(db, at(2026, 3, 2)).await;
+    let (a, b, c) = tokio::join!(
+        transfer::public_key(&e.vault),
+        transfer::public_key(&e.vault),
+        transfer::public_key(&e.vault),
+    );
+    let (a, b, c) = (a.unwrap(), b.unwrap(), c.unwrap());
+    assert_eq!(a, b);
+    assert_eq!(b, c);
+    assert_eq!(e.count("transfer_keys").await, 1);
+    assert_eq!(transfer::public_key(&e.vault).await.unwrap(), a);
+}
+both_backends!(the_first_key_is_made_once_when_asked_for_at_once);
