@@ -37,6 +37,9 @@ const IDENTITY_READS: &[(&str, Option<&str>)] = &[
     ("case.transfer-out", Some(super::transfer::EXPORT_PURPOSE)),
 ];
 
+/// The purpose of the report's audited reads of the real identities.
+pub(crate) const REPORT_PURPOSE: &str = "right of access report";
+
 /// One read of the real identity.
 #[derive(Debug, Serialize, ToSchema)]
 pub struct IdentityAccess {
@@ -143,7 +146,7 @@ pub async fn produce(vault: &Vault, permit: &Permit, case: &CaseId) -> DomainRes
             ReadContext {
                 actor: permit.principal_id(),
                 action: Action::CaseAccessReport.as_str(),
-                purpose: "right of access report",
+                purpose: REPORT_PURPOSE,
             },
             case,
             "pupil",
@@ -157,7 +160,7 @@ pub async fn produce(vault: &Vault, permit: &Permit, case: &CaseId) -> DomainRes
         },
     };
     let pool = vault.db().pool();
-    let old_identities = old_identities(vault, permit, case).await?;
+    let old_identities = old_identities(vault, permit, case, row.country).await?;
     let guardians = guardians::summaries(vault, case).await?;
     let mut conn = pool.acquire().await?;
     let plan_versions = super::plans::history(&mut conn, case).await?;
@@ -273,29 +276,20 @@ async fn old_identities(
     vault: &Vault,
     permit: &Permit,
     case: &CaseId,
+    country: fiktiv_policies::Country,
 ) -> DomainResult<Vec<OldIdentityHeld>> {
     let held = {
         let mut conn = vault.db().pool().acquire().await?;
         super::corrections::old_identities_in(vault, &mut conn, case).await?
     };
-    let mut row = None;
     let mut out = Vec::new();
     for old in held {
-        let country = match row {
-            Some(c) => c,
-            None => {
-                let mut conn = vault.db().pool().acquire().await?;
-                let c = cases::load(&mut conn, case).await?.country;
-                row = Some(c);
-                c
-            }
-        };
         let id = vault
             .read_identity(
                 ReadContext {
                     actor: permit.principal_id(),
                     action: Action::CaseAccessReport.as_str(),
-                    purpose: "right of access report",
+                    purpose: REPORT_PURPOSE,
                 },
                 case,
                 &super::corrections::old_subject(old.old_id),

@@ -347,7 +347,7 @@ impl Base {
     pub fn access_purpose<'a>(&'a self, p: &'a str) -> &'a str {
         match p {
             "school case page" => self.t("access.action-case-page"),
-            "right of access report" => self.t("access.action-report"),
+            crate::domain::access_report::REPORT_PURPOSE => self.t("access.action-report"),
             "check the fictitious identity against the real one" => {
                 self.t("access.action-fictitious-check")
             }

@@ -40,7 +40,9 @@ use crate::domain::cases::CaseView;
 use crate::domain::corrections::{self, IdentityCorrection};
 use crate::domain::fictitious_changes::{self, FictitiousChangeInput};
 use crate::domain::guardians::{self, GuardianRemoval};
+use crate::domain::DomainError;
 use crate::http::AppState;
+use fiktiv_vault::CaseId;
 
 #[derive(Template)]
 #[template(path = "identity_correction.html")]
@@ -197,22 +199,83 @@ pub async fn change_form(
             .await
     );
     let view = ctx!(case_view(&c, &st, &id).await);
-    let fict = view.fictitious.as_ref();
-    let page = ChangePage {
-        base: c.base(
-            &st,
-            "change.title",
-            &format!("/cases/{}/fictitious-change", view.case_id),
-        ),
-        first_name: fict.map(|f| f.first_name.clone()).unwrap_or_default(),
-        last_name: fict.map(|f| f.last_name.clone()).unwrap_or_default(),
-        birth_date: fict.map(|f| f.birth_date.clone()).unwrap_or_default(),
-        reason: String::new(),
-        errors: FormErrors::default(),
-        case: view,
-        guardian_no: None,
-    };
+    let held = view.fictitious.as_ref().map(|f| ChangeForm {
+        first_name: f.first_name.clone(),
+        last_name: f.last_name.clone(),
+        birth_date: f.birth_date.clone(),
+        ..ChangeForm::default()
+    });
+    let page = change_page(
+        &c,
+        &st,
+        view,
+        None,
+        held.unwrap_or_default(),
+        FormErrors::default(),
+    );
     html(StatusCode::OK, &page)
+}
+
+/// The change form, for the pupil (`guardian_no` is `None`) or a guardian.
+fn change_page(
+    c: &Ctx,
+    st: &AppState,
+    case: CaseView,
+    guardian_no: Option<i64>,
+    form: ChangeForm,
+    errors: FormErrors,
+) -> ChangePage {
+    let (title, path) = match guardian_no {
+        None => (
+            "change.title",
+            format!("/cases/{}/fictitious-change", case.case_id),
+        ),
+        Some(n) => (
+            "change.title-guardian",
+            format!("/cases/{}/guardians/{n}/fictitious-change", case.case_id),
+        ),
+    };
+    ChangePage {
+        base: c.base(st, title, &path),
+        case,
+        guardian_no,
+        first_name: form.first_name,
+        last_name: form.last_name,
+        birth_date: form.birth_date,
+        reason: form.reason,
+        errors,
+    }
+}
+
+/// The answer to a posted change: back to the case, or the form again with what was
+/// typed (a fictitious identity is no secret) and the problems.
+async fn change_answer(
+    c: &Ctx,
+    st: &AppState,
+    case: &CaseId,
+    guardian_no: Option<i64>,
+    form: ChangeForm,
+    asked: Result<fictitious_changes::FictitiousChange, DomainError>,
+) -> Response {
+    match asked {
+        Ok(_) => see_other(&format!("/cases/{case}?done=change-asked")),
+        Err(e) => match FormErrors::from_domain(e, CHANGE_FIELDS, &[("name", "first_name")]) {
+            Ok((status, errors)) => {
+                let view = ctx!(case_view(c, st, &case.to_string()).await);
+                html(status, &change_page(c, st, view, guardian_no, form, errors))
+            }
+            Err(e) => c.fail(st, e, &format!("/cases/{case}")),
+        },
+    }
+}
+
+fn change_input(form: &ChangeForm) -> FictitiousChangeInput {
+    FictitiousChangeInput {
+        first_name: form.first_name.clone(),
+        last_name: form.last_name.clone(),
+        birth_date: form.birth_date.clone(),
+        reason: form.reason.clone(),
+    }
 }
 
 #[derive(Debug, Deserialize, Default)]
@@ -239,37 +302,15 @@ pub async fn change_write(
         c.case_permit(&st, &id, Action::FictitiousIdentityWrite)
             .await
     );
-    let input = FictitiousChangeInput {
-        first_name: form.first_name.clone(),
-        last_name: form.last_name.clone(),
-        birth_date: form.birth_date.clone(),
-        reason: form.reason.clone(),
-    };
-    match fictitious_changes::request(&st.ctx.vault, &st.rules, &permit, &case, input).await {
-        Ok(_) => see_other(&format!("/cases/{case}?done=change-asked")),
-        // A fictitious identity is no secret: what was typed stays on the form.
-        Err(e) => match FormErrors::from_domain(e, CHANGE_FIELDS, &[("name", "first_name")]) {
-            Ok((status, errors)) => {
-                let view = ctx!(case_view(&c, &st, &id).await);
-                let page = ChangePage {
-                    base: c.base(
-                        &st,
-                        "change.title",
-                        &format!("/cases/{case}/fictitious-change"),
-                    ),
-                    case: view,
-                    guardian_no: None,
-                    first_name: form.first_name,
-                    last_name: form.last_name,
-                    birth_date: form.birth_date,
-                    reason: form.reason,
-                    errors,
-                };
-                html(status, &page)
-            }
-            Err(e) => c.fail(&st, e, &format!("/cases/{case}")),
-        },
-    }
+    let asked = fictitious_changes::request(
+        &st.ctx.vault,
+        &st.rules,
+        &permit,
+        &case,
+        change_input(&form),
+    )
+    .await;
+    change_answer(&c, &st, &case, None, form, asked).await
 }
 
 #[derive(Template)]
@@ -382,20 +423,13 @@ pub async fn guardian_change_form(
         return c.not_found(&st);
     };
     let view = ctx!(case_view(&c, &st, &id).await);
-    let page = ChangePage {
-        base: c.base(
-            &st,
-            "change.title-guardian",
-            &format!("/cases/{case}/guardians/{n}/fictitious-change"),
-        ),
-        case: view,
-        guardian_no: Some(n),
+    let held = ChangeForm {
         first_name: held.first_name,
         last_name: held.last_name,
         birth_date: held.birth_date,
-        reason: String::new(),
-        errors: FormErrors::default(),
+        ..ChangeForm::default()
     };
+    let page = change_page(&c, &st, view, Some(n), held, FormErrors::default());
     html(StatusCode::OK, &page)
 }
 
@@ -409,36 +443,14 @@ pub async fn guardian_change_write(
     let c = ctx!(posted(&st, &web, &parts, &form.csrf).await);
     let (case, _, permit) = ctx!(c.case_permit(&st, &id, Action::GuardianWrite).await);
     let n = ctx!(guardian_no(&n).map_err(|e| c.fail(&st, e, &format!("/cases/{case}"))));
-    let input = FictitiousChangeInput {
-        first_name: form.first_name.clone(),
-        last_name: form.last_name.clone(),
-        birth_date: form.birth_date.clone(),
-        reason: form.reason.clone(),
-    };
-    match fictitious_changes::request_guardian(&st.ctx.vault, &st.rules, &permit, &case, n, input)
-        .await
-    {
-        Ok(_) => see_other(&format!("/cases/{case}?done=change-asked")),
-        Err(e) => match FormErrors::from_domain(e, CHANGE_FIELDS, &[("name", "first_name")]) {
-            Ok((status, errors)) => {
-                let view = ctx!(case_view(&c, &st, &id).await);
-                let page = ChangePage {
-                    base: c.base(
-                        &st,
-                        "change.title-guardian",
-                        &format!("/cases/{case}/guardians/{n}/fictitious-change"),
-                    ),
-                    case: view,
-                    guardian_no: Some(n),
-                    first_name: form.first_name,
-                    last_name: form.last_name,
-                    birth_date: form.birth_date,
-                    reason: form.reason,
-                    errors,
-                };
-                html(status, &page)
-            }
-            Err(e) => c.fail(&st, e, &format!("/cases/{case}")),
-        },
-    }
+    let asked = fictitious_changes::request_guardian(
+        &st.ctx.vault,
+        &st.rules,
+        &permit,
+        &case,
+        n,
+        change_input(&form),
+    )
+    .await;
+    change_answer(&c, &st, &case, Some(n), form, asked).await
 }
