@@ -17,9 +17,9 @@ use sha2::{Digest, Sha256};
 use sqlx::Row;
 use zeroize::Zeroizing;
 
-use crate::domain::ids::TokenId;
-use crate::domain::orders::parse_time;
-use crate::domain::{check_unit_code, DomainError, DomainResult, FieldProblem};
+use fiktiv_routine::ids::TokenId;
+use fiktiv_routine::orders::parse_time;
+use fiktiv_routine::{check_unit_code, DomainError, DomainResult, FieldProblem};
 
 const PREFIX: &str = "fkt_";
 

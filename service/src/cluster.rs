@@ -22,7 +22,7 @@ use chrono::{DateTime, TimeDelta, Utc};
 use fiktiv_vault::audit::fmt_time;
 use fiktiv_vault::Vault;
 
-use crate::domain::DomainResult;
+use fiktiv_routine::DomainResult;
 
 /// The reconciliation's schedule.
 pub const RECONCILE: &str = "reconcile";

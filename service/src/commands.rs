@@ -161,7 +161,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<i32> {
             command: crate::cli::TransferCommand::Key,
         } => {
             let ctx = crate::commands_keys::open_cli(&data_dir, config, clock).await?;
-            let key = crate::domain::transfer::public_key(&ctx.vault)
+            let key = fiktiv_routine::transfer::public_key(&ctx.vault)
                 .await
                 .map_err(|e| anyhow::anyhow!("{e}"))?;
             println_out(&key);
@@ -171,7 +171,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<i32> {
             command: RetentionCommand::Run,
         } => {
             let ctx = crate::commands_keys::open_cli(&data_dir, config, clock).await?;
-            let r = crate::domain::end::run_retention(&ctx.vault, "cli")
+            let r = fiktiv_routine::end::run_retention(&ctx.vault, "cli")
                 .await
                 .map_err(|e| anyhow::anyhow!("{e}"))?;
             println_out(&format!(
@@ -257,7 +257,7 @@ fn write_new_private(path: &std::path::Path, bytes: &[u8]) -> std::io::Result<()
 }
 
 async fn tokens_command(ctx: &Context, command: TokensCommand) -> anyhow::Result<i32> {
-    use crate::domain::DomainError;
+    use fiktiv_routine::DomainError;
     let one_line = |e: DomainError| match e {
         DomainError::Invalid(v) => anyhow::anyhow!(
             "{}",
@@ -308,7 +308,7 @@ async fn tokens_command(ctx: &Context, command: TokensCommand) -> anyhow::Result
             Ok(0)
         }
         TokensCommand::Revoke { id } => {
-            let id: crate::domain::ids::TokenId =
+            let id: fiktiv_routine::ids::TokenId =
                 id.parse().map_err(|_| anyhow::anyhow!("not a token id"))?;
             if crate::auth::revoke(&ctx.vault, "cli", &id)
                 .await

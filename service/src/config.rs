@@ -25,7 +25,7 @@ pub struct Config {
     /// Cases moving between units and reopened (docs/LIFECYCLE.md).
     pub cases: CasesConfig,
     /// Case transfer packages between municipalities (docs/LIFECYCLE.md).
-    pub transfer: TransferConfig,
+    pub transfer: fiktiv_routine::transfer::TransferConfig,
     pub tokens: TokensConfig,
     /// The web UI: sessions, sign-in limits.
     pub web: WebConfig,
@@ -343,28 +343,6 @@ impl Default for CasesConfig {
             requests_per_person_per_day: 10,
         }
     }
-}
-
-/// `[transfer]`: case transfer packages between municipalities.
-#[derive(Debug, Clone, Default, Deserialize)]
-#[serde(deny_unknown_fields, default)]
-pub struct TransferConfig {
-    /// This municipality's name, written in every package it makes (for the receiver's
-    /// audit trail and staff).
-    pub municipality: Option<String>,
-    /// The municipalities whose packages are accepted: each name with its Fiktiv's
-    /// transfer public key (`fiktiv transfer key` there). A package from anyone else is
-    /// refused.
-    pub senders: Vec<TransferSender>,
-}
-
-/// A municipality whose packages are accepted.
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct TransferSender {
-    pub name: String,
-    /// Base64 of the 32-byte X25519 public key.
-    pub key: String,
 }
 
 /// API bearer tokens.

@@ -15,7 +15,7 @@ use fiktiv_vault::Db;
 use fiktiv_vault::{KeyRing, RootKey, SharedClock, Vault};
 
 use crate::config::Config;
-use crate::domain::Rules;
+use fiktiv_routine::Rules;
 
 /// A startup problem. Each prints as one line.
 #[derive(Debug, thiserror::Error)]
@@ -245,8 +245,8 @@ pub fn init_data_dir(data_dir: &Path) -> Result<bool, StartupError> {
 
 impl Context {
     /// The per-person limit on reveal requests (`[limits]`), for the domain.
-    pub fn reveal_limit(&self) -> crate::domain::reveal::RequestLimit {
-        crate::domain::reveal::RequestLimit {
+    pub fn reveal_limit(&self) -> fiktiv_routine::reveal::RequestLimit {
+        fiktiv_routine::reveal::RequestLimit {
             max: self.config.limits.reveal_requests_per_person,
             window_secs: self.config.limits.reveal_request_window_secs,
         }

@@ -11,9 +11,9 @@
 use chrono::TimeDelta;
 
 use crate::context::Context;
-use crate::domain::end::{run_retention, RetentionReport};
-use crate::domain::reviews::{remind, Reminded};
-use crate::domain::DomainResult;
+use fiktiv_routine::end::{run_retention, RetentionReport};
+use fiktiv_routine::reviews::{remind, Reminded};
+use fiktiv_routine::DomainResult;
 
 /// The review reminders' schedule.
 pub const REVIEW_REMINDERS: &str = "review-reminders";

@@ -3,7 +3,6 @@
 //! Layers: `config` (TOML), `context` (keys + database + vault at startup), `http`
 //! (thin handlers), `commands` (one function per CLI command).
 
-pub mod audit_actions;
 pub mod audit_export;
 pub mod auth;
 pub mod cli;
@@ -13,7 +12,6 @@ pub mod commands_keys;
 pub mod commands_users;
 pub mod config;
 pub mod context;
-pub mod domain;
 pub mod hardening;
 pub mod housekeeping;
 pub mod http;

@@ -25,7 +25,7 @@ use prometheus_client::registry::Registry;
 use sqlx::Row;
 
 use crate::context::Context;
-use crate::domain::{DomainError, DomainResult};
+use fiktiv_routine::{DomainError, DomainResult};
 
 /// Latency buckets in seconds.
 const BUCKETS: [f64; 12] = [
@@ -177,12 +177,12 @@ pub async fn snapshot(ctx: &Context) -> DomainResult<Snapshot> {
         .fetch_all(pool)
         .await?
     {
-        let country = crate::domain::parse_country(&r.try_get::<String, _>("country")?)?;
-        let last = crate::domain::parse_date(&r.try_get::<String, _>("last_review_on")?)?;
+        let country = fiktiv_routine::parse_country(&r.try_get::<String, _>("country")?)?;
+        let last = fiktiv_routine::parse_date(&r.try_get::<String, _>("last_review_on")?)?;
         let a = ctx
             .rules
             .review_policy(country)
-            .assess(last, crate::domain::today(vault, country));
+            .assess(last, fiktiv_routine::today(vault, country));
         match a.status {
             fiktiv_policies::review::ReviewStatus::DueSoon => s.reviews_due_soon += 1,
             fiktiv_policies::review::ReviewStatus::Overdue => s.reviews_overdue += 1,

@@ -11,10 +11,10 @@ use serde::Serialize;
 use utoipa::ToSchema;
 
 use crate::context::Context;
-use crate::domain::reveal::{self, RevealState};
-use crate::domain::reviews::{self, DueStatus};
-use crate::domain::{orders, DomainResult};
 use crate::provisioning::checks::{self, AlertFilter};
+use fiktiv_routine::reveal::{self, RevealState};
+use fiktiv_routine::reviews::{self, DueStatus};
+use fiktiv_routine::{orders, DomainResult};
 
 /// One kind of thing to do.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, ToSchema)]
@@ -149,7 +149,7 @@ pub async fn task_items(
     // The person's own unsaved work first (listed on the start page).
     push(
         TaskKind::PlanDrafts,
-        crate::domain::drafts::list_own(vault, &principal.id)
+        fiktiv_routine::drafts::list_own(vault, &principal.id)
             .await?
             .iter()
             .map(|d| d.case_id.to_string())
@@ -230,13 +230,13 @@ pub async fn task_items(
             .map(|o| o.order_id)
             .collect();
         keys.extend(
-            crate::domain::fictitious_changes::queue(vault, &p)
+            fiktiv_routine::fictitious_changes::queue(vault, &p)
                 .await?
                 .into_iter()
                 .map(|c| format!("change:{}", c.change_id)),
         );
         keys.extend(
-            crate::domain::guardians::waiting(vault, &p)
+            fiktiv_routine::guardians::waiting(vault, &p)
                 .await?
                 .into_iter()
                 .map(|g| format!("guardian:{}:{}", g.case_id, g.guardian_no)),
@@ -248,7 +248,7 @@ pub async fn task_items(
     let mut requests = Vec::new();
     if let Some(p) = muni(Action::CaseRequestList) {
         requests.extend(
-            crate::domain::case_requests::list_pending(vault, &p)
+            fiktiv_routine::case_requests::list_pending(vault, &p)
                 .await?
                 .into_iter()
                 .map(|r| r.request_id),
@@ -258,7 +258,7 @@ pub async fn task_items(
             let resource = Resource::Unit(unit.clone());
             if let Ok(p) = authz.authorize(principal, Action::CaseRequestList, &resource) {
                 requests.extend(
-                    crate::domain::case_requests::list_for_unit(vault, &p, unit)
+                    fiktiv_routine::case_requests::list_for_unit(vault, &p, unit)
                         .await?
                         .into_iter()
                         .filter(|r| r.to_decide)

@@ -11,7 +11,7 @@ use utoipa_axum::routes;
 
 use super::problem::{ApiError, ApiQuery, Problem};
 use super::{AppState, Caller};
-use crate::domain::audit_trail;
+use fiktiv_routine::audit_trail;
 
 pub fn routes() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()

@@ -10,7 +10,7 @@ use utoipa_axum::routes;
 
 use super::problem::{ApiError, ApiJson, Problem};
 use super::{AppState, Caller};
-use crate::domain::case_requests::{
+use fiktiv_routine::case_requests::{
     self, CaseRequestDecision, CaseRequestId, CaseRequestInput, CaseRequestView,
 };
 

@@ -9,12 +9,12 @@ use utoipa_axum::routes;
 
 use super::problem::{ApiError, ApiJson, Problem};
 use super::{AppState, Caller};
-use crate::domain::access_report::{self, AccessReport};
-use crate::domain::cases::{self, CaseOpened, CaseSummary, CaseView, IdentityView, OpenCase};
-use crate::domain::corrections::{self, IdentityCorrected, IdentityCorrection};
-use crate::domain::end::{self, EndInput, Ended};
-use crate::domain::labels::{self, LabelInput};
 use crate::provisioning::checks::{self, AlertView};
+use fiktiv_routine::access_report::{self, AccessReport};
+use fiktiv_routine::cases::{self, CaseOpened, CaseSummary, CaseView, IdentityView, OpenCase};
+use fiktiv_routine::corrections::{self, IdentityCorrected, IdentityCorrection};
+use fiktiv_routine::end::{self, EndInput, Ended};
+use fiktiv_routine::labels::{self, LabelInput};
 
 pub fn routes() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()

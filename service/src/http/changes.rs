@@ -10,7 +10,7 @@ use utoipa_axum::routes;
 
 use super::problem::{ApiError, ApiJson, Problem};
 use super::{AppState, Caller};
-use crate::domain::fictitious_changes::{self, FictitiousChange, FictitiousChangeInput};
+use fiktiv_routine::fictitious_changes::{self, FictitiousChange, FictitiousChangeInput};
 
 pub fn routes() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()

@@ -22,7 +22,7 @@ use utoipa::{Modify, OpenApi};
 use utoipa_axum::router::OpenApiRouter;
 
 use crate::context::Context;
-use crate::domain::{self, ids::OrderId, ids::RevealId, SharedRules};
+use fiktiv_routine::{self as domain, ids::OrderId, ids::RevealId, SharedRules};
 
 mod audit;
 mod case_requests;

@@ -10,8 +10,8 @@ use utoipa_axum::routes;
 
 use super::problem::{ApiError, ApiJson, ApiQuery, Problem};
 use super::{AppState, Caller};
-use crate::domain::orders::{self, OrderView};
-use crate::domain::registration::{self, RegisterInput, Registered};
+use fiktiv_routine::orders::{self, OrderView};
+use fiktiv_routine::registration::{self, RegisterInput, Registered};
 
 pub fn routes() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()

@@ -11,7 +11,7 @@ use serde::de::DeserializeOwned;
 use serde::Serialize;
 use utoipa::ToSchema;
 
-use crate::domain::{DomainError, FieldProblem};
+use fiktiv_routine::{DomainError, FieldProblem};
 
 /// Prefix of every problem type.
 pub const TYPE_PREFIX: &str = "urn:fiktiv:problem:";
@@ -175,14 +175,14 @@ impl From<DomainError> for ApiError {
             ),
             DomainError::Internal(msg) => {
                 tracing::error!(error = %msg, "internal error");
-                if msg.starts_with(crate::domain::DATABASE_UNAVAILABLE) {
+                if msg.starts_with(fiktiv_routine::DATABASE_UNAVAILABLE) {
                     Self::new(
                         StatusCode::SERVICE_UNAVAILABLE,
                         "database-unavailable",
                         "Database unavailable",
                         "The database could not be reached. Nothing was changed; try again.",
                     )
-                } else if msg.starts_with(crate::domain::AUDIT_UNAVAILABLE) {
+                } else if msg.starts_with(fiktiv_routine::AUDIT_UNAVAILABLE) {
                     Self::new(
                         StatusCode::SERVICE_UNAVAILABLE,
                         "audit-unavailable",

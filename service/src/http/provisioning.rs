@@ -15,12 +15,12 @@ use utoipa_axum::routes;
 
 use super::problem::{ApiError, ApiJson, ApiQuery, Problem};
 use super::{AppState, Caller};
-use crate::domain::DomainError;
 use crate::provisioning::checks::{self, AlertFilter, AlertView, RunView, StatusView};
 use crate::provisioning::config::TargetSpec;
 use crate::provisioning::jobs::{self, JobFilter, JobView};
 use crate::provisioning::sync::{self, ApplyResult, SyncPlan};
 use crate::provisioning::targets::{self, TargetView, TestReport};
+use fiktiv_routine::DomainError;
 
 pub fn routes() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()

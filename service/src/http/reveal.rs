@@ -9,8 +9,8 @@ use utoipa_axum::routes;
 
 use super::problem::{ApiError, ApiJson, Problem};
 use super::{AppState, Caller};
-use crate::domain::cases::IdentityView;
-use crate::domain::reveal::{
+use fiktiv_routine::cases::IdentityView;
+use fiktiv_routine::reveal::{
     self, RevealDecisionInput, RevealListItem, RevealRequestInput, RevealView,
 };
 

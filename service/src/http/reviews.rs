@@ -12,7 +12,7 @@ use utoipa_axum::routes;
 
 use super::problem::{ApiError, ApiJson, ApiQuery, Problem};
 use super::{AppState, Caller};
-use crate::domain::reviews::{self, ReviewHistory, ReviewInput, ReviewItem, ReviewRecorded};
+use fiktiv_routine::reviews::{self, ReviewHistory, ReviewInput, ReviewItem, ReviewRecorded};
 
 pub fn routes() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()

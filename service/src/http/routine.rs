@@ -12,14 +12,14 @@ use utoipa_axum::routes;
 
 use super::problem::{ApiError, ApiJson, ApiQuery, Problem};
 use super::{AppState, Caller};
-use crate::domain::decisions::{self, DecisionInput, DecisionRecorded};
-use crate::domain::fictitious::{self, FictitiousAccepted, FictitiousInput, Suggestions};
-use crate::domain::guardians::{
+use fiktiv_routine::decisions::{self, DecisionInput, DecisionRecorded};
+use fiktiv_routine::fictitious::{self, FictitiousAccepted, FictitiousInput, Suggestions};
+use fiktiv_routine::guardians::{
     self, GuardianFictitious, GuardianInput, GuardianRecorded, GuardianRemoval, GuardianWaiting,
 };
-use crate::domain::orders::{self, OrderInput, OrderSent};
-use crate::domain::plans::{self, Plan, PlanView, PlanWritten};
-use crate::domain::staff::{self, StaffToldInput, StaffToldRecorded};
+use fiktiv_routine::orders::{self, OrderInput, OrderSent};
+use fiktiv_routine::plans::{self, Plan, PlanView, PlanWritten};
+use fiktiv_routine::staff::{self, StaffToldInput, StaffToldRecorded};
 
 pub fn routes() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()

@@ -11,7 +11,7 @@ use utoipa_axum::routes;
 
 use super::problem::{ApiError, ApiJson, Problem};
 use super::{AppState, Caller};
-use crate::domain::transfer::{self, ExportInput, Imported, Package};
+use fiktiv_routine::transfer::{self, ExportInput, Imported, Package};
 
 pub fn routes() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()

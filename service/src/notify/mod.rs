@@ -26,9 +26,9 @@ use chrono::TimeDelta;
 use sha2::{Digest, Sha256};
 
 use crate::context::Context;
-use crate::domain::DomainResult;
 use crate::tasks::{self, TaskKind};
 use crate::web::accounts;
+use fiktiv_routine::DomainResult;
 
 pub use mail::{check_address, Mailer, SendError};
 pub use store::{Channel, Notice, Prefs};

@@ -10,9 +10,9 @@ use fiktiv_vault::Vault;
 use serde::Serialize;
 use sqlx::Row;
 
-use crate::domain::{DomainError, DomainResult};
 use crate::tasks::TaskKind;
 use crate::web::i18n::Lang;
+use fiktiv_routine::{DomainError, DomainResult};
 
 /// How a person wants to be told.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]

@@ -13,7 +13,7 @@ use super::sync::{self, SyncPlan, TargetPlanView};
 use super::{targets, worker};
 use crate::cli::{CheckCommand, SyncCommand, TargetsCommand};
 use crate::context::Context;
-use crate::domain::DomainError;
+use fiktiv_routine::DomainError;
 
 const ACTOR: &str = "cli";
 
@@ -304,7 +304,7 @@ pub async fn check_command(ctx: &Context, command: CheckCommand) -> anyhow::Resu
     let scope = match command {
         CheckCommand::Accounts { case: Some(c), .. } => {
             let (case, _) = parse_case(&c)?;
-            let unit = crate::domain::cases::unit_of(&ctx.vault, &case)
+            let unit = fiktiv_routine::cases::unit_of(&ctx.vault, &case)
                 .await
                 .map_err(err)?;
             RunScope::AccountCheckCase { case, unit }
@@ -319,7 +319,7 @@ pub async fn check_command(ctx: &Context, command: CheckCommand) -> anyhow::Resu
         } => return Err(anyhow!("give --case ID or --target NAME")),
         CheckCommand::Leaks { case: Some(c) } => {
             let (case, _) = parse_case(&c)?;
-            let unit = crate::domain::cases::unit_of(&ctx.vault, &case)
+            let unit = fiktiv_routine::cases::unit_of(&ctx.vault, &case)
                 .await
                 .map_err(err)?;
             RunScope::LeakScanCase { case, unit }

@@ -27,11 +27,11 @@ use sqlx::{AnyConnection, Row};
 use utoipa::{IntoParams, ToSchema};
 
 use super::config::ProvisioningConfig;
-use super::desired::Desired;
 use super::targets::TargetSet;
 use crate::context::Context;
-use crate::domain::{DomainError, DomainResult};
 use crate::provisioning::checks::AlertFacts;
+use fiktiv_routine::desired::Desired;
+use fiktiv_routine::{DomainError, DomainResult};
 
 /// What a job does on its target.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
@@ -157,7 +157,7 @@ pub async fn arm(
 /// target gets none there. One transaction. Returns the number of jobs armed.
 pub async fn fan_out(vault: &Vault, set: &TargetSet) -> DomainResult<usize> {
     let mut tx = vault.db().begin_write().await?;
-    let persons = super::desired::load_persons(&mut tx, None).await?;
+    let persons = fiktiv_routine::desired::load_persons(&mut tx, None).await?;
     let existing: std::collections::HashSet<(String, String)> =
         sqlx::query("SELECT person_id, target FROM prov_jobs")
             .fetch_all(&mut *tx)

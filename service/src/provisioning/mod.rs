@@ -9,7 +9,7 @@
 //! |---|---|
 //! | [`config`] | `[[targets]]`, `[provisioning]`, the target shapes of the API, building targets |
 //! | [`targets`] | the set of targets in force (file, API, embedded default); list, put, delete, test |
-//! | [`desired`] | the fictitious persons of each case and their desired state, derived from the routine's tables |
+//! | `fiktiv_routine::desired` | the fictitious persons of each case and their desired state, derived from the routine's tables |
 //! | [`jobs`] | the outbox: one job per (person, target), claimed with `FOR UPDATE SKIP LOCKED` / `BEGIN IMMEDIATE` |
 //! | [`worker`] | the worker pool started by `fiktiv serve`; one job = one guarded, idempotent operation |
 //! | [`sync`] | plan, apply (removal safety, two-stage deletion) and reconciliation |
@@ -29,12 +29,11 @@ use fiktiv_vault::Vault;
 use tokio::sync::Notify;
 
 use crate::config::Config;
-use crate::domain::DomainResult;
+use fiktiv_routine::DomainResult;
 
 pub mod checks;
 pub mod commands;
 pub mod config;
-pub mod desired;
 pub mod jobs;
 pub mod sync;
 pub mod targets;

@@ -29,10 +29,10 @@ use fiktiv_vault::audit::{fmt_time, NewEvent, Outcome};
 use serde::Serialize;
 use utoipa::ToSchema;
 
-use super::desired::{self, Desired, PersonRow};
 use super::jobs::{self, Arm, Op};
 use crate::context::Context;
-use crate::domain::DomainResult;
+use fiktiv_routine::desired::{self, Desired, PersonRow};
+use fiktiv_routine::DomainResult;
 
 /// One account in a plan.
 #[derive(Debug, Clone, Serialize, ToSchema)]

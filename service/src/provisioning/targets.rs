@@ -17,7 +17,7 @@ use utoipa::ToSchema;
 
 use super::config::{embedded_target, env_credential, Credential, TargetSpec};
 use crate::context::Context;
-use crate::domain::{DomainError, DomainResult, FieldProblem};
+use fiktiv_routine::{DomainError, DomainResult, FieldProblem};
 
 /// The sealing purpose of a target credential (bound with the target's name).
 const SEAL_PURPOSE: &str = "target-credential";
@@ -438,7 +438,7 @@ pub async fn test(ctx: &Context, name: &str) -> DomainResult<Option<Diagnosis>> 
             if d.ok() {
                 for country in [Country::Se, Country::No] {
                     let sample =
-                        crate::domain::registration::sample_number(&ctx.rules.numbers, country)
+                        fiktiv_routine::registration::sample_number(&ctx.rules.numbers, country)
                             .and_then(|n| {
                                 FictitiousNumber::new(
                                     match country {

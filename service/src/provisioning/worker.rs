@@ -23,11 +23,12 @@ use sqlx::Row;
 use tokio::sync::watch;
 use tokio::task::JoinSet;
 
+use super::checks;
 use super::jobs::{self, Claimed, JobResult, Op};
 use super::targets::{egress_guard, TargetSet};
-use super::{checks, desired};
 use crate::context::Context;
-use crate::domain::DomainResult;
+use fiktiv_routine::desired;
+use fiktiv_routine::DomainResult;
 
 /// Carries out one claimed job. Never panics; every failure is a [`JobResult`].
 pub async fn execute(ctx: &Context, set: &TargetSet, job: &Claimed) -> JobResult {

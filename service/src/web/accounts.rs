@@ -21,7 +21,7 @@ use sqlx::{AnyConnection, Row};
 use zeroize::Zeroizing;
 
 use super::totp;
-use crate::domain::{check_unit_code, DomainError, DomainResult, FieldProblem};
+use fiktiv_routine::{check_unit_code, DomainError, DomainResult, FieldProblem};
 
 /// Sealing purpose of the TOTP secret (bound into the sealed value).
 const TOTP_PURPOSE: &str = "totp";
@@ -291,7 +291,7 @@ pub async fn add(
     .execute(&mut *tx)
     .await;
     if let Err(e) = inserted {
-        return Err(if crate::domain::is_unique_violation(&e) {
+        return Err(if fiktiv_routine::is_unique_violation(&e) {
             DomainError::conflict("user.exists", "An account with that name exists.")
         } else {
             e.into()

@@ -57,7 +57,7 @@ use zeroize::Zeroizing;
 use super::accounts::{self};
 use super::session::{self, tokens_equal};
 use crate::config::{OidcConfig, OIDC_CLIENT_SECRET_ENV};
-use crate::domain::{check_unit_code, DomainError, DomainResult};
+use fiktiv_routine::{check_unit_code, DomainError, DomainResult};
 
 pub use super::oidc_accounts::{
     actor_for, audit_refusal, refuse_no_role, sign_in, step_up, step_up_actor,

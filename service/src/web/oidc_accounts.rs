@@ -10,7 +10,7 @@ use sqlx::Row;
 use super::accounts::{self, principal_id, Account, AUTH_OIDC, UNKNOWN_ACTOR};
 use super::oidc::{Mapped, Purpose, Refusal, OK_PURPOSE};
 use super::session::{self, NewSession};
-use crate::domain::DomainResult;
+use fiktiv_routine::DomainResult;
 
 /// The audit actor for a refusal: the principal when an account has the mapped name,
 /// else `web:unknown` (a person Fiktiv does not know is not written down).

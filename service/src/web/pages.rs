@@ -21,8 +21,8 @@ use super::views::{
     role_intro_key, Base, HomePage, MessagePage, PasswordPage, SigninPage, StepUpPage, REAUTH,
 };
 use super::Web;
-use crate::domain::DomainError;
 use crate::http::AppState;
+use fiktiv_routine::DomainError;
 
 /// The double-submit CSRF cookie of forms shown before sign-in.
 pub const ANON_CSRF_COOKIE: &str = "__Host-fiktiv-csrf";
@@ -226,7 +226,7 @@ pub async fn home(
             Vec::new()
         }
     };
-    let drafts = crate::domain::drafts::list_own(&st.ctx.vault, &s.account.principal().id)
+    let drafts = fiktiv_routine::drafts::list_own(&st.ctx.vault, &s.account.principal().id)
         .await
         .unwrap_or_default();
     let unread = crate::notify::store::unread(&st.ctx.vault, &s.account.user_id)

@@ -21,11 +21,11 @@ use super::pages_cases::ctx;
 use super::ui::{choices, posted, see_other, signed_in, Choice, Ctx, FormErrors};
 use super::views::Base;
 use super::Web;
-use crate::domain::cases::CaseState;
-use crate::domain::fictitious_changes::{self, FictitiousChange};
-use crate::domain::orders::{self, OrderView};
-use crate::domain::registration::{self, GuardianSerial, RegisterInput};
 use crate::http::AppState;
+use fiktiv_routine::cases::CaseState;
+use fiktiv_routine::fictitious_changes::{self, FictitiousChange};
+use fiktiv_routine::orders::{self, OrderView};
+use fiktiv_routine::registration::{self, GuardianSerial, RegisterInput};
 
 #[derive(Template)]
 #[template(path = "orders.html")]
@@ -36,7 +36,7 @@ pub struct OrdersPage {
     /// Changes of registered pupils' fictitious identities, waiting for registration.
     pub changes: Vec<FictitiousChange>,
     /// New guardians of registered pupils, waiting for registration.
-    pub guardians: Vec<crate::domain::guardians::GuardianWaiting>,
+    pub guardians: Vec<fiktiv_routine::guardians::GuardianWaiting>,
     pub notice: Option<&'static str>,
 }
 
@@ -61,7 +61,7 @@ pub async fn queue(
         Ok(c) => c,
         Err(e) => return c.fail(&st, e, "/"),
     };
-    let guardians = match crate::domain::guardians::waiting(&st.ctx.vault, &permit).await {
+    let guardians = match fiktiv_routine::guardians::waiting(&st.ctx.vault, &permit).await {
         Ok(g) => g,
         Err(e) => return c.fail(&st, e, "/"),
     };
@@ -131,7 +131,7 @@ pub async fn register_guardian(
     let Ok(n) = n.parse::<i64>() else {
         return c.not_found(&st);
     };
-    match crate::domain::guardians::register(&st.ctx.vault, &st.rules, &permit, &case, n).await {
+    match fiktiv_routine::guardians::register(&st.ctx.vault, &st.rules, &permit, &case, n).await {
         Ok(_) => see_other("/orders?done=guardian-registered"),
         Err(e) => c.fail(&st, e, "/orders"),
     }
@@ -158,7 +158,7 @@ pub struct RegisterPage {
 /// The Norwegian individual numbers allowed for a (fictitious) birth date, written as
 /// ranges; `None` for a Swedish order or a date that does not parse.
 fn no_allowed_text(st: &AppState, order: &OrderView) -> Option<String> {
-    if order.country != crate::domain::cases::CountryCode::No {
+    if order.country != fiktiv_routine::cases::CountryCode::No {
         return None;
     }
     let year: i32 = order.pupil.birth_date.get(..4)?.parse().ok()?;
@@ -202,7 +202,7 @@ impl RegisterPage {
     pub fn guarantee(&self) -> &'static str {
         use fiktiv_policies::number_ranges::CheckDigitRule;
         match (self.order.country, self.check_digit) {
-            (crate::domain::cases::CountryCode::No, _) => "register.guarantee-no-synthetic",
+            (fiktiv_routine::cases::CountryCode::No, _) => "register.guarantee-no-synthetic",
             (_, CheckDigitRule::MustFailLuhn) => "register.guarantee-se-fail-luhn",
             (_, CheckDigitRule::MustPassLuhn) => "register.guarantee-se-pass-luhn",
             (_, CheckDigitRule::Ss12000Temporary) => "register.guarantee-se-temporary",

@@ -21,8 +21,8 @@ use super::pages_cases::ctx;
 use super::ui::{signed_in, Ctx, FormErrors};
 use super::views::Base;
 use super::Web;
-use crate::domain::audit_trail;
 use crate::http::AppState;
+use fiktiv_routine::audit_trail;
 
 /// The result of verifying the chain.
 #[derive(Debug)]

@@ -24,13 +24,13 @@ use super::pages_runs::{run_page, RunKind};
 use super::ui::{choices, posted, see_other, signed_in, Choice, CsrfForm, FormErrors};
 use super::views::Base;
 use super::Web;
-use crate::domain::cases::{
-    self, CaseState, CaseSummary, CaseView, CountryCode, IdentityView, OpenCase,
-};
-use crate::domain::guardians::{self, GuardianSummary};
-use crate::domain::labels;
 use crate::http::AppState;
 use crate::provisioning::checks;
+use fiktiv_routine::cases::{
+    self, CaseState, CaseSummary, CaseView, CountryCode, IdentityView, OpenCase,
+};
+use fiktiv_routine::guardians::{self, GuardianSummary};
+use fiktiv_routine::labels;
 
 macro_rules! ctx {
     ($e:expr) => {
@@ -457,7 +457,7 @@ pub async fn set_label(
     };
     match labels::set(&st.ctx.vault, &permit, &case, input).await {
         Ok(()) => see_other(&format!("/cases/{case}?done=label")),
-        Err(crate::domain::DomainError::Invalid(_)) => {
+        Err(fiktiv_routine::DomainError::Invalid(_)) => {
             see_other(&format!("/cases/{case}?done=label-invalid"))
         }
         Err(e) => c.fail(&st, e, &format!("/cases/{case}")),

@@ -36,12 +36,12 @@ use super::session::require_fresh_second_factor;
 use super::ui::{posted, see_other, signed_in, Ctx, FormErrors};
 use super::views::Base;
 use super::Web;
-use crate::domain::cases::CaseView;
-use crate::domain::corrections::{self, IdentityCorrection};
-use crate::domain::fictitious_changes::{self, FictitiousChangeInput};
-use crate::domain::guardians::{self, GuardianRemoval};
-use crate::domain::DomainError;
 use crate::http::AppState;
+use fiktiv_routine::cases::CaseView;
+use fiktiv_routine::corrections::{self, IdentityCorrection};
+use fiktiv_routine::fictitious_changes::{self, FictitiousChangeInput};
+use fiktiv_routine::guardians::{self, GuardianRemoval};
+use fiktiv_routine::DomainError;
 use fiktiv_vault::CaseId;
 
 #[derive(Template)]
@@ -323,11 +323,11 @@ pub struct RemovalPage {
     pub errors: FormErrors,
 }
 
-fn guardian_no(n: &str) -> Result<i64, crate::domain::DomainError> {
+fn guardian_no(n: &str) -> Result<i64, fiktiv_routine::DomainError> {
     n.parse::<i64>()
         .ok()
-        .filter(|n| (1..=crate::domain::guardians::MAX_GUARDIANS).contains(n))
-        .ok_or(crate::domain::DomainError::NotFound)
+        .filter(|n| (1..=fiktiv_routine::guardians::MAX_GUARDIANS).contains(n))
+        .ok_or(fiktiv_routine::DomainError::NotFound)
 }
 
 /// `GET /cases/{id}/guardians/{n}/removal`: a guardian is no longer the pupil's

@@ -19,10 +19,10 @@ use super::pages_plan::case_view;
 use super::ui::{choices, posted, see_other, signed_in, Choice, Ctx, FormErrors};
 use super::views::Base;
 use super::Web;
-use crate::domain::cases::CaseView;
-use crate::domain::end::{self, EndInput, EndReason, RetentionSchedule};
-use crate::domain::local_date;
 use crate::http::AppState;
+use fiktiv_routine::cases::CaseView;
+use fiktiv_routine::end::{self, EndInput, EndReason, RetentionSchedule};
+use fiktiv_routine::local_date;
 
 #[derive(Template)]
 #[template(path = "end.html")]
@@ -174,7 +174,7 @@ pub async fn end_write(
 #[template(path = "access_report.html")]
 pub struct AccessReportPage {
     pub base: Base,
-    pub report: crate::domain::access_report::AccessReport,
+    pub report: fiktiv_routine::access_report::AccessReport,
 }
 
 /// The right-of-access report, styled for print (`GET /cases/{id}/access-report`). It
@@ -193,7 +193,7 @@ pub async fn access_report(
     {
         return see_other(&format!("/step-up?next=/cases/{case}/access-report"));
     }
-    match crate::domain::access_report::produce(&st.ctx.vault, &permit, &case).await {
+    match fiktiv_routine::access_report::produce(&st.ctx.vault, &permit, &case).await {
         Ok(report) => {
             let page = AccessReportPage {
                 // `here` is the case: switching language must not produce it again.

@@ -21,13 +21,13 @@ use super::pages_cases::ctx;
 use super::ui::{choices, lines, posted, see_other, signed_in, ticked, Choice, Ctx, FormErrors};
 use super::views::Base;
 use super::Web;
-use crate::domain::cases::{self, CaseView};
-use crate::domain::orders::{self, OrderInput};
-use crate::domain::plans;
-use crate::domain::reviews::{self, ReviewHistory, ReviewInput, ReviewItem, ReviewOutcome};
-use crate::domain::staff::{self, StaffToldInput, StaffToldRecorded};
-use crate::domain::{fmt_date, local_date};
 use crate::http::AppState;
+use fiktiv_routine::cases::{self, CaseView};
+use fiktiv_routine::orders::{self, OrderInput};
+use fiktiv_routine::plans;
+use fiktiv_routine::reviews::{self, ReviewHistory, ReviewInput, ReviewItem, ReviewOutcome};
+use fiktiv_routine::staff::{self, StaffToldInput, StaffToldRecorded};
+use fiktiv_routine::{fmt_date, local_date};
 
 // ---------------------------------------------------------------------------
 // The order

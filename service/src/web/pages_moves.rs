@@ -21,12 +21,12 @@ use super::pages_cases::ctx;
 use super::ui::{choices, posted, see_other, signed_in, Choice, Ctx, FormErrors};
 use super::views::Base;
 use super::Web;
-use crate::domain::case_requests::{
+use crate::http::AppState;
+use fiktiv_routine::case_requests::{
     self, CaseRequestDecision, CaseRequestId, CaseRequestInput, CaseRequestKind, CaseRequestState,
     CaseRequestView,
 };
-use crate::domain::cases::CountryCode;
-use crate::http::AppState;
+use fiktiv_routine::cases::CountryCode;
 
 /// One unit's requests (or, for an approver, all pending ones).
 pub struct UnitRequests {
@@ -291,7 +291,7 @@ async fn decide(
     match case_requests::decide(&st.ctx.vault, &permit, &id, input).await {
         Ok(_) if accept => see_other("/case-requests?done=accepted"),
         Ok(_) => see_other("/case-requests?done=refused"),
-        Err(crate::domain::DomainError::Invalid(_)) => c.problem(
+        Err(fiktiv_routine::DomainError::Invalid(_)) => c.problem(
             &st,
             StatusCode::UNPROCESSABLE_ENTITY,
             "error.conflict-title",

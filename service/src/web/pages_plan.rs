@@ -24,14 +24,14 @@ use super::session;
 use super::ui::{choices, lines, posted, see_other, signed_in, ticked, Choice, Ctx, FormErrors};
 use super::views::Base;
 use super::Web;
-use crate::domain::cases::{self, CaseView, CountryCode};
-use crate::domain::decisions::{self, DecisionInput, LoginDecision};
-use crate::domain::drafts;
-use crate::domain::fictitious::{self, FictitiousInput, Suggestions};
-use crate::domain::guardians::{self, GuardianInput, GuardianReal, GuardianSummary};
-use crate::domain::plans::{self, Plan, PlanVersionInfo};
-use crate::domain::{fmt_date, local_date, DomainError};
 use crate::http::AppState;
+use fiktiv_routine::cases::{self, CaseView, CountryCode};
+use fiktiv_routine::decisions::{self, DecisionInput, LoginDecision};
+use fiktiv_routine::drafts;
+use fiktiv_routine::fictitious::{self, FictitiousInput, Suggestions};
+use fiktiv_routine::guardians::{self, GuardianInput, GuardianReal, GuardianSummary};
+use fiktiv_routine::plans::{self, Plan, PlanVersionInfo};
+use fiktiv_routine::{fmt_date, local_date, DomainError};
 
 /// The largest plan form accepted (4 MiB): seven text fields at their 4,000-character
 /// limit fit many times over, and so does a pasted text of 200,000 characters

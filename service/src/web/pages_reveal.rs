@@ -24,12 +24,12 @@ use super::session::require_fresh_second_factor;
 use super::ui::{posted, see_other, signed_in, CsrfForm, Ctx, FormErrors};
 use super::views::Base;
 use super::Web;
-use crate::domain::cases::IdentityView;
-use crate::domain::reveal::{
+use crate::http::AppState;
+use fiktiv_routine::cases::IdentityView;
+use fiktiv_routine::reveal::{
     self, RevealDecisionInput, RevealListItem, RevealRequestInput, RevealState,
 };
-use crate::domain::DomainError;
-use crate::http::AppState;
+use fiktiv_routine::DomainError;
 
 #[derive(Template)]
 #[template(path = "reveals.html")]

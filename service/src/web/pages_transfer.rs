@@ -26,9 +26,9 @@ use super::session::require_fresh_second_factor;
 use super::ui::{posted, see_other, signed_in, Ctx, FormErrors};
 use super::views::Base;
 use super::Web;
-use crate::domain::cases::CaseView;
-use crate::domain::transfer::{self, Consent, ExportInput, Package};
 use crate::http::AppState;
+use fiktiv_routine::cases::CaseView;
+use fiktiv_routine::transfer::{self, Consent, ExportInput, Package};
 
 #[derive(Template)]
 #[template(path = "transfer.html")]
@@ -132,7 +132,7 @@ pub async fn write(
                 Err(e) => {
                     return c.fail(
                         &st,
-                        crate::domain::DomainError::Internal(e.to_string()),
+                        fiktiv_routine::DomainError::Internal(e.to_string()),
                         "/",
                     )
                 }

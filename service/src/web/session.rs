@@ -17,7 +17,7 @@ use subtle::ConstantTimeEq;
 use zeroize::Zeroizing;
 
 use super::accounts::{account_from_row, Account};
-use crate::domain::{DomainError, DomainResult};
+use fiktiv_routine::{DomainError, DomainResult};
 
 /// The session cookie. `__Host-`: Secure, no Domain, Path=/ (the browser enforces it).
 pub const COOKIE: &str = "__Host-fiktiv";

@@ -10,7 +10,7 @@ use subtle::ConstantTimeEq;
 use totp_rs::{Algorithm, Secret, TOTP};
 use zeroize::Zeroizing;
 
-use crate::domain::{DomainError, DomainResult};
+use fiktiv_routine::{DomainError, DomainResult};
 
 /// Seconds per step.
 pub const STEP_SECS: u64 = 30;

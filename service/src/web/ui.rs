@@ -23,9 +23,9 @@ use super::security::cross_site;
 use super::session::Session;
 use super::views::Base;
 use super::Web;
-use crate::domain::ids::{OrderId, RevealId};
-use crate::domain::{self, DomainError, FieldProblem};
 use crate::http::AppState;
+use fiktiv_routine::ids::{OrderId, RevealId};
+use fiktiv_routine::{self as domain, DomainError, FieldProblem};
 
 /// A signed-in request: the translator, the session and its principal.
 pub(super) struct Ctx {

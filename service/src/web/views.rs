@@ -234,7 +234,7 @@ pub struct HomePage {
     /// What needs doing (`tasks::tasks`, as `GET /api/v1/me/tasks`).
     pub tasks: Vec<crate::tasks::Task>,
     /// The person's own plan drafts (kept when a session ended while writing).
-    pub drafts: Vec<crate::domain::drafts::DraftInfo>,
+    pub drafts: Vec<fiktiv_routine::drafts::DraftInfo>,
     /// Unread notices (`/notifications`).
     pub unread: i64,
 }

@@ -949,7 +949,7 @@ async fn refused_names_are_limited_per_person() {
     .await;
     let f =
         |first: &str| json!({"first_name": first, "last_name": "Berg", "birth_date": "2015-09-03"});
-    let max = fiktiv::domain::fictitious::MAX_REFUSED_NAMES;
+    let max = fiktiv_routine::fictitious::MAX_REFUSED_NAMES;
     for i in 0..max {
         let (s, v) = e
             .call(
@@ -985,7 +985,7 @@ async fn refused_names_are_limited_per_person() {
     assert_eq!(s, StatusCode::OK, "{v}");
     // A day later the limit is lifted.
     e.clock.advance(chrono::Duration::hours(
-        fiktiv::domain::fictitious::REFUSED_NAMES_WINDOW_HOURS + 1,
+        fiktiv_routine::fictitious::REFUSED_NAMES_WINDOW_HOURS + 1,
     ));
     let (s, v) = e
         .call(
@@ -1008,7 +1008,7 @@ async fn suggestions_never_pair_into_a_real_name() {
         at(2026, 3, 2),
     )
     .await;
-    let (firsts, lasts) = fiktiv::domain::fictitious::name_lists(fiktiv_policies::Country::Se);
+    let (firsts, lasts) = fiktiv_routine::fictitious::name_lists(fiktiv_policies::Country::Se);
     let (real_first, real_last) = (firsts[0], lasts[0]);
     // Another school's pupil has a name made of the lists' own names.
     e.ok(

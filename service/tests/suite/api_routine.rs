@@ -855,7 +855,7 @@ async fn end_and_shred(e: &Env, case: &str, number: &str, first: &str, last: &st
     assert_eq!(s, StatusCode::CONFLICT);
     let shred_on = ended["identity_shred_on"].as_str().unwrap().to_owned();
     // Nothing is shredded early.
-    let r = fiktiv::domain::end::run_retention(&e.vault, "test")
+    let r = fiktiv_routine::end::run_retention(&e.vault, "test")
         .await
         .unwrap();
     assert_eq!((r.identities, r.plans, r.records), (0, 0, 0));
@@ -869,7 +869,7 @@ async fn end_and_shred(e: &Env, case: &str, number: &str, first: &str, last: &st
     .await;
     let d = chrono::NaiveDate::parse_from_str(&shred_on, "%Y-%m-%d").unwrap();
     e.clock.set(d.and_hms_opt(9, 0, 0).unwrap().and_utc());
-    let r = fiktiv::domain::end::run_retention(&e.vault, "test")
+    let r = fiktiv_routine::end::run_retention(&e.vault, "test")
         .await
         .unwrap();
     assert_eq!(r.identities, 1);
@@ -884,7 +884,7 @@ async fn end_and_shred(e: &Env, case: &str, number: &str, first: &str, last: &st
     e.ok(StatusCode::OK, "GET", &format!("{c}/plan"), SCHOOL_A, None)
         .await;
     e.clock.advance(TimeDelta::days(2 * 366 + 1));
-    let r = fiktiv::domain::end::run_retention(&e.vault, "test")
+    let r = fiktiv_routine::end::run_retention(&e.vault, "test")
         .await
         .unwrap();
     assert_eq!((r.plans, r.records), (1, 1));

@@ -229,12 +229,12 @@ async fn local_dates_around_midnight(db: TestDatabase) {
         .unwrap()
         .with_timezone(&Utc);
     e.clock.set(midnight - TimeDelta::minutes(1));
-    let r = fiktiv::domain::end::run_retention(&e.vault, "test")
+    let r = fiktiv_routine::end::run_retention(&e.vault, "test")
         .await
         .unwrap();
     assert_eq!(r.identities, 0);
     e.clock.set(midnight);
-    let r = fiktiv::domain::end::run_retention(&e.vault, "test")
+    let r = fiktiv_routine::end::run_retention(&e.vault, "test")
         .await
         .unwrap();
     assert_eq!(r.identities, 1);
@@ -1207,7 +1207,7 @@ async fn shredding_follows_the_configured_retention_per_record_class() {
     assert_eq!(ended["records_shred_on"], "2026-05-01");
     assert_eq!(e.count("deprovision_requests").await, 1);
     let run = || async {
-        let r = fiktiv::domain::end::run_retention(&e.vault, "test")
+        let r = fiktiv_routine::end::run_retention(&e.vault, "test")
             .await
             .unwrap();
         (r.identities, r.plans, r.records)

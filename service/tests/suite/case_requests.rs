@@ -651,7 +651,7 @@ async fn one_person_may_ask_only_so_often(db: TestDatabase) {
             &fiktiv_policies::Resource::Unit(UNIT_B.to_string()),
         )
         .unwrap();
-    let refused = fiktiv::domain::case_requests::request(
+    let refused = fiktiv_routine::case_requests::request(
         &e.vault,
         &e.ctx.rules,
         &permit,
@@ -665,7 +665,7 @@ async fn one_person_may_ask_only_so_often(db: TestDatabase) {
     assert!(
         matches!(
             refused,
-            Err(fiktiv::domain::DomainError::Busy {
+            Err(fiktiv_routine::DomainError::Busy {
                 code: "requests-rate-limited",
                 ..
             })

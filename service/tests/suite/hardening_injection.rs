@@ -90,7 +90,7 @@ async fn directory_and_filter_injections_in_labels_arrive_as_inert_values() {
     // group, each DN under the groups base; the label is the description, a value.
     let mut ids: Vec<String> = LABELS
         .iter()
-        .map(|l| fiktiv::provisioning::desired::group_id(UNIT_A, l))
+        .map(|l| fiktiv_routine::desired::group_id(UNIT_A, l))
         .collect();
     ids.sort();
     ids.dedup();
@@ -119,7 +119,7 @@ async fn directory_and_filter_injections_in_labels_arrive_as_inert_values() {
         assert!(
             desc.1 == UNIT_A
                 || LABELS.iter().any(|l| {
-                    *l == desc.1 && fiktiv::provisioning::desired::group_id(UNIT_A, l) == value
+                    *l == desc.1 && fiktiv_routine::desired::group_id(UNIT_A, l) == value
                 }),
             "{dn}: description {:?}",
             desc.1

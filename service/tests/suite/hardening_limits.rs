@@ -154,12 +154,12 @@ async fn reveal_requests_are_limited_per_person() {
             },
         )
         .unwrap();
-    let input: fiktiv::domain::reveal::RevealRequestInput =
+    let input: fiktiv_routine::reveal::RevealRequestInput =
         serde_json::from_value(ask.clone()).unwrap();
-    let target = fiktiv::domain::reveal::resolve(&e.vault, &input)
+    let target = fiktiv_routine::reveal::resolve(&e.vault, &input)
         .await
         .unwrap();
-    let refused = fiktiv::domain::reveal::request(
+    let refused = fiktiv_routine::reveal::request(
         &e.vault,
         &permit,
         &target,
@@ -170,7 +170,7 @@ async fn reveal_requests_are_limited_per_person() {
     assert!(
         matches!(
             refused,
-            Err(fiktiv::domain::DomainError::Busy {
+            Err(fiktiv_routine::DomainError::Busy {
                 code: "rate-limited",
                 ..
             })
@@ -333,7 +333,7 @@ async fn the_worker_pool_is_bounded_and_checks_are_capped() {
     assert!(
         matches!(
             refused,
-            Err(fiktiv::domain::DomainError::Busy {
+            Err(fiktiv_routine::DomainError::Busy {
                 code: "runs-busy",
                 ..
             })

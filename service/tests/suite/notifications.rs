@@ -262,9 +262,9 @@ async fn everyone_is_told_once_what_is_new(db: TestDatabase) {
         .authz
         .authorize(&sara.principal, Action::RevealRequest, &unit)
         .unwrap();
-    let target = fiktiv::domain::reveal::resolve(
+    let target = fiktiv_routine::reveal::resolve(
         &e.vault,
-        &fiktiv::domain::reveal::RevealRequestInput {
+        &fiktiv_routine::reveal::RevealRequestInput {
             case_id: Some(case.clone()),
             fictitious_number: None,
             purpose: "Kontakt med vårdnadshavare".into(),
@@ -272,7 +272,7 @@ async fn everyone_is_told_once_what_is_new(db: TestDatabase) {
     )
     .await
     .unwrap();
-    let asked = fiktiv::domain::reveal::request(
+    let asked = fiktiv_routine::reveal::request(
         &e.vault,
         &permit,
         &target,
@@ -288,8 +288,8 @@ async fn everyone_is_told_once_what_is_new(db: TestDatabase) {
         vec![("reveals-to-decide".into(), 1)]
     );
 
-    let id: fiktiv::domain::ids::RevealId = asked.reveal_id.parse().unwrap();
-    let (unit_of, requested_by) = fiktiv::domain::reveal::lookup(&e.vault, &id).await.unwrap();
+    let id: fiktiv_routine::ids::RevealId = asked.reveal_id.parse().unwrap();
+    let (unit_of, requested_by) = fiktiv_routine::reveal::lookup(&e.vault, &id).await.unwrap();
     let decide = e
         .ctx
         .authz
@@ -302,12 +302,12 @@ async fn everyone_is_told_once_what_is_new(db: TestDatabase) {
             },
         )
         .unwrap();
-    fiktiv::domain::reveal::decide(
+    fiktiv_routine::reveal::decide(
         &e.vault,
         &e.ctx.rules,
         &decide,
         &id,
-        fiktiv::domain::reveal::RevealDecisionInput {
+        fiktiv_routine::reveal::RevealDecisionInput {
             approve: true,
             reason: None,
         },

@@ -9,8 +9,8 @@ use crate::api_common;
 use api_common::*;
 use axum::http::StatusCode;
 use chrono::TimeDelta;
-use fiktiv::domain::reviews::Reminded;
 use fiktiv::housekeeping::run_due;
+use fiktiv_routine::reviews::Reminded;
 use fiktiv_tests::TestDatabase;
 use serde_json::json;
 

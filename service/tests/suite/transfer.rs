@@ -10,8 +10,9 @@ use crate::api_common;
 
 use api_common::*;
 use axum::http::StatusCode;
-use fiktiv::config::{Config, TransferSender};
-use fiktiv::domain::transfer::{self, Consent, Payload, RealPart};
+use fiktiv::config::Config;
+use fiktiv_routine::transfer::TransferSender;
+use fiktiv_routine::transfer::{self, Consent, Payload, RealPart};
 use fiktiv_tests::TestDatabase;
 use serde_json::{json, Value};
 use zeroize::Zeroizing;

@@ -50,7 +50,7 @@ async fn scenario(db: TestDatabase) {
         .unwrap();
     assert!(matches!(
         accounts::add(&vault, "cli", "anna", &[Role::Auditor], &[]).await,
-        Err(fiktiv::domain::DomainError::Conflict { .. })
+        Err(fiktiv_routine::DomainError::Conflict { .. })
     ));
     assert!(accounts::add(&vault, "cli", "bo", &[Role::School], &[])
         .await

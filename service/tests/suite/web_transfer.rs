@@ -54,7 +54,7 @@ fn make_package(s: &Browser, server: &Server, case_path: &str, recipient: &str) 
 /// A package from `a` for `recipient` that carries the plan without consent to it:
 /// sealed in this process with `a`'s keys (its data directory and configuration).
 fn beyond_consent(a: &Server, recipient: &str) -> String {
-    use fiktiv::domain::transfer::{self, Consent, Payload, RealPart};
+    use fiktiv_routine::transfer::{self, Consent, Payload, RealPart};
     use zeroize::Zeroizing;
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()

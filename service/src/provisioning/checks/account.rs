@@ -11,9 +11,9 @@ use sqlx::Row;
 use utoipa::ToSchema;
 
 use crate::context::Context;
-use crate::domain::DomainResult;
-use crate::provisioning::desired::{self, Desired, PersonRow};
 use crate::provisioning::targets::TargetEntry;
+use fiktiv_routine::desired::{self, Desired, PersonRow};
+use fiktiv_routine::DomainResult;
 
 use super::*;
 

@@ -11,8 +11,8 @@ use sqlx::Row;
 use utoipa::{IntoParams, ToSchema};
 
 use crate::context::Context;
-use crate::domain::{DomainError, DomainResult};
 use crate::provisioning::targets::Source;
+use fiktiv_routine::{DomainError, DomainResult};
 
 use super::*;
 

@@ -14,8 +14,8 @@ use sqlx::Row;
 use utoipa::ToSchema;
 
 use crate::context::Context;
-use crate::domain::DomainResult;
 use crate::provisioning::jobs::raise_alert;
+use fiktiv_routine::DomainResult;
 
 use super::*;
 

@@ -23,7 +23,7 @@ use sqlx::Row;
 use utoipa::ToSchema;
 
 use crate::context::Context;
-use crate::domain::{DomainError, DomainResult};
+use fiktiv_routine::{DomainError, DomainResult};
 
 /// What a run does and for whom.
 #[derive(Debug, Clone)]
@@ -152,7 +152,7 @@ pub async fn start(
     // At most `[limits] concurrent_runs` account checks and leak scans at once, for every
     // way in (API, web UI, CLI), counted and claimed in one serialized transaction.
     // Reconciliation is not a check: it is not counted against it.
-    crate::domain::lock_limit(vault, &mut tx, crate::domain::LIMIT_LOCK_RUNS).await?;
+    fiktiv_routine::lock_limit(vault, &mut tx, fiktiv_routine::LIMIT_LOCK_RUNS).await?;
     let running: i64 = sqlx::query_scalar(
         "SELECT COUNT(*) FROM prov_runs WHERE state = 'running' AND kind <> 'reconcile'",
     )
@@ -430,7 +430,7 @@ pub async fn start_account_check_case(
     case: &CaseId,
 ) -> DomainResult<RunView> {
     permit.require(Action::AccountCheck)?;
-    let unit = crate::domain::cases::unit_of(&ctx.vault, case).await?;
+    let unit = fiktiv_routine::cases::unit_of(&ctx.vault, case).await?;
     start(
         ctx,
         permit.principal_id(),
@@ -469,7 +469,7 @@ pub async fn start_leak_scan(
     let scope = match case {
         Some(c) => RunScope::LeakScanCase {
             case: *c,
-            unit: crate::domain::cases::unit_of(&ctx.vault, c).await?,
+            unit: fiktiv_routine::cases::unit_of(&ctx.vault, c).await?,
         },
         None => RunScope::LeakScanAll,
     };

@@ -21,11 +21,13 @@ use sqlx::AnyConnection;
 use utoipa::ToSchema;
 
 pub mod access_report;
+pub mod audit_actions;
 pub mod audit_trail;
 pub mod case_requests;
 pub mod cases;
 pub mod corrections;
 pub mod decisions;
+pub mod desired;
 pub mod drafts;
 pub mod end;
 pub mod fictitious;

@@ -407,7 +407,7 @@ pub async fn register(
         .bind(order.to_string())
         .execute(&mut *tx)
         .await?;
-    crate::provisioning::desired::sync_case(vault, &mut tx, &case).await?; // desired on the targets
+    crate::desired::sync_case(vault, &mut tx, &case).await?; // desired on the targets
     audit_ok(vault, &mut tx, permit, Some(case), None).await?;
     match tx.commit().await {
         Err(e) if is_unique_violation(&e) => return Err(unavailable()),

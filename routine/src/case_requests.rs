@@ -534,7 +534,7 @@ pub async fn decide(
         }
         // Persons already provisioned get a new revision: one job per target moves
         // them in place (reopened ones wait for the new plan version).
-        crate::provisioning::desired::touch_case(&mut tx, &s.case).await?;
+        crate::desired::touch_case(&mut tx, &s.case).await?;
     }
     audit_ok(vault, &mut tx, permit, Some(s.case), Some(new_state)).await?;
     tx.commit().await?;

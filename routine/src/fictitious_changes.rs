@@ -369,7 +369,7 @@ pub async fn register(
     .bind(change)
     .execute(&mut *tx)
     .await?;
-    crate::provisioning::desired::touch_case(&mut tx, &case).await?;
+    crate::desired::touch_case(&mut tx, &case).await?;
     audit_ok(
         vault,
         &mut tx,

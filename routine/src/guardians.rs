@@ -377,7 +377,7 @@ pub async fn remove(
     .bind(subject(n))
     .execute(&mut *tx)
     .await?;
-    crate::provisioning::desired::touch_case(&mut tx, case).await?;
+    crate::desired::touch_case(&mut tx, case).await?;
     audit_ok(vault, &mut tx, permit, Some(*case), Some(&reason)).await?;
     tx.commit().await?;
     vault.db().checkpoint().await?;
@@ -489,8 +489,8 @@ pub async fn register(
         .await?;
     // The new guardian's person first, then a new revision of every present person, so
     // that the pupil's roster row relates the new guardian.
-    crate::provisioning::desired::sync_case(vault, &mut tx, case).await?;
-    crate::provisioning::desired::touch_case(&mut tx, case).await?;
+    crate::desired::sync_case(vault, &mut tx, case).await?;
+    crate::desired::touch_case(&mut tx, case).await?;
     audit_ok(
         vault,
         &mut tx,

@@ -44,7 +44,28 @@ use super::{
     audit_ok, audit_refused, check_date, country_str, fmt_date, parse_country, today, DomainError,
     DomainResult, FieldProblem, Rules,
 };
-use crate::config::TransferConfig;
+
+/// `[transfer]`: case transfer packages between municipalities.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct TransferConfig {
+    /// This municipality's name, written in every package it makes (for the receiver's
+    /// audit trail and staff).
+    pub municipality: Option<String>,
+    /// The municipalities whose packages are accepted: each name with its Fiktiv's
+    /// transfer public key (`fiktiv transfer key` there). A package from anyone else is
+    /// refused.
+    pub senders: Vec<TransferSender>,
+}
+
+/// A municipality whose packages are accepted.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TransferSender {
+    pub name: String,
+    /// Base64 of the 32-byte X25519 public key.
+    pub key: String,
+}
 
 type Kem = X25519HkdfSha256;
 type PublicKey = <Kem as hpke::Kem>::PublicKey;
@@ -57,7 +78,7 @@ const INFO: &[u8] = b"fiktiv case transfer package v1";
 const SECRET_PURPOSE: &str = "transfer-key";
 const SECRET_OWNER: &str = "instance";
 /// The purpose of the audited read of the real identity for a package.
-pub(crate) const EXPORT_PURPOSE: &str = "transfer package to another municipality";
+pub const EXPORT_PURPOSE: &str = "transfer package to another municipality";
 /// The purpose of the audit event of a package made: this, then the package id.
 pub(crate) const PACKAGE_PURPOSE_PREFIX: &str = "transfer package ";
 

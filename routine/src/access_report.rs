@@ -38,7 +38,7 @@ const IDENTITY_READS: &[(&str, Option<&str>)] = &[
 ];
 
 /// The purpose of the report's audited reads of the real identities.
-pub(crate) const REPORT_PURPOSE: &str = "right of access report";
+pub const REPORT_PURPOSE: &str = "right of access report";
 
 /// One read of the real identity.
 #[derive(Debug, Serialize, ToSchema)]

@@ -193,7 +193,7 @@ pub(crate) async fn end_in_tx(
     .bind(fmt_time(vault.now()))
     .execute(&mut *conn)
     .await?;
-    crate::provisioning::desired::sync_case(vault, conn, case).await?; // accounts: disable, later delete
+    crate::desired::sync_case(vault, conn, case).await?; // accounts: disable, later delete
     vault
         .audit(
             conn,

@@ -211,7 +211,7 @@ pub async fn queue(
     Ok(out)
 }
 
-pub(crate) fn parse_time(s: &str) -> DomainResult<DateTime<chrono::Utc>> {
+pub fn parse_time(s: &str) -> DomainResult<DateTime<chrono::Utc>> {
     DateTime::parse_from_rfc3339(s)
         .map(|t| t.with_timezone(&chrono::Utc))
         .map_err(|_| DomainError::Internal("stored time is malformed".into()))

@@ -13,7 +13,7 @@
 //! here: [`load_persons`] builds the [`FictitiousPerson`] records from the fictitious
 //! columns of `cases`, `guardians` and `orders` when they are needed. Which targets a
 //! person goes to is decided by the targets' `platforms` (see
-//! [`super::targets::TargetEntry::receives`]).
+//! `TargetEntry::receives` in the provisioning runtime).
 //!
 //! [`sync_case`] runs inside the routine's own transaction (a one-line hook in
 //! registration and in the end of a case), and the worker runs [`sync_all`] before each
@@ -30,7 +30,7 @@ use fiktiv_vault::{CaseId, Vault};
 use sha2::{Digest, Sha256};
 use sqlx::{AnyConnection, Row};
 
-use crate::domain::{DomainError, DomainResult};
+use crate::{DomainError, DomainResult};
 
 pub const PUPIL: &str = "pupil";
 

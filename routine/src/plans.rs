@@ -145,7 +145,7 @@ pub async fn write(
             .bind(case.to_string())
             .execute(&mut *tx)
             .await?;
-        crate::provisioning::desired::sync_case(vault, &mut tx, case).await?;
+        crate::desired::sync_case(vault, &mut tx, case).await?;
     }
     audit_ok(vault, &mut tx, permit, Some(*case), None).await?;
     tx.commit().await?;

@@ -27,7 +27,7 @@ const PUPIL: &str = "pupil";
 /// Old identities of the pupil: `pupil-old-1`, `pupil-old-2`, ...
 const OLD_PREFIX: &str = "pupil-old-";
 /// The purpose of the audited read that keeps the identity being replaced.
-pub(crate) const OLD_IDENTITY_PURPOSE: &str = "keep the old identity for the leak scan";
+pub const OLD_IDENTITY_PURPOSE: &str = "keep the old identity for the leak scan";
 
 /// The corrected real identity, and why. Nothing of it is ever echoed back.
 #[derive(Deserialize, ToSchema)]

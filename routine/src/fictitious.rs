@@ -371,10 +371,10 @@ pub async fn write(
     })
 }
 
-const SE_FIRST: &str = include_str!("../../data/names/se_first_names.txt");
-const SE_LAST: &str = include_str!("../../data/names/se_last_names.txt");
-const NO_FIRST: &str = include_str!("../../data/names/no_first_names.txt");
-const NO_LAST: &str = include_str!("../../data/names/no_last_names.txt");
+const SE_FIRST: &str = include_str!("../data/names/se_first_names.txt");
+const SE_LAST: &str = include_str!("../data/names/se_last_names.txt");
+const NO_FIRST: &str = include_str!("../data/names/no_first_names.txt");
+const NO_LAST: &str = include_str!("../data/names/no_last_names.txt");
 
 fn names(text: &str) -> Vec<&str> {
     text.lines()
