@@ -190,7 +190,7 @@ fn env() -> &'static Env {
                 ("school", vec![Role::School], vec!["unit-a".to_string()]),
                 ("approver", vec![Role::Approver], vec![]),
             ] {
-                let t = fiktiv::auth::create(&vault, "fuzz", who, &roles, &units, 3650)
+                let t = fiktiv_staff::tokens::create(&vault, "fuzz", who, &roles, &units, 3650)
                     .await
                     .unwrap();
                 tokens.insert(who, t.secret.to_string());

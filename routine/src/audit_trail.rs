@@ -57,3 +57,13 @@ pub async fn search(
     )
     .await?)
 }
+
+/// Is the audit trail there to be written to (its head row exists)? For readiness:
+/// a service whose trail cannot be appended to must not take requests.
+pub async fn head_present(vault: &Vault) -> bool {
+    sqlx::query("SELECT seq FROM audit_head WHERE id = 1")
+        .fetch_optional(vault.db().pool())
+        .await
+        .map(|r| r.is_some())
+        .unwrap_or(false)
+}

@@ -43,6 +43,16 @@ pub mod reviews;
 pub mod staff;
 pub mod transfer;
 
+/// Every control character (a line break, a carriage return or an escape echoed from
+/// the file's source line) splits the text; the pieces are joined by single spaces.
+pub fn one_line(s: &str) -> String {
+    s.split(char::is_control)
+        .map(str::trim)
+        .filter(|l| !l.is_empty() && !l.chars().all(|c| c == '|' || c == '^' || c == ' '))
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
 /// The rules the routine runs under, loaded once at startup from configuration and
 /// policy files. Nothing here is hard-coded except the shipped defaults.
 #[derive(Debug, Clone)]

@@ -280,7 +280,7 @@ async fn tokens_command(ctx: &Context, command: TokensCommand) -> anyhow::Result
                 .map(|r| r.parse::<fiktiv_policies::Role>())
                 .collect::<Result<Vec<_>, _>>()?;
             let days = expires_days.unwrap_or(ctx.config.tokens.default_expires_days);
-            let t = crate::auth::create(&ctx.vault, "cli", &name, &roles, &units, days)
+            let t = fiktiv_staff::tokens::create(&ctx.vault, "cli", &name, &roles, &units, days)
                 .await
                 .map_err(one_line)?;
             eprintln!(
@@ -292,7 +292,10 @@ async fn tokens_command(ctx: &Context, command: TokensCommand) -> anyhow::Result
             Ok(0)
         }
         TokensCommand::List => {
-            for t in crate::auth::list(&ctx.vault).await.map_err(one_line)? {
+            for t in fiktiv_staff::tokens::list(&ctx.vault)
+                .await
+                .map_err(one_line)?
+            {
                 println_out(&format!(
                     "{} {} roles={} units={} expires={}{}",
                     t.id,
@@ -310,7 +313,7 @@ async fn tokens_command(ctx: &Context, command: TokensCommand) -> anyhow::Result
         TokensCommand::Revoke { id } => {
             let id: fiktiv_routine::ids::TokenId =
                 id.parse().map_err(|_| anyhow::anyhow!("not a token id"))?;
-            if crate::auth::revoke(&ctx.vault, "cli", &id)
+            if fiktiv_staff::tokens::revoke(&ctx.vault, "cli", &id)
                 .await
                 .map_err(one_line)?
             {

@@ -14,8 +14,8 @@ use zeroize::Zeroizing;
 
 use crate::cli::UsersCommand;
 use crate::context::Context;
-use crate::web::accounts::{self, Credentials};
 use fiktiv_routine::DomainError;
+use fiktiv_staff::accounts::{self, Credentials};
 
 fn one_line(e: DomainError) -> anyhow::Error {
     match e {

@@ -117,7 +117,7 @@ pub fn load_policies(config: &Config) -> Result<(Authorizer, Rules), StartupErro
     }
     config.metrics.access().map_err(StartupError::Rules)?;
     if let Some(oidc) = &config.web.oidc {
-        crate::web::oidc::Settings::from_config(oidc).map_err(StartupError::Rules)?;
+        fiktiv_staff::oidc::Settings::from_config(oidc).map_err(StartupError::Rules)?;
     }
     crate::notify::Mailer::from_config(&config.notifications).map_err(StartupError::Rules)?;
     if config.reveal.open_within_hours == 0 || config.reveal.open_within_hours > 720 {

@@ -4,7 +4,6 @@
 //! (thin handlers), `commands` (one function per CLI command).
 
 pub mod audit_export;
-pub mod auth;
 pub mod cli;
 pub mod cluster;
 pub mod commands;

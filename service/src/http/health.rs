@@ -36,11 +36,7 @@ async fn readyz(State(st): State<AppState>) -> (StatusCode, Json<Ready>) {
     let v = &st.ctx.vault;
     let database = v.db().ping().await.is_ok();
     let keys = v.keys().kek(1).is_ok() && v.check_key().await.is_ok();
-    let audit = sqlx::query("SELECT seq FROM audit_head WHERE id = 1")
-        .fetch_optional(v.db().pool())
-        .await
-        .map(|r| r.is_some())
-        .unwrap_or(false);
+    let audit = fiktiv_routine::audit_trail::head_present(v).await;
     let ready = database && keys && audit;
     (
         if ready {

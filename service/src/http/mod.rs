@@ -82,7 +82,7 @@ impl FromRequestParts<AppState> for Caller {
                 _ => None,
             });
         let principal = match token {
-            Some(t) => crate::auth::authenticate(&st.ctx.vault, t).await?,
+            Some(t) => fiktiv_staff::tokens::authenticate(&st.ctx.vault, t).await?,
             None => None,
         };
         match principal {

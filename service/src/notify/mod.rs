@@ -27,8 +27,8 @@ use sha2::{Digest, Sha256};
 
 use crate::context::Context;
 use crate::tasks::{self, TaskKind};
-use crate::web::accounts;
 use fiktiv_routine::DomainResult;
+use fiktiv_staff::accounts;
 
 pub use mail::{check_address, Mailer, SendError};
 pub use store::{Channel, Notice, Prefs};

@@ -255,21 +255,6 @@ pub async fn mark_read(vault: &Vault, user_id: &str) -> DomainResult<u64> {
     Ok(n)
 }
 
-/// Forgets a person's choice, address and notices (their account was disabled).
-pub async fn forget(conn: &mut sqlx::AnyConnection, user_id: &str) -> DomainResult<()> {
-    for table in ["notify_prefs", "notify_seen", "notifications"] {
-        sqlx::query(&format!("DELETE FROM {table} WHERE user_id = $1"))
-            .bind(user_id)
-            .execute(&mut *conn)
-            .await?;
-    }
-    sqlx::query("DELETE FROM mail_outbox WHERE user_id = $1 AND sent_at IS NULL")
-        .bind(user_id)
-        .execute(&mut *conn)
-        .await?;
-    Ok(())
-}
-
 /// Notices older than `keep` are removed (housekeeping).
 pub async fn prune(vault: &Vault, keep: TimeDelta) -> DomainResult<u64> {
     let cutoff = fmt_time(vault.now() - keep);

@@ -19,6 +19,7 @@
 //! (`pages_audit`). Each page authorizes with the one Authorizer and calls the same
 //! domain function as the JSON API.
 
+use fiktiv_staff::{accounts, oidc, session};
 use std::sync::Arc;
 
 use axum::routing::{get, post};
@@ -28,11 +29,8 @@ use chrono::TimeDelta;
 use crate::config::Config;
 use crate::http::AppState;
 
-pub mod accounts;
 pub mod i18n;
 pub(crate) mod labels;
-pub mod oidc;
-pub mod oidc_accounts;
 pub(crate) mod pages;
 mod pages_admin;
 mod pages_audit;
@@ -49,12 +47,10 @@ mod pages_reveal;
 mod pages_runs;
 mod pages_transfer;
 pub mod security;
-pub mod session;
-pub mod totp;
 mod ui;
 pub mod views;
 
-pub use session::{require_fresh_second_factor, FreshSecondFactor, StepUpRequired};
+pub use fiktiv_staff::session::{require_fresh_second_factor, FreshSecondFactor, StepUpRequired};
 
 /// What the UI's handlers share besides [`AppState`].
 #[derive(Debug)]

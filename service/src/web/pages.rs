@@ -13,16 +13,16 @@ use axum::{Extension, Form};
 use serde::Deserialize;
 use zeroize::Zeroizing;
 
-use super::accounts::{self, PasswordChange, Reauth, Refusal};
 use super::i18n::{Lang, Tr};
 use super::security::{clear_cookie, cookie, cross_site, local_path, set_cookie};
-use super::session::{self, Session, COOKIE};
 use super::views::{
     role_intro_key, Base, HomePage, MessagePage, PasswordPage, SigninPage, StepUpPage, REAUTH,
 };
 use super::Web;
 use crate::http::AppState;
 use fiktiv_routine::DomainError;
+use fiktiv_staff::accounts::{self, PasswordChange, Reauth, Refusal};
+use fiktiv_staff::session::{self, Session, COOKIE};
 
 /// The double-submit CSRF cookie of forms shown before sign-in.
 pub const ANON_CSRF_COOKIE: &str = "__Host-fiktiv-csrf";
@@ -331,7 +331,7 @@ pub async fn signin_form(
         None
     };
     // A first run (no account yet): the page names the command that makes the first.
-    let first_run = crate::web::accounts::none_yet(&st.ctx.vault)
+    let first_run = fiktiv_staff::accounts::none_yet(&st.ctx.vault)
         .await
         .unwrap_or(false);
     let mut r = signin_page_with(

@@ -32,7 +32,6 @@ use zeroize::Zeroizing;
 use super::pages::html;
 use super::pages_cases::ctx;
 use super::pages_plan::case_view;
-use super::session::require_fresh_second_factor;
 use super::ui::{posted, see_other, signed_in, Ctx, FormErrors};
 use super::views::Base;
 use super::Web;
@@ -42,6 +41,7 @@ use fiktiv_routine::corrections::{self, IdentityCorrection};
 use fiktiv_routine::fictitious_changes::{self, FictitiousChangeInput};
 use fiktiv_routine::guardians::{self, GuardianRemoval};
 use fiktiv_routine::DomainError;
+use fiktiv_staff::session::require_fresh_second_factor;
 use fiktiv_vault::CaseId;
 
 #[derive(Template)]

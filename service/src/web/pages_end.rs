@@ -188,7 +188,7 @@ pub async fn access_report(
 ) -> Response {
     let c = ctx!(signed_in(&st, &web, &headers).await);
     let (case, _, permit) = ctx!(c.case_permit(&st, &id, Action::CaseAccessReport).await);
-    if crate::web::session::require_fresh_second_factor(&c.session, web.timeouts, c.now(&st))
+    if fiktiv_staff::session::require_fresh_second_factor(&c.session, web.timeouts, c.now(&st))
         .is_err()
     {
         return see_other(&format!("/step-up?next=/cases/{case}/access-report"));

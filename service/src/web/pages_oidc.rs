@@ -16,18 +16,18 @@ use axum::response::{IntoResponse, Redirect, Response};
 use axum::Extension;
 use serde::Deserialize;
 
-use super::accounts::{principal_id, UNKNOWN_ACTOR};
 use super::i18n::Tr;
-use super::oidc::{self, Oidc, Purpose, Refusal, FLOW_COOKIE, FLOW_TTL_SECS};
 use super::pages::{
     begin, html, internal, message_with_link, next_or_home, require_session, NextQuery,
     ANON_CSRF_COOKIE,
 };
 use super::security::{clear_cookie, client_addr, cookie, local_path, set_cookie, set_cookie_lax};
-use super::session::COOKIE;
 use super::views::{Base, ContinuePage};
 use super::Web;
 use crate::http::AppState;
+use fiktiv_staff::accounts::{principal_id, UNKNOWN_ACTOR};
+use fiktiv_staff::oidc::{self, Oidc, Purpose, Refusal, FLOW_COOKIE, FLOW_TTL_SECS};
+use fiktiv_staff::session::COOKIE;
 
 fn not_configured(tr: &Tr) -> Response {
     message_with_link(

@@ -20,7 +20,6 @@ use zeroize::Zeroizing;
 use super::pages::html;
 use super::pages_cases::ctx;
 use super::security::cookie;
-use super::session;
 use super::ui::{choices, lines, posted, see_other, signed_in, ticked, Choice, Ctx, FormErrors};
 use super::views::Base;
 use super::Web;
@@ -32,6 +31,7 @@ use fiktiv_routine::fictitious::{self, FictitiousInput, Suggestions};
 use fiktiv_routine::guardians::{self, GuardianInput, GuardianReal, GuardianSummary};
 use fiktiv_routine::plans::{self, Plan, PlanVersionInfo};
 use fiktiv_routine::{fmt_date, local_date, DomainError};
+use fiktiv_staff::session;
 
 /// The largest plan form accepted (4 MiB): seven text fields at their 4,000-character
 /// limit fit many times over, and so does a pasted text of 200,000 characters

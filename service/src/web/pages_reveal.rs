@@ -20,7 +20,6 @@ use serde::Deserialize;
 
 use super::pages::html;
 use super::pages_cases::ctx;
-use super::session::require_fresh_second_factor;
 use super::ui::{posted, see_other, signed_in, CsrfForm, Ctx, FormErrors};
 use super::views::Base;
 use super::Web;
@@ -30,6 +29,7 @@ use fiktiv_routine::reveal::{
     self, RevealDecisionInput, RevealListItem, RevealRequestInput, RevealState,
 };
 use fiktiv_routine::DomainError;
+use fiktiv_staff::session::require_fresh_second_factor;
 
 #[derive(Template)]
 #[template(path = "reveals.html")]

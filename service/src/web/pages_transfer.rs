@@ -22,13 +22,13 @@ use serde::Deserialize;
 use super::pages::html;
 use super::pages_cases::ctx;
 use super::pages_plan::case_view;
-use super::session::require_fresh_second_factor;
 use super::ui::{posted, see_other, signed_in, Ctx, FormErrors};
 use super::views::Base;
 use super::Web;
 use crate::http::AppState;
 use fiktiv_routine::cases::CaseView;
 use fiktiv_routine::transfer::{self, Consent, ExportInput, Package};
+use fiktiv_staff::session::require_fresh_second_factor;
 
 #[derive(Template)]
 #[template(path = "transfer.html")]

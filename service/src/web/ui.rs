@@ -20,12 +20,12 @@ use serde::Deserialize;
 use super::i18n::Tr;
 use super::pages::{begin, forbidden, html, internal, require_session};
 use super::security::cross_site;
-use super::session::Session;
 use super::views::Base;
 use super::Web;
 use crate::http::AppState;
 use fiktiv_routine::ids::{OrderId, RevealId};
 use fiktiv_routine::{self as domain, DomainError, FieldProblem};
+use fiktiv_staff::session::Session;
 
 /// A signed-in request: the translator, the session and its principal.
 pub(super) struct Ctx {

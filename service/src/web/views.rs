@@ -7,8 +7,8 @@
 use askama::Template;
 use fiktiv_policies::{Action, Authorizer, Principal, Resource, Role};
 
-use super::accounts::Account;
 use super::i18n::{Lang, Tr};
+use fiktiv_staff::accounts::Account;
 
 /// The signed-in user as the layout shows them.
 #[derive(Debug, Clone)]

@@ -92,7 +92,7 @@ pub async fn env_with(db: TestDatabase, start: DateTime<Utc>, config: Config) ->
         (AUDITOR, vec![Role::Auditor], vec![]),
     ] {
         let units: Vec<String> = units.into_iter().map(String::from).collect();
-        let t = fiktiv::auth::create(&vault, "test", who, &roles, &units, 3650)
+        let t = fiktiv_staff::tokens::create(&vault, "test", who, &roles, &units, 3650)
             .await
             .unwrap();
         tokens.insert(who, t.secret.to_string());

@@ -39,7 +39,7 @@ impl Registrar {
         );
         let dir = tempfile::tempdir().unwrap();
         let ctx = Context::with_vault(vault.clone(), config.clone(), dir.path()).unwrap();
-        let school = fiktiv::auth::create(
+        let school = fiktiv_staff::tokens::create(
             &vault,
             "test",
             "rektor",
@@ -52,7 +52,7 @@ impl Registrar {
         .secret
         .to_string();
         let central =
-            fiktiv::auth::create(&vault, "test", "central", &[Role::CentralAdmin], &[], 30)
+            fiktiv_staff::tokens::create(&vault, "test", "central", &[Role::CentralAdmin], &[], 30)
                 .await
                 .unwrap()
                 .secret

@@ -601,7 +601,7 @@ async fn expired_and_revoked_tokens_are_refused() {
         at(2026, 3, 2),
     )
     .await;
-    let t = fiktiv::auth::create(
+    let t = fiktiv_staff::tokens::create(
         &e.vault,
         "test",
         "kortlivad",
@@ -629,7 +629,7 @@ async fn expired_and_revoked_tokens_are_refused() {
     );
     e.clock.advance(chrono::TimeDelta::days(2));
     assert_eq!(call(t.secret.to_string()).await, StatusCode::UNAUTHORIZED);
-    let t2 = fiktiv::auth::create(
+    let t2 = fiktiv_staff::tokens::create(
         &e.vault,
         "test",
         "revoked",
@@ -640,7 +640,7 @@ async fn expired_and_revoked_tokens_are_refused() {
     .await
     .unwrap();
     assert_eq!(call(t2.secret.to_string()).await, StatusCode::OK);
-    assert!(fiktiv::auth::revoke(&e.vault, "test", &t2.id)
+    assert!(fiktiv_staff::tokens::revoke(&e.vault, "test", &t2.id)
         .await
         .unwrap());
     assert_eq!(call(t2.secret.to_string()).await, StatusCode::UNAUTHORIZED);

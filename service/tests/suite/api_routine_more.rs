@@ -282,9 +282,10 @@ async fn reveal_lists_and_four_eyes_across_roles_and_tokens() {
         ("rektor-both", vec![Role::School, Role::Approver]),
         ("rektor-approver", vec![Role::Approver]),
     ] {
-        let t = fiktiv::auth::create(&e.vault, "test", "rektor", &roles, &[UNIT_A.into()], 30)
-            .await
-            .unwrap();
+        let t =
+            fiktiv_staff::tokens::create(&e.vault, "test", "rektor", &roles, &[UNIT_A.into()], 30)
+                .await
+                .unwrap();
         e.tokens.insert(key, t.secret.to_string());
     }
     let case = open_case(
@@ -1025,7 +1026,7 @@ async fn router_and_layer_errors_are_problems() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn lists_are_filtered_and_admin_with_school_role_sees_no_identity() {
     let mut e = env(TestDatabase::sqlite().unwrap(), at(2026, 3, 2)).await;
-    let t = fiktiv::auth::create(
+    let t = fiktiv_staff::tokens::create(
         &e.vault,
         "test",
         "admin-and-teacher",

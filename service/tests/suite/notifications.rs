@@ -14,9 +14,9 @@ use api_common::*;
 use axum::http::StatusCode;
 use fiktiv::config::{Config, NotificationsConfig, SmtpConfig, SmtpTls};
 use fiktiv::notify::{self, store, Channel, Prefs};
-use fiktiv::web::accounts;
 use fiktiv::web::i18n::Lang;
 use fiktiv_policies::{Action, Resource, Role};
+use fiktiv_staff::accounts;
 use fiktiv_tests::{SmtpServer, TestDatabase};
 use serde_json::json;
 

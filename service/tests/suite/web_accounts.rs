@@ -10,9 +10,9 @@ use crate::web_common;
 use std::sync::Arc;
 
 use chrono::{DateTime, TimeDelta, TimeZone, Utc};
-use fiktiv::web::accounts::{self, PasswordChange, Reauth, Refusal, SignInLimits};
-use fiktiv::web::session::{self, Timeouts};
 use fiktiv_policies::Role;
+use fiktiv_staff::accounts::{self, PasswordChange, Reauth, Refusal, SignInLimits};
+use fiktiv_staff::session::{self, Timeouts};
 use fiktiv_tests::TestDatabase;
 use fiktiv_vault::{Db, KeyRing, ManualClock, RootKey, Vault};
 use sqlx::Row;

@@ -55,6 +55,8 @@ fn used_keys() -> BTreeSet<String> {
     let mut used = BTreeSet::new();
     let mut sources = files(&root().join("templates"), "html");
     sources.extend(files(&root().join("src/web"), "rs"));
+    // Staff identity (accounts, sessions, sign-in) names the messages of its refusals.
+    sources.extend(files(&root().join("../staff/src"), "rs"));
     for f in sources {
         let text = std::fs::read_to_string(&f).unwrap();
         for lit in text.split('"').skip(1).step_by(2) {

@@ -4,5 +4,6 @@
 
 mod backup;
 mod faultproxy;
+mod layers;
 mod peers;
 mod vault_store;

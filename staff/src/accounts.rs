@@ -2,7 +2,7 @@
 //! TOTP secret (RFC 6238: SHA-1, 30 s, 6 digits).
 //!
 //! The principal of an account is `staff:<name>`, the same id an API token of that
-//! person has (see `crate::auth`): a person is one person to the authorizer whether
+//! person has (see `crate::tokens`): a person is one person to the authorizer whether
 //! they come through the UI or the API, so nobody approves their own reveal request by
 //! switching channel. Every change is audited in the transaction that makes it; the
 //! audit actor of a sign-in attempt is the account's principal id, or `web:unknown`
@@ -20,7 +20,8 @@ use rand::Rng;
 use sqlx::{AnyConnection, Row};
 use zeroize::Zeroizing;
 
-use super::totp;
+use crate::principal::{check_name, NameOf};
+use crate::totp;
 use fiktiv_routine::{check_unit_code, DomainError, DomainResult, FieldProblem};
 
 /// Sealing purpose of the TOTP secret (bound into the sealed value).
@@ -51,18 +52,11 @@ pub const AUTH_OIDC: &str = "oidc";
 impl Account {
     /// The principal the one [`fiktiv_policies::Authorizer`] decides for.
     pub fn principal(&self) -> Principal {
-        Principal::new(
-            principal_id(&self.name),
-            self.roles.clone(),
-            self.units.clone(),
-        )
+        crate::principal::principal(&self.name, self.roles.clone(), self.units.clone())
     }
 }
 
-/// `staff:<name>`: also the audit actor.
-pub fn principal_id(name: &str) -> String {
-    format!("staff:{name}")
-}
+pub use crate::principal::principal_id;
 
 /// A new account or a reset: the credentials exist only here and are shown once.
 pub struct Credentials {
@@ -104,24 +98,6 @@ fn parse_time(s: &str) -> DomainResult<DateTime<Utc>> {
     DateTime::parse_from_rfc3339(s)
         .map(|t| t.with_timezone(&Utc))
         .map_err(|_| DomainError::Internal("stored time is malformed".into()))
-}
-
-/// An account name: 1..=64 of `A-Z a-z 0-9 . _ @ -` (it becomes the audit actor).
-pub fn check_name(name: &str) -> Result<(), FieldProblem> {
-    if name.is_empty()
-        || name.len() > 64
-        || !name
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '@' | '-'))
-    {
-        return Err(FieldProblem::new(
-            "name",
-            "user.name-invalid",
-            "An account name is 1 to 64 letters A-Z, digits, '.', '_', '@' or '-' \
-             (for example anna.svensson).",
-        ));
-    }
-    Ok(())
 }
 
 /// A one-time password: 20 characters from 31 unambiguous ones (about 99 bits),
@@ -227,7 +203,7 @@ fn new_totp(
 
 fn validate(name: &str, roles: &[Role], units: &[String]) -> DomainResult<()> {
     let mut problems = Vec::new();
-    if let Err(p) = check_name(name) {
+    if let Err(p) = check_name(name, NameOf::Account) {
         problems.push(p);
     }
     if roles.is_empty() {
@@ -346,9 +322,9 @@ pub async fn disable(vault: &Vault, actor: &str, name: &str) -> DomainResult<boo
     if done.rows_affected() != 1 {
         return Ok(false);
     }
-    super::session::delete_all_of(&mut tx, &user_id).await?;
+    crate::session::delete_all_of(&mut tx, &user_id).await?;
     // A disabled person is told nothing more, and their work address is not kept.
-    crate::notify::store::forget(&mut tx, &user_id).await?;
+    fiktiv_routine::staff::forget_notices(&mut tx, &user_id).await?;
     audit(vault, &mut tx, actor, "users.disable", Outcome::Ok, None).await?;
     tx.commit().await?;
     Ok(true)
@@ -404,7 +380,7 @@ pub async fn reset(vault: &Vault, actor: &str, name: &str) -> DomainResult<Optio
     if done.rows_affected() != 1 {
         return Ok(None);
     }
-    super::session::delete_all_of(&mut tx, &user_id).await?;
+    crate::session::delete_all_of(&mut tx, &user_id).await?;
     audit(vault, &mut tx, actor, "users.reset", Outcome::Ok, None).await?;
     tx.commit().await?;
     Ok(Some(Credentials {
@@ -528,7 +504,7 @@ pub async fn audit_refusal(vault: &Vault, actor: &str, why: Refusal) -> DomainRe
 /// The audit actor for an attempt on `name`: the principal id if such an account
 /// exists, else [`UNKNOWN_ACTOR`]. The typed name is not echoed when unknown.
 pub async fn actor_for(vault: &Vault, name: &str) -> DomainResult<String> {
-    if check_name(name).is_err() {
+    if check_name(name, NameOf::Account).is_err() {
         return Ok(UNKNOWN_ACTOR.to_owned());
     }
     let mut conn = vault.db().pool().acquire().await?;
@@ -546,8 +522,10 @@ pub async fn sign_in(
     name: &str,
     password: Zeroizing<String>,
     code: &str,
-) -> DomainResult<Result<(Account, super::session::NewSession), Refusal>> {
-    let row = if check_name(name).is_ok() && password.chars().count() <= MAX_PASSWORD_CHARS {
+) -> DomainResult<Result<(Account, crate::session::NewSession), Refusal>> {
+    let row = if check_name(name, NameOf::Account).is_ok()
+        && password.chars().count() <= MAX_PASSWORD_CHARS
+    {
         sqlx::query(
             "SELECT user_id, name, roles, units, must_change_password, auth, password_hash, \
              totp_sealed, locked_until, disabled_at FROM staff_users WHERE name = $1",
@@ -608,7 +586,7 @@ pub async fn sign_in(
         .bind(&account.user_id)
         .execute(&mut *tx)
         .await?;
-        let session = super::session::insert(&mut tx, &account.user_id, now).await?;
+        let session = crate::session::insert(&mut tx, &account.user_id, now).await?;
         audit(vault, &mut tx, &actor, "web.signin", Outcome::Ok, None).await?;
         tx.commit().await?;
         return Ok(Ok((account, session)));
@@ -733,7 +711,7 @@ pub async fn verify_step_up(
             .bind(&account.user_id)
             .execute(&mut *tx)
             .await?;
-            super::session::delete_all_of(&mut tx, &account.user_id).await?;
+            crate::session::delete_all_of(&mut tx, &account.user_id).await?;
             audit(vault, &mut tx, &actor, "web.lockout", Outcome::Ok, None).await?;
         }
     }
@@ -785,7 +763,7 @@ impl std::fmt::Debug for Reauth {
 pub enum PasswordChange {
     /// The new password is set. Every other session of the account has ended; the one
     /// the change was made in goes on under this new cookie value.
-    Changed(super::session::NewSession),
+    Changed(crate::session::NewSession),
     /// Refused and audited; nothing changed.
     Refused(Refusal),
     /// Refused, and this failure locked the account (or the session ended meanwhile):
@@ -820,12 +798,12 @@ pub async fn audit_refused(
 /// the lockout (which, when reached, ends every session of the account, as failed
 /// step-ups do), and a locked account is refused without checking. On success, in one
 /// transaction: the new hash, the failure count cleared, every other session ended and
-/// this one rotated ([`super::session::rotate`]). Audited as `web.password-change`,
+/// this one rotated ([`crate::session::rotate`]). Audited as `web.password-change`,
 /// `ok` (purpose `first-change` for the forced change) or `denied` with the reason.
 pub async fn change_password(
     vault: &Vault,
     limits: SignInLimits,
-    session: &super::session::Session,
+    session: &crate::session::Session,
     reauth: Reauth,
     new_password: Zeroizing<String>,
 ) -> DomainResult<PasswordChange> {
@@ -902,7 +880,7 @@ pub async fn change_password(
     if let (true, Some(hash)) = (password_ok && code_ok, hash) {
         // Dropping `tx` without a commit (the early returns) rolls everything back.
         let Some(new) =
-            super::session::rotate(&mut tx, &account.user_id, session.hash(), now).await?
+            crate::session::rotate(&mut tx, &account.user_id, session.hash(), now).await?
         else {
             return Ok(PasswordChange::SessionsEnded);
         };
@@ -979,7 +957,7 @@ async fn count_failure(
         .bind(user_id)
         .execute(&mut *conn)
         .await?;
-    super::session::delete_all_of(conn, user_id).await?;
+    crate::session::delete_all_of(conn, user_id).await?;
     audit(vault, conn, actor, "web.lockout", Outcome::Ok, None).await?;
     Ok(true)
 }
@@ -1000,10 +978,10 @@ mod tests {
 
     #[test]
     fn names_are_checked() {
-        assert!(check_name("anna.svensson").is_ok());
-        assert!(check_name("").is_err());
-        assert!(check_name("anna svensson").is_err());
-        assert!(check_name("a:b").is_err());
+        assert!(check_name("anna.svensson", NameOf::Account).is_ok());
+        assert!(check_name("", NameOf::Account).is_err());
+        assert!(check_name("anna svensson", NameOf::Account).is_err());
+        assert!(check_name("a:b", NameOf::Account).is_err());
     }
 
     #[test]

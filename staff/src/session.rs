@@ -16,7 +16,7 @@ use sqlx::{AnyConnection, Row};
 use subtle::ConstantTimeEq;
 use zeroize::Zeroizing;
 
-use super::accounts::{account_from_row, Account};
+use crate::accounts::{account_from_row, Account};
 use fiktiv_routine::{DomainError, DomainResult};
 
 /// The session cookie. `__Host-`: Secure, no Domain, Path=/ (the browser enforces it).
@@ -307,8 +307,8 @@ impl Session {
     }
 
     /// The SHA-256 of the cookie value: how a step-up through the identity provider
-    /// finds this session again when the browser comes back (`web::oidc`).
-    pub(super) fn hash(&self) -> &str {
+    /// finds this session again when the browser comes back (`crate::oidc`).
+    pub fn hash(&self) -> &str {
         &self.hash
     }
 

@@ -1,4 +1,4 @@
-//! The accounts behind OpenID Connect sign-ins (see [`super::oidc`] for the flow):
+//! The accounts behind OpenID Connect sign-ins (see [`crate::oidc`] for the flow):
 //! the audit actor of a refusal, the account made or updated from mapped claims, the
 //! session a sign-in opens, and the step-up that a fresh provider sign-in grants.
 
@@ -7,9 +7,9 @@ use fiktiv_vault::db::Tx;
 use fiktiv_vault::Vault;
 use sqlx::Row;
 
-use super::accounts::{self, principal_id, Account, AUTH_OIDC, UNKNOWN_ACTOR};
-use super::oidc::{Mapped, Purpose, Refusal, OK_PURPOSE};
-use super::session::{self, NewSession};
+use crate::accounts::{self, principal_id, Account, AUTH_OIDC, UNKNOWN_ACTOR};
+use crate::oidc::{Mapped, Purpose, Refusal, OK_PURPOSE};
+use crate::session::{self, NewSession};
 use fiktiv_routine::DomainResult;
 
 /// The audit actor for a refusal: the principal when an account has the mapped name,
@@ -49,7 +49,7 @@ pub async fn audit_refusal(
 /// Audits a refusal in `tx` and commits it, with whatever else `tx` changed.
 async fn commit_refusal(
     vault: &Vault,
-    mut tx: Tx<'static>,
+    mut tx: Tx,
     actor: &str,
     purpose: Purpose,
     why: Refusal,

@@ -17,6 +17,7 @@ use sha2::{Digest, Sha256};
 use sqlx::Row;
 use zeroize::Zeroizing;
 
+use crate::principal::{check_name, NameOf};
 use fiktiv_routine::ids::TokenId;
 use fiktiv_routine::orders::parse_time;
 use fiktiv_routine::{check_unit_code, DomainError, DomainResult, FieldProblem};
@@ -52,24 +53,6 @@ fn hash(secret: &str) -> String {
     hex::encode(Sha256::digest(secret.as_bytes()))
 }
 
-/// A holder name: 1..=64 of `A-Z a-z 0-9 . _ @ -` (it becomes the audit actor).
-fn check_name(name: &str) -> Result<(), FieldProblem> {
-    if name.is_empty()
-        || name.len() > 64
-        || !name
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '@' | '-'))
-    {
-        return Err(FieldProblem::new(
-            "name",
-            "token.name-invalid",
-            "A token holder's name is 1 to 64 letters A-Z, digits, '.', '_', '@' or '-' \
-             (for example anna.svensson).",
-        ));
-    }
-    Ok(())
-}
-
 async fn audit(
     vault: &Vault,
     conn: &mut sqlx::AnyConnection,
@@ -101,7 +84,7 @@ pub async fn create(
     expires_days: u32,
 ) -> DomainResult<NewToken> {
     let mut problems = Vec::new();
-    if let Err(p) = check_name(name) {
+    if let Err(p) = check_name(name, NameOf::TokenHolder) {
         problems.push(p);
     }
     if roles.is_empty() {
@@ -242,8 +225,8 @@ pub async fn authenticate(vault: &Vault, token: &str) -> DomainResult<Option<Pri
         }
     }
     let name: String = r.try_get("name")?;
-    Ok(Some(Principal::new(
-        format!("staff:{name}"),
+    Ok(Some(crate::principal::principal(
+        &name,
         roles,
         split(&r.try_get::<String, _>("units")?),
     )))

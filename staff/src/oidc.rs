@@ -54,12 +54,11 @@ use sha2::{Digest, Sha256};
 use sqlx::Row;
 use zeroize::Zeroizing;
 
-use super::accounts::{self};
-use super::session::{self, tokens_equal};
-use crate::config::{OidcConfig, OIDC_CLIENT_SECRET_ENV};
-use fiktiv_routine::{check_unit_code, DomainError, DomainResult};
+use crate::oidc_config::{OidcConfig, OIDC_CLIENT_SECRET_ENV};
+use crate::session::{self, tokens_equal};
+use fiktiv_routine::{check_unit_code, one_line, DomainError, DomainResult};
 
-pub use super::oidc_accounts::{
+pub use crate::oidc_accounts::{
     actor_for, audit_refusal, refuse_no_role, sign_in, step_up, step_up_actor,
 };
 
@@ -510,7 +509,11 @@ impl Settings {
     /// account name (`accounts::check_name`).
     pub fn subject(&self, claims: &Map<String, Value>) -> Option<String> {
         match claim(claims, &self.subject_claim) {
-            Some(Value::String(s)) if accounts::check_name(s).is_ok() => Some(s.clone()),
+            Some(Value::String(s))
+                if crate::principal::check_name(s, crate::principal::NameOf::Account).is_ok() =>
+            {
+                Some(s.clone())
+            }
             _ => None,
         }
     }
@@ -593,7 +596,7 @@ impl Oidc {
         // discover_async checks that the document's issuer is the configured one.
         let m = CoreProviderMetadata::discover_async(self.settings.issuer.clone(), &self.http)
             .await
-            .map_err(|e| ProviderProblem::Discovery(crate::config::one_line(&e.to_string())))?;
+            .map_err(|e| ProviderProblem::Discovery(one_line(&e.to_string())))?;
         let insecure = self.settings.insecure_loopback_http;
         if !scheme_allowed(m.authorization_endpoint().url(), insecure) {
             return Err(ProviderProblem::Endpoint("authorization_endpoint"));
@@ -912,7 +915,7 @@ pub fn from_config(c: Option<&OidcConfig>) -> Option<Arc<Oidc>> {
 mod tests {
     #![allow(clippy::unwrap_used)]
     use super::*;
-    use crate::config::OidcRoleRule;
+    use crate::oidc_config::OidcRoleRule;
     use serde_json::json;
 
     fn config(issuer: &str, redirect: &str, insecure: bool) -> OidcConfig {

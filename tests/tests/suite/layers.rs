@@ -1,0 +1,300 @@
+//! The layers of the workspace, checked by reading the manifests and the source (as
+//! `provisioning/tests/suite/no_real_identity.rs` does for real identities). Each check
+//! reads the files when the test runs, so a forbidden line fails the next test run.
+//!
+//! The layers, lowest first (ARCHITECTURE.md, "Crates and layers"):
+//!
+//! | crate | may depend on |
+//! |---|---|
+//! | `fiktiv-vault`, `fiktiv-policies` | no workspace crate |
+//! | `fiktiv-provisioning` | the vault |
+//! | `fiktiv-routine` | the vault, the policies, provisioning's types |
+//! | `fiktiv-staff` | the vault, the policies, the routine |
+//! | `fiktiv` (service: API, web UI, runtime, binary) | every crate above |
+
+use std::path::{Path, PathBuf};
+
+fn root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
+}
+
+/// Each crate's folder, package name, and the workspace crates it may depend on.
+const LAYERS: &[(&str, &str, &[&str])] = &[
+    ("vault", "fiktiv-vault", &[]),
+    ("policies", "fiktiv-policies", &[]),
+    ("provisioning", "fiktiv-provisioning", &["fiktiv-vault"]),
+    (
+        "routine",
+        "fiktiv-routine",
+        &["fiktiv-vault", "fiktiv-policies", "fiktiv-provisioning"],
+    ),
+    (
+        "staff",
+        "fiktiv-staff",
+        &["fiktiv-vault", "fiktiv-policies", "fiktiv-routine"],
+    ),
+    (
+        "service",
+        "fiktiv",
+        &[
+            "fiktiv-vault",
+            "fiktiv-policies",
+            "fiktiv-provisioning",
+            "fiktiv-routine",
+            "fiktiv-staff",
+        ],
+    ),
+];
+
+/// The workspace crates named in a manifest's `[dependencies]` (not dev-dependencies:
+/// tests may use any crate).
+fn workspace_deps(manifest: &str) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut in_deps = false;
+    for line in manifest.lines() {
+        let t = line.trim();
+        if t.starts_with('[') {
+            in_deps = t == "[dependencies]";
+            continue;
+        }
+        if !in_deps || t.starts_with('#') {
+            continue;
+        }
+        let name: String = t
+            .chars()
+            .take_while(|c| c.is_ascii_alphanumeric() || *c == '-' || *c == '_')
+            .collect();
+        if name == "fiktiv" || name.starts_with("fiktiv-") {
+            out.push(name);
+        }
+    }
+    out
+}
+
+/// Every `.rs` file under a folder, with its text.
+fn sources(dir: &Path) -> Vec<(PathBuf, String)> {
+    let mut out = Vec::new();
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        for e in std::fs::read_dir(&d).unwrap() {
+            let p = e.unwrap().path();
+            if p.is_dir() {
+                stack.push(p);
+            } else if p.extension().is_some_and(|x| x == "rs") {
+                let text = std::fs::read_to_string(&p).unwrap();
+                out.push((p, text));
+            }
+        }
+    }
+    out.sort();
+    out
+}
+
+/// A line without its string literals' contents and without a `//` comment.
+fn code_of(line: &str) -> String {
+    let mut out = String::new();
+    let mut in_str = false;
+    let mut chars = line.chars().peekable();
+    while let Some(c) = chars.next() {
+        if in_str {
+            match c {
+                '\\' => {
+                    chars.next();
+                }
+                '"' => {
+                    in_str = false;
+                    out.push('"');
+                }
+                _ => {}
+            }
+        } else if c == '"' {
+            in_str = true;
+            out.push('"');
+        } else if c == '/' && chars.peek() == Some(&'/') {
+            break;
+        } else {
+            out.push(c);
+        }
+    }
+    out
+}
+
+/// The identifiers of a source text outside comments and string literals (paths split
+/// at `::`), with their line numbers.
+fn words(text: &str) -> Vec<(usize, String)> {
+    let mut out = Vec::new();
+    for (n, line) in text.lines().enumerate() {
+        let code = code_of(line);
+        for w in code.split(|c: char| !(c.is_ascii_alphanumeric() || c == '_')) {
+            if !w.is_empty() {
+                out.push((n + 1, w.to_owned()));
+            }
+        }
+    }
+    out
+}
+
+/// Where any of `forbidden` is used as an identifier in the files under `dir`, except
+/// in the files `except` (relative to `dir`) and in `#[cfg(test)]` modules' files
+/// (`tests/` folders are not under `src`).
+fn uses(dir: &Path, forbidden: &[&str], except: &[&str]) -> Vec<String> {
+    let mut hits = Vec::new();
+    for (path, text) in sources(dir) {
+        let rel = path
+            .strip_prefix(dir)
+            .unwrap()
+            .to_string_lossy()
+            .into_owned();
+        if except.contains(&rel.as_str()) {
+            continue;
+        }
+        for (line, w) in words(&text) {
+            if forbidden.contains(&w.as_str()) {
+                hits.push(format!("{rel}:{line}: {w}"));
+            }
+        }
+    }
+    hits
+}
+
+#[test]
+fn no_crate_depends_on_a_crate_of_a_higher_layer() {
+    let mut wrong = Vec::new();
+    for (dir, name, allowed) in LAYERS {
+        let manifest = std::fs::read_to_string(root().join(dir).join("Cargo.toml")).unwrap();
+        assert!(
+            manifest.contains(&format!("name = \"{name}\"")),
+            "{dir}/Cargo.toml is not {name}"
+        );
+        for dep in workspace_deps(&manifest) {
+            if !allowed.contains(&dep.as_str()) {
+                wrong.push(format!("{name} depends on {dep}"));
+            }
+        }
+    }
+    assert!(
+        wrong.is_empty(),
+        "dependencies against the layers: {wrong:?}"
+    );
+    // Every crate of the workspace has its place in the table.
+    let workspace = std::fs::read_to_string(root().join("Cargo.toml")).unwrap();
+    for (dir, _, _) in LAYERS {
+        assert!(
+            workspace.contains(&format!("\"{dir}\"")),
+            "{dir} not a member"
+        );
+    }
+}
+
+#[test]
+fn the_routine_knows_no_transport_and_no_service() {
+    let manifest = std::fs::read_to_string(root().join("routine/Cargo.toml")).unwrap();
+    for transport in [
+        "axum",
+        "askama",
+        "tower",
+        "reqwest",
+        "hyper",
+        "openidconnect",
+    ] {
+        assert!(
+            !manifest
+                .lines()
+                .any(|l| l.trim_start().starts_with(&format!("{transport} "))
+                    || l.trim_start().starts_with(&format!("{transport}."))),
+            "routine/Cargo.toml names {transport}"
+        );
+    }
+    let hits = uses(
+        &root().join("routine/src"),
+        &[
+            "axum",
+            "askama",
+            "tower",
+            "reqwest",
+            "hyper",
+            "fiktiv",
+            "StatusCode",
+        ],
+        &[],
+    );
+    assert!(hits.is_empty(), "transport in the routine: {hits:?}");
+}
+
+#[test]
+fn the_api_and_the_web_ui_write_no_sql() {
+    for dir in ["service/src/http", "service/src/web"] {
+        let hits = uses(&root().join(dir), &["sqlx"], &[]);
+        assert!(hits.is_empty(), "SQL in {dir}: {hits:?}");
+    }
+}
+
+/// Files that still write their own SQL outside the vault and the routine: staff
+/// identity and the service's runtime, whose SQL moves into the routine's store (issue
+/// "one room per layer"). The list may only shrink: a new file with SQL fails the test,
+/// and so does a listed file that no longer has any, until it is taken off.
+const SQL_STILL_TO_MOVE: &[&str] = &[
+    "service/src/audit_export.rs",
+    "service/src/cluster.rs",
+    "service/src/context.rs",
+    "service/src/metrics.rs",
+    "service/src/notify/store.rs",
+    "service/src/provisioning/checks/account.rs",
+    "service/src/provisioning/checks/alerts.rs",
+    "service/src/provisioning/checks/leak.rs",
+    "service/src/provisioning/checks/mod.rs",
+    "service/src/provisioning/jobs.rs",
+    "service/src/provisioning/targets.rs",
+    "service/src/provisioning/worker.rs",
+    "staff/src/accounts.rs",
+    "staff/src/oidc.rs",
+    "staff/src/oidc_accounts.rs",
+    "staff/src/session.rs",
+    "staff/src/tokens.rs",
+];
+
+#[test]
+fn sql_is_written_in_the_vault_and_the_routine_and_nowhere_new() {
+    let mut found = Vec::new();
+    for dir in [
+        "service/src",
+        "staff/src",
+        "provisioning/src",
+        "policies/src",
+    ] {
+        for (path, text) in sources(&root().join(dir)) {
+            if words(&text).iter().any(|(_, w)| w == "sqlx") {
+                let rel = path.strip_prefix(root()).unwrap().to_string_lossy();
+                found.push(rel.replace('\\', "/"));
+            }
+        }
+    }
+    found.sort();
+    let listed: Vec<String> = SQL_STILL_TO_MOVE.iter().map(|s| s.to_string()).collect();
+    let new: Vec<_> = found.iter().filter(|f| !listed.contains(f)).collect();
+    let gone: Vec<_> = listed.iter().filter(|f| !found.contains(f)).collect();
+    assert!(
+        new.is_empty(),
+        "SQL outside the vault and the routine: {new:?}"
+    );
+    assert!(
+        gone.is_empty(),
+        "no SQL any more, take off SQL_STILL_TO_MOVE: {gone:?}"
+    );
+    // The check sees SQL where it is.
+    assert!(!uses(&root().join("routine/src"), &["sqlx"], &[]).is_empty());
+}
+
+#[test]
+fn real_identity_types_live_only_in_the_vault_and_the_routine() {
+    // The crates that depend on the vault and could name its types; the policies do
+    // not depend on it (checked above), and their `RecordClass::RealIdentity` is a
+    // retention class, not the type.
+    let real = ["RealIdentity", "RealName"];
+    for dir in ["service/src", "staff/src", "provisioning/src"] {
+        let hits = uses(&root().join(dir), &real, &[]);
+        assert!(hits.is_empty(), "real-identity types in {dir}: {hits:?}");
+    }
+    // The check itself sees them where they are.
+    assert!(!uses(&root().join("routine/src"), &real, &[]).is_empty());
+}
