@@ -564,10 +564,15 @@ pub async fn list_labelled(
 pub struct IdentityView {
     pub case_id: String,
     pub country: CountryCode,
-    pub personal_number: String,
-    pub first_name: String,
-    pub last_name: String,
-    pub birth_date: String,
+    // Zeroized when the answer or the page has been written.
+    #[schema(value_type = String)]
+    pub personal_number: Zeroizing<String>,
+    #[schema(value_type = String)]
+    pub first_name: Zeroizing<String>,
+    #[schema(value_type = String)]
+    pub last_name: Zeroizing<String>,
+    #[schema(value_type = String)]
+    pub birth_date: Zeroizing<String>,
 }
 
 impl std::fmt::Debug for IdentityView {
@@ -581,10 +586,10 @@ impl IdentityView {
         Self {
             case_id: case.to_string(),
             country: country.into(),
-            personal_number: id.number.canonical().to_owned(),
-            first_name: id.first_name.expose().to_owned(),
-            last_name: id.last_name.expose().to_owned(),
-            birth_date: fmt_date(id.birth_date),
+            personal_number: Zeroizing::new(id.number.canonical().to_owned()),
+            first_name: Zeroizing::new(id.first_name.expose().to_owned()),
+            last_name: Zeroizing::new(id.last_name.expose().to_owned()),
+            birth_date: Zeroizing::new(fmt_date(id.birth_date)),
         }
     }
 }

@@ -56,6 +56,7 @@ mod web_accounts;
 mod web_forms;
 mod web_i18n;
 mod web_lifecycle;
+mod web_limits;
 mod web_notify;
 mod web_oidc;
 mod web_routine;
