@@ -144,6 +144,22 @@ pub fn still_to_tell(plan: &[String], told: &[StaffToldRecorded]) -> Vec<String>
         .collect()
 }
 
+/// Forgets a person's notification choice, work address and notices (their account was
+/// disabled), in the caller's transaction.
+pub async fn forget_notices(conn: &mut sqlx::AnyConnection, user_id: &str) -> DomainResult<()> {
+    for table in ["notify_prefs", "notify_seen", "notifications"] {
+        sqlx::query(&format!("DELETE FROM {table} WHERE user_id = $1"))
+            .bind(user_id)
+            .execute(&mut *conn)
+            .await?;
+    }
+    sqlx::query("DELETE FROM mail_outbox WHERE user_id = $1 AND sent_at IS NULL")
+        .bind(user_id)
+        .execute(&mut *conn)
+        .await?;
+    Ok(())
+}
+
 #[cfg(test)]
 mod still_to_tell_tests {
     use super::*;
@@ -168,20 +184,4 @@ mod still_to_tell_tests {
         assert_eq!(still_to_tell(&plan, &records), vec!["Klassföreståndare 4B"]);
         assert!(still_to_tell(&[], &records).is_empty());
     }
-}
-
-/// Forgets a person's notification choice, work address and notices (their account was
-/// disabled), in the caller's transaction.
-pub async fn forget_notices(conn: &mut sqlx::AnyConnection, user_id: &str) -> DomainResult<()> {
-    for table in ["notify_prefs", "notify_seen", "notifications"] {
-        sqlx::query(&format!("DELETE FROM {table} WHERE user_id = $1"))
-            .bind(user_id)
-            .execute(&mut *conn)
-            .await?;
-    }
-    sqlx::query("DELETE FROM mail_outbox WHERE user_id = $1 AND sent_at IS NULL")
-        .bind(user_id)
-        .execute(&mut *conn)
-        .await?;
-    Ok(())
 }

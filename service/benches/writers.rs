@@ -73,6 +73,18 @@ fn number(i: usize) -> (String, NaiveDate) {
     )
 }
 
+/// `i` written in the letters a to z (a name holds no digits).
+fn letters(mut i: usize) -> String {
+    let mut out = String::new();
+    loop {
+        out.push(char::from(b'a' + u8::try_from(i % 26).unwrap()));
+        i /= 26;
+        if i == 0 {
+            return out;
+        }
+    }
+}
+
 fn percentile(sorted: &[Duration], p: f64) -> Duration {
     let idx = ((sorted.len() as f64 - 1.0) * p).round() as usize;
     sorted[idx.min(sorted.len() - 1)]
@@ -111,7 +123,7 @@ async fn run(setup: Setup, clients: usize, cases: usize) -> Row {
         let (pnr, birth) = number(i);
         let body = serde_json::json!({
             "country": "se", "personal_number": pnr, "first_name": "Bench",
-            "last_name": format!("Writer{i}"), "birth_date": birth.to_string(),
+            "last_name": format!("Writer{}", letters(i)), "birth_date": birth.to_string(),
         });
         Request::post(format!("/api/v1/units/{UNIT}/cases"))
             .header("authorization", format!("Bearer {token}"))
