@@ -245,3 +245,152 @@ pub fn short_retention() -> (tempfile::TempDir, Config) {
     config.policies.retention = Some(file);
     (dir, config)
 }
+
+/// The one way through the routine over the API, for every test that needs a case in a
+/// given state: opened by school A in unit A, then the plan, the login decision, the
+/// fictitious identity, optionally guardian 1, the order, and the registration by the
+/// central administrator. Each step requires its success status, so a test that builds
+/// on it fails at the step that broke.
+pub struct Walk<'a> {
+    e: &'a Env,
+    fict: Value,
+    guardian: Option<Value>,
+    platforms: Vec<String>,
+    information_handling: String,
+}
+
+impl Env {
+    /// A walk with the defaults: fictitious "Maja Lindqvist" born 2015-09-03, no
+    /// guardian, platform `google`, group `4B`.
+    pub fn walk(&self) -> Walk<'_> {
+        Walk {
+            e: self,
+            fict: serde_json::json!({"first_name": "Maja", "last_name": "Lindqvist",
+                                     "birth_date": "2015-09-03"}),
+            guardian: None,
+            platforms: vec!["google".into()],
+            information_handling: "x".into(),
+        }
+    }
+}
+
+impl Walk<'_> {
+    pub fn fictitious(mut self, first: &str, last: &str, birth: &str) -> Self {
+        self.fict =
+            serde_json::json!({"first_name": first, "last_name": last, "birth_date": birth});
+        self
+    }
+
+    pub fn guardian(mut self, g: Value) -> Self {
+        self.guardian = Some(g);
+        self
+    }
+
+    pub fn platforms(mut self, p: &[&str]) -> Self {
+        self.platforms = p.iter().map(|s| s.to_string()).collect();
+        self
+    }
+
+    pub fn information_handling(mut self, text: &str) -> Self {
+        self.information_handling = text.into();
+        self
+    }
+
+    /// Open a case in unit A with the real identity `open` (the opening's body).
+    pub async fn open(&self, open: Value) -> String {
+        self.e
+            .ok(
+                StatusCode::CREATED,
+                "POST",
+                &format!("/api/v1/units/{UNIT_A}/cases"),
+                SCHOOL_A,
+                Some(open),
+            )
+            .await["case_id"]
+            .as_str()
+            .unwrap()
+            .to_owned()
+    }
+
+    /// Plan, decision, fictitious identity, guardian, order on an opened case. Returns
+    /// the order id.
+    pub async fn order(&self, case: &str) -> String {
+        let e = self.e;
+        let c = format!("/api/v1/cases/{case}");
+        let plan = serde_json::json!({"information_handling": self.information_handling,
+            "platforms": self.platforms, "guardian_contact_routes": [], "staff_to_inform": [],
+            "free_text": ""});
+        e.ok(
+            StatusCode::OK,
+            "PUT",
+            &format!("{c}/plan"),
+            SCHOOL_A,
+            Some(plan),
+        )
+        .await;
+        e.ok(
+            StatusCode::OK,
+            "PUT",
+            &format!("{c}/login-decision"),
+            SCHOOL_A,
+            Some(serde_json::json!({"decision": "fictitious-user"})),
+        )
+        .await;
+        e.ok(
+            StatusCode::OK,
+            "PUT",
+            &format!("{c}/fictitious-identity"),
+            SCHOOL_A,
+            Some(self.fict.clone()),
+        )
+        .await;
+        if let Some(g) = &self.guardian {
+            e.ok(
+                StatusCode::OK,
+                "PUT",
+                &format!("{c}/guardians/1"),
+                SCHOOL_A,
+                Some(g.clone()),
+            )
+            .await;
+        }
+        e.ok(
+            StatusCode::CREATED,
+            "POST",
+            &format!("{c}/order"),
+            SCHOOL_A,
+            Some(serde_json::json!({"groups": ["4B"], "platforms": self.platforms})),
+        )
+        .await["order_id"]
+            .as_str()
+            .unwrap()
+            .to_owned()
+    }
+
+    /// Opened and ordered. Returns (case, order).
+    pub async fn ordered(&self, open: Value) -> (String, String) {
+        let case = self.open(open).await;
+        let order = self.order(&case).await;
+        (case, order)
+    }
+
+    /// The central administrator registers the order. Returns the registration.
+    pub async fn register(&self, order: &str) -> Value {
+        self.e
+            .ok(
+                StatusCode::OK,
+                "POST",
+                &format!("/api/v1/orders/{order}/registration"),
+                CENTRAL,
+                Some(serde_json::json!({})),
+            )
+            .await
+    }
+
+    /// Opened, ordered and registered. Returns (case, order).
+    pub async fn registered(&self, open: Value) -> (String, String) {
+        let (case, order) = self.ordered(open).await;
+        self.register(&order).await;
+        (case, order)
+    }
+}

@@ -252,22 +252,14 @@ impl Real {
 
 /// Opens a case for `real` in unit A (the school).
 pub async fn open_case(e: &Env, real: &Real) -> String {
-    e.ok(
-        StatusCode::CREATED,
-        "POST",
-        &format!("/api/v1/units/{UNIT_A}/cases"),
-        SCHOOL_A,
-        Some(json!({"country": "se", "personal_number": real.number,
-                    "first_name": real.first, "last_name": real.last, "birth_date": real.birth})),
-    )
-    .await["case_id"]
-        .as_str()
-        .unwrap()
-        .to_owned()
+    e.walk()
+        .open(json!({"country": "se", "personal_number": real.number,
+                     "first_name": real.first, "last_name": real.last, "birth_date": real.birth}))
+        .await
 }
 
-/// Plan, decision, fictitious identity, optional linked guardian, order. Returns the
-/// order id.
+/// Plan, decision, fictitious identity, optional linked guardian, order (the one walk
+/// of `api_common`). Returns the order id.
 pub async fn order(
     e: &Env,
     case: &str,
@@ -275,66 +267,19 @@ pub async fn order(
     guardian: Option<Value>,
     platforms: &[&str],
 ) -> String {
-    let c = format!("/api/v1/cases/{case}");
-    let plan = json!({"information_handling": "x", "platforms": platforms,
-        "guardian_contact_routes": [], "staff_to_inform": [], "free_text": ""});
-    e.ok(
-        StatusCode::OK,
-        "PUT",
-        &format!("{c}/plan"),
-        SCHOOL_A,
-        Some(plan),
-    )
-    .await;
-    e.ok(
-        StatusCode::OK,
-        "PUT",
-        &format!("{c}/login-decision"),
-        SCHOOL_A,
-        Some(json!({"decision": "fictitious-user"})),
-    )
-    .await;
-    e.ok(
-        StatusCode::OK,
-        "PUT",
-        &format!("{c}/fictitious-identity"),
-        SCHOOL_A,
-        Some(json!({"first_name": fict.0, "last_name": fict.1, "birth_date": fict.2})),
-    )
-    .await;
+    let mut w = e
+        .walk()
+        .fictitious(fict.0, fict.1, fict.2)
+        .platforms(platforms);
     if let Some(g) = guardian {
-        e.ok(
-            StatusCode::OK,
-            "PUT",
-            &format!("{c}/guardians/1"),
-            SCHOOL_A,
-            Some(g),
-        )
-        .await;
+        w = w.guardian(g);
     }
-    e.ok(
-        StatusCode::CREATED,
-        "POST",
-        &format!("{c}/order"),
-        SCHOOL_A,
-        Some(json!({"groups": ["4B"], "platforms": platforms})),
-    )
-    .await["order_id"]
-        .as_str()
-        .unwrap()
-        .to_owned()
+    w.order(case).await
 }
 
 /// The central administrator registers the order.
 pub async fn register(e: &Env, order: &str) -> Value {
-    e.ok(
-        StatusCode::OK,
-        "POST",
-        &format!("/api/v1/orders/{order}/registration"),
-        CENTRAL,
-        Some(json!({})),
-    )
-    .await
+    e.walk().register(order).await
 }
 
 /// The whole routine for one pupil up to registration. Returns the case id.

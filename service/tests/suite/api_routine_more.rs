@@ -40,63 +40,14 @@ async fn open_case(e: &Env, who: &str, unit: &str, body: Value) -> String {
 /// A Swedish case of unit A up to a sent order, with guardian 1 linked. Returns (case,
 /// order).
 async fn ordered_case(e: &Env, real: &str, real_birth: &str, fict_birth: &str) -> (String, String) {
-    let case = open_case(
-        e,
-        SCHOOL_A,
-        UNIT_A,
-        open_body(real, CANARY_FIRST, CANARY_LAST, real_birth),
-    )
-    .await;
-    let c = format!("/api/v1/cases/{case}");
-    e.ok(
-        StatusCode::OK,
-        "PUT",
-        &format!("{c}/plan"),
-        SCHOOL_A,
-        Some(json!({"information_handling": "x", "platforms": ["google"],
-                    "guardian_contact_routes": [], "staff_to_inform": [], "free_text": ""})),
-    )
-    .await;
-    e.ok(
-        StatusCode::OK,
-        "PUT",
-        &format!("{c}/login-decision"),
-        SCHOOL_A,
-        Some(json!({"decision": "fictitious-user"})),
-    )
-    .await;
-    e.ok(
-        StatusCode::OK,
-        "PUT",
-        &format!("{c}/fictitious-identity"),
-        SCHOOL_A,
-        Some(json!({"first_name": "Maja", "last_name": "Lindqvist", "birth_date": fict_birth})),
-    )
-    .await;
-    e.ok(
-        StatusCode::OK,
-        "PUT",
-        &format!("{c}/guardians/1"),
-        SCHOOL_A,
-        Some(json!({"linked": true,
+    e.walk()
+        .fictitious("Maja", "Lindqvist", fict_birth)
+        .guardian(json!({"linked": true,
             "real": {"personal_number": se_number(date(1985, 2, 11), 456),
                      "first_name": "Kanariemor", "last_name": CANARY_LAST, "birth_date": "1985-02-11"},
-            "fictitious": {"first_name": "Karin", "last_name": "Berglund", "birth_date": "1985-07-07"}})),
-    )
-    .await;
-    let order = e
-        .ok(
-            StatusCode::CREATED,
-            "POST",
-            &format!("{c}/order"),
-            SCHOOL_A,
-            Some(json!({"groups": ["4B"], "platforms": ["google"]})),
-        )
-        .await["order_id"]
-        .as_str()
-        .unwrap()
-        .to_owned();
-    (case, order)
+            "fictitious": {"first_name": "Karin", "last_name": "Berglund", "birth_date": "1985-07-07"}}))
+        .ordered(open_body(real, CANARY_FIRST, CANARY_LAST, real_birth))
+        .await
 }
 
 fn utc(y: i32, m: u32, d: u32, h: u32, min: u32) -> chrono::DateTime<Utc> {

@@ -11,7 +11,6 @@
 use crate::api_common;
 
 use api_common::*;
-use axum::http::StatusCode;
 use fiktiv::config::{Config, NotificationsConfig, SmtpConfig, SmtpTls};
 use fiktiv::notify::{self, store, Channel, Prefs};
 use fiktiv::web::i18n::Lang;
@@ -93,60 +92,12 @@ fn email(addr: &str, lang: Lang) -> Option<Prefs> {
 
 /// A case of unit A up to a sent order. Returns (case, order).
 async fn ordered_case(e: &Env) -> (String, String) {
-    let case = e
-        .ok(
-            StatusCode::CREATED,
-            "POST",
-            &format!("/api/v1/units/{UNIT_A}/cases"),
-            SCHOOL_A,
-            Some(json!({"country": "se", "personal_number": se_number(date(2015, 5, 17), 123),
-                        "first_name": REAL_FIRST, "last_name": REAL_LAST, "birth_date": "2015-05-17"})),
-        )
-        .await["case_id"]
-        .as_str()
-        .unwrap()
-        .to_owned();
-    let c = format!("/api/v1/cases/{case}");
-    e.ok(
-        StatusCode::OK,
-        "PUT",
-        &format!("{c}/plan"),
-        SCHOOL_A,
-        Some(
-            json!({"information_handling": "Inga uppgifter lämnas ut.", "platforms": ["google"],
-                    "guardian_contact_routes": [], "staff_to_inform": [], "free_text": ""}),
-        ),
-    )
-    .await;
-    e.ok(
-        StatusCode::OK,
-        "PUT",
-        &format!("{c}/login-decision"),
-        SCHOOL_A,
-        Some(json!({"decision": "fictitious-user"})),
-    )
-    .await;
-    e.ok(
-        StatusCode::OK,
-        "PUT",
-        &format!("{c}/fictitious-identity"),
-        SCHOOL_A,
-        Some(json!({"first_name": FICT_FIRST, "last_name": FICT_LAST, "birth_date": "2015-09-03"})),
-    )
-    .await;
-    let order = e
-        .ok(
-            StatusCode::CREATED,
-            "POST",
-            &format!("{c}/order"),
-            SCHOOL_A,
-            Some(json!({"groups": ["4B"], "platforms": ["google"]})),
-        )
-        .await["order_id"]
-        .as_str()
-        .unwrap()
-        .to_owned();
-    (case, order)
+    e.walk()
+        .information_handling("Inga uppgifter lämnas ut.")
+        .fictitious(FICT_FIRST, FICT_LAST, "2015-09-03")
+        .ordered(json!({"country": "se", "personal_number": se_number(date(2015, 5, 17), 123),
+                        "first_name": REAL_FIRST, "last_name": REAL_LAST, "birth_date": "2015-05-17"}))
+        .await
 }
 
 async fn kinds(e: &Env, s: &Staff) -> Vec<(String, i64)> {
