@@ -25,7 +25,7 @@
 use base64::engine::general_purpose::STANDARD as B64;
 use base64::Engine as _;
 use chrono::NaiveDate;
-use fiktiv_policies::{Action, Country, Permit};
+use fiktiv_policies::{Action, Permit};
 use fiktiv_vault::audit::{check_purpose, fmt_time};
 use fiktiv_vault::{CaseId, IndexKind, ReadContext, Vault};
 use hpke::aead::ChaCha20Poly1305;
@@ -507,11 +507,23 @@ pub async fn import(
         )
         .await?);
     };
-    let payload: Payload = serde_json::from_slice(&plain).map_err(|_| {
-        DomainError::Internal("an authenticated package holds a malformed case".into())
-    })?;
+    // Authentic is not well-formed: the sender's Fiktiv may be of another version, or
+    // wrong. A content this version cannot read is refused like any bad package, never
+    // an internal error (fuzz target `transfer`).
+    let content = serde_json::from_slice::<Payload>(&plain)
+        .ok()
+        .and_then(|p| parse_country(&p.country).ok().map(|c| (p, c)));
     drop(plain);
-    let country: Country = parse_country(&payload.country)?;
+    let Some((payload, country)) = content else {
+        return Err(refuse_import(
+            vault,
+            permit,
+            "transfer-malformed",
+            "The package opens, but it holds no case this version of Fiktiv reads (for \
+             example an unknown country). Nothing was imported.",
+        )
+        .await?);
+    };
     let consent_ok = check_consent(&payload.consent, today(vault, country)).is_empty()
         && (payload.plan.is_none() || payload.consent.plan);
     if !consent_ok {

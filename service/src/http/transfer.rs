@@ -67,7 +67,7 @@ async fn make_package(
     responses(
         (status = 201, body = Imported),
         (status = 400, body = Problem), (status = 401, body = Problem), (status = 403, body = Problem),
-        (status = 409, description = "transfer-not-for-us, transfer-sender-unknown, transfer-tampered, transfer-replayed, transfer-consent-scope, duplicate-identity", body = Problem),
+        (status = 409, description = "transfer-not-for-us, transfer-sender-unknown, transfer-tampered, transfer-malformed, transfer-replayed, transfer-consent-scope, duplicate-identity", body = Problem),
         (status = 422, body = Problem),
     ),
     security(("bearer" = []))

@@ -505,6 +505,7 @@ pub fn conflict_key(code: &str) -> &'static str {
         "transfer-not-for-us" => "conflict.transfer-not-for-us",
         "transfer-sender-unknown" => "conflict.transfer-sender-unknown",
         "transfer-tampered" => "conflict.transfer-tampered",
+        "transfer-malformed" => "conflict.transfer-malformed",
         "transfer-replayed" => "conflict.transfer-replayed",
         "transfer-consent-scope" => "conflict.transfer-consent-scope",
         "number-unavailable" => "conflict.number-unavailable",

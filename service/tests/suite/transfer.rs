@@ -414,6 +414,20 @@ async fn a_case_moves_to_another_municipality(db: TestDatabase) {
         (StatusCode::CONFLICT, "transfer-consent-scope"),
         "{r}"
     );
+    // Authentic but unreadable: a country this version does not know (the fuzz target
+    // `transfer`'s first finding: it was an internal error, 500). Refused, not stored.
+    let mut unknown_country = payload;
+    unknown_country.country = "oe".into();
+    unknown_country.plan = None;
+    let odd = transfer::seal_package(&a.vault, "Avsändarkommun", &b_key, &unknown_country)
+        .await
+        .unwrap();
+    let (s, r) = import(&b, &serde_json::to_value(&odd).unwrap()).await;
+    assert_eq!(
+        (s, code(&r)),
+        (StatusCode::CONFLICT, "transfer-malformed"),
+        "{r}"
+    );
     assert_eq!(
         b.snapshot().await[..12],
         after_import[..12],
