@@ -35,6 +35,7 @@ pub mod fictitious_changes;
 pub mod guardians;
 pub mod ids;
 pub mod labels;
+pub mod notices;
 pub mod orders;
 pub mod plans;
 pub mod registration;
@@ -205,9 +206,8 @@ impl From<VaultError> for DomainError {
     fn from(e: VaultError) -> Self {
         match e {
             VaultError::Audit(a) => from_audit(a),
-            VaultError::Sql(s) | VaultError::Db(fiktiv_vault::DbError::Query(s)) => {
-                from_sql(&s, false)
-            }
+            VaultError::Sql(s) => from_sql(&s, false),
+            VaultError::Db(d) => d.into(),
             e => Self::Internal(e.to_string()),
         }
     }
@@ -223,6 +223,11 @@ impl From<fiktiv_vault::DbError> for DomainError {
     fn from(e: fiktiv_vault::DbError) -> Self {
         match e {
             fiktiv_vault::DbError::Query(s) => from_sql(&s, false),
+            // A write that waited its whole turn at SQLite's writer gate: the database is
+            // overloaded or stuck, answered as unavailable (503), not as a bug.
+            fiktiv_vault::DbError::Busy => {
+                Self::Internal(format!("{DATABASE_UNAVAILABLE}database: {e}"))
+            }
             e => Self::Internal(e.to_string()),
         }
     }

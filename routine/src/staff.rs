@@ -144,22 +144,6 @@ pub fn still_to_tell(plan: &[String], told: &[StaffToldRecorded]) -> Vec<String>
         .collect()
 }
 
-/// Forgets a person's notification choice, work address and notices (their account was
-/// disabled), in the caller's transaction.
-pub async fn forget_notices(conn: &mut sqlx::AnyConnection, user_id: &str) -> DomainResult<()> {
-    for table in ["notify_prefs", "notify_seen", "notifications"] {
-        sqlx::query(&format!("DELETE FROM {table} WHERE user_id = $1"))
-            .bind(user_id)
-            .execute(&mut *conn)
-            .await?;
-    }
-    sqlx::query("DELETE FROM mail_outbox WHERE user_id = $1 AND sent_at IS NULL")
-        .bind(user_id)
-        .execute(&mut *conn)
-        .await?;
-    Ok(())
-}
-
 #[cfg(test)]
 mod still_to_tell_tests {
     use super::*;

@@ -20,9 +20,9 @@ use rand::Rng;
 use sqlx::{AnyConnection, Row};
 use zeroize::Zeroizing;
 
-use crate::principal::{check_name, NameOf};
+use crate::principal::{check_name, principal_id, NameOf};
 use crate::totp;
-use fiktiv_routine::{check_unit_code, DomainError, DomainResult, FieldProblem};
+use fiktiv_routine::{DomainError, DomainResult};
 
 /// Sealing purpose of the TOTP secret (bound into the sealed value).
 const TOTP_PURPOSE: &str = "totp";
@@ -55,8 +55,6 @@ impl Account {
         crate::principal::principal(&self.name, self.roles.clone(), self.units.clone())
     }
 }
-
-pub use crate::principal::principal_id;
 
 /// A new account or a reset: the credentials exist only here and are shown once.
 pub struct Credentials {
@@ -202,27 +200,7 @@ fn new_totp(
 }
 
 fn validate(name: &str, roles: &[Role], units: &[String]) -> DomainResult<()> {
-    let mut problems = Vec::new();
-    if let Err(p) = check_name(name, NameOf::Account) {
-        problems.push(p);
-    }
-    if roles.is_empty() {
-        problems.push(FieldProblem::new(
-            "role",
-            "user.no-role",
-            "An account needs at least one --role.",
-        ));
-    }
-    if roles.contains(&Role::School) && units.is_empty() {
-        problems.push(FieldProblem::new(
-            "unit",
-            "user.school-needs-unit",
-            "A school account needs at least one --unit.",
-        ));
-    }
-    for u in units {
-        check_unit_code("unit", u, &mut problems);
-    }
+    let problems = crate::principal::check(name, NameOf::Account, roles, units);
     if problems.is_empty() {
         Ok(())
     } else {
@@ -324,7 +302,7 @@ pub async fn disable(vault: &Vault, actor: &str, name: &str) -> DomainResult<boo
     }
     crate::session::delete_all_of(&mut tx, &user_id).await?;
     // A disabled person is told nothing more, and their work address is not kept.
-    fiktiv_routine::staff::forget_notices(&mut tx, &user_id).await?;
+    fiktiv_routine::notices::forget(&mut tx, &user_id).await?;
     audit(vault, &mut tx, actor, "users.disable", Outcome::Ok, None).await?;
     tx.commit().await?;
     Ok(true)
@@ -974,14 +952,6 @@ mod tests {
         assert_eq!(a.len(), 24);
         assert_ne!(a.as_str(), b.as_str());
         assert!(a.chars().all(|c| c == '-' || c.is_ascii_alphanumeric()));
-    }
-
-    #[test]
-    fn names_are_checked() {
-        assert!(check_name("anna.svensson", NameOf::Account).is_ok());
-        assert!(check_name("", NameOf::Account).is_err());
-        assert!(check_name("anna svensson", NameOf::Account).is_err());
-        assert!(check_name("a:b", NameOf::Account).is_err());
     }
 
     #[test]

@@ -7,8 +7,9 @@ use fiktiv_vault::db::Tx;
 use fiktiv_vault::Vault;
 use sqlx::Row;
 
-use crate::accounts::{self, principal_id, Account, AUTH_OIDC, UNKNOWN_ACTOR};
+use crate::accounts::{self, Account, AUTH_OIDC, UNKNOWN_ACTOR};
 use crate::oidc::{Mapped, Purpose, Refusal, OK_PURPOSE};
+use crate::principal::principal_id;
 use crate::session::{self, NewSession};
 use fiktiv_routine::DomainResult;
 

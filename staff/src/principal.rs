@@ -4,7 +4,7 @@
 //! approves their own reveal request through the other way in.
 
 use fiktiv_policies::{Principal, Role};
-use fiktiv_routine::FieldProblem;
+use fiktiv_routine::{check_unit_code, FieldProblem};
 
 /// What the name is checked for: the field problem names it in the person's words.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -42,6 +42,46 @@ pub fn check_name(name: &str, of: NameOf) -> Result<(), FieldProblem> {
     })
 }
 
+/// Everything a new account or token is checked for about its person: the name, at
+/// least one role, a unit for the school role, and each unit code. The problems, in the
+/// words of what is made (`user.*` for an account, `token.*` for a token).
+pub fn check(name: &str, of: NameOf, roles: &[Role], units: &[String]) -> Vec<FieldProblem> {
+    let mut problems = Vec::new();
+    if let Err(p) = check_name(name, of) {
+        problems.push(p);
+    }
+    if roles.is_empty() {
+        problems.push(match of {
+            NameOf::Account => FieldProblem::new(
+                "role",
+                "user.no-role",
+                "An account needs at least one --role.",
+            ),
+            NameOf::TokenHolder => {
+                FieldProblem::new("role", "token.no-role", "A token needs at least one role.")
+            }
+        });
+    }
+    if roles.contains(&Role::School) && units.is_empty() {
+        problems.push(match of {
+            NameOf::Account => FieldProblem::new(
+                "unit",
+                "user.school-needs-unit",
+                "A school account needs at least one --unit.",
+            ),
+            NameOf::TokenHolder => FieldProblem::new(
+                "unit",
+                "token.school-needs-unit",
+                "A school token needs at least one --unit.",
+            ),
+        });
+    }
+    for u in units {
+        check_unit_code("unit", u, &mut problems);
+    }
+    problems
+}
+
 /// `staff:<name>`: the principal's id, also the audit actor.
 pub fn principal_id(name: &str) -> String {
     format!("staff:{name}")
@@ -68,5 +108,27 @@ mod tests {
             }
         }
         assert_eq!(principal_id("anna"), "staff:anna");
+    }
+
+    #[test]
+    fn roles_and_units_are_checked_in_the_words_of_what_is_made() {
+        let codes = |of, roles: &[Role], units: &[&str]| -> Vec<String> {
+            let units: Vec<String> = units.iter().map(|u| u.to_string()).collect();
+            check("anna", of, roles, &units)
+                .into_iter()
+                .map(|p| p.code)
+                .collect()
+        };
+        assert!(codes(NameOf::Account, &[Role::Auditor], &[]).is_empty());
+        assert_eq!(codes(NameOf::Account, &[], &[]), ["user.no-role"]);
+        assert_eq!(codes(NameOf::TokenHolder, &[], &[]), ["token.no-role"]);
+        assert_eq!(
+            codes(NameOf::TokenHolder, &[Role::School], &[]),
+            ["token.school-needs-unit"]
+        );
+        assert_eq!(
+            codes(NameOf::Account, &[Role::School], &["bad unit"]),
+            ["unit.invalid"]
+        );
     }
 }

@@ -17,10 +17,10 @@ use sha2::{Digest, Sha256};
 use sqlx::Row;
 use zeroize::Zeroizing;
 
-use crate::principal::{check_name, NameOf};
+use crate::principal::NameOf;
 use fiktiv_routine::ids::TokenId;
 use fiktiv_routine::orders::parse_time;
-use fiktiv_routine::{check_unit_code, DomainError, DomainResult, FieldProblem};
+use fiktiv_routine::{DomainError, DomainResult, FieldProblem};
 
 const PREFIX: &str = "fkt_";
 
@@ -83,27 +83,7 @@ pub async fn create(
     units: &[String],
     expires_days: u32,
 ) -> DomainResult<NewToken> {
-    let mut problems = Vec::new();
-    if let Err(p) = check_name(name, NameOf::TokenHolder) {
-        problems.push(p);
-    }
-    if roles.is_empty() {
-        problems.push(FieldProblem::new(
-            "role",
-            "token.no-role",
-            "A token needs at least one role.",
-        ));
-    }
-    if roles.contains(&Role::School) && units.is_empty() {
-        problems.push(FieldProblem::new(
-            "unit",
-            "token.school-needs-unit",
-            "A school token needs at least one --unit.",
-        ));
-    }
-    for u in units {
-        check_unit_code("unit", u, &mut problems);
-    }
+    let mut problems = crate::principal::check(name, NameOf::TokenHolder, roles, units);
     if expires_days == 0 || expires_days > 3650 {
         problems.push(FieldProblem::new(
             "expires_days",

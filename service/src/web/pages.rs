@@ -565,7 +565,7 @@ pub async fn password(
         let ip = format!("ip:{}", super::security::client_addr(&parts.extensions));
         let acct = format!("acct:{}", s.account.name);
         if !web.limiter.allow(&[&ip, &acct], vault.now()) {
-            let actor = accounts::principal_id(&s.account.name);
+            let actor = fiktiv_staff::principal::principal_id(&s.account.name);
             if let Err(e) =
                 accounts::audit_refused(vault, &actor, "web.password-change", Refusal::RateLimited)
                     .await

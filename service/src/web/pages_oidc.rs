@@ -25,8 +25,9 @@ use super::security::{clear_cookie, client_addr, cookie, local_path, set_cookie,
 use super::views::{Base, ContinuePage};
 use super::Web;
 use crate::http::AppState;
-use fiktiv_staff::accounts::{principal_id, UNKNOWN_ACTOR};
+use fiktiv_staff::accounts::UNKNOWN_ACTOR;
 use fiktiv_staff::oidc::{self, Oidc, Purpose, Refusal, FLOW_COOKIE, FLOW_TTL_SECS};
+use fiktiv_staff::principal::principal_id;
 use fiktiv_staff::session::COOKIE;
 
 fn not_configured(tr: &Tr) -> Response {
