@@ -12,6 +12,7 @@
 //! | OpenID provider | [`OidcProvider`] | node-oidc-provider (npm `oidc-provider`) from `tests/web/oidc-provider.mjs` |
 //! | SMTP relay | [`SmtpServer`] | `tests/smtp/smtp-server.py` on aiosmtpd (PyPI, `.venv`): STARTTLS and AUTH required |
 //! | HSM (PKCS#11) | [`SoftHsm`] | a SoftHSM2 token in its own directory (`softhsm2-util --init-token`) |
+//! | SS 12000 hub | [`TestHub`] | the project's own server (axum) over a seeded municipality; every answer validated by `openapi-core` (PyPI, `.venv`) against `../shared/ss12000/` |
 //!
 //! [`FaultProxy`] sits in front of a peer (slapd over TCP, scim2-server over HTTP) and
 //! injects faults: dropped connections, cut or slow responses, refused connections,
@@ -38,6 +39,7 @@ mod scim;
 mod slapd;
 mod smtp;
 mod softhsm;
+mod ss12000_hub;
 
 pub use chromium::{chromedriver_path, chromium_path, CHROMIUM_HEADLESS_ARGS};
 pub use database::{TestDatabase, DATABASE_URL_ENV};
@@ -49,6 +51,9 @@ pub use scim::ScimServer;
 pub use slapd::{Slapd, SlapdBuilder, DEFAULT_SUFFIX};
 pub use smtp::{Mail, SmtpServer};
 pub use softhsm::{SoftHsm, SOFTHSM_USER_PIN};
+pub use ss12000_hub::{
+    ss12000_spec_path, HubFault, MarkedPupil, TestHub, HUB_BASE_PATH, HUB_CLIENT_ID,
+};
 
 use std::path::PathBuf;
 
