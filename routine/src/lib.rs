@@ -33,6 +33,7 @@ pub mod end;
 pub mod fictitious;
 pub mod fictitious_changes;
 pub mod guardians;
+pub mod hub;
 pub mod ids;
 pub mod labels;
 pub mod notices;

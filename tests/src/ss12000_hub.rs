@@ -213,6 +213,18 @@ const FAMILY: &[&str] = &[
     "Ström",
 ];
 
+/// The family names of marked pupils and their guardians only.
+const MARKED_FAMILY: &[&str] = &[
+    "Västerholm",
+    "Norrgård",
+    "Ekbacken",
+    "Älvsjöberg",
+    "Tallqvist",
+    "Granlund",
+    "Björkfeldt",
+    "Sandvreten",
+];
+
 /// A Swedish personnummer (12 digits) for a date and a serial, with its check digit.
 fn civic_no(y: i64, m: u32, d: u32, serial: u64) -> String {
     let ten = format!("{:02}{m:02}{d:02}{:03}", y % 100, serial % 1000);
@@ -301,11 +313,17 @@ fn seed(persons: usize, seed: u64) -> Seeded {
         let civic = civic_no(birth_year, m, d, serial);
         let (given, family) = name(&mut rng);
         let id = rng.uuid();
-        // Every 40th pupil is marked, the two markings in turn.
+        // Every 40th pupil is marked, the two markings in turn. A marked family has a
+        // name no other family has, so that a test can look for it anywhere.
         let marking = match p % 80 {
             7 => "Sekretessmarkering",
             47 => "Skyddad folkbokföring",
             _ => "Ingen",
+        };
+        let family = if marking == "Ingen" {
+            family
+        } else {
+            MARKED_FAMILY[marked.len() % MARKED_FAMILY.len()]
         };
         let mut guardians = Vec::new();
         for _ in 0..(1 + rng.below(2)) {

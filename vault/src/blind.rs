@@ -18,6 +18,9 @@ pub enum IndexKind {
     NameBirth,
     /// Normalised full name (first + last), used by the egress guard for names.
     FullName,
+    /// A person id of the SS 12000 hub (a uuid in lower-case hex): finds a marked
+    /// person's link to a case, or intake item, without opening anything.
+    HubPerson,
 }
 
 impl IndexKind {
@@ -26,6 +29,7 @@ impl IndexKind {
             IndexKind::PersonalNumber => "pnr",
             IndexKind::NameBirth => "name-birth",
             IndexKind::FullName => "full-name",
+            IndexKind::HubPerson => "hub-person",
         }
     }
 
@@ -34,6 +38,7 @@ impl IndexKind {
             "pnr" => Some(Self::PersonalNumber),
             "name-birth" => Some(Self::NameBirth),
             "full-name" => Some(Self::FullName),
+            "hub-person" => Some(Self::HubPerson),
             _ => None,
         }
     }

@@ -1,0 +1,185 @@
+//! Reading the SS 12000 hub into Fiktiv: a marked pupil with a case is linked to it,
+//! one without a case becomes an intake item for its unit, and nothing of a marked
+//! person (number, name, hub id) is anywhere in the database in plaintext. The hub is
+//! the project's test hub, every answer validated against the official specification.
+
+use chrono::{DateTime, Utc};
+use fiktiv_routine::hub::{self, UnitCodeFrom};
+use fiktiv_ss12000::{HubAuth, HubConfig, HubReader, Snapshot};
+use fiktiv_tests::TestHub;
+use serde_json::json;
+
+use crate::api_common::*;
+
+async fn read(hub: &TestHub, since: Option<DateTime<Utc>>) -> Snapshot {
+    let mut cfg = HubConfig::new(
+        &hub.base_url(),
+        HubAuth::Bearer(hub.token().to_owned().into()),
+    );
+    cfg.page_size = 300;
+    HubReader::new(cfg)
+        .unwrap()
+        .read(since, &mut |_| {})
+        .await
+        .unwrap()
+}
+
+/// No marked person's number, family name or hub id is anywhere in the database's bytes.
+fn nothing_marked_in_plaintext(e: &Env, hub: &TestHub) {
+    let bytes = e.db.raw_bytes().unwrap();
+    let has = |needle: &str| bytes.windows(needle.len()).any(|w| w == needle.as_bytes());
+    for p in hub.marked_pupils() {
+        for (what, v) in [
+            ("number", &p.civic_no),
+            ("family name", &p.family_name),
+            ("hub id", &p.id),
+        ] {
+            assert!(
+                !has(v),
+                "a marked pupil's {what} is in the database in plaintext"
+            );
+        }
+    }
+}
+
+async fn a_read_links_the_case_makes_intake_items_and_keeps_no_marked_person(
+    db: fiktiv_tests::TestDatabase,
+) {
+    let hub = TestHub::start(2000, 21).unwrap();
+    let e = env(db, at(2026, 9, 1)).await;
+    let pupils = hub.marked_pupils().to_vec();
+    assert!(pupils.len() >= 10);
+    let p = &pupils[0];
+    let case = e
+        .walk()
+        .open(json!({"country": "se", "personal_number": p.civic_no,
+                     "first_name": p.given_name, "last_name": p.family_name,
+                     "birth_date": p.birth_date}))
+        .await;
+
+    let since: DateTime<Utc> = hub.now_stamp().parse().unwrap();
+    let report = hub::apply(
+        &e.vault,
+        read(&hub, None).await,
+        true,
+        UnitCodeFrom::SchoolUnitCode,
+        since,
+    )
+    .await
+    .unwrap();
+    assert_eq!(report.linked, 1);
+    assert_eq!(report.intake_new, pupils.len() - 1);
+    assert_eq!(e.count("hub_intake").await as usize, pupils.len() - 1);
+    // Everyone but the marked is kept for the feed.
+    assert_eq!(
+        e.count("hub_entities").await as usize,
+        hub.count("organisations")
+            + hub.count("groups")
+            + hub.count("duties")
+            + hub.count("persons")
+            - report.marked
+    );
+
+    // The case takes the unit, school year and groups from the hub.
+    let facts = hub::facts_of(&e.vault, &case.parse().unwrap())
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(facts.unit.as_deref(), Some(p.unit_code.as_str()));
+    assert_eq!(facts.school_year, Some(p.school_year));
+    assert_eq!(facts.groups, p.groups);
+
+    // Intake items per unit: the marked pupils without a case, each at its own unit.
+    let mut want: std::collections::BTreeMap<String, i64> = Default::default();
+    for q in &pupils[1..] {
+        *want.entry(q.unit_code.clone()).or_default() += 1;
+    }
+    let got: std::collections::BTreeMap<String, i64> = hub::intake_counts(&e.vault)
+        .await
+        .unwrap()
+        .into_iter()
+        .collect();
+    assert_eq!(got, want);
+    nothing_marked_in_plaintext(&e, &hub);
+
+    // The same read again changes nothing.
+    let again = hub::apply(
+        &e.vault,
+        read(&hub, None).await,
+        true,
+        UnitCodeFrom::SchoolUnitCode,
+        since,
+    )
+    .await
+    .unwrap();
+    assert_eq!((again.linked, again.intake_new, again.lifted), (0, 0, 0));
+    assert_eq!(e.count("hub_intake").await as usize, pupils.len() - 1);
+
+    // The school opens a case for a waiting pupil: the next read links it and closes
+    // the intake item (its key shredded).
+    let q = &pupils[1];
+    e.walk()
+        .open(json!({"country": "se", "personal_number": q.civic_no,
+                     "first_name": q.given_name, "last_name": q.family_name,
+                     "birth_date": q.birth_date}))
+        .await;
+    // A marking lifted in the hub is shown, not acted on; a pupil newly marked is taken
+    // out of what the feed serves at once and waits as an intake item.
+    hub.set_marking(&pupils[2].id, "Ingen").unwrap();
+    let unmarked = read(&hub, None)
+        .await
+        .persons
+        .into_iter()
+        .find(|x| !x.value.enrolments.is_empty() && x.value.id.to_string() != pupils[2].id)
+        .unwrap();
+    let newly = unmarked.value.id.to_string();
+    hub.change("persons", &newly, |v| {
+        v["securityMarking"] = json!("Skyddad folkbokföring")
+    })
+    .unwrap();
+    let changes = hub::apply(
+        &e.vault,
+        read(&hub, Some(since)).await,
+        false,
+        UnitCodeFrom::SchoolUnitCode,
+        since,
+    )
+    .await
+    .unwrap();
+    assert_eq!(changes.linked, 1);
+    assert_eq!(changes.lifted, 1);
+    assert_eq!(changes.quarantined, 1);
+    assert_eq!(changes.intake_new, 1);
+    assert_eq!(e.count("hub_intake").await as usize, pupils.len() - 1);
+    let kept: i64 = {
+        use sqlx::Row;
+        sqlx::query("SELECT COUNT(*) AS n FROM hub_entities WHERE resource = 'persons' AND (id = $1 OR id = $2)")
+            .bind(&newly)
+            .bind(&pupils[2].id)
+            .fetch_one(e.vault.db().pool())
+            .await
+            .unwrap()
+            .try_get("n")
+            .unwrap()
+    };
+    assert_eq!(
+        kept, 0,
+        "a newly marked or a lifted person is in what the feed serves"
+    );
+    // No group kept for the feed names a marked person as a member.
+    let groups = {
+        use sqlx::Row;
+        sqlx::query("SELECT raw FROM hub_entities WHERE resource = 'groups'")
+            .fetch_all(e.vault.db().pool())
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|r| r.try_get::<String, _>("raw").unwrap())
+            .collect::<Vec<_>>()
+            .join("\n")
+    };
+    assert!(!groups.contains(&newly));
+    nothing_marked_in_plaintext(&e, &hub);
+    hub.validate().unwrap();
+}
+both_backends!(a_read_links_the_case_makes_intake_items_and_keeps_no_marked_person);
