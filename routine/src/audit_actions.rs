@@ -43,6 +43,7 @@ const TABLE: &[(&str, &str)] = &[
     ("hub.intake", "audit-action.hub-intake"),
     ("hub.intake-closed", "audit-action.hub-intake-closed"),
     ("hub.marking-lifted", "audit-action.hub-marking-lifted"),
+    ("hub.secret", "audit-action.hub-secret"),
     ("case.access-report", "audit-action.case-access-report"),
     ("case.request", "audit-action.case-request"),
     ("case.request-decide", "audit-action.case-request-decide"),

@@ -22,6 +22,7 @@
 use std::collections::{HashMap, HashSet};
 
 use chrono::{DateTime, NaiveDate, Utc};
+pub use fiktiv_ss12000::config::UnitCodeFrom;
 use fiktiv_ss12000::{MarkedPerson, Snapshot};
 use fiktiv_vault::audit::{fmt_time, NewEvent, Outcome};
 use fiktiv_vault::identity::{full_name_key, name_birth_of};
@@ -33,17 +34,6 @@ use uuid::Uuid;
 use zeroize::Zeroizing;
 
 use crate::DomainResult;
-
-/// Which code of a hub school unit is its unit code in Fiktiv.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum UnitCodeFrom {
-    /// `schoolUnitCode` (Skolverket's school unit code, 8 digits).
-    #[default]
-    SchoolUnitCode,
-    /// `organisationCode` (the municipality's own code).
-    OrganisationCode,
-}
 
 /// What a read changed, in counts.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
@@ -822,4 +812,133 @@ pub async fn intake_counts(vault: &Vault) -> DomainResult<Vec<(String, i64)>> {
         out.push((r.try_get("unit")?, r.try_get("n")?));
     }
     Ok(out)
+}
+
+const SECRET_PURPOSE: &str = "hub-credential";
+const SECRET_OWNER: &str = "ss12000";
+
+/// Seals and keeps the hub secret (bearer token or OAuth client secret); audited.
+pub async fn set_secret(vault: &Vault, secret: &str, actor: &str) -> DomainResult<()> {
+    if secret.is_empty() || secret.len() > 4096 || secret.chars().any(char::is_control) {
+        return Err(crate::DomainError::invalid(
+            "secret",
+            "hub.secret-invalid",
+            "The hub secret must be 1 to 4096 characters without control characters.",
+        ));
+    }
+    let sealed = vault
+        .keys()
+        .target_secrets()
+        .map_err(|e| crate::DomainError::Internal(e.to_string()))?
+        .seal(SECRET_PURPOSE, SECRET_OWNER, secret.as_bytes())
+        .map_err(|_| crate::DomainError::Internal("sealing the hub secret failed".into()))?;
+    let mut tx = vault.db().begin_write().await?;
+    sqlx::query(
+        "INSERT INTO hub_credentials (id, secret_sealed, set_by, set_at) VALUES (1, $1, $2, $3) \
+         ON CONFLICT (id) DO UPDATE SET secret_sealed = excluded.secret_sealed, \
+         set_by = excluded.set_by, set_at = excluded.set_at",
+    )
+    .bind(sealed)
+    .bind(actor)
+    .bind(fmt_time(vault.now()))
+    .execute(&mut *tx)
+    .await?;
+    vault
+        .audit(
+            &mut tx,
+            &NewEvent {
+                actor,
+                action: "hub.secret",
+                case_id: None,
+                purpose: None,
+                outcome: Outcome::Ok,
+            },
+        )
+        .await?;
+    tx.commit().await?;
+    Ok(())
+}
+
+/// The sealed hub secret, opened (`None`: none was set).
+pub async fn secret(vault: &Vault) -> DomainResult<Option<Zeroizing<String>>> {
+    let row = sqlx::query("SELECT secret_sealed FROM hub_credentials WHERE id = 1")
+        .fetch_optional(vault.db().pool())
+        .await?;
+    let Some(r) = row else { return Ok(None) };
+    let sealed: Vec<u8> = r.try_get("secret_sealed")?;
+    let bytes = vault
+        .keys()
+        .target_secrets()
+        .map_err(|e| crate::DomainError::Internal(e.to_string()))?
+        .open(SECRET_PURPOSE, SECRET_OWNER, &sealed)
+        .map_err(|_| crate::DomainError::Internal("the sealed hub secret does not open".into()))?;
+    let s = std::str::from_utf8(&bytes)
+        .map_err(|_| crate::DomainError::Internal("the sealed hub secret is not text".into()))?;
+    Ok(Some(Zeroizing::new(s.to_owned())))
+}
+
+/// A read that failed: when, and its code (never a value from the hub). Audited.
+pub async fn record_failure(vault: &Vault, code: &str) -> DomainResult<()> {
+    let mut tx = vault.db().begin_write().await?;
+    sqlx::query(
+        "INSERT INTO hub_state (id, last_try_at, last_error) VALUES (1, $1, $2) \
+         ON CONFLICT (id) DO UPDATE SET last_try_at = excluded.last_try_at, \
+         last_error = excluded.last_error",
+    )
+    .bind(fmt_time(vault.now()))
+    .bind(code)
+    .execute(&mut *tx)
+    .await?;
+    vault
+        .audit(
+            &mut tx,
+            &NewEvent {
+                actor: "system",
+                action: "hub.read",
+                case_id: None,
+                purpose: Some(code),
+                outcome: Outcome::Failed,
+            },
+        )
+        .await?;
+    tx.commit().await?;
+    Ok(())
+}
+
+/// Where the reads stand.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, utoipa::ToSchema)]
+pub struct HubStatus {
+    /// When the last good read finished (RFC 3339), if any.
+    pub last_good_at: Option<String>,
+    /// When the last read was tried, and how it failed if it did (a code).
+    pub last_try_at: Option<String>,
+    pub last_error: Option<String>,
+    /// The hub time the next read of changes asks from.
+    pub changes_after: Option<String>,
+    pub persons: i64,
+    pub marked: i64,
+    pub linked: i64,
+    pub intake: i64,
+}
+
+pub async fn status(vault: &Vault) -> DomainResult<HubStatus> {
+    let row = sqlx::query(
+        "SELECT last_good_at, last_try_at, last_error, changes_after, persons, marked, linked, \
+         intake FROM hub_state WHERE id = 1",
+    )
+    .fetch_optional(vault.db().pool())
+    .await?;
+    let Some(r) = row else {
+        return Ok(HubStatus::default());
+    };
+    Ok(HubStatus {
+        last_good_at: r.try_get("last_good_at")?,
+        last_try_at: r.try_get("last_try_at")?,
+        last_error: r.try_get("last_error")?,
+        changes_after: r.try_get("changes_after")?,
+        persons: r.try_get("persons")?,
+        marked: r.try_get("marked")?,
+        linked: r.try_get("linked")?,
+        intake: r.try_get("intake")?,
+    })
 }

@@ -112,6 +112,27 @@ pub enum Command {
         #[command(subcommand)]
         command: TransferCommand,
     },
+    /// The school administration system (SS 12000 hub): read it now, see how the
+    /// reads stand, set its secret (docs/SS12000.md).
+    Hub {
+        #[command(subcommand)]
+        command: HubCommand,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum HubCommand {
+    /// Read the hub now: what changed since the last good read, or everything.
+    Read {
+        /// Read everything, not only what changed.
+        #[arg(long)]
+        full: bool,
+    },
+    /// When the last reads ran, how they went, and the counts (no person).
+    Status,
+    /// Set the hub secret (bearer token or OAuth client secret), read from standard
+    /// input, sealed in the database.
+    Secret,
 }
 
 #[derive(Debug, Subcommand)]

@@ -180,6 +180,10 @@ pub async fn run(cli: Cli) -> anyhow::Result<i32> {
             ));
             Ok(0)
         }
+        Command::Hub { command } => {
+            let ctx = crate::commands_keys::open_cli(&data_dir, config, clock).await?;
+            hub_command(&ctx, command).await
+        }
         Command::Targets { command } => {
             let ctx = crate::commands_keys::open_cli(&data_dir, config, clock).await?;
             crate::provisioning::commands::targets_command(&ctx, command).await
@@ -335,6 +339,67 @@ fn print_raw(s: &str) {
 
 /// Command output goes to stdout; logs go to stderr.
 #[allow(clippy::print_stdout)] // this is the CLI's output channel
+async fn hub_command(ctx: &Context, command: crate::cli::HubCommand) -> anyhow::Result<i32> {
+    use crate::cli::HubCommand;
+    match command {
+        HubCommand::Read { full } => {
+            let mut last = None;
+            let mut progress = |p: fiktiv_ss12000::Progress| {
+                // One line per resource and every tenth page: progress on a long read.
+                if last != Some(p.resource) || p.pages % 10 == 0 {
+                    eprintln!(
+                        "hub: {} page {}, {} read",
+                        p.resource.path(),
+                        p.pages,
+                        p.items
+                    );
+                    last = Some(p.resource);
+                }
+            };
+            match crate::hub::read_now(ctx, full, &mut progress).await {
+                Ok(r) => {
+                    println_out(&format!(
+                        "hub read: {} persons, {} marked, {} linked to cases, {} new intake items, \
+                         {} quarantined, {} markings lifted",
+                        r.persons, r.marked, r.linked, r.intake_new, r.quarantined, r.lifted
+                    ));
+                    Ok(0)
+                }
+                Err(e) => {
+                    eprintln!("hub read failed ({}): {e}", e.code());
+                    Ok(1)
+                }
+            }
+        }
+        HubCommand::Status => {
+            let s = fiktiv_routine::hub::status(&ctx.vault)
+                .await
+                .map_err(|e| anyhow::anyhow!("{e}"))?;
+            println_out(&format!(
+                "last good read: {}\nlast try: {}{}\npersons: {}, marked: {}, linked: {}, intake items: {}",
+                s.last_good_at.as_deref().unwrap_or("never"),
+                s.last_try_at.as_deref().unwrap_or("never"),
+                s.last_error.map(|c| format!(" (failed: {c})")).unwrap_or_default(),
+                s.persons,
+                s.marked,
+                s.linked,
+                s.intake
+            ));
+            Ok(0)
+        }
+        HubCommand::Secret => {
+            let mut line = zeroize::Zeroizing::new(String::new());
+            std::io::stdin().read_line(&mut line)?;
+            let secret = line.trim_end_matches(['\r', '\n']);
+            fiktiv_routine::hub::set_secret(&ctx.vault, secret, "cli")
+                .await
+                .map_err(|e| anyhow::anyhow!("{e}"))?;
+            println_out("hub secret sealed and stored");
+            Ok(0)
+        }
+    }
+}
+
 pub(crate) fn println_out(s: &str) {
     println!("{s}");
 }

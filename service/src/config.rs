@@ -42,6 +42,9 @@ pub struct Config {
     /// Notifications: in the app, and by e-mail through the municipality's SMTP server
     /// (docs/NOTIFICATIONS.md).
     pub notifications: NotificationsConfig,
+    /// The school administration system (SS 12000 hub) Fiktiv reads (docs/SS12000.md);
+    /// none: Fiktiv reads no hub.
+    pub ss12000: Option<fiktiv_ss12000::config::Ss12000Config>,
 }
 
 /// `[notifications]`: how often Fiktiv looks for new things to do, and where it sends

@@ -120,6 +120,9 @@ pub fn load_policies(config: &Config) -> Result<(Authorizer, Rules), StartupErro
         fiktiv_staff::oidc::Settings::from_config(oidc).map_err(StartupError::Rules)?;
     }
     crate::notify::Mailer::from_config(&config.notifications).map_err(StartupError::Rules)?;
+    if let Some(hub) = &config.ss12000 {
+        hub.validate().map_err(StartupError::Rules)?;
+    }
     if config.reveal.open_within_hours == 0 || config.reveal.open_within_hours > 720 {
         return Err(StartupError::Rules(
             "[reveal] open_within_hours must be 1 to 720".into(),

@@ -14,6 +14,7 @@ pub mod context;
 pub mod hardening;
 pub mod housekeeping;
 pub mod http;
+pub mod hub;
 pub mod metrics;
 pub mod notify;
 pub mod provisioning;

@@ -1,6 +1,7 @@
 //! SS 12000 (SS 12000:2020, API version 2.1.0): the school administration system's
 //! API, as Fiktiv reads it.
 //!
+//! - [`config`]: `[ss12000]` in the configuration file.
 //! - [`model`]: the entities and fields Fiktiv acts on, typed; the rest kept as the
 //!   hub wrote it.
 //! - [`page`]: one page of a list answer, read under the rules for untrusted input
@@ -12,6 +13,7 @@
 //! This crate writes nothing: what is kept of a read, and how a marked person is
 //! linked to a case, is the routine's business (`fiktiv-routine`).
 
+pub mod config;
 pub mod marked;
 pub mod model;
 pub mod page;

@@ -30,6 +30,9 @@ use crate::context::Context;
 use fiktiv_routine::desired;
 use fiktiv_routine::DomainResult;
 
+/// How often the hub task looks whether a read is due.
+const HUB_POLL: Duration = Duration::from_secs(30);
+
 /// Carries out one claimed job. Never panics; every failure is a [`JobResult`].
 pub async fn execute(ctx: &Context, set: &TargetSet, job: &Claimed) -> JobResult {
     let Some(entry) = set.get(&job.target) else {
@@ -333,6 +336,22 @@ pub async fn start(ctx: Context) -> WorkerHandle {
                     tracing::error!(error = %e, "housekeeping failed");
                 }
                 pause(&ctx, &mut stop, poll).await;
+            }
+        });
+    }
+    if ctx.config.ss12000.is_some() {
+        // The SS 12000 hub, read when due (once across the cluster), on its own task so
+        // that a long read holds up neither provisioning nor housekeeping.
+        let ctx = ctx.clone();
+        let mut stop = rx.clone();
+        tasks.spawn(async move {
+            loop {
+                if *stop.borrow() {
+                    break;
+                }
+                // A failed read is logged and recorded by `read_now` itself.
+                let _ = crate::hub::run_due(&ctx).await;
+                pause(&ctx, &mut stop, HUB_POLL).await;
             }
         });
     }

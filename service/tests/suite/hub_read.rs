@@ -183,3 +183,83 @@ async fn a_read_links_the_case_makes_intake_items_and_keeps_no_marked_person(
     hub.validate().unwrap();
 }
 both_backends!(a_read_links_the_case_makes_intake_items_and_keeps_no_marked_person);
+
+async fn the_service_reads_the_hub_on_demand_and_records_a_failed_read(
+    db: fiktiv_tests::TestDatabase,
+) {
+    let hub = TestHub::start(600, 5).unwrap();
+    let config = fiktiv::config::Config::parse(
+        &format!(
+            "[ss12000]\nbase_url = \"{}\"\npage_size = 100\nread_every_minutes = 0\n",
+            hub.base_url()
+        ),
+        "hub.toml",
+    )
+    .unwrap();
+    let e = env_with(db, at(2026, 9, 1), config).await;
+
+    // No secret yet: a clear error, recorded, nothing read.
+    let err = fiktiv::hub::read_now(&e.ctx, false, &mut |_| {})
+        .await
+        .unwrap_err();
+    assert_eq!(err.code(), "hub.no-secret");
+    assert!(err.to_string().contains("fiktiv hub secret"), "{err}");
+    assert_eq!(hub.requests(), 0);
+
+    fiktiv_routine::hub::set_secret(&e.vault, hub.token(), "test")
+        .await
+        .unwrap();
+    // The secret is sealed: not in the database's bytes.
+    let bytes = e.db.raw_bytes().unwrap();
+    assert!(!bytes
+        .windows(hub.token().len())
+        .any(|w| w == hub.token().as_bytes()));
+
+    // The first read is a full one (no good read yet), with progress per page.
+    let mut pages = 0;
+    let r = fiktiv::hub::read_now(&e.ctx, false, &mut |_| pages += 1)
+        .await
+        .unwrap();
+    assert_eq!(r.persons + r.marked, hub.count("persons"));
+    assert!(pages >= hub.count("persons") / 100);
+    let status = fiktiv_routine::hub::status(&e.vault).await.unwrap();
+    assert!(status.last_good_at.is_some() && status.last_error.is_none());
+    assert_eq!(status.intake as usize, hub.marked_pupils().len());
+    let kept = e.count("hub_entities").await;
+
+    // The hub goes down: the read fails with its code, recorded and audited; what was
+    // kept stays as it was.
+    hub.set_fault("persons", fiktiv_tests::HubFault::Unavailable);
+    let err = fiktiv::hub::read_now(&e.ctx, false, &mut |_| {})
+        .await
+        .unwrap_err();
+    assert_eq!(err.code(), "hub.status");
+    let after = fiktiv_routine::hub::status(&e.vault).await.unwrap();
+    assert_eq!(after.last_error.as_deref(), Some("hub.status"));
+    assert_eq!(after.last_good_at, status.last_good_at);
+    assert_eq!(e.count("hub_entities").await, kept);
+    let failed: i64 = {
+        use sqlx::Row;
+        sqlx::query("SELECT COUNT(*) AS n FROM audit_events WHERE action = 'hub.read' AND outcome = 'failed'")
+            .fetch_one(e.vault.db().pool())
+            .await
+            .unwrap()
+            .try_get("n")
+            .unwrap()
+    };
+    // The read without a secret and this one.
+    assert_eq!(failed, 2);
+
+    // Back up: the next read asks for changes only (meta.modified.after), and succeeds.
+    hub.clear_faults();
+    let before = hub.requests();
+    fiktiv::hub::read_now(&e.ctx, false, &mut |_| {})
+        .await
+        .unwrap();
+    assert!(
+        hub.requests() - before <= 6,
+        "a read of changes read everything"
+    );
+    hub.validate().unwrap();
+}
+both_backends!(the_service_reads_the_hub_on_demand_and_records_a_failed_read);

@@ -23,10 +23,17 @@ const LAYERS: &[(&str, &str, &[&str])] = &[
     ("vault", "fiktiv-vault", &[]),
     ("policies", "fiktiv-policies", &[]),
     ("provisioning", "fiktiv-provisioning", &["fiktiv-vault"]),
+    // The SS 12000 wire and hub reader: identifiers from the vault, nothing above.
+    ("ss12000", "fiktiv-ss12000", &["fiktiv-vault"]),
     (
         "routine",
         "fiktiv-routine",
-        &["fiktiv-vault", "fiktiv-policies", "fiktiv-provisioning"],
+        &[
+            "fiktiv-vault",
+            "fiktiv-policies",
+            "fiktiv-provisioning",
+            "fiktiv-ss12000",
+        ],
     ),
     (
         "staff",
@@ -42,6 +49,7 @@ const LAYERS: &[(&str, &str, &[&str])] = &[
             "fiktiv-provisioning",
             "fiktiv-routine",
             "fiktiv-staff",
+            "fiktiv-ss12000",
         ],
     ),
 ];

@@ -68,3 +68,12 @@ CREATE TABLE hub_marked (
     person_idx   TEXT   PRIMARY KEY,
     seen_at      TEXT   NOT NULL
 );
+
+-- The hub secret (bearer token or OAuth client secret) set with `fiktiv hub secret`,
+-- sealed with the target-secrets key like a target's credential.
+CREATE TABLE hub_credentials (
+    id             BIGINT  PRIMARY KEY CHECK (id = 1),
+    secret_sealed  BLOB    NOT NULL,
+    set_by         TEXT    NOT NULL,
+    set_at         TEXT    NOT NULL
+);

@@ -1,0 +1,128 @@
+//! The SS 12000 hub, read on a schedule (once across instances) and on demand.
+//!
+//! A read of changes every `[ss12000] read_every_minutes` (from the last good read's
+//! time, with an overlap of [`OVERLAP`] for clocks that differ), a full read every
+//! `full_read_every_hours`, each claimed with [`crate::cluster::claim_schedule`] so
+//! that one instance reads. A read is applied in one transaction
+//! ([`fiktiv_routine::hub::apply`]): a read cut off by a restart leaves nothing half
+//! done, and the next read starts from the last good one. A failed read records its
+//! code (never a value from the hub) and is audited.
+
+use chrono::TimeDelta;
+use fiktiv_routine::hub::{self, ReadReport};
+use fiktiv_routine::DomainError;
+use fiktiv_ss12000::config::SECRET_ENV;
+use fiktiv_ss12000::{HubError, HubReader, Progress};
+use secrecy::SecretString;
+
+use crate::context::Context;
+
+/// The schedule of reads of changes.
+pub const SCHEDULE_CHANGES: &str = "hub-read";
+/// The schedule of full reads.
+pub const SCHEDULE_FULL: &str = "hub-full-read";
+/// A read of changes asks from this long before the last good read started.
+pub const OVERLAP: TimeDelta = TimeDelta::minutes(5);
+
+/// Why a read did not happen or failed.
+#[derive(Debug, thiserror::Error)]
+pub enum ReadError {
+    #[error("no [ss12000] section in the configuration: Fiktiv reads no hub")]
+    NotConfigured,
+    #[error("no hub secret: set {SECRET_ENV} or run `fiktiv hub secret`")]
+    NoSecret,
+    #[error(transparent)]
+    Hub(#[from] HubError),
+    #[error(transparent)]
+    Domain(#[from] DomainError),
+}
+
+impl ReadError {
+    pub fn code(&self) -> &'static str {
+        match self {
+            Self::NotConfigured => "hub.not-configured",
+            Self::NoSecret => "hub.no-secret",
+            Self::Hub(e) => e.code(),
+            Self::Domain(_) => "hub.store",
+        }
+    }
+}
+
+async fn secret(ctx: &Context) -> Result<SecretString, ReadError> {
+    if let Ok(s) = std::env::var(SECRET_ENV) {
+        if !s.is_empty() {
+            return Ok(SecretString::from(s));
+        }
+    }
+    match hub::secret(&ctx.vault).await? {
+        Some(s) => Ok(SecretString::from(s.as_str().to_owned())),
+        None => Err(ReadError::NoSecret),
+    }
+}
+
+/// Reads the hub now: everything (`full`, or when no read has succeeded yet) or what
+/// changed since the last good read, and applies it.
+pub async fn read_now(
+    ctx: &Context,
+    full: bool,
+    progress: &mut (dyn FnMut(Progress) + Send),
+) -> Result<ReadReport, ReadError> {
+    let cfg = ctx
+        .config
+        .ss12000
+        .as_ref()
+        .ok_or(ReadError::NotConfigured)?;
+    let started = ctx.vault.now();
+    let result = async {
+        let reader = HubReader::new(cfg.reader(secret(ctx).await?))?;
+        let since = if full {
+            None
+        } else {
+            hub::status(&ctx.vault)
+                .await?
+                .changes_after
+                .and_then(|t| chrono::DateTime::parse_from_rfc3339(&t).ok())
+                .map(|t| t.with_timezone(&chrono::Utc))
+        };
+        let snap = reader.read(since, progress).await?;
+        Ok::<_, ReadError>(
+            hub::apply(
+                &ctx.vault,
+                snap,
+                since.is_none(),
+                cfg.unit_code_from,
+                started - OVERLAP,
+            )
+            .await?,
+        )
+    }
+    .await;
+    if let Err(e) = &result {
+        tracing::warn!(code = e.code(), error = %e, "hub read failed");
+        if !matches!(e, ReadError::NotConfigured) {
+            hub::record_failure(&ctx.vault, e.code()).await?;
+        }
+    }
+    result
+}
+
+/// Runs a read if one is due and this instance claims it: a full read first, else a
+/// read of changes. `None`: nothing was due here.
+pub async fn run_due(ctx: &Context) -> Result<Option<ReadReport>, ReadError> {
+    let Some(cfg) = &ctx.config.ss12000 else {
+        return Ok(None);
+    };
+    let me = ctx.provisioning.instance();
+    let full_every = TimeDelta::hours(i64::try_from(cfg.full_read_every_hours).unwrap_or(24));
+    if crate::cluster::claim_schedule(&ctx.vault, SCHEDULE_FULL, me, full_every).await? {
+        return read_now(ctx, true, &mut |_| {}).await.map(Some);
+    }
+    if cfg.read_every_minutes == 0 {
+        return Ok(None);
+    }
+    let every = TimeDelta::minutes(i64::try_from(cfg.read_every_minutes).unwrap_or(15));
+    if crate::cluster::claim_schedule(&ctx.vault, SCHEDULE_CHANGES, me, every).await? {
+        return read_now(ctx, false, &mut |_| {}).await.map(Some);
+    }
+    Ok(None)
+}
