@@ -209,6 +209,12 @@ pub const CODES: &[&str] = &[
     "system.seal",
     "backup.create",
     "backup.restore",
+    "hub.read",
+    "hub.link",
+    "hub.intake",
+    "hub.intake-closed",
+    "hub.marking-lifted",
+    "hub.secret",
 ];
 
 /// The message key naming `code`, if it has one.
