@@ -249,6 +249,17 @@ actions! {
     /// The right-of-access report of a case: what is held, where it went, who read the
     /// real identity (it shows the real identity). Resource: `Case`.
     CaseAccessReport => "case.access-report",
+    /// A unit's intake items from the SS 12000 hub (marked pupils enrolled there with
+    /// no case), without their identities. Resource: `Unit`.
+    IntakeList => "intake.list",
+    /// Open an intake item's identity (audited first), to open the case. In the
+    /// identity group. Resource: `Unit`.
+    IntakeReadIdentity => "intake.read-identity",
+    /// Intake items per unit, counts only. Resource: `Municipality`.
+    IntakeCounts => "intake.counts",
+    /// How the reads of the SS 12000 hub stand (times, counts, the last error code).
+    /// Resource: `Municipality`.
+    HubStatusRead => "hub-status.read",
     /// Read the audit trail. Resource: `Municipality`.
     AuditRead => "audit.read",
     /// Verify the audit trail's hash chain. Resource: `Municipality`.
@@ -293,6 +304,7 @@ impl Action {
                 | Action::CaseCorrectIdentity
                 | Action::CaseTransferOut
                 | Action::CaseTransferIn
+                | Action::IntakeReadIdentity
         )
     }
 }

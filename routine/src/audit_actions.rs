@@ -44,6 +44,10 @@ const TABLE: &[(&str, &str)] = &[
     ("hub.intake-closed", "audit-action.hub-intake-closed"),
     ("hub.marking-lifted", "audit-action.hub-marking-lifted"),
     ("hub.secret", "audit-action.hub-secret"),
+    ("intake.list", "audit-action.intake-list"),
+    ("intake.read-identity", "audit-action.intake-read-identity"),
+    ("intake.counts", "audit-action.intake-counts"),
+    ("hub-status.read", "audit-action.hub-status-read"),
     ("case.access-report", "audit-action.case-access-report"),
     ("case.request", "audit-action.case-request"),
     ("case.request-decide", "audit-action.case-request-decide"),
@@ -215,6 +219,10 @@ pub const CODES: &[&str] = &[
     "hub.intake-closed",
     "hub.marking-lifted",
     "hub.secret",
+    "intake.list",
+    "intake.read-identity",
+    "intake.counts",
+    "hub-status.read",
 ];
 
 /// The message key naming `code`, if it has one.

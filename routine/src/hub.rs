@@ -57,13 +57,17 @@ pub struct HubFacts {
     pub groups: Vec<(String, String)>,
 }
 
-/// The identity of an intake item's pupil, sealed with the item's key.
-#[derive(Serialize, Deserialize)]
+/// The identity of an intake item's pupil, sealed with the item's key. Its strings are
+/// wiped on drop.
+#[derive(Serialize, Deserialize, zeroize::ZeroizeOnDrop)]
 struct IntakeIdentity {
+    #[zeroize(skip)]
     hub_id: Uuid,
+    #[zeroize(skip)]
     facts: HubFacts,
     given_name: String,
     family_name: String,
+    #[zeroize(skip)]
     birth_date: Option<NaiveDate>,
     civic_no: Option<String>,
     marking: String,
@@ -941,4 +945,162 @@ pub async fn status(vault: &Vault) -> DomainResult<HubStatus> {
         linked: r.try_get("linked")?,
         intake: r.try_get("intake")?,
     })
+}
+
+/// An intake item as its unit's school sees it in a list: no identity.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
+pub struct IntakeItem {
+    pub intake_id: String,
+    pub unit: String,
+    /// `Sekretessmarkering` or `Skyddad folkbokföring`.
+    pub marking: String,
+    /// When the item was made (RFC 3339).
+    pub created_at: String,
+    /// The hub no longer marks the pupil (shown, not acted on).
+    pub marking_lifted: bool,
+}
+
+/// An intake item's pupil, as the school opens it to open the case.
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct IntakePupil {
+    pub given_name: String,
+    pub family_name: String,
+    pub birth_date: Option<NaiveDate>,
+    /// The number as the hub has it (`civicNo`), if it has one.
+    pub personal_number: Option<String>,
+    pub marking: String,
+    pub school_year: Option<u8>,
+    /// The hub's groups of the pupil (names), classes first.
+    pub groups: Vec<String>,
+}
+
+impl std::fmt::Debug for IntakePupil {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("IntakePupil([redacted])")
+    }
+}
+
+impl Drop for IntakePupil {
+    fn drop(&mut self) {
+        use zeroize::Zeroize as _;
+        self.given_name.zeroize();
+        self.family_name.zeroize();
+        if let Some(n) = self.personal_number.as_mut() {
+            n.zeroize();
+        }
+    }
+}
+
+/// The intake items of the permit's unit (`intake.list`), without identities; audited.
+pub async fn intake_list(
+    vault: &Vault,
+    permit: &fiktiv_policies::Permit,
+    unit: &str,
+) -> DomainResult<Vec<IntakeItem>> {
+    permit.require(fiktiv_policies::Action::IntakeList)?;
+    let rows = sqlx::query(
+        "SELECT intake_id, unit, marking, created_at, marking_lifted_at FROM hub_intake \
+         WHERE unit = $1 ORDER BY created_at, intake_id",
+    )
+    .bind(unit)
+    .fetch_all(vault.db().pool())
+    .await?;
+    let mut out = Vec::with_capacity(rows.len());
+    for r in rows {
+        out.push(IntakeItem {
+            intake_id: r.try_get("intake_id")?,
+            unit: r.try_get("unit")?,
+            marking: r.try_get("marking")?,
+            created_at: r.try_get("created_at")?,
+            marking_lifted: r
+                .try_get::<Option<String>, _>("marking_lifted_at")?
+                .is_some(),
+        });
+    }
+    let mut tx = vault.db().begin_write().await?;
+    crate::audit_ok(vault, &mut tx, permit, None, None).await?;
+    tx.commit().await?;
+    Ok(out)
+}
+
+/// Opens an intake item's pupil (`intake.read-identity`) of the permit's unit: the read
+/// is audited (committed) before the item is opened; an item of another unit, or none,
+/// is not found.
+pub async fn intake_identity(
+    vault: &Vault,
+    permit: &fiktiv_policies::Permit,
+    unit: &str,
+    intake_id: &str,
+) -> DomainResult<IntakePupil> {
+    permit.require(fiktiv_policies::Action::IntakeReadIdentity)?;
+    let key: CaseId = intake_id
+        .parse()
+        .map_err(|_| crate::DomainError::NotFound)?;
+    let row = sqlx::query(
+        "SELECT identity_sealed, dk_version FROM hub_intake WHERE intake_id = $1 AND unit = $2",
+    )
+    .bind(key.to_string())
+    .bind(unit)
+    .fetch_optional(vault.db().pool())
+    .await?
+    .ok_or(crate::DomainError::NotFound)?;
+    let sealed = fiktiv_vault::Sealed {
+        bytes: row.try_get("identity_sealed")?,
+        dk_version: row.try_get::<i64, _>("dk_version")? as u32,
+    };
+    let mut tx = vault.db().begin_write().await?;
+    crate::audit_ok(vault, &mut tx, permit, None, Some("intake")).await?;
+    tx.commit().await?;
+    let mut conn = vault.db().pool().acquire().await?;
+    let bytes = vault.open(&mut conn, &key, INTAKE_FIELD, &sealed).await?;
+    let i: IntakeIdentity = serde_json::from_slice(&bytes)
+        .map_err(|_| crate::DomainError::Internal("an intake item could not be read".into()))?;
+    drop(bytes);
+    Ok(IntakePupil {
+        given_name: i.given_name.clone(),
+        family_name: i.family_name.clone(),
+        birth_date: i.birth_date,
+        personal_number: i.civic_no.clone(),
+        marking: i.marking.clone(),
+        school_year: i.school_year,
+        groups: i
+            .facts
+            .groups
+            .iter()
+            .map(|(_, name)| name.clone())
+            .collect(),
+    })
+}
+
+/// Intake items per unit, counts only (`intake.counts`): what the central
+/// administrator sees. Audited.
+pub async fn intake_counts_permitted(
+    vault: &Vault,
+    permit: &fiktiv_policies::Permit,
+) -> DomainResult<Vec<UnitCount>> {
+    permit.require(fiktiv_policies::Action::IntakeCounts)?;
+    let counts = intake_counts(vault).await?;
+    let mut tx = vault.db().begin_write().await?;
+    crate::audit_ok(vault, &mut tx, permit, None, None).await?;
+    tx.commit().await?;
+    Ok(counts
+        .into_iter()
+        .map(|(unit, count)| UnitCount { unit, count })
+        .collect())
+}
+
+/// Intake items in one unit.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
+pub struct UnitCount {
+    pub unit: String,
+    pub count: i64,
+}
+
+/// How the reads stand (`hub-status.read`).
+pub async fn status_permitted(
+    vault: &Vault,
+    permit: &fiktiv_policies::Permit,
+) -> DomainResult<HubStatus> {
+    permit.require(fiktiv_policies::Action::HubStatusRead)?;
+    status(vault).await
 }

@@ -29,6 +29,7 @@ mod case_requests;
 mod cases;
 mod changes;
 mod health;
+mod hub;
 pub mod limits;
 pub mod metrics;
 mod orders;
@@ -212,6 +213,7 @@ fn api_router() -> OpenApiRouter<AppState> {
         .merge(audit::routes())
         .merge(provisioning::routes())
         .merge(tasks::routes())
+        .merge(hub::routes())
 }
 
 /// The OpenAPI document, generated from the handlers. `docs/openapi.json` is this,

@@ -225,6 +225,18 @@ fn table() -> Vec<Row> {
         ),
         r("GET", "/api/v1/reviews", None, [A, D, D, A, D]),
         r("GET", "/api/v1/units/{unit}/reviews", None, [D, A, D, D, D]),
+        // The SS 12000 hub: a unit's intake items for its school; no such item: everyone
+        // gets 404 (service/tests/suite/hub_read.rs covers the allowed path); counts
+        // and the read status for the central administrator.
+        r("GET", "/api/v1/units/{unit}/intake", None, [D, A, D, D, D]),
+        r(
+            "GET",
+            "/api/v1/units/{unit}/intake/{intake_id}",
+            None,
+            [D, D, D, D, D],
+        ),
+        r("GET", "/api/v1/intake/counts", None, [A, D, D, D, D]),
+        r("GET", "/api/v1/hub/status", None, [A, D, D, D, D]),
         r(
             "GET",
             "/api/v1/cases/{case_id}/reviews",
@@ -399,6 +411,7 @@ fn fill(s: &str, case: &str, order: &str, reveal: &str, request: &str) -> String
         .replace("{guardian_no}", "1")
         .replace("{old_id}", "1")
         .replace("{change_id}", NO_SUCH_ID)
+        .replace("{intake_id}", NO_SUCH_ID)
         .replace("{target}", "authz-roster")
         .replace("{run_id}", NO_SUCH_ID)
         .replace("{job_id}", NO_SUCH_ID)

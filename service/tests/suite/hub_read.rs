@@ -3,6 +3,7 @@
 //! person (number, name, hub id) is anywhere in the database in plaintext. The hub is
 //! the project's test hub, every answer validated against the official specification.
 
+use axum::http::StatusCode;
 use chrono::{DateTime, Utc};
 use fiktiv_routine::hub::{self, UnitCodeFrom};
 use fiktiv_ss12000::{HubAuth, HubConfig, HubReader, Snapshot};
@@ -46,7 +47,7 @@ async fn a_read_links_the_case_makes_intake_items_and_keeps_no_marked_person(
     db: fiktiv_tests::TestDatabase,
 ) {
     let hub = TestHub::start(2000, 21).unwrap();
-    let e = env(db, at(2026, 9, 1)).await;
+    let mut e = env(db, at(2026, 9, 1)).await;
     let pupils = hub.marked_pupils().to_vec();
     assert!(pupils.len() >= 10);
     let p = &pupils[0];
@@ -101,6 +102,92 @@ async fn a_read_links_the_case_makes_intake_items_and_keeps_no_marked_person(
         .collect();
     assert_eq!(got, want);
     nothing_marked_in_plaintext(&e, &hub);
+
+    // Through the API: the unit's school sees its items and may open one (audited);
+    // another school may not; the central administrator sees counts only.
+    let q = &pupils[1];
+    let t = fiktiv_staff::tokens::create(
+        &e.vault,
+        "test",
+        "skola-hub",
+        &[fiktiv_policies::Role::School],
+        std::slice::from_ref(&q.unit_code),
+        30,
+    )
+    .await
+    .unwrap();
+    e.tokens.insert("skola-hub", t.secret.to_string());
+    let items = e
+        .ok(
+            StatusCode::OK,
+            "GET",
+            &format!("/api/v1/units/{}/intake", q.unit_code),
+            "skola-hub",
+            None,
+        )
+        .await;
+    let items = items.as_array().unwrap();
+    assert_eq!(items.len() as i64, want[&q.unit_code]);
+    assert!(!items.iter().any(|i| i.to_string().contains(&q.civic_no)));
+    let (s, _) = e
+        .call(
+            "GET",
+            &format!("/api/v1/units/{}/intake", q.unit_code),
+            SCHOOL_A,
+            None,
+        )
+        .await;
+    assert_eq!(s, StatusCode::FORBIDDEN);
+    let (s, _) = e
+        .call(
+            "GET",
+            &format!("/api/v1/units/{}/intake", q.unit_code),
+            CENTRAL,
+            None,
+        )
+        .await;
+    assert_eq!(s, StatusCode::FORBIDDEN);
+    let reads_before = e.count("audit_events").await;
+    let mut numbers = Vec::new();
+    for item in items {
+        let id = item["intake_id"].as_str().unwrap();
+        let pupil = e
+            .ok(
+                StatusCode::OK,
+                "GET",
+                &format!("/api/v1/units/{}/intake/{id}", q.unit_code),
+                "skola-hub",
+                None,
+            )
+            .await;
+        numbers.push(pupil["personal_number"].as_str().unwrap().to_owned());
+    }
+    assert!(
+        numbers.contains(&q.civic_no),
+        "the unit's pupil is not among its items"
+    );
+    assert_eq!(
+        e.count("audit_events").await - reads_before,
+        items.len() as i64
+    );
+    let counts = e
+        .ok(
+            StatusCode::OK,
+            "GET",
+            "/api/v1/intake/counts",
+            CENTRAL,
+            None,
+        )
+        .await;
+    assert_eq!(counts.as_array().unwrap().len(), want.len());
+    assert!(!counts.to_string().contains(&q.civic_no));
+    let status = e
+        .ok(StatusCode::OK, "GET", "/api/v1/hub/status", CENTRAL, None)
+        .await;
+    assert_eq!(
+        status["intake"].as_i64().unwrap() as usize,
+        pupils.len() - 1
+    );
 
     // The same read again changes nothing.
     let again = hub::apply(

@@ -1,0 +1,94 @@
+//! The SS 12000 hub: a unit's intake items (marked pupils enrolled there with no case),
+//! an item's pupil opened to open the case (audited), counts per unit for the central
+//! administrator, and how the reads stand.
+
+use axum::extract::{Path, State};
+use axum::Json;
+use fiktiv_policies::Action;
+use fiktiv_routine::hub::{self, HubStatus, IntakeItem, IntakePupil, UnitCount};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+
+use super::problem::{ApiError, Problem};
+use super::{AppState, Caller};
+
+pub fn routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(intake_list))
+        .routes(routes!(intake_pupil))
+        .routes(routes!(intake_counts))
+        .routes(routes!(hub_status))
+}
+
+/// The unit's intake items: pupils with protected personal data the school
+/// administration system has enrolled here, with no case yet. No identity.
+#[utoipa::path(
+    get, path = "/api/v1/units/{unit}/intake", tag = "hub",
+    params(("unit" = String, Path, description = "School unit code")),
+    responses((status = 200, body = Vec<IntakeItem>), (status = 401, body = Problem), (status = 403, body = Problem)),
+    security(("bearer" = []))
+)]
+async fn intake_list(
+    State(st): State<AppState>,
+    caller: Caller,
+    Path(unit): Path<String>,
+) -> Result<Json<Vec<IntakeItem>>, ApiError> {
+    let permit = st.unit_permit(&caller, &unit, Action::IntakeList)?;
+    Ok(Json(hub::intake_list(&st.ctx.vault, &permit, &unit).await?))
+}
+
+/// An intake item's pupil (name, birth date, number, groups), to open the case. The
+/// read is written to the audit trail before the item is opened.
+#[utoipa::path(
+    get, path = "/api/v1/units/{unit}/intake/{intake_id}", tag = "hub",
+    params(
+        ("unit" = String, Path, description = "School unit code"),
+        ("intake_id" = String, Path, description = "Intake item id")
+    ),
+    responses(
+        (status = 200, body = IntakePupil), (status = 401, body = Problem), (status = 403, body = Problem),
+        (status = 404, body = Problem)
+    ),
+    security(("bearer" = []))
+)]
+async fn intake_pupil(
+    State(st): State<AppState>,
+    caller: Caller,
+    Path((unit, intake_id)): Path<(String, String)>,
+) -> Result<Json<IntakePupil>, ApiError> {
+    let permit = st.unit_permit(&caller, &unit, Action::IntakeReadIdentity)?;
+    Ok(Json(
+        hub::intake_identity(&st.ctx.vault, &permit, &unit, &intake_id).await?,
+    ))
+}
+
+/// Intake items per unit, counts only: never a pupil.
+#[utoipa::path(
+    get, path = "/api/v1/intake/counts", tag = "hub",
+    responses((status = 200, body = Vec<UnitCount>), (status = 401, body = Problem), (status = 403, body = Problem)),
+    security(("bearer" = []))
+)]
+async fn intake_counts(
+    State(st): State<AppState>,
+    caller: Caller,
+) -> Result<Json<Vec<UnitCount>>, ApiError> {
+    let permit = st.municipality_permit(&caller, Action::IntakeCounts)?;
+    Ok(Json(
+        hub::intake_counts_permitted(&st.ctx.vault, &permit).await?,
+    ))
+}
+
+/// How the reads of the school administration system stand: when the last good read
+/// finished, the last try and its error code, the counts.
+#[utoipa::path(
+    get, path = "/api/v1/hub/status", tag = "hub",
+    responses((status = 200, body = HubStatus), (status = 401, body = Problem), (status = 403, body = Problem)),
+    security(("bearer" = []))
+)]
+async fn hub_status(
+    State(st): State<AppState>,
+    caller: Caller,
+) -> Result<Json<HubStatus>, ApiError> {
+    let permit = st.municipality_permit(&caller, Action::HubStatusRead)?;
+    Ok(Json(hub::status_permitted(&st.ctx.vault, &permit).await?))
+}
