@@ -48,6 +48,9 @@ const TABLE: &[(&str, &str)] = &[
     ("intake.read-identity", "audit-action.intake-read-identity"),
     ("intake.counts", "audit-action.intake-counts"),
     ("hub-status.read", "audit-action.hub-status-read"),
+    ("feed.consumer-add", "audit-action.feed-consumer-add"),
+    ("feed.consumer-revoke", "audit-action.feed-consumer-revoke"),
+    ("feed.blocked", "audit-action.feed-blocked"),
     ("case.access-report", "audit-action.case-access-report"),
     ("case.request", "audit-action.case-request"),
     ("case.request-decide", "audit-action.case-request-decide"),
@@ -223,6 +226,9 @@ pub const CODES: &[&str] = &[
     "intake.read-identity",
     "intake.counts",
     "hub-status.read",
+    "feed.consumer-add",
+    "feed.consumer-revoke",
+    "feed.blocked",
 ];
 
 /// The message key naming `code`, if it has one.

@@ -53,6 +53,13 @@ pub struct ReadReport {
 pub struct HubFacts {
     pub unit: Option<String>,
     pub school_year: Option<u8>,
+    /// The hub organisation the pupil is enrolled at, the school type and the start.
+    #[serde(default)]
+    pub enroled_at: Option<Uuid>,
+    #[serde(default)]
+    pub school_type: Option<String>,
+    #[serde(default)]
+    pub start_date: Option<NaiveDate>,
     /// The hub's group ids and names, classes first.
     pub groups: Vec<(String, String)>,
 }
@@ -93,6 +100,12 @@ struct OrgRow {
     school_unit_code: Option<String>,
     #[serde(rename = "organisationCode")]
     organisation_code: Option<String>,
+}
+
+/// A hub time as kept: UTC, milliseconds, `Z` (so that kept times compare as text).
+pub(crate) fn stamp(t: &DateTime<chrono::FixedOffset>) -> String {
+    t.with_timezone(&Utc)
+        .to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
 }
 
 /// Takes references to protected persons out of the hub's JSON before it is kept:
@@ -152,6 +165,32 @@ async fn upsert(
     .await?;
     Ok(())
 }
+
+/// Records that the feed no longer has `id` of `resource` (for its `/deletedEntities`),
+/// the id sealed.
+pub(crate) async fn feed_deleted(
+    vault: &Vault,
+    conn: &mut AnyConnection,
+    resource: &str,
+    id: &Uuid,
+) -> DomainResult<()> {
+    let sealed = vault
+        .keys()
+        .target_secrets()
+        .map_err(|e| crate::DomainError::Internal(e.to_string()))?
+        .seal(FEED_DELETED_PURPOSE, resource, id.to_string().as_bytes())
+        .map_err(|_| crate::DomainError::Internal("sealing a removed id failed".into()))?;
+    sqlx::query("INSERT INTO feed_deleted (resource, id_sealed, deleted_at) VALUES ($1, $2, $3)")
+        .bind(resource)
+        .bind(sealed)
+        .bind(fmt_time(vault.now()))
+        .execute(&mut *conn)
+        .await?;
+    Ok(())
+}
+
+/// The sealing purpose of the feed's removed ids.
+pub(crate) const FEED_DELETED_PURPOSE: &str = "feed-deleted";
 
 async fn remove(conn: &mut AnyConnection, resource: &str, id: &Uuid) -> DomainResult<u64> {
     Ok(
@@ -292,12 +331,25 @@ pub async fn apply(
         ..ReadReport::default()
     };
     let mut tx = vault.db().begin_write().await?;
+    // A full read replaces what was kept; what is no longer there is removed from the
+    // feed too (below, once the read's ids are known).
+    let mut before: Vec<(String, String)> = Vec::new();
     if full {
-        report.removed += sqlx::query("DELETE FROM hub_entities")
-            .execute(&mut *tx)
+        for r in sqlx::query("SELECT resource, id FROM hub_entities")
+            .fetch_all(&mut *tx)
             .await?
-            .rows_affected() as usize;
+        {
+            before.push((r.try_get("resource")?, r.try_get("id")?));
+        }
+        sqlx::query("DELETE FROM hub_entities")
+            .execute(&mut *tx)
+            .await?;
     }
+    let before_persons: HashSet<String> = before
+        .iter()
+        .filter(|(r, _)| r == "persons")
+        .map(|(_, id)| id.clone())
+        .collect();
     // Every person seen marked, now or before, by blind index of the hub id.
     let mut protected: HashSet<String> = HashSet::new();
     for r in sqlx::query("SELECT person_idx FROM hub_marked")
@@ -318,12 +370,15 @@ pub async fn apply(
                 .await?;
         }
     }
+    // What this read keeps, for a full read's "no longer there".
+    let mut kept: HashSet<(&str, String)> = HashSet::new();
     let scrub = Scrub {
         vault,
         protected: &protected,
     };
     for e in &snap.organisations {
-        let modified = e.value.meta.modified.to_rfc3339();
+        let modified = stamp(&e.value.meta.modified);
+        kept.insert(("organisations", e.value.id.to_string()));
         upsert(
             &mut tx,
             "organisations",
@@ -334,12 +389,22 @@ pub async fn apply(
         .await?;
     }
     for e in &snap.groups {
-        let modified = e.value.meta.modified.to_rfc3339();
+        let modified = stamp(&e.value.meta.modified);
         let raw = scrub.json(e.raw.get(), "groupMemberships")?;
+        kept.insert(("groups", e.value.id.to_string()));
         upsert(&mut tx, "groups", &e.value.id, &modified, &raw).await?;
     }
     for e in &snap.duties {
-        let modified = e.value.meta.modified.to_rfc3339();
+        // A duty of a marked person (staff with protected personal data) is not kept:
+        // it would place the person at a unit.
+        if e.value
+            .person
+            .is_some_and(|p| protected.contains(&person_idx(vault, &p.id).to_hex()))
+        {
+            continue;
+        }
+        let modified = stamp(&e.value.meta.modified);
+        kept.insert(("duties", e.value.id.to_string()));
         upsert(&mut tx, "duties", &e.value.id, &modified, e.raw.get()).await?;
     }
     for (resource, ids) in [
@@ -350,6 +415,7 @@ pub async fn apply(
     ] {
         for id in ids {
             report.removed += remove(&mut tx, resource, id).await? as usize;
+            feed_deleted(vault, &mut tx, resource, id).await?;
         }
     }
 
@@ -376,8 +442,9 @@ pub async fn apply(
             }
             continue;
         }
-        let modified = e.value.meta.modified.to_rfc3339();
+        let modified = stamp(&e.value.meta.modified);
         let raw = scrub.json(e.raw.get(), "responsibles")?;
+        kept.insert(("persons", e.value.id.to_string()));
         upsert(&mut tx, "persons", &e.value.id, &modified, &raw).await?;
     }
     if newly_marked && !full {
@@ -437,7 +504,12 @@ pub async fn apply(
 
     for m in &snap.marked {
         // Quarantine: a person the feed served unmarked is gone from it now.
-        report.quarantined += remove(&mut tx, "persons", &m.id).await? as usize;
+        let was_kept = remove(&mut tx, "persons", &m.id).await? > 0
+            || before_persons.contains(&m.id.to_string());
+        if was_kept {
+            report.quarantined += 1;
+            feed_deleted(vault, &mut tx, "persons", &m.id).await?;
+        }
         let idx = person_idx(vault, &m.id).to_hex();
         let enrolment = current_enrolment(m, today);
         let unit = enrolment.and_then(|e| unit_of.get(&e.enroled_at.id.to_string()).cloned());
@@ -446,6 +518,9 @@ pub async fn apply(
         let facts = HubFacts {
             unit: unit.clone(),
             school_year: enrolment.and_then(|e| e.school_year),
+            enroled_at: enrolment.map(|e| e.enroled_at.id),
+            school_type: enrolment.map(|e| e.school_type.clone()),
+            start_date: enrolment.map(|e| e.start_date),
             groups: groups.into_iter().map(|(id, name, _)| (id, name)).collect(),
         };
         // A marking seen again clears an earlier lift.
@@ -551,6 +626,20 @@ pub async fn apply(
 
     report.linked += link_waiting(vault, &mut tx).await?;
 
+    if full {
+        // What a full read no longer has (and is not a newly marked person, handled
+        // above) is gone from the feed.
+        for (resource, id) in &before {
+            let Ok(uuid) = id.parse::<Uuid>() else {
+                continue;
+            };
+            if !marked_ids.contains(id) && !kept.contains(&(resource.as_str(), id.clone())) {
+                report.removed += 1;
+                feed_deleted(vault, &mut tx, resource, &uuid).await?;
+            }
+        }
+    }
+
     let linked: i64 = sqlx::query("SELECT COUNT(*) AS n FROM hub_links")
         .fetch_one(&mut *tx)
         .await?
@@ -646,8 +735,8 @@ async fn insert_link(
         .await?;
     sqlx::query(
         "INSERT INTO hub_links (case_id, person_idx, person_sealed, person_dk_version, \
-         facts_sealed, facts_dk_version, marking, linked_at) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+         facts_sealed, facts_dk_version, marking, linked_at, fict_person_id) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
     )
     .bind(case.to_string())
     .bind(idx)
@@ -657,6 +746,7 @@ async fn insert_link(
     .bind(i64::from(sealed_facts.dk_version))
     .bind(marking)
     .bind(fmt_time(vault.now()))
+    .bind(Uuid::new_v4().to_string())
     .execute(&mut *conn)
     .await?;
     system_event(vault, conn, "hub.link", Some(*case), None).await?;

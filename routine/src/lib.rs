@@ -30,6 +30,7 @@ pub mod decisions;
 pub mod desired;
 pub mod drafts;
 pub mod end;
+pub mod feed;
 pub mod fictitious;
 pub mod fictitious_changes;
 pub mod guardians;

@@ -133,6 +133,32 @@ pub enum HubCommand {
     /// Set the hub secret (bearer token or OAuth client secret), read from standard
     /// input, sealed in the database.
     Secret,
+    /// A new consumer of the feed (`/ss12000/v2`): prints its bearer token once.
+    ConsumerAdd {
+        /// The consumer's name (letters, digits, . _ -), e.g. the platform.
+        #[arg(long)]
+        name: String,
+        /// The endpoints it may read, comma-separated: organisations, persons, groups,
+        /// duties.
+        #[arg(
+            long,
+            value_delimiter = ',',
+            default_value = "organisations,persons,groups,duties"
+        )]
+        endpoints: Vec<String>,
+        /// Person fields left out for it, comma-separated (civicNo, addresses, photo,
+        /// emails, phoneNumbers, externalIdentifiers, eduPersonPrincipalNames,
+        /// birthDate, sex).
+        #[arg(long, value_delimiter = ',')]
+        omit: Vec<String>,
+    },
+    /// Revoke a feed consumer's token.
+    ConsumerRevoke {
+        #[arg(long)]
+        name: String,
+    },
+    /// The feed's consumers (no tokens).
+    Consumers,
 }
 
 #[derive(Debug, Subcommand)]

@@ -337,8 +337,6 @@ fn print_raw(s: &str) {
     print!("{s}");
 }
 
-/// Command output goes to stdout; logs go to stderr.
-#[allow(clippy::print_stdout)] // this is the CLI's output channel
 async fn hub_command(ctx: &Context, command: crate::cli::HubCommand) -> anyhow::Result<i32> {
     use crate::cli::HubCommand;
     match command {
@@ -346,7 +344,7 @@ async fn hub_command(ctx: &Context, command: crate::cli::HubCommand) -> anyhow::
             let mut last = None;
             let mut progress = |p: fiktiv_ss12000::Progress| {
                 // One line per resource and every tenth page: progress on a long read.
-                if last != Some(p.resource) || p.pages % 10 == 0 {
+                if last != Some(p.resource) || p.pages.is_multiple_of(10) {
                     eprintln!(
                         "hub: {} page {}, {} read",
                         p.resource.path(),
@@ -397,9 +395,81 @@ async fn hub_command(ctx: &Context, command: crate::cli::HubCommand) -> anyhow::
             println_out("hub secret sealed and stored");
             Ok(0)
         }
+        HubCommand::ConsumerAdd {
+            name,
+            endpoints,
+            omit,
+        } => {
+            let mut resources = Vec::new();
+            for e in &endpoints {
+                match fiktiv_routine::feed::FeedResource::parse(e.trim()) {
+                    Some(r) => resources.push(r),
+                    None => {
+                        eprintln!(
+                            "unknown endpoint {e:?}: organisations, persons, groups or duties"
+                        );
+                        return Ok(2);
+                    }
+                }
+            }
+            match fiktiv_routine::feed::add_consumer(&ctx.vault, &name, &resources, &omit, "cli")
+                .await
+            {
+                Ok(token) => {
+                    println_out(&format!(
+                        "feed consumer {name} added; its bearer token (shown once):\n{token}"
+                    ));
+                    Ok(0)
+                }
+                Err(fiktiv_routine::DomainError::Invalid(p)) => {
+                    for p in p {
+                        eprintln!("{}: {}", p.field, p.message);
+                    }
+                    Ok(2)
+                }
+                Err(e) => Err(anyhow::anyhow!("{e}")),
+            }
+        }
+        HubCommand::ConsumerRevoke { name } => {
+            match fiktiv_routine::feed::revoke_consumer(&ctx.vault, &name, "cli").await {
+                Ok(()) => {
+                    println_out(&format!("feed consumer {name} revoked"));
+                    Ok(0)
+                }
+                Err(fiktiv_routine::DomainError::NotFound) => {
+                    eprintln!("no feed consumer {name} with a live token");
+                    Ok(1)
+                }
+                Err(e) => Err(anyhow::anyhow!("{e}")),
+            }
+        }
+        HubCommand::Consumers => {
+            for c in fiktiv_routine::feed::consumers(&ctx.vault)
+                .await
+                .map_err(|e| anyhow::anyhow!("{e}"))?
+            {
+                println_out(&format!(
+                    "{}\tendpoints {}\tomits {}\tsince {}{}",
+                    c.name,
+                    c.endpoints.join(","),
+                    if c.omit.is_empty() {
+                        "-".to_owned()
+                    } else {
+                        c.omit.join(",")
+                    },
+                    c.created_at,
+                    c.revoked_at
+                        .map(|r| format!("\trevoked {r}"))
+                        .unwrap_or_default()
+                ));
+            }
+            Ok(0)
+        }
     }
 }
 
+/// Command output goes to stdout; logs go to stderr.
+#[allow(clippy::print_stdout)] // this is the CLI's output channel
 pub(crate) fn println_out(s: &str) {
     println!("{s}");
 }

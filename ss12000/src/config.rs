@@ -67,6 +67,14 @@ pub struct Ss12000Config {
     /// Which hub code is a school unit's unit code in Fiktiv.
     #[serde(default)]
     pub unit_code_from: UnitCodeFrom,
+    /// The feed (`/ss12000/v2`) answers 503 when the last good read is older than this
+    /// (minutes, 1 to 1440; default 60).
+    #[serde(default = "default_feed_max_age")]
+    pub feed_max_age_minutes: u64,
+}
+
+fn default_feed_max_age() -> u64 {
+    60
 }
 
 fn default_page_size() -> u32 {
@@ -104,6 +112,9 @@ impl Ss12000Config {
         }
         if !(1..=24 * 7).contains(&self.full_read_every_hours) {
             return Err("[ss12000] full_read_every_hours must be 1 to 168".into());
+        }
+        if !(1..=24 * 60).contains(&self.feed_max_age_minutes) {
+            return Err("[ss12000] feed_max_age_minutes must be 1 to 1440".into());
         }
         if self.read_every_minutes > 24 * 60 {
             return Err("[ss12000] read_every_minutes must be 0 to 1440".into());

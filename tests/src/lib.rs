@@ -52,7 +52,8 @@ pub use slapd::{Slapd, SlapdBuilder, DEFAULT_SUFFIX};
 pub use smtp::{Mail, SmtpServer};
 pub use softhsm::{SoftHsm, SOFTHSM_USER_PIN};
 pub use ss12000_hub::{
-    ss12000_spec_path, HubFault, MarkedPupil, TestHub, HUB_BASE_PATH, HUB_CLIENT_ID,
+    ss12000_spec_path, validate_answers, Answer, HubFault, MarkedPupil, TestHub, HUB_BASE_PATH,
+    HUB_CLIENT_ID,
 };
 
 use std::path::PathBuf;

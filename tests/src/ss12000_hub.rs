@@ -87,10 +87,39 @@ struct Record {
     during_fault: bool,
 }
 
+/// One answer of any SS 12000 server, for [`validate_answers`]: `path` below the
+/// specification's server path (`/v2.0/persons`), `query` as sent.
+#[derive(Debug, Clone)]
+pub struct Answer {
+    pub method: &'static str,
+    pub path: String,
+    pub query: String,
+    pub status: u16,
+    pub body: String,
+}
+
+/// Validates answers of any SS 12000 server (Fiktiv's feed) against the official
+/// specification with openapi-core: `Ok(n)` when all `n` follow it.
+pub fn validate_answers(answers: &[Answer]) -> anyhow::Result<usize> {
+    let records: Vec<Record> = answers
+        .iter()
+        .map(|a| Record {
+            method: a.method,
+            path: a.path.clone(),
+            query: a.query.clone(),
+            status: a.status,
+            body: a.body.clone(),
+            during_fault: false,
+        })
+        .collect();
+    validate_records(&records)
+}
+
 #[derive(Debug, Clone)]
 struct Stored {
     value: Value,
-    modified: u64,
+    /// Seconds since 1970 (the hub's clock).
+    modified: i64,
 }
 
 #[derive(Debug, Default)]
@@ -98,9 +127,10 @@ struct HubState {
     /// Per resource (`organisations`, `persons`, `groups`, `duties`), in a fixed order.
     entities: BTreeMap<&'static str, Vec<Stored>>,
     /// Removed ids per resource, with when.
-    deleted: Vec<(&'static str, String, u64)>,
-    /// The hub's clock: seconds after [`EPOCH`], one tick per change.
-    now: u64,
+    deleted: Vec<(&'static str, String, i64)>,
+    /// The hub's clock (seconds since 1970): [`EPOCH`] at first, one tick per change,
+    /// moved forward by [`TestHub::set_time`].
+    now: i64,
     faults: HashMap<String, HubFault>,
     records: Vec<Record>,
     tokens: Vec<String>,
@@ -110,8 +140,7 @@ struct HubState {
 /// 2026-08-01T00:00:00Z, the start of the hub's clock.
 const EPOCH: i64 = 1_785_542_400;
 
-fn stamp(t: u64) -> String {
-    let secs = EPOCH + t as i64;
+fn stamp(secs: i64) -> String {
     let days = secs.div_euclid(86_400);
     let rem = secs.rem_euclid(86_400);
     let (y, m, d) = civil_from_days(days);
@@ -138,7 +167,7 @@ fn civil_from_days(z: i64) -> (i64, u32, u32) {
 }
 
 /// Parses the hub's own stamps back (`YYYY-MM-DDTHH:MM:SS[.fff]Z` or `+00:00`).
-fn parse_stamp(s: &str) -> Option<u64> {
+fn parse_stamp(s: &str) -> Option<i64> {
     let b = s.as_bytes();
     if b.len() < 19 {
         return None;
@@ -153,9 +182,7 @@ fn parse_stamp(s: &str) -> Option<u64> {
     let doy = (153 * mp + 2) / 5 + d - 1;
     let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
     let days = era * 146_097 + doe - 719_468;
-    let secs = days * 86_400 + h * 3600 + mi * 60 + se - EPOCH;
-    // A time before the hub's clock started is "before everything".
-    Some(secs.max(0) as u64)
+    Some(days * 86_400 + h * 3600 + mi * 60 + se)
 }
 
 /// A small deterministic generator (xorshift64*), so that a seed gives one municipality.
@@ -240,8 +267,8 @@ fn civic_no(y: i64, m: u32, d: u32, serial: u64) -> String {
     format!("{y:04}{}{check}", &ten[2..])
 }
 
-fn meta(t: u64) -> Value {
-    json!({ "created": stamp(0), "modified": stamp(t) })
+fn meta(t: i64) -> Value {
+    json!({ "created": stamp(EPOCH), "modified": stamp(t) })
 }
 
 /// The seeded municipality: what the hub serves at first.
@@ -256,7 +283,7 @@ fn seed(persons: usize, seed: u64) -> Seeded {
     let mut orgs = Vec::new();
     let owner = rng.uuid();
     orgs.push(json!({
-        "id": owner, "meta": meta(0), "displayName": "Exempelby kommun",
+        "id": owner, "meta": meta(EPOCH), "displayName": "Exempelby kommun",
         "organisationType": "Huvudman", "organisationNumber": "2120000000",
         "municipalityCode": "9999"
     }));
@@ -265,7 +292,7 @@ fn seed(persons: usize, seed: u64) -> Seeded {
         let id = rng.uuid();
         let code = format!("{:08}", 10_000_000 + u * 37);
         orgs.push(json!({
-            "id": id, "meta": meta(0), "displayName": format!("Skola {}", u + 1),
+            "id": id, "meta": meta(EPOCH), "displayName": format!("Skola {}", u + 1),
             "organisationType": "Skolenhet", "schoolUnitCode": code,
             "organisationCode": format!("skola-{}", u + 1),
             "parentOrganisation": { "id": owner }, "schoolTypes": ["GR"],
@@ -280,13 +307,13 @@ fn seed(persons: usize, seed: u64) -> Seeded {
         for year in 1..=9u8 {
             let class = groups.len();
             groups.push(json!({
-                "id": rng.uuid(), "meta": meta(0), "displayName": format!("{year}A"),
+                "id": rng.uuid(), "meta": meta(EPOCH), "displayName": format!("{year}A"),
                 "groupType": "Klass", "schoolType": "GR", "organisation": { "id": uid },
                 "startDate": "2026-08-17", "endDate": "2027-06-11", "groupMemberships": []
             }));
             let teaching = groups.len();
             groups.push(json!({
-                "id": rng.uuid(), "meta": meta(0), "displayName": format!("Ma {year}"),
+                "id": rng.uuid(), "meta": meta(EPOCH), "displayName": format!("Ma {year}"),
                 "groupType": "Undervisning", "schoolType": "GR", "organisation": { "id": uid },
                 "startDate": "2026-08-17", "endDate": "2027-06-11", "groupMemberships": []
             }));
@@ -333,7 +360,7 @@ fn seed(persons: usize, seed: u64) -> Seeded {
             let (gm, gd) = (rng.below(12) as u32 + 1, rng.below(28) as u32 + 1);
             serial += 1;
             people.push(json!({
-                "id": gid, "meta": meta(0), "givenName": gg, "familyName": family,
+                "id": gid, "meta": meta(EPOCH), "givenName": gg, "familyName": family,
                 "civicNo": { "value": civic_no(gy, gm, gd, serial), "nationality": "SE" },
                 "birthDate": format!("{gy:04}-{gm:02}-{gd:02}"), "sex": "Okänt",
                 "securityMarking": if marking == "Ingen" { "Ingen" } else { marking },
@@ -344,7 +371,7 @@ fn seed(persons: usize, seed: u64) -> Seeded {
         }
         let (uid, code) = &unit_ids[u];
         people.push(json!({
-            "id": id, "meta": meta(0), "givenName": given, "familyName": family,
+            "id": id, "meta": meta(EPOCH), "givenName": given, "familyName": family,
             "civicNo": { "value": civic, "nationality": "SE" },
             "birthDate": format!("{birth_year:04}-{m:02}-{d:02}"), "sex": "Okänt",
             "securityMarking": marking, "personStatus": "Aktiv",
@@ -397,13 +424,13 @@ fn seed(persons: usize, seed: u64) -> Seeded {
         let (m, d) = (rng.below(12) as u32 + 1, rng.below(28) as u32 + 1);
         serial += 1;
         people.push(json!({
-            "id": id, "meta": meta(0), "givenName": given, "familyName": family,
+            "id": id, "meta": meta(EPOCH), "givenName": given, "familyName": family,
             "civicNo": { "value": civic_no(ty, m, d, serial), "nationality": "SE" },
             "birthDate": format!("{ty:04}-{m:02}-{d:02}"), "securityMarking": "Ingen",
             "emails": [{ "value": format!("larare{t}@skola.example"), "type": "Skola personal" }]
         }));
         duties.push(json!({
-            "id": rng.uuid(), "meta": meta(0), "person": { "id": id },
+            "id": rng.uuid(), "meta": meta(EPOCH), "person": { "id": id },
             "dutyAt": { "id": unit_ids[t % units].0 }, "dutyRole": "Lärare",
             "signature": format!("L{t:03}"), "startDate": "2026-08-01"
         }));
@@ -464,6 +491,7 @@ impl TestHub {
         let client_secret = random_secret();
         let state: Shared = Arc::new(Mutex::new(HubState {
             entities: seeded.entities,
+            now: EPOCH,
             tokens: vec![token.clone()],
             ..HubState::default()
         }));
@@ -626,6 +654,13 @@ impl TestHub {
     /// The hub's time now, as `meta.modified.after` takes it.
     pub fn now_stamp(&self) -> String {
         stamp(self.lock().now)
+    }
+
+    /// Moves the hub's clock forward to `unix_secs` (never back): the changes after it
+    /// carry times after it, as a hub on the same clock as Fiktiv's would.
+    pub fn set_time(&self, unix_secs: i64) {
+        let mut s = self.lock();
+        s.now = s.now.max(unix_secs);
     }
 
     /// Validates every answer given while no fault was set against the official
@@ -864,7 +899,7 @@ fn answer(
             .map(|(_, v)| v.as_str())
             .collect();
         let mut data: BTreeMap<&str, Vec<&str>> = BTreeMap::new();
-        let hits: Vec<&(&str, String, u64)> = s
+        let hits: Vec<&(&str, String, i64)> = s
             .deleted
             .iter()
             .filter(|(r, _, t)| {

@@ -28,6 +28,7 @@ mod audit;
 mod case_requests;
 mod cases;
 mod changes;
+mod feed;
 mod health;
 mod hub;
 pub mod limits;
@@ -259,6 +260,7 @@ pub fn app(ctx: Context) -> Router {
             }),
         )
         .merge(crate::web::routes(&state.ctx.config))
+        .merge(feed::routes())
         .fallback(|| async { ApiError::not_found() })
         .layer(DefaultBodyLimit::max(limit))
         .layer(axum::middleware::from_fn_with_state(limit, body_limit))

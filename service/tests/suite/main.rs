@@ -37,6 +37,7 @@ mod hardening_faults;
 mod hardening_injection;
 mod hardening_limits;
 mod http_health;
+mod hub_feed;
 mod hub_read;
 mod keys_custody;
 mod notifications;

@@ -25,7 +25,9 @@ CREATE TABLE hub_links (
     facts_dk_version   BIGINT  NOT NULL,
     marking            TEXT    NOT NULL,
     linked_at          TEXT    NOT NULL,
-    marking_lifted_at  TEXT
+    marking_lifted_at  TEXT,
+    -- The fictitious pupil's person id in the feed (random, stable for the link).
+    fict_person_id     TEXT    NOT NULL UNIQUE
 );
 
 -- A marked pupil enrolled at a unit with no case: "open a case". The identity is
@@ -77,3 +79,26 @@ CREATE TABLE hub_credentials (
     set_by         TEXT    NOT NULL,
     set_at         TEXT    NOT NULL
 );
+
+-- The feed's consumers (the platforms reading /ss12000/v2): a bearer token stored as its
+-- SHA-256 only, the endpoints it may read and the person fields left out for it.
+CREATE TABLE feed_consumers (
+    name            TEXT    PRIMARY KEY,
+    token_sha256    TEXT    NOT NULL UNIQUE,
+    endpoints_json  TEXT    NOT NULL,
+    omit_json       TEXT    NOT NULL,
+    created_by      TEXT    NOT NULL,
+    created_at      TEXT    NOT NULL,
+    revoked_at      TEXT
+);
+
+-- What the feed answers in /deletedEntities: removed by the hub, or taken out of the
+-- feed (a person newly marked, a fictitious pupil whose case ended). The id is sealed:
+-- a newly marked person's hub id is not kept in plaintext.
+CREATE TABLE feed_deleted (
+    seq            BIGSERIAL PRIMARY KEY,
+    resource       TEXT    NOT NULL,
+    id_sealed      BYTEA    NOT NULL,
+    deleted_at     TEXT    NOT NULL
+);
+CREATE INDEX feed_deleted_at ON feed_deleted (deleted_at);

@@ -1,0 +1,733 @@
+//! The feed: Fiktiv's own read-only SS 12000 API for the platforms, built from what the
+//! hub reads kept (`hub_entities`) and the fictitious pupils of linked, registered
+//! cases. A marked person appears only as the fictitious pupil (`securityMarking`
+//! `Ingen`), in the hub's groups the pupil is in; a marked person without a registered
+//! case appears nowhere. Guardians of a linked pupil do not appear (see
+//! docs/SS12000.md, "Not yet built").
+//!
+//! Every entity leaves through the egress guard: one whose values match a real
+//! identity in the vault is left out of the answer, logged and audited
+//! (`feed.blocked`, the rule only). The feed answers nothing while the hub's last good
+//! read is older than the configured age, or the last read stopped because the hub did
+//! not say whether a person is marked ([`Freshness`]).
+//!
+//! Consumers have their own bearer tokens (stored as SHA-256), the endpoints they may
+//! read and the person fields left out for them.
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+
+use chrono::{DateTime, TimeDelta, Utc};
+use fiktiv_provisioning::guard::EgressGuard;
+use fiktiv_provisioning::model::TargetName;
+use fiktiv_vault::audit::{fmt_time, NewEvent, Outcome};
+use fiktiv_vault::{CaseId, Vault};
+use serde::Serialize;
+use serde_json::{json, Value};
+use sha2::{Digest, Sha256};
+use sqlx::Row;
+use uuid::Uuid;
+
+use crate::hub::{HubFacts, FEED_DELETED_PURPOSE};
+use crate::{DomainError, DomainResult};
+
+/// The resources the feed serves.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum FeedResource {
+    Organisations,
+    Persons,
+    Groups,
+    Duties,
+}
+
+impl FeedResource {
+    pub const ALL: [FeedResource; 4] = [
+        Self::Organisations,
+        Self::Persons,
+        Self::Groups,
+        Self::Duties,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Organisations => "organisations",
+            Self::Persons => "persons",
+            Self::Groups => "groups",
+            Self::Duties => "duties",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|r| r.as_str() == s)
+    }
+}
+
+/// Person fields a consumer may be refused (as hub products allow per client).
+pub const OMITTABLE: &[&str] = &[
+    "civicNo",
+    "addresses",
+    "photo",
+    "emails",
+    "phoneNumbers",
+    "externalIdentifiers",
+    "eduPersonPrincipalNames",
+    "birthDate",
+    "sex",
+];
+
+/// A consumer of the feed, authenticated.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Consumer {
+    pub name: String,
+    pub endpoints: Vec<FeedResource>,
+    pub omit: Vec<String>,
+}
+
+/// Why the feed answered nothing. Each maps to the specification's `Error` body.
+#[derive(Debug, thiserror::Error)]
+pub enum FeedError {
+    #[error("the school administration system has not been read recently enough")]
+    Stale,
+    #[error("this client may not read {0}")]
+    NotInScope(&'static str),
+    #[error("{1}")]
+    BadRequest(&'static str, &'static str),
+    #[error("not found")]
+    NotFound,
+    #[error(transparent)]
+    Domain(#[from] DomainError),
+}
+
+impl From<sqlx::Error> for FeedError {
+    fn from(e: sqlx::Error) -> Self {
+        Self::Domain(e.into())
+    }
+}
+
+impl From<fiktiv_vault::DbError> for FeedError {
+    fn from(e: fiktiv_vault::DbError) -> Self {
+        Self::Domain(e.into())
+    }
+}
+
+impl From<fiktiv_vault::VaultError> for FeedError {
+    fn from(e: fiktiv_vault::VaultError) -> Self {
+        Self::Domain(e.into())
+    }
+}
+
+fn token_hash(token: &str) -> String {
+    hex::encode(Sha256::digest(token.as_bytes()))
+}
+
+/// A new consumer: its name (1 to 64 of `A-Z a-z 0-9 . _ -`), the endpoints it may
+/// read, the person fields left out. Returns its token, shown once. Audited.
+pub async fn add_consumer(
+    vault: &Vault,
+    name: &str,
+    endpoints: &[FeedResource],
+    omit: &[String],
+    actor: &str,
+) -> DomainResult<String> {
+    let mut problems = Vec::new();
+    crate::check_unit_code("name", name, &mut problems);
+    if endpoints.is_empty() {
+        problems.push(crate::FieldProblem::new(
+            "endpoints",
+            "feed.no-endpoint",
+            "A consumer may read at least one endpoint.",
+        ));
+    }
+    if let Some(bad) = omit.iter().find(|f| !OMITTABLE.contains(&f.as_str())) {
+        let _ = bad;
+        problems.push(crate::FieldProblem::new(
+            "omit",
+            "feed.unknown-field",
+            "Only civicNo, addresses, photo, emails, phoneNumbers, externalIdentifiers, eduPersonPrincipalNames, birthDate and sex can be left out.",
+        ));
+    }
+    if !problems.is_empty() {
+        return Err(DomainError::Invalid(problems));
+    }
+    let mut bytes = [0u8; 32];
+    rand::Rng::fill(&mut rand::thread_rng(), &mut bytes);
+    let token = format!("fks_{}", hex::encode(bytes));
+    let endpoints: Vec<&str> = endpoints.iter().map(|e| e.as_str()).collect();
+    let mut tx = vault.db().begin_write().await?;
+    let inserted = sqlx::query(
+        "INSERT INTO feed_consumers (name, token_sha256, endpoints_json, omit_json, created_by, created_at) \
+         VALUES ($1, $2, $3, $4, $5, $6)",
+    )
+    .bind(name)
+    .bind(token_hash(&token))
+    .bind(serde_json::to_string(&endpoints).unwrap_or_default())
+    .bind(serde_json::to_string(omit).unwrap_or_default())
+    .bind(actor)
+    .bind(fmt_time(vault.now()))
+    .execute(&mut *tx)
+    .await;
+    if let Err(e) = inserted {
+        if crate::is_unique_violation(&e) {
+            return Err(DomainError::Conflict {
+                code: "feed-consumer-exists",
+                message: "A consumer with this name exists.",
+            });
+        }
+        return Err(e.into());
+    }
+    event(
+        vault,
+        &mut tx,
+        actor,
+        "feed.consumer-add",
+        Some(name),
+        Outcome::Ok,
+    )
+    .await?;
+    tx.commit().await?;
+    Ok(token)
+}
+
+/// Revokes a consumer's token. Audited.
+pub async fn revoke_consumer(vault: &Vault, name: &str, actor: &str) -> DomainResult<()> {
+    let mut tx = vault.db().begin_write().await?;
+    let n = sqlx::query(
+        "UPDATE feed_consumers SET revoked_at = $1 WHERE name = $2 AND revoked_at IS NULL",
+    )
+    .bind(fmt_time(vault.now()))
+    .bind(name)
+    .execute(&mut *tx)
+    .await?
+    .rows_affected();
+    if n == 0 {
+        return Err(DomainError::NotFound);
+    }
+    event(
+        vault,
+        &mut tx,
+        actor,
+        "feed.consumer-revoke",
+        Some(name),
+        Outcome::Ok,
+    )
+    .await?;
+    tx.commit().await?;
+    Ok(())
+}
+
+/// A consumer as listed (no token).
+#[derive(Debug, Clone, Serialize)]
+pub struct ConsumerInfo {
+    pub name: String,
+    pub endpoints: Vec<String>,
+    pub omit: Vec<String>,
+    pub created_at: String,
+    pub revoked_at: Option<String>,
+}
+
+pub async fn consumers(vault: &Vault) -> DomainResult<Vec<ConsumerInfo>> {
+    let rows = sqlx::query(
+        "SELECT name, endpoints_json, omit_json, created_at, revoked_at FROM feed_consumers ORDER BY name",
+    )
+    .fetch_all(vault.db().pool())
+    .await?;
+    let mut out = Vec::new();
+    for r in rows {
+        out.push(ConsumerInfo {
+            name: r.try_get("name")?,
+            endpoints: serde_json::from_str(&r.try_get::<String, _>("endpoints_json")?)
+                .unwrap_or_default(),
+            omit: serde_json::from_str(&r.try_get::<String, _>("omit_json")?).unwrap_or_default(),
+            created_at: r.try_get("created_at")?,
+            revoked_at: r.try_get("revoked_at")?,
+        });
+    }
+    Ok(out)
+}
+
+/// The consumer a bearer token belongs to, if any (not revoked).
+pub async fn authenticate(vault: &Vault, token: &str) -> DomainResult<Option<Consumer>> {
+    if !token.starts_with("fks_") || token.len() > 100 {
+        return Ok(None);
+    }
+    let row = sqlx::query(
+        "SELECT name, endpoints_json, omit_json FROM feed_consumers \
+         WHERE token_sha256 = $1 AND revoked_at IS NULL",
+    )
+    .bind(token_hash(token))
+    .fetch_optional(vault.db().pool())
+    .await?;
+    let Some(r) = row else { return Ok(None) };
+    let endpoints: Vec<String> =
+        serde_json::from_str(&r.try_get::<String, _>("endpoints_json")?).unwrap_or_default();
+    Ok(Some(Consumer {
+        name: r.try_get("name")?,
+        endpoints: endpoints
+            .iter()
+            .filter_map(|e| FeedResource::parse(e))
+            .collect(),
+        omit: serde_json::from_str(&r.try_get::<String, _>("omit_json")?).unwrap_or_default(),
+    }))
+}
+
+async fn event(
+    vault: &Vault,
+    conn: &mut sqlx::AnyConnection,
+    actor: &str,
+    action: &str,
+    purpose: Option<&str>,
+    outcome: Outcome,
+) -> DomainResult<()> {
+    vault
+        .audit(
+            conn,
+            &NewEvent {
+                actor,
+                action,
+                case_id: None,
+                purpose,
+                outcome,
+            },
+        )
+        .await?;
+    Ok(())
+}
+
+/// Whether the feed may answer: the hub's last good read is younger than `max_age`,
+/// and no read since stopped because a person's marking could not be told.
+pub async fn fresh(vault: &Vault, max_age: TimeDelta) -> DomainResult<bool> {
+    let s = crate::hub::status(vault).await?;
+    let Some(good) = s
+        .last_good_at
+        .as_deref()
+        .and_then(|t| DateTime::parse_from_rfc3339(t).ok())
+    else {
+        return Ok(false);
+    };
+    let good = good.with_timezone(&Utc);
+    if vault.now() - good > max_age {
+        return Ok(false);
+    }
+    // A later read that could not tell a marking: something may be marked now.
+    let later_try = s
+        .last_try_at
+        .as_deref()
+        .and_then(|t| DateTime::parse_from_rfc3339(t).ok())
+        .is_some_and(|t| t.with_timezone(&Utc) > good);
+    Ok(!(later_try && s.last_error.as_deref() == Some("hub.no-marking")))
+}
+
+/// A fictitious pupil as the feed serves it.
+struct Fictitious {
+    id: String,
+    modified: String,
+    json: Value,
+    groups: Vec<String>,
+}
+
+/// The fictitious pupils of linked, registered (not ended) cases.
+async fn fictitious(vault: &Vault) -> DomainResult<Vec<Fictitious>> {
+    let rows = sqlx::query(
+        "SELECT l.case_id, l.fict_person_id, l.linked_at, c.fict_first, c.fict_last, c.fict_birth, \
+         c.fict_number, c.fict_at, c.country FROM hub_links l JOIN cases c ON c.case_id = l.case_id \
+         WHERE c.state = 'registered' AND c.fict_number IS NOT NULL ORDER BY l.fict_person_id",
+    )
+    .fetch_all(vault.db().pool())
+    .await?;
+    let mut out = Vec::with_capacity(rows.len());
+    for r in rows {
+        let case: String = r.try_get("case_id")?;
+        let Ok(case) = case.parse::<CaseId>() else {
+            continue;
+        };
+        let facts: HubFacts = crate::hub::facts_of(vault, &case)
+            .await?
+            .unwrap_or_default();
+        let linked: String = r.try_get("linked_at")?;
+        let fict_at: Option<String> = r.try_get("fict_at")?;
+        let modified = std::cmp::max(linked, fict_at.unwrap_or_default());
+        let modified = DateTime::parse_from_rfc3339(&modified)
+            .map(|t| crate::hub::stamp(&t))
+            .unwrap_or(modified);
+        let id: String = r.try_get("fict_person_id")?;
+        let country: String = r.try_get("country")?;
+        let mut person = json!({
+            "id": id,
+            "meta": { "created": modified, "modified": modified },
+            "givenName": r.try_get::<Option<String>, _>("fict_first")?.unwrap_or_default(),
+            "familyName": r.try_get::<Option<String>, _>("fict_last")?.unwrap_or_default(),
+            "securityMarking": "Ingen",
+            "personStatus": "Aktiv",
+        });
+        if let Some(b) = r.try_get::<Option<String>, _>("fict_birth")? {
+            person["birthDate"] = json!(b);
+        }
+        if let Some(n) = r.try_get::<Option<String>, _>("fict_number")? {
+            person["civicNo"] = json!({
+                "value": n,
+                "nationality": if country == "no" { "NO" } else { "SE" },
+            });
+        }
+        if let (Some(at), Some(ty), Some(start)) = (
+            facts.enroled_at,
+            facts.school_type.as_ref(),
+            facts.start_date,
+        ) {
+            let mut e = json!({
+                "enroledAt": { "id": at.to_string() },
+                "schoolType": ty,
+                "startDate": start.to_string(),
+            });
+            if let Some(y) = facts.school_year {
+                e["schoolYear"] = json!(y);
+            }
+            person["enrolments"] = json!([e]);
+        }
+        out.push(Fictitious {
+            id,
+            modified: person["meta"]["modified"]
+                .as_str()
+                .unwrap_or_default()
+                .to_owned(),
+            groups: facts.groups.iter().map(|(id, _)| id.clone()).collect(),
+            json: person,
+        });
+    }
+    Ok(out)
+}
+
+/// One page of a list, or one entity, as the specification's JSON.
+#[derive(Debug)]
+pub struct FeedAnswer(pub Value);
+
+/// Query of a list.
+#[derive(Debug, Default, Clone)]
+pub struct ListQuery {
+    pub limit: Option<String>,
+    pub page_token: Option<String>,
+    pub modified_after: Option<String>,
+}
+
+/// The largest page served.
+pub const MAX_LIMIT: usize = 1000;
+const DEFAULT_LIMIT: usize = 100;
+
+fn parse_after(s: &str) -> Result<String, FeedError> {
+    DateTime::parse_from_rfc3339(s)
+        .map(|t| crate::hub::stamp(&t))
+        .map_err(|_| {
+            FeedError::BadRequest(
+                "invalid-date-time",
+                "meta.modified.after is not a date-time.",
+            )
+        })
+}
+
+fn scope(consumer: &Consumer, resource: FeedResource) -> Result<(), FeedError> {
+    if consumer.endpoints.contains(&resource) {
+        Ok(())
+    } else {
+        Err(FeedError::NotInScope(resource.as_str()))
+    }
+}
+
+/// The guard's target name for the feed.
+fn feed_target() -> Result<TargetName, FeedError> {
+    TargetName::new("ss12000-feed")
+        .map_err(|_| FeedError::Domain(DomainError::Internal("feed target name".into())))
+}
+
+fn flatten(prefix: &str, v: &Value, out: &mut Vec<(String, String)>) {
+    match v {
+        Value::String(s) => out.push((prefix.to_owned(), s.clone())),
+        Value::Array(a) => a.iter().for_each(|x| flatten(prefix, x, out)),
+        Value::Object(o) => {
+            for (k, x) in o {
+                let p = if prefix.is_empty() {
+                    k.clone()
+                } else {
+                    format!("{prefix}.{k}")
+                };
+                flatten(&p, x, out);
+            }
+        }
+        Value::Number(n) => out.push((prefix.to_owned(), n.to_string())),
+        _ => {}
+    }
+}
+
+/// Leaves out, with the guard, every entity that holds a real identity of the vault;
+/// audits each one left out (the rule, never a value).
+async fn guarded(
+    vault: &Vault,
+    guard: &EgressGuard,
+    consumer: &Consumer,
+    items: Vec<Value>,
+) -> Result<Vec<Value>, FeedError> {
+    let target = feed_target()?;
+    let mut out = Vec::with_capacity(items.len());
+    let mut blocked = Vec::new();
+    for item in items {
+        let mut values = Vec::new();
+        flatten("", &item, &mut values);
+        match guard.check_values(&target, None, &values) {
+            Ok(()) => out.push(item),
+            Err(b) => blocked.push(b.rule.as_str()),
+        }
+    }
+    if !blocked.is_empty() {
+        tracing::warn!(
+            consumer = %consumer.name,
+            blocked = blocked.len(),
+            "feed: entities left out by the egress guard (they match a real identity)"
+        );
+        let mut tx = vault.db().begin_write().await?;
+        for rule in blocked {
+            event(
+                vault,
+                &mut tx,
+                "system",
+                "feed.blocked",
+                Some(rule),
+                Outcome::Denied,
+            )
+            .await?;
+        }
+        tx.commit().await?;
+    }
+    Ok(out)
+}
+
+fn omit(consumer: &Consumer, resource: FeedResource, mut v: Value) -> Value {
+    if resource == FeedResource::Persons {
+        if let Some(o) = v.as_object_mut() {
+            for f in &consumer.omit {
+                o.remove(f);
+            }
+        }
+    }
+    v
+}
+
+/// Adds the fictitious pupils' memberships to a group as kept.
+fn with_members(mut group: Value, members: &HashMap<String, Vec<&Fictitious>>) -> Value {
+    let id = group["id"].as_str().unwrap_or_default().to_owned();
+    if let Some(list) = members.get(&id) {
+        let start = group["startDate"].clone();
+        if !group["groupMemberships"].is_array() {
+            group["groupMemberships"] = json!([]);
+        }
+        if let Some(arr) = group["groupMemberships"].as_array_mut() {
+            for f in list {
+                arr.push(json!({ "person": { "id": f.id }, "startDate": start }));
+            }
+        }
+    }
+    group
+}
+
+/// One page of `resource` for `consumer`: ordered by id, `limit` (1 to
+/// [`MAX_LIMIT`]), `pageToken` as this feed gave it, `meta.modified.after`.
+pub async fn list(
+    vault: &Vault,
+    guard: &EgressGuard,
+    consumer: &Consumer,
+    resource: FeedResource,
+    q: &ListQuery,
+) -> Result<FeedAnswer, FeedError> {
+    scope(consumer, resource)?;
+    let limit = match q.limit.as_deref().map(str::parse::<usize>) {
+        None => DEFAULT_LIMIT,
+        Some(Ok(n)) if (1..=MAX_LIMIT).contains(&n) => n,
+        _ => {
+            return Err(FeedError::BadRequest(
+                "invalid-limit",
+                "limit must be a whole number from 1 to 1000.",
+            ))
+        }
+    };
+    let after_id = match q.page_token.as_deref() {
+        None => String::new(),
+        Some(t) => match t.strip_prefix("k").and_then(|u| u.parse::<Uuid>().ok()) {
+            Some(u) => u.to_string(),
+            None => {
+                return Err(FeedError::BadRequest(
+                    "invalid-page-token",
+                    "The pageToken is not one this service gave.",
+                ))
+            }
+        },
+    };
+    let after = q.modified_after.as_deref().map(parse_after).transpose()?;
+    let rows = sqlx::query(
+        "SELECT id, raw FROM hub_entities WHERE resource = $1 AND id > $2 \
+         AND ($3 IS NULL OR modified > $3) ORDER BY id LIMIT $4",
+    )
+    .bind(resource.as_str())
+    .bind(&after_id)
+    .bind(after.clone())
+    .bind((limit + 1) as i64)
+    .fetch_all(vault.db().pool())
+    .await?;
+    let mut items: BTreeMap<String, Value> = BTreeMap::new();
+    for r in rows {
+        let id: String = r.try_get("id")?;
+        let raw: String = r.try_get("raw")?;
+        if let Ok(v) = serde_json::from_str::<Value>(&raw) {
+            items.insert(id, v);
+        }
+    }
+    let fict = fictitious(vault).await?;
+    match resource {
+        FeedResource::Persons => {
+            for f in &fict {
+                if f.id > after_id && after.as_ref().is_none_or(|a| f.modified > *a) {
+                    items.insert(f.id.clone(), f.json.clone());
+                }
+            }
+        }
+        FeedResource::Groups => {
+            let mut members: HashMap<String, Vec<&Fictitious>> = HashMap::new();
+            for f in &fict {
+                for g in &f.groups {
+                    members.entry(g.clone()).or_default().push(f);
+                }
+            }
+            items = items
+                .into_iter()
+                .map(|(k, v)| (k, with_members(v, &members)))
+                .collect();
+        }
+        _ => {}
+    }
+    let more = items.len() > limit;
+    let page: Vec<(String, Value)> = items.into_iter().take(limit).collect();
+    let next = if more {
+        page.last().map(|(id, _)| format!("k{id}"))
+    } else {
+        None
+    };
+    let values: Vec<Value> = page
+        .into_iter()
+        .map(|(_, v)| omit(consumer, resource, v))
+        .collect();
+    let data = guarded(vault, guard, consumer, values).await?;
+    Ok(FeedAnswer(json!({ "data": data, "pageToken": next })))
+}
+
+/// One entity of `resource` by id.
+pub async fn one(
+    vault: &Vault,
+    guard: &EgressGuard,
+    consumer: &Consumer,
+    resource: FeedResource,
+    id: &str,
+) -> Result<FeedAnswer, FeedError> {
+    scope(consumer, resource)?;
+    let id = id
+        .parse::<Uuid>()
+        .map_err(|_| FeedError::NotFound)?
+        .to_string();
+    let row = sqlx::query("SELECT raw FROM hub_entities WHERE resource = $1 AND id = $2")
+        .bind(resource.as_str())
+        .bind(&id)
+        .fetch_optional(vault.db().pool())
+        .await?;
+    let fict = fictitious(vault).await?;
+    let value = match row {
+        Some(r) => {
+            let v: Value = serde_json::from_str(&r.try_get::<String, _>("raw")?)
+                .map_err(|_| FeedError::NotFound)?;
+            if resource == FeedResource::Groups {
+                let mut members: HashMap<String, Vec<&Fictitious>> = HashMap::new();
+                for f in &fict {
+                    for g in &f.groups {
+                        members.entry(g.clone()).or_default().push(f);
+                    }
+                }
+                with_members(v, &members)
+            } else {
+                v
+            }
+        }
+        None if resource == FeedResource::Persons => fict
+            .iter()
+            .find(|f| f.id == id)
+            .map(|f| f.json.clone())
+            .ok_or(FeedError::NotFound)?,
+        None => return Err(FeedError::NotFound),
+    };
+    let mut data = guarded(
+        vault,
+        guard,
+        consumer,
+        vec![omit(consumer, resource, value)],
+    )
+    .await?;
+    data.pop().map(FeedAnswer).ok_or(FeedError::NotFound)
+}
+
+/// `/deletedEntities` after a time: what the hub removed and what the feed took out.
+pub async fn deleted(
+    vault: &Vault,
+    consumer: &Consumer,
+    after: Option<&str>,
+    q: &ListQuery,
+) -> Result<FeedAnswer, FeedError> {
+    let after = after.map(parse_after).transpose()?;
+    let limit = match q.limit.as_deref().map(str::parse::<usize>) {
+        None => MAX_LIMIT,
+        Some(Ok(n)) if (1..=MAX_LIMIT).contains(&n) => n,
+        _ => {
+            return Err(FeedError::BadRequest(
+                "invalid-limit",
+                "limit must be a whole number from 1 to 1000.",
+            ))
+        }
+    };
+    let after_seq = match q.page_token.as_deref() {
+        None => 0i64,
+        Some(t) => t
+            .strip_prefix("d")
+            .and_then(|n| n.parse::<i64>().ok())
+            .ok_or(FeedError::BadRequest(
+                "invalid-page-token",
+                "The pageToken is not one this service gave.",
+            ))?,
+    };
+    let rows = sqlx::query(
+        "SELECT seq, resource, id_sealed FROM feed_deleted WHERE seq > $1 \
+         AND ($2 IS NULL OR deleted_at > $2) ORDER BY seq LIMIT $3",
+    )
+    .bind(after_seq)
+    .bind(after)
+    .bind((limit + 1) as i64)
+    .fetch_all(vault.db().pool())
+    .await?;
+    let key = vault
+        .keys()
+        .target_secrets()
+        .map_err(|e| FeedError::Domain(DomainError::Internal(e.to_string())))?;
+    let mut data: BTreeMap<&'static str, Vec<String>> = BTreeMap::new();
+    let mut last = after_seq;
+    let more = rows.len() > limit;
+    let allowed: HashSet<&str> = consumer.endpoints.iter().map(|e| e.as_str()).collect();
+    for r in rows.into_iter().take(limit) {
+        last = r.try_get("seq")?;
+        let resource: String = r.try_get("resource")?;
+        let Some(res) = FeedResource::parse(&resource) else {
+            continue;
+        };
+        if !allowed.contains(res.as_str()) {
+            continue;
+        }
+        let sealed: Vec<u8> = r.try_get("id_sealed")?;
+        let Ok(id) = key.open(FEED_DELETED_PURPOSE, res.as_str(), &sealed) else {
+            continue;
+        };
+        if let Ok(id) = std::str::from_utf8(&id) {
+            data.entry(res.as_str()).or_default().push(id.to_owned());
+        }
+    }
+    let next = more.then(|| format!("d{last}"));
+    Ok(FeedAnswer(json!({ "data": data, "pageToken": next })))
+}

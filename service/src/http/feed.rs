@@ -1,0 +1,223 @@
+//! The feed: Fiktiv's read-only SS 12000 API (version 2.1.0) under `/ss12000/v2`, for
+//! the platforms. Thin: the consumer's token, the hub's freshness, one call of
+//! [`fiktiv_routine::feed`], the answer in the specification's shapes (its `Error`
+//! body `{code, message}` on every refusal). docs/SS12000.md has what a consumer sees.
+
+use axum::extract::{Path, RawQuery, State};
+use axum::http::{header, HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use axum::Router;
+use chrono::TimeDelta;
+use fiktiv_routine::feed::{self, Consumer, FeedError, FeedResource, ListQuery};
+use serde_json::json;
+
+use super::AppState;
+
+/// The feed's base path.
+pub const BASE: &str = "/ss12000/v2";
+
+pub fn routes() -> Router<AppState> {
+    Router::new()
+        .route(&format!("{BASE}/deletedEntities"), get(deleted))
+        .route(&format!("{BASE}/{{resource}}"), get(list))
+        .route(&format!("{BASE}/{{resource}}/{{id}}"), get(one))
+}
+
+fn error(status: StatusCode, code: &str, message: &str) -> Response {
+    (
+        status,
+        [(header::CONTENT_TYPE, "application/json")],
+        json!({ "code": code, "message": message }).to_string(),
+    )
+        .into_response()
+}
+
+fn ok(v: serde_json::Value) -> Response {
+    (
+        StatusCode::OK,
+        [(header::CONTENT_TYPE, "application/json")],
+        v.to_string(),
+    )
+        .into_response()
+}
+
+fn from_feed(e: FeedError) -> Response {
+    match e {
+        FeedError::Stale => error(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "stale",
+            "The school administration system has not been read recently enough; try again later.",
+        ),
+        FeedError::NotInScope(_) => error(
+            StatusCode::FORBIDDEN,
+            "forbidden",
+            "This client may not read this endpoint.",
+        ),
+        FeedError::BadRequest(code, message) => error(StatusCode::BAD_REQUEST, code, message),
+        FeedError::NotFound => error(StatusCode::NOT_FOUND, "not-found", "No such entity."),
+        FeedError::Domain(e) => {
+            tracing::error!(error = %e, "feed failed");
+            error(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "unavailable",
+                "The feed cannot answer now; try again later.",
+            )
+        }
+    }
+}
+
+/// The consumer of the bearer token, and the hub fresh enough; or the refusal.
+async fn admit(st: &AppState, headers: &HeaderMap) -> Result<Consumer, Response> {
+    let Some(cfg) = st.ctx.config.ss12000.as_ref() else {
+        return Err(error(
+            StatusCode::NOT_FOUND,
+            "not-found",
+            "No feed is configured.",
+        ));
+    };
+    let token = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .unwrap_or_default();
+    let consumer = match feed::authenticate(&st.ctx.vault, token).await {
+        Ok(Some(c)) => c,
+        Ok(None) => {
+            return Err(error(
+                StatusCode::UNAUTHORIZED,
+                "unauthorized",
+                "A valid bearer token of a feed consumer is required.",
+            ))
+        }
+        Err(e) => return Err(from_feed(e.into())),
+    };
+    let max_age = TimeDelta::minutes(i64::try_from(cfg.feed_max_age_minutes).unwrap_or(60));
+    match feed::fresh(&st.ctx.vault, max_age).await {
+        Ok(true) => Ok(consumer),
+        Ok(false) => Err(from_feed(FeedError::Stale)),
+        Err(e) => Err(from_feed(e.into())),
+    }
+}
+
+/// The query of a list: what the feed supports; any other parameter is refused rather
+/// than ignored (a filter ignored would answer more than was asked).
+fn query(
+    raw: Option<&str>,
+    extra: &[&str],
+) -> Result<(ListQuery, Vec<(String, String)>), FeedError> {
+    let mut q = ListQuery::default();
+    let mut rest = Vec::new();
+    for (k, v) in url_pairs(raw.unwrap_or_default()) {
+        match k.as_str() {
+            "limit" => q.limit = Some(v),
+            "pageToken" => q.page_token = Some(v),
+            "meta.modified.after" => q.modified_after = Some(v),
+            "expandReferenceNames" => {}
+            k if extra.contains(&k) => rest.push((k.to_owned(), v)),
+            _ => {
+                return Err(FeedError::BadRequest(
+                    "unsupported-parameter",
+                    "This feed supports limit, pageToken and meta.modified.after only.",
+                ))
+            }
+        }
+    }
+    Ok((q, rest))
+}
+
+fn url_pairs(raw: &str) -> Vec<(String, String)> {
+    url::form_urlencoded::parse(raw.as_bytes())
+        .map(|(k, v)| (k.into_owned(), v.into_owned()))
+        .collect()
+}
+
+async fn list(
+    State(st): State<AppState>,
+    Path(resource): Path<String>,
+    RawQuery(raw): RawQuery,
+    headers: HeaderMap,
+) -> Response {
+    let Some(resource) = FeedResource::parse(&resource) else {
+        return error(
+            StatusCode::NOT_FOUND,
+            "not-found",
+            "No such resource in this feed.",
+        );
+    };
+    let consumer = match admit(&st, &headers).await {
+        Ok(c) => c,
+        Err(r) => return r,
+    };
+    let (q, _) = match query(raw.as_deref(), &[]) {
+        Ok(q) => q,
+        Err(e) => return from_feed(e),
+    };
+    let guard = match crate::provisioning::targets::egress_guard(&st.ctx.vault).await {
+        Ok(g) => g,
+        Err(e) => return from_feed(e.into()),
+    };
+    match feed::list(&st.ctx.vault, &guard, &consumer, resource, &q).await {
+        Ok(a) => ok(a.0),
+        Err(e) => from_feed(e),
+    }
+}
+
+async fn one(
+    State(st): State<AppState>,
+    Path((resource, id)): Path<(String, String)>,
+    headers: HeaderMap,
+) -> Response {
+    let Some(resource) = FeedResource::parse(&resource) else {
+        return error(
+            StatusCode::NOT_FOUND,
+            "not-found",
+            "No such resource in this feed.",
+        );
+    };
+    let consumer = match admit(&st, &headers).await {
+        Ok(c) => c,
+        Err(r) => return r,
+    };
+    let guard = match crate::provisioning::targets::egress_guard(&st.ctx.vault).await {
+        Ok(g) => g,
+        Err(e) => return from_feed(e.into()),
+    };
+    match feed::one(&st.ctx.vault, &guard, &consumer, resource, &id).await {
+        Ok(a) => ok(a.0),
+        Err(e) => from_feed(e),
+    }
+}
+
+async fn deleted(
+    State(st): State<AppState>,
+    RawQuery(raw): RawQuery,
+    headers: HeaderMap,
+) -> Response {
+    let consumer = match admit(&st, &headers).await {
+        Ok(c) => c,
+        Err(r) => return r,
+    };
+    let (q, rest) = match query(raw.as_deref(), &["after", "entities"]) {
+        Ok(q) => q,
+        Err(e) => return from_feed(e),
+    };
+    let after = rest
+        .iter()
+        .find(|(k, _)| k == "after")
+        .map(|(_, v)| v.as_str());
+    // `entities` narrows what is answered to those the consumer may read anyway.
+    let wanted: Vec<&str> = rest
+        .iter()
+        .filter(|(k, _)| k == "entities")
+        .map(|(_, v)| v.as_str())
+        .collect();
+    let mut consumer = consumer;
+    if !wanted.is_empty() {
+        consumer.endpoints.retain(|e| wanted.contains(&e.as_str()));
+    }
+    match feed::deleted(&st.ctx.vault, &consumer, after, &q).await {
+        Ok(a) => ok(a.0),
+        Err(e) => from_feed(e),
+    }
+}

@@ -1,0 +1,338 @@
+//! The feed (`/ss12000/v2`): every platform that reads it sees a marked pupil with a
+//! registered case only as the fictitious pupil, in the hub's groups; a marked pupil
+//! without one nowhere; a person marked after the last read is taken out and named in
+//! `/deletedEntities`; a hub not read recently enough gives 503. Every answer of the
+//! feed is validated against the official specification with openapi-core, and a leak
+//! scan (the egress guard's matcher over every value) finds no real identity in the
+//! feed and finds it in the hub (the control that the scan reads SS 12000 at all).
+
+use std::collections::HashSet;
+
+use axum::body::Body;
+use axum::http::{Request, StatusCode};
+use fiktiv_provisioning::model::TargetName;
+use fiktiv_routine::feed::FeedResource;
+use fiktiv_tests::{Answer, TestHub};
+use http_body_util::BodyExt;
+use serde_json::{json, Value};
+use tower::ServiceExt;
+
+use crate::api_common::*;
+
+struct Feed<'a> {
+    e: &'a Env,
+    answers: std::sync::Mutex<Vec<Answer>>,
+}
+
+impl Feed<'_> {
+    async fn get(&self, token: Option<&str>, path_and_query: &str) -> (StatusCode, Value) {
+        let mut req = Request::builder()
+            .method("GET")
+            .uri(format!("/ss12000/v2{path_and_query}"));
+        if let Some(t) = token {
+            req = req.header("authorization", format!("Bearer {t}"));
+        }
+        let resp = self
+            .e
+            .app
+            .clone()
+            .oneshot(req.body(Body::empty()).unwrap())
+            .await
+            .unwrap();
+        let status = resp.status();
+        assert_eq!(
+            resp.headers().get("content-type").unwrap(),
+            "application/json",
+            "{path_and_query}"
+        );
+        let body = String::from_utf8(
+            resp.into_body()
+                .collect()
+                .await
+                .unwrap()
+                .to_bytes()
+                .to_vec(),
+        )
+        .unwrap();
+        let (path, query) = path_and_query
+            .split_once('?')
+            .unwrap_or((path_and_query, ""));
+        self.answers.lock().unwrap().push(Answer {
+            method: "get",
+            path: format!("/v2.0{path}"),
+            query: query.to_owned(),
+            status: status.as_u16(),
+            body: body.clone(),
+        });
+        (status, serde_json::from_str(&body).unwrap())
+    }
+
+    /// Every item of a list, page by page (`limit` per page).
+    async fn all(&self, token: &str, resource: &str, limit: usize) -> Vec<Value> {
+        let mut out = Vec::new();
+        let mut next: Option<String> = None;
+        loop {
+            let q = match &next {
+                Some(t) => format!("/{resource}?limit={limit}&pageToken={t}"),
+                None => format!("/{resource}?limit={limit}"),
+            };
+            let (s, v) = self.get(Some(token), &q).await;
+            assert_eq!(s, StatusCode::OK, "{q}: {v}");
+            let data = v["data"].as_array().unwrap();
+            assert!(data.len() <= limit);
+            out.extend(data.iter().cloned());
+            match v["pageToken"].as_str() {
+                Some(t) => next = Some(t.to_owned()),
+                None => return out,
+            }
+        }
+    }
+}
+
+/// The leak scan of a set of SS 12000 entities: every value through the egress guard's
+/// matcher against the vault's real identities. Returns the entities that match.
+async fn scan(e: &Env, entities: &[Value]) -> usize {
+    let guard = fiktiv::provisioning::targets::egress_guard(&e.vault)
+        .await
+        .unwrap();
+    let target = TargetName::new("scan").unwrap();
+    entities
+        .iter()
+        .filter(|v| {
+            let mut values = Vec::new();
+            flatten("", v, &mut values);
+            guard.check_values(&target, None, &values).is_err()
+        })
+        .count()
+}
+
+fn flatten(prefix: &str, v: &Value, out: &mut Vec<(String, String)>) {
+    match v {
+        Value::String(s) => out.push((prefix.to_owned(), s.clone())),
+        Value::Array(a) => a.iter().for_each(|x| flatten(prefix, x, out)),
+        Value::Object(o) => o
+            .iter()
+            .for_each(|(k, x)| flatten(&format!("{prefix}.{k}"), x, out)),
+        _ => {}
+    }
+}
+
+async fn the_feed_serves_the_fictitious_pupil_only(db: fiktiv_tests::TestDatabase) {
+    let hub = TestHub::start(1500, 31).unwrap();
+    let config = fiktiv::config::Config::parse(
+        &format!(
+            "[ss12000]\nbase_url = \"{}\"\npage_size = 200\nread_every_minutes = 0\nfeed_max_age_minutes = 30\n",
+            hub.base_url()
+        ),
+        "hub.toml",
+    )
+    .unwrap();
+    let e = env_with(db, at(2026, 9, 1), config).await;
+    fiktiv_routine::hub::set_secret(&e.vault, hub.token(), "test")
+        .await
+        .unwrap();
+    let pupils = hub.marked_pupils().to_vec();
+    let p = &pupils[0];
+    let (case, _) = e
+        .walk()
+        .fictitious("Vera", "Dalström", "2016-04-12")
+        .registered(json!({"country": "se", "personal_number": p.civic_no,
+                           "first_name": p.given_name, "last_name": p.family_name,
+                           "birth_date": p.birth_date}))
+        .await;
+    let feed = Feed {
+        e: &e,
+        answers: Default::default(),
+    };
+
+    // Before any read the feed answers nothing (503), whoever asks.
+    let all = fiktiv_routine::feed::add_consumer(&e.vault, "lms", &FeedResource::ALL, &[], "test")
+        .await
+        .unwrap();
+    let (s, v) = feed.get(Some(&all), "/persons").await;
+    assert_eq!(
+        (s, v["code"].as_str()),
+        (StatusCode::SERVICE_UNAVAILABLE, Some("stale"))
+    );
+
+    fiktiv::hub::read_now(&e.ctx, true, &mut |_| {})
+        .await
+        .unwrap();
+    let persons = feed.all(&all, "persons", 150).await;
+    let groups = feed.all(&all, "groups", 40).await;
+    let orgs = feed.all(&all, "organisations", 10).await;
+    let duties = feed.all(&all, "duties", 100).await;
+
+    // The marked pupil is there only as the fictitious pupil, unmarked, in the hub's
+    // groups; no marked person is anywhere.
+    let fict: Vec<&Value> = persons
+        .iter()
+        .filter(|x| x["givenName"] == "Vera" && x["familyName"] == "Dalström")
+        .collect();
+    assert_eq!(fict.len(), 1);
+    let fict = fict[0];
+    assert_eq!(fict["securityMarking"], "Ingen");
+    assert_eq!(fict["birthDate"], "2016-04-12");
+    assert_eq!(fict["enrolments"][0]["schoolYear"], p.school_year);
+    let fict_id = fict["id"].as_str().unwrap();
+    let member_of: HashSet<&str> = groups
+        .iter()
+        .filter(|g| {
+            g["groupMemberships"]
+                .as_array()
+                .is_some_and(|m| m.iter().any(|x| x["person"]["id"] == fict_id))
+        })
+        .map(|g| g["id"].as_str().unwrap())
+        .collect();
+    let want: HashSet<&str> = p.groups.iter().map(|(id, _)| id.as_str()).collect();
+    assert_eq!(member_of, want);
+    assert!(persons.iter().all(|x| x["securityMarking"] == "Ingen"));
+    let everything = serde_json::to_string(&(&persons, &groups, &orgs, &duties)).unwrap();
+    for q in &pupils {
+        for v in [&q.id, &q.civic_no, &q.family_name] {
+            assert!(
+                !everything.contains(v.as_str()),
+                "a marked pupil is in the feed"
+            );
+        }
+    }
+    let marked_in_hub = hub.marked_pupils().len();
+    assert!(persons.len() + marked_in_hub <= hub.count("persons") + 1);
+    assert_eq!(orgs.len(), hub.count("organisations"));
+    assert_eq!(groups.len(), hub.count("groups"));
+
+    // The leak scan: nothing in the feed; the pupil in the hub (the control).
+    assert_eq!(scan(&e, &persons).await + scan(&e, &groups).await, 0);
+    let hub_persons = fiktiv_ss12000::HubReader::new(fiktiv_ss12000::HubConfig::new(
+        &hub.base_url(),
+        fiktiv_ss12000::HubAuth::Bearer(hub.token().to_owned().into()),
+    ))
+    .unwrap()
+    .read(None, &mut |_| {})
+    .await
+    .unwrap();
+    let raw: Vec<Value> = hub_persons
+        .persons
+        .iter()
+        .map(|e| serde_json::from_str(e.raw.get()).unwrap())
+        .collect();
+    assert_eq!(scan(&e, &raw).await, 0, "unmarked hub persons match nobody");
+    let marked_raw = hub
+        .marked_pupils()
+        .iter()
+        .map(|q| {
+            json!({"givenName": q.given_name, "familyName": q.family_name,
+                        "civicNo": {"value": q.civic_no}, "birthDate": q.birth_date})
+        })
+        .collect::<Vec<_>>();
+    assert_eq!(
+        scan(&e, &marked_raw).await,
+        1,
+        "the scan finds the pupil with a case"
+    );
+
+    // One entity by id; a scoped consumer: persons only, no civicNo.
+    let (s, one) = feed.get(Some(&all), &format!("/persons/{fict_id}")).await;
+    assert_eq!(s, StatusCode::OK);
+    assert_eq!(one["id"], fict_id);
+    let narrow = fiktiv_routine::feed::add_consumer(
+        &e.vault,
+        "bibliotek",
+        &[FeedResource::Persons],
+        &["civicNo".to_owned()],
+        "test",
+    )
+    .await
+    .unwrap();
+    let (s, v) = feed.get(Some(&narrow), "/groups").await;
+    assert_eq!(
+        (s, v["code"].as_str()),
+        (StatusCode::FORBIDDEN, Some("forbidden"))
+    );
+    let (s, v) = feed.get(Some(&narrow), "/persons?limit=20").await;
+    assert_eq!(s, StatusCode::OK);
+    assert!(v["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .all(|x| x.get("civicNo").is_none()));
+
+    // Refusals in the specification's Error shape.
+    for (token, q, want) in [
+        (None, "/persons", StatusCode::UNAUTHORIZED),
+        (Some("fks_nope"), "/persons", StatusCode::UNAUTHORIZED),
+        (
+            Some(all.as_str()),
+            "/persons?pageToken=o5",
+            StatusCode::BAD_REQUEST,
+        ),
+        (
+            Some(all.as_str()),
+            "/persons?limit=0",
+            StatusCode::BAD_REQUEST,
+        ),
+        (
+            Some(all.as_str()),
+            "/persons?nameContains=Vera",
+            StatusCode::BAD_REQUEST,
+        ),
+        (
+            Some(all.as_str()),
+            "/persons/00000000-0000-4000-8000-000000000000",
+            StatusCode::NOT_FOUND,
+        ),
+    ] {
+        let (s, v) = feed.get(token, q).await;
+        assert_eq!(s, want, "{q}: {v}");
+        assert!(v["code"].is_string() && v["message"].is_string());
+    }
+
+    // A person marked after the last read: after the next read it is gone from the feed
+    // and named in /deletedEntities.
+    let since = e.vault.now();
+    let newly = persons
+        .iter()
+        .find(|x| x["enrolments"].is_array() && x["id"] != fict_id)
+        .unwrap()["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    // The hub keeps the same time as Fiktiv (its changes carry times after the read).
+    hub.set_time(e.vault.now().timestamp());
+    hub.set_marking(&newly, "Skyddad folkbokföring").unwrap();
+    e.clock.advance(chrono::TimeDelta::minutes(5));
+    fiktiv::hub::read_now(&e.ctx, false, &mut |_| {})
+        .await
+        .unwrap();
+    let (s, _) = feed.get(Some(&all), &format!("/persons/{newly}")).await;
+    assert_eq!(s, StatusCode::NOT_FOUND);
+    let after = since.to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
+    let (s, d) = feed
+        .get(
+            Some(&all),
+            &format!("/deletedEntities?after={}", after.replace('+', "%2B")),
+        )
+        .await;
+    assert_eq!(s, StatusCode::OK, "{d}");
+    assert!(d["data"]["persons"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|x| x == newly.as_str()));
+
+    // The hub not read within the configured age: 503, not stale data.
+    e.clock.advance(chrono::TimeDelta::minutes(31));
+    let (s, v) = feed.get(Some(&all), "/persons").await;
+    assert_eq!(
+        (s, v["code"].as_str()),
+        (StatusCode::SERVICE_UNAVAILABLE, Some("stale"))
+    );
+    let _ = case;
+
+    // Every answer the feed gave follows the specification.
+    let answers = feed.answers.lock().unwrap().clone();
+    let checked = fiktiv_tests::validate_answers(&answers).unwrap();
+    assert_eq!(checked, answers.len());
+    hub.validate().unwrap();
+}
+both_backends!(the_feed_serves_the_fictitious_pupil_only);
