@@ -376,9 +376,11 @@ pub async fn load_persons(
 ) -> DomainResult<Vec<PersonRow>> {
     let mut sql = String::from(
         "SELECT p.person_id, p.case_id, p.subject, p.desired, p.revision, c.unit, c.country, \
-         c.fict_first, c.fict_last, c.fict_birth, c.fict_number, o.groups_json, o.platforms_json \
+         c.fict_first, c.fict_last, c.fict_birth, c.fict_number, o.groups_json, o.platforms_json, \
+         h.groups_json AS hub_groups_json \
          FROM prov_persons p JOIN cases c ON c.case_id = p.case_id \
-         LEFT JOIN orders o ON o.case_id = p.case_id",
+         LEFT JOIN orders o ON o.case_id = p.case_id \
+         LEFT JOIN hub_links h ON h.case_id = p.case_id",
     );
     if case.is_some() {
         sql.push_str(" WHERE p.case_id = $1");
@@ -429,7 +431,11 @@ pub async fn load_persons(
         let subject: String = r.try_get("subject")?;
         let unit: String = r.try_get("unit")?;
         let country: String = r.try_get("country")?;
-        let groups = list(r.try_get("groups_json")?);
+        // A case linked to the SS 12000 hub takes the hub's groups; otherwise the order's.
+        let groups = match r.try_get::<Option<String>, _>("hub_groups_json")? {
+            Some(g) => list(Some(g)),
+            None => list(r.try_get("groups_json")?),
+        };
         let platforms = list(r.try_get("platforms_json")?);
         let person = if subject == PUPIL {
             let f = Fict {

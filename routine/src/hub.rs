@@ -735,8 +735,8 @@ async fn insert_link(
         .await?;
     sqlx::query(
         "INSERT INTO hub_links (case_id, person_idx, person_sealed, person_dk_version, \
-         facts_sealed, facts_dk_version, marking, linked_at, fict_person_id) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+         facts_sealed, facts_dk_version, marking, linked_at, fict_person_id, groups_json) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
     )
     .bind(case.to_string())
     .bind(idx)
@@ -747,8 +747,11 @@ async fn insert_link(
     .bind(marking)
     .bind(fmt_time(vault.now()))
     .bind(Uuid::new_v4().to_string())
+    .bind(group_names(facts))
     .execute(&mut *conn)
     .await?;
+    // The targets put the fictitious pupil in the hub's groups from now on.
+    crate::desired::touch_case(conn, case).await?;
     system_event(vault, conn, "hub.link", Some(*case), None).await?;
     close_intake(vault, conn, idx).await
 }
@@ -821,6 +824,12 @@ async fn link_waiting(vault: &Vault, conn: &mut AnyConnection) -> DomainResult<u
     Ok(linked)
 }
 
+/// The hub group names of a linked pupil, as the order's groups are kept (JSON list).
+fn group_names(facts: &HubFacts) -> String {
+    let names: Vec<&str> = facts.groups.iter().map(|(_, n)| n.as_str()).collect();
+    serde_json::to_string(&names).unwrap_or_else(|_| "[]".to_owned())
+}
+
 fn facts_bytes(facts: &HubFacts) -> DomainResult<Vec<u8>> {
     serde_json::to_vec(facts)
         .map_err(|_| crate::DomainError::Internal("the hub facts could not be encoded".into()))
@@ -835,12 +844,28 @@ async fn seal_facts(
     let sealed = vault
         .seal(conn, case, FACTS_FIELD, &facts_bytes(facts)?)
         .await?;
-    sqlx::query("UPDATE hub_links SET facts_sealed = $1, facts_dk_version = $2 WHERE case_id = $3")
-        .bind(sealed.bytes)
-        .bind(i64::from(sealed.dk_version))
-        .bind(case.to_string())
-        .execute(&mut *conn)
-        .await?;
+    let groups = group_names(facts);
+    let before: Option<String> =
+        sqlx::query("SELECT groups_json FROM hub_links WHERE case_id = $1")
+            .bind(case.to_string())
+            .fetch_optional(&mut *conn)
+            .await?
+            .map(|r| r.try_get("groups_json"))
+            .transpose()?;
+    sqlx::query(
+        "UPDATE hub_links SET facts_sealed = $1, facts_dk_version = $2, groups_json = $3 \
+         WHERE case_id = $4",
+    )
+    .bind(sealed.bytes)
+    .bind(i64::from(sealed.dk_version))
+    .bind(&groups)
+    .bind(case.to_string())
+    .execute(&mut *conn)
+    .await?;
+    if before.as_deref() != Some(groups.as_str()) {
+        // The pupil changed groups in the hub: the targets follow.
+        crate::desired::touch_case(conn, case).await?;
+    }
     Ok(())
 }
 

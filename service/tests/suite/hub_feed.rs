@@ -201,6 +201,24 @@ async fn the_feed_serves_the_fictitious_pupil_only(db: fiktiv_tests::TestDatabas
     assert_eq!(orgs.len(), hub.count("organisations"));
     assert_eq!(groups.len(), hub.count("groups"));
 
+    // Provisioning takes the hub's groups for the linked case, not the order's ("4B"):
+    // the fictitious pupil is in the pupil's class and teaching group in the targets.
+    fiktiv::provisioning::worker::run_until_idle(&e.ctx, 50)
+        .await
+        .unwrap();
+    let classes =
+        std::fs::read_to_string(e.ctx.data_dir.join("oneroster").join("classes.csv")).unwrap();
+    for (_, name) in &p.groups {
+        assert!(
+            classes.contains(name.as_str()),
+            "{name} not in classes.csv:\n{classes}"
+        );
+    }
+    assert!(
+        !classes.contains("4B"),
+        "the order's group is still used:\n{classes}"
+    );
+
     // The leak scan: nothing in the feed; the pupil in the hub (the control).
     assert_eq!(scan(&e, &persons).await + scan(&e, &groups).await, 0);
     let hub_persons = fiktiv_ss12000::HubReader::new(fiktiv_ss12000::HubConfig::new(

@@ -27,7 +27,10 @@ CREATE TABLE hub_links (
     linked_at          TEXT    NOT NULL,
     marking_lifted_at  TEXT,
     -- The fictitious pupil's person id in the feed (random, stable for the link).
-    fict_person_id     TEXT    NOT NULL UNIQUE
+    fict_person_id     TEXT    NOT NULL UNIQUE,
+    -- The names of the hub's groups of the pupil (classes first), as the order's
+    -- groups are kept: the targets put the fictitious pupil in these.
+    groups_json        TEXT    NOT NULL DEFAULT '[]'
 );
 
 -- A marked pupil enrolled at a unit with no case: "open a case". The identity is
