@@ -12,6 +12,7 @@
 //! | OpenID provider | [`OidcProvider`] | node-oidc-provider (npm `oidc-provider`) from `tests/web/oidc-provider.mjs` |
 //! | SMTP relay | [`SmtpServer`] | `tests/smtp/smtp-server.py` on aiosmtpd (PyPI, `.venv`): STARTTLS and AUTH required |
 //! | HSM (PKCS#11) | [`SoftHsm`] | a SoftHSM2 token in its own directory (`softhsm2-util --init-token`) |
+//! | OpenAPI proxy | [`Prism`] | `@stoplight/prism-cli` (npm) in proxy mode from `tests/web/node_modules`: checks every request and response against a document |
 //! | SS 12000 hub | [`TestHub`] | the project's own server (axum) over a seeded municipality; every answer validated by `openapi-core` (PyPI, `.venv`) against `../shared/ss12000/` |
 //!
 //! [`FaultProxy`] sits in front of a peer (slapd over TCP, scim2-server over HTTP) and
@@ -34,6 +35,7 @@ mod faultproxy;
 pub mod http;
 mod oidc;
 mod port;
+mod prism;
 mod process;
 mod scim;
 mod slapd;
@@ -47,6 +49,7 @@ pub use faultproxy::{Fault, FaultProxy, ProxyStats, MAX_DELAY, RECORDING_CAP};
 pub use http::HttpResponse;
 pub use oidc::{OidcClient, OidcProvider, NODE_ENV};
 pub use port::free_port;
+pub use prism::Prism;
 pub use scim::ScimServer;
 pub use slapd::{Slapd, SlapdBuilder, DEFAULT_SUFFIX};
 pub use smtp::{Mail, SmtpServer};

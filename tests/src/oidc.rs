@@ -50,7 +50,7 @@ pub struct OidcProvider {
     dir: TempDir,
 }
 
-fn find_node() -> anyhow::Result<PathBuf> {
+pub(crate) fn find_node() -> anyhow::Result<PathBuf> {
     if let Some(path) = std::env::var_os(NODE_ENV) {
         let path = PathBuf::from(path);
         if !path.is_file() {
@@ -113,6 +113,7 @@ impl OidcProvider {
             what: "oidc-provider",
             log: &provider.log,
             ready_path: DISCOVERY_PATH,
+            ready_status: 200,
             start_timeout: START_TIMEOUT,
             stop_grace: STOP_GRACE,
             attempts: START_ATTEMPTS,

@@ -195,8 +195,10 @@ pub(crate) struct HttpPeer<'a> {
     /// The peer's name in messages.
     pub what: &'a str,
     pub log: &'a Path,
-    /// Answers 200 once the peer is ready.
+    /// Answers `ready_status` once the peer is ready.
     pub ready_path: &'a str,
+    /// 200 for most peers; a proxy that needs a token answers 401 once it is up.
+    pub ready_status: u16,
     pub start_timeout: Duration,
     pub stop_grace: Duration,
     pub attempts: usize,
@@ -204,7 +206,7 @@ pub(crate) struct HttpPeer<'a> {
 
 impl HttpPeer<'_> {
     /// Starts the command `command(port)` builds and waits until `GET ready_path`
-    /// answers 200. Returns the port and the running child; a child that fails to get
+    /// answers `ready_status`. Returns the port and the running child; a child that fails to get
     /// ready is killed. `address_in_use` reads the log to tell a taken port (retried)
     /// from any other failure (returned).
     pub(crate) fn start(
@@ -250,7 +252,7 @@ impl HttpPeer<'_> {
         let addr = std::net::SocketAddr::from((std::net::Ipv4Addr::LOCALHOST, port));
         let ready = wait_ready(self.what, &mut child, self.log, self.start_timeout, || {
             crate::http::request(addr, "GET", self.ready_path, &[], None)
-                .is_ok_and(|r| r.status == 200)
+                .is_ok_and(|r| r.status == self.ready_status)
         });
         match ready {
             Ok(()) => Ok(child),

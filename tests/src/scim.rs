@@ -85,6 +85,7 @@ impl ScimServer {
             what: "scim2-server",
             log: &server.log,
             ready_path: "/v2/ServiceProviderConfig",
+            ready_status: 200,
             start_timeout: START_TIMEOUT,
             stop_grace: STOP_GRACE,
             attempts: START_ATTEMPTS,

@@ -135,7 +135,7 @@ async fn the_feed_serves_the_fictitious_pupil_only(db: fiktiv_tests::TestDatabas
     let p = &pupils[0];
     let (case, _) = e
         .walk()
-        .fictitious("Vera", "Dalström", "2016-04-12")
+        .fictitious("Vera", "Dalström", &format!("{}-04-12", &p.birth_date[..4]))
         .registered(json!({"country": "se", "personal_number": p.civic_no,
                            "first_name": p.given_name, "last_name": p.family_name,
                            "birth_date": p.birth_date}))
@@ -172,7 +172,7 @@ async fn the_feed_serves_the_fictitious_pupil_only(db: fiktiv_tests::TestDatabas
     assert_eq!(fict.len(), 1);
     let fict = fict[0];
     assert_eq!(fict["securityMarking"], "Ingen");
-    assert_eq!(fict["birthDate"], "2016-04-12");
+    assert_eq!(fict["birthDate"], format!("{}-04-12", &p.birth_date[..4]));
     assert_eq!(fict["enrolments"][0]["schoolYear"], p.school_year);
     let fict_id = fict["id"].as_str().unwrap();
     let member_of: HashSet<&str> = groups
@@ -354,3 +354,137 @@ async fn the_feed_serves_the_fictitious_pupil_only(db: fiktiv_tests::TestDatabas
     hub.validate().unwrap();
 }
 both_backends!(the_feed_serves_the_fictitious_pupil_only);
+
+/// The feed over HTTP with Prism in proxy mode in front of it, checking every request
+/// and response against the official specification: no violation on any answer, and a
+/// request that breaks the specification is caught (the control that Prism checks).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_feed_passes_prism_in_proxy_mode() {
+    let hub = TestHub::start(500, 41).unwrap();
+    let config = fiktiv::config::Config::parse(
+        &format!(
+            "[ss12000]\nbase_url = \"{}\"\nread_every_minutes = 0\n",
+            hub.base_url()
+        ),
+        "hub.toml",
+    )
+    .unwrap();
+    let e = env_with(
+        fiktiv_tests::TestDatabase::sqlite().unwrap(),
+        at(2026, 9, 1),
+        config,
+    )
+    .await;
+    fiktiv_routine::hub::set_secret(&e.vault, hub.token(), "test")
+        .await
+        .unwrap();
+    let p = hub.marked_pupils()[0].clone();
+    e.walk()
+        .fictitious("Vera", "Dalström", &format!("{}-04-12", &p.birth_date[..4]))
+        .registered(json!({"country": "se", "personal_number": p.civic_no,
+                           "first_name": p.given_name, "last_name": p.family_name,
+                           "birth_date": p.birth_date}))
+        .await;
+    fiktiv::hub::read_now(&e.ctx, true, &mut |_| {})
+        .await
+        .unwrap();
+    let token =
+        fiktiv_routine::feed::add_consumer(&e.vault, "lms", &FeedResource::ALL, &[], "test")
+            .await
+            .unwrap();
+
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let app = e.app.clone();
+    tokio::spawn(async move {
+        axum::serve(
+            listener,
+            app.into_make_service_with_connect_info::<std::net::SocketAddr>(),
+        )
+        .await
+    });
+    let spec = fiktiv_tests::ss12000_spec_path().unwrap();
+    let upstream = format!("http://{addr}/ss12000/v2");
+    let prism = tokio::task::spawn_blocking(move || {
+        fiktiv_tests::Prism::proxy(&spec, &upstream, "/organisations", 401)
+    })
+    .await
+    .unwrap()
+    .unwrap();
+    let via = prism.addr();
+    let get = |path: String| {
+        let auth = format!("Bearer {token}");
+        tokio::task::spawn_blocking(move || {
+            fiktiv_tests::http::request(via, "GET", &path, &[("authorization", &auth)], None)
+                .unwrap()
+        })
+    };
+
+    let mut seen = 0;
+    for resource in ["organisations", "persons", "groups", "duties"] {
+        let mut next: Option<String> = None;
+        loop {
+            let path = match &next {
+                Some(t) => format!("/{resource}?limit=200&pageToken={t}"),
+                None => format!("/{resource}?limit=200"),
+            };
+            let r = get(path.clone()).await.unwrap();
+            assert_eq!(r.status, 200, "{path}: {}\n{}", r.text(), prism.log());
+            assert!(
+                r.header("sl-violations").is_none(),
+                "{path}: {:?}",
+                r.header("sl-violations")
+            );
+            let v = r.json().unwrap();
+            seen += v["data"].as_array().unwrap().len();
+            match v["pageToken"].as_str() {
+                Some(t) => next = Some(t.to_owned()),
+                None => break,
+            }
+        }
+    }
+    assert!(seen > 500);
+    let r = get("/deletedEntities?after=2026-01-01T00:00:00Z".to_owned())
+        .await
+        .unwrap();
+    assert_eq!(r.status, 200, "{}", r.text());
+    assert!(r.header("sl-violations").is_none());
+
+    // The controls. A request that breaks the specification (limit must be at least
+    // 1) is refused by Prism itself; an answer that breaks it (the test hub told to send
+    // wrong types) is reported.
+    let r = get("/persons?limit=0".to_owned()).await.unwrap();
+    assert!(
+        r.status != 200 || r.header("sl-violations").is_some(),
+        "Prism let a request that breaks the specification through: {}",
+        r.text()
+    );
+    hub.set_fault("persons", fiktiv_tests::HubFault::WrongTypes);
+    let spec = fiktiv_tests::ss12000_spec_path().unwrap();
+    let upstream = hub.base_url();
+    let before_hub = tokio::task::spawn_blocking(move || {
+        fiktiv_tests::Prism::proxy(&spec, &upstream, "/organisations", 401)
+    })
+    .await
+    .unwrap()
+    .unwrap();
+    let via = before_hub.addr();
+    let auth = format!("Bearer {}", hub.token());
+    let r = tokio::task::spawn_blocking(move || {
+        fiktiv_tests::http::request(
+            via,
+            "GET",
+            "/persons?limit=5",
+            &[("authorization", &auth)],
+            None,
+        )
+        .unwrap()
+    })
+    .await
+    .unwrap();
+    assert!(
+        r.status != 200 || r.header("sl-violations").is_some(),
+        "Prism did not report an answer with wrong types: {}",
+        r.text()
+    );
+}
