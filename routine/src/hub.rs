@@ -1219,3 +1219,101 @@ pub async fn status_permitted(
     permit.require(fiktiv_policies::Action::HubStatusRead)?;
     status(vault).await
 }
+
+/// Opens the case of an intake item's pupil in its unit, from what the hub gave (the
+/// school types nothing): the item's identity is read (audited, `intake.read-identity`),
+/// the case opened as `case.open` does it (same checks, same refusals), and linked to
+/// the hub person at once, which closes the item. A pupil the hub has no personal
+/// number for is refused (`intake-no-number`): the school opens that case by hand.
+pub async fn open_case_from_intake(
+    vault: &Vault,
+    open_permit: &fiktiv_policies::Permit,
+    read_permit: &fiktiv_policies::Permit,
+    unit: &str,
+    intake_id: &str,
+) -> DomainResult<crate::cases::CaseOpened> {
+    open_permit.require(fiktiv_policies::Action::CaseOpen)?;
+    read_permit.require(fiktiv_policies::Action::IntakeReadIdentity)?;
+    let key: CaseId = intake_id
+        .parse()
+        .map_err(|_| crate::DomainError::NotFound)?;
+    let row = sqlx::query(
+        "SELECT identity_sealed, dk_version, person_idx, marking FROM hub_intake \
+         WHERE intake_id = $1 AND unit = $2",
+    )
+    .bind(key.to_string())
+    .bind(unit)
+    .fetch_optional(vault.db().pool())
+    .await?
+    .ok_or(crate::DomainError::NotFound)?;
+    let sealed = fiktiv_vault::Sealed {
+        bytes: row.try_get("identity_sealed")?,
+        dk_version: row.try_get::<i64, _>("dk_version")? as u32,
+    };
+    let idx: String = row.try_get("person_idx")?;
+    let marking: String = row.try_get("marking")?;
+    let mut tx = vault.db().begin_write().await?;
+    crate::audit_ok(vault, &mut tx, read_permit, None, Some("intake")).await?;
+    tx.commit().await?;
+    let mut conn = vault.db().pool().acquire().await?;
+    let bytes = vault.open(&mut conn, &key, INTAKE_FIELD, &sealed).await?;
+    drop(conn);
+    let i: IntakeIdentity = serde_json::from_slice(&bytes)
+        .map_err(|_| crate::DomainError::Internal("an intake item could not be read".into()))?;
+    drop(bytes);
+    let today = crate::today(vault, fiktiv_policies::Country::Se);
+    let Some(number) = i
+        .civic_no
+        .as_deref()
+        .and_then(|n| PersonalNumber::parse(n, today).ok())
+    else {
+        return Err(crate::DomainError::Conflict {
+            code: "intake-no-number",
+            message: "The school administration system has no valid personal number for this pupil; open the case by hand.",
+        });
+    };
+    let birth = i.birth_date.unwrap_or(number.birth_date());
+    let opened = crate::cases::open(
+        vault,
+        open_permit,
+        unit,
+        crate::cases::OpenCase {
+            country: crate::cases::CountryCode::Se,
+            personal_number: Zeroizing::new(number.canonical().to_owned()),
+            first_name: Zeroizing::new(i.given_name.clone()),
+            last_name: Zeroizing::new(i.family_name.clone()),
+            birth_date: Zeroizing::new(birth.format("%Y-%m-%d").to_string()),
+        },
+    )
+    .await?;
+    let case: CaseId = opened
+        .case_id
+        .parse()
+        .map_err(|_| crate::DomainError::Internal("a new case id is not an id".into()))?;
+    let mut tx = vault.db().begin_write().await?;
+    let linked = case_of_link(&mut tx, &idx).await?.is_some();
+    if !linked {
+        insert_link(vault, &mut tx, &case, &idx, &i.hub_id, &i.facts, &marking).await?;
+    }
+    tx.commit().await?;
+    Ok(opened)
+}
+
+/// The ids of a unit's intake items (`intake.list`), for the start page's and the
+/// notifications' counts: not audited (no identity, no list shown).
+pub async fn intake_keys(
+    vault: &Vault,
+    permit: &fiktiv_policies::Permit,
+    unit: &str,
+) -> DomainResult<Vec<String>> {
+    permit.require(fiktiv_policies::Action::IntakeList)?;
+    let rows = sqlx::query("SELECT intake_id FROM hub_intake WHERE unit = $1 ORDER BY intake_id")
+        .bind(unit)
+        .fetch_all(vault.db().pool())
+        .await?;
+    let mut out = Vec::with_capacity(rows.len());
+    for r in rows {
+        out.push(r.try_get("intake_id")?);
+    }
+    Ok(out)
+}

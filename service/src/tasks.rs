@@ -43,10 +43,14 @@ pub enum TaskKind {
     /// Cases of the person's own units whose accounts have been written to every
     /// target since the last account check: the school checks them (step 5).
     AccountsToCheck,
+    /// Pupils with protected personal data whom the school administration system has
+    /// enrolled at the person's own units, with no case yet (school).
+    IntakeWaiting,
 }
 
 impl TaskKind {
-    pub const ALL: [TaskKind; 10] = [
+    pub const ALL: [TaskKind; 11] = [
+        TaskKind::IntakeWaiting,
         TaskKind::OrdersWaiting,
         TaskKind::CaseRequestsToDecide,
         TaskKind::AlertsOpen,
@@ -74,6 +78,7 @@ impl TaskKind {
             TaskKind::ReviewsOverdue | TaskKind::ReviewsDueSoon => "/reviews",
             TaskKind::PlanDrafts => "/#drafts",
             TaskKind::CaseRequestsToDecide => "/case-requests",
+            TaskKind::IntakeWaiting => "/intake",
         }
     }
 
@@ -90,6 +95,7 @@ impl TaskKind {
             TaskKind::PlanDrafts => "plan-drafts",
             TaskKind::AccountsToCheck => "accounts-to-check",
             TaskKind::CaseRequestsToDecide => "case-requests-to-decide",
+            TaskKind::IntakeWaiting => "intake-waiting",
         }
     }
 }
@@ -156,6 +162,17 @@ pub async fn task_items(
             .collect(),
         "/#drafts",
     );
+
+    // Pupils the hub has enrolled at the person's own units with no case yet: the
+    // most urgent thing a school can have (a protected child in its platforms).
+    let mut intake = Vec::new();
+    for unit in &principal.units {
+        let resource = Resource::Unit(unit.clone());
+        if let Ok(p) = authz.authorize(principal, Action::IntakeList, &resource) {
+            intake.extend(fiktiv_routine::hub::intake_keys(vault, &p, unit).await?);
+        }
+    }
+    push(TaskKind::IntakeWaiting, intake, "/intake");
 
     // Reviews: the whole municipality for those who may list it, else each own unit.
     let mut due: Vec<reviews::ReviewItem> = Vec::new();

@@ -3,8 +3,10 @@
 //! administrator, and how the reads stand.
 
 use axum::extract::{Path, State};
+use axum::http::StatusCode;
 use axum::Json;
 use fiktiv_policies::Action;
+use fiktiv_routine::cases::CaseOpened;
 use fiktiv_routine::hub::{self, HubStatus, IntakeItem, IntakePupil, UnitCount};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
@@ -16,6 +18,7 @@ pub fn routes() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
         .routes(routes!(intake_list))
         .routes(routes!(intake_pupil))
+        .routes(routes!(intake_open_case))
         .routes(routes!(intake_counts))
         .routes(routes!(hub_status))
 }
@@ -60,6 +63,33 @@ async fn intake_pupil(
     Ok(Json(
         hub::intake_identity(&st.ctx.vault, &permit, &unit, &intake_id).await?,
     ))
+}
+
+/// Opens the case of an intake item's pupil from what the school administration
+/// system gave (nothing is typed), linked to the hub at once; the item is closed.
+/// `409 intake-no-number` when the hub has no valid personal number for the pupil;
+/// the refusals of opening a case otherwise (`duplicate-identity`, ...).
+#[utoipa::path(
+    post, path = "/api/v1/units/{unit}/intake/{intake_id}/case", tag = "hub",
+    params(
+        ("unit" = String, Path, description = "School unit code"),
+        ("intake_id" = String, Path, description = "Intake item id")
+    ),
+    responses(
+        (status = 201, body = CaseOpened), (status = 401, body = Problem), (status = 403, body = Problem),
+        (status = 404, body = Problem), (status = 409, body = Problem)
+    ),
+    security(("bearer" = []))
+)]
+async fn intake_open_case(
+    State(st): State<AppState>,
+    caller: Caller,
+    Path((unit, intake_id)): Path<(String, String)>,
+) -> Result<(StatusCode, Json<CaseOpened>), ApiError> {
+    let open = st.unit_permit(&caller, &unit, Action::CaseOpen)?;
+    let read = st.unit_permit(&caller, &unit, Action::IntakeReadIdentity)?;
+    let opened = hub::open_case_from_intake(&st.ctx.vault, &open, &read, &unit, &intake_id).await?;
+    Ok((StatusCode::CREATED, Json(opened)))
 }
 
 /// Intake items per unit, counts only: never a pupil.

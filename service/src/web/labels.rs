@@ -480,6 +480,7 @@ fn notice_key(k: TaskKind) -> &'static str {
         TaskKind::PlanDrafts => "notify.new-plan-drafts",
         TaskKind::AccountsToCheck => "notify.new-accounts-to-check",
         TaskKind::CaseRequestsToDecide => "notify.new-case-requests-to-decide",
+        TaskKind::IntakeWaiting => "notify.new-intake-waiting",
     }
 }
 
@@ -496,6 +497,7 @@ fn task_key(k: TaskKind) -> &'static str {
         TaskKind::PlanDrafts => "home.task-plan-drafts",
         TaskKind::AccountsToCheck => "home.task-accounts-to-check",
         TaskKind::CaseRequestsToDecide => "home.task-case-requests-to-decide",
+        TaskKind::IntakeWaiting => "home.task-intake-waiting",
     }
 }
 

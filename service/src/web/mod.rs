@@ -38,6 +38,7 @@ mod pages_cases;
 mod pages_corrections;
 mod pages_end;
 mod pages_followup;
+mod pages_intake;
 mod pages_moves;
 mod pages_notify;
 mod pages_oidc;
@@ -213,6 +214,10 @@ pub fn routes(config: &Config) -> Router<AppState> {
         .route("/case-requests/{id}/accept", post(pages_moves::accept))
         .route("/case-requests/{id}/refuse", post(pages_moves::refuse))
         .route("/reviews", get(pages_followup::reviews_list))
+        // Pupils from the school administration system with no case yet.
+        .route("/intake", get(pages_intake::list))
+        .route("/intake/{unit}/{id}/pupil", post(pages_intake::pupil))
+        .route("/intake/{unit}/{id}/case", post(pages_intake::open_case))
         // The central administrator.
         .route("/orders", get(pages_admin::queue))
         .route(

@@ -479,6 +479,7 @@ pub struct ProblemPage {
 pub fn conflict_key(code: &str) -> &'static str {
     match code {
         "wrong-state" => "conflict.wrong-state",
+        "intake-no-number" => "conflict.intake-no-number",
         "plan-required" => "conflict.plan-required",
         "plan-not-changed" => "conflict.plan-not-changed",
         "decision-required" => "conflict.decision-required",

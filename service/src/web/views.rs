@@ -170,6 +170,12 @@ pub fn nav(p: &Principal, authz: &Authorizer) -> Vec<NavLink> {
         "nav.orders-text",
     );
     push(
+        muni.contains(&Action::IntakeCounts) || unit_actions.contains(&Action::IntakeList),
+        "/intake",
+        "nav.intake",
+        "nav.intake-text",
+    );
+    push(
         anywhere(Action::CaseList),
         "/cases",
         "nav.cases",

@@ -235,6 +235,12 @@ fn table() -> Vec<Row> {
             None,
             [D, D, D, D, D],
         ),
+        r(
+            "POST",
+            "/api/v1/units/{unit}/intake/{intake_id}/case",
+            None,
+            [D, D, D, D, D],
+        ),
         r("GET", "/api/v1/intake/counts", None, [A, D, D, D, D]),
         r("GET", "/api/v1/hub/status", None, [A, D, D, D, D]),
         r(

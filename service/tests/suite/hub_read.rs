@@ -350,3 +350,69 @@ async fn the_service_reads_the_hub_on_demand_and_records_a_failed_read(
     hub.validate().unwrap();
 }
 both_backends!(the_service_reads_the_hub_on_demand_and_records_a_failed_read);
+
+/// The school opens the case of an intake item through the API: nothing typed, the case
+/// linked at once, the item gone; the same item again is not found; another unit's
+/// school may not.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_case_is_opened_from_an_intake_item_through_the_api() {
+    let hub = TestHub::start(400, 17).unwrap();
+    let mut e = env(
+        fiktiv_tests::TestDatabase::sqlite().unwrap(),
+        at(2026, 9, 1),
+    )
+    .await;
+    let since: DateTime<Utc> = hub.now_stamp().parse().unwrap();
+    hub::apply(
+        &e.vault,
+        read(&hub, None).await,
+        true,
+        UnitCodeFrom::SchoolUnitCode,
+        since,
+    )
+    .await
+    .unwrap();
+    let unit = hub.marked_pupils()[0].unit_code.clone();
+    let t = fiktiv_staff::tokens::create(
+        &e.vault,
+        "test",
+        "skola-hub",
+        &[fiktiv_policies::Role::School],
+        std::slice::from_ref(&unit),
+        30,
+    )
+    .await
+    .unwrap();
+    e.tokens.insert("skola-hub", t.secret.to_string());
+    let list = format!("/api/v1/units/{unit}/intake");
+    let items = e.ok(StatusCode::OK, "GET", &list, "skola-hub", None).await;
+    let n = items.as_array().unwrap().len();
+    let id = items[0]["intake_id"].as_str().unwrap().to_owned();
+    let path = format!("/api/v1/units/{unit}/intake/{id}/case");
+    let (s, _) = e.call("POST", &path, SCHOOL_A, None).await;
+    assert_eq!(s, StatusCode::FORBIDDEN);
+    let opened = e
+        .ok(StatusCode::CREATED, "POST", &path, "skola-hub", None)
+        .await;
+    assert_eq!(opened["unit"], unit.as_str());
+    let items = e.ok(StatusCode::OK, "GET", &list, "skola-hub", None).await;
+    assert_eq!(items.as_array().unwrap().len(), n - 1);
+    assert_eq!(e.count("hub_links").await, 1);
+    let (s, _) = e.call("POST", &path, "skola-hub", None).await;
+    assert_eq!(s, StatusCode::NOT_FOUND);
+    // The case has the pupil's real identity from the hub: the school reads it back.
+    let case = opened["case_id"].as_str().unwrap();
+    let identity = e
+        .ok(
+            StatusCode::OK,
+            "GET",
+            &format!("/api/v1/cases/{case}/identity"),
+            "skola-hub",
+            None,
+        )
+        .await;
+    assert!(hub
+        .marked_pupils()
+        .iter()
+        .any(|p| identity.to_string().contains(&p.civic_no)));
+}

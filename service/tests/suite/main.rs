@@ -57,6 +57,7 @@ mod transfer;
 mod web_accounts;
 mod web_forms;
 mod web_i18n;
+mod web_intake;
 mod web_lifecycle;
 mod web_limits;
 mod web_notify;

@@ -141,6 +141,15 @@ impl Server {
         fiktiv_cmd(self.dir.path(), args).output().unwrap()
     }
 
+    /// Run the CLI with extra environment variables (a secret a command reads).
+    pub fn cli_env(&self, args: &[&str], env: &[(&str, &str)]) -> std::process::Output {
+        let mut c = fiktiv_cmd(self.dir.path(), args);
+        for (k, v) in env {
+            c.env(k, v);
+        }
+        c.output().unwrap()
+    }
+
     /// `fiktiv users add`; parses the printed credentials.
     pub fn add_user(&self, name: &str, roles: &[&str], units: &[&str]) -> Creds {
         let mut args = vec!["users", "add", "--name", name];
@@ -538,6 +547,27 @@ impl Browser {
     }
 
     /// Wait until the current URL path is `path` (after a form post and redirect).
+    /// Waits until the page's path starts with `prefix` (a page whose id is not known).
+    pub fn wait_for_path_prefix(&self, prefix: &str) {
+        let deadline = Instant::now() + Duration::from_secs(60);
+        loop {
+            let url = self.url();
+            let here = url
+                .split_once("://")
+                .and_then(|(_, r)| r.find('/').map(|i| r[i..].to_owned()))
+                .unwrap_or_default();
+            if here.starts_with(prefix) {
+                return;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "still at {url}, wanted {prefix}…; page: {}",
+                self.source()
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
     pub fn wait_for_path(&self, path: &str) {
         let deadline = Instant::now() + Duration::from_secs(20);
         loop {
