@@ -1,9 +1,9 @@
 //! The feed: Fiktiv's own read-only SS 12000 API for the platforms, built from what the
 //! hub reads kept (`hub_entities`) and the fictitious pupils of linked, registered
 //! cases. A marked person appears only as the fictitious pupil (`securityMarking`
-//! `Ingen`), in the hub's groups the pupil is in; a marked person without a registered
-//! case appears nowhere. Guardians of a linked pupil do not appear (see
-//! docs/SS12000.md, "Not yet built").
+//! `Ingen`), in the hub's groups the pupil is in, with the guardians the plan links as
+//! their fictitious identities; a marked person without a registered case appears
+//! nowhere, nor do guardians the plan does not link.
 //!
 //! Every entity leaves through the egress guard: one whose values match a real
 //! identity in the vault is left out of the answer, logged and audited
@@ -382,17 +382,84 @@ async fn fictitious(vault: &Vault) -> DomainResult<Vec<Fictitious>> {
             }
             person["enrolments"] = json!([e]);
         }
+        // The guardians the plan links, as their fictitious identities (registered:
+        // with a fictitious number); any other guardian does not appear at all.
+        let guardians = sqlx::query(
+            "SELECT guardian_no, fict_first, fict_last, fict_birth, fict_number, recorded_at \
+             FROM guardians WHERE case_id = $1 AND linked = 1 AND fict_number IS NOT NULL \
+             ORDER BY guardian_no",
+        )
+        .bind(case.to_string())
+        .fetch_all(vault.db().pool())
+        .await?;
+        let mut responsibles = Vec::new();
+        for g in guardians {
+            let no: i64 = g.try_get("guardian_no")?;
+            let gid = guardian_id(vault, &case, no);
+            responsibles.push(json!({
+                "person": { "id": gid },
+                "relationType": "Vårdnadshavare",
+            }));
+            let at: String = g.try_get("recorded_at")?;
+            let at = DateTime::parse_from_rfc3339(&at)
+                .map(|t| crate::hub::stamp(&t))
+                .unwrap_or(at);
+            let mut guardian = json!({
+                "id": gid,
+                "meta": { "created": at, "modified": at },
+                "givenName": g.try_get::<Option<String>, _>("fict_first")?.unwrap_or_default(),
+                "familyName": g.try_get::<Option<String>, _>("fict_last")?.unwrap_or_default(),
+                "securityMarking": "Ingen",
+                "personStatus": "Aktiv",
+            });
+            if let Some(b) = g.try_get::<Option<String>, _>("fict_birth")? {
+                guardian["birthDate"] = json!(b);
+            }
+            if let Some(n) = g.try_get::<Option<String>, _>("fict_number")? {
+                guardian["civicNo"] = json!({
+                    "value": n,
+                    "nationality": if country == "no" { "NO" } else { "SE" },
+                });
+            }
+            out.push(Fictitious {
+                id: gid,
+                modified: at_of(&guardian),
+                groups: Vec::new(),
+                json: guardian,
+            });
+        }
+        if !responsibles.is_empty() {
+            person["responsibles"] = json!(responsibles);
+        }
         out.push(Fictitious {
             id,
-            modified: person["meta"]["modified"]
-                .as_str()
-                .unwrap_or_default()
-                .to_owned(),
+            modified: at_of(&person),
             groups: facts.groups.iter().map(|(id, _)| id.clone()).collect(),
             json: person,
         });
     }
     Ok(out)
+}
+
+fn at_of(person: &Value) -> String {
+    person["meta"]["modified"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned()
+}
+
+/// The feed's id of a linked guardian's fictitious person: keyed (the blind-index key)
+/// from the case and the guardian's number, so it is stable and says nothing.
+fn guardian_id(vault: &Vault, case: &CaseId, no: i64) -> String {
+    let idx = vault.keys().blind().index(
+        fiktiv_vault::IndexKind::HubPerson,
+        &format!("\0fictitious-guardian|{case}|{no}"),
+    );
+    let mut bytes = [0u8; 16];
+    bytes.copy_from_slice(&idx.0[..16]);
+    uuid::Builder::from_random_bytes(bytes)
+        .into_uuid()
+        .to_string()
 }
 
 /// One page of a list, or one entity, as the specification's JSON.

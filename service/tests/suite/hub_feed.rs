@@ -136,6 +136,10 @@ async fn the_feed_serves_the_fictitious_pupil_only(db: fiktiv_tests::TestDatabas
     let (case, _) = e
         .walk()
         .fictitious("Vera", "Dalström", &format!("{}-04-12", &p.birth_date[..4]))
+        .guardian(json!({"linked": true,
+            "real": {"personal_number": se_number(date(1984, 3, 9), 456),
+                     "first_name": "Riktig", "last_name": "Riktigsson", "birth_date": "1984-03-09"},
+            "fictitious": {"first_name": "Karin", "last_name": "Berglund", "birth_date": "1984-07-07"}}))
         .registered(json!({"country": "se", "personal_number": p.civic_no,
                            "first_name": p.given_name, "last_name": p.family_name,
                            "birth_date": p.birth_date}))
@@ -175,6 +179,18 @@ async fn the_feed_serves_the_fictitious_pupil_only(db: fiktiv_tests::TestDatabas
     assert_eq!(fict["birthDate"], format!("{}-04-12", &p.birth_date[..4]));
     assert_eq!(fict["enrolments"][0]["schoolYear"], p.school_year);
     let fict_id = fict["id"].as_str().unwrap();
+    // The guardian the plan links, as the fictitious guardian; the real one nowhere.
+    let responsible = fict["responsibles"][0]["person"]["id"].as_str().unwrap();
+    let guardian = persons.iter().find(|x| x["id"] == responsible).unwrap();
+    assert_eq!(
+        (
+            guardian["givenName"].as_str(),
+            guardian["familyName"].as_str()
+        ),
+        (Some("Karin"), Some("Berglund"))
+    );
+    assert_eq!(guardian["securityMarking"], "Ingen");
+    assert_eq!(fict["responsibles"][0]["relationType"], "Vårdnadshavare");
     let member_of: HashSet<&str> = groups
         .iter()
         .filter(|g| {
@@ -195,7 +211,17 @@ async fn the_feed_serves_the_fictitious_pupil_only(db: fiktiv_tests::TestDatabas
                 "a marked pupil is in the feed"
             );
         }
+        for g in &q.guardians {
+            assert!(
+                !everything.contains(g.as_str()),
+                "a marked guardian is in the feed"
+            );
+        }
     }
+    assert!(
+        !everything.contains("Riktig"),
+        "the real guardian is in the feed"
+    );
     let marked_in_hub = hub.marked_pupils().len();
     assert!(persons.len() + marked_in_hub <= hub.count("persons") + 1);
     assert_eq!(orgs.len(), hub.count("organisations"));
