@@ -260,6 +260,9 @@ actions! {
     /// How the reads of the SS 12000 hub stand (times, counts, the last error code).
     /// Resource: `Municipality`.
     HubStatusRead => "hub-status.read",
+    /// Ask for a full read of the SS 12000 hub now (it runs on one instance, as the
+    /// scheduled reads do). Resource: `Municipality`.
+    HubReadRequest => "hub.read-request",
     /// Read the audit trail. Resource: `Municipality`.
     AuditRead => "audit.read",
     /// Verify the audit trail's hash chain. Resource: `Municipality`.

@@ -121,6 +121,7 @@ const TABLE: &[(Action, Shape, [&str; 4])] = &[
     (Action::IntakeReadIdentity,      Shape::U, [".." ,  "Y." ,  ".."   , ".." ]),
     (Action::IntakeCounts,            Shape::M, ["Y"  ,  "."  ,  "."    , "."  ]),
     (Action::HubStatusRead,           Shape::M, ["Y"  ,  "."  ,  "."    , "."  ]),
+    (Action::HubReadRequest,          Shape::M, ["Y"  ,  "."  ,  "."    , "."  ]),
     (Action::AuditRead,               Shape::M, ["."  ,  "."  ,  "."    , "Y"  ]),
     (Action::AuditVerify,             Shape::M, ["."  ,  "."  ,  "."    , "Y"  ]),
     (Action::TargetsManage,           Shape::M, ["Y"  ,  "."  ,  "."    , "."  ]),

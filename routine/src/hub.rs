@@ -1317,3 +1317,12 @@ pub async fn intake_keys(
     }
     Ok(out)
 }
+
+/// Audits a request for a full read now (`hub.read-request`); the caller makes it due.
+pub async fn read_requested(vault: &Vault, permit: &fiktiv_policies::Permit) -> DomainResult<()> {
+    permit.require(fiktiv_policies::Action::HubReadRequest)?;
+    let mut tx = vault.db().begin_write().await?;
+    crate::audit_ok(vault, &mut tx, permit, None, None).await?;
+    tx.commit().await?;
+    Ok(())
+}

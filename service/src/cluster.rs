@@ -62,6 +62,19 @@ pub async fn claim_schedule(
     Ok(n == 1)
 }
 
+/// Makes the schedule `name` due now (a run asked for on demand); the next
+/// [`claim_schedule`] of any instance takes it.
+pub async fn make_due(vault: &Vault, name: &str) -> DomainResult<()> {
+    sqlx::query(
+        "INSERT INTO schedules (name, next_due_at) VALUES ($1, '') \
+         ON CONFLICT (name) DO UPDATE SET next_due_at = ''",
+    )
+    .bind(name)
+    .execute(vault.db().pool())
+    .await?;
+    Ok(())
+}
+
 /// Takes the lease of `target` for `holder` until `now + lease`, if nobody else holds
 /// it (or their lease ran out). Returns whether `holder` holds it now.
 pub async fn acquire_target(

@@ -126,3 +126,17 @@ pub async fn run_due(ctx: &Context) -> Result<Option<ReadReport>, ReadError> {
     }
     Ok(None)
 }
+
+/// Asks for a full read now: the full read's schedule becomes due, and this instance
+/// tries it at once in the background (once across instances, as scheduled reads).
+pub async fn request_full_read(ctx: std::sync::Arc<Context>) -> Result<(), ReadError> {
+    if ctx.config.ss12000.is_none() {
+        return Err(ReadError::NotConfigured);
+    }
+    crate::cluster::make_due(&ctx.vault, SCHEDULE_FULL).await?;
+    tokio::spawn(async move {
+        // A failed read is logged and recorded by `read_now` itself.
+        let _ = run_due(&ctx).await;
+    });
+    Ok(())
+}

@@ -21,6 +21,7 @@ pub fn routes() -> OpenApiRouter<AppState> {
         .routes(routes!(intake_open_case))
         .routes(routes!(intake_counts))
         .routes(routes!(hub_status))
+        .routes(routes!(hub_read))
 }
 
 /// The unit's intake items: pupils with protected personal data the school
@@ -121,4 +122,37 @@ async fn hub_status(
 ) -> Result<Json<HubStatus>, ApiError> {
     let permit = st.municipality_permit(&caller, Action::HubStatusRead)?;
     Ok(Json(hub::status_permitted(&st.ctx.vault, &permit).await?))
+}
+
+/// Asks for a full read of the school administration system now. `202`: it runs in the
+/// background on one instance; `GET /api/v1/hub/status` shows when it finished and how.
+/// `409 hub-not-configured` without `[ss12000]`.
+#[utoipa::path(
+    post, path = "/api/v1/hub/read", tag = "hub",
+    responses(
+        (status = 202, body = HubStatus), (status = 401, body = Problem), (status = 403, body = Problem),
+        (status = 409, body = Problem)
+    ),
+    security(("bearer" = []))
+)]
+async fn hub_read(
+    State(st): State<AppState>,
+    caller: Caller,
+) -> Result<(StatusCode, Json<HubStatus>), ApiError> {
+    let permit = st.municipality_permit(&caller, Action::HubReadRequest)?;
+    if st.ctx.config.ss12000.is_none() {
+        return Err(fiktiv_routine::DomainError::Conflict {
+            code: "hub-not-configured",
+            message: "No school administration system is configured ([ss12000]).",
+        }
+        .into());
+    }
+    hub::read_requested(&st.ctx.vault, &permit).await?;
+    crate::hub::request_full_read(st.ctx.clone())
+        .await
+        .map_err(|e| fiktiv_routine::DomainError::Internal(e.to_string()))?;
+    Ok((
+        StatusCode::ACCEPTED,
+        Json(hub::status(&st.ctx.vault).await?),
+    ))
 }

@@ -480,6 +480,7 @@ pub fn conflict_key(code: &str) -> &'static str {
     match code {
         "wrong-state" => "conflict.wrong-state",
         "intake-no-number" => "conflict.intake-no-number",
+        "hub-not-configured" => "conflict.hub-not-configured",
         "plan-required" => "conflict.plan-required",
         "plan-not-changed" => "conflict.plan-not-changed",
         "decision-required" => "conflict.decision-required",

@@ -243,6 +243,8 @@ fn table() -> Vec<Row> {
         ),
         r("GET", "/api/v1/intake/counts", None, [A, D, D, D, D]),
         r("GET", "/api/v1/hub/status", None, [A, D, D, D, D]),
+        // No [ss12000] in the fixture: the allowed caller gets 409 hub-not-configured.
+        r("POST", "/api/v1/hub/read", None, [A, D, D, D, D]),
         r(
             "GET",
             "/api/v1/cases/{case_id}/reviews",

@@ -347,6 +347,37 @@ async fn the_service_reads_the_hub_on_demand_and_records_a_failed_read(
         hub.requests() - before <= 6,
         "a read of changes read everything"
     );
+
+    // A full read asked for through the API runs in the background: the status shows
+    // when it is done (waited for with a generous deadline, as on a loaded machine).
+    let before = hub.requests();
+    e.clock.advance(chrono::TimeDelta::seconds(1));
+    let status = e
+        .ok(
+            StatusCode::ACCEPTED,
+            "POST",
+            "/api/v1/hub/read",
+            CENTRAL,
+            None,
+        )
+        .await;
+    let good_before = status["last_good_at"].clone();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(300);
+    loop {
+        let s = e
+            .ok(StatusCode::OK, "GET", "/api/v1/hub/status", CENTRAL, None)
+            .await;
+        if s["last_good_at"] != good_before && hub.requests() - before >= 4 {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the asked-for read did not finish: {s}"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    let (s, _) = e.call("POST", "/api/v1/hub/read", SCHOOL_A, None).await;
+    assert_eq!(s, StatusCode::FORBIDDEN);
     hub.validate().unwrap();
 }
 both_backends!(the_service_reads_the_hub_on_demand_and_records_a_failed_read);
