@@ -1,7 +1,7 @@
 //! The SS 12000 hub and feed, against plain HTTP in the same run:
 //!
 //! 1. **Reading the hub.** A full read of the test hub (`fiktiv_tests::TestHub`, about
-//!    30,000 persons, of whom about 1,100 are marked) with Fiktiv's reader
+//!    30,000 persons, of whom about 1,000 are marked) with Fiktiv's reader
 //!    (`fiktiv_ss12000::HubReader`: paging, the rules for untrusted input, marked
 //!    persons taken apart) and then with the read applied to the store
 //!    (`fiktiv_routine::hub::apply`: one transaction, blind indexes of every hub id,

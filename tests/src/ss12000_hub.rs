@@ -320,7 +320,8 @@ fn seed(persons: usize, seed: u64) -> Seeded {
             group_of.insert((u, year), (class, teaching));
         }
     }
-    let pupils = persons * 6 / 10;
+    // About 38 % pupils, 57 % guardians (one or two each), 5 % teachers: `persons` in all.
+    let pupils = persons * 38 / 100;
     let teachers = (persons / 20).max(units);
     let mut people: Vec<Value> = Vec::new();
     let mut marked = Vec::new();
@@ -340,11 +341,12 @@ fn seed(persons: usize, seed: u64) -> Seeded {
         let civic = civic_no(birth_year, m, d, serial);
         let (given, family) = name(&mut rng);
         let id = rng.uuid();
-        // Every 40th pupil is marked, the two markings in turn. A marked family has a
-        // name no other family has, so that a test can look for it anywhere.
-        let marking = match p % 80 {
+        // Every 27th pupil is marked (with the guardians, about 3.5 % of all persons),
+        // the two markings in turn. A marked family has a name no other family has, so
+        // that a test can look for it anywhere.
+        let marking = match p % 54 {
             7 => "Sekretessmarkering",
-            47 => "Skyddad folkbokföring",
+            34 => "Skyddad folkbokföring",
             _ => "Ingen",
         };
         let family = if marking == "Ingen" {
