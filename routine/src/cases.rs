@@ -441,6 +441,20 @@ pub struct CaseView {
     /// Real identities the pupil had before a correction, still looked for by the leak
     /// scan until closed (metadata only).
     pub old_identities: Vec<super::corrections::OldIdentity>,
+    /// The link to the pupil in the school administration system (SS 12000), if any.
+    pub hub: Option<HubLinkView>,
+}
+
+/// A case's link to the pupil in the school administration system (no hub id).
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct HubLinkView {
+    /// When the case was linked (RFC 3339).
+    pub linked_at: String,
+    /// The hub's marking when last read: `Sekretessmarkering` or `Skyddad folkbokföring`.
+    pub marking: String,
+    /// When a read first found the marking lifted in the hub: a reason to review the
+    /// case with the guardians, never acted on by Fiktiv.
+    pub marking_lifted_at: Option<String>,
 }
 
 impl CaseRow {
@@ -476,6 +490,7 @@ impl CaseRow {
             identity_shredded: self.identity_shredded_at.is_some(),
             plan_required: self.plan_required_since.is_some(),
             old_identities: Vec::new(),
+            hub: None,
         }
     }
 }
@@ -486,6 +501,20 @@ pub async fn read(vault: &Vault, permit: &Permit, case: &CaseId) -> DomainResult
     let mut conn = vault.db().pool().acquire().await?;
     let mut view = load(&mut conn, case).await?.view();
     view.old_identities = super::corrections::old_identities_in(vault, &mut conn, case).await?;
+    view.hub = sqlx::query(
+        "SELECT linked_at, marking, marking_lifted_at FROM hub_links WHERE case_id = $1",
+    )
+    .bind(case.to_string())
+    .fetch_optional(&mut *conn)
+    .await?
+    .map(|r| -> DomainResult<HubLinkView> {
+        Ok(HubLinkView {
+            linked_at: r.try_get("linked_at")?,
+            marking: r.try_get("marking")?,
+            marking_lifted_at: r.try_get("marking_lifted_at")?,
+        })
+    })
+    .transpose()?;
     Ok(view)
 }
 

@@ -267,6 +267,32 @@ async fn a_read_links_the_case_makes_intake_items_and_keeps_no_marked_person(
     };
     assert!(!groups.contains(&newly));
     nothing_marked_in_plaintext(&e, &hub);
+
+    // The hub lifts the linked pupil's marking: the case page says so, as a reason to
+    // review; the case is not touched otherwise and the pupil stays out of the feed.
+    let case_path = format!("/api/v1/cases/{case}");
+    let view = e
+        .ok(StatusCode::OK, "GET", &case_path, SCHOOL_A, None)
+        .await;
+    assert!(view["hub"]["marking_lifted_at"].is_null(), "{view}");
+    let since2: DateTime<Utc> = hub.now_stamp().parse().unwrap();
+    hub.set_marking(&pupils[0].id, "Ingen").unwrap();
+    let lifted = hub::apply(
+        &e.vault,
+        read(&hub, Some(since2)).await,
+        false,
+        UnitCodeFrom::SchoolUnitCode,
+        since2,
+    )
+    .await
+    .unwrap();
+    assert_eq!(lifted.lifted, 1);
+    let view = e
+        .ok(StatusCode::OK, "GET", &case_path, SCHOOL_A, None)
+        .await;
+    assert!(view["hub"]["marking_lifted_at"].is_string(), "{view}");
+    assert_eq!(view["state"], "open");
+    nothing_marked_in_plaintext(&e, &hub);
     hub.validate().unwrap();
 }
 both_backends!(a_read_links_the_case_makes_intake_items_and_keeps_no_marked_person);
