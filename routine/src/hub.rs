@@ -331,6 +331,16 @@ pub async fn apply(
         ..ReadReport::default()
     };
     let mut tx = vault.db().begin_write().await?;
+    // One read is applied at a time: the upsert locks the state row until commit (on
+    // PostgreSQL; on SQLite the writer gate already serialises), so a second read
+    // waits and then sees what the first wrote.
+    sqlx::query(
+        "INSERT INTO hub_state (id, last_try_at) VALUES (1, $1) \
+         ON CONFLICT (id) DO UPDATE SET last_try_at = excluded.last_try_at",
+    )
+    .bind(fmt_time(vault.now()))
+    .execute(&mut *tx)
+    .await?;
     // A full read replaces what was kept; what is no longer there is removed from the
     // feed too (below, once the read's ids are known).
     let mut before: Vec<(String, String)> = Vec::new();
@@ -363,11 +373,14 @@ pub async fn apply(
         let idx = person_idx(vault, &m.id).to_hex();
         if protected.insert(idx.clone()) {
             newly_marked = true;
-            sqlx::query("INSERT INTO hub_marked (person_idx, seen_at) VALUES ($1, $2)")
-                .bind(&idx)
-                .bind(fmt_time(vault.now()))
-                .execute(&mut *tx)
-                .await?;
+            sqlx::query(
+                "INSERT INTO hub_marked (person_idx, seen_at) VALUES ($1, $2) \
+                 ON CONFLICT (person_idx) DO NOTHING",
+            )
+            .bind(&idx)
+            .bind(fmt_time(vault.now()))
+            .execute(&mut *tx)
+            .await?;
         }
     }
     // What this read keeps, for a full read's "no longer there".

@@ -140,3 +140,71 @@ pub async fn request_full_read(ctx: std::sync::Arc<Context>) -> Result<(), ReadE
     });
     Ok(())
 }
+
+/// The hubs (by base URL) a read started by the feed's check is running for.
+static IN_FLIGHT: std::sync::Mutex<std::collections::BTreeSet<String>> =
+    std::sync::Mutex::new(std::collections::BTreeSet::new());
+
+/// Whether a person may have been marked since the last good read: the hub is asked
+/// for any person changed after that read started (one item). `true` makes the feed
+/// answer 503 and a read of changes run at once. A hub that does not answer cannot say;
+/// then `false`, and the feed's age limit decides. Asked on every request of the feed
+/// (one item of one page): a cached "no" would serve a newly marked pupil for as long
+/// as the cache lasts.
+pub async fn changed_since_last_read(ctx: &std::sync::Arc<Context>) -> bool {
+    let Some(cfg) = ctx.config.ss12000.as_ref() else {
+        return false;
+    };
+    let Ok(status) = hub::status(&ctx.vault).await else {
+        return false;
+    };
+    let Some(started) = status
+        .changes_after
+        .as_deref()
+        .and_then(|t| chrono::DateTime::parse_from_rfc3339(t).ok())
+        .map(|t| t.with_timezone(&chrono::Utc) + OVERLAP)
+    else {
+        return false;
+    };
+    let changed = match secret(ctx).await {
+        Ok(s) => match HubReader::new(cfg.reader(s)) {
+            Ok(r) => r.persons_changed_since(started).await.unwrap_or(false),
+            Err(_) => false,
+        },
+        Err(_) => false,
+    };
+    if changed {
+        // One read at a time per hub from this process; others wait for it.
+        let first = IN_FLIGHT
+            .lock()
+            .map(|mut f| f.insert(cfg.base_url.clone()))
+            .unwrap_or(false);
+        if first {
+            tracing::info!(
+                "feed: the hub has changes since the last read; a read of changes runs now"
+            );
+            let ctx = ctx.clone();
+            let base = cfg.base_url.clone();
+            tokio::spawn(async move {
+                if crate::cluster::make_due(&ctx.vault, SCHEDULE_CHANGES)
+                    .await
+                    .is_ok()
+                {
+                    let me = ctx.provisioning.instance().to_owned();
+                    let every = TimeDelta::minutes(1);
+                    if crate::cluster::claim_schedule(&ctx.vault, SCHEDULE_CHANGES, &me, every)
+                        .await
+                        .unwrap_or(false)
+                    {
+                        // A failed read is logged and recorded by `read_now` itself.
+                        let _ = read_now(&ctx, false, &mut |_| {}).await;
+                    }
+                }
+                if let Ok(mut f) = IN_FLIGHT.lock() {
+                    f.remove(&base);
+                }
+            });
+        }
+    }
+    changed
+}

@@ -415,6 +415,20 @@ impl HubReader {
         })
     }
 
+    /// Whether the hub has any person changed after `after` (one page of one item): the
+    /// feed's check that no marking may have changed since the last read.
+    pub async fn persons_changed_since(&self, after: DateTime<Utc>) -> Result<bool, HubError> {
+        let query = vec![
+            (
+                "meta.modified.after",
+                after.to_rfc3339_opts(SecondsFormat::Millis, true),
+            ),
+            ("limit", "1".to_owned()),
+        ];
+        let body = self.get(Resource::Persons, &query).await?;
+        Ok(!parse_page::<Person>(&body)?.items.is_empty())
+    }
+
     /// Every page of `/deletedEntities` after `after`, for the resources Fiktiv reads.
     pub async fn read_deleted(&self, after: DateTime<Utc>) -> Result<Deleted, HubError> {
         let resource = Resource::DeletedEntities;

@@ -94,10 +94,16 @@ async fn admit(st: &AppState, headers: &HeaderMap) -> Result<Consumer, Response>
     };
     let max_age = TimeDelta::minutes(i64::try_from(cfg.feed_max_age_minutes).unwrap_or(60));
     match feed::fresh(&st.ctx.vault, max_age).await {
-        Ok(true) => Ok(consumer),
-        Ok(false) => Err(from_feed(FeedError::Stale)),
-        Err(e) => Err(from_feed(e.into())),
+        Ok(true) => {}
+        Ok(false) => return Err(from_feed(FeedError::Stale)),
+        Err(e) => return Err(from_feed(e.into())),
     }
+    // A person changed in the hub since the last read may be newly marked: nothing is
+    // served until a read has taken it in (it starts now).
+    if crate::hub::changed_since_last_read(&st.ctx).await {
+        return Err(from_feed(FeedError::Stale));
+    }
+    Ok(consumer)
 }
 
 /// The query of a list: what the feed supports; any other parameter is refused rather

@@ -1,7 +1,8 @@
 //! The feed (`/ss12000/v2`): every platform that reads it sees a marked pupil with a
 //! registered case only as the fictitious pupil, in the hub's groups; a marked pupil
 //! without one nowhere; a person marked after the last read is taken out and named in
-//! `/deletedEntities`; a hub not read recently enough gives 503. Every answer of the
+//! `/deletedEntities`, and until it is read the feed answers 503; a hub not read recently
+//! enough gives 503. Every answer of the
 //! feed is validated against the official specification with openapi-core, and a leak
 //! scan (the egress guard's matcher over every value) finds no real identity in the
 //! feed and finds it in the hub (the control that the scan reads SS 12000 at all).
@@ -344,6 +345,21 @@ async fn the_feed_serves_the_fictitious_pupil_only(db: fiktiv_tests::TestDatabas
     // The hub keeps the same time as Fiktiv (its changes carry times after the read).
     hub.set_time(e.vault.now().timestamp());
     hub.set_marking(&newly, "Skyddad folkbokföring").unwrap();
+    // Before Fiktiv has read it: the feed sees that the hub changed since the last read
+    // and answers nothing (503), so the newly marked pupil is never served under the
+    // real identity; a read of changes starts at once.
+    for q in [
+        format!("/persons/{newly}"),
+        "/persons?limit=10".to_owned(),
+        "/groups".to_owned(),
+    ] {
+        let (s, v) = feed.get(Some(&all), &q).await;
+        assert_eq!(
+            (s, v["code"].as_str()),
+            (StatusCode::SERVICE_UNAVAILABLE, Some("stale")),
+            "{q}"
+        );
+    }
     e.clock.advance(chrono::TimeDelta::minutes(5));
     fiktiv::hub::read_now(&e.ctx, false, &mut |_| {})
         .await

@@ -39,6 +39,7 @@ mod hardening_limits;
 mod http_health;
 mod hub_feed;
 mod hub_read;
+mod hub_targets;
 mod keys_custody;
 mod notifications;
 mod ops_backup;
