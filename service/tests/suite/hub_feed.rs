@@ -380,7 +380,12 @@ async fn the_feed_serves_the_fictitious_pupil_only(db: fiktiv_tests::TestDatabas
         .iter()
         .any(|x| x == newly.as_str()));
 
-    // The hub not read within the configured age: 503, not stale data.
+    // The hub goes away: within the configured age the feed still answers (the last
+    // good read is young enough and the hub cannot say it changed); once the last good
+    // read is older than the age, 503, not stale data.
+    hub.set_fault("persons", fiktiv_tests::HubFault::Unavailable);
+    let (s, _) = feed.get(Some(&all), "/organisations?limit=5").await;
+    assert_eq!(s, StatusCode::OK);
     e.clock.advance(chrono::TimeDelta::minutes(31));
     let (s, v) = feed.get(Some(&all), "/persons").await;
     assert_eq!(
