@@ -440,7 +440,8 @@ impl HubReader {
                 ("after", after.to_rfc3339_opts(SecondsFormat::Millis, true)),
                 ("limit", self.cfg.page_size.to_string()),
             ];
-            for e in ["organisations", "persons", "groups", "duties"] {
+            // `Code_ObjectType` (EndPointsEnum) names, as the specification has them.
+            for e in ["Organisation", "Person", "Group", "Duty"] {
                 query.push(("entities", e.to_owned()));
             }
             if let Some(t) = &token {

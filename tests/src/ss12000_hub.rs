@@ -744,6 +744,21 @@ fn validate_records(records: &[Record]) -> anyhow::Result<usize> {
     }
 }
 
+/// The resource of a `Code_ObjectType` value (the ones this hub serves).
+fn object_type_resource(v: &str) -> Option<&'static str> {
+    Some(match v {
+        "Organisation" => "organisations",
+        "Person" => "persons",
+        "Group" => "groups",
+        "Duty" => "duties",
+        "Activity" => "activities",
+        "Absence" | "AttendanceEvent" | "Attendance" | "Grade" | "CalendarEvent"
+        | "AttendanceSchedule" | "Resource" | "Room" | "Placement" | "StudyPlan" | "Programme"
+        | "Syllabus" | "SchoolUnitOffering" => "other",
+        _ => return None,
+    })
+}
+
 fn error_body(status: StatusCode, code: &str, message: &str) -> (StatusCode, String) {
     (
         status,
@@ -895,11 +910,19 @@ fn answer(
     };
     if resource == "deletedEntities" {
         let after = one("after").and_then(parse_stamp);
-        let wanted: Vec<&str> = q
-            .iter()
-            .filter(|(k, _)| k == "entities")
-            .map(|(_, v)| v.as_str())
-            .collect();
+        // `entities` takes the specification's object types (`Person`, ...); an unknown
+        // one is refused, as a strict hub would.
+        let mut wanted: Vec<&str> = Vec::new();
+        for (_, v) in q.iter().filter(|(k, _)| k == "entities") {
+            match object_type_resource(v) {
+                Some(r) => wanted.push(r),
+                None => return error_body(
+                    StatusCode::BAD_REQUEST,
+                    "invalid-entities",
+                    "entities takes the object types of the specification (Person, Group, ...).",
+                ),
+            }
+        }
         let mut data: BTreeMap<&str, Vec<&str>> = BTreeMap::new();
         let hits: Vec<&(&str, String, i64)> = s
             .deleted

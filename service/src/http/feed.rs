@@ -212,15 +212,31 @@ async fn deleted(
         .iter()
         .find(|(k, _)| k == "after")
         .map(|(_, v)| v.as_str());
-    // `entities` narrows what is answered to those the consumer may read anyway.
-    let wanted: Vec<&str> = rest
-        .iter()
-        .filter(|(k, _)| k == "entities")
-        .map(|(_, v)| v.as_str())
-        .collect();
+    // `entities` (the specification's object types: `Person`, `Group`, ...) narrows
+    // what is answered to those the consumer may read anyway.
+    let mut wanted: Vec<FeedResource> = Vec::new();
+    let mut any = false;
+    for (_, v) in rest.iter().filter(|(k, _)| k == "entities") {
+        any = true;
+        match v.as_str() {
+            "Organisation" => wanted.push(FeedResource::Organisations),
+            "Person" => wanted.push(FeedResource::Persons),
+            "Group" => wanted.push(FeedResource::Groups),
+            "Duty" => wanted.push(FeedResource::Duties),
+            "Absence" | "AttendanceEvent" | "Attendance" | "Grade" | "CalendarEvent"
+            | "AttendanceSchedule" | "Resource" | "Room" | "Activity" | "Placement"
+            | "StudyPlan" | "Programme" | "Syllabus" | "SchoolUnitOffering" => {}
+            _ => {
+                return from_feed(FeedError::BadRequest(
+                    "invalid-entities",
+                    "entities takes the object types of the specification (Person, Group, ...).",
+                ))
+            }
+        }
+    }
     let mut consumer = consumer;
-    if !wanted.is_empty() {
-        consumer.endpoints.retain(|e| wanted.contains(&e.as_str()));
+    if any {
+        consumer.endpoints.retain(|e| wanted.contains(e));
     }
     match feed::deleted(&st.ctx.vault, &consumer, after, &q).await {
         Ok(a) => ok(a.0),

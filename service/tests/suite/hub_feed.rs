@@ -370,7 +370,10 @@ async fn the_feed_serves_the_fictitious_pupil_only(db: fiktiv_tests::TestDatabas
     let (s, d) = feed
         .get(
             Some(&all),
-            &format!("/deletedEntities?after={}", after.replace('+', "%2B")),
+            &format!(
+                "/deletedEntities?after={}&entities=Person",
+                after.replace('+', "%2B")
+            ),
         )
         .await;
     assert_eq!(s, StatusCode::OK, "{d}");
@@ -491,9 +494,11 @@ async fn the_feed_passes_prism_in_proxy_mode() {
         }
     }
     assert!(seen > 500);
-    let r = get("/deletedEntities?after=2026-01-01T00:00:00Z".to_owned())
-        .await
-        .unwrap();
+    let r = get(
+        "/deletedEntities?after=2026-01-01T00:00:00Z&entities=Person&entities=Group".to_owned(),
+    )
+    .await
+    .unwrap();
     assert_eq!(r.status, 200, "{}", r.text());
     assert!(r.header("sl-violations").is_none());
 
