@@ -37,14 +37,16 @@ pub enum FeedResource {
     Persons,
     Groups,
     Duties,
+    Activities,
 }
 
 impl FeedResource {
-    pub const ALL: [FeedResource; 4] = [
+    pub const ALL: [FeedResource; 5] = [
         Self::Organisations,
         Self::Persons,
         Self::Groups,
         Self::Duties,
+        Self::Activities,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -53,6 +55,16 @@ impl FeedResource {
             Self::Persons => "persons",
             Self::Groups => "groups",
             Self::Duties => "duties",
+            Self::Activities => "activities",
+        }
+    }
+
+    /// The key of this resource in a `/deletedEntities` answer (the specification
+    /// spells activities `activitites`).
+    pub fn deleted_key(self) -> &'static str {
+        match self {
+            Self::Activities => "activitites",
+            r => r.as_str(),
         }
     }
 
@@ -792,7 +804,9 @@ pub async fn deleted(
             continue;
         };
         if let Ok(id) = std::str::from_utf8(&id) {
-            data.entry(res.as_str()).or_default().push(id.to_owned());
+            data.entry(res.deleted_key())
+                .or_default()
+                .push(id.to_owned());
         }
     }
     let next = more.then(|| format!("d{last}"));

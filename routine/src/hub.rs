@@ -420,11 +420,18 @@ pub async fn apply(
         kept.insert(("duties", e.value.id.to_string()));
         upsert(&mut tx, "duties", &e.value.id, &modified, e.raw.get()).await?;
     }
+    // Activities name groups and duties, never a person: kept as the hub wrote them.
+    for e in &snap.activities {
+        let modified = stamp(&e.value.meta.modified);
+        kept.insert(("activities", e.value.id.to_string()));
+        upsert(&mut tx, "activities", &e.value.id, &modified, e.raw.get()).await?;
+    }
     for (resource, ids) in [
         ("organisations", &snap.deleted.organisations),
         ("persons", &snap.deleted.persons),
         ("groups", &snap.deleted.groups),
         ("duties", &snap.deleted.duties),
+        ("activities", &snap.deleted.activities),
     ] {
         for id in ids {
             report.removed += remove(&mut tx, resource, id).await? as usize;

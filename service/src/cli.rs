@@ -139,11 +139,11 @@ pub enum HubCommand {
         #[arg(long)]
         name: String,
         /// The endpoints it may read, comma-separated: organisations, persons, groups,
-        /// duties.
+        /// duties, activities.
         #[arg(
             long,
             value_delimiter = ',',
-            default_value = "organisations,persons,groups,duties"
+            default_value = "organisations,persons,groups,duties,activities"
         )]
         endpoints: Vec<String>,
         /// Person fields left out for it, comma-separated (civicNo, addresses, photo,

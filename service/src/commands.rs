@@ -406,7 +406,7 @@ async fn hub_command(ctx: &Context, command: crate::cli::HubCommand) -> anyhow::
                     Some(r) => resources.push(r),
                     None => {
                         eprintln!(
-                            "unknown endpoint {e:?}: organisations, persons, groups or duties"
+                            "unknown endpoint {e:?}: organisations, persons, groups, duties or activities"
                         );
                         return Ok(2);
                     }

@@ -176,6 +176,26 @@ pub struct Duty {
     pub end_date: Option<NaiveDate>,
 }
 
+/// `DutyAssignment`, the reference Fiktiv reads.
+#[derive(Debug, Clone, Deserialize)]
+pub struct DutyAssignment {
+    pub duty: Reference,
+}
+
+/// `Activity`, the fields Fiktiv reads (it names groups and duties, never a person).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Activity {
+    pub id: Uuid,
+    pub meta: Meta,
+    pub display_name: String,
+    pub groups: Vec<Reference>,
+    #[serde(default)]
+    pub teachers: Vec<DutyAssignment>,
+    pub organisation: Reference,
+    pub start_date: NaiveDate,
+}
+
 /// One entity as read: what Fiktiv acts on, typed, and the hub's own JSON of it.
 #[derive(Debug)]
 pub struct Entity<T> {
@@ -190,6 +210,7 @@ pub struct Deleted {
     pub persons: Vec<Uuid>,
     pub groups: Vec<Uuid>,
     pub duties: Vec<Uuid>,
+    pub activities: Vec<Uuid>,
 }
 
 impl Deleted {
@@ -198,5 +219,6 @@ impl Deleted {
             && self.persons.is_empty()
             && self.groups.is_empty()
             && self.duties.is_empty()
+            && self.activities.is_empty()
     }
 }

@@ -14,7 +14,7 @@ use serde::Deserialize;
 use serde_json::value::RawValue;
 use uuid::Uuid;
 
-use crate::model::{Deleted, Duty, Entity, Group, Organisation, Person};
+use crate::model::{Activity, Deleted, Duty, Entity, Group, Organisation, Person};
 
 /// The largest answer read (bytes); a longer one is refused before it is parsed.
 pub const MAX_PAGE_BYTES: usize = 32 * 1024 * 1024;
@@ -30,6 +30,7 @@ pub enum Resource {
     Persons,
     Groups,
     Duties,
+    Activities,
     DeletedEntities,
 }
 
@@ -41,6 +42,7 @@ impl Resource {
             Self::Persons => "/persons",
             Self::Groups => "/groups",
             Self::Duties => "/duties",
+            Self::Activities => "/activities",
             Self::DeletedEntities => "/deletedEntities",
         }
     }
@@ -107,6 +109,9 @@ struct DeletedData {
     groups: Vec<Uuid>,
     #[serde(default)]
     duties: Vec<Uuid>,
+    /// The specification spells this key `activitites`.
+    #[serde(default, rename = "activitites")]
+    activities: Vec<Uuid>,
 }
 
 /// What serde's message may say without echoing a value: only the name of a missing
@@ -175,6 +180,10 @@ impl ListItem for Duty {
     const RESOURCE: Resource = Resource::Duties;
 }
 
+impl ListItem for Activity {
+    const RESOURCE: Resource = Resource::Activities;
+}
+
 impl ListItem for Person {
     const RESOURCE: Resource = Resource::Persons;
     fn check(&self, index: usize) -> Result<(), WireError> {
@@ -241,6 +250,7 @@ pub fn parse_deleted(body: &[u8]) -> Result<(Deleted, Option<String>), WireError
             persons: d.persons,
             groups: d.groups,
             duties: d.duties,
+            activities: d.activities,
         },
         next,
     ))

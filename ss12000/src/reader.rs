@@ -1,5 +1,5 @@
-//! The hub reader: every page of `/organisations`, `/persons`, `/groups` and
-//! `/duties` (all of them, or those changed since a time), then `/deletedEntities`.
+//! The hub reader: every page of `/organisations`, `/persons`, `/groups`, `/duties`
+//! and `/activities` (all of them, or those changed since a time), then `/deletedEntities`.
 //!
 //! One HTTP client per hub: rustls, no redirects followed, `https://` required except
 //! to a loopback address (tests), a CA file if the hub's certificate is not publicly
@@ -21,7 +21,7 @@ use tokio::sync::Mutex;
 use uuid::Uuid;
 
 use crate::marked::{MarkedPerson, Sorted};
-use crate::model::{Deleted, Duty, Entity, Group, Organisation, Person};
+use crate::model::{Activity, Deleted, Duty, Entity, Group, Organisation, Person};
 use crate::page::{parse_deleted, parse_page, ListItem, Resource, WireError, MAX_PAGE_BYTES};
 
 /// How Fiktiv proves who it is to the hub.
@@ -150,6 +150,7 @@ pub struct Snapshot {
     pub marked: Vec<MarkedPerson>,
     pub groups: Vec<Entity<Group>>,
     pub duties: Vec<Entity<Duty>>,
+    pub activities: Vec<Entity<Activity>>,
     /// What `/deletedEntities` said, for a read of changes (empty for a full read).
     pub deleted: Deleted,
     pub pages: usize,
@@ -441,7 +442,7 @@ impl HubReader {
                 ("limit", self.cfg.page_size.to_string()),
             ];
             // `Code_ObjectType` (EndPointsEnum) names, as the specification has them.
-            for e in ["Organisation", "Person", "Group", "Duty"] {
+            for e in ["Organisation", "Person", "Group", "Duty", "Activity"] {
                 query.push(("entities", e.to_owned()));
             }
             if let Some(t) = &token {
@@ -453,6 +454,7 @@ impl HubReader {
             out.persons.extend(d.persons);
             out.groups.extend(d.groups);
             out.duties.extend(d.duties);
+            out.activities.extend(d.activities);
             match next {
                 None => return Ok(out),
                 Some(t) => {
@@ -511,6 +513,8 @@ impl HubReader {
         unique(Resource::Groups, groups.iter().map(|e| e.value.id))?;
         let duties = self.read_all::<Duty>(&filter, &mut count).await?;
         unique(Resource::Duties, duties.iter().map(|e| e.value.id))?;
+        let activities = self.read_all::<Activity>(&filter, &mut count).await?;
+        unique(Resource::Activities, activities.iter().map(|e| e.value.id))?;
         let deleted = match since {
             Some(t) => self.read_deleted(t).await?,
             None => Deleted::default(),
@@ -521,6 +525,7 @@ impl HubReader {
             marked,
             groups,
             duties,
+            activities,
             deleted,
             pages,
         })

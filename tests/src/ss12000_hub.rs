@@ -1,6 +1,7 @@
 //! A test hub: the project's own SS 12000 (API version 2.1.0) server, serving a seeded
 //! municipality: a principal organiser, school units, classes and teaching groups,
-//! pupils with enrolments and guardians, teachers with duties, and among the pupils
+//! pupils with enrolments and guardians, teachers with duties, an activity per teaching
+//! group, and among the pupils
 //! marked persons (`Sekretessmarkering`, `Skyddad folkbokföring`).
 //!
 //! It pages every list with `limit` and `pageToken`, filters on `meta.modified.after`,
@@ -445,8 +446,32 @@ fn seed(persons: usize, seed: u64) -> Seeded {
     let mut entities = BTreeMap::new();
     entities.insert("organisations", wrap(orgs));
     entities.insert("persons", wrap(people));
+    // One activity per teaching group, taught by a teacher of its unit.
+    let mut activities = Vec::new();
+    for ((u, year), (_, teaching)) in {
+        let mut v: Vec<_> = group_of.iter().collect();
+        v.sort();
+        v
+    } {
+        let unit_duties: Vec<&Value> = duties
+            .iter()
+            .filter(|d| d["dutyAt"]["id"] == unit_ids[*u].0.as_str())
+            .collect();
+        let mut a = json!({
+            "id": rng.uuid(), "meta": meta(EPOCH), "displayName": format!("Matematik åk {year}"),
+            "calendarEventsRequired": false, "startDate": "2026-08-17", "endDate": "2027-06-11",
+            "activityType": "Undervisning",
+            "groups": [{ "id": groups[*teaching]["id"] }],
+            "organisation": { "id": unit_ids[*u].0 }
+        });
+        if let Some(d) = unit_duties.first() {
+            a["teachers"] = json!([{ "duty": { "id": d["id"] } }]);
+        }
+        activities.push(a);
+    }
     entities.insert("groups", wrap(groups));
     entities.insert("duties", wrap(duties));
+    entities.insert("activities", wrap(activities));
     Seeded { entities, marked }
 }
 
@@ -933,7 +958,9 @@ fn answer(
             .collect();
         let end = (offset + limit).min(hits.len());
         for (r, id, _) in hits.get(offset..end).unwrap_or_default() {
-            data.entry(r).or_default().push(id);
+            // The specification spells this key `activitites`.
+            let key = if *r == "activities" { "activitites" } else { r };
+            data.entry(key).or_default().push(id);
         }
         let next = (end < hits.len()).then(|| format!("o{end}"));
         return (

@@ -223,9 +223,10 @@ async fn deleted(
             "Person" => wanted.push(FeedResource::Persons),
             "Group" => wanted.push(FeedResource::Groups),
             "Duty" => wanted.push(FeedResource::Duties),
+            "Activity" => wanted.push(FeedResource::Activities),
             "Absence" | "AttendanceEvent" | "Attendance" | "Grade" | "CalendarEvent"
-            | "AttendanceSchedule" | "Resource" | "Room" | "Activity" | "Placement"
-            | "StudyPlan" | "Programme" | "Syllabus" | "SchoolUnitOffering" => {}
+            | "AttendanceSchedule" | "Resource" | "Room" | "Placement" | "StudyPlan"
+            | "Programme" | "Syllabus" | "SchoolUnitOffering" => {}
             _ => {
                 return from_feed(FeedError::BadRequest(
                     "invalid-entities",

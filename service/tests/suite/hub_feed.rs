@@ -167,6 +167,8 @@ async fn the_feed_serves_the_fictitious_pupil_only(db: fiktiv_tests::TestDatabas
     let groups = feed.all(&all, "groups", 40).await;
     let orgs = feed.all(&all, "organisations", 10).await;
     let duties = feed.all(&all, "duties", 100).await;
+    let activities = feed.all(&all, "activities", 100).await;
+    assert_eq!(activities.len(), hub.count("activities"));
 
     // The marked pupil is there only as the fictitious pupil, unmarked, in the hub's
     // groups; no marked person is anywhere.
@@ -204,7 +206,8 @@ async fn the_feed_serves_the_fictitious_pupil_only(db: fiktiv_tests::TestDatabas
     let want: HashSet<&str> = p.groups.iter().map(|(id, _)| id.as_str()).collect();
     assert_eq!(member_of, want);
     assert!(persons.iter().all(|x| x["securityMarking"] == "Ingen"));
-    let everything = serde_json::to_string(&(&persons, &groups, &orgs, &duties)).unwrap();
+    let everything =
+        serde_json::to_string(&(&persons, &groups, &orgs, &duties, &activities)).unwrap();
     for q in &pupils {
         for v in [&q.id, &q.civic_no, &q.family_name] {
             assert!(
@@ -471,7 +474,7 @@ async fn the_feed_passes_prism_in_proxy_mode() {
     };
 
     let mut seen = 0;
-    for resource in ["organisations", "persons", "groups", "duties"] {
+    for resource in ["organisations", "persons", "groups", "duties", "activities"] {
         let mut next: Option<String> = None;
         loop {
             let path = match &next {

@@ -77,6 +77,7 @@ async fn a_read_links_the_case_makes_intake_items_and_keeps_no_marked_person(
         hub.count("organisations")
             + hub.count("groups")
             + hub.count("duties")
+            + hub.count("activities")
             + hub.count("persons")
             - report.marked
     );

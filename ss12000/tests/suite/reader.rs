@@ -19,6 +19,8 @@ async fn a_whole_municipality_is_read_page_by_page_and_marked_persons_are_kept_a
     assert_eq!(snap.organisations.len(), hub.count("organisations"));
     assert_eq!(snap.groups.len(), hub.count("groups"));
     assert_eq!(snap.duties.len(), hub.count("duties"));
+    assert!(hub.count("activities") > 0);
+    assert_eq!(snap.activities.len(), hub.count("activities"));
     assert_eq!(snap.persons.len() + snap.marked.len(), hub.count("persons"));
     // Every marked pupil of the seed is among the marked, none among the others.
     let marked: HashSet<String> = snap.marked.iter().map(|m| m.id.to_string()).collect();
@@ -78,6 +80,8 @@ async fn changes_are_read_after_a_time_with_the_removed() {
     .unwrap();
     hub.set_marking(&pupil.id, "Ingen").unwrap();
     hub.delete("groups", &group).unwrap();
+    let activity = full.activities[0].value.id.to_string();
+    hub.delete("activities", &activity).unwrap();
 
     let changes = r.read(Some(since), &mut quiet()).await.unwrap();
     let ids: HashSet<String> = changes
@@ -99,6 +103,16 @@ async fn changes_are_read_after_a_time_with_the_removed() {
             .map(|u| u.to_string())
             .collect::<Vec<_>>(),
         vec![group]
+    );
+    // The specification's key for removed activities is `activitites`.
+    assert_eq!(
+        changes
+            .deleted
+            .activities
+            .iter()
+            .map(|u| u.to_string())
+            .collect::<Vec<_>>(),
+        vec![activity]
     );
     hub.validate().unwrap();
 }

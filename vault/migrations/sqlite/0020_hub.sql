@@ -4,10 +4,10 @@
 -- opening anything) and what the case needs, sealed.
 
 -- The hub's entities as it wrote them, for the feed: organisations, unmarked persons,
--- groups and duties. A marked person is never written here; a person whose marking
+-- groups, duties and activities. A marked person is never written here; a person whose marking
 -- appears is removed from here in the same transaction.
 CREATE TABLE hub_entities (
-    resource     TEXT   NOT NULL CHECK (resource IN ('organisations', 'persons', 'groups', 'duties')),
+    resource     TEXT   NOT NULL CHECK (resource IN ('organisations', 'persons', 'groups', 'duties', 'activities')),
     id           TEXT   NOT NULL,
     modified     TEXT   NOT NULL,
     raw          TEXT   NOT NULL,
