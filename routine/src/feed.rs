@@ -587,6 +587,17 @@ fn omit(consumer: &Consumer, resource: FeedResource, mut v: Value) -> Value {
     v
 }
 
+/// The fictitious pupils of each hub group (by group id).
+fn members_by_group(fict: &[Fictitious]) -> HashMap<String, Vec<&Fictitious>> {
+    let mut members: HashMap<String, Vec<&Fictitious>> = HashMap::new();
+    for f in fict {
+        for g in &f.groups {
+            members.entry(g.clone()).or_default().push(f);
+        }
+    }
+    members
+}
+
 /// Adds the fictitious pupils' memberships to a group as kept.
 fn with_members(mut group: Value, members: &HashMap<String, Vec<&Fictitious>>) -> Value {
     let id = group["id"].as_str().unwrap_or_default().to_owned();
@@ -655,22 +666,18 @@ pub async fn list(
             items.insert(id, v);
         }
     }
-    let fict = fictitious(vault).await?;
+    // Only persons and groups hold fictitious pupils (opening each link's facts).
     match resource {
         FeedResource::Persons => {
-            for f in &fict {
+            for f in fictitious(vault).await? {
                 if f.id > after_id && after.as_ref().is_none_or(|a| f.modified > *a) {
-                    items.insert(f.id.clone(), f.json.clone());
+                    items.insert(f.id, f.json);
                 }
             }
         }
         FeedResource::Groups => {
-            let mut members: HashMap<String, Vec<&Fictitious>> = HashMap::new();
-            for f in &fict {
-                for g in &f.groups {
-                    members.entry(g.clone()).or_default().push(f);
-                }
-            }
+            let fict = fictitious(vault).await?;
+            let members = members_by_group(&fict);
             items = items
                 .into_iter()
                 .map(|(k, v)| (k, with_members(v, &members)))
@@ -711,27 +718,21 @@ pub async fn one(
         .bind(&id)
         .fetch_optional(vault.db().pool())
         .await?;
-    let fict = fictitious(vault).await?;
     let value = match row {
         Some(r) => {
             let v: Value = serde_json::from_str(&r.try_get::<String, _>("raw")?)
                 .map_err(|_| FeedError::NotFound)?;
             if resource == FeedResource::Groups {
-                let mut members: HashMap<String, Vec<&Fictitious>> = HashMap::new();
-                for f in &fict {
-                    for g in &f.groups {
-                        members.entry(g.clone()).or_default().push(f);
-                    }
-                }
-                with_members(v, &members)
+                with_members(v, &members_by_group(&fictitious(vault).await?))
             } else {
                 v
             }
         }
-        None if resource == FeedResource::Persons => fict
-            .iter()
+        None if resource == FeedResource::Persons => fictitious(vault)
+            .await?
+            .into_iter()
             .find(|f| f.id == id)
-            .map(|f| f.json.clone())
+            .map(|f| f.json)
             .ok_or(FeedError::NotFound)?,
         None => return Err(FeedError::NotFound),
     };

@@ -861,6 +861,11 @@ async fn seal_facts(
     case: &CaseId,
     facts: &HubFacts,
 ) -> DomainResult<()> {
+    // Sealed anew only when the hub says something new: a read every 15 minutes would
+    // otherwise spend the case key's encryptions on the same facts.
+    if open_facts(vault, conn, case).await?.as_ref() == Some(facts) {
+        return Ok(());
+    }
     let sealed = vault
         .seal(conn, case, FACTS_FIELD, &facts_bytes(facts)?)
         .await?;
@@ -924,6 +929,15 @@ async fn close_intake(vault: &Vault, conn: &mut AnyConnection, idx: &str) -> Dom
 /// identity: the unit, school year and groups.
 pub async fn facts_of(vault: &Vault, case: &CaseId) -> DomainResult<Option<HubFacts>> {
     let mut conn = vault.db().pool().acquire().await?;
+    open_facts(vault, &mut conn, case).await
+}
+
+/// The sealed facts of a linked case, opened, on `conn` (`None`: not linked).
+async fn open_facts(
+    vault: &Vault,
+    conn: &mut AnyConnection,
+    case: &CaseId,
+) -> DomainResult<Option<HubFacts>> {
     let row =
         sqlx::query("SELECT facts_sealed, facts_dk_version FROM hub_links WHERE case_id = $1")
             .bind(case.to_string())
@@ -934,7 +948,7 @@ pub async fn facts_of(vault: &Vault, case: &CaseId) -> DomainResult<Option<HubFa
         bytes: r.try_get("facts_sealed")?,
         dk_version: r.try_get::<i64, _>("facts_dk_version")? as u32,
     };
-    let bytes = vault.open(&mut conn, case, FACTS_FIELD, &sealed).await?;
+    let bytes = vault.open(conn, case, FACTS_FIELD, &sealed).await?;
     serde_json::from_slice(&bytes)
         .map(Some)
         .map_err(|_| crate::DomainError::Internal("the hub facts could not be read".into()))

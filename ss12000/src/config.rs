@@ -93,12 +93,8 @@ fn default_full_every() -> u64 {
 impl Ss12000Config {
     /// Checks every key; the first problem as one line.
     pub fn validate(&self) -> Result<(), String> {
-        let url_ok = |u: &str| {
-            u.starts_with("https://")
-                || u.starts_with("http://127.0.0.1")
-                || u.starts_with("http://localhost")
-                || u.starts_with("http://[::1]")
-        };
+        // The reader's own rule (a host that only starts like 127.0.0.1 is not loopback).
+        let url_ok = |u: &str| u.starts_with("https://") || crate::reader::is_loopback_url(u);
         if !url_ok(&self.base_url) {
             return Err(
                 "[ss12000] base_url must be https:// (http:// only to a loopback address)".into(),

@@ -158,6 +158,18 @@ fn a_plain_http_hub_elsewhere_and_a_bad_ca_file_are_refused_at_once() {
     let auth = || HubAuth::Bearer("t".to_owned().into());
     let e = HubReader::new(HubConfig::new("http://hub.example.org/v2.0", auth())).unwrap_err();
     assert_eq!(e.code(), "hub.config");
+    // The configuration check is the reader's rule: a host that only starts like a
+    // loopback address is refused at start-up too.
+    for (url, ok) in [
+        ("http://127.0.0.1.evil.example/v2.0", false),
+        ("http://localhost.evil.example/v2.0", false),
+        ("http://127.0.0.1:8080/v2.0", true),
+        ("https://hub.example.org/v2.0", true),
+    ] {
+        let cfg: fiktiv_ss12000::config::Ss12000Config =
+            serde_json::from_value(serde_json::json!({ "base_url": url })).unwrap();
+        assert_eq!(cfg.validate().is_ok(), ok, "{url}");
+    }
     let dir = tempfile::tempdir().unwrap();
     let ca = dir.path().join("ca.pem");
     std::fs::write(&ca, "not a certificate").unwrap();
