@@ -141,6 +141,34 @@ pub async fn request_full_read(ctx: std::sync::Arc<Context>) -> Result<(), ReadE
     Ok(())
 }
 
+/// The feed's readers, one per hub configuration and secret (by a digest of both), so
+/// that the check on every feed request does not build an HTTP client each time.
+type Readers = std::sync::Mutex<Vec<(String, std::sync::Arc<HubReader>)>>;
+static READERS: Readers = std::sync::Mutex::new(Vec::new());
+
+/// The reader the feed's check uses: kept while the configuration and the secret stay
+/// the same (a new secret makes a new one).
+async fn probe_reader(ctx: &Context) -> Option<std::sync::Arc<HubReader>> {
+    use secrecy::ExposeSecret as _;
+    use sha2::Digest as _;
+    let cfg = ctx.config.ss12000.as_ref()?;
+    let secret = secret(ctx).await.ok()?;
+    let key = hex::encode(sha2::Sha256::digest(
+        format!("{cfg:?}\0{}", secret.expose_secret()).as_bytes(),
+    ));
+    let mut readers = READERS.lock().ok()?;
+    if let Some((_, r)) = readers.iter().find(|(k, _)| *k == key) {
+        return Some(r.clone());
+    }
+    let reader = std::sync::Arc::new(HubReader::new(cfg.reader(secret)).ok()?);
+    // A handful of configurations at most (tests run several hubs in one process).
+    if readers.len() >= 16 {
+        readers.remove(0);
+    }
+    readers.push((key, reader.clone()));
+    Some(reader)
+}
+
 /// The hubs (by base URL) a read started by the feed's check is running for.
 static IN_FLIGHT: std::sync::Mutex<std::collections::BTreeSet<String>> =
     std::sync::Mutex::new(std::collections::BTreeSet::new());
@@ -166,12 +194,9 @@ pub async fn changed_since_last_read(ctx: &std::sync::Arc<Context>) -> bool {
     else {
         return false;
     };
-    let changed = match secret(ctx).await {
-        Ok(s) => match HubReader::new(cfg.reader(s)) {
-            Ok(r) => r.persons_changed_since(started).await.unwrap_or(false),
-            Err(_) => false,
-        },
-        Err(_) => false,
+    let changed = match probe_reader(ctx).await {
+        Some(r) => r.persons_changed_since(started).await.unwrap_or(false),
+        None => false,
     };
     if changed {
         // One read at a time per hub from this process; others wait for it.
