@@ -84,16 +84,29 @@ fuzz_target!(|data: &[u8]| {
         // A page as the scan keeps it takes exactly the entries that decode, and gives
         // them back the same.
         let mut page = LdapEntries::new(target.clone());
-        assert_eq!(page.push(body, 3).is_ok(), wire.is_ok(), "check_entry and view_entry disagree");
+        assert_eq!(
+            page.push(body, 3).is_ok(),
+            wire.is_ok(),
+            "check_entry and view_entry disagree"
+        );
         if let Ok(w) = &wire {
             let back = page.to_scanned().expect("a checked entry decodes");
-            assert!(back.len() == 1 && flat(&back[0]) == flat(w), "a page changed its entry");
+            assert!(
+                back.len() == 1 && flat(&back[0]) == flat(w),
+                "a page changed its entry"
+            );
             let (view, _) = page.views().next().expect("one entry");
             let view = view.expect("a checked entry has a view");
             let values: Vec<(&str, &str)> = view.values().collect();
-            let copied: Vec<(&str, &str)> =
-                w.values.iter().map(|(a, v)| (a.as_str(), v.as_str())).collect();
-            assert!(values == copied, "the page's view differs from the checked decoding");
+            let copied: Vec<(&str, &str)> = w
+                .values
+                .iter()
+                .map(|(a, v)| (a.as_str(), v.as_str()))
+                .collect();
+            assert!(
+                values == copied,
+                "the page's view differs from the checked decoding"
+            );
         }
         if let (Ok(w), Ok((_, tag))) = (&wire, parse_tag(data)) {
             if let Ok(d) = scanned_from_tag(target, tag, 3) {

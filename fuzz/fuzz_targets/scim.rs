@@ -39,9 +39,13 @@ fuzz_target!(|data: &[u8]| {
     // segment, each once.
     if let Ok(endpoints) = resource_endpoints(body) {
         for (i, e) in endpoints.iter().enumerate() {
-            assert!(!e.is_empty() && e.len() <= 64, "an endpoint of a bad length");
             assert!(
-                e.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_'),
+                !e.is_empty() && e.len() <= 64,
+                "an endpoint of a bad length"
+            );
+            assert!(
+                e.bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_'),
                 "an endpoint that is not one path segment"
             );
             assert!(!endpoints[..i].contains(e), "an endpoint twice");

@@ -18,9 +18,23 @@ use libfuzzer_sys::fuzz_target;
 
 /// Every field the typed entities require: the only names a refusal may name.
 const REQUIRED: &[&str] = &[
-    "id", "meta", "created", "modified", "givenName", "familyName", "value", "enroledAt",
-    "schoolType", "startDate", "person", "displayName", "groupType", "organisation",
-    "organisationType", "dutyAt", "dutyRole",
+    "id",
+    "meta",
+    "created",
+    "modified",
+    "givenName",
+    "familyName",
+    "value",
+    "enroledAt",
+    "schoolType",
+    "startDate",
+    "person",
+    "displayName",
+    "groupType",
+    "organisation",
+    "organisationType",
+    "dutyAt",
+    "dutyRole",
 ];
 
 fn reason_is_fixed(e: &WireError) {

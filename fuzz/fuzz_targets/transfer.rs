@@ -37,10 +37,17 @@ struct Setup {
 }
 
 fn vault(rt: &tokio::runtime::Runtime, dir: &tempfile::TempDir) -> Vault {
-    let url = format!("sqlite://{}?mode=rwc", dir.path().join("fiktiv.db").display());
+    let url = format!(
+        "sqlite://{}?mode=rwc",
+        dir.path().join("fiktiv.db").display()
+    );
     let db = rt.block_on(Db::connect(&url)).unwrap();
     let clock = ManualClock::new(Utc.with_ymd_and_hms(2026, 3, 2, 9, 0, 0).unwrap());
-    Vault::new(db, KeyRing::new(RootKey::generate()).unwrap(), Arc::new(clock))
+    Vault::new(
+        db,
+        KeyRing::new(RootKey::generate()).unwrap(),
+        Arc::new(clock),
+    )
 }
 
 fn setup() -> &'static Setup {
@@ -132,7 +139,10 @@ fuzz_target!(|data: &[u8]| {
     let after = s.rt.block_on(cases(&s.receiver));
     match result {
         Ok(_) => {
-            assert!(sealed_here, "a package the harness did not seal was imported");
+            assert!(
+                sealed_here,
+                "a package the harness did not seal was imported"
+            );
             assert_eq!(after, before + 1, "an import adds one case");
         }
         Err(e) => {

@@ -46,14 +46,25 @@ fuzz_target!(|data: &[u8]| {
         Ok(u) => u,
         Err(_) => return,
     };
-    let genuine: Vec<&String> = (0..5).filter(|i| pick & (1 << i) != 0).map(|i| &f.shares[i]).collect();
+    let genuine: Vec<&String> = (0..5)
+        .filter(|i| pick & (1 << i) != 0)
+        .map(|i| &f.shares[i])
+        .collect();
     let mut opened = false;
     let mut forged_seen = false;
     for (i, line) in text.split('\n').take(64).enumerate() {
         if let Ok(s) = Share::parse(line) {
             let again = Share::parse(&s.encode()).map(|t| (t.index(), t.set_id()));
-            assert_eq!(again, Ok((s.index(), s.set_id())), "a parsed share re-encodes");
-            if !f.shares.iter().any(|g| Share::parse(g).map(|t| t.index() == s.index() && t.set_id() == s.set_id()).unwrap_or(false)) {
+            assert_eq!(
+                again,
+                Ok((s.index(), s.set_id())),
+                "a parsed share re-encodes"
+            );
+            if !f.shares.iter().any(|g| {
+                Share::parse(g)
+                    .map(|t| t.index() == s.index() && t.set_id() == s.set_id())
+                    .unwrap_or(false)
+            }) {
                 // A share of another set: refused at once below.
             } else {
                 forged_seen = true;
@@ -74,7 +85,10 @@ fuzz_target!(|data: &[u8]| {
                     UnsealError::Share(ShareError::Arithmetic).to_string(),
                     UnsealError::DoNotOpen.to_string(),
                 ];
-                assert!(fixed.contains(&msg), "an error that is not a fixed text: {msg}");
+                assert!(
+                    fixed.contains(&msg),
+                    "an error that is not a fixed text: {msg}"
+                );
                 if matches!(e, UnsealError::DoNotOpen) {
                     forged_seen = true;
                 }
@@ -92,6 +106,9 @@ fuzz_target!(|data: &[u8]| {
     }
     let lines = text.split('\n').take(64).count();
     if genuine.len() >= 3 && lines >= genuine.len() && !forged_seen {
-        assert!(opened, "refused lines must not stop genuine shares from opening");
+        assert!(
+            opened,
+            "refused lines must not stop genuine shares from opening"
+        );
     }
 });

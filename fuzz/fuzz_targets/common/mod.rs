@@ -102,7 +102,10 @@ pub fn fixture() -> &'static Fixture {
         }
         for (kind, text) in [
             (IndexKind::FullName, full_name_key(REAL_FIRST, REAL_LAST)),
-            (IndexKind::NameBirth, name_birth_key(REAL_FIRST, REAL_LAST, birth)),
+            (
+                IndexKind::NameBirth,
+                name_birth_key(REAL_FIRST, REAL_LAST, birth),
+            ),
         ] {
             assert!(lookup.contains_key(&(kind, key.index(kind, &text))));
         }

@@ -172,17 +172,23 @@ impl Mailer {
         )
     }
 
-    /// Sends the mail to `to` in `lang`.
-    pub async fn send(&self, to: &str, lang: Lang) -> Result<(), SendError> {
+    /// The mail to `to` in `lang`, as it goes to the relay: the fixed subject and text,
+    /// the one link; the address checked first (`check_address`).
+    pub fn compose(&self, to: &str, lang: Lang) -> Result<Message, SendError> {
         let to = check_address(to)?;
         let (subject, body) = self.text(lang);
-        let message = Message::builder()
+        Message::builder()
             .from(self.from.clone())
             .to(to)
             .subject(subject)
             .header(ContentType::TEXT_PLAIN)
             .body(body)
-            .map_err(|_| SendError::BadAddress)?;
+            .map_err(|_| SendError::BadAddress)
+    }
+
+    /// Sends the mail to `to` in `lang`.
+    pub async fn send(&self, to: &str, lang: Lang) -> Result<(), SendError> {
+        let message = self.compose(to, lang)?;
         match self.transport.send(message).await {
             Ok(_) => Ok(()),
             // Only a refusal of the recipient (550 to 553) is final. Any other 5xx (a
