@@ -46,6 +46,7 @@ pub mod scan;
 pub mod scan_page;
 pub mod scim;
 pub mod scim_parse;
+pub mod ss12000_scan;
 pub mod target;
 pub mod template;
 

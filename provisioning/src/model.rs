@@ -272,6 +272,10 @@ pub struct FictitiousPerson {
     /// written before relations existed, hence the default.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub agents: Vec<PersonId>,
+    /// A pupil's school year (årskurs: 0 for förskoleklass, 1 to 13), when the school
+    /// administration system gives one; rosters carry it as they carry any pupil's.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub grade: Option<u8>,
 }
 
 impl FictitiousPerson {
@@ -295,7 +299,15 @@ impl FictitiousPerson {
             groups: Vec::new(),
             targets: Vec::new(),
             agents: Vec::new(),
+            grade: None,
         })
+    }
+
+    /// The pupil's school year; a value outside 0 to 13 is not a school year and is left
+    /// out.
+    pub fn with_grade(mut self, grade: u8) -> Self {
+        self.grade = (grade <= 13).then_some(grade);
+        self
     }
 
     pub fn with_number(mut self, number: FictitiousNumber) -> Self {

@@ -528,7 +528,7 @@ pub async fn decide(
     .execute(&mut *tx)
     .await?;
     if input.accept {
-        move_case(&mut tx, &row, &s.to_unit, &s.groups, &now_s).await?;
+        move_case(&mut tx, &row.id, &s.to_unit, &s.groups, &now_s).await?;
         if s.kind == CaseRequestKind::Reopen {
             reopen_case(vault, &mut tx, &row, &now_s).await?;
         }
@@ -550,15 +550,16 @@ pub async fn decide(
 
 /// The case goes to `to_unit`: the sending unit's own traces of it (its label, its
 /// unsaved drafts, its open reveal requests) are dropped, the order names the new unit
-/// and groups.
-async fn move_case(
+/// and groups. Also how a case linked to the SS 12000 hub follows the pupil's
+/// enrolment (`hub::follow_unit`).
+pub(crate) async fn move_case(
     conn: &mut AnyConnection,
-    row: &cases::CaseRow,
+    case: &CaseId,
     to_unit: &str,
     groups: &[String],
     now: &str,
 ) -> DomainResult<()> {
-    let case = row.id.to_string();
+    let case = case.to_string();
     sqlx::query(
         "UPDATE cases SET unit = $1, label_dk = NULL, label_sealed = NULL WHERE case_id = $2",
     )

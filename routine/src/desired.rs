@@ -337,6 +337,7 @@ fn build_person(
     country: &str,
     unit: &str,
     groups: &[String],
+    grade: Option<i64>,
 ) -> Option<FictitiousPerson> {
     let birth = NaiveDate::parse_from_str(f.birth.as_deref()?, "%Y-%m-%d").ok()?;
     let school = SchoolUnit::new(unit, unit).ok()?;
@@ -366,6 +367,9 @@ fn build_person(
             p = p.with_group(group);
         }
     }
+    if let Some(y) = grade.and_then(|y| u8::try_from(y).ok()) {
+        p = p.with_grade(y);
+    }
     Some(p)
 }
 
@@ -377,7 +381,7 @@ pub async fn load_persons(
     let mut sql = String::from(
         "SELECT p.person_id, p.case_id, p.subject, p.desired, p.revision, c.unit, c.country, \
          c.fict_first, c.fict_last, c.fict_birth, c.fict_number, o.groups_json, o.platforms_json, \
-         h.groups_json AS hub_groups_json \
+         h.groups_json AS hub_groups_json, h.school_year AS hub_school_year \
          FROM prov_persons p JOIN cases c ON c.case_id = p.case_id \
          LEFT JOIN orders o ON o.case_id = p.case_id \
          LEFT JOIN hub_links h ON h.case_id = p.case_id",
@@ -444,11 +448,15 @@ pub async fn load_persons(
                 birth: r.try_get("fict_birth")?,
                 number: r.try_get("fict_number")?,
             };
-            build_person(id, PersonKind::Student, &f, &country, &unit, &groups)
+            // The school year comes from the hub only (the order has none).
+            let grade: Option<i64> = r.try_get("hub_school_year")?;
+            build_person(id, PersonKind::Student, &f, &country, &unit, &groups, grade)
         } else {
             guardians
                 .get(&(case_s.clone(), subject.clone()))
-                .and_then(|f| build_person(id, PersonKind::Guardian, f, &country, &unit, &groups))
+                .and_then(|f| {
+                    build_person(id, PersonKind::Guardian, f, &country, &unit, &groups, None)
+                })
         };
         out.push(PersonRow {
             id,

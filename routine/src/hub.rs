@@ -685,6 +685,7 @@ pub async fn apply(
     .bind(intake)
     .execute(&mut *tx)
     .await?;
+    clear_progress(&mut tx).await?;
     let purpose = format!(
         "{} read: {} persons, {} marked, {} linked, {} new intake items, {} quarantined, {} lifted",
         if full { "full" } else { "changes" },
@@ -755,8 +756,8 @@ async fn insert_link(
         .await?;
     sqlx::query(
         "INSERT INTO hub_links (case_id, person_idx, person_sealed, person_dk_version, \
-         facts_sealed, facts_dk_version, marking, linked_at, fict_person_id, groups_json) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
+         facts_sealed, facts_dk_version, marking, linked_at, fict_person_id, groups_json, \
+         school_year) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
     )
     .bind(case.to_string())
     .bind(idx)
@@ -768,12 +769,47 @@ async fn insert_link(
     .bind(fmt_time(vault.now()))
     .bind(Uuid::new_v4().to_string())
     .bind(group_names(facts))
+    .bind(facts.school_year.map(i64::from))
     .execute(&mut *conn)
     .await?;
     // The targets put the fictitious pupil in the hub's groups from now on.
     crate::desired::touch_case(conn, case).await?;
     system_event(vault, conn, "hub.link", Some(*case), None).await?;
+    follow_unit(vault, conn, case, facts).await?;
     close_intake(vault, conn, idx).await
+}
+
+/// A linked case follows the hub's enrolment: when the hub enrols the pupil at a unit
+/// Fiktiv knows by code and the case is at another, the case moves to the hub's unit
+/// (its school staff take it over; the other unit's lose it), audited as `hub.unit`.
+/// The hub is where enrolment is decided; the school no longer types it. An ended case
+/// stays where it ended.
+async fn follow_unit(
+    vault: &Vault,
+    conn: &mut AnyConnection,
+    case: &CaseId,
+    facts: &HubFacts,
+) -> DomainResult<()> {
+    let Some(unit) = &facts.unit else {
+        return Ok(());
+    };
+    let elsewhere = sqlx::query(
+        "SELECT 1 AS x FROM cases WHERE case_id = $1 AND unit <> $2 AND state <> 'ended'",
+    )
+    .bind(case.to_string())
+    .bind(unit)
+    .fetch_optional(&mut *conn)
+    .await?
+    .is_some();
+    if elsewhere {
+        // As an accepted move: the old unit's label, drafts and open reveal requests go.
+        let groups: Vec<String> = facts.groups.iter().map(|(_, n)| n.clone()).collect();
+        crate::case_requests::move_case(conn, case, unit, &groups, &fmt_time(vault.now())).await?;
+        // The targets put the fictitious pupil at the new unit.
+        crate::desired::touch_case(conn, case).await?;
+        system_event(vault, conn, "hub.unit", Some(*case), None).await?;
+    }
+    Ok(())
 }
 
 /// Intake items whose pupil has an open case by now (opened after the item was made):
@@ -870,28 +906,34 @@ async fn seal_facts(
         .seal(conn, case, FACTS_FIELD, &facts_bytes(facts)?)
         .await?;
     let groups = group_names(facts);
-    let before: Option<String> =
-        sqlx::query("SELECT groups_json FROM hub_links WHERE case_id = $1")
-            .bind(case.to_string())
-            .fetch_optional(&mut *conn)
-            .await?
-            .map(|r| r.try_get("groups_json"))
-            .transpose()?;
+    let year = facts.school_year.map(i64::from);
+    let before = sqlx::query("SELECT groups_json, school_year FROM hub_links WHERE case_id = $1")
+        .bind(case.to_string())
+        .fetch_optional(&mut *conn)
+        .await?
+        .map(|r| {
+            Ok::<_, sqlx::Error>((
+                r.try_get::<String, _>("groups_json")?,
+                r.try_get::<Option<i64>, _>("school_year")?,
+            ))
+        })
+        .transpose()?;
     sqlx::query(
-        "UPDATE hub_links SET facts_sealed = $1, facts_dk_version = $2, groups_json = $3 \
-         WHERE case_id = $4",
+        "UPDATE hub_links SET facts_sealed = $1, facts_dk_version = $2, groups_json = $3, \
+         school_year = $5 WHERE case_id = $4",
     )
     .bind(sealed.bytes)
     .bind(i64::from(sealed.dk_version))
     .bind(&groups)
     .bind(case.to_string())
+    .bind(year)
     .execute(&mut *conn)
     .await?;
-    if before.as_deref() != Some(groups.as_str()) {
-        // The pupil changed groups in the hub: the targets follow.
+    if before != Some((groups, year)) {
+        // The pupil changed groups or school year in the hub: the targets follow.
         crate::desired::touch_case(conn, case).await?;
     }
-    Ok(())
+    follow_unit(vault, conn, case, facts).await
 }
 
 async fn case_of_link(conn: &mut AnyConnection, idx: &str) -> DomainResult<Option<CaseId>> {
@@ -1042,6 +1084,7 @@ pub async fn record_failure(vault: &Vault, code: &str) -> DomainResult<()> {
     .bind(code)
     .execute(&mut *tx)
     .await?;
+    clear_progress(&mut tx).await?;
     vault
         .audit(
             &mut tx,
@@ -1072,19 +1115,107 @@ pub struct HubStatus {
     pub marked: i64,
     pub linked: i64,
     pub intake: i64,
+    /// The read running now, if one is (on any instance).
+    pub running: Option<ReadProgress>,
+}
+
+/// How far the read running now has come.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
+pub struct ReadProgress {
+    /// When the read started (RFC 3339).
+    pub since: String,
+    /// A full read (else a read of changes).
+    pub full: bool,
+    /// What it does now: the resource it reads (`organisations`, `persons`, `groups`,
+    /// `duties`, `activities`, `deletedEntities`) or `applying` (storing what it read).
+    pub stage: String,
+    /// Pages and items read of that resource so far.
+    pub pages: i64,
+    pub items: i64,
+    /// When the reading instance last wrote this (RFC 3339).
+    pub seen_at: String,
+}
+
+/// A running read's progress older than this is of a read that was cut off (a restart):
+/// not shown as running. The reading instance writes it about once a second.
+pub const PROGRESS_STALE: chrono::TimeDelta = chrono::TimeDelta::minutes(2);
+
+/// Records how far the running read has come (`stage`: the resource, or `applying`).
+pub async fn record_progress(
+    vault: &Vault,
+    since: DateTime<Utc>,
+    full: bool,
+    stage: &str,
+    pages: usize,
+    items: usize,
+) -> DomainResult<()> {
+    let mut tx = vault.db().begin_write().await?;
+    sqlx::query(
+        "INSERT INTO hub_state (id, running_since, running_full, running_resource, \
+         running_pages, running_items, running_seen_at) VALUES (1, $1, $2, $3, $4, $5, $6) \
+         ON CONFLICT (id) DO UPDATE SET running_since = excluded.running_since, \
+         running_full = excluded.running_full, running_resource = excluded.running_resource, \
+         running_pages = excluded.running_pages, running_items = excluded.running_items, \
+         running_seen_at = excluded.running_seen_at",
+    )
+    .bind(fmt_time(since))
+    .bind(i64::from(full))
+    .bind(stage)
+    .bind(i64::try_from(pages).unwrap_or(i64::MAX))
+    .bind(i64::try_from(items).unwrap_or(i64::MAX))
+    .bind(fmt_time(vault.now()))
+    .execute(&mut *tx)
+    .await?;
+    tx.commit().await?;
+    Ok(())
+}
+
+/// No read runs any more (after a failed one; a good one clears it as it is applied).
+async fn clear_progress(conn: &mut AnyConnection) -> DomainResult<()> {
+    sqlx::query(
+        "UPDATE hub_state SET running_since = NULL, running_full = NULL, running_resource = NULL, \
+         running_pages = NULL, running_items = NULL, running_seen_at = NULL WHERE id = 1",
+    )
+    .execute(&mut *conn)
+    .await?;
+    Ok(())
 }
 
 pub async fn status(vault: &Vault) -> DomainResult<HubStatus> {
     let row = sqlx::query(
         "SELECT last_good_at, last_try_at, last_error, changes_after, persons, marked, linked, \
-         intake FROM hub_state WHERE id = 1",
+         intake, running_since, running_full, running_resource, running_pages, running_items, \
+         running_seen_at FROM hub_state WHERE id = 1",
     )
     .fetch_optional(vault.db().pool())
     .await?;
     let Some(r) = row else {
         return Ok(HubStatus::default());
     };
+    let seen: Option<String> = r.try_get("running_seen_at")?;
+    let fresh = seen
+        .as_deref()
+        .and_then(|t| DateTime::parse_from_rfc3339(t).ok())
+        .is_some_and(|t| vault.now() - t.with_timezone(&Utc) <= PROGRESS_STALE);
+    let running = match (
+        r.try_get::<Option<String>, _>("running_since")?,
+        seen,
+        fresh,
+    ) {
+        (Some(since), Some(seen_at), true) => Some(ReadProgress {
+            since,
+            full: r.try_get::<Option<i64>, _>("running_full")? == Some(1),
+            stage: r
+                .try_get::<Option<String>, _>("running_resource")?
+                .unwrap_or_default(),
+            pages: r.try_get::<Option<i64>, _>("running_pages")?.unwrap_or(0),
+            items: r.try_get::<Option<i64>, _>("running_items")?.unwrap_or(0),
+            seen_at,
+        }),
+        _ => None,
+    };
     Ok(HubStatus {
+        running,
         last_good_at: r.try_get("last_good_at")?,
         last_try_at: r.try_get("last_try_at")?,
         last_error: r.try_get("last_error")?,

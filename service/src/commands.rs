@@ -383,6 +383,17 @@ async fn hub_command(ctx: &Context, command: crate::cli::HubCommand) -> anyhow::
                 s.linked,
                 s.intake
             ));
+            if let Some(r) = &s.running {
+                println_out(&format!(
+                    "running: {} read since {}, {}: {} pages, {} items (as of {})",
+                    if r.full { "full" } else { "changes" },
+                    r.since,
+                    r.stage,
+                    r.pages,
+                    r.items,
+                    r.seen_at
+                ));
+            }
             Ok(0)
         }
         HubCommand::Secret => {

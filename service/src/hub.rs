@@ -84,7 +84,23 @@ pub async fn read_now(
                 .and_then(|t| chrono::DateTime::parse_from_rfc3339(&t).ok())
                 .map(|t| t.with_timezone(&chrono::Utc))
         };
-        let snap = reader.read(since, progress).await?;
+        let full = since.is_none();
+        // The progress is written to the store (about once a second, by a task of its
+        // own) so that every instance's status shows it; the caller's sink (the CLI's
+        // lines) gets every step.
+        let (tell, seen) = tokio::sync::watch::channel(None::<Progress>);
+        let writer = tokio::spawn(write_progress(ctx.vault.clone(), started, full, seen));
+        let mut both = |p: Progress| {
+            tell.send_replace(Some(p));
+            progress(p);
+        };
+        let read = reader.read(since, &mut both).await;
+        drop(tell);
+        // The writer ends once the sender is gone: its last write is done before the
+        // read is applied (which clears the progress in its transaction).
+        let _ = writer.await;
+        let snap = read?;
+        hub::record_progress(&ctx.vault, started, full, "applying", 0, snap.persons.len()).await?;
         Ok::<_, ReadError>(
             hub::apply(
                 &ctx.vault,
@@ -104,6 +120,34 @@ pub async fn read_now(
         }
     }
     result
+}
+
+/// Writes the latest progress of a read to the store until the read ends (its sender
+/// is dropped): at once, then at most about once a second. A failed write is logged and
+/// the read goes on (progress is for the eye; the read's result is what counts).
+async fn write_progress(
+    vault: fiktiv_vault::Vault,
+    started: chrono::DateTime<chrono::Utc>,
+    full: bool,
+    mut seen: tokio::sync::watch::Receiver<Option<Progress>>,
+) {
+    let first = hub::record_progress(&vault, started, full, "organisations", 0, 0).await;
+    if let Err(e) = first {
+        tracing::warn!(error = %e, "the progress of a hub read could not be recorded");
+    }
+    while seen.changed().await.is_ok() {
+        let latest = *seen.borrow_and_update();
+        if let Some(p) = latest {
+            let stage = p.resource.path().trim_start_matches('/');
+            if let Err(e) =
+                hub::record_progress(&vault, started, full, stage, p.pages, p.items).await
+            {
+                tracing::warn!(error = %e, "the progress of a hub read could not be recorded");
+            }
+        }
+        // At most about one write a second: pages come faster than anyone reads them.
+        tokio::time::sleep(std::time::Duration::from_secs(1)).await;
+    }
 }
 
 /// Runs a read if one is due and this instance claims it: a full read first, else a

@@ -136,6 +136,8 @@ struct HubState {
     records: Vec<Record>,
     tokens: Vec<String>,
     requests: u64,
+    /// Resources whose answers wait until released ([`TestHub::hold`]).
+    held: std::collections::HashSet<String>,
 }
 
 /// 2026-08-01T00:00:00Z, the start of the hub's clock.
@@ -486,6 +488,8 @@ pub struct TestHub {
     marked: Vec<MarkedPupil>,
     stop: Option<tokio::sync::oneshot::Sender<()>>,
     thread: Option<std::thread::JoinHandle<()>>,
+    /// With [`TestHub::start_tls`]: the throw-away CA and certificates (removed on drop).
+    tls: Option<(tempfile::TempDir, PathBuf)>,
 }
 
 impl std::fmt::Debug for TestHub {
@@ -505,6 +509,59 @@ impl Drop for TestHub {
     }
 }
 
+/// A TLS acceptor with the server certificate and key (PEM) `make_certificates` wrote.
+fn tls_acceptor(
+    cert: &std::path::Path,
+    key: &std::path::Path,
+) -> anyhow::Result<tokio_rustls::TlsAcceptor> {
+    use rustls_pki_types::pem::PemObject;
+    use rustls_pki_types::{CertificateDer, PrivateKeyDer};
+    let certs = CertificateDer::pem_file_iter(cert)
+        .context("reading the hub's certificate")?
+        .collect::<Result<Vec<_>, _>>()
+        .context("reading the hub's certificate")?;
+    let key = PrivateKeyDer::from_pem_file(key).context("reading the hub's key")?;
+    let provider = Arc::new(tokio_rustls::rustls::crypto::ring::default_provider());
+    let config = tokio_rustls::rustls::ServerConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .context("TLS versions")?
+        .with_no_client_auth()
+        .with_single_cert(certs, key)
+        .context("the hub's certificate and key")?;
+    Ok(tokio_rustls::TlsAcceptor::from(Arc::new(config)))
+}
+
+/// Serves `app` over TLS until `stop`: each connection's handshake, then HTTP/1.1 or 2.
+async fn serve_tls(
+    listener: tokio::net::TcpListener,
+    acceptor: tokio_rustls::TlsAcceptor,
+    app: Router,
+    mut stop: tokio::sync::oneshot::Receiver<()>,
+) {
+    loop {
+        let (tcp, _) = tokio::select! {
+            _ = &mut stop => return,
+            accepted = listener.accept() => match accepted {
+                Ok(a) => a,
+                Err(_) => continue,
+            },
+        };
+        let acceptor = acceptor.clone();
+        let app = app.clone();
+        tokio::spawn(async move {
+            // A client that refuses the certificate ends its handshake: nothing served.
+            let Ok(tls) = acceptor.accept(tcp).await else {
+                return;
+            };
+            let service = hyper_util::service::TowerToHyperService::new(app);
+            let _ =
+                hyper_util::server::conn::auto::Builder::new(hyper_util::rt::TokioExecutor::new())
+                    .serve_connection(hyper_util::rt::TokioIo::new(tls), service)
+                    .await;
+        });
+    }
+}
+
 fn random_secret() -> String {
     uuid::Uuid::new_v4().simple().to_string()
 }
@@ -513,6 +570,24 @@ impl TestHub {
     /// A hub serving a municipality of about `persons` persons (pupils, guardians,
     /// teachers), the same for the same `seed`.
     pub fn start(persons: usize, seed_value: u64) -> anyhow::Result<Self> {
+        Self::start_with(persons, seed_value, false)
+    }
+
+    /// The same hub over HTTPS only, with a certificate for `localhost` and 127.0.0.1
+    /// issued by a throw-away CA ([`TestHub::ca_file`]), made with `openssl`.
+    pub fn start_tls(persons: usize, seed_value: u64) -> anyhow::Result<Self> {
+        Self::start_with(persons, seed_value, true)
+    }
+
+    fn start_with(persons: usize, seed_value: u64, tls: bool) -> anyhow::Result<Self> {
+        let tls = if tls {
+            let dir = tempfile::tempdir().context("a folder for the hub's certificates")?;
+            let files = crate::slapd::make_certificates(dir.path())?;
+            let acceptor = tls_acceptor(&files.cert, &files.key)?;
+            Some((dir, files.ca, acceptor))
+        } else {
+            None
+        };
         let seeded = seed(persons, seed_value);
         let token = random_secret();
         let client_secret = random_secret();
@@ -532,6 +607,7 @@ impl TestHub {
             .route("/oauth/token", post(token_endpoint))
             .route(&format!("{HUB_BASE_PATH}/{{resource}}"), get(list))
             .with_state((Arc::clone(&state), client_secret.clone()));
+        let acceptor = tls.as_ref().map(|(_, _, a)| a.clone());
         let thread = std::thread::Builder::new()
             .name("fiktiv-test-hub".to_owned())
             .spawn(move || {
@@ -555,11 +631,16 @@ impl TestHub {
                         }
                     };
                     let _ = ready_tx.send(Ok(()));
-                    let _ = axum::serve(listener, app)
-                        .with_graceful_shutdown(async {
-                            let _ = stop_rx.await;
-                        })
-                        .await;
+                    match acceptor {
+                        None => {
+                            let _ = axum::serve(listener, app)
+                                .with_graceful_shutdown(async {
+                                    let _ = stop_rx.await;
+                                })
+                                .await;
+                        }
+                        Some(acceptor) => serve_tls(listener, acceptor, app, stop_rx).await,
+                    }
                 });
             })
             .context("spawning the test hub's thread")?;
@@ -574,17 +655,32 @@ impl TestHub {
             marked: seeded.marked,
             stop: Some(stop_tx),
             thread: Some(thread),
+            tls: tls.map(|(dir, ca, _)| (dir, ca)),
         })
     }
 
-    /// The base URL Fiktiv is configured with: `http://127.0.0.1:PORT/v2.0`.
+    /// The base URL Fiktiv is configured with: `http://127.0.0.1:PORT/v2.0`, or
+    /// `https://localhost:PORT/v2.0` for a hub started with [`TestHub::start_tls`].
     pub fn base_url(&self) -> String {
-        format!("http://{}{HUB_BASE_PATH}", self.addr)
+        format!("{}{HUB_BASE_PATH}", self.origin())
+    }
+
+    fn origin(&self) -> String {
+        match self.tls {
+            Some(_) => format!("https://localhost:{}", self.addr.port()),
+            None => format!("http://{}", self.addr),
+        }
+    }
+
+    /// The CA (PEM) that issued the certificate of a hub started with
+    /// [`TestHub::start_tls`].
+    pub fn ca_file(&self) -> Option<&std::path::Path> {
+        self.tls.as_ref().map(|(_, ca)| ca.as_path())
     }
 
     /// The client-credentials token endpoint.
     pub fn token_url(&self) -> String {
-        format!("http://{}/oauth/token", self.addr)
+        format!("{}/oauth/token", self.origin())
     }
 
     pub fn addr(&self) -> SocketAddr {
@@ -623,6 +719,16 @@ impl TestHub {
     /// Sets a fault on one resource (`persons`, `groups`, ...).
     pub fn set_fault(&self, resource: &str, fault: HubFault) {
         self.lock().faults.insert(resource.to_owned(), fault);
+    }
+
+    /// Holds every answer of `resource` (`groups`, ...) until [`TestHub::release`]: a
+    /// read waits there, in the middle.
+    pub fn hold(&self, resource: &str) {
+        self.lock().held.insert(resource.to_owned());
+    }
+
+    pub fn release(&self, resource: &str) {
+        self.lock().held.remove(resource);
     }
 
     pub fn clear_faults(&self) {
@@ -865,6 +971,18 @@ async fn list(
     headers: HeaderMap,
 ) -> Response {
     let raw = raw.unwrap_or_default();
+    // A held resource answers once released: the test sees a read in the middle.
+    loop {
+        let held = state
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .held
+            .contains(&resource);
+        if !held {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
     let mut s = state.lock().unwrap_or_else(|p| p.into_inner());
     s.requests += 1;
     let fault = s.faults.get(&resource).cloned();

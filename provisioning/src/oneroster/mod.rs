@@ -649,6 +649,13 @@ impl Target for OneRosterTarget {
             .filter(|a| **a != p.id)
             .map(PersonId::to_string)
             .collect();
+        // OneRoster's grade codes (CEDS): förskoleklass is kindergarten, the years
+        // two digits.
+        let grades = match (p.kind, p.grade) {
+            (PersonKind::Student, Some(0)) => "KG".to_owned(),
+            (PersonKind::Student, Some(y)) => format!("{y:02}"),
+            _ => String::new(),
+        };
         let mut rows = vec![
             (
                 USERS.to_string(),
@@ -661,6 +668,7 @@ impl Target for OneRosterTarget {
                     ("identifier", &identifier),
                     ("email", &email),
                     (AGENTS, &names::list(&agents)),
+                    ("grades", &grades),
                     ("primaryOrgSourcedId", unit),
                 ]),
             ),

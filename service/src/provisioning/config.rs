@@ -15,6 +15,7 @@ use fiktiv_provisioning::oneroster::{
     Collision, OneRosterConfig, OneRosterTarget, SchoolYear, DEFAULT_COLLISION_START,
 };
 use fiktiv_provisioning::scim::{ScimConfig, ScimTarget};
+use fiktiv_provisioning::ss12000_scan::{Ss12000ScanConfig, Ss12000ScanTarget};
 use fiktiv_provisioning::template::Template;
 use fiktiv_provisioning::{GroupId, Target, TargetName};
 use secrecy::SecretString;
@@ -192,6 +193,26 @@ pub struct ScimSettings {
     pub max_retry_after_secs: Option<u64>,
 }
 
+/// An SS 12000 API the leak scan reads (read only: no person is provisioned there):
+/// the school administration system, a tool that serves SS 12000 again, or Fiktiv's own
+/// feed.
+#[derive(Debug, Clone, Deserialize, Serialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Ss12000Settings {
+    pub name: String,
+    /// e.g. `https://sis.kommun.example/ss12000/v2`
+    pub base_url: String,
+    /// Write-only. Better: `FIKTIV_TARGET_<NAME>_TOKEN`.
+    #[serde(default, skip_serializing)]
+    #[schema(value_type = Option<String>, write_only)]
+    pub token: Option<Credential>,
+    /// Items asked for per page (`limit`, default 500, at most 10000).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub page_size: Option<u32>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub timeout_secs: Option<u64>,
+}
+
 /// The school year of a roster.
 #[derive(Debug, Clone, Deserialize, Serialize, ToSchema)]
 #[serde(deny_unknown_fields)]
@@ -249,6 +270,8 @@ pub enum TargetSpec {
     Ldap(Box<LdapSettings>),
     Scim(ScimSettings),
     Oneroster(OneRosterSettings),
+    /// Read by the leak scan only.
+    Ss12000(Ss12000Settings),
 }
 
 /// The longest reconciliation interval: one year.
@@ -361,7 +384,7 @@ fn env_name(target: &str, what: &str) -> String {
 pub fn env_credential(target: &str, kind: &str) -> Option<Credential> {
     let what = match kind {
         "ldap" => "PASSWORD",
-        "scim" => "TOKEN",
+        "scim" | "ss12000" => "TOKEN",
         _ => return None,
     };
     std::env::var(env_name(target, what))
@@ -409,6 +432,7 @@ impl TargetSpec {
             TargetSpec::Ldap(s) => &s.name,
             TargetSpec::Scim(s) => &s.name,
             TargetSpec::Oneroster(s) => &s.name,
+            TargetSpec::Ss12000(s) => &s.name,
         }
     }
 
@@ -417,6 +441,7 @@ impl TargetSpec {
             TargetSpec::Ldap(_) => "ldap",
             TargetSpec::Scim(_) => "scim",
             TargetSpec::Oneroster(_) => "oneroster",
+            TargetSpec::Ss12000(_) => "ss12000",
         }
     }
 
@@ -425,7 +450,14 @@ impl TargetSpec {
             TargetSpec::Ldap(s) => &s.platforms,
             TargetSpec::Scim(s) => &s.platforms,
             TargetSpec::Oneroster(s) => &s.platforms,
+            TargetSpec::Ss12000(_) => &[],
         }
+    }
+
+    /// A target the leak scan reads and nothing is written to: it receives no pupil and
+    /// stands for no platform.
+    pub fn scan_only(&self) -> bool {
+        matches!(self, TargetSpec::Ss12000(_))
     }
 
     /// The credential given in the file or request body, if any.
@@ -434,6 +466,7 @@ impl TargetSpec {
             TargetSpec::Ldap(s) => s.bind_password.as_ref(),
             TargetSpec::Scim(s) => s.token.as_ref(),
             TargetSpec::Oneroster(_) => None,
+            TargetSpec::Ss12000(s) => s.token.as_ref(),
         }
     }
 
@@ -444,6 +477,7 @@ impl TargetSpec {
             TargetSpec::Ldap(s) => s.bind_password = None,
             TargetSpec::Scim(s) => s.token = None,
             TargetSpec::Oneroster(_) => {}
+            TargetSpec::Ss12000(s) => s.token = None,
         }
         c
     }
@@ -505,6 +539,15 @@ impl TargetSpec {
                 }
                 if s.page_size.is_some_and(|p| !(1..=5000).contains(&p)) {
                     return Err("page_size must be 1 to 5000".into());
+                }
+            }
+            TargetSpec::Ss12000(s) => {
+                check_text("base_url", &s.base_url, 1024)?;
+                if s.base_url.trim().is_empty() {
+                    return Err("base_url is empty".into());
+                }
+                if s.page_size.is_some_and(|p| !(1..=10_000).contains(&p)) {
+                    return Err("page_size must be 1 to 10000".into());
                 }
             }
             TargetSpec::Oneroster(s) => {
@@ -623,6 +666,19 @@ impl TargetSpec {
                     cfg.max_retry_after = Duration::from_secs(r.min(600));
                 }
                 Ok(Arc::new(ScimTarget::new(cfg).map_err(|e| e.to_string())?))
+            }
+            TargetSpec::Ss12000(s) => {
+                let token = credential
+                    .map(Credential::secret)
+                    .ok_or("no bearer token (set FIKTIV_TARGET_<NAME>_TOKEN)")?;
+                let mut cfg = Ss12000ScanConfig::new(name, &s.base_url, token);
+                if let Some(p) = s.page_size {
+                    cfg.page_size = p;
+                }
+                cfg.timeout = timeout(s.timeout_secs);
+                Ok(Arc::new(
+                    Ss12000ScanTarget::new(cfg).map_err(|e| e.to_string())?,
+                ))
             }
             TargetSpec::Oneroster(s) => {
                 let dir = match &s.dir {

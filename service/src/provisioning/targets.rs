@@ -54,6 +54,9 @@ impl TargetEntry {
     /// it in `platforms` (case and surrounding space ignored)? A target with no
     /// `platforms` receives every pupil but stands for no platform but its own name.
     pub fn serves(&self, platform: &str) -> bool {
+        if self.spec.scan_only() {
+            return false;
+        }
         let p = platform.trim();
         self.name.as_str().eq_ignore_ascii_case(p)
             || self
@@ -63,7 +66,11 @@ impl TargetEntry {
                 .any(|m| m.trim().eq_ignore_ascii_case(p))
     }
 
+    /// A scan-only target (SS 12000) receives nobody.
     pub fn receives(&self, platforms: &[String]) -> bool {
+        if self.spec.scan_only() {
+            return false;
+        }
         let mine = self.spec.platforms();
         mine.is_empty()
             || platforms.iter().any(|p| {

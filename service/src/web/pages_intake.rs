@@ -23,7 +23,7 @@ use super::ui::{posted, see_other, signed_in, CsrfForm};
 use super::views::Base;
 use super::Web;
 use crate::http::AppState;
-use fiktiv_routine::hub::{self, IntakeItem, IntakePupil, UnitCount};
+use fiktiv_routine::hub::{self, HubStatus, IntakeItem, IntakePupil, UnitCount};
 
 #[derive(Template)]
 #[template(path = "intake.html")]
@@ -34,6 +34,31 @@ pub struct IntakePage {
     /// The central administrator's counts (empty for a school).
     pub counts: Vec<UnitCount>,
     pub central: bool,
+    /// Where the reads of the hub stand (for those who may see it).
+    pub hub: Option<HubStatus>,
+}
+
+impl IntakePage {
+    /// What the running read does now, in words.
+    pub fn stage_text(&self, stage: &str) -> &str {
+        self.base.t(match stage {
+            "organisations" => "intake.stage-organisations",
+            "persons" => "intake.stage-persons",
+            "groups" => "intake.stage-groups",
+            "duties" => "intake.stage-duties",
+            "activities" => "intake.stage-activities",
+            "deletedEntities" => "intake.stage-deleted",
+            _ => "intake.stage-applying",
+        })
+    }
+
+    /// How far the running read has come, in words.
+    pub fn progress_text(&self, pages: &i64, items: &i64) -> String {
+        super::labels::fill(
+            self.base.t("intake.hub-progress"),
+            &[("pages", &pages.to_string()), ("items", &items.to_string())],
+        )
+    }
 }
 
 #[derive(Template)]
@@ -53,18 +78,27 @@ pub async fn list(
     let c = ctx!(signed_in(&st, &web, &headers).await);
     let vault = &st.ctx.vault;
     if let Ok(permit) = c.municipality_permit(&st, Action::IntakeCounts) {
-        return match hub::intake_counts_permitted(vault, &permit).await {
-            Ok(counts) => html(
-                StatusCode::OK,
-                &IntakePage {
-                    base: c.base(&st, "intake.title", "/intake"),
-                    items: Vec::new(),
-                    counts,
-                    central: true,
-                },
-            ),
-            Err(e) => c.fail(&st, e, "/"),
+        let counts = match hub::intake_counts_permitted(vault, &permit).await {
+            Ok(counts) => counts,
+            Err(e) => return c.fail(&st, e, "/"),
         };
+        let hub = match c.municipality_permit(&st, Action::HubStatusRead) {
+            Ok(permit) => match hub::status_permitted(vault, &permit).await {
+                Ok(s) => Some(s),
+                Err(e) => return c.fail(&st, e, "/"),
+            },
+            Err(_) => None,
+        };
+        return html(
+            StatusCode::OK,
+            &IntakePage {
+                base: c.base(&st, "intake.title", "/intake"),
+                items: Vec::new(),
+                counts,
+                central: true,
+                hub,
+            },
+        );
     }
     let mut items = Vec::new();
     let mut allowed = false;
@@ -88,6 +122,7 @@ pub async fn list(
             items,
             counts: Vec::new(),
             central: false,
+            hub: None,
         },
     )
 }

@@ -186,6 +186,18 @@ impl Env {
             .unwrap()
     }
 
+    /// Audit events with this action.
+    pub async fn audit_count(&self, action: &str) -> i64 {
+        use sqlx::Row;
+        sqlx::query("SELECT COUNT(*) AS n FROM audit_events WHERE action = $1")
+            .bind(action)
+            .fetch_one(self.vault.db().pool())
+            .await
+            .unwrap()
+            .try_get("n")
+            .unwrap()
+    }
+
     /// Row counts of every routine table and the audit trail: "nothing stored" means
     /// this is unchanged.
     pub async fn snapshot(&self) -> Vec<i64> {

@@ -220,13 +220,7 @@ impl PEnv {
 
     /// Audit events with this action.
     pub async fn audit_count(&self, action: &str) -> i64 {
-        use sqlx::Row;
-        sqlx::query("SELECT COUNT(*) AS n FROM audit_events WHERE action = $1")
-            .bind(action)
-            .fetch_one(self.e.vault.db().pool())
-            .await
-            .unwrap()
-            .get("n")
+        self.e.audit_count(action).await
     }
 }
 

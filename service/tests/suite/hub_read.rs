@@ -90,6 +90,29 @@ async fn a_read_links_the_case_makes_intake_items_and_keeps_no_marked_person(
     assert_eq!(facts.unit.as_deref(), Some(p.unit_code.as_str()));
     assert_eq!(facts.school_year, Some(p.school_year));
     assert_eq!(facts.groups, p.groups);
+    // The case moved to the unit where the hub enrols the pupil (it was opened at
+    // another): audited, and the unit that opened it no longer sees it.
+    let path = format!("/api/v1/cases/{case}");
+    assert_eq!(e.audit_count("hub.unit").await, 1);
+    assert_eq!(
+        e.call("GET", &path, SCHOOL_A, None).await.0,
+        StatusCode::NOT_FOUND
+    );
+    let t = fiktiv_staff::tokens::create(
+        &e.vault,
+        "test",
+        "skola-p",
+        &[fiktiv_policies::Role::School],
+        std::slice::from_ref(&p.unit_code),
+        30,
+    )
+    .await
+    .unwrap();
+    e.tokens.insert("skola-p", t.secret.to_string());
+    assert_eq!(
+        e.call("GET", &path, "skola-p", None).await.0,
+        StatusCode::OK
+    );
 
     // Intake items per unit: the marked pupils without a case, each at its own unit.
     let mut want: std::collections::BTreeMap<String, i64> = Default::default();
@@ -273,9 +296,10 @@ async fn a_read_links_the_case_makes_intake_items_and_keeps_no_marked_person(
     // review; the case is not touched otherwise and the pupil stays out of the feed.
     let case_path = format!("/api/v1/cases/{case}");
     let view = e
-        .ok(StatusCode::OK, "GET", &case_path, SCHOOL_A, None)
+        .ok(StatusCode::OK, "GET", &case_path, "skola-p", None)
         .await;
     assert!(view["hub"]["marking_lifted_at"].is_null(), "{view}");
+    assert_eq!(view["unit"], p.unit_code.as_str());
     let since2: DateTime<Utc> = hub.now_stamp().parse().unwrap();
     hub.set_marking(&pupils[0].id, "Ingen").unwrap();
     let lifted = hub::apply(
@@ -289,7 +313,7 @@ async fn a_read_links_the_case_makes_intake_items_and_keeps_no_marked_person(
     .unwrap();
     assert_eq!(lifted.lifted, 1);
     let view = e
-        .ok(StatusCode::OK, "GET", &case_path, SCHOOL_A, None)
+        .ok(StatusCode::OK, "GET", &case_path, "skola-p", None)
         .await;
     assert!(view["hub"]["marking_lifted_at"].is_string(), "{view}");
     assert_eq!(view["state"], "open");
@@ -340,6 +364,37 @@ async fn the_service_reads_the_hub_on_demand_and_records_a_failed_read(
     assert!(status.last_good_at.is_some() && status.last_error.is_none());
     assert_eq!(status.intake as usize, hub.marked_pupils().len());
     let kept = e.count("hub_entities").await;
+
+    assert!(status.running.is_none());
+
+    // A read in the middle (the hub holds its groups): the status shows how far it has
+    // come, through the API; once it is done, nothing runs.
+    hub.hold("groups");
+    let ctx = e.ctx.clone();
+    let running = tokio::spawn(async move { fiktiv::hub::read_now(&ctx, true, &mut |_| {}).await });
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(300);
+    let seen = loop {
+        let s = e
+            .ok(StatusCode::OK, "GET", "/api/v1/hub/status", CENTRAL, None)
+            .await;
+        if s["running"]["stage"] == "persons"
+            && s["running"]["items"].as_u64() == Some(hub.count("persons") as u64)
+        {
+            break s;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the progress of the running read never showed: {s}"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    };
+    assert_eq!(seen["running"]["full"], true, "{seen}");
+    assert!(seen["running"]["pages"].as_u64().unwrap() >= (hub.count("persons") / 100) as u64);
+    hub.release("groups");
+    running.await.unwrap().unwrap();
+    let status = fiktiv_routine::hub::status(&e.vault).await.unwrap();
+    assert!(status.running.is_none(), "{status:?}");
+    assert_eq!(e.count("hub_entities").await, kept);
 
     // The hub goes down: the read fails with its code, recorded and audited; what was
     // kept stays as it was.
@@ -473,4 +528,67 @@ async fn a_case_is_opened_from_an_intake_item_through_the_api() {
         .marked_pupils()
         .iter()
         .any(|p| identity.to_string().contains(&p.civic_no)));
+}
+
+/// The hub over HTTPS with a certificate of the municipality's own CA: refused without
+/// `ca_file` (the public roots do not know it; nothing read, nothing kept), read with it,
+/// the OAuth token endpoint included.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_hub_is_read_over_tls_trusting_its_ca_file() {
+    let hub = TestHub::start_tls(300, 13).unwrap();
+    assert!(hub.base_url().starts_with("https://localhost:"));
+    let ca = hub.ca_file().unwrap().to_owned();
+    let config = |with_ca: bool, oauth: bool| {
+        let mut toml = format!(
+            "[ss12000]\nbase_url = \"{}\"\nread_every_minutes = 0\n",
+            hub.base_url()
+        );
+        if with_ca {
+            toml.push_str(&format!("ca_file = \"{}\"\n", ca.display()));
+        }
+        if oauth {
+            toml.push_str(&format!(
+                "auth = \"client-credentials\"\ntoken_url = \"{}\"\nclient_id = \"fiktiv\"\n",
+                hub.token_url()
+            ));
+        }
+        fiktiv::config::Config::parse(&toml, "hub.toml").unwrap()
+    };
+
+    let e = env_with(
+        fiktiv_tests::TestDatabase::sqlite().unwrap(),
+        at(2026, 9, 1),
+        config(false, false),
+    )
+    .await;
+    hub::set_secret(&e.vault, hub.token(), "test")
+        .await
+        .unwrap();
+    let err = fiktiv::hub::read_now(&e.ctx, true, &mut |_| {})
+        .await
+        .unwrap_err();
+    assert_eq!(err.code(), "hub.unreachable", "{err}");
+    assert_eq!(hub.requests(), 0, "a request got past the TLS handshake");
+    assert_eq!(e.count("hub_entities").await, 0);
+
+    for oauth in [false, true] {
+        let e = env_with(
+            fiktiv_tests::TestDatabase::sqlite().unwrap(),
+            at(2026, 9, 1),
+            config(true, oauth),
+        )
+        .await;
+        let secret = if oauth {
+            hub.client_secret()
+        } else {
+            hub.token()
+        };
+        hub::set_secret(&e.vault, secret, "test").await.unwrap();
+        let r = fiktiv::hub::read_now(&e.ctx, true, &mut |_| {})
+            .await
+            .unwrap();
+        assert_eq!(r.persons + r.marked, hub.count("persons"), "oauth {oauth}");
+        assert!(r.marked > 0);
+    }
+    hub.validate().unwrap();
 }
