@@ -86,6 +86,8 @@ struct Record {
     status: u16,
     body: String,
     during_fault: bool,
+    /// The request's JSON body (a `/lookup`), empty for a GET.
+    request: String,
 }
 
 /// One answer of any SS 12000 server, for [`validate_answers`]: `path` below the
@@ -97,6 +99,8 @@ pub struct Answer {
     pub query: String,
     pub status: u16,
     pub body: String,
+    /// The request's JSON body (a `/lookup`), empty for a GET.
+    pub request: String,
 }
 
 /// Validates answers of any SS 12000 server (Fiktiv's feed) against the official
@@ -111,6 +115,7 @@ pub fn validate_answers(answers: &[Answer]) -> anyhow::Result<usize> {
             status: a.status,
             body: a.body.clone(),
             during_fault: false,
+            request: a.request.clone(),
         })
         .collect();
     validate_records(&records)
@@ -847,7 +852,7 @@ fn validate_records(records: &[Record]) -> anyhow::Result<usize> {
     for r in records {
         out.push_str(&serde_json::to_string(&json!({
             "method": r.method, "path": r.path, "query": r.query,
-            "status": r.status, "body": r.body
+            "status": r.status, "body": r.body, "request": r.request
         }))?);
         out.push('\n');
     }
@@ -1007,6 +1012,7 @@ async fn list(
         status: status.as_u16(),
         body: body.clone(),
         during_fault: fault.is_some(),
+        request: String::new(),
     });
     drop(s);
     (status, [("content-type", "application/json")], body).into_response()

@@ -2,7 +2,8 @@
 
 Usage: validate.py SPEC.yaml RECORDS.jsonl
 
-Each line of RECORDS.jsonl is one answer: {"method", "path", "query", "status", "body"},
+Each line of RECORDS.jsonl is one answer: {"method", "path", "query", "status", "body",
+"request"} (the request's JSON body, empty for a GET),
 `path` below the specification's server (for example /v2.0/persons). Every answer is
 checked with openapi-core (response body, types, formats and enums), and every request
 that was answered with success (its parameters, their types and enums). Prints "checked N" and exits 0 when all follow the specification; otherwise
@@ -34,12 +35,15 @@ def main() -> int:
             args = ImmutableMultiDict(parse_qsl(r["query"], keep_blank_values=True))
             # The answer came with a bearer token (or was a 401); the header itself is
             # not recorded, so a stand-in satisfies the document's security scheme.
+            body = r.get("request") or None
             req = MockRequest(
                 SERVER,
                 r["method"],
                 r["path"],
                 args=args,
                 headers={"Authorization": "Bearer recorded"},
+                data=body.encode("utf-8") if body else None,
+                content_type="application/json",
             )
             resp = MockResponse(
                 r["body"].encode("utf-8"),

@@ -3,12 +3,14 @@
 //! [`fiktiv_routine::feed`], the answer in the specification's shapes (its `Error`
 //! body `{code, message}` on every refusal). docs/SS12000.md has what a consumer sees.
 
+use axum::body::Bytes;
 use axum::extract::{Path, RawQuery, State};
 use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
-use axum::routing::get;
+use axum::routing::{get, post};
 use axum::Router;
 use chrono::TimeDelta;
+use fiktiv_provisioning::guard::EgressGuard;
 use fiktiv_routine::feed::{self, Consumer, FeedError, FeedResource, ListQuery};
 use serde_json::json;
 
@@ -21,6 +23,7 @@ pub fn routes() -> Router<AppState> {
     Router::new()
         .route(&format!("{BASE}/deletedEntities"), get(deleted))
         .route(&format!("{BASE}/{{resource}}"), get(list))
+        .route(&format!("{BASE}/{{resource}}/lookup"), post(lookup))
         .route(&format!("{BASE}/{{resource}}/{{id}}"), get(one))
 }
 
@@ -106,30 +109,18 @@ async fn admit(st: &AppState, headers: &HeaderMap) -> Result<Consumer, Response>
     Ok(consumer)
 }
 
-/// The query of a list: what the feed supports; any other parameter is refused rather
-/// than ignored (a filter ignored would answer more than was asked).
-fn query(
-    raw: Option<&str>,
-    extra: &[&str],
-) -> Result<(ListQuery, Vec<(String, String)>), FeedError> {
+/// The query of a list: `limit`, `pageToken`, and the rest as the filter (checked, and
+/// anything the feed does not serve refused, by the routine).
+fn list_query(raw: Option<&str>) -> ListQuery {
     let mut q = ListQuery::default();
-    let mut rest = Vec::new();
     for (k, v) in url_pairs(raw.unwrap_or_default()) {
         match k.as_str() {
             "limit" => q.limit = Some(v),
             "pageToken" => q.page_token = Some(v),
-            "meta.modified.after" => q.modified_after = Some(v),
-            "expandReferenceNames" => {}
-            k if extra.contains(&k) => rest.push((k.to_owned(), v)),
-            _ => {
-                return Err(FeedError::BadRequest(
-                    "unsupported-parameter",
-                    "This feed supports limit, pageToken and meta.modified.after only.",
-                ))
-            }
+            _ => q.filter.push((k, v)),
         }
     }
-    Ok((q, rest))
+    q
 }
 
 fn url_pairs(raw: &str) -> Vec<(String, String)> {
@@ -138,31 +129,38 @@ fn url_pairs(raw: &str) -> Vec<(String, String)> {
         .collect()
 }
 
+/// The resource of the path, the consumer admitted and the egress guard: what every
+/// read of a resource starts with.
+async fn admitted(
+    st: &AppState,
+    headers: &HeaderMap,
+    resource: &str,
+) -> Result<(FeedResource, Consumer, EgressGuard), Response> {
+    let Some(resource) = FeedResource::parse(resource) else {
+        return Err(error(
+            StatusCode::NOT_FOUND,
+            "not-found",
+            "No such resource in this feed.",
+        ));
+    };
+    let consumer = admit(st, headers).await?;
+    let guard = crate::provisioning::targets::egress_guard(&st.ctx.vault)
+        .await
+        .map_err(|e| from_feed(e.into()))?;
+    Ok((resource, consumer, guard))
+}
+
 async fn list(
     State(st): State<AppState>,
     Path(resource): Path<String>,
     RawQuery(raw): RawQuery,
     headers: HeaderMap,
 ) -> Response {
-    let Some(resource) = FeedResource::parse(&resource) else {
-        return error(
-            StatusCode::NOT_FOUND,
-            "not-found",
-            "No such resource in this feed.",
-        );
-    };
-    let consumer = match admit(&st, &headers).await {
-        Ok(c) => c,
+    let (resource, consumer, guard) = match admitted(&st, &headers, &resource).await {
+        Ok(a) => a,
         Err(r) => return r,
     };
-    let (q, _) = match query(raw.as_deref(), &[]) {
-        Ok(q) => q,
-        Err(e) => return from_feed(e),
-    };
-    let guard = match crate::provisioning::targets::egress_guard(&st.ctx.vault).await {
-        Ok(g) => g,
-        Err(e) => return from_feed(e.into()),
-    };
+    let q = list_query(raw.as_deref());
     match feed::list(&st.ctx.vault, &guard, &consumer, resource, &q).await {
         Ok(a) => ok(a.0),
         Err(e) => from_feed(e),
@@ -172,24 +170,64 @@ async fn list(
 async fn one(
     State(st): State<AppState>,
     Path((resource, id)): Path<(String, String)>,
+    RawQuery(raw): RawQuery,
     headers: HeaderMap,
 ) -> Response {
-    let Some(resource) = FeedResource::parse(&resource) else {
-        return error(
-            StatusCode::NOT_FOUND,
-            "not-found",
-            "No such resource in this feed.",
-        );
-    };
-    let consumer = match admit(&st, &headers).await {
-        Ok(c) => c,
+    let (resource, consumer, guard) = match admitted(&st, &headers, &resource).await {
+        Ok(a) => a,
         Err(r) => return r,
     };
-    let guard = match crate::provisioning::targets::egress_guard(&st.ctx.vault).await {
-        Ok(g) => g,
-        Err(e) => return from_feed(e.into()),
-    };
+    if let Err(e) = only_reference_names(raw.as_deref()) {
+        return from_feed(e);
+    }
     match feed::one(&st.ctx.vault, &guard, &consumer, resource, &id).await {
+        Ok(a) => ok(a.0),
+        Err(e) => from_feed(e),
+    }
+}
+
+/// The parameters of one entity and of a lookup: `expandReferenceNames` only (answered
+/// without the names); `expand` and anything else refused rather than ignored.
+fn only_reference_names(raw: Option<&str>) -> Result<(), FeedError> {
+    for (k, _) in url_pairs(raw.unwrap_or_default()) {
+        if k != "expandReferenceNames" {
+            return Err(FeedError::BadRequest(
+                "unsupported-parameter",
+                "This parameter is not supported by this feed for this resource (see the feed's documentation); it is refused rather than ignored.",
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// The largest lookup body read.
+const MAX_LOOKUP_BODY: usize = 256 * 1024;
+
+async fn lookup(
+    State(st): State<AppState>,
+    Path(resource): Path<String>,
+    RawQuery(raw): RawQuery,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let (resource, consumer, guard) = match admitted(&st, &headers, &resource).await {
+        Ok(a) => a,
+        Err(r) => return r,
+    };
+    if let Err(e) = only_reference_names(raw.as_deref()) {
+        return from_feed(e);
+    }
+    let parsed = (body.len() <= MAX_LOOKUP_BODY)
+        .then(|| serde_json::from_slice::<serde_json::Value>(&body).ok())
+        .flatten();
+    let Some(body) = parsed else {
+        return error(
+            StatusCode::BAD_REQUEST,
+            "invalid-body",
+            "The body is not a lookup of this resource (JSON, at most 256 KiB).",
+        );
+    };
+    match feed::lookup(&st.ctx.vault, &guard, &consumer, resource, &body).await {
         Ok(a) => ok(a.0),
         Err(e) => from_feed(e),
     }
@@ -204,10 +242,21 @@ async fn deleted(
         Ok(c) => c,
         Err(r) => return r,
     };
-    let (q, rest) = match query(raw.as_deref(), &["after", "entities"]) {
-        Ok(q) => q,
-        Err(e) => return from_feed(e),
-    };
+    let mut q = ListQuery::default();
+    let mut rest = Vec::new();
+    for (k, v) in url_pairs(raw.as_deref().unwrap_or_default()) {
+        match k.as_str() {
+            "limit" => q.limit = Some(v),
+            "pageToken" => q.page_token = Some(v),
+            "after" | "entities" => rest.push((k, v)),
+            _ => {
+                return from_feed(FeedError::BadRequest(
+                    "unsupported-parameter",
+                    "/deletedEntities takes after, entities, limit and pageToken.",
+                ))
+            }
+        }
+    }
     let after = rest
         .iter()
         .find(|(k, _)| k == "after")

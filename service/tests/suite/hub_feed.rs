@@ -64,8 +64,62 @@ impl Feed<'_> {
             query: query.to_owned(),
             status: status.as_u16(),
             body: body.clone(),
+            request: String::new(),
         });
         (status, serde_json::from_str(&body).unwrap())
+    }
+
+    /// A `POST …/lookup` with a JSON body (recorded with its body for the validator).
+    async fn post(&self, token: &str, path: &str, body: &Value) -> (StatusCode, Value) {
+        let req = Request::builder()
+            .method("POST")
+            .uri(format!("/ss12000/v2{path}"))
+            .header("authorization", format!("Bearer {token}"))
+            .header("content-type", "application/json")
+            .body(Body::from(body.to_string()))
+            .unwrap();
+        let resp = self.e.app.clone().oneshot(req).await.unwrap();
+        let status = resp.status();
+        let text = String::from_utf8(
+            resp.into_body()
+                .collect()
+                .await
+                .unwrap()
+                .to_bytes()
+                .to_vec(),
+        )
+        .unwrap();
+        self.answers.lock().unwrap().push(Answer {
+            method: "post",
+            path: format!("/v2.0{path}"),
+            query: String::new(),
+            status: status.as_u16(),
+            body: text.clone(),
+            request: body.to_string(),
+        });
+        (status, serde_json::from_str(&text).unwrap())
+    }
+
+    /// The ids of a filtered list, followed page by page with the page token alone.
+    async fn ids(&self, token: &str, path: &str, query: &str, limit: usize) -> HashSet<String> {
+        let mut out = HashSet::new();
+        let mut q = format!("{path}?{query}&limit={limit}");
+        loop {
+            let (s, v) = self.get(Some(token), &q).await;
+            assert_eq!(s, StatusCode::OK, "{q}: {v}");
+            let data = v["data"].as_array().unwrap();
+            assert!(data.len() <= limit);
+            for x in data {
+                assert!(
+                    out.insert(x["id"].as_str().unwrap().to_owned()),
+                    "{q}: an id twice"
+                );
+            }
+            match v["pageToken"].as_str() {
+                Some(t) => q = format!("{path}?limit={limit}&pageToken={t}"),
+                None => return out,
+            }
+        }
     }
 
     /// Every item of a list, page by page (`limit` per page).
@@ -321,7 +375,7 @@ async fn the_feed_serves_the_fictitious_pupil_only(db: fiktiv_tests::TestDatabas
         ),
         (
             Some(all.as_str()),
-            "/persons?nameContains=Vera",
+            "/persons?sortkey=GivenNameAsc",
             StatusCode::BAD_REQUEST,
         ),
         (
@@ -545,4 +599,314 @@ async fn the_feed_passes_prism_in_proxy_mode() {
         "Prism did not report an answer with wrong types: {}",
         r.text()
     );
+}
+
+fn ids_of<'a>(items: impl IntoIterator<Item = &'a Value>) -> HashSet<String> {
+    items
+        .into_iter()
+        .map(|x| x["id"].as_str().unwrap().to_owned())
+        .collect()
+}
+
+/// The specification's filters and `/lookup` answer exactly what the consumer is served
+/// (computed here from the whole lists): the fictitious pupil is found by its
+/// fictitious name, number and the hub's relations; the real pupil by nothing; a filter
+/// on a field the consumer is refused finds nothing; a filtered list pages with the
+/// token alone; what the feed does not serve is refused. Every request and answer
+/// follows the specification (openapi-core).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn filters_and_lookups_answer_what_is_served() {
+    let hub = TestHub::start(800, 37).unwrap();
+    let config = fiktiv::config::Config::parse(
+        &format!(
+            "[ss12000]\nbase_url = \"{}\"\npage_size = 200\nread_every_minutes = 0\n",
+            hub.base_url()
+        ),
+        "hub.toml",
+    )
+    .unwrap();
+    let e = env_with(
+        fiktiv_tests::TestDatabase::sqlite().unwrap(),
+        at(2026, 9, 1),
+        config,
+    )
+    .await;
+    fiktiv_routine::hub::set_secret(&e.vault, hub.token(), "test")
+        .await
+        .unwrap();
+    let p = hub.marked_pupils()[0].clone();
+    e.walk()
+        .fictitious("Vera", "Dalström", &format!("{}-04-12", &p.birth_date[..4]))
+        .registered(json!({"country": "se", "personal_number": p.civic_no,
+                           "first_name": p.given_name, "last_name": p.family_name,
+                           "birth_date": p.birth_date}))
+        .await;
+    fiktiv::hub::read_now(&e.ctx, true, &mut |_| {})
+        .await
+        .unwrap();
+    let all = fiktiv_routine::feed::add_consumer(&e.vault, "lms", &FeedResource::ALL, &[], "test")
+        .await
+        .unwrap();
+    let feed = Feed {
+        e: &e,
+        answers: Default::default(),
+    };
+    let persons = feed.all(&all, "persons", 500).await;
+    let groups = feed.all(&all, "groups", 500).await;
+    let orgs = feed.all(&all, "organisations", 500).await;
+    let duties = feed.all(&all, "duties", 500).await;
+    let activities = feed.all(&all, "activities", 500).await;
+    let fict = persons
+        .iter()
+        .find(|x| x["givenName"] == "Vera" && x["familyName"] == "Dalström")
+        .unwrap()
+        .clone();
+    let fict_id = fict["id"].as_str().unwrap().to_owned();
+    let fict_no = fict["civicNo"]["value"].as_str().unwrap().to_owned();
+    let unit = fict["enrolments"][0]["enroledAt"]["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let one = |id: &str| HashSet::from([id.to_owned()]);
+
+    // Names, numbers: the fictitious pupil by its own, the real pupil by nothing.
+    assert_eq!(
+        feed.ids(
+            &all,
+            "/persons",
+            "nameContains=vERA&nameContains=dalstr",
+            50
+        )
+        .await,
+        one(&fict_id)
+    );
+    assert_eq!(
+        feed.ids(&all, "/persons", &format!("civicNo={fict_no}"), 50)
+            .await,
+        one(&fict_id)
+    );
+    for q in [
+        format!("civicNo={}", p.civic_no),
+        format!(
+            "nameContains={}&nameContains={}",
+            p.given_name, p.family_name
+        ),
+    ] {
+        assert!(feed.ids(&all, "/persons", &q, 50).await.is_empty(), "{q}");
+    }
+
+    // Relations: enrolled at the pupil's unit, with small pages followed by token alone.
+    let enrolled = ids_of(persons.iter().filter(|x| {
+        x["enrolments"]
+            .as_array()
+            .is_some_and(|a| a.iter().any(|en| en["enroledAt"]["id"] == unit.as_str()))
+    }));
+    assert!(enrolled.contains(&fict_id) && enrolled.len() > 3);
+    let q = format!("relationship.organisation={unit}&relationship.entity.type=enrolment");
+    assert_eq!(feed.ids(&all, "/persons", &q, 3).await, enrolled);
+    // Any relation to the unit: enrolled, on duty there, or a member of its groups.
+    let unit_groups: Vec<&Value> = groups
+        .iter()
+        .filter(|g| g["organisation"]["id"] == unit.as_str())
+        .collect();
+    let mut related = enrolled.clone();
+    related.extend(
+        duties
+            .iter()
+            .filter(|d| d["dutyAt"]["id"] == unit.as_str())
+            .map(|d| d["person"]["id"].as_str().unwrap().to_owned()),
+    );
+    for g in &unit_groups {
+        for m in g["groupMemberships"].as_array().into_iter().flatten() {
+            related.insert(m["person"]["id"].as_str().unwrap().to_owned());
+        }
+    }
+    // ... and the guardians of pupils enrolled there.
+    for x in &persons {
+        if enrolled.contains(x["id"].as_str().unwrap()) {
+            for r in x["responsibles"].as_array().into_iter().flatten() {
+                related.insert(r["person"]["id"].as_str().unwrap().to_owned());
+            }
+        }
+    }
+    assert_eq!(
+        feed.ids(
+            &all,
+            "/persons",
+            &format!("relationship.organisation={unit}"),
+            40
+        )
+        .await,
+        related
+    );
+
+    // Groups, duties, activities.
+    let classes = ids_of(
+        unit_groups
+            .iter()
+            .copied()
+            .filter(|g| g["groupType"] == "Klass"),
+    );
+    assert!(!classes.is_empty());
+    assert_eq!(
+        feed.ids(
+            &all,
+            "/groups",
+            &format!("organisation={unit}&groupType=Klass"),
+            50
+        )
+        .await,
+        classes
+    );
+    let owner = orgs
+        .iter()
+        .find(|o| o["organisationType"] == "Huvudman")
+        .unwrap()["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    // Every unit is under the owner: duties "at the owner or under it" are all duties.
+    assert_eq!(
+        feed.ids(&all, "/duties", &format!("organisation={owner}"), 100)
+            .await,
+        ids_of(&duties)
+    );
+    assert_eq!(
+        feed.ids(&all, "/duties", "dutyRole=L%C3%A4rare", 100).await,
+        ids_of(duties.iter().filter(|d| d["dutyRole"] == "Lärare"))
+    );
+    let fict_groups: HashSet<String> = groups
+        .iter()
+        .filter(|g| {
+            g["groupMemberships"]
+                .as_array()
+                .is_some_and(|m| m.iter().any(|m| m["person"]["id"] == fict_id.as_str()))
+        })
+        .map(|g| g["id"].as_str().unwrap().to_owned())
+        .collect();
+    assert!(!fict_groups.is_empty());
+    let with_pupil = ids_of(activities.iter().filter(|a| {
+        a["groups"].as_array().is_some_and(|gs| {
+            gs.iter()
+                .any(|g| fict_groups.contains(g["id"].as_str().unwrap()))
+        })
+    }));
+    assert_eq!(
+        feed.ids(&all, "/activities", &format!("member={fict_id}"), 20)
+            .await,
+        with_pupil
+    );
+    let school = orgs.iter().find(|o| o["id"] == unit.as_str()).unwrap();
+    let code = school["schoolUnitCode"].as_str().unwrap();
+    assert_eq!(
+        feed.ids(
+            &all,
+            "/organisations",
+            &format!("schoolUnitCode={code}&type=Skolenhet"),
+            10
+        )
+        .await,
+        one(&unit)
+    );
+
+    // Lookups: the fictitious pupil by id and by its number, an ordinary person by id;
+    // the real pupil's number finds nothing.
+    let other = persons
+        .iter()
+        .find(|x| x["id"] != fict_id.as_str())
+        .unwrap()["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let (s, v) = feed
+        .post(
+            &all,
+            "/persons/lookup",
+            &json!({"ids": [other], "civicNos": [fict_no, p.civic_no]}),
+        )
+        .await;
+    assert_eq!(s, StatusCode::OK, "{v}");
+    assert_eq!(
+        ids_of(v.as_array().unwrap()),
+        HashSet::from([fict_id.clone(), other.clone()])
+    );
+    assert!(!v.to_string().contains(&p.civic_no) && !v.to_string().contains(&p.family_name));
+    let (s, v) = feed
+        .post(
+            &all,
+            "/organisations/lookup",
+            &json!({"schoolUnitCodes": [code]}),
+        )
+        .await;
+    assert_eq!(
+        (s, ids_of(v.as_array().unwrap())),
+        (StatusCode::OK, one(&unit))
+    );
+    let (s, v) = feed
+        .post(&all, "/activities/lookup", &json!({"members": [fict_id]}))
+        .await;
+    assert_eq!(
+        (s, ids_of(v.as_array().unwrap())),
+        (StatusCode::OK, with_pupil)
+    );
+
+    // A consumer refused civicNo finds no one by a number, and may not look up groups.
+    let narrow = fiktiv_routine::feed::add_consumer(
+        &e.vault,
+        "bibliotek",
+        &[FeedResource::Persons],
+        &["civicNo".to_owned()],
+        "test",
+    )
+    .await
+    .unwrap();
+    assert!(feed
+        .ids(&narrow, "/persons", &format!("civicNo={fict_no}"), 50)
+        .await
+        .is_empty());
+    let (s, v) = feed
+        .post(&narrow, "/persons/lookup", &json!({"civicNos": [fict_no]}))
+        .await;
+    assert_eq!(
+        (s, v.as_array().unwrap().len()),
+        (StatusCode::OK, 0)
+    );
+    let (s, _) = feed
+        .post(&narrow, "/groups/lookup", &json!({"ids": []}))
+        .await;
+    assert_eq!(s, StatusCode::FORBIDDEN);
+
+    // Refused rather than ignored, in the specification's error shape.
+    let (_, first) = feed
+        .get(
+            Some(&all),
+            &format!("/persons?relationship.organisation={unit}&limit=2"),
+        )
+        .await;
+    let token = first["pageToken"].as_str().unwrap().to_owned();
+    for q in [
+        "/persons?sortkey=GivenNameAsc".to_owned(),
+        "/persons?expand=duties".to_owned(),
+        "/persons?relationship.entity.type=placement.child".to_owned(),
+        "/groups?groupType=Skolhus".to_owned(),
+        "/duties?organisation=not-an-id".to_owned(),
+        format!("/persons?pageToken={token}&nameContains=a"),
+        "/persons?pageToken=fnot-a-token".to_owned(),
+    ] {
+        let (s, v) = feed.get(Some(&all), &q).await;
+        assert_eq!(s, StatusCode::BAD_REQUEST, "{q}: {v}");
+        assert!(v["code"].is_string() && v["message"].is_string());
+    }
+    for body in [
+        json!({"ids": ["x"]}),
+        json!({"names": ["Vera"]}),
+        json!([1]),
+    ] {
+        let (s, v) = feed.post(&all, "/persons/lookup", &body).await;
+        assert_eq!(s, StatusCode::BAD_REQUEST, "{body}: {v}");
+    }
+
+    let answers = feed.answers.lock().unwrap().clone();
+    let checked = fiktiv_tests::validate_answers(&answers).unwrap();
+    assert_eq!(checked, answers.len());
 }
