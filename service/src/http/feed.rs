@@ -14,7 +14,7 @@ use fiktiv_provisioning::guard::EgressGuard;
 use fiktiv_routine::feed::{self, Consumer, FeedError, FeedResource, ListQuery};
 use serde_json::json;
 
-use super::AppState;
+use super::{AppState, ClientAddr};
 
 /// The feed's base path.
 pub const BASE: &str = "/ss12000/v2";
@@ -70,8 +70,14 @@ fn from_feed(e: FeedError) -> Response {
     }
 }
 
-/// The consumer of the bearer token, and the hub fresh enough; or the refusal.
-async fn admit(st: &AppState, headers: &HeaderMap) -> Result<Consumer, Response> {
+/// The consumer of the bearer token, and the hub fresh enough; or the refusal. An
+/// address that sent too many bad tokens is refused (429) before its token is looked
+/// at, with the API's own limit (`[limits] failed_tokens_per_address`, shared).
+async fn admit(
+    st: &AppState,
+    headers: &HeaderMap,
+    addr: &ClientAddr,
+) -> Result<Consumer, Response> {
     let Some(cfg) = st.ctx.config.ss12000.as_ref() else {
         return Err(error(
             StatusCode::NOT_FOUND,
@@ -79,6 +85,20 @@ async fn admit(st: &AppState, headers: &HeaderMap) -> Result<Consumer, Response>
             "No feed is configured.",
         ));
     };
+    let now = st.ctx.vault.now();
+    let window = &st.limits.failed_tokens;
+    if addr.0.as_deref().is_some_and(|a| window.exhausted(a, now)) {
+        let mut r = error(
+            StatusCode::TOO_MANY_REQUESTS,
+            "rate-limited",
+            "Too many requests with a wrong token from this address; try again later.",
+        );
+        r.headers_mut().insert(
+            header::RETRY_AFTER,
+            header::HeaderValue::from(window.seconds()),
+        );
+        return Err(r);
+    }
     let token = headers
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
@@ -87,11 +107,14 @@ async fn admit(st: &AppState, headers: &HeaderMap) -> Result<Consumer, Response>
     let consumer = match feed::authenticate(&st.ctx.vault, token).await {
         Ok(Some(c)) => c,
         Ok(None) => {
+            if let Some(a) = &addr.0 {
+                window.record(a, now);
+            }
             return Err(error(
                 StatusCode::UNAUTHORIZED,
                 "unauthorized",
                 "A valid bearer token of a feed consumer is required.",
-            ))
+            ));
         }
         Err(e) => return Err(from_feed(e.into())),
     };
@@ -134,6 +157,7 @@ fn url_pairs(raw: &str) -> Vec<(String, String)> {
 async fn admitted(
     st: &AppState,
     headers: &HeaderMap,
+    addr: &ClientAddr,
     resource: &str,
 ) -> Result<(FeedResource, Consumer, EgressGuard), Response> {
     let Some(resource) = FeedResource::parse(resource) else {
@@ -143,7 +167,7 @@ async fn admitted(
             "No such resource in this feed.",
         ));
     };
-    let consumer = admit(st, headers).await?;
+    let consumer = admit(st, headers, addr).await?;
     let guard = crate::provisioning::targets::egress_guard(&st.ctx.vault)
         .await
         .map_err(|e| from_feed(e.into()))?;
@@ -154,9 +178,10 @@ async fn list(
     State(st): State<AppState>,
     Path(resource): Path<String>,
     RawQuery(raw): RawQuery,
+    addr: ClientAddr,
     headers: HeaderMap,
 ) -> Response {
-    let (resource, consumer, guard) = match admitted(&st, &headers, &resource).await {
+    let (resource, consumer, guard) = match admitted(&st, &headers, &addr, &resource).await {
         Ok(a) => a,
         Err(r) => return r,
     };
@@ -171,9 +196,10 @@ async fn one(
     State(st): State<AppState>,
     Path((resource, id)): Path<(String, String)>,
     RawQuery(raw): RawQuery,
+    addr: ClientAddr,
     headers: HeaderMap,
 ) -> Response {
-    let (resource, consumer, guard) = match admitted(&st, &headers, &resource).await {
+    let (resource, consumer, guard) = match admitted(&st, &headers, &addr, &resource).await {
         Ok(a) => a,
         Err(r) => return r,
     };
@@ -207,10 +233,11 @@ async fn lookup(
     State(st): State<AppState>,
     Path(resource): Path<String>,
     RawQuery(raw): RawQuery,
+    addr: ClientAddr,
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
-    let (resource, consumer, guard) = match admitted(&st, &headers, &resource).await {
+    let (resource, consumer, guard) = match admitted(&st, &headers, &addr, &resource).await {
         Ok(a) => a,
         Err(r) => return r,
     };
@@ -236,9 +263,10 @@ async fn lookup(
 async fn deleted(
     State(st): State<AppState>,
     RawQuery(raw): RawQuery,
+    addr: ClientAddr,
     headers: HeaderMap,
 ) -> Response {
-    let consumer = match admit(&st, &headers).await {
+    let consumer = match admit(&st, &headers, &addr).await {
         Ok(c) => c,
         Err(r) => return r,
     };

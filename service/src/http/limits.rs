@@ -99,6 +99,11 @@ impl Window {
         f(q)
     }
 
+    /// The window's length in whole seconds (for `Retry-After`).
+    pub fn seconds(&self) -> i64 {
+        self.window.num_seconds()
+    }
+
     /// Whether `key` has used up its window (nothing is recorded).
     pub fn exhausted(&self, key: &str, now: DateTime<Utc>) -> bool {
         let max = self.max;

@@ -56,6 +56,24 @@ pub struct AppState {
     pub limits: Arc<limits::ApiLimits>,
 }
 
+/// The client's address as the server saw it (`None` when the router is called
+/// in-process): the key of the limit on bad tokens.
+#[derive(Debug, Clone)]
+pub struct ClientAddr(pub Option<String>);
+
+impl FromRequestParts<AppState> for ClientAddr {
+    type Rejection = std::convert::Infallible;
+
+    async fn from_request_parts(parts: &mut Parts, _: &AppState) -> Result<Self, Self::Rejection> {
+        Ok(Self(
+            parts
+                .extensions
+                .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
+                .map(|c| c.0.ip().to_string()),
+        ))
+    }
+}
+
 /// The authenticated caller of an API request.
 #[derive(Debug, Clone)]
 pub struct Caller(pub Principal);

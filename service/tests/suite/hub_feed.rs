@@ -867,10 +867,7 @@ async fn filters_and_lookups_answer_what_is_served() {
     let (s, v) = feed
         .post(&narrow, "/persons/lookup", &json!({"civicNos": [fict_no]}))
         .await;
-    assert_eq!(
-        (s, v.as_array().unwrap().len()),
-        (StatusCode::OK, 0)
-    );
+    assert_eq!((s, v.as_array().unwrap().len()), (StatusCode::OK, 0));
     let (s, _) = feed
         .post(&narrow, "/groups/lookup", &json!({"ids": []}))
         .await;
@@ -909,4 +906,74 @@ async fn filters_and_lookups_answer_what_is_served() {
     let answers = feed.answers.lock().unwrap().clone();
     let checked = fiktiv_tests::validate_answers(&answers).unwrap();
     assert_eq!(checked, answers.len());
+}
+
+/// A feed request from `addr` (as `fiktiv serve` sees it) with `token`.
+async fn feed_from(e: &Env, addr: &str, token: &str) -> (StatusCode, Value, Option<String>) {
+    let mut req = Request::get("/ss12000/v2/organisations?limit=1")
+        .header("authorization", format!("Bearer {token}"))
+        .body(Body::empty())
+        .unwrap();
+    let addr: std::net::SocketAddr = format!("{addr}:40000").parse().unwrap();
+    req.extensions_mut()
+        .insert(axum::extract::ConnectInfo(addr));
+    let resp = e.app.clone().oneshot(req).await.unwrap();
+    let status = resp.status();
+    let retry = resp
+        .headers()
+        .get("retry-after")
+        .map(|v| v.to_str().unwrap().to_owned());
+    let body = resp.into_body().collect().await.unwrap().to_bytes();
+    (status, serde_json::from_slice(&body).unwrap(), retry)
+}
+
+/// Wrong feed tokens are limited per client address with the API's own limit: after
+/// `failed_tokens_per_address` of them the address gets 429 (the specification's error
+/// body, `Retry-After`) even with a good token, until the window has passed; another
+/// address is not affected.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn wrong_feed_tokens_are_limited_per_address() {
+    let hub = TestHub::start(300, 43).unwrap();
+    let config = fiktiv::config::Config::parse(
+        &format!(
+            "[limits]\nfailed_tokens_per_address = 3\nfailed_token_window_secs = 120\n\
+             [ss12000]\nbase_url = \"{}\"\nread_every_minutes = 0\n",
+            hub.base_url()
+        ),
+        "hub.toml",
+    )
+    .unwrap();
+    let e = env_with(
+        fiktiv_tests::TestDatabase::sqlite().unwrap(),
+        at(2026, 9, 1),
+        config,
+    )
+    .await;
+    fiktiv_routine::hub::set_secret(&e.vault, hub.token(), "test")
+        .await
+        .unwrap();
+    fiktiv::hub::read_now(&e.ctx, true, &mut |_| {})
+        .await
+        .unwrap();
+    let good = fiktiv_routine::feed::add_consumer(&e.vault, "lms", &FeedResource::ALL, &[], "test")
+        .await
+        .unwrap();
+    assert_eq!(feed_from(&e, "10.0.0.9", &good).await.0, StatusCode::OK);
+    for i in 0..3 {
+        let (s, v, _) = feed_from(&e, "10.0.0.9", &format!("fks_guess{i}")).await;
+        assert_eq!(
+            (s, v["code"].as_str()),
+            (StatusCode::UNAUTHORIZED, Some("unauthorized"))
+        );
+    }
+    let (s, v, retry) = feed_from(&e, "10.0.0.9", &good).await;
+    assert_eq!(
+        (s, v["code"].as_str()),
+        (StatusCode::TOO_MANY_REQUESTS, Some("rate-limited"))
+    );
+    assert!(v["message"].is_string());
+    assert_eq!(retry.as_deref(), Some("120"));
+    assert_eq!(feed_from(&e, "10.0.0.10", &good).await.0, StatusCode::OK);
+    e.clock.advance(chrono::TimeDelta::seconds(121));
+    assert_eq!(feed_from(&e, "10.0.0.9", &good).await.0, StatusCode::OK);
 }
