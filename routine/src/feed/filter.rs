@@ -172,6 +172,64 @@ struct Relation {
 pub struct Filter {
     conds: Vec<Cond>,
     pairs: Vec<(String, String)>,
+    /// `sortkey`, checked against the resource's list.
+    sort: Option<&'static str>,
+    /// `expand`, checked against the resource's list.
+    expand: Vec<&'static str>,
+}
+
+/// Where the next page starts: after an id (the lists' own order, by id) or, for a
+/// sorted list, after so many entities.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Cursor {
+    After(String),
+    Offset(usize),
+}
+
+/// The `sortkey` values of each resource (the specification's lists).
+fn sort_keys(resource: FeedResource) -> &'static [&'static str] {
+    match resource {
+        FeedResource::Organisations | FeedResource::Activities => {
+            &["ModifiedDesc", "DisplayNameAsc"]
+        }
+        FeedResource::Persons => &[
+            "DisplayNameAsc",
+            "GivenNameDesc",
+            "GivenNameAsc",
+            "FamilyNameDesc",
+            "FamilyNameAsc",
+            "CivicNoAsc",
+            "CivicNoDesc",
+            "ModifiedDesc",
+        ],
+        FeedResource::Groups => &[
+            "ModifiedDesc",
+            "DisplayNameAsc",
+            "StartDateAsc",
+            "StartDateDesc",
+            "EndDateAsc",
+            "EndDateDesc",
+        ],
+        FeedResource::Duties => &["StartDateDesc", "StartDateAsc", "ModifiedDesc"],
+    }
+}
+
+/// The `expand` values of each resource this feed answers (`syllabus` of activities is
+/// not read from the hub, so not served).
+fn expansions(resource: FeedResource) -> &'static [&'static str] {
+    match resource {
+        FeedResource::Persons => &[
+            "duties",
+            "responsibleFor",
+            "placements",
+            "ownedPlacements",
+            "groupMemberships",
+        ],
+        FeedResource::Groups => &["assignmentRoles"],
+        FeedResource::Duties => &["person"],
+        FeedResource::Activities => &["groups", "teachers"],
+        FeedResource::Organisations => &[],
+    }
 }
 
 /// What the served data says beyond one entity: the organisation tree, each person's
@@ -236,6 +294,8 @@ impl Filter {
             }
         }
         let mut conds = Vec::new();
+        let mut sort = None;
+        let mut expand = Vec::new();
         let mut rel = Relationship::default();
         let mut any_rel = false;
         let mut ident = (None, None);
@@ -249,6 +309,33 @@ impl Filter {
                 R::Organisations | R::Groups | R::Duties | R::Activities
             );
             let c = match (resource, *name) {
+                (_, "sortkey") => {
+                    let v = one_value(values)?;
+                    sort = Some(
+                        sort_keys(resource)
+                            .iter()
+                            .copied()
+                            .find(|k| *k == v)
+                            .ok_or_else(|| bad("invalid-parameter", "A value is not one the specification allows for this parameter."))?,
+                    );
+                    continue;
+                }
+                (_, "expand") => {
+                    for v in values {
+                        if resource == FeedResource::Activities && v == "syllabus" {
+                            return Err(unsupported());
+                        }
+                        let e = expansions(resource)
+                            .iter()
+                            .copied()
+                            .find(|k| *k == v)
+                            .ok_or_else(|| bad("invalid-parameter", "A value is not one the specification allows for this parameter."))?;
+                        if !expand.contains(&e) {
+                            expand.push(e);
+                        }
+                    }
+                    continue;
+                }
                 (_, "expandReferenceNames") => {
                     match one_value(values)? {
                         "true" | "false" => {}
@@ -429,11 +516,80 @@ impl Filter {
         Ok(Self {
             conds,
             pairs: pairs.to_vec(),
+            sort,
+            expand,
         })
     }
 
+    /// No condition: every entity passes.
     pub fn is_empty(&self) -> bool {
         self.conds.is_empty()
+    }
+
+    /// A `sortkey` was given: the list is sorted, and paged by place.
+    pub fn sorted(&self) -> bool {
+        self.sort.is_some()
+    }
+
+    /// The `expand` values asked for.
+    pub fn expand(&self) -> &[&'static str] {
+        &self.expand
+    }
+
+    /// Sorts entities as served by the `sortkey` (ties, and entities without the
+    /// field, in id order; a field left out for the consumer is missing, so the order
+    /// never tells it).
+    pub fn sort_items(&self, items: &mut [(String, Value)]) {
+        let Some(key) = self.sort else {
+            return;
+        };
+        let text = |v: &Value, path: &[&str]| -> Option<String> {
+            let mut at = v;
+            for p in path {
+                at = at.get(*p)?;
+            }
+            at.as_str().map(str::to_lowercase)
+        };
+        let field: &[&str] = match key {
+            "DisplayNameAsc" => &["displayName"],
+            "GivenNameAsc" | "GivenNameDesc" => &["givenName"],
+            "FamilyNameAsc" | "FamilyNameDesc" => &["familyName"],
+            "CivicNoAsc" | "CivicNoDesc" => &["civicNo", "value"],
+            "StartDateAsc" | "StartDateDesc" => &["startDate"],
+            "EndDateAsc" | "EndDateDesc" => &["endDate"],
+            _ => &["meta", "modified"],
+        };
+        let desc = key.ends_with("Desc");
+        let sort_value = |v: &Value| -> Option<String> {
+            if key == "DisplayNameAsc" && v.get("displayName").is_none() {
+                // A person has no displayName: its shown name is given and family name.
+                let g = text(v, &["givenName"])?;
+                let f = text(v, &["familyName"]).unwrap_or_default();
+                return Some(format!("{g} {f}"));
+            }
+            if key == "ModifiedDesc" {
+                // Times compare as instants: written in one form (UTC, `Z`) first.
+                return v["meta"]["modified"]
+                    .as_str()
+                    .and_then(|t| DateTime::parse_from_rfc3339(t).ok())
+                    .map(|t| {
+                        t.with_timezone(&Utc)
+                            .to_rfc3339_opts(chrono::SecondsFormat::Nanos, true)
+                    });
+            }
+            text(v, field)
+        };
+        items.sort_by(|(ia, a), (ib, b)| {
+            let (ka, kb) = (sort_value(a), sort_value(b));
+            let by_key = match (&ka, &kb) {
+                (Some(x), Some(y)) if desc => y.cmp(x),
+                (Some(x), Some(y)) => x.cmp(y),
+                (Some(_), None) => std::cmp::Ordering::Less,
+                (None, Some(_)) => std::cmp::Ordering::Greater,
+                (None, None) => std::cmp::Ordering::Equal,
+            };
+            by_key.then_with(|| ia.cmp(ib))
+        });
     }
 
     /// The `meta.modified.after` bound, if any (the store is asked for later entities
@@ -462,21 +618,22 @@ impl Filter {
         })
     }
 
-    /// The page token that goes on after `after_id` with this filter (the parameters
-    /// travel in it; the next request sends the token alone).
-    pub fn token(&self, after_id: &str) -> String {
-        if self.pairs.is_empty() {
-            return format!("k{after_id}");
-        }
-        let body = serde_json::json!({ "a": after_id, "q": self.pairs });
+    /// The page token that goes on at `cursor` with this filter (the parameters travel
+    /// in it; the next request sends the token alone).
+    pub fn token(&self, cursor: &Cursor) -> String {
+        let body = match cursor {
+            Cursor::After(id) if self.pairs.is_empty() => return format!("k{id}"),
+            Cursor::After(id) => serde_json::json!({ "a": id, "q": self.pairs }),
+            Cursor::Offset(n) => serde_json::json!({ "o": n, "q": self.pairs }),
+        };
         format!(
             "f{}",
             base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(body.to_string())
         )
     }
 
-    /// The id to go on after and the filter a page token carries.
-    pub fn from_token(resource: FeedResource, token: &str) -> Result<(String, Self), FeedError> {
+    /// Where to go on and the filter a page token carries.
+    pub fn from_token(resource: FeedResource, token: &str) -> Result<(Cursor, Self), FeedError> {
         let invalid = || {
             bad(
                 "invalid-page-token",
@@ -485,7 +642,7 @@ impl Filter {
         };
         if let Some(u) = token.strip_prefix('k') {
             let id = u.parse::<uuid::Uuid>().map_err(|_| invalid())?;
-            return Ok((id.to_string(), Self::default()));
+            return Ok((Cursor::After(id.to_string()), Self::default()));
         }
         let body = token
             .strip_prefix('f')
@@ -495,16 +652,20 @@ impl Filter {
             .decode(body)
             .map_err(|_| invalid())?;
         let v: Value = serde_json::from_slice(&bytes).map_err(|_| invalid())?;
-        let after = v["a"]
-            .as_str()
-            .and_then(|a| a.parse::<uuid::Uuid>().ok())
-            .ok_or_else(invalid)?;
         let pairs: Vec<(String, String)> =
             serde_json::from_value(v["q"].clone()).map_err(|_| invalid())?;
         if pairs.is_empty() {
             return Err(invalid());
         }
-        Ok((after.to_string(), Self::parse(resource, &pairs)?))
+        let filter = Self::parse(resource, &pairs)?;
+        let cursor = match (filter.sorted(), v["a"].as_str(), v["o"].as_u64()) {
+            (false, Some(a), None) => {
+                Cursor::After(a.parse::<uuid::Uuid>().map_err(|_| invalid())?.to_string())
+            }
+            (true, None, Some(o)) => Cursor::Offset(usize::try_from(o).map_err(|_| invalid())?),
+            _ => return Err(invalid()),
+        };
+        Ok((cursor, filter))
     }
 
     /// Whether `v`, an entity as served to the consumer, passes every condition.

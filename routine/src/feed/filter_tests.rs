@@ -13,8 +13,7 @@ fn pairs(p: &[(&str, &str)]) -> Vec<(String, String)> {
 fn parameters_are_checked_and_unknown_ones_refused() {
     use FeedResource as R;
     for (r, q) in [
-        (R::Persons, vec![("sortkey", "GivenNameAsc")]),
-        (R::Persons, vec![("expand", "duties")]),
+        (R::Activities, vec![("expand", "syllabus")]),
         (
             R::Persons,
             vec![("relationship.entity.type", "placement.child")],
@@ -33,6 +32,8 @@ fn parameters_are_checked_and_unknown_ones_refused() {
         (R::Groups, vec![("startDate.onOrAfter", "2026-13-01")]),
         (R::Persons, vec![("meta.modified.after", "yesterday")]),
         (R::Persons, vec![("civicNo", "1"), ("civicNo", "2")]),
+        (R::Persons, vec![("sortkey", "StartDateAsc")]),
+        (R::Duties, vec![("expand", "groups")]),
     ] {
         assert!(
             matches!(
@@ -52,12 +53,28 @@ fn a_filtered_page_token_carries_the_filter() {
     )
     .unwrap();
     let id = "0f8fad5b-d9cb-469f-a165-70867728950e";
-    let t = f.token(id);
+    let t = f.token(&Cursor::After(id.to_owned()));
     assert!(t.starts_with('f'));
     let (after, again) = Filter::from_token(FeedResource::Persons, &t).unwrap();
-    assert_eq!(after, id);
+    assert_eq!(after, Cursor::After(id.to_owned()));
     assert_eq!(again.pairs, f.pairs);
-    assert_eq!(Filter::default().token(id), format!("k{id}"));
+    assert_eq!(
+        Filter::default().token(&Cursor::After(id.to_owned())),
+        format!("k{id}")
+    );
+    // A sorted list goes on by place; a token of the other kind is refused.
+    let sorted = Filter::parse(
+        FeedResource::Persons,
+        &pairs(&[("sortkey", "FamilyNameAsc")]),
+    )
+    .unwrap();
+    let t = sorted.token(&Cursor::Offset(40));
+    assert_eq!(
+        Filter::from_token(FeedResource::Persons, &t).unwrap().0,
+        Cursor::Offset(40)
+    );
+    let wrong = sorted.token(&Cursor::After(id.to_owned()));
+    assert!(Filter::from_token(FeedResource::Persons, &wrong).is_err());
     for bad in [
         "fnot-base64!",
         "f",
@@ -155,4 +172,39 @@ fn relations_and_the_organisation_tree() {
     assert!(Lookup::parse(FeedResource::Persons, &json!({"schoolUnitCodes": ["1"]})).is_err());
     assert!(Lookup::parse(FeedResource::Persons, &json!({"ids": [1]})).is_err());
     assert!(Lookup::parse(FeedResource::Persons, &json!([])).is_err());
+}
+
+#[test]
+fn a_sortkey_orders_what_is_served_and_missing_values_last() {
+    let f = Filter::parse(
+        FeedResource::Persons,
+        &pairs(&[("sortkey", "FamilyNameDesc")]),
+    )
+    .unwrap();
+    let mut items = vec![
+        ("3".to_owned(), json!({"familyName": "Berg"})),
+        ("1".to_owned(), json!({})),
+        ("2".to_owned(), json!({"familyName": "Öberg"})),
+        ("0".to_owned(), json!({"familyName": "berg"})),
+    ];
+    f.sort_items(&mut items);
+    let order: Vec<&str> = items.iter().map(|(id, _)| id.as_str()).collect();
+    assert_eq!(order, ["2", "0", "3", "1"]);
+    let f = Filter::parse(
+        FeedResource::Persons,
+        &pairs(&[("sortkey", "ModifiedDesc")]),
+    )
+    .unwrap();
+    let mut items = vec![
+        (
+            "a".to_owned(),
+            json!({"meta": {"modified": "2026-08-01T10:00:00+02:00"}}),
+        ),
+        (
+            "b".to_owned(),
+            json!({"meta": {"modified": "2026-08-01T09:00:00Z"}}),
+        ),
+    ];
+    f.sort_items(&mut items);
+    assert_eq!(items[0].0, "b", "09:00Z is later than 10:00+02:00");
 }

@@ -14,7 +14,7 @@ use serde_json::{json, Value};
 use sqlx::Row;
 use uuid::Uuid;
 
-use super::filter::{Context, Filter, Lookup};
+use super::filter::{Context, Cursor, Filter, Lookup};
 use super::{event, fictitious, Consumer, FeedError, FeedResource, Fictitious};
 use crate::hub::FEED_DELETED_PURPOSE;
 use crate::DomainError;
@@ -183,8 +183,16 @@ pub async fn list(
             ))
         }
     };
-    let (after_id, filter) = match q.page_token.as_deref() {
-        None => (String::new(), Filter::parse(resource, &q.filter)?),
+    let (cursor, filter) = match q.page_token.as_deref() {
+        None => {
+            let f = Filter::parse(resource, &q.filter)?;
+            let start = if f.sorted() {
+                Cursor::Offset(0)
+            } else {
+                Cursor::After(String::new())
+            };
+            (start, f)
+        }
         Some(_) if !q.filter.is_empty() => return Err(FeedError::BadRequest(
             "invalid-page-token",
             "A pageToken is sent alone (with limit): it carries the filters of the first request.",
@@ -205,7 +213,91 @@ pub async fn list(
         FeedResource::Persons | FeedResource::Groups => fictitious(vault).await?,
         _ => Vec::new(),
     };
-    let members = members_by_group(&fict);
+    let (mut page, next) = match cursor {
+        Cursor::Offset(skip) => {
+            sorted_page(vault, consumer, resource, &filter, &ctx, &fict, skip, limit).await?
+        }
+        Cursor::After(after_id) => {
+            let page = id_page(
+                vault,
+                consumer,
+                resource,
+                &filter,
+                &ctx,
+                &fict,
+                after_id,
+                modified_after,
+                limit,
+            )
+            .await?;
+            let next = (page.len() > limit)
+                .then(|| {
+                    page.get(limit - 1)
+                        .map(|(id, _)| filter.token(&Cursor::After(id.clone())))
+                })
+                .flatten();
+            (page, next)
+        }
+    };
+    page.truncate(limit);
+    let mut values: Vec<Value> = page.into_iter().map(|(_, v)| v).collect();
+    if !filter.expand().is_empty() {
+        expand(
+            vault,
+            consumer,
+            resource,
+            filter.expand(),
+            &fict,
+            &mut values,
+        )
+        .await?;
+    }
+    let data = guarded(vault, guard, consumer, values).await?;
+    Ok(FeedAnswer(json!({ "data": data, "pageToken": next })))
+}
+
+/// A page of a sorted list (`sortkey`): every entity as served, filtered and sorted,
+/// from place `skip`; the token of the next page goes on by place.
+#[allow(clippy::too_many_arguments)] // one page's inputs, all needed
+async fn sorted_page(
+    vault: &Vault,
+    consumer: &Consumer,
+    resource: FeedResource,
+    filter: &Filter,
+    ctx: &Context,
+    fict: &[Fictitious],
+    skip: usize,
+    limit: usize,
+) -> Result<(Vec<(String, Value)>, Option<String>), FeedError> {
+    let mut all: Vec<(String, Value)> = served_all(vault, resource, fict)
+        .await?
+        .into_iter()
+        .map(|v| omit(consumer, resource, v))
+        .filter(|v| filter.matches(v, ctx))
+        .map(|v| (v["id"].as_str().unwrap_or_default().to_owned(), v))
+        .collect();
+    filter.sort_items(&mut all);
+    let more = all.len() > skip.saturating_add(limit);
+    let page: Vec<(String, Value)> = all.into_iter().skip(skip).take(limit).collect();
+    let next = more.then(|| filter.token(&Cursor::Offset(skip + limit)));
+    Ok((page, next))
+}
+
+/// A page of a list in id order after `after_id`: up to `limit + 1` entities (one more
+/// tells that a next page exists).
+#[allow(clippy::too_many_arguments)] // one page's inputs, all needed
+async fn id_page(
+    vault: &Vault,
+    consumer: &Consumer,
+    resource: FeedResource,
+    filter: &Filter,
+    ctx: &Context,
+    fict: &[Fictitious],
+    after_id: String,
+    modified_after: Option<String>,
+    limit: usize,
+) -> Result<Vec<(String, Value)>, FeedError> {
+    let members = members_by_group(fict);
     // Without a filter one read answers the page; with one, reads go on in batches
     // until the page is full or the resource is read to its end.
     let batch = if filter.is_empty() {
@@ -242,7 +334,7 @@ pub async fn list(
             None
         };
         if resource == FeedResource::Persons {
-            for f in &fict {
+            for f in fict {
                 if f.id > cursor
                     && upper.as_ref().is_none_or(|u| f.id <= *u)
                     && modified_after.as_ref().is_none_or(|a| f.modified > *a)
@@ -257,7 +349,7 @@ pub async fn list(
                 _ => v,
             };
             let v = omit(consumer, resource, v);
-            if filter.matches(&v, &ctx) {
+            if filter.matches(&v, ctx) {
                 page.push((id, v));
                 if page.len() > limit {
                     break;
@@ -269,16 +361,159 @@ pub async fn list(
             _ => break,
         }
     }
-    let more = page.len() > limit;
-    page.truncate(limit);
-    let next = if more {
-        page.last().map(|(id, _)| filter.token(id))
-    } else {
-        None
+    Ok(page)
+}
+
+/// Adds the specification's `_embedded` objects `expand` asks for, each as the consumer
+/// is served it (a person's omitted fields gone, a marked person never: only what the
+/// feed serves is embedded). An expansion into a resource the consumer may not read
+/// is refused.
+async fn expand(
+    vault: &Vault,
+    consumer: &Consumer,
+    resource: FeedResource,
+    what: &[&'static str],
+    fict: &[Fictitious],
+    values: &mut [Value],
+) -> Result<(), FeedError> {
+    let needs = |r: FeedResource| -> Result<(), FeedError> {
+        if consumer.endpoints.contains(&r) {
+            Ok(())
+        } else {
+            Err(FeedError::NotInScope(r.as_str()))
+        }
     };
-    let values: Vec<Value> = page.into_iter().map(|(_, v)| v).collect();
-    let data = guarded(vault, guard, consumer, values).await?;
-    Ok(FeedAnswer(json!({ "data": data, "pageToken": next })))
+    let by_id = |items: Vec<Value>| -> HashMap<String, Value> {
+        items
+            .into_iter()
+            .filter_map(|v| v["id"].as_str().map(|id| (id.to_owned(), v.clone())))
+            .collect()
+    };
+    let mut embedded: Vec<serde_json::Map<String, Value>> =
+        vec![serde_json::Map::new(); values.len()];
+    for e in what {
+        match (resource, *e) {
+            (FeedResource::Persons, "duties") => {
+                needs(FeedResource::Duties)?;
+                let duties = served_all(vault, FeedResource::Duties, fict).await?;
+                for (v, emb) in values.iter().zip(embedded.iter_mut()) {
+                    let mine: Vec<Value> = duties
+                        .iter()
+                        .filter(|d| d["person"]["id"] == v["id"])
+                        .cloned()
+                        .collect();
+                    emb.insert("duties".into(), Value::Array(mine));
+                }
+            }
+            (FeedResource::Persons, "responsibleFor") => {
+                let persons = served_all(vault, FeedResource::Persons, fict).await?;
+                for (v, emb) in values.iter().zip(embedded.iter_mut()) {
+                    let mut children = Vec::new();
+                    for p in &persons {
+                        for r in p["responsibles"].as_array().into_iter().flatten() {
+                            if r["person"]["id"] == v["id"] {
+                                let mut c = json!({ "person": { "id": p["id"] } });
+                                if let Some(t) = r.get("relationType") {
+                                    c["relationType"] = t.clone();
+                                }
+                                children.push(c);
+                            }
+                        }
+                    }
+                    emb.insert("responsibleFor".into(), Value::Array(children));
+                }
+            }
+            // The feed serves no placements.
+            (FeedResource::Persons, "placements" | "ownedPlacements") => {
+                for emb in embedded.iter_mut() {
+                    emb.insert((*e).into(), json!([]));
+                }
+            }
+            (FeedResource::Persons, "groupMemberships") => {
+                needs(FeedResource::Groups)?;
+                let groups = served_all(vault, FeedResource::Groups, fict).await?;
+                for (v, emb) in values.iter().zip(embedded.iter_mut()) {
+                    let mut list = Vec::new();
+                    for g in &groups {
+                        for m in g["groupMemberships"].as_array().into_iter().flatten() {
+                            if m["person"]["id"] == v["id"] {
+                                // The specification's group fragment: the group without
+                                // its members.
+                                let mut frag = g.clone();
+                                if let Some(o) = frag.as_object_mut() {
+                                    o.remove("groupMemberships");
+                                }
+                                let mut x = json!({ "group": frag });
+                                for k in ["startDate", "endDate"] {
+                                    if let Some(d) = m.get(k).filter(|d| d.is_string()) {
+                                        x[k] = d.clone();
+                                    }
+                                }
+                                list.push(x);
+                            }
+                        }
+                    }
+                    emb.insert("groupMemberships".into(), Value::Array(list));
+                }
+            }
+            // Assignment roles are not read from the hub: none to embed.
+            (FeedResource::Groups, "assignmentRoles") => {
+                for emb in embedded.iter_mut() {
+                    emb.insert("assignmentRoles".into(), json!([]));
+                }
+            }
+            (FeedResource::Duties, "person") => {
+                needs(FeedResource::Persons)?;
+                let persons = by_id(served_all(vault, FeedResource::Persons, fict).await?);
+                for (v, emb) in values.iter().zip(embedded.iter_mut()) {
+                    if let Some(p) = v["person"]["id"].as_str().and_then(|id| persons.get(id)) {
+                        emb.insert(
+                            "person".into(),
+                            omit(consumer, FeedResource::Persons, p.clone()),
+                        );
+                    }
+                }
+            }
+            (FeedResource::Activities, "groups") => {
+                needs(FeedResource::Groups)?;
+                let groups = by_id(served_all(vault, FeedResource::Groups, fict).await?);
+                for (v, emb) in values.iter().zip(embedded.iter_mut()) {
+                    let list: Vec<Value> = v["groups"]
+                        .as_array()
+                        .into_iter()
+                        .flatten()
+                        .filter_map(|g| g["id"].as_str().and_then(|id| groups.get(id)).cloned())
+                        .collect();
+                    emb.insert("groups".into(), Value::Array(list));
+                }
+            }
+            (FeedResource::Activities, "teachers") => {
+                needs(FeedResource::Duties)?;
+                let duties = by_id(served_all(vault, FeedResource::Duties, fict).await?);
+                for (v, emb) in values.iter().zip(embedded.iter_mut()) {
+                    let list: Vec<Value> = v["teachers"]
+                        .as_array()
+                        .into_iter()
+                        .flatten()
+                        .filter_map(|t| {
+                            t["duty"]["id"]
+                                .as_str()
+                                .and_then(|id| duties.get(id))
+                                .cloned()
+                        })
+                        .collect();
+                    emb.insert("teachers".into(), Value::Array(list));
+                }
+            }
+            _ => {}
+        }
+    }
+    for (v, emb) in values.iter_mut().zip(embedded) {
+        if let Some(o) = v.as_object_mut() {
+            o.insert("_embedded".into(), Value::Object(emb));
+        }
+    }
+    Ok(())
 }
 
 /// Every entity of `resource` as served (kept by the hub's reads, the fictitious pupils

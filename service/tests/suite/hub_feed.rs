@@ -375,7 +375,7 @@ async fn the_feed_serves_the_fictitious_pupil_only(db: fiktiv_tests::TestDatabas
         ),
         (
             Some(all.as_str()),
-            "/persons?sortkey=GivenNameAsc",
+            "/persons?sortkey=StartDateAsc",
             StatusCode::BAD_REQUEST,
         ),
         (
@@ -873,6 +873,84 @@ async fn filters_and_lookups_answer_what_is_served() {
         .await;
     assert_eq!(s, StatusCode::FORBIDDEN);
 
+    // Sorted: the whole list in the key's order (ties by id), paged by token alone.
+    let mut want: Vec<(String, String)> = persons
+        .iter()
+        .map(|x| {
+            (
+                x["familyName"].as_str().unwrap().to_lowercase(),
+                x["id"].as_str().unwrap().to_owned(),
+            )
+        })
+        .collect();
+    want.sort();
+    let mut got = Vec::new();
+    let mut q = "/persons?sortkey=FamilyNameAsc&limit=70".to_owned();
+    loop {
+        let (s, v) = feed.get(Some(&all), &q).await;
+        assert_eq!(s, StatusCode::OK, "{q}: {v}");
+        got.extend(
+            v["data"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|x| x["id"].as_str().unwrap().to_owned()),
+        );
+        match v["pageToken"].as_str() {
+            Some(t) => q = format!("/persons?limit=70&pageToken={t}"),
+            None => break,
+        }
+    }
+    assert_eq!(got, want.into_iter().map(|(_, id)| id).collect::<Vec<_>>());
+
+    // Expanded: what the consumer may read, embedded as served.
+    let (s, v) = feed
+        .get(
+            Some(&all),
+            &format!("/persons?civicNo={fict_no}&expand=groupMemberships&expand=duties"),
+        )
+        .await;
+    assert_eq!(s, StatusCode::OK, "{v}");
+    let emb = &v["data"][0]["_embedded"];
+    let embedded_groups: HashSet<String> = emb["groupMemberships"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| m["group"]["id"].as_str().unwrap().to_owned())
+        .collect();
+    assert_eq!(embedded_groups, fict_groups);
+    assert_eq!(emb["duties"], json!([]));
+    let (s, v) = feed.get(Some(&all), "/duties?expand=person&limit=5").await;
+    assert_eq!(s, StatusCode::OK, "{v}");
+    for d in v["data"].as_array().unwrap() {
+        assert_eq!(d["_embedded"]["person"]["id"], d["person"]["id"], "{d}");
+    }
+    let (s, v) = feed
+        .get(
+            Some(&all),
+            "/activities?expand=groups&expand=teachers&limit=5",
+        )
+        .await;
+    assert_eq!(s, StatusCode::OK, "{v}");
+    for a in v["data"].as_array().unwrap() {
+        assert_eq!(
+            a["_embedded"]["groups"].as_array().unwrap().len(),
+            a["groups"].as_array().unwrap().len()
+        );
+    }
+    // An expansion into a resource the consumer may not read is refused.
+    let duties_only = fiktiv_routine::feed::add_consumer(
+        &e.vault,
+        "schema",
+        &[FeedResource::Duties],
+        &[],
+        "test",
+    )
+    .await
+    .unwrap();
+    let (s, _) = feed.get(Some(&duties_only), "/duties?expand=person").await;
+    assert_eq!(s, StatusCode::FORBIDDEN);
+
     // Refused rather than ignored, in the specification's error shape.
     let (_, first) = feed
         .get(
@@ -882,8 +960,8 @@ async fn filters_and_lookups_answer_what_is_served() {
         .await;
     let token = first["pageToken"].as_str().unwrap().to_owned();
     for q in [
-        "/persons?sortkey=GivenNameAsc".to_owned(),
-        "/persons?expand=duties".to_owned(),
+        "/persons?sortkey=StartDateAsc".to_owned(),
+        "/activities?expand=syllabus".to_owned(),
         "/persons?relationship.entity.type=placement.child".to_owned(),
         "/groups?groupType=Skolhus".to_owned(),
         "/duties?organisation=not-an-id".to_owned(),
