@@ -48,7 +48,10 @@ fuzz_target!(|data: &[u8]| {
         }
     };
     if let Some(n) = strict {
-        assert!(page.items.len() >= n, "the scan reads fewer items than the hub reader");
+        assert!(
+            page.items.len() >= n,
+            "the scan reads fewer items than the hub reader"
+        );
     }
     if let Some(t) = &page.page_token {
         assert!(!t.is_empty() && t.len() <= MAX_TOKEN);
