@@ -23,9 +23,10 @@
 
 use std::io::Write;
 
+use fiktiv_vault::audit::{events_between, head as chain_head};
+use fiktiv_vault::Vault;
 use serde::Serialize;
 use sha2::{Digest, Sha256};
-use sqlx::{AnyPool, Row};
 
 /// Events read per query.
 const BATCH: i64 = 2000;
@@ -90,45 +91,38 @@ pub fn event_hash(e: &ExportedEvent) -> String {
 
 /// Writes events with `seq >= from_seq` up to the head, then the head, as JSON lines.
 pub async fn export_jsonl(
-    pool: &AnyPool,
+    vault: &Vault,
     from_seq: i64,
     out: &mut dyn Write,
 ) -> anyhow::Result<ExportSummary> {
-    let head = sqlx::query("SELECT seq, hash, mac FROM audit_head WHERE id = 1")
-        .fetch_one(pool)
-        .await?;
+    let pool = vault.db().pool();
+    let (seq, hash, mac) = chain_head(pool).await?.ok_or_else(|| {
+        anyhow::anyhow!("the audit trail has no head: is this a Fiktiv database?")
+    })?;
     let head = ExportedHead {
         kind: "head",
-        seq: head.try_get("seq")?,
-        hash: head.try_get("hash")?,
-        mac: head.try_get("mac")?,
+        seq,
+        hash,
+        mac,
     };
     let mut after = from_seq.saturating_sub(1);
     let mut events = 0u64;
     loop {
-        let rows = sqlx::query(
-            "SELECT seq, event_id, at, actor, action, case_id, purpose, outcome, prev_hash, mac \
-             FROM audit_events WHERE seq > $1 AND seq <= $2 ORDER BY seq LIMIT $3",
-        )
-        .bind(after)
-        .bind(head.seq)
-        .bind(BATCH)
-        .fetch_all(pool)
-        .await?;
+        let rows = events_between(pool, after, head.seq, BATCH).await?;
         let n = rows.len();
         for r in rows {
             let mut e = ExportedEvent {
                 kind: "event",
-                seq: r.try_get("seq")?,
-                event_id: r.try_get("event_id")?,
-                at: r.try_get("at")?,
-                actor: r.try_get("actor")?,
-                action: r.try_get("action")?,
-                case_id: r.try_get("case_id")?,
-                purpose: r.try_get("purpose")?,
-                outcome: r.try_get("outcome")?,
-                prev_hash: r.try_get("prev_hash")?,
-                mac: r.try_get("mac")?,
+                seq: r.event.seq,
+                event_id: r.event.event_id,
+                at: r.event.at,
+                actor: r.event.actor,
+                action: r.event.action,
+                case_id: r.event.case_id,
+                purpose: r.event.purpose,
+                outcome: r.event.outcome,
+                prev_hash: r.prev_hash,
+                mac: r.mac,
                 hash: String::new(),
             };
             e.hash = event_hash(&e);

@@ -106,8 +106,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<i32> {
             let crate::cli::ExportFormat::Jsonl = format;
             let stdout = std::io::stdout();
             let mut out = std::io::BufWriter::new(stdout.lock());
-            let s = crate::audit_export::export_jsonl(ctx.vault.db().pool(), from_seq, &mut out)
-                .await?;
+            let s = crate::audit_export::export_jsonl(&ctx.vault, from_seq, &mut out).await?;
             eprintln!(
                 "exported {} events (from event {from_seq}); head is event {}",
                 s.events, s.head_seq

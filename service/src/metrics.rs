@@ -22,9 +22,9 @@ use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::Histogram;
 use prometheus_client::registry::Registry;
-use sqlx::Row;
 
 use crate::context::Context;
+use fiktiv_routine::counts;
 use fiktiv_routine::{DomainError, DomainResult};
 
 /// Latency buckets in seconds.
@@ -113,7 +113,6 @@ fn parse_time(s: &str) -> Option<DateTime<Utc>> {
 /// Reads everything the metrics show from the database, at the vault clock's now.
 pub async fn snapshot(ctx: &Context) -> DomainResult<Snapshot> {
     let vault = &ctx.vault;
-    let pool = vault.db().pool();
     let now = vault.now();
     let mut s = Snapshot {
         now: Some(now),
@@ -136,49 +135,28 @@ pub async fn snapshot(ctx: &Context) -> DomainResult<Snapshot> {
     for t in set.entries.keys() {
         s.reconciled.insert(t.to_string(), None);
     }
-    for r in sqlx::query("SELECT target, last_ok_at FROM prov_target_reconciled")
-        .fetch_all(pool)
-        .await?
-    {
-        let t: String = r.try_get("target")?;
+    for (t, at) in counts::reconciled(vault).await? {
         if set.entries.keys().any(|n| n.as_str() == t) {
-            s.reconciled
-                .insert(t, parse_time(&r.try_get::<String, _>("last_ok_at")?));
+            s.reconciled.insert(t, parse_time(&at));
         }
     }
 
     for k in ALERT_KINDS {
         s.open_alerts.insert(k.to_owned(), 0);
     }
-    for r in sqlx::query(
-        "SELECT kind, COUNT(*) AS n FROM prov_alerts WHERE acknowledged_at IS NULL GROUP BY kind",
-    )
-    .fetch_all(pool)
-    .await?
-    {
-        s.open_alerts
-            .insert(r.try_get("kind")?, r.try_get::<i64, _>("n")?);
+    for (kind, n) in counts::open_alerts(vault).await? {
+        s.open_alerts.insert(kind, n);
     }
 
-    if let Some(r) = sqlx::query(
-        "SELECT findings, finished_at FROM prov_runs WHERE kind = 'leak-scan' AND state = 'done' \
-         ORDER BY finished_at DESC, run_id LIMIT 1",
-    )
-    .fetch_optional(pool)
-    .await?
-    {
-        let at: Option<String> = r.try_get("finished_at")?;
+    if let Some((findings, at)) = counts::last_leak_scan(vault).await? {
         if let Some(at) = at.as_deref().and_then(parse_time) {
-            s.last_leak_scan = Some((r.try_get("findings")?, at));
+            s.last_leak_scan = Some((findings, at));
         }
     }
 
-    for r in sqlx::query("SELECT country, last_review_on FROM cases WHERE state <> 'ended'")
-        .fetch_all(pool)
-        .await?
-    {
-        let country = fiktiv_routine::parse_country(&r.try_get::<String, _>("country")?)?;
-        let last = fiktiv_routine::parse_date(&r.try_get::<String, _>("last_review_on")?)?;
+    for (country, last) in counts::open_case_reviews(vault).await? {
+        let country = fiktiv_routine::parse_country(&country)?;
+        let last = fiktiv_routine::parse_date(&last)?;
         let a = ctx
             .rules
             .review_policy(country)
@@ -199,12 +177,7 @@ pub async fn snapshot(ctx: &Context) -> DomainResult<Snapshot> {
             .insert((k.version, k.state.clone()), (k.encryptions, k.data_keys));
     }
 
-    s.audit_events = sqlx::query("SELECT seq FROM audit_head WHERE id = 1")
-        .fetch_optional(pool)
-        .await?
-        .map(|r| r.try_get::<i64, _>("seq"))
-        .transpose()?
-        .unwrap_or(0);
+    s.audit_events = counts::audit_events(vault).await?;
     Ok(s)
 }
 

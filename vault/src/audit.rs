@@ -334,6 +334,60 @@ async fn for_each_row(
     }
 }
 
+/// A stored event with its links in the chain, for an export of the trail.
+#[derive(Debug, Clone)]
+pub struct ChainedEvent {
+    pub event: AuditEvent,
+    pub prev_hash: String,
+    pub mac: String,
+}
+
+/// The chain's head as stored: its sequence number, hash and MAC (`None` before the
+/// first event of an initialised vault, or in a database without a trail).
+pub async fn head(pool: &AnyPool) -> Result<Option<(i64, String, String)>, AuditError> {
+    let row = sqlx::query("SELECT seq, hash, mac FROM audit_head WHERE id = 1")
+        .fetch_optional(pool)
+        .await
+        .map_err(AuditError::Read)?;
+    match row {
+        Some(r) => Ok(Some((
+            r.try_get("seq").map_err(AuditError::Read)?,
+            r.try_get("hash").map_err(AuditError::Read)?,
+            r.try_get("mac").map_err(AuditError::Read)?,
+        ))),
+        None => Ok(None),
+    }
+}
+
+/// Stored events with `after < seq <= upto`, in order, at most `limit`.
+pub async fn events_between(
+    pool: &AnyPool,
+    after: i64,
+    upto: i64,
+    limit: i64,
+) -> Result<Vec<ChainedEvent>, AuditError> {
+    let rows = sqlx::query(
+        "SELECT seq, event_id, at, actor, action, case_id, purpose, outcome, prev_hash, mac \
+         FROM audit_events WHERE seq > $1 AND seq <= $2 ORDER BY seq LIMIT $3",
+    )
+    .bind(after)
+    .bind(upto)
+    .bind(limit)
+    .fetch_all(pool)
+    .await
+    .map_err(AuditError::Read)?;
+    rows.iter()
+        .map(|r| {
+            let s = row_to_stored(r).map_err(AuditError::Read)?;
+            Ok(ChainedEvent {
+                event: s.ev,
+                prev_hash: s.prev_hash,
+                mac: s.mac,
+            })
+        })
+        .collect()
+}
+
 /// Check the whole chain, in two streaming passes (memory grows by one hash per event).
 pub async fn verify(pool: &AnyPool, key: &AuditKey) -> Result<VerifyReport, AuditError> {
     // Pass 1: the hash of every stored event, to tell a reorder from a removal.
