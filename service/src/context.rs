@@ -216,11 +216,9 @@ pub fn init_dir_only(data_dir: &Path) -> Result<(), StartupError> {
 
 /// Whether the database already holds audit events (it was written with some key).
 pub async fn database_has_data(db: &Db) -> Result<bool, StartupError> {
-    let n: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM audit_events")
-        .fetch_one(db.pool())
+    fiktiv_vault::audit::any_events(db.pool())
         .await
-        .map_err(|e| StartupError::Db(fiktiv_vault::DbError::Query(e)))?;
-    Ok(n > 0)
+        .map_err(|e| StartupError::Db(fiktiv_vault::DbError::Query(e)))
 }
 
 /// Create the data directory (mode 0700) and the root key, unless they exist.

@@ -334,6 +334,14 @@ async fn for_each_row(
     }
 }
 
+/// Whether the trail holds any event (the database was written with some key).
+pub async fn any_events(pool: &AnyPool) -> Result<bool, sqlx::Error> {
+    let n: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM audit_events")
+        .fetch_one(pool)
+        .await?;
+    Ok(n > 0)
+}
+
 /// A stored event with its links in the chain, for an export of the trail.
 #[derive(Debug, Clone)]
 pub struct ChainedEvent {
