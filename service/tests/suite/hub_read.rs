@@ -592,3 +592,68 @@ async fn the_hub_is_read_over_tls_trusting_its_ca_file() {
     }
     hub.validate().unwrap();
 }
+
+/// A read cut off in the middle (the process stops while the hub is being paged) leaves
+/// nothing half done, stops showing as running once its progress is old, and is done
+/// again by the next scheduled read, from the last good one (here none: a full read).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_read_cut_off_is_done_again_by_the_next_scheduled_read() {
+    let hub = TestHub::start(400, 17).unwrap();
+    let config = fiktiv::config::Config::parse(
+        &format!(
+            "[ss12000]\nbase_url = \"{}\"\npage_size = 50\nread_every_minutes = 15\nfull_read_every_hours = 24\n",
+            hub.base_url()
+        ),
+        "hub.toml",
+    )
+    .unwrap();
+    let e = env_with(
+        fiktiv_tests::TestDatabase::sqlite().unwrap(),
+        at(2026, 9, 1),
+        config,
+    )
+    .await;
+    hub::set_secret(&e.vault, hub.token(), "test")
+        .await
+        .unwrap();
+
+    // The scheduled full read, held at the hub's groups, then cut off.
+    hub.hold("groups");
+    let ctx = e.ctx.clone();
+    let reading = tokio::spawn(async move { fiktiv::hub::run_due(&ctx).await });
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(300);
+    loop {
+        let s = hub::status(&e.vault).await.unwrap();
+        if s.running
+            .as_ref()
+            .is_some_and(|r| r.stage == "persons" && r.items as usize == hub.count("persons"))
+        {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the read never reached the groups: {s:?}"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    reading.abort();
+    assert!(reading.await.unwrap_err().is_cancelled());
+    hub.release("groups");
+    // Nothing of it was kept.
+    assert_eq!(e.count("hub_entities").await, 0);
+    assert_eq!(e.count("hub_intake").await, 0);
+    let s = hub::status(&e.vault).await.unwrap();
+    assert!(s.last_good_at.is_none());
+    // Its progress stops showing as running once it is old.
+    e.clock
+        .advance(hub::PROGRESS_STALE + chrono::TimeDelta::seconds(1));
+    assert!(hub::status(&e.vault).await.unwrap().running.is_none());
+
+    // The next scheduled read (of changes, the full read's time not yet come again)
+    // reads everything, since no read has succeeded yet.
+    let r = fiktiv::hub::run_due(&e.ctx).await.unwrap().unwrap();
+    assert_eq!(r.persons + r.marked, hub.count("persons"));
+    let s = hub::status(&e.vault).await.unwrap();
+    assert!(s.last_good_at.is_some() && s.running.is_none());
+    assert!(e.count("hub_entities").await > 0);
+}
