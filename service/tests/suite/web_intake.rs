@@ -29,6 +29,14 @@ fn a_school_opens_the_case_of_a_pupil_from_the_school_system() {
         text(&out.stdout)
     );
 
+    let status = server.cli_env(&["hub", "status"], &[]);
+    assert!(status.status.success(), "{}", text(&status.stderr));
+    let shown = text(&status.stdout);
+    assert!(
+        shown.contains("last good read: 20") && !shown.contains("running:"),
+        "{shown}"
+    );
+
     let rektor = server.add_user("rektor", &["school"], &[&unit]);
     let b = Browser::start();
     first_sign_in(&b, &server, &rektor, 0);
@@ -90,6 +98,9 @@ fn a_school_opens_the_case_of_a_pupil_from_the_school_system() {
     first_sign_in(&b3, &server, &central, 0);
     b3.goto(&format!("{}/intake", server.base()));
     assert!(b3.exists("#intake-counts"), "{}", b3.source());
+    // How the reads stand: the last good read, nothing failed, nothing running now.
+    assert!(b3.exists("#hub-status"), "{}", b3.source());
+    assert!(!b3.exists("#hub-failed") && !b3.exists("#hub-running"));
     let counts = b3.source();
     for p in &pupils {
         assert!(!counts.contains(&p.civic_no) && !counts.contains(&p.family_name));
