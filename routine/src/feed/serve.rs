@@ -604,8 +604,18 @@ pub async fn one(
     consumer: &Consumer,
     resource: FeedResource,
     id: &str,
+    query: &[(String, String)],
 ) -> Result<FeedAnswer, FeedError> {
     scope(consumer, resource)?;
+    // One entity takes `expand` and `expandReferenceNames` (answered without names);
+    // a filter or a sort key means nothing here and is refused.
+    let asked = Filter::parse(resource, query)?;
+    if !asked.is_empty() || asked.sorted() {
+        return Err(FeedError::BadRequest(
+            "unsupported-parameter",
+            "One entity takes expand and expandReferenceNames only.",
+        ));
+    }
     let id = id
         .parse::<Uuid>()
         .map_err(|_| FeedError::NotFound)?
@@ -633,13 +643,23 @@ pub async fn one(
             .ok_or(FeedError::NotFound)?,
         None => return Err(FeedError::NotFound),
     };
-    let mut data = guarded(
-        vault,
-        guard,
-        consumer,
-        vec![omit(consumer, resource, value)],
-    )
-    .await?;
+    let mut values = vec![omit(consumer, resource, value)];
+    if !asked.expand().is_empty() {
+        let fict = match resource {
+            FeedResource::Persons | FeedResource::Groups => fictitious(vault).await?,
+            _ => Vec::new(),
+        };
+        expand(
+            vault,
+            consumer,
+            resource,
+            asked.expand(),
+            &fict,
+            &mut values,
+        )
+        .await?;
+    }
+    let mut data = guarded(vault, guard, consumer, values).await?;
     data.pop().map(FeedAnswer).ok_or(FeedError::NotFound)
 }
 

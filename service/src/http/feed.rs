@@ -203,17 +203,15 @@ async fn one(
         Ok(a) => a,
         Err(r) => return r,
     };
-    if let Err(e) = only_reference_names(raw.as_deref()) {
-        return from_feed(e);
-    }
-    match feed::one(&st.ctx.vault, &guard, &consumer, resource, &id).await {
+    let query = url_pairs(raw.as_deref().unwrap_or_default());
+    match feed::one(&st.ctx.vault, &guard, &consumer, resource, &id, &query).await {
         Ok(a) => ok(a.0),
         Err(e) => from_feed(e),
     }
 }
 
-/// The parameters of one entity and of a lookup: `expandReferenceNames` only (answered
-/// without the names); `expand` and anything else refused rather than ignored.
+/// The parameters of a lookup: `expandReferenceNames` only (answered without the
+/// names); `expand` and anything else refused rather than ignored.
 fn only_reference_names(raw: Option<&str>) -> Result<(), FeedError> {
     for (k, _) in url_pairs(raw.unwrap_or_default()) {
         if k != "expandReferenceNames" {

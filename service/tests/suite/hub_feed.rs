@@ -920,6 +920,22 @@ async fn filters_and_lookups_answer_what_is_served() {
         .collect();
     assert_eq!(embedded_groups, fict_groups);
     assert_eq!(emb["duties"], json!([]));
+    // One entity takes expand too; a filter there is refused.
+    let (s, v) = feed
+        .get(
+            Some(&all),
+            &format!("/persons/{fict_id}?expand=groupMemberships"),
+        )
+        .await;
+    assert_eq!(s, StatusCode::OK, "{v}");
+    assert_eq!(
+        v["_embedded"]["groupMemberships"].as_array().unwrap().len(),
+        fict_groups.len()
+    );
+    let (s, _) = feed
+        .get(Some(&all), &format!("/persons/{fict_id}?nameContains=a"))
+        .await;
+    assert_eq!(s, StatusCode::BAD_REQUEST);
     let (s, v) = feed.get(Some(&all), "/duties?expand=person&limit=5").await;
     assert_eq!(s, StatusCode::OK, "{v}");
     for d in v["data"].as_array().unwrap() {
