@@ -65,3 +65,13 @@ fn config_errors_are_one_line() {
         assert!(msg.starts_with("config file fiktiv.toml: "), "{msg}");
     }
 }
+
+/// The `notify` fuzz target (2026-12-07): `"a(b"@c.example` was accepted as a stored
+/// mail address, but lettre cannot write a mail to it, so every mail would have failed.
+/// An address is now accepted exactly when a mail to it can be composed.
+#[test]
+fn notify_an_address_no_mail_can_be_written_to_is_refused_when_stored() {
+    use fiktiv::notify::mail::check_address;
+    assert!(check_address("\"a(b\"@c.example").is_err());
+    assert!(check_address("rektor@skola.kommun.example").is_ok());
+}
