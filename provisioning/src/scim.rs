@@ -114,25 +114,36 @@ pub(crate) fn is_loopback_url(url: &str) -> bool {
             .is_ok_and(|ip| ip.is_loopback())
 }
 
+/// The HTTP client of a target at `base_url`: rustls, `https://` only (`http://` to a
+/// loopback address for tests), no redirects (the bearer token must not travel
+/// elsewhere), `timeout` per request. Shared by the SCIM and SS 12000 targets.
+pub(crate) fn http_client(
+    name: &TargetName,
+    base_url: &str,
+    timeout: Duration,
+) -> Result<reqwest::Client, TargetError> {
+    let https = base_url.starts_with("https://");
+    if !https && !is_loopback_url(base_url) {
+        return Err(TargetError::Config {
+            target: name.clone(),
+            what: "the base URL must be https:// (http:// only to a loopback address)",
+        });
+    }
+    reqwest::Client::builder()
+        .use_rustls_tls()
+        .https_only(https)
+        .redirect(reqwest::redirect::Policy::none())
+        .timeout(timeout)
+        .build()
+        .map_err(|_| TargetError::Config {
+            target: name.clone(),
+            what: "the HTTP client cannot be built",
+        })
+}
+
 impl ScimTarget {
     pub fn new(cfg: ScimConfig) -> Result<Self, TargetError> {
-        let https = cfg.base_url.starts_with("https://");
-        if !https && !is_loopback_url(&cfg.base_url) {
-            return Err(TargetError::Config {
-                target: cfg.name.clone(),
-                what: "the base URL must be https:// (http:// only to a loopback address)",
-            });
-        }
-        let http = reqwest::Client::builder()
-            .use_rustls_tls()
-            .https_only(https)
-            .redirect(reqwest::redirect::Policy::none())
-            .timeout(cfg.timeout)
-            .build()
-            .map_err(|_| TargetError::Config {
-                target: cfg.name.clone(),
-                what: "the HTTP client cannot be built",
-            })?;
+        let http = http_client(&cfg.name, &cfg.base_url, cfg.timeout)?;
         Ok(Self { cfg, http })
     }
 

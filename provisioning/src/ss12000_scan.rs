@@ -131,23 +131,7 @@ pub struct Ss12000ScanTarget {
 
 impl Ss12000ScanTarget {
     pub fn new(cfg: Ss12000ScanConfig) -> Result<Self, TargetError> {
-        let https = cfg.base_url.starts_with("https://");
-        if !https && !crate::scim::is_loopback_url(&cfg.base_url) {
-            return Err(TargetError::Config {
-                target: cfg.name.clone(),
-                what: "the base URL must be https:// (http:// only to a loopback address)",
-            });
-        }
-        let http = reqwest::Client::builder()
-            .use_rustls_tls()
-            .https_only(https)
-            .redirect(reqwest::redirect::Policy::none())
-            .timeout(cfg.timeout)
-            .build()
-            .map_err(|_| TargetError::Config {
-                target: cfg.name.clone(),
-                what: "the HTTP client cannot be built",
-            })?;
+        let http = crate::scim::http_client(&cfg.name, &cfg.base_url, cfg.timeout)?;
         Ok(Self { cfg, http })
     }
 

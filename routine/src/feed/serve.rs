@@ -203,15 +203,16 @@ pub async fn list(
     let modified_after = filter
         .modified_after()
         .map(|t| crate::hub::stamp(&t.fixed_offset()));
+    let fict = fictitious_if_needed(
+        vault,
+        resource,
+        filter.needs_context() || !filter.expand().is_empty(),
+    )
+    .await?;
     let ctx = if filter.needs_context() {
-        context(vault, consumer).await?
+        context(vault, consumer, &fict).await?
     } else {
         Context::default()
-    };
-    // Only persons and groups hold fictitious pupils (opening each link's facts).
-    let fict = match resource {
-        FeedResource::Persons | FeedResource::Groups => fictitious(vault).await?,
-        _ => Vec::new(),
     };
     let (mut page, next) = match cursor {
         Cursor::Offset(skip) => {
@@ -543,10 +544,29 @@ async fn served_all(
     Ok(out)
 }
 
+/// The fictitious pupils (each link's facts opened), read once per request and only
+/// when needed: for persons and groups, and for anything that reads other resources
+/// as served (a relation filter, an expansion: an embedded group holds its fictitious
+/// members as `/groups` does).
+async fn fictitious_if_needed(
+    vault: &Vault,
+    resource: FeedResource,
+    other_resources: bool,
+) -> Result<Vec<Fictitious>, FeedError> {
+    if other_resources || matches!(resource, FeedResource::Persons | FeedResource::Groups) {
+        Ok(fictitious(vault).await?)
+    } else {
+        Ok(Vec::new())
+    }
+}
+
 /// The context a relation filter needs, from the resources the consumer may read
 /// (a filter never tells what a resource outside its scope holds).
-async fn context(vault: &Vault, consumer: &Consumer) -> Result<Context, FeedError> {
-    let fict = fictitious(vault).await?;
+async fn context(
+    vault: &Vault,
+    consumer: &Consumer,
+    fict: &[Fictitious],
+) -> Result<Context, FeedError> {
     let mut parts: [Vec<Value>; 4] = Default::default();
     for (i, r) in [
         FeedResource::Organisations,
@@ -558,7 +578,7 @@ async fn context(vault: &Vault, consumer: &Consumer) -> Result<Context, FeedErro
     .enumerate()
     {
         if consumer.endpoints.contains(&r) {
-            parts[i] = served_all(vault, r, &fict).await?;
+            parts[i] = served_all(vault, r, fict).await?;
         }
     }
     Ok(Context::build(&parts[0], &parts[1], &parts[2], &parts[3]))
@@ -575,14 +595,11 @@ pub async fn lookup(
 ) -> Result<FeedAnswer, FeedError> {
     scope(consumer, resource)?;
     let wanted = Lookup::parse(resource, body)?;
+    let fict = fictitious_if_needed(vault, resource, wanted.needs_context()).await?;
     let ctx = if wanted.needs_context() {
-        context(vault, consumer).await?
+        context(vault, consumer, &fict).await?
     } else {
         Context::default()
-    };
-    let fict = match resource {
-        FeedResource::Persons | FeedResource::Groups => fictitious(vault).await?,
-        _ => Vec::new(),
     };
     let mut found: BTreeMap<String, Value> = BTreeMap::new();
     for v in served_all(vault, resource, &fict).await? {
@@ -645,10 +662,7 @@ pub async fn one(
     };
     let mut values = vec![omit(consumer, resource, value)];
     if !asked.expand().is_empty() {
-        let fict = match resource {
-            FeedResource::Persons | FeedResource::Groups => fictitious(vault).await?,
-            _ => Vec::new(),
-        };
+        let fict = fictitious_if_needed(vault, resource, true).await?;
         expand(
             vault,
             consumer,
