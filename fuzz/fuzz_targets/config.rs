@@ -39,7 +39,7 @@ fuzz_target!(|data: &[u8]| {
                 }
             }
             let dir = std::path::Path::new("/nonexistent/fiktiv-fuzz");
-            if let Err(e) = fiktiv::provisioning::Runtime::new(&c, dir) {
+            if let Err(e) = fiktiv_delivery::Runtime::new(&c.provisioning, &c.targets, c.limits.concurrent_runs, dir) {
                 one_line("provisioning", &e);
             }
             for t in &c.targets {

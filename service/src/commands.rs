@@ -69,7 +69,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<i32> {
                 .with_context(|| format!("cannot listen on {addr}"))?;
             tracing::info!(%addr, "fiktiv listening");
             eprintln!("fiktiv listening on http://{addr}");
-            let worker = crate::provisioning::worker::start(ctx.clone()).await;
+            let worker = crate::background::start(ctx.clone()).await;
             axum::serve(
                 listener,
                 crate::http::app(ctx).into_make_service_with_connect_info::<std::net::SocketAddr>(),
@@ -185,15 +185,15 @@ pub async fn run(cli: Cli) -> anyhow::Result<i32> {
         }
         Command::Targets { command } => {
             let ctx = crate::commands_keys::open_cli(&data_dir, config, clock).await?;
-            crate::provisioning::commands::targets_command(&ctx, command).await
+            crate::commands_targets::targets_command(&ctx, command).await
         }
         Command::Sync { command } => {
             let ctx = crate::commands_keys::open_cli(&data_dir, config, clock).await?;
-            crate::provisioning::commands::sync_command(&ctx, command).await
+            crate::commands_targets::sync_command(&ctx, command).await
         }
         Command::Check { command } => {
             let ctx = crate::commands_keys::open_cli(&data_dir, config, clock).await?;
-            crate::provisioning::commands::check_command(&ctx, command).await
+            crate::commands_targets::check_command(&ctx, command).await
         }
         Command::Users { command } => {
             let ctx = crate::commands_keys::open_cli(&data_dir, config, clock).await?;

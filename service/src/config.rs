@@ -30,9 +30,9 @@ pub struct Config {
     /// The web UI: sessions, sign-in limits.
     pub web: WebConfig,
     /// The provisioning worker, reconciliation and removal safety (docs/PROVISIONING.md).
-    pub provisioning: crate::provisioning::config::ProvisioningConfig,
+    pub provisioning: fiktiv_delivery::config::ProvisioningConfig,
     /// Provisioning targets (`[[targets]]`); none: the embedded OneRoster folder.
-    pub targets: Vec<crate::provisioning::config::TargetSpec>,
+    pub targets: Vec<fiktiv_delivery::config::TargetSpec>,
     /// Rate limits of the API: bad bearer tokens per address, reveal requests per person.
     pub limits: crate::http::limits::LimitsConfig,
     /// Who may read `/metrics` (off unless a token or addresses are configured).

@@ -15,6 +15,7 @@ use fiktiv_vault::Db;
 use fiktiv_vault::{KeyRing, RootKey, SharedClock, Vault};
 
 use crate::config::Config;
+use fiktiv_delivery::{Delivery, Runtime};
 use fiktiv_routine::Rules;
 
 /// A startup problem. Each prints as one line.
@@ -55,8 +56,9 @@ pub struct Context {
     pub authz: Arc<Authorizer>,
     /// Number ranges, retention, review and identity rules, reveal window.
     pub rules: Arc<Rules>,
-    /// Provisioning: targets, worker settings, the worker's wake-up.
-    pub provisioning: Arc<crate::provisioning::Runtime>,
+    /// Delivery to the targets (`fiktiv_delivery`): the same vault, authorizer and
+    /// rules, with the targets, the worker's settings and its wake-up.
+    pub delivery: Delivery,
 }
 
 fn read_file(path: &Path) -> Result<String, StartupError> {
@@ -156,13 +158,40 @@ pub fn load_policies(config: &Config) -> Result<(Authorizer, Rules), StartupErro
     Ok((authz, rules))
 }
 
-fn provisioning_runtime(
-    config: &Config,
+fn delivery_runtime(config: &Config, data_dir: &Path) -> Result<Arc<Runtime>, StartupError> {
+    Runtime::new(
+        &config.provisioning,
+        &config.targets,
+        config.limits.concurrent_runs,
+        data_dir,
+    )
+    .map(Arc::new)
+    .map_err(StartupError::Rules)
+}
+
+/// The context of the delivery functions, around the same vault, authorizer and rules.
+fn context_of(
+    vault: Vault,
+    config: Config,
     data_dir: &Path,
-) -> Result<Arc<crate::provisioning::Runtime>, StartupError> {
-    crate::provisioning::Runtime::new(config, data_dir)
-        .map(Arc::new)
-        .map_err(StartupError::Rules)
+    (authz, rules): (Authorizer, Rules),
+) -> Result<Context, StartupError> {
+    let authz = Arc::new(authz);
+    let rules = Arc::new(rules);
+    let delivery = Delivery {
+        vault: vault.clone(),
+        authz: authz.clone(),
+        rules: rules.clone(),
+        runtime: delivery_runtime(&config, data_dir)?,
+    };
+    Ok(Context {
+        vault,
+        config,
+        data_dir: data_dir.to_path_buf(),
+        authz,
+        rules,
+        delivery,
+    })
 }
 
 fn key_path(data_dir: &Path) -> PathBuf {
@@ -307,36 +336,22 @@ impl Context {
         config: Config,
         data_dir: &Path,
         clock: SharedClock,
-        (authz, rules): (Authorizer, Rules),
+        policies: (Authorizer, Rules),
     ) -> Result<Self, StartupError> {
         let keys = KeyRing::new(root)?;
-        let provisioning = provisioning_runtime(&config, data_dir)?;
+        // The delivery settings are checked before the vault is opened.
+        delivery_runtime(&config, data_dir)?;
         let vault = Vault::new(db, keys, clock);
         // Refuse a root key this database was not written with (one line, no new chain).
         vault.check_key().await?;
-        Ok(Self {
-            vault,
-            provisioning,
-            config,
-            data_dir: data_dir.to_path_buf(),
-            authz: Arc::new(authz),
-            rules: Arc::new(rules),
-        })
+        context_of(vault, config, data_dir, policies)
     }
 
     /// A context around an already open vault (tests, embedding): loads the policies and
     /// rules from `config` like [`Context::open`].
     pub fn with_vault(vault: Vault, config: Config, data_dir: &Path) -> Result<Self, StartupError> {
-        let (authz, rules) = load_policies(&config)?;
-        let provisioning = provisioning_runtime(&config, data_dir)?;
-        Ok(Self {
-            vault,
-            provisioning,
-            config,
-            data_dir: data_dir.to_path_buf(),
-            authz: Arc::new(authz),
-            rules: Arc::new(rules),
-        })
+        let policies = load_policies(&config)?;
+        context_of(vault, config, data_dir, policies)
     }
 
     /// Record a system event (init, startup) in the audit trail.

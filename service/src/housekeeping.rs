@@ -34,7 +34,7 @@ pub struct Housekept {
 /// Runs each housekeeping task that is due and that this instance claims.
 pub async fn run_due(ctx: &Context) -> DomainResult<Housekept> {
     let vault = &ctx.vault;
-    let me = ctx.provisioning.instance();
+    let me = ctx.delivery.runtime.instance();
     let mut out = Housekept::default();
     if crate::cluster::claim_schedule(vault, REVIEW_REMINDERS, me, INTERVAL).await? {
         let r = remind(vault, &ctx.rules).await?;

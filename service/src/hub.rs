@@ -156,7 +156,7 @@ pub async fn run_due(ctx: &Context) -> Result<Option<ReadReport>, ReadError> {
     let Some(cfg) = &ctx.config.ss12000 else {
         return Ok(None);
     };
-    let me = ctx.provisioning.instance();
+    let me = ctx.delivery.runtime.instance();
     let full_every = TimeDelta::hours(i64::try_from(cfg.full_read_every_hours).unwrap_or(24));
     if crate::cluster::claim_schedule(&ctx.vault, SCHEDULE_FULL, me, full_every).await? {
         return read_now(ctx, true, &mut |_| {}).await.map(Some);
@@ -259,7 +259,7 @@ pub async fn changed_since_last_read(ctx: &std::sync::Arc<Context>) -> bool {
                     .await
                     .is_ok()
                 {
-                    let me = ctx.provisioning.instance().to_owned();
+                    let me = ctx.delivery.runtime.instance().to_owned();
                     let every = TimeDelta::minutes(1);
                     if crate::cluster::claim_schedule(&ctx.vault, SCHEDULE_CHANGES, &me, every)
                         .await

@@ -1,13 +1,18 @@
-//! The `fiktiv` service: HTTP API, CLI, configuration and workflow.
+//! The `fiktiv` service: HTTP API, web UI, CLI, configuration and start-up.
 //!
 //! Layers: `config` (TOML), `context` (keys + database + vault at startup), `http`
-//! (thin handlers), `commands` (one function per CLI command).
+//! (thin handlers), `web` (pages), `commands*` (one function per CLI command),
+//! `background` (the delivery worker, housekeeping and hub reads `fiktiv serve` runs).
+//! Delivery to the targets is the `fiktiv-delivery` crate; the routine's domain and
+//! its storage are `fiktiv-routine`.
 
 pub mod audit_export;
+pub mod background;
 pub mod cli;
 pub mod cluster;
 pub mod commands;
 pub mod commands_keys;
+pub mod commands_targets;
 pub mod commands_users;
 pub mod config;
 pub mod context;
@@ -17,7 +22,6 @@ pub mod http;
 pub mod hub;
 pub mod metrics;
 pub mod notify;
-pub mod provisioning;
 pub mod sealed;
 pub mod tasks;
 pub mod telemetry;

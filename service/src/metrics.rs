@@ -119,9 +119,9 @@ pub async fn snapshot(ctx: &Context) -> DomainResult<Snapshot> {
         ..Snapshot::default()
     };
 
-    let set = ctx.provisioning.targets(vault).await?;
+    let set = ctx.delivery.runtime.targets(vault).await?;
     let mut targets: BTreeSet<String> = set.entries.keys().map(|n| n.to_string()).collect();
-    let counts = crate::provisioning::jobs::counts(vault).await?;
+    let counts = fiktiv_delivery::jobs::counts(vault).await?;
     targets.extend(counts.iter().map(|(t, _, _)| t.clone()));
     for t in &targets {
         for st in JOB_STATES {

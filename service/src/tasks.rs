@@ -11,7 +11,7 @@ use serde::Serialize;
 use utoipa::ToSchema;
 
 use crate::context::Context;
-use crate::provisioning::checks::{self, AlertFilter};
+use fiktiv_delivery::checks::{self, AlertFilter};
 use fiktiv_routine::reveal::{self, RevealState};
 use fiktiv_routine::reviews::{self, DueStatus};
 use fiktiv_routine::{orders, DomainResult};
@@ -204,7 +204,7 @@ pub async fn task_items(
     };
     let central = muni(Action::ProvisioningStatusRead);
     if let Some(p) = &central {
-        let open = checks::alerts_permitted(ctx, p, &filter).await?;
+        let open = checks::alerts_permitted(&ctx.delivery, p, &filter).await?;
         push(
             TaskKind::AlertsOpen,
             open.into_iter().map(|a| a.alert_id).collect(),
@@ -221,14 +221,14 @@ pub async fn task_items(
         if let Ok(read) = authz.authorize(principal, Action::CaseRead, &resource) {
             if central.is_none() {
                 alerts.extend(
-                    checks::unit_alerts(ctx, &read, unit)
+                    checks::unit_alerts(&ctx.delivery, &read, unit)
                         .await?
                         .into_iter()
                         .map(|a| a.alert_id),
                 );
             }
             to_check.extend(
-                checks::cases_to_check(ctx, &read, unit)
+                checks::cases_to_check(&ctx.delivery, &read, unit)
                     .await?
                     .into_iter()
                     .map(|(case, done)| format!("{case} {done}")),

@@ -9,7 +9,7 @@ use utoipa_axum::routes;
 
 use super::problem::{ApiError, ApiJson, Problem};
 use super::{AppState, Caller};
-use crate::provisioning::checks::{self, AlertView};
+use fiktiv_delivery::checks::{self, AlertView};
 use fiktiv_routine::access_report::{self, AccessReport};
 use fiktiv_routine::cases::{self, CaseOpened, CaseSummary, CaseView, IdentityView, OpenCase};
 use fiktiv_routine::corrections::{self, IdentityCorrected, IdentityCorrection};
@@ -205,7 +205,9 @@ async fn case_alerts(
     Path(case): Path<String>,
 ) -> Result<Json<Vec<AlertView>>, ApiError> {
     let (case, permit) = st.case_permit(&caller, &case, Action::CaseRead).await?;
-    Ok(Json(checks::case_alerts(&st.ctx, &permit, &case).await?))
+    Ok(Json(
+        checks::case_alerts(&st.ctx.delivery, &permit, &case).await?,
+    ))
 }
 
 /// The right-of-access report of a case: what Fiktiv holds about the pupil, which

@@ -168,7 +168,7 @@ async fn admitted(
         ));
     };
     let consumer = admit(st, headers, addr).await?;
-    let guard = crate::provisioning::targets::egress_guard(&st.ctx.vault)
+    let guard = fiktiv_delivery::targets::egress_guard(&st.ctx.vault)
         .await
         .map_err(|e| from_feed(e.into()))?;
     Ok((resource, consumer, guard))

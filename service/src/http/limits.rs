@@ -15,7 +15,7 @@
 //!
 //! - **Checks:** account checks and leak scans run in the background, each reading whole
 //!   targets. At most `concurrent_runs` may be running at once, counted and claimed in
-//!   one serialized transaction by the domain (`provisioning::checks::start`), for the
+//!   one serialized transaction by the domain (`fiktiv_delivery::checks::start`), for the
 //!   API, the web UI and the CLI alike; starting one more answers `429 runs-busy`. The
 //!   provisioning jobs themselves run on a fixed pool of `[provisioning] workers` tasks.
 //!
@@ -126,7 +126,7 @@ impl Window {
 
 /// The API's own limits, shared by every handler. The limits on reveal requests and on
 /// running checks are not here: they hold for the web UI and the CLI too, so the domain
-/// decides them (`domain::reveal::request`, `provisioning::checks::start`).
+/// decides them (`domain::reveal::request`, `fiktiv_delivery::checks::start`).
 #[derive(Debug)]
 pub struct ApiLimits {
     pub failed_tokens: Window,

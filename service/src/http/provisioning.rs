@@ -1,6 +1,6 @@
 //! Provisioning over HTTP: targets, plan/apply, jobs, reconciliation, status, alerts,
 //! and the two checks (account check, leak scan) as runs with progress. Thin handlers:
-//! authorize with the one `Authorizer`, call one function of `crate::provisioning`,
+//! authorize with the one `Authorizer`, call one function of `fiktiv_delivery`,
 //! map the error. Unknown targets, jobs, alerts and runs answer 404 with their own
 //! problem type, after authorization (municipality-wide ids are not secret).
 
@@ -15,11 +15,11 @@ use utoipa_axum::routes;
 
 use super::problem::{ApiError, ApiJson, ApiQuery, Problem};
 use super::{AppState, Caller};
-use crate::provisioning::checks::{self, AlertFilter, AlertView, RunView, StatusView};
-use crate::provisioning::config::TargetSpec;
-use crate::provisioning::jobs::{self, JobFilter, JobView};
-use crate::provisioning::sync::{self, ApplyResult, SyncPlan};
-use crate::provisioning::targets::{self, TargetView, TestReport};
+use fiktiv_delivery::checks::{self, AlertFilter, AlertView, RunView, StatusView};
+use fiktiv_delivery::config::TargetSpec;
+use fiktiv_delivery::jobs::{self, JobFilter, JobView};
+use fiktiv_delivery::sync::{self, ApplyResult, SyncPlan};
+use fiktiv_delivery::targets::{self, TargetView, TestReport};
 use fiktiv_routine::DomainError;
 
 pub fn routes() -> OpenApiRouter<AppState> {
@@ -72,7 +72,9 @@ async fn list_targets(
     caller: Caller,
 ) -> Result<Json<Vec<TargetView>>, ApiError> {
     let permit = st.municipality_permit(&caller, Action::TargetsManage)?;
-    Ok(Json(targets::list_permitted(&st.ctx, &permit).await?))
+    Ok(Json(
+        targets::list_permitted(&st.ctx.delivery, &permit).await?,
+    ))
 }
 
 /// Create or replace a target made through the API. The credential (`bind_password`
@@ -95,7 +97,9 @@ async fn put_target(
     ApiJson(body): ApiJson<TargetSpec>,
 ) -> Result<Json<TargetView>, ApiError> {
     let permit = st.municipality_permit(&caller, Action::TargetsManage)?;
-    Ok(Json(targets::put(&st.ctx, &permit, &name, body).await?))
+    Ok(Json(
+        targets::put(&st.ctx.delivery, &permit, &name, body).await?,
+    ))
 }
 
 /// Remove a target made through the API; its open jobs fail with a clear reason.
@@ -114,7 +118,7 @@ async fn delete_target(
     Path(name): Path<String>,
 ) -> Result<StatusCode, ApiError> {
     let permit = st.municipality_permit(&caller, Action::TargetsManage)?;
-    targets::delete(&st.ctx, &permit, &name)
+    targets::delete(&st.ctx.delivery, &permit, &name)
         .await
         .map_err(no_such_target())?;
     Ok(StatusCode::NO_CONTENT)
@@ -137,7 +141,7 @@ async fn test_target(
     Path(name): Path<String>,
 ) -> Result<Json<TestReport>, ApiError> {
     let permit = st.municipality_permit(&caller, Action::TargetsManage)?;
-    match targets::test_permitted(&st.ctx, &permit, &name).await? {
+    match targets::test_permitted(&st.ctx.delivery, &permit, &name).await? {
         Some(d) => Ok(Json(d.into())),
         None => Err(no_such_target()(DomainError::NotFound)),
     }
@@ -160,7 +164,7 @@ async fn account_check_target(
     Path(name): Path<String>,
 ) -> Result<(StatusCode, Json<RunView>), ApiError> {
     let permit = st.municipality_permit(&caller, Action::ProvisioningStatusRead)?;
-    let run = checks::start_account_check_target(&st.ctx, &permit, &name)
+    let run = checks::start_account_check_target(&st.ctx.delivery, &permit, &name)
         .await
         .map_err(no_such_target())?;
     Ok((StatusCode::ACCEPTED, Json(run)))
@@ -192,7 +196,7 @@ async fn sync_plan(
 ) -> Result<Json<SyncPlan>, ApiError> {
     let permit = st.municipality_permit(&caller, Action::SyncPlan)?;
     Ok(Json(
-        sync::plan_permitted(&st.ctx, &permit, q.force.unwrap_or(false)).await?,
+        sync::plan_permitted(&st.ctx.delivery, &permit, q.force.unwrap_or(false)).await?,
     ))
 }
 
@@ -219,7 +223,9 @@ async fn sync_apply(
     ApiJson(body): ApiJson<ApplyInput>,
 ) -> Result<Json<ApplyResult>, ApiError> {
     let permit = st.municipality_permit(&caller, Action::SyncApply)?;
-    Ok(Json(sync::apply(&st.ctx, &permit, body.force).await?))
+    Ok(Json(
+        sync::apply(&st.ctx.delivery, &permit, body.force).await?,
+    ))
 }
 
 /// Start a reconciliation now: read every managed account back, repair drift, report
@@ -236,7 +242,7 @@ async fn sync_reconcile(
     let permit = st.municipality_permit(&caller, Action::SyncApply)?;
     Ok((
         StatusCode::ACCEPTED,
-        Json(sync::start_reconcile(&st.ctx, &permit).await?),
+        Json(sync::start_reconcile(&st.ctx.delivery, &permit).await?),
     ))
 }
 
@@ -254,7 +260,9 @@ async fn list_jobs(
     ApiQuery(q): ApiQuery<JobFilter>,
 ) -> Result<Json<Vec<JobView>>, ApiError> {
     let permit = st.municipality_permit(&caller, Action::ProvisioningStatusRead)?;
-    Ok(Json(jobs::list_permitted(&st.ctx, &permit, &q).await?))
+    Ok(Json(
+        jobs::list_permitted(&st.ctx.delivery, &permit, &q).await?,
+    ))
 }
 
 /// Retry a job now (a failed one, typically), with its attempts reset.
@@ -270,9 +278,11 @@ async fn retry_job(
     Path(id): Path<String>,
 ) -> Result<Json<JobView>, ApiError> {
     let permit = st.municipality_permit(&caller, Action::SyncApply)?;
-    Ok(Json(jobs::retry(&st.ctx, &permit, &id).await.map_err(
-        no_such("no-such-job", "There is no job with this id."),
-    )?))
+    Ok(Json(
+        jobs::retry(&st.ctx.delivery, &permit, &id)
+            .await
+            .map_err(no_such("no-such-job", "There is no job with this id."))?,
+    ))
 }
 
 // ---------------------------------------------------------------------------
@@ -291,7 +301,7 @@ async fn provisioning_status(
     caller: Caller,
 ) -> Result<Json<StatusView>, ApiError> {
     let permit = st.municipality_permit(&caller, Action::ProvisioningStatusRead)?;
-    Ok(Json(checks::status(&st.ctx, &permit).await?))
+    Ok(Json(checks::status(&st.ctx.delivery, &permit).await?))
 }
 
 /// Alerts: egress-guard blocks, leak-scan findings, jobs that gave up.
@@ -307,7 +317,9 @@ async fn list_alerts(
     ApiQuery(q): ApiQuery<AlertFilter>,
 ) -> Result<Json<Vec<AlertView>>, ApiError> {
     let permit = st.municipality_permit(&caller, Action::ProvisioningStatusRead)?;
-    Ok(Json(checks::alerts_permitted(&st.ctx, &permit, &q).await?))
+    Ok(Json(
+        checks::alerts_permitted(&st.ctx.delivery, &permit, &q).await?,
+    ))
 }
 
 /// Acknowledge an alert (audited).
@@ -324,7 +336,7 @@ async fn acknowledge_alert(
 ) -> Result<Json<AlertView>, ApiError> {
     let permit = st.municipality_permit(&caller, Action::SyncApply)?;
     Ok(Json(
-        checks::acknowledge(&st.ctx, &permit, &id)
+        checks::acknowledge(&st.ctx.delivery, &permit, &id)
             .await
             .map_err(no_such("no-such-alert", "There is no alert with this id."))?,
     ))
@@ -345,7 +357,7 @@ async fn get_run(
 ) -> Result<Json<RunView>, ApiError> {
     let permit = st.municipality_permit(&caller, Action::ProvisioningStatusRead)?;
     Ok(Json(
-        checks::run_permitted(&st.ctx, &permit, &id)
+        checks::run_permitted(&st.ctx.delivery, &permit, &id)
             .await
             .map_err(no_such("no-such-run", "There is no run with this id."))?,
     ))
@@ -368,7 +380,7 @@ async fn leak_scan_all(
     let permit = st.municipality_permit(&caller, Action::LeakScan)?;
     Ok((
         StatusCode::ACCEPTED,
-        Json(checks::start_leak_scan(&st.ctx, &permit, None).await?),
+        Json(checks::start_leak_scan(&st.ctx.delivery, &permit, None).await?),
     ))
 }
 
@@ -395,7 +407,7 @@ async fn account_check_case(
     let (case, permit) = st.case_permit(&caller, &case, Action::AccountCheck).await?;
     Ok((
         StatusCode::ACCEPTED,
-        Json(checks::start_account_check_case(&st.ctx, &permit, &case).await?),
+        Json(checks::start_account_check_case(&st.ctx.delivery, &permit, &case).await?),
     ))
 }
 
@@ -413,7 +425,7 @@ async fn account_check_case_run(
 ) -> Result<Json<RunView>, ApiError> {
     let (case, permit) = st.case_permit(&caller, &case, Action::AccountCheck).await?;
     Ok(Json(
-        checks::case_run(&st.ctx, &permit, &case, &run)
+        checks::case_run(&st.ctx.delivery, &permit, &case, &run)
             .await
             .map_err(no_such(
                 "no-such-run",
@@ -442,7 +454,7 @@ async fn leak_scan_case(
     let (case, permit) = st.case_permit(&caller, &case, Action::LeakScan).await?;
     Ok((
         StatusCode::ACCEPTED,
-        Json(checks::start_leak_scan(&st.ctx, &permit, Some(&case)).await?),
+        Json(checks::start_leak_scan(&st.ctx.delivery, &permit, Some(&case)).await?),
     ))
 }
 
@@ -460,7 +472,7 @@ async fn leak_scan_case_run(
 ) -> Result<Json<RunView>, ApiError> {
     let (case, permit) = st.case_permit(&caller, &case, Action::LeakScan).await?;
     Ok(Json(
-        checks::case_run(&st.ctx, &permit, &case, &run)
+        checks::case_run(&st.ctx.delivery, &permit, &case, &run)
             .await
             .map_err(no_such(
                 "no-such-run",

@@ -29,9 +29,9 @@ use fiktiv_vault::custody::{self, Provider};
 use fiktiv_vault::{Db, SharedClock};
 use tower::ServiceExt as _;
 
+use crate::background::Background;
 use crate::config::Config;
 use crate::context::Context;
-use crate::provisioning::worker::WorkerHandle;
 
 /// How a share came in (for the audit trail).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -109,7 +109,7 @@ enum Phase {
     },
     Open {
         ctx: Box<Context>,
-        worker: WorkerHandle,
+        worker: Background,
     },
 }
 
@@ -222,7 +222,7 @@ impl Gate {
             unsealing.reset();
             return Err(Refusal::Failed);
         }
-        let worker = crate::provisioning::worker::start(ctx.clone()).await;
+        let worker = crate::background::start(ctx.clone()).await;
         self.set_router(Some(crate::http::app(ctx.clone())));
         *phase = Phase::Open {
             ctx: Box::new(ctx),

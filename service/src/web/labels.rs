@@ -5,8 +5,8 @@
 use chrono::DateTime;
 
 use super::views::Base;
-use crate::provisioning::checks::{AlertFacts, AlertView};
 use crate::tasks::{Task, TaskKind};
+use fiktiv_delivery::checks::{AlertFacts, AlertView};
 use fiktiv_routine::cases::{CaseState, CountryCode};
 use fiktiv_routine::reveal::RevealState;
 use fiktiv_routine::reviews::{DueStatus, ReviewOutcome};
@@ -318,7 +318,7 @@ impl Base {
 
     /// A target test's detail in the user's language (`target-detail.<code>` with its
     /// values filled in); the English text for a code without a message.
-    pub fn target_detail(&self, p: &crate::provisioning::targets::ProbeView) -> String {
+    pub fn target_detail(&self, p: &fiktiv_delivery::targets::ProbeView) -> String {
         let key = format!("target-detail.{}", p.code);
         match self.tr.get(&key) {
             Some(m) => {

@@ -25,7 +25,7 @@ use super::ui::{choices, posted, see_other, signed_in, Choice, CsrfForm, FormErr
 use super::views::Base;
 use super::Web;
 use crate::http::AppState;
-use crate::provisioning::checks;
+use fiktiv_delivery::checks;
 use fiktiv_routine::cases::{
     self, CaseState, CaseSummary, CaseView, CountryCode, IdentityView, OpenCase,
 };
@@ -357,7 +357,7 @@ pub async fn page(
         Ok(g) => g,
         Err(e) => return c.fail(&st, e, "/cases"),
     };
-    let alerts = match checks::case_alerts(&st.ctx, &permit, &case).await {
+    let alerts = match checks::case_alerts(&st.ctx.delivery, &permit, &case).await {
         Ok(a) => a,
         Err(e) => return c.fail(&st, e, "/cases"),
     };
@@ -428,7 +428,7 @@ pub async fn start_account_check(
 ) -> Response {
     let c = ctx!(posted(&st, &web, &parts, &form.csrf).await);
     let (case, _, permit) = ctx!(c.case_permit(&st, &id, Action::AccountCheck).await);
-    match checks::start_account_check_case(&st.ctx, &permit, &case).await {
+    match checks::start_account_check_case(&st.ctx.delivery, &permit, &case).await {
         Ok(run) => see_other(&format!("/cases/{case}/account-check/{}", run.run_id)),
         Err(e) => c.fail(&st, e, &format!("/cases/{case}")),
     }
@@ -473,7 +473,7 @@ pub async fn start_leak_scan(
 ) -> Response {
     let c = ctx!(posted(&st, &web, &parts, &form.csrf).await);
     let (case, _, permit) = ctx!(c.case_permit(&st, &id, Action::LeakScan).await);
-    match checks::start_leak_scan(&st.ctx, &permit, Some(&case)).await {
+    match checks::start_leak_scan(&st.ctx.delivery, &permit, Some(&case)).await {
         Ok(run) => see_other(&format!("/cases/{case}/leak-scan/{}", run.run_id)),
         Err(e) => c.fail(&st, e, &format!("/cases/{case}")),
     }
@@ -494,7 +494,7 @@ async fn case_run(
     };
     let (case, _, permit) = ctx!(c.case_permit(&st, &id, action).await);
     let back = format!("/cases/{case}");
-    match checks::case_run(&st.ctx, &permit, &case, &run_id).await {
+    match checks::case_run(&st.ctx.delivery, &permit, &case, &run_id).await {
         Ok(run) => {
             let again = match kind {
                 RunKind::AccountCheck => format!("/cases/{case}/account-check"),

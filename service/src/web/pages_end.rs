@@ -92,7 +92,7 @@ fn page(
     EndPage {
         base: c.base(st, "end.title", &format!("/cases/{}/end", case.case_id)),
         schedule: end::retention_schedule(&st.rules, today),
-        grace_days: st.ctx.provisioning.settings().grace_days,
+        grace_days: st.ctx.delivery.runtime.settings().grace_days,
         case,
         reason,
         leaving_date,

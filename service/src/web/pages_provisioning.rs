@@ -1,7 +1,7 @@
 //! The central administrator's provisioning pages: status per target with failed jobs
 //! and their reasons, the targets with the connectivity test, the sync plan and apply,
 //! leak scans across every target, and the runs with their progress. Every page calls
-//! one function of `crate::provisioning` with a permit from the one Authorizer.
+//! one function of `fiktiv_delivery` with a permit from the one Authorizer.
 //!
 //! Routes: `GET /provisioning`, `POST /provisioning/jobs/{id}/retry`,
 //! `GET /provisioning/targets`, `POST /provisioning/targets/{name}/test`,
@@ -27,10 +27,10 @@ use super::ui::{posted, see_other, signed_in, ticked, CsrfForm, Ctx, FormErrors}
 use super::views::Base;
 use super::Web;
 use crate::http::AppState;
-use crate::provisioning::checks::{self, AlertFilter, AlertView, RunView, StatusView};
-use crate::provisioning::jobs::{self, JobFilter, JobView};
-use crate::provisioning::sync::{self, SyncPlan};
-use crate::provisioning::targets::{self, TestReport};
+use fiktiv_delivery::checks::{self, AlertFilter, AlertView, RunView, StatusView};
+use fiktiv_delivery::jobs::{self, JobFilter, JobView};
+use fiktiv_delivery::sync::{self, SyncPlan};
+use fiktiv_delivery::targets::{self, TestReport};
 
 /// A serialized enum's code (`file`, `api`, ...).
 fn code<T: Serialize>(v: &T) -> String {
@@ -86,7 +86,7 @@ pub async fn status(
 ) -> Response {
     let c = ctx!(signed_in(&st, &web, &headers).await);
     let permit = ctx!(c.municipality_permit(&st, Action::ProvisioningStatusRead));
-    let status = match checks::status(&st.ctx, &permit).await {
+    let status = match checks::status(&st.ctx.delivery, &permit).await {
         Ok(s) => s,
         Err(e) => return c.fail(&st, e, "/"),
     };
@@ -94,7 +94,7 @@ pub async fn status(
         state: Some("failed".into()),
         ..Default::default()
     };
-    let failed = match jobs::list_permitted(&st.ctx, &permit, &filter).await {
+    let failed = match jobs::list_permitted(&st.ctx.delivery, &permit, &filter).await {
         Ok(j) => j,
         Err(e) => return c.fail(&st, e, "/"),
     };
@@ -102,7 +102,7 @@ pub async fn status(
         open: Some(true),
         case_id: None,
     };
-    let alerts = match checks::alerts_permitted(&st.ctx, &permit, &alerts).await {
+    let alerts = match checks::alerts_permitted(&st.ctx.delivery, &permit, &alerts).await {
         Ok(a) => a,
         Err(e) => return c.fail(&st, e, "/"),
     };
@@ -126,7 +126,7 @@ pub async fn retry_job(
 ) -> Response {
     let c = ctx!(posted(&st, &web, &parts, &form.csrf).await);
     let permit = ctx!(c.municipality_permit(&st, Action::SyncApply));
-    match jobs::retry(&st.ctx, &permit, &id).await {
+    match jobs::retry(&st.ctx.delivery, &permit, &id).await {
         Ok(_) => see_other("/provisioning?done=retry"),
         Err(e) => c.fail(&st, e, "/provisioning"),
     }
@@ -163,7 +163,7 @@ async fn targets_page(
     report: Option<TestReport>,
 ) -> Result<Response, Response> {
     let permit = c.municipality_permit(st, Action::TargetsManage)?;
-    let list = targets::list_permitted(&st.ctx, &permit)
+    let list = targets::list_permitted(&st.ctx.delivery, &permit)
         .await
         .map_err(|e| c.fail(st, e, "/provisioning"))?;
     let rows = list
@@ -213,7 +213,7 @@ pub async fn target_test(
 ) -> Response {
     let c = ctx!(posted(&st, &web, &parts, &form.csrf).await);
     let permit = ctx!(c.municipality_permit(&st, Action::TargetsManage));
-    match targets::test_permitted(&st.ctx, &permit, &name).await {
+    match targets::test_permitted(&st.ctx.delivery, &permit, &name).await {
         Ok(Some(d)) => targets_page(&c, &st, Some(d.into()))
             .await
             .unwrap_or_else(|r| r),
@@ -231,7 +231,7 @@ pub async fn target_account_check(
 ) -> Response {
     let c = ctx!(posted(&st, &web, &parts, &form.csrf).await);
     let permit = ctx!(c.municipality_permit(&st, Action::ProvisioningStatusRead));
-    match checks::start_account_check_target(&st.ctx, &permit, &name).await {
+    match checks::start_account_check_target(&st.ctx.delivery, &permit, &name).await {
         Ok(run) => see_other(&format!("/provisioning/runs/{}", run.run_id)),
         Err(e) => c.fail(&st, e, "/provisioning/targets"),
     }
@@ -269,7 +269,7 @@ pub async fn plan(
 ) -> Response {
     let c = ctx!(signed_in(&st, &web, &headers).await);
     let permit = ctx!(c.municipality_permit(&st, Action::SyncPlan));
-    match sync::plan_permitted(&st.ctx, &permit, false).await {
+    match sync::plan_permitted(&st.ctx.delivery, &permit, false).await {
         Ok(plan) => {
             let page = PlanPage {
                 base: c.base(&st, "sync.title", "/provisioning/plan"),
@@ -299,7 +299,7 @@ pub async fn apply(
 ) -> Response {
     let c = ctx!(posted(&st, &web, &parts, &form.csrf).await);
     let permit = ctx!(c.municipality_permit(&st, Action::SyncApply));
-    match sync::apply(&st.ctx, &permit, ticked(&form.force)).await {
+    match sync::apply(&st.ctx.delivery, &permit, ticked(&form.force)).await {
         Ok(r) => {
             let page = PlanPage {
                 base: c.base(&st, "sync.title-applied", "/provisioning/plan"),
@@ -322,7 +322,7 @@ pub async fn reconcile(
 ) -> Response {
     let c = ctx!(posted(&st, &web, &parts, &form.csrf).await);
     let permit = ctx!(c.municipality_permit(&st, Action::SyncApply));
-    match sync::start_reconcile(&st.ctx, &permit).await {
+    match sync::start_reconcile(&st.ctx.delivery, &permit).await {
         Ok(run) => see_other(&format!("/provisioning/runs/{}", run.run_id)),
         Err(e) => c.fail(&st, e, "/provisioning"),
     }
@@ -347,7 +347,7 @@ pub async fn leak_scans(
 ) -> Response {
     let c = ctx!(signed_in(&st, &web, &headers).await);
     let permit = ctx!(c.municipality_permit(&st, Action::ProvisioningStatusRead));
-    match checks::status(&st.ctx, &permit).await {
+    match checks::status(&st.ctx.delivery, &permit).await {
         Ok(s) => {
             let page = LeakScansPage {
                 base: c.base(&st, "leaks.title", "/provisioning/leak-scan"),
@@ -368,7 +368,7 @@ pub async fn leak_scan_start(
 ) -> Response {
     let c = ctx!(posted(&st, &web, &parts, &form.csrf).await);
     let permit = ctx!(c.municipality_permit(&st, Action::LeakScan));
-    match checks::start_leak_scan(&st.ctx, &permit, None).await {
+    match checks::start_leak_scan(&st.ctx.delivery, &permit, None).await {
         Ok(run) => see_other(&format!("/provisioning/runs/{}", run.run_id)),
         Err(e) => c.fail(&st, e, "/provisioning/leak-scan"),
     }
@@ -382,7 +382,7 @@ pub async fn run(
 ) -> Response {
     let c = ctx!(signed_in(&st, &web, &headers).await);
     let permit = ctx!(c.municipality_permit(&st, Action::ProvisioningStatusRead));
-    match checks::run_permitted(&st.ctx, &permit, &id).await {
+    match checks::run_permitted(&st.ctx.delivery, &permit, &id).await {
         Ok(run) => {
             let back = match run.kind.as_str() {
                 "leak-scan" => "/provisioning/leak-scan",

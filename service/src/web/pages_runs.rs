@@ -12,7 +12,7 @@ use super::pages::html;
 use super::ui::Ctx;
 use super::views::Base;
 use crate::http::AppState;
-use crate::provisioning::checks::RunView;
+use fiktiv_delivery::checks::RunView;
 
 /// Which check a case run is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

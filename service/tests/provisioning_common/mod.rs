@@ -147,7 +147,7 @@ pub async fn penv(db: TestDatabase, start: DateTime<Utc>, toml: &str) -> PEnv {
 impl PEnv {
     /// Runs the worker until no job is due.
     pub async fn work(&self) -> usize {
-        fiktiv::provisioning::worker::run_until_idle(&self.ctx, 200)
+        fiktiv_delivery::worker::run_until_idle(&self.ctx.delivery, 200)
             .await
             .unwrap()
     }

@@ -145,7 +145,7 @@ async fn slapd_restarted_mid_sync(db: TestDatabase) {
 
     let ctx = p.ctx.clone();
     let sync = tokio::spawn(async move {
-        fiktiv::provisioning::worker::run_until_idle(&ctx, 200)
+        fiktiv_delivery::worker::run_until_idle(&ctx.delivery, 200)
             .await
             .unwrap()
     });

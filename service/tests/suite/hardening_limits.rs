@@ -323,10 +323,10 @@ async fn the_worker_pool_is_bounded_and_checks_are_capped() {
     assert_eq!(s, StatusCode::TOO_MANY_REQUESTS);
     // The limit is the domain's: the web UI and the CLI start checks through the same
     // function, and are refused alike.
-    let refused = fiktiv::provisioning::checks::start(
-        &p.ctx,
+    let refused = fiktiv_delivery::checks::start(
+        &p.ctx.delivery,
         "staff:central",
-        fiktiv::provisioning::checks::RunScope::LeakScanAll,
+        fiktiv_delivery::checks::RunScope::LeakScanAll,
         true,
     )
     .await;
@@ -379,10 +379,10 @@ async fn the_worker_pool_is_bounded_and_checks_are_capped() {
     let (a, b, c) = tokio::join!(
         p.e.call("POST", "/api/v1/leak-scan", CENTRAL, None),
         p.e.call("POST", "/api/v1/targets/ldap/account-check", CENTRAL, None),
-        fiktiv::provisioning::checks::start(
-            &p.ctx,
+        fiktiv_delivery::checks::start(
+            &p.ctx.delivery,
             "staff:central",
-            fiktiv::provisioning::checks::RunScope::LeakScanAll,
+            fiktiv_delivery::checks::RunScope::LeakScanAll,
             true,
         ),
     );

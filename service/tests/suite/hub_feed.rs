@@ -147,7 +147,7 @@ impl Feed<'_> {
 /// The leak scan of a set of SS 12000 entities: every value through the egress guard's
 /// matcher against the vault's real identities. Returns the entities that match.
 async fn scan(e: &Env, entities: &[Value]) -> usize {
-    let guard = fiktiv::provisioning::targets::egress_guard(&e.vault)
+    let guard = fiktiv_delivery::targets::egress_guard(&e.vault)
         .await
         .unwrap();
     let target = TargetName::new("scan").unwrap();
@@ -287,7 +287,7 @@ async fn the_feed_serves_the_fictitious_pupil_only(db: fiktiv_tests::TestDatabas
 
     // Provisioning takes the hub's groups for the linked case, not the order's ("4B"):
     // the fictitious pupil is in the pupil's class and teaching group in the targets.
-    fiktiv::provisioning::worker::run_until_idle(&e.ctx, 50)
+    fiktiv_delivery::worker::run_until_idle(&e.ctx.delivery, 50)
         .await
         .unwrap();
     let classes =

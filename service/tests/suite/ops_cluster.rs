@@ -286,9 +286,7 @@ async fn recovery_leaves_live_runs_alone() {
     )
     .await;
     insert("old", None).await;
-    let n = fiktiv::provisioning::checks::recover_runs(&vault)
-        .await
-        .unwrap();
+    let n = fiktiv_delivery::checks::recover_runs(&vault).await.unwrap();
     assert_eq!(n, 2);
     let state = |id: &'static str| {
         let v = vault.clone();
@@ -307,9 +305,7 @@ async fn recovery_leaves_live_runs_alone() {
     // When its lease runs out (its instance stopped renewing it), it is recovered too.
     clock.advance(chrono::TimeDelta::minutes(2));
     assert_eq!(
-        fiktiv::provisioning::checks::recover_runs(&vault)
-            .await
-            .unwrap(),
+        fiktiv_delivery::checks::recover_runs(&vault).await.unwrap(),
         1
     );
     assert_eq!(state("live").await, "failed");

@@ -16,8 +16,8 @@ use axum::body::Body;
 use axum::extract::ConnectInfo;
 use axum::http::{Request, StatusCode};
 use chrono::TimeDelta;
-use fiktiv::provisioning::checks::{self, RunScope};
-use fiktiv::provisioning::worker;
+use fiktiv_delivery::checks::{self, RunScope};
+use fiktiv_delivery::worker;
 use fiktiv_tests::TestDatabase;
 use http_body_util::BodyExt;
 use provisioning_common::*;
@@ -143,11 +143,11 @@ async fn metrics_after_a_scenario(db: TestDatabase) {
         None,
     )
     .await;
-    worker::cycle(&p.ctx, false).await.unwrap();
+    worker::cycle(&p.ctx.delivery, false).await.unwrap();
 
     // A reconciliation (reads the roster; the SCIM service cannot be read), then a real
     // pupil planted in the roster folder and found by the leak scan.
-    let rec = checks::start(&p.ctx, "test", RunScope::Reconcile, false)
+    let rec = checks::start(&p.ctx.delivery, "test", RunScope::Reconcile, false)
         .await
         .unwrap();
     assert_eq!(rec.state, "done");
@@ -156,7 +156,7 @@ async fn metrics_after_a_scenario(db: TestDatabase) {
         format!("name,note\nx,{}\n", a.number),
     )
     .unwrap();
-    let scan = checks::start(&p.ctx, "test", RunScope::LeakScanAll, false)
+    let scan = checks::start(&p.ctx.delivery, "test", RunScope::LeakScanAll, false)
         .await
         .unwrap();
     assert_eq!(scan.progress.findings, 1, "{:?}", scan.result);

@@ -273,13 +273,13 @@ async fn write_v0005(dir: &std::path::Path) {
     let config = Config::default();
     let r = Registrar::new(src.url(), &key, &config, Arc::new(clock.clone())).await;
     let case = r.pupil(7).await;
-    fiktiv::provisioning::worker::run_until_idle(&r.ctx, 100)
+    fiktiv_delivery::worker::run_until_idle(&r.ctx.delivery, 100)
         .await
         .unwrap();
-    let scan = fiktiv::provisioning::checks::start(
-        &r.ctx,
+    let scan = fiktiv_delivery::checks::start(
+        &r.ctx.delivery,
         "test",
-        fiktiv::provisioning::checks::RunScope::LeakScanAll,
+        fiktiv_delivery::checks::RunScope::LeakScanAll,
         false,
     )
     .await
@@ -541,14 +541,14 @@ async fn upgrade_from_v0005(db: TestDatabase) {
     assert!(jobs.iter().all(|j| j["state"] == "done"), "{jobs:?}");
     // The run the old process left running has no lease: recovered.
     assert_eq!(
-        fiktiv::provisioning::checks::recover_runs(&r.vault)
+        fiktiv_delivery::checks::recover_runs(&r.vault)
             .await
             .unwrap(),
         1
     );
     // The new tables work: a cycle, a second pupil provisioned, the metrics.
     r.pupil(8).await;
-    fiktiv::provisioning::worker::run_until_idle(&r.ctx, 100)
+    fiktiv_delivery::worker::run_until_idle(&r.ctx.delivery, 100)
         .await
         .unwrap();
     let attempts: i64 = sqlx::query("SELECT COUNT(*) AS n FROM prov_attempts")

@@ -155,10 +155,10 @@ async fn drift_is_reported_and_repaired() {
         .ldapmodify(&format!("dn: {dn_a}\nchangetype: delete\n"))
         .unwrap();
     e.clock.advance(chrono::TimeDelta::hours(2));
-    fiktiv::provisioning::worker::cycle(&ctx, true)
+    fiktiv_delivery::worker::cycle(&ctx.delivery, true)
         .await
         .unwrap();
-    fiktiv::provisioning::worker::run_until_idle(&ctx, 100)
+    fiktiv_delivery::worker::run_until_idle(&ctx.delivery, 100)
         .await
         .unwrap();
     assert_eq!(

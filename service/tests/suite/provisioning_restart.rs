@@ -17,8 +17,8 @@ use std::time::{Duration, Instant};
 use api_common::*;
 use chrono::TimeDelta;
 use fiktiv::context::Context;
-use fiktiv::provisioning::jobs::{self, JobResult};
-use fiktiv::provisioning::worker;
+use fiktiv_delivery::jobs::{self, JobResult};
+use fiktiv_delivery::worker;
 use fiktiv_tests::{Fault, FaultProxy, TestDatabase};
 use fiktiv_vault::{Db, Vault};
 use provisioning_common::*;
@@ -44,9 +44,9 @@ async fn restart_in_process(db: TestDatabase) {
     )
     .await;
     // The cycle arms 9 jobs; a worker claims two and dies before finishing them.
-    worker::cycle(&p.ctx, false).await.unwrap();
+    worker::cycle(&p.ctx.delivery, false).await.unwrap();
     assert_eq!(p.jobs("pending").await.len(), 9);
-    let settings = p.ctx.provisioning.settings().clone();
+    let settings = p.ctx.delivery.runtime.settings().clone();
     let dead = jobs::claim(&e.vault, &settings, 2).await.unwrap();
     assert_eq!(dead.len(), 2);
 
@@ -58,7 +58,7 @@ async fn restart_in_process(db: TestDatabase) {
     );
     let data = tempfile::tempdir().unwrap();
     let ctx2 = Context::with_vault(vault2, p.config.clone(), data.path()).unwrap();
-    worker::run_until_idle(&ctx2, 100).await.unwrap();
+    worker::run_until_idle(&ctx2.delivery, 100).await.unwrap();
     assert_eq!(p.jobs("done").await.len(), 7);
     assert_eq!(
         p.jobs("running").await.len(),
@@ -67,7 +67,7 @@ async fn restart_in_process(db: TestDatabase) {
     );
     // The lease (job timeout + 1 minute) runs out; the jobs are claimed again.
     e.clock.advance(TimeDelta::minutes(3));
-    worker::run_until_idle(&ctx2, 100).await.unwrap();
+    worker::run_until_idle(&ctx2.delivery, 100).await.unwrap();
     assert_eq!(p.jobs("done").await.len(), 9);
     // The dead worker's late answer is dropped.
     jobs::finish(

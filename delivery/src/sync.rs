@@ -30,7 +30,7 @@ use serde::Serialize;
 use utoipa::ToSchema;
 
 use super::jobs::{self, Arm, Op};
-use crate::context::Context;
+use crate::Delivery;
 use fiktiv_routine::desired::{self, Desired, PersonRow};
 use fiktiv_routine::DomainResult;
 
@@ -135,13 +135,13 @@ type Planned = (SyncPlan, Vec<(TargetName, PersonId, Op)>);
 
 /// Computes the plan. `progress` is told after each target (targets done, accounts read).
 pub async fn compute(
-    ctx: &Context,
+    ctx: &Delivery,
     force: bool,
     progress: Option<&super::checks::RunProgress>,
 ) -> DomainResult<Planned> {
     let vault = &ctx.vault;
-    let settings = ctx.provisioning.settings();
-    let set = ctx.provisioning.targets(vault).await?;
+    let settings = ctx.runtime.settings();
+    let set = ctx.runtime.targets(vault).await?;
     let persons = {
         let mut conn = vault.db().pool().acquire().await?;
         desired::load_persons(&mut conn, None).await?
@@ -314,13 +314,17 @@ pub async fn compute(
 }
 
 /// The plan. Permit: `sync.plan`.
-pub async fn plan_permitted(ctx: &Context, permit: &Permit, force: bool) -> DomainResult<SyncPlan> {
+pub async fn plan_permitted(
+    ctx: &Delivery,
+    permit: &Permit,
+    force: bool,
+) -> DomainResult<SyncPlan> {
     permit.require(Action::SyncPlan)?;
     Ok(compute(ctx, force, None).await?.0)
 }
 
 async fn arm_all(
-    ctx: &Context,
+    ctx: &Delivery,
     actor: &str,
     action: &str,
     actions: &[(TargetName, PersonId, Op)],
@@ -349,13 +353,13 @@ async fn arm_all(
         .await?;
     tx.commit().await?;
     if armed > 0 {
-        ctx.provisioning.wake();
+        ctx.runtime.wake();
     }
     Ok(armed)
 }
 
 /// Plan and arm the jobs (the worker carries them out). `actor` for the audit trail.
-pub async fn apply_as(ctx: &Context, actor: &str, force: bool) -> DomainResult<ApplyResult> {
+pub async fn apply_as(ctx: &Delivery, actor: &str, force: bool) -> DomainResult<ApplyResult> {
     let (plan, actions) = compute(ctx, force, None).await?;
     let jobs_armed = arm_all(
         ctx,
@@ -369,7 +373,7 @@ pub async fn apply_as(ctx: &Context, actor: &str, force: bool) -> DomainResult<A
 }
 
 /// Apply. Permit: `sync.apply`.
-pub async fn apply(ctx: &Context, permit: &Permit, force: bool) -> DomainResult<ApplyResult> {
+pub async fn apply(ctx: &Delivery, permit: &Permit, force: bool) -> DomainResult<ApplyResult> {
     permit.require(Action::SyncApply)?;
     apply_as(ctx, permit.principal_id(), force).await
 }
@@ -377,13 +381,13 @@ pub async fn apply(ctx: &Context, permit: &Permit, force: bool) -> DomainResult<
 /// Reconciliation: bring the desired state up to date, then plan (never forced) and
 /// arm jobs for the drift, leaving failed jobs failed. The result is the drift report.
 pub async fn reconcile_body(
-    ctx: &Context,
+    ctx: &Delivery,
     actor: &str,
     progress: Option<&super::checks::RunProgress>,
 ) -> DomainResult<ApplyResult> {
-    let settings = ctx.provisioning.settings();
+    let settings = ctx.runtime.settings();
     desired::sync_all(&ctx.vault, settings.grace()).await?;
-    let set = ctx.provisioning.targets(&ctx.vault).await?;
+    let set = ctx.runtime.targets(&ctx.vault).await?;
     jobs::fan_out(&ctx.vault, &set).await?;
     let (plan, actions) = compute(ctx, false, progress).await?;
     let jobs_armed = arm_all(
@@ -406,7 +410,7 @@ pub async fn reconcile_body(
 
 /// Start a reconciliation run. Permit: `sync.apply`.
 pub async fn start_reconcile(
-    ctx: &Context,
+    ctx: &Delivery,
     permit: &Permit,
 ) -> DomainResult<super::checks::RunView> {
     permit.require(Action::SyncApply)?;

@@ -22,7 +22,7 @@ use serde::Serialize;
 use sqlx::Row;
 use utoipa::ToSchema;
 
-use crate::context::Context;
+use crate::Delivery;
 use fiktiv_routine::{DomainError, DomainResult};
 
 /// What a run does and for whom.
@@ -131,13 +131,13 @@ impl RunProgress {
 /// Starts a run: records it with its audit event in one transaction, then runs it in
 /// the background (`spawn`) or to the end (the CLI).
 pub async fn start(
-    ctx: &Context,
+    ctx: &Delivery,
     actor: &str,
     scope: RunScope,
     spawn: bool,
 ) -> DomainResult<RunView> {
     let vault = &ctx.vault;
-    let set = ctx.provisioning.targets(vault).await?;
+    let set = ctx.runtime.targets(vault).await?;
     if let Some(t) = scope.target() {
         if set.get(t).is_none() {
             return Err(DomainError::NotFound);
@@ -158,8 +158,7 @@ pub async fn start(
     )
     .fetch_one(&mut *tx)
     .await?;
-    if !matches!(scope, RunScope::Reconcile)
-        && running >= i64::from(ctx.config.limits.concurrent_runs.max(1))
+    if !matches!(scope, RunScope::Reconcile) && running >= i64::from(ctx.runtime.concurrent_runs())
     {
         return Err(DomainError::Busy {
             code: "runs-busy",
@@ -180,7 +179,7 @@ pub async fn start(
     .bind(actor)
     .bind(fmt_time(vault.now()))
     .bind(total)
-    .bind(ctx.provisioning.instance())
+    .bind(ctx.runtime.instance())
     .bind(fmt_time(vault.now() + RUN_LEASE))
     .execute(&mut *tx)
     .await?;
@@ -242,7 +241,7 @@ impl Drop for Heartbeat {
     }
 }
 
-async fn execute(ctx: &Context, run_id: &str, actor: &str, scope: RunScope) {
+async fn execute(ctx: &Delivery, run_id: &str, actor: &str, scope: RunScope) {
     let _heartbeat = Heartbeat::start(ctx.vault.clone(), run_id.to_owned());
     let progress = RunProgress {
         vault: ctx.vault.clone(),
@@ -286,7 +285,7 @@ async fn execute(ctx: &Context, run_id: &str, actor: &str, scope: RunScope) {
     if result.is_ok() {
         let at = ctx.vault.now();
         for t in &reconciled {
-            if let Err(e) = crate::cluster::target_reconciled(&ctx.vault, t, at).await {
+            if let Err(e) = fiktiv_routine::cluster::target_reconciled(&ctx.vault, t, at).await {
                 tracing::warn!(target_name = %t, error = %e, "reconciliation time not recorded");
             }
         }
@@ -342,7 +341,9 @@ pub async fn recover_runs(vault: &Vault) -> DomainResult<u64> {
     .rows_affected())
 }
 
-pub(crate) async fn load_run(vault: &Vault, run_id: &str) -> DomainResult<Option<RunView>> {
+/// One run as it stands, without a permit: for this crate and the command line (whose
+/// user runs the data directory's own process); the API and web UI use [`run_permitted`].
+pub async fn load_run(vault: &Vault, run_id: &str) -> DomainResult<Option<RunView>> {
     let Some(r) = sqlx::query(
         "SELECT run_id, kind, state, case_id, target, started_by, started_at, finished_at, \
          targets_total, targets_done, items_done, findings, result_json, error \
@@ -392,7 +393,7 @@ pub async fn latest_run(vault: &Vault, kind: &str) -> DomainResult<Option<RunVie
 }
 
 /// A run by id, for the central administrator. Permit: `provisioning-status.read`.
-pub async fn run_permitted(ctx: &Context, permit: &Permit, run_id: &str) -> DomainResult<RunView> {
+pub async fn run_permitted(ctx: &Delivery, permit: &Permit, run_id: &str) -> DomainResult<RunView> {
     permit.require(Action::ProvisioningStatusRead)?;
     load_run(&ctx.vault, run_id)
         .await?
@@ -401,7 +402,7 @@ pub async fn run_permitted(ctx: &Context, permit: &Permit, run_id: &str) -> Doma
 
 /// A run of one case, of the kind the permit is for (`account.check` or `leak.scan`).
 pub async fn case_run(
-    ctx: &Context,
+    ctx: &Delivery,
     permit: &Permit,
     case: &CaseId,
     run_id: &str,
@@ -425,7 +426,7 @@ pub async fn case_run(
 
 /// Start the account check of a case. Permit: `account.check` on the case.
 pub async fn start_account_check_case(
-    ctx: &Context,
+    ctx: &Delivery,
     permit: &Permit,
     case: &CaseId,
 ) -> DomainResult<RunView> {
@@ -442,7 +443,7 @@ pub async fn start_account_check_case(
 
 /// Start the account check of a target. Permit: `provisioning-status.read`.
 pub async fn start_account_check_target(
-    ctx: &Context,
+    ctx: &Delivery,
     permit: &Permit,
     target: &str,
 ) -> DomainResult<RunView> {
@@ -461,7 +462,7 @@ pub async fn start_account_check_target(
 /// Start a leak scan for one case (`leak.scan` on the case) or for all (`leak.scan` on
 /// the municipality).
 pub async fn start_leak_scan(
-    ctx: &Context,
+    ctx: &Delivery,
     permit: &Permit,
     case: Option<&CaseId>,
 ) -> DomainResult<RunView> {

@@ -10,8 +10,8 @@ use serde::{Deserialize, Serialize};
 use sqlx::Row;
 use utoipa::{IntoParams, ToSchema};
 
-use crate::context::Context;
-use crate::provisioning::targets::Source;
+use crate::targets::Source;
+use crate::Delivery;
 use fiktiv_routine::{DomainError, DomainResult};
 
 use super::*;
@@ -139,7 +139,7 @@ pub async fn alerts(vault: &Vault, filter: &AlertFilter) -> DomainResult<Vec<Ale
 
 /// List alerts. Permit: `provisioning-status.read`.
 pub async fn alerts_permitted(
-    ctx: &Context,
+    ctx: &Delivery,
     permit: &Permit,
     filter: &AlertFilter,
 ) -> DomainResult<Vec<AlertView>> {
@@ -151,7 +151,7 @@ pub async fn alerts_permitted(
 /// central administration): the case page and `GET /cases/{id}/alerts` show the same.
 /// Permit: `case.read` on the case.
 pub async fn case_alerts(
-    ctx: &Context,
+    ctx: &Delivery,
     permit: &Permit,
     case: &fiktiv_vault::CaseId,
 ) -> DomainResult<Vec<AlertView>> {
@@ -169,7 +169,7 @@ pub async fn case_alerts(
 /// The open alerts of every case of one unit, in one query: what the cases' pages
 /// show, counted for the start page. Permit: `case.read` on the unit's cases.
 pub async fn unit_alerts(
-    ctx: &Context,
+    ctx: &Delivery,
     permit: &Permit,
     unit: &str,
 ) -> DomainResult<Vec<AlertView>> {
@@ -191,7 +191,7 @@ pub async fn unit_alerts(
 /// finished, so that a case written again is asked for again. Permit: `case.read` on
 /// the unit's cases.
 pub async fn cases_to_check(
-    ctx: &Context,
+    ctx: &Delivery,
     permit: &Permit,
     unit: &str,
 ) -> DomainResult<Vec<(String, String)>> {
@@ -219,7 +219,7 @@ pub async fn cases_to_check(
 
 /// Acknowledge an alert, audited. Permit: `sync.apply`.
 pub async fn acknowledge(
-    ctx: &Context,
+    ctx: &Delivery,
     permit: &Permit,
     alert_id: &str,
 ) -> DomainResult<AlertView> {
@@ -298,15 +298,15 @@ pub struct StatusView {
 }
 
 /// Status. Permit: `provisioning-status.read`.
-pub async fn status(ctx: &Context, permit: &Permit) -> DomainResult<StatusView> {
+pub async fn status(ctx: &Delivery, permit: &Permit) -> DomainResult<StatusView> {
     permit.require(Action::ProvisioningStatusRead)?;
     status_view(ctx).await
 }
 
-pub async fn status_view(ctx: &Context) -> DomainResult<StatusView> {
+pub async fn status_view(ctx: &Delivery) -> DomainResult<StatusView> {
     let vault = &ctx.vault;
-    let set = ctx.provisioning.targets(vault).await?;
-    let counts = crate::provisioning::jobs::counts(vault).await?;
+    let set = ctx.runtime.targets(vault).await?;
+    let counts = crate::jobs::counts(vault).await?;
     let mut targets = Vec::new();
     for e in set.entries.values() {
         let mut jc = JobCounts::default();

@@ -1,9 +1,12 @@
-//! Provisioning in the service: targets from the configuration file and the API, the
-//! desired state derived from the routine, the outbox worker, plan/apply,
-//! reconciliation, and the two checks (account check, leak scan).
+//! Delivering the fictitious pupils to the targets: the targets in force (file, API,
+//! embedded default), the desired state derived from the routine, the outbox and its
+//! worker, plan/apply, reconciliation, and the two checks (account check, leak scan)
+//! with their alerts.
 //!
-//! The `fiktiv-provisioning` crate does the work on the targets; this module decides
-//! *what* should be where, records it in the database and drives it there reliably.
+//! The `fiktiv-provisioning` crate does the work on one target (LDAP, SCIM, OneRoster,
+//! SS 12000 scan) and knows no database; this crate decides *what* should be where,
+//! records it in the database and drives it there reliably. The HTTP API, the web UI
+//! and the command line (the `fiktiv` crate) call it; it knows none of them.
 //!
 //! | module | what |
 //! |---|---|
@@ -15,24 +18,23 @@
 //! | [`sync`] | plan, apply (removal safety, two-stage deletion) and reconciliation |
 //! | [`checks`] | account checks, leak scans and their runs with progress; alerts |
 //!
-//! Nothing here handles a real identity. Persons are built from the fictitious columns
-//! of the routine's tables; every value bound for a target passes the egress guard
-//! built from the vault's blind-index set. Errors, job reasons and alerts name targets,
-//! operations, codes and opaque ids, never a value.
+//! Nothing here handles a real identity (`tests/tests/suite/layers.rs` checks the
+//! source). Persons are built from the fictitious columns of the routine's tables;
+//! every value bound for a target passes the egress guard built from the vault's
+//! blind-index set. Errors, job reasons and alerts name targets, operations, codes and
+//! opaque ids, never a value.
 
 use std::fmt;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
+use fiktiv_policies::Authorizer;
+use fiktiv_routine::{DomainResult, Rules};
 use fiktiv_vault::Vault;
 use tokio::sync::Notify;
 
-use crate::config::Config;
-use fiktiv_routine::DomainResult;
-
 pub mod checks;
-pub mod commands;
 pub mod config;
 pub mod jobs;
 pub mod sync;
@@ -46,9 +48,22 @@ use targets::TargetSet;
 /// targets changed by another instance, and the school year).
 const TARGET_CACHE: Duration = Duration::from_secs(30);
 
-/// Provisioning state shared by the HTTP handlers, the CLI and the worker.
+/// What every delivery function works with: the vault, the one authorizer, the
+/// routine's rules and the delivery runtime. The `fiktiv` crate builds it once at
+/// start-up beside its own context (the same vault, authorizer and rules).
+#[derive(Clone, Debug)]
+pub struct Delivery {
+    pub vault: Vault,
+    pub authz: Arc<Authorizer>,
+    pub rules: Arc<Rules>,
+    pub runtime: Arc<Runtime>,
+}
+
+/// Delivery state shared by the HTTP handlers, the CLI and the worker.
 pub struct Runtime {
     settings: ProvisioningConfig,
+    /// `[limits] concurrent_runs`: account checks and leak scans running at once.
+    concurrent_runs: u32,
     file_targets: Vec<TargetSpec>,
     embedded: bool,
     data_dir: PathBuf,
@@ -61,7 +76,7 @@ pub struct Runtime {
     /// parallel.
     locks: Mutex<std::collections::HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
     /// This instance's random id: the holder of its leases in the database
-    /// (`crate::cluster`).
+    /// (`fiktiv_routine::cluster`).
     instance: String,
 }
 
@@ -85,20 +100,27 @@ impl fmt::Debug for Runtime {
 
 impl Runtime {
     /// Checks `[provisioning]` and `[[targets]]`; each problem is one line.
-    pub fn new(config: &Config, data_dir: &Path) -> Result<Self, String> {
-        config.provisioning.validate()?;
+    /// `concurrent_runs` is `[limits] concurrent_runs` (at least one run is allowed).
+    pub fn new(
+        settings: &ProvisioningConfig,
+        file_targets: &[TargetSpec],
+        concurrent_runs: u32,
+        data_dir: &Path,
+    ) -> Result<Self, String> {
+        settings.validate()?;
         let mut names = std::collections::BTreeSet::new();
-        for t in &config.targets {
+        for t in file_targets {
             t.validate(false)
                 .map_err(|e| format!("[[targets]] {}: {e}", t.name()))?;
             if !names.insert(t.name().to_owned()) {
                 return Err(format!("[[targets]] {}: the name is used twice", t.name()));
             }
         }
-        let embedded = config.targets.is_empty() && config.provisioning.embedded_default;
+        let embedded = file_targets.is_empty() && settings.embedded_default;
         Ok(Self {
-            settings: config.provisioning.clone(),
-            file_targets: config.targets.clone(),
+            settings: settings.clone(),
+            concurrent_runs: concurrent_runs.max(1),
+            file_targets: file_targets.to_vec(),
             embedded,
             data_dir: data_dir.to_path_buf(),
             cache: Mutex::new(None),
@@ -118,6 +140,11 @@ impl Runtime {
         &self.settings
     }
 
+    /// Account checks and leak scans that may run at once (`[limits] concurrent_runs`).
+    pub fn concurrent_runs(&self) -> u32 {
+        self.concurrent_runs
+    }
+
     pub fn data_dir(&self) -> &Path {
         &self.data_dir
     }
@@ -128,7 +155,7 @@ impl Runtime {
         self.wake.notify_one();
     }
 
-    pub(crate) fn notified(&self) -> tokio::sync::futures::Notified<'_> {
+    pub fn notified(&self) -> tokio::sync::futures::Notified<'_> {
         self.wake.notified()
     }
 

@@ -10,8 +10,8 @@ use serde::Serialize;
 use sqlx::Row;
 use utoipa::ToSchema;
 
-use crate::context::Context;
-use crate::provisioning::targets::TargetEntry;
+use crate::targets::TargetEntry;
+use crate::Delivery;
 use fiktiv_routine::desired::{self, Desired, PersonRow};
 use fiktiv_routine::DomainResult;
 
@@ -78,7 +78,7 @@ impl Findings for AccountCheckResult {
 
 /// The platforms of present persons that no target in `set` serves.
 fn unprovisioned(
-    set: &crate::provisioning::targets::TargetSet,
+    set: &crate::targets::TargetSet,
     persons: &[PersonRow],
 ) -> Vec<UnprovisionedPlatform> {
     let mut out = Vec::new();
@@ -156,7 +156,7 @@ fn fill(
 /// Persons a target should know about: present and received there, or with a job
 /// there (accounts being removed).
 async fn persons_on(
-    ctx: &Context,
+    ctx: &Delivery,
     case: Option<&CaseId>,
 ) -> DomainResult<(Vec<PersonRow>, BTreeSet<(String, String)>)> {
     let mut conn = ctx.vault.db().pool().acquire().await?;
@@ -176,15 +176,15 @@ fn belongs(e: &TargetEntry, p: &PersonRow, jobs: &BTreeSet<(String, String)>) ->
 }
 
 pub(super) async fn account_check(
-    ctx: &Context,
+    ctx: &Delivery,
     case: Option<&CaseId>,
     only: Option<&str>,
     progress: &RunProgress,
 ) -> DomainResult<AccountCheckResult> {
     let vault = &ctx.vault;
-    let set = ctx.provisioning.targets(vault).await?;
+    let set = ctx.runtime.targets(vault).await?;
     let (persons, jobs) = persons_on(ctx, case).await?;
-    let limit = ctx.provisioning.settings().job_timeout();
+    let limit = ctx.runtime.settings().job_timeout();
     let mut accounts = Vec::new();
     let mut all_read = true;
     let (mut done, mut items) = (0i64, 0i64);

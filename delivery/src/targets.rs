@@ -16,7 +16,7 @@ use sqlx::Row;
 use utoipa::ToSchema;
 
 use super::config::{embedded_target, env_credential, Credential, TargetSpec};
-use crate::context::Context;
+use crate::Delivery;
 use fiktiv_routine::{DomainError, DomainResult, FieldProblem};
 
 /// The sealing purpose of a target credential (bound with the target's name).
@@ -218,13 +218,13 @@ fn view(e: &TargetEntry) -> TargetView {
 }
 
 /// Every target in force.
-pub async fn list(ctx: &Context) -> DomainResult<Vec<TargetView>> {
-    let set = ctx.provisioning.targets(&ctx.vault).await?;
+pub async fn list(ctx: &Delivery) -> DomainResult<Vec<TargetView>> {
+    let set = ctx.runtime.targets(&ctx.vault).await?;
     Ok(set.entries.values().map(view).collect())
 }
 
 /// List the targets. Permit: `targets.manage`.
-pub async fn list_permitted(ctx: &Context, permit: &Permit) -> DomainResult<Vec<TargetView>> {
+pub async fn list_permitted(ctx: &Delivery, permit: &Permit) -> DomainResult<Vec<TargetView>> {
     permit.require(Action::TargetsManage)?;
     list(ctx).await
 }
@@ -239,7 +239,7 @@ fn file_conflict() -> DomainError {
 /// Create or replace a target made through the API. The credential, if given, is
 /// sealed; if not given, the stored one is kept. Permit: `targets.manage`.
 pub async fn put(
-    ctx: &Context,
+    ctx: &Delivery,
     permit: &Permit,
     name: &str,
     spec: TargetSpec,
@@ -249,7 +249,7 @@ pub async fn put(
 }
 
 pub async fn put_as(
-    ctx: &Context,
+    ctx: &Delivery,
     actor: &str,
     name: &str,
     spec: TargetSpec,
@@ -262,7 +262,7 @@ pub async fn put_as(
             "The name in the body differs from the name in the path.",
         ));
     }
-    let set = ctx.provisioning.targets(&ctx.vault).await?;
+    let set = ctx.runtime.targets(&ctx.vault).await?;
     if set.get(name).is_some_and(|e| e.source != Source::Api) {
         return Err(file_conflict());
     }
@@ -329,9 +329,9 @@ pub async fn put_as(
     }
     audit(vault, &mut tx, actor, Action::TargetsManage.as_str()).await?;
     tx.commit().await?;
-    ctx.provisioning.invalidate();
-    ctx.provisioning.wake();
-    let set = ctx.provisioning.targets(vault).await?;
+    ctx.runtime.invalidate();
+    ctx.runtime.wake();
+    let set = ctx.runtime.targets(vault).await?;
     set.get(name)
         .map(view)
         .ok_or_else(|| DomainError::Internal("the stored target is not in force".into()))
@@ -348,9 +348,9 @@ fn invalid_settings(message: &str) -> DomainError {
 
 /// Remove a target made through the API; its open jobs fail with a clear reason.
 /// Permit: `targets.manage`.
-pub async fn delete(ctx: &Context, permit: &Permit, name: &str) -> DomainResult<()> {
+pub async fn delete(ctx: &Delivery, permit: &Permit, name: &str) -> DomainResult<()> {
     permit.require(Action::TargetsManage)?;
-    let set = ctx.provisioning.targets(&ctx.vault).await?;
+    let set = ctx.runtime.targets(&ctx.vault).await?;
     if set.get(name).is_some_and(|e| e.source != Source::Api) {
         return Err(file_conflict());
     }
@@ -382,7 +382,7 @@ pub async fn delete(ctx: &Context, permit: &Permit, name: &str) -> DomainResult<
     )
     .await?;
     tx.commit().await?;
-    ctx.provisioning.invalidate();
+    ctx.runtime.invalidate();
     Ok(())
 }
 
@@ -409,8 +409,8 @@ async fn audit(
 
 /// Test a target: connectivity, TLS, credentials, bases, schema (and write permission
 /// for LDAP). `None` when there is no such target.
-pub async fn test(ctx: &Context, name: &str) -> DomainResult<Option<Diagnosis>> {
-    let set = ctx.provisioning.targets(&ctx.vault).await?;
+pub async fn test(ctx: &Delivery, name: &str) -> DomainResult<Option<Diagnosis>> {
+    let set = ctx.runtime.targets(&ctx.vault).await?;
     let Some(e) = set.get(name) else {
         return Ok(None);
     };
@@ -436,7 +436,7 @@ pub async fn test(ctx: &Context, name: &str) -> DomainResult<Option<Diagnosis>> 
     let guard = egress_guard(&ctx.vault).await?;
     let now = ctx.vault.now();
     // Each step has the target's own timeout; this bounds the whole test.
-    let limit = ctx.provisioning.settings().job_timeout();
+    let limit = ctx.runtime.settings().job_timeout();
     match tokio::time::timeout(limit, target.diagnose(&guard, now)).await {
         Ok(mut d) => {
             // Does the target take a number of the scheme in force (a check digit that
@@ -483,7 +483,7 @@ pub async fn test(ctx: &Context, name: &str) -> DomainResult<Option<Diagnosis>> 
 
 /// Test a target. Permit: `targets.manage`.
 pub async fn test_permitted(
-    ctx: &Context,
+    ctx: &Delivery,
     permit: &Permit,
     name: &str,
 ) -> DomainResult<Option<Diagnosis>> {

@@ -7,12 +7,12 @@ use std::io::IsTerminal as _;
 use anyhow::anyhow;
 use fiktiv_vault::CaseId;
 
-use super::checks::{self, RunScope};
-use super::jobs::{self, JobFilter};
-use super::sync::{self, SyncPlan, TargetPlanView};
-use super::{targets, worker};
 use crate::cli::{CheckCommand, SyncCommand, TargetsCommand};
 use crate::context::Context;
+use fiktiv_delivery::checks::{self, RunScope};
+use fiktiv_delivery::jobs::{self, JobFilter};
+use fiktiv_delivery::sync::{self, SyncPlan, TargetPlanView};
+use fiktiv_delivery::{targets, worker};
 use fiktiv_routine::DomainError;
 
 const ACTOR: &str = "cli";
@@ -46,7 +46,7 @@ fn json<T: serde::Serialize>(v: &T) -> anyhow::Result<()> {
 pub async fn targets_command(ctx: &Context, command: TargetsCommand) -> anyhow::Result<i32> {
     match command {
         TargetsCommand::List { json: as_json } => {
-            let list = targets::list(ctx).await.map_err(err)?;
+            let list = targets::list(&ctx.delivery).await.map_err(err)?;
             if as_json {
                 json(&list)?;
                 return Ok(0);
@@ -70,7 +70,7 @@ pub async fn targets_command(ctx: &Context, command: TargetsCommand) -> anyhow::
             name,
             json: as_json,
         } => {
-            let Some(d) = targets::test(ctx, &name).await.map_err(err)? else {
+            let Some(d) = targets::test(&ctx.delivery, &name).await.map_err(err)? else {
                 return Err(anyhow!(
                     "no target named {name} (see `fiktiv targets list`)"
                 ));
@@ -167,7 +167,9 @@ fn print_plan(p: &SyncPlan) {
 }
 
 async fn drain(ctx: &Context) -> anyhow::Result<()> {
-    let ran = worker::run_until_idle(ctx, 1000).await.map_err(err)?;
+    let ran = worker::run_until_idle(&ctx.delivery, 1000)
+        .await
+        .map_err(err)?;
     let all = jobs::list(&ctx.vault, &JobFilter::default())
         .await
         .map_err(err)?;
@@ -197,7 +199,9 @@ pub async fn sync_command(ctx: &Context, command: SyncCommand) -> anyhow::Result
             force,
             json: as_json,
         } => {
-            let (plan, _) = sync::compute(ctx, force, None).await.map_err(err)?;
+            let (plan, _) = sync::compute(&ctx.delivery, force, None)
+                .await
+                .map_err(err)?;
             if as_json {
                 json(&plan)?;
             } else {
@@ -206,7 +210,9 @@ pub async fn sync_command(ctx: &Context, command: SyncCommand) -> anyhow::Result
             Ok(0)
         }
         SyncCommand::Apply { force, no_wait } => {
-            let r = sync::apply_as(ctx, ACTOR, force).await.map_err(err)?;
+            let r = sync::apply_as(&ctx.delivery, ACTOR, force)
+                .await
+                .map_err(err)?;
             print_plan(&r.plan);
             out(&format!("{} jobs queued", r.jobs_armed));
             if !no_wait {
@@ -216,7 +222,7 @@ pub async fn sync_command(ctx: &Context, command: SyncCommand) -> anyhow::Result
             Ok(if refused { 1 } else { 0 })
         }
         SyncCommand::Reconcile => {
-            let run = checks::start(ctx, ACTOR, RunScope::Reconcile, false)
+            let run = checks::start(&ctx.delivery, ACTOR, RunScope::Reconcile, false)
                 .await
                 .map_err(err)?;
             if let Some(r) = &run.result {
@@ -262,7 +268,9 @@ pub async fn sync_command(ctx: &Context, command: SyncCommand) -> anyhow::Result
             Ok(0)
         }
         SyncCommand::Retry { job_id } => {
-            let j = jobs::retry_as(ctx, ACTOR, &job_id).await.map_err(err)?;
+            let j = jobs::retry_as(&ctx.delivery, ACTOR, &job_id)
+                .await
+                .map_err(err)?;
             out(&format!("job {} is {} again", j.job_id, j.state));
             Ok(0)
         }
@@ -273,7 +281,9 @@ pub async fn sync_command(ctx: &Context, command: SyncCommand) -> anyhow::Result
 /// it ends: one line, rewritten in place.
 async fn with_progress(ctx: &Context, scope: RunScope) -> anyhow::Result<checks::RunView> {
     use std::io::Write as _;
-    let started = checks::start(ctx, ACTOR, scope, true).await.map_err(err)?;
+    let started = checks::start(&ctx.delivery, ACTOR, scope, true)
+        .await
+        .map_err(err)?;
     let mut stderr = std::io::stderr();
     loop {
         tokio::time::sleep(std::time::Duration::from_millis(200)).await;
@@ -329,7 +339,9 @@ pub async fn check_command(ctx: &Context, command: CheckCommand) -> anyhow::Resu
     let run = if std::io::stderr().is_terminal() {
         with_progress(ctx, scope).await?
     } else {
-        checks::start(ctx, ACTOR, scope, false).await.map_err(err)?
+        checks::start(&ctx.delivery, ACTOR, scope, false)
+            .await
+            .map_err(err)?
     };
     match &run.result {
         Some(r) => json(r)?,

@@ -13,8 +13,8 @@ use serde::Serialize;
 use sqlx::Row;
 use utoipa::ToSchema;
 
-use crate::context::Context;
-use crate::provisioning::jobs::raise_alert;
+use crate::jobs::raise_alert;
+use crate::Delivery;
 use fiktiv_routine::DomainResult;
 
 use super::*;
@@ -88,15 +88,15 @@ fn status_str(s: CaseStatus) -> &'static str {
 }
 
 pub(super) async fn leak_scan(
-    ctx: &Context,
+    ctx: &Delivery,
     scope: Option<&CaseId>,
     progress: &RunProgress,
 ) -> DomainResult<LeakScanResult> {
     let vault = &ctx.vault;
-    let set = ctx.provisioning.targets(vault).await?;
+    let set = ctx.runtime.targets(vault).await?;
     let index = Arc::new(vault.blind_index_set().await?);
     let key = vault.keys().blind().clone();
-    let limit = ctx.provisioning.settings().job_timeout();
+    let limit = ctx.runtime.settings().job_timeout();
     let cases: Vec<CaseId> = sqlx::query("SELECT DISTINCT case_id FROM blind_indexes")
         .fetch_all(vault.db().pool())
         .await?

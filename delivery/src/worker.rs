@@ -26,15 +26,12 @@ use tokio::task::JoinSet;
 use super::checks;
 use super::jobs::{self, Claimed, JobResult, Op};
 use super::targets::{egress_guard, TargetSet};
-use crate::context::Context;
+use crate::Delivery;
 use fiktiv_routine::desired;
 use fiktiv_routine::DomainResult;
 
-/// How often the hub task looks whether a read is due.
-const HUB_POLL: Duration = Duration::from_secs(30);
-
 /// Carries out one claimed job. Never panics; every failure is a [`JobResult`].
-pub async fn execute(ctx: &Context, set: &TargetSet, job: &Claimed) -> JobResult {
+pub async fn execute(ctx: &Delivery, set: &TargetSet, job: &Claimed) -> JobResult {
     let Some(entry) = set.get(&job.target) else {
         return JobResult::Fail(format!("target {}: no longer configured", job.target));
     };
@@ -47,7 +44,7 @@ pub async fn execute(ctx: &Context, set: &TargetSet, job: &Claimed) -> JobResult
         Ok(g) => g,
         Err(_) => return JobResult::Retry("the vault's blind indexes cannot be read".into()),
     };
-    let limit = ctx.provisioning.settings().job_timeout();
+    let limit = ctx.runtime.settings().job_timeout();
     let now = vault.now();
     let work = async {
         match job.op {
@@ -97,33 +94,34 @@ pub async fn execute(ctx: &Context, set: &TargetSet, job: &Claimed) -> JobResult
 }
 
 /// A job's lease, and so the lease of its target: the job timeout plus a minute.
-fn lease_of_a_job(ctx: &Context) -> chrono::TimeDelta {
+fn lease_of_a_job(ctx: &Delivery) -> chrono::TimeDelta {
     chrono::TimeDelta::seconds(
-        i64::try_from(ctx.provisioning.settings().job_timeout_secs).unwrap_or(3600) + 60,
+        i64::try_from(ctx.runtime.settings().job_timeout_secs).unwrap_or(3600) + 60,
     )
 }
 
 /// Runs a claimed job: one at a time per target, in this process (a mutex) and across
-/// instances (the target's lease in the database, `crate::cluster`). When another
+/// instances (the target's lease in the database, `fiktiv_routine::cluster`). When another
 /// instance holds the target, the job is given back untouched, to be claimed again. The
 /// attempt is recorded in `prov_attempts` with this instance's id.
-async fn run_claimed(ctx: &Context, job: Claimed) -> DomainResult<()> {
-    let set = ctx.provisioning.targets(&ctx.vault).await?;
-    let lock = ctx.provisioning.target_lock(&job.target);
-    let limit = ctx.provisioning.settings().job_timeout();
-    let me = ctx.provisioning.instance();
+async fn run_claimed(ctx: &Delivery, job: Claimed) -> DomainResult<()> {
+    let set = ctx.runtime.targets(&ctx.vault).await?;
+    let lock = ctx.runtime.target_lock(&job.target);
+    let limit = ctx.runtime.settings().job_timeout();
+    let me = ctx.runtime.instance();
     let Ok(_guard) = tokio::time::timeout(limit, lock.lock()).await else {
         let r = JobResult::Retry(format!(
             "target {}: other jobs on the target took longer than {} s",
             job.target,
             limit.as_secs()
         ));
-        return jobs::finish(&ctx.vault, ctx.provisioning.settings(), &job, r).await;
+        return jobs::finish(&ctx.vault, ctx.runtime.settings(), &job, r).await;
     };
     let lease = lease_of_a_job(ctx);
     let op = job.op.as_str();
     let Some(attempt) =
-        crate::cluster::begin_attempt(&ctx.vault, &job.job_id, &job.target, op, me, lease).await?
+        fiktiv_routine::cluster::begin_attempt(&ctx.vault, &job.job_id, &job.target, op, me, lease)
+            .await?
     else {
         tracing::debug!(job = %job.job_id, target_name = %job.target, "target busy on another instance; job given back");
         return jobs::unclaim(&ctx.vault, &job).await;
@@ -134,20 +132,14 @@ async fn run_claimed(ctx: &Context, job: Claimed) -> DomainResult<()> {
         attempt_id: &attempt,
         holder: me,
     };
-    let finished = jobs::finish_attempt(
-        &ctx.vault,
-        ctx.provisioning.settings(),
-        &job,
-        result,
-        Some(end),
-    )
-    .await;
+    let finished =
+        jobs::finish_attempt(&ctx.vault, ctx.runtime.settings(), &job, result, Some(end)).await;
     if finished.is_err() {
         // Not recorded: at least free the target (otherwise its lease runs out).
-        let _ = crate::cluster::release_target(&ctx.vault, &job.target, me).await;
+        let _ = fiktiv_routine::cluster::release_target(&ctx.vault, &job.target, me).await;
     }
     // The target is free again: idle workers of this process may take its next job.
-    ctx.provisioning.target_freed();
+    ctx.runtime.target_freed();
     finished
 }
 
@@ -197,11 +189,11 @@ async fn mark_deprovisioned(vault: &Vault) -> DomainResult<usize> {
 /// One cycle: desired state, jobs, deprovisioning, recovery of runs whose instance is
 /// gone, and a reconciliation when due (claimed through the `schedules` table, so it
 /// runs once across the cluster).
-pub async fn cycle(ctx: &Context, reconcile_when_due: bool) -> DomainResult<()> {
+pub async fn cycle(ctx: &Delivery, reconcile_when_due: bool) -> DomainResult<()> {
     let vault = &ctx.vault;
-    let settings = ctx.provisioning.settings();
+    let settings = ctx.runtime.settings();
     desired::sync_all(vault, settings.grace()).await?;
-    let set = ctx.provisioning.targets(vault).await?;
+    let set = ctx.runtime.targets(vault).await?;
     jobs::fan_out(vault, &set).await?;
     mark_deprovisioned(vault).await?;
     let recovered = checks::recover_runs(vault).await?;
@@ -211,7 +203,7 @@ pub async fn cycle(ctx: &Context, reconcile_when_due: bool) -> DomainResult<()> 
             "runs whose instance stopped marked failed"
         );
     }
-    crate::cluster::prune_attempts(vault, vault.now()).await?;
+    fiktiv_routine::cluster::prune_attempts(vault, vault.now()).await?;
     if reconcile_when_due && settings.reconcile_interval_secs > 0 {
         let interval = chrono::TimeDelta::seconds(
             i64::try_from(settings.reconcile_interval_secs).unwrap_or(0), // validated: at most a year
@@ -224,10 +216,10 @@ pub async fn cycle(ctx: &Context, reconcile_when_due: bool) -> DomainResult<()> 
                 .unwrap_or(true),
         };
         if due
-            && crate::cluster::claim_schedule(
+            && fiktiv_routine::cluster::claim_schedule(
                 vault,
-                crate::cluster::RECONCILE,
-                ctx.provisioning.instance(),
+                fiktiv_routine::cluster::RECONCILE,
+                ctx.runtime.instance(),
                 interval,
             )
             .await?
@@ -240,9 +232,9 @@ pub async fn cycle(ctx: &Context, reconcile_when_due: bool) -> DomainResult<()> 
 
 /// Runs cycles and due jobs in the caller's task until no job is due (at most
 /// `max_rounds` rounds of up to `workers` jobs at a time). Returns the jobs run.
-pub async fn run_until_idle(ctx: &Context, max_rounds: usize) -> DomainResult<usize> {
+pub async fn run_until_idle(ctx: &Delivery, max_rounds: usize) -> DomainResult<usize> {
     cycle(ctx, false).await?;
-    let settings = ctx.provisioning.settings();
+    let settings = ctx.runtime.settings();
     let mut ran = 0;
     for _ in 0..max_rounds {
         let claimed = jobs::claim(&ctx.vault, settings, settings.workers).await?;
@@ -288,27 +280,27 @@ impl WorkerHandle {
     }
 }
 
-async fn pause(ctx: &Context, stop: &mut watch::Receiver<bool>, poll: Duration) {
+async fn pause(ctx: &Delivery, stop: &mut watch::Receiver<bool>, poll: Duration) {
     tokio::select! {
         _ = stop.changed() => {}
-        _ = ctx.provisioning.notified() => {}
+        _ = ctx.runtime.notified() => {}
         _ = tokio::time::sleep(poll) => {}
     }
 }
 
 /// A job worker's pause: also ends when a job of this process freed its target.
-async fn pause_worker(ctx: &Context, stop: &mut watch::Receiver<bool>, poll: Duration) {
+async fn pause_worker(ctx: &Delivery, stop: &mut watch::Receiver<bool>, poll: Duration) {
     tokio::select! {
         _ = stop.changed() => {}
-        _ = ctx.provisioning.notified() => {}
-        _ = ctx.provisioning.freed() => {}
+        _ = ctx.runtime.notified() => {}
+        _ = ctx.runtime.freed() => {}
         _ = tokio::time::sleep(poll) => {}
     }
 }
 
 /// Starts the worker (`fiktiv serve`). Runs left running by a stopped instance (their
 /// lease ran out) are marked failed first; a live run of another instance is left alone.
-pub async fn start(ctx: Context) -> WorkerHandle {
+pub async fn start(ctx: Delivery) -> WorkerHandle {
     match checks::recover_runs(&ctx.vault).await {
         Ok(n) if n > 0 => {
             tracing::warn!(runs = n, "runs interrupted by a stop marked failed")
@@ -318,7 +310,7 @@ pub async fn start(ctx: Context) -> WorkerHandle {
     }
     let ctx = Arc::new(ctx);
     let (tx, rx) = watch::channel(false);
-    let poll = Duration::from_millis(ctx.provisioning.settings().poll_interval_ms);
+    let poll = Duration::from_millis(ctx.runtime.settings().poll_interval_ms);
     let mut tasks = JoinSet::new();
     {
         let ctx = ctx.clone();
@@ -331,17 +323,11 @@ pub async fn start(ctx: Context) -> WorkerHandle {
                 if let Err(e) = cycle(&ctx, true).await {
                     tracing::error!(error = %e, "provisioning cycle failed");
                 }
-                // Review reminders and retention, when due (once across the cluster).
-                if let Err(e) = crate::housekeeping::run_due(&ctx).await {
-                    tracing::error!(error = %e, "housekeeping failed");
-                }
                 pause(&ctx, &mut stop, poll).await;
             }
         });
     }
-    if ctx.config.ss12000.is_some() {
-        // The SS 12000 hub, read when due (once across the cluster), on its own task so
-        // that a long read holds up neither provisioning nor housekeeping.
+    for _ in 0..ctx.runtime.settings().workers {
         let ctx = ctx.clone();
         let mut stop = rx.clone();
         tasks.spawn(async move {
@@ -349,22 +335,8 @@ pub async fn start(ctx: Context) -> WorkerHandle {
                 if *stop.borrow() {
                     break;
                 }
-                // A failed read is logged and recorded by `read_now` itself.
-                let _ = crate::hub::run_due(&ctx).await;
-                pause(&ctx, &mut stop, HUB_POLL).await;
-            }
-        });
-    }
-    for _ in 0..ctx.provisioning.settings().workers {
-        let ctx = ctx.clone();
-        let mut stop = rx.clone();
-        tasks.spawn(async move {
-            loop {
-                if *stop.borrow() {
-                    break;
-                }
-                let settings = ctx.provisioning.settings();
-                let busy = ctx.provisioning.busy_targets();
+                let settings = ctx.runtime.settings();
+                let busy = ctx.runtime.busy_targets();
                 match jobs::claim_excluding(&ctx.vault, settings, 1, &busy).await {
                     Ok(mut claimed) => match claimed.pop() {
                         Some(job) => {
@@ -383,7 +355,7 @@ pub async fn start(ctx: Context) -> WorkerHandle {
         });
     }
     tracing::info!(
-        workers = ctx.provisioning.settings().workers,
+        workers = ctx.runtime.settings().workers,
         "provisioning worker started"
     );
     WorkerHandle { stop: tx, tasks }

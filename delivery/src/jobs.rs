@@ -9,7 +9,7 @@
 //!   IMMEDIATE` on SQLite. A claim counts an attempt and takes a lease (job timeout +
 //!   a minute, on the vault clock) and a random claim token; a row whose lease ran out
 //!   (its worker died) is claimed again, so nothing is lost across a restart. Jobs on a
-//!   target whose lease another worker holds (`crate::cluster`) are left for later.
+//!   target whose lease another worker holds (`fiktiv_routine::cluster`) are left for later.
 //! - **Finishing.** Only the holder of the current claim token may finish a row.
 //!   Success → `done`; a transient failure → `pending` again after exponential backoff
 //!   with jitter, until `max_attempts`, then `failed`; an egress-guard block → `failed`
@@ -28,8 +28,8 @@ use utoipa::{IntoParams, ToSchema};
 
 use super::config::ProvisioningConfig;
 use super::targets::TargetSet;
-use crate::context::Context;
-use crate::provisioning::checks::AlertFacts;
+use crate::checks::AlertFacts;
+use crate::Delivery;
 use fiktiv_routine::desired::Desired;
 use fiktiv_routine::{DomainError, DomainResult};
 
@@ -217,7 +217,7 @@ pub async fn claim(
 
 /// Claims up to `limit` due jobs, at most one per target, leaving out the targets in
 /// `busy` (this process runs a job there) and the targets whose lease another worker
-/// holds (`crate::cluster`).
+/// holds (`fiktiv_routine::cluster`).
 pub async fn claim_excluding(
     vault: &Vault,
     settings: &ProvisioningConfig,
@@ -382,7 +382,7 @@ pub async fn finish(
     finish_attempt(vault, settings, job, result, None).await
 }
 
-/// What else ends with a job's attempt (`crate::cluster`): its `prov_attempts` row and
+/// What else ends with a job's attempt (`fiktiv_routine::cluster`): its `prov_attempts` row and
 /// the target's lease, recorded in the same transaction as the job's result.
 #[derive(Debug, Clone, Copy)]
 pub struct AttemptEnd<'a> {
@@ -638,7 +638,7 @@ pub async fn list(vault: &Vault, filter: &JobFilter) -> DomainResult<Vec<JobView
 
 /// List jobs. Permit: `provisioning-status.read`.
 pub async fn list_permitted(
-    ctx: &Context,
+    ctx: &Delivery,
     permit: &Permit,
     filter: &JobFilter,
 ) -> DomainResult<Vec<JobView>> {
@@ -647,7 +647,7 @@ pub async fn list_permitted(
 }
 
 /// Re-arms a job (a failed one, typically) with its current operation, audited.
-pub async fn retry_as(ctx: &Context, actor: &str, job_id: &str) -> DomainResult<JobView> {
+pub async fn retry_as(ctx: &Delivery, actor: &str, job_id: &str) -> DomainResult<JobView> {
     let vault = &ctx.vault;
     let mut tx = vault.db().begin_write().await?;
     let row = sqlx::query("SELECT person_id, target, op FROM prov_jobs WHERE job_id = $1")
@@ -677,7 +677,7 @@ pub async fn retry_as(ctx: &Context, actor: &str, job_id: &str) -> DomainResult<
         )
         .await?;
     tx.commit().await?;
-    ctx.provisioning.wake();
+    ctx.runtime.wake();
     list(vault, &JobFilter::default())
         .await?
         .into_iter()
@@ -686,7 +686,7 @@ pub async fn retry_as(ctx: &Context, actor: &str, job_id: &str) -> DomainResult<
 }
 
 /// Retry a job. Permit: `sync.apply`.
-pub async fn retry(ctx: &Context, permit: &Permit, job_id: &str) -> DomainResult<JobView> {
+pub async fn retry(ctx: &Delivery, permit: &Permit, job_id: &str) -> DomainResult<JobView> {
     permit.require(Action::SyncApply)?;
     retry_as(ctx, permit.principal_id(), job_id).await
 }
