@@ -9,14 +9,15 @@ use std::sync::Arc;
 
 use fiktiv_policies::{Action, Country, Permit};
 use fiktiv_provisioning::{Diagnosis, EgressGuard, FictitiousNumber, Problem, Target, TargetName};
-use fiktiv_vault::audit::{fmt_time, NewEvent, Outcome};
+use fiktiv_vault::audit::{NewEvent, Outcome};
+use fiktiv_vault::db::Tx;
 use fiktiv_vault::Vault;
 use serde::Serialize;
-use sqlx::Row;
 use utoipa::ToSchema;
 
 use super::config::{embedded_target, env_credential, Credential, TargetSpec};
 use crate::Delivery;
+use fiktiv_routine::target_records::{self, StoredTarget};
 use fiktiv_routine::{DomainError, DomainResult, FieldProblem};
 
 /// The sealing purpose of a target credential (bound with the target's name).
@@ -158,17 +159,13 @@ pub(super) async fn build_set(
             set.entries.insert(e.name.clone(), e);
         }
     }
-    let rows =
-        sqlx::query("SELECT name, settings_json, secret_sealed FROM prov_targets ORDER BY name")
-            .fetch_all(vault.db().pool())
-            .await?;
-    for r in rows {
-        let name: String = r.try_get("name")?;
+    for stored in target_records::all(vault).await? {
+        let name = stored.name;
         if set.get(&name).is_some() {
             continue;
         }
-        let json: String = r.try_get("settings_json")?;
-        let sealed: Option<Vec<u8>> = r.try_get("secret_sealed")?;
+        let json = stored.settings_json;
+        let sealed = stored.secret_sealed;
         let Ok(spec) = serde_json::from_str::<TargetSpec>(&json) else {
             tracing::error!(target_name = %name, "stored target settings cannot be read");
             continue;
@@ -268,13 +265,7 @@ pub async fn put_as(
     }
     let vault = &ctx.vault;
     let mut tx = vault.db().begin_write().await?;
-    let existing: Option<Option<Vec<u8>>> =
-        sqlx::query("SELECT secret_sealed FROM prov_targets WHERE name = $1")
-            .bind(name)
-            .fetch_optional(&mut *tx)
-            .await?
-            .map(|r| r.try_get("secret_sealed"))
-            .transpose()?;
+    let existing = target_records::sealed_secret(&mut tx, name).await?;
     let sealed = match spec.credential() {
         Some(c) => Some(
             vault
@@ -299,34 +290,12 @@ pub async fn put_as(
     }
     let json = serde_json::to_string(&spec.without_credential())
         .map_err(|e| DomainError::Internal(e.to_string()))?;
-    let now = fmt_time(vault.now());
-    if existing.is_some() {
-        sqlx::query(
-            "UPDATE prov_targets SET kind = $1, settings_json = $2, secret_sealed = $3, \
-             updated_by = $4, updated_at = $5 WHERE name = $6",
-        )
-        .bind(spec.kind())
-        .bind(&json)
-        .bind(sealed)
-        .bind(actor)
-        .bind(&now)
-        .bind(name)
-        .execute(&mut *tx)
-        .await?;
-    } else {
-        sqlx::query(
-            "INSERT INTO prov_targets (name, kind, settings_json, secret_sealed, updated_by, \
-             updated_at) VALUES ($1, $2, $3, $4, $5, $6)",
-        )
-        .bind(name)
-        .bind(spec.kind())
-        .bind(&json)
-        .bind(sealed)
-        .bind(actor)
-        .bind(&now)
-        .execute(&mut *tx)
-        .await?;
-    }
+    let stored = StoredTarget {
+        name: name.to_owned(),
+        settings_json: json,
+        secret_sealed: sealed,
+    };
+    target_records::write(&mut tx, spec.kind(), &stored, actor, vault.now()).await?;
     audit(vault, &mut tx, actor, Action::TargetsManage.as_str()).await?;
     tx.commit().await?;
     ctx.runtime.invalidate();
@@ -356,24 +325,9 @@ pub async fn delete(ctx: &Delivery, permit: &Permit, name: &str) -> DomainResult
     }
     let vault = &ctx.vault;
     let mut tx = vault.db().begin_write().await?;
-    let n = sqlx::query("DELETE FROM prov_targets WHERE name = $1")
-        .bind(name)
-        .execute(&mut *tx)
-        .await?
-        .rows_affected();
-    if n == 0 {
+    if !target_records::remove(&mut tx, name, vault.now()).await? {
         return Err(DomainError::NotFound);
     }
-    let now = fmt_time(vault.now());
-    sqlx::query(
-        "UPDATE prov_jobs SET state = 'failed', last_error = $1, claim_token = NULL, \
-         claimed_until = NULL, updated_at = $2 WHERE target = $3 AND state IN ('pending', 'running')",
-    )
-    .bind("the target was removed")
-    .bind(&now)
-    .bind(name)
-    .execute(&mut *tx)
-    .await?;
     audit(
         vault,
         &mut tx,
@@ -386,15 +340,10 @@ pub async fn delete(ctx: &Delivery, permit: &Permit, name: &str) -> DomainResult
     Ok(())
 }
 
-async fn audit(
-    vault: &Vault,
-    conn: &mut sqlx::AnyConnection,
-    actor: &str,
-    action: &str,
-) -> DomainResult<()> {
+async fn audit(vault: &Vault, tx: &mut Tx, actor: &str, action: &str) -> DomainResult<()> {
     vault
         .audit(
-            conn,
+            tx,
             &NewEvent {
                 actor,
                 action,

@@ -17,9 +17,6 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use fiktiv_provisioning::{push, TargetError};
-use fiktiv_vault::audit::{fmt_time, NewEvent, Outcome};
-use fiktiv_vault::Vault;
-use sqlx::Row;
 use tokio::sync::watch;
 use tokio::task::JoinSet;
 
@@ -143,49 +140,6 @@ async fn run_claimed(ctx: &Delivery, job: Claimed) -> DomainResult<()> {
     finished
 }
 
-/// Marks deprovisioning requests done when every person of the case is absent and
-/// every job of theirs is done. One transaction and audit event per case.
-async fn mark_deprovisioned(vault: &Vault) -> DomainResult<usize> {
-    let due: Vec<String> = sqlx::query(
-        "SELECT d.case_id FROM deprovision_requests d WHERE d.done_at IS NULL \
-         AND NOT EXISTS (SELECT 1 FROM prov_persons p WHERE p.case_id = d.case_id AND p.desired <> 'absent') \
-         AND NOT EXISTS (SELECT 1 FROM prov_jobs j JOIN prov_persons p ON p.person_id = j.person_id \
-                         WHERE p.case_id = d.case_id AND j.state <> 'done')",
-    )
-    .fetch_all(vault.db().pool())
-    .await?
-    .iter()
-    .map(|r| r.try_get("case_id"))
-    .collect::<Result<_, _>>()?;
-    let mut n = 0;
-    for c in due {
-        let Ok(case) = c.parse() else { continue };
-        let mut tx = vault.db().begin_write().await?;
-        sqlx::query(
-            "UPDATE deprovision_requests SET done_at = $1 WHERE case_id = $2 AND done_at IS NULL",
-        )
-        .bind(fmt_time(vault.now()))
-        .bind(&c)
-        .execute(&mut *tx)
-        .await?;
-        vault
-            .audit(
-                &mut tx,
-                &NewEvent {
-                    actor: "system",
-                    action: "provisioning.deprovisioned",
-                    case_id: Some(case),
-                    purpose: None,
-                    outcome: Outcome::Ok,
-                },
-            )
-            .await?;
-        tx.commit().await?;
-        n += 1;
-    }
-    Ok(n)
-}
-
 /// One cycle: desired state, jobs, deprovisioning, recovery of runs whose instance is
 /// gone, and a reconciliation when due (claimed through the `schedules` table, so it
 /// runs once across the cluster).
@@ -195,7 +149,7 @@ pub async fn cycle(ctx: &Delivery, reconcile_when_due: bool) -> DomainResult<()>
     desired::sync_all(vault, settings.grace()).await?;
     let set = ctx.runtime.targets(vault).await?;
     jobs::fan_out(vault, &set).await?;
-    mark_deprovisioned(vault).await?;
+    fiktiv_routine::outbox::mark_deprovisioned(vault).await?;
     let recovered = checks::recover_runs(vault).await?;
     if recovered > 0 {
         tracing::warn!(

@@ -21,6 +21,7 @@ use sqlx::AnyConnection;
 use utoipa::ToSchema;
 
 pub mod access_report;
+pub mod alerts;
 pub mod audit_actions;
 pub mod audit_trail;
 pub mod case_requests;
@@ -41,11 +42,14 @@ pub mod ids;
 pub mod labels;
 pub mod notices;
 pub mod orders;
+pub mod outbox;
 pub mod plans;
 pub mod registration;
 pub mod reveal;
 pub mod reviews;
+pub mod runs;
 pub mod staff;
+pub mod target_records;
 pub mod transfer;
 
 /// Every control character (a line break, a carriage return or an escape echoed from

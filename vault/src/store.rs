@@ -544,6 +544,18 @@ impl Vault {
         Ok(out)
     }
 
+    /// The cases that have a real identity in the vault (at least one blind index).
+    pub async fn indexed_cases(&self) -> Result<Vec<CaseId>, VaultError> {
+        Ok(
+            sqlx::query_scalar::<_, String>("SELECT DISTINCT case_id FROM blind_indexes")
+                .fetch_all(self.db.pool())
+                .await?
+                .iter()
+                .filter_map(|c| c.parse().ok())
+                .collect(),
+        )
+    }
+
     /// Every blind index of every real identity in the vault: what the egress guard and
     /// the leak scan compare against. Holds no real identity.
     ///

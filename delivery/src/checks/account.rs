@@ -7,7 +7,6 @@ use fiktiv_provisioning::{compare_account, ManagedEntry};
 use fiktiv_vault::audit::fmt_time;
 use fiktiv_vault::CaseId;
 use serde::Serialize;
-use sqlx::Row;
 use utoipa::ToSchema;
 
 use crate::targets::TargetEntry;
@@ -161,12 +160,10 @@ async fn persons_on(
 ) -> DomainResult<(Vec<PersonRow>, BTreeSet<(String, String)>)> {
     let mut conn = ctx.vault.db().pool().acquire().await?;
     let persons = desired::load_persons(&mut conn, case).await?;
-    let jobs: BTreeSet<(String, String)> = sqlx::query("SELECT person_id, target FROM prov_jobs")
-        .fetch_all(&mut *conn)
+    let jobs: BTreeSet<(String, String)> = fiktiv_routine::outbox::job_keys(&mut conn)
         .await?
-        .iter()
-        .map(|r| Ok((r.try_get("person_id")?, r.try_get("target")?)))
-        .collect::<Result<_, sqlx::Error>>()?;
+        .into_iter()
+        .collect();
     Ok((persons, jobs))
 }
 

@@ -4,14 +4,14 @@
 use std::collections::BTreeMap;
 
 use fiktiv_policies::{Action, Permit};
-use fiktiv_vault::audit::{fmt_time, NewEvent, Outcome};
+use fiktiv_vault::audit::{NewEvent, Outcome};
 use fiktiv_vault::Vault;
 use serde::{Deserialize, Serialize};
-use sqlx::Row;
 use utoipa::{IntoParams, ToSchema};
 
 use crate::targets::Source;
 use crate::Delivery;
+use fiktiv_routine::alerts::{self as store, StoredAlert};
 use fiktiv_routine::{DomainError, DomainResult};
 
 use super::*;
@@ -105,36 +105,29 @@ pub struct AlertFilter {
     pub case_id: Option<String>,
 }
 
-const ALERT_COLUMNS: &str = "a.alert_id, a.kind, a.target, a.case_id, a.person_id, a.detail, \
-     a.facts, a.raised_at, a.acknowledged_by, a.acknowledged_at";
-
-fn alert_view(r: &sqlx::any::AnyRow) -> DomainResult<AlertView> {
-    Ok(AlertView {
-        alert_id: r.try_get("alert_id")?,
-        kind: r.try_get("kind")?,
-        target: r.try_get("target")?,
-        case_id: r.try_get("case_id")?,
-        person_id: r.try_get("person_id")?,
-        detail: r.try_get("detail")?,
-        facts: r
-            .try_get::<Option<String>, _>("facts")?
-            .and_then(|f| serde_json::from_str(&f).ok()),
-        raised_at: r.try_get("raised_at")?,
-        acknowledged_by: r.try_get("acknowledged_by")?,
-        acknowledged_at: r.try_get("acknowledged_at")?,
-    })
+fn alert_view(r: StoredAlert) -> AlertView {
+    AlertView {
+        facts: r.facts.and_then(|f| serde_json::from_str(&f).ok()),
+        alert_id: r.alert_id,
+        kind: r.kind,
+        target: r.target,
+        case_id: r.case_id,
+        person_id: r.person_id,
+        detail: r.detail,
+        raised_at: r.raised_at,
+        acknowledged_by: r.acknowledged_by,
+        acknowledged_at: r.acknowledged_at,
+    }
 }
 
 pub async fn alerts(vault: &Vault, filter: &AlertFilter) -> DomainResult<Vec<AlertView>> {
-    let rows = sqlx::query(&format!(
-        "SELECT {ALERT_COLUMNS} FROM prov_alerts a WHERE ($1 = 0 OR a.acknowledged_at IS NULL) \
-         AND ($2 = '' OR a.case_id = $2) ORDER BY a.raised_at DESC, a.alert_id LIMIT 1000"
-    ))
-    .bind(i64::from(filter.open.unwrap_or(true)))
-    .bind(filter.case_id.clone().unwrap_or_default())
-    .fetch_all(vault.db().pool())
+    let rows = store::list(
+        vault,
+        filter.open.unwrap_or(true),
+        filter.case_id.as_deref(),
+    )
     .await?;
-    rows.iter().map(alert_view).collect()
+    Ok(rows.into_iter().map(alert_view).collect())
 }
 
 /// List alerts. Permit: `provisioning-status.read`.
@@ -174,15 +167,8 @@ pub async fn unit_alerts(
     unit: &str,
 ) -> DomainResult<Vec<AlertView>> {
     permit.require(Action::CaseRead)?;
-    let rows = sqlx::query(&format!(
-        "SELECT {ALERT_COLUMNS} FROM prov_alerts a JOIN cases c ON c.case_id = a.case_id \
-         WHERE c.unit = $1 AND a.acknowledged_at IS NULL ORDER BY a.raised_at DESC, a.alert_id \
-         LIMIT 1000"
-    ))
-    .bind(unit)
-    .fetch_all(ctx.vault.db().pool())
-    .await?;
-    rows.iter().map(alert_view).collect()
+    let rows = store::open_of_unit(&ctx.vault, unit).await?;
+    Ok(rows.into_iter().map(alert_view).collect())
 }
 
 /// The registered cases of one unit whose fictitious persons' accounts have all been
@@ -196,25 +182,7 @@ pub async fn cases_to_check(
     unit: &str,
 ) -> DomainResult<Vec<(String, String)>> {
     permit.require(Action::CaseRead)?;
-    let rows = sqlx::query(
-        "SELECT x.case_id, x.last_done FROM ( \
-           SELECT c.case_id AS case_id, MAX(j.updated_at) AS last_done, \
-             SUM(CASE WHEN j.state = 'done' THEN 0 ELSE 1 END) AS unfinished \
-           FROM cases c JOIN prov_persons p ON p.case_id = c.case_id \
-           JOIN prov_jobs j ON j.person_id = p.person_id \
-           WHERE c.unit = $1 AND c.state = 'registered' AND p.desired = 'present' \
-           GROUP BY c.case_id) x \
-         WHERE x.unfinished = 0 AND NOT EXISTS (SELECT 1 FROM prov_runs r \
-           WHERE r.kind = 'account-check' AND r.case_id = x.case_id AND r.state = 'done' \
-           AND r.finished_at >= x.last_done) \
-         ORDER BY x.case_id LIMIT 1000",
-    )
-    .bind(unit)
-    .fetch_all(ctx.vault.db().pool())
-    .await?;
-    rows.iter()
-        .map(|r| Ok((r.try_get("case_id")?, r.try_get("last_done")?)))
-        .collect()
+    fiktiv_routine::runs::cases_awaiting_check(&ctx.vault, unit).await
 }
 
 /// Acknowledge an alert, audited. Permit: `sync.apply`.
@@ -226,21 +194,9 @@ pub async fn acknowledge(
     permit.require(Action::SyncApply)?;
     let vault = &ctx.vault;
     let mut tx = vault.db().begin_write().await?;
-    let case: Option<String> = sqlx::query("SELECT case_id FROM prov_alerts WHERE alert_id = $1")
-        .bind(alert_id)
-        .fetch_optional(&mut *tx)
+    let case = store::acknowledge(&mut tx, alert_id, permit.principal_id(), vault.now())
         .await?
-        .ok_or(DomainError::NotFound)?
-        .try_get("case_id")?;
-    sqlx::query(
-        "UPDATE prov_alerts SET acknowledged_by = $1, acknowledged_at = $2 \
-         WHERE alert_id = $3 AND acknowledged_at IS NULL",
-    )
-    .bind(permit.principal_id())
-    .bind(fmt_time(vault.now()))
-    .bind(alert_id)
-    .execute(&mut *tx)
-    .await?;
+        .ok_or(DomainError::NotFound)?;
     vault
         .audit(
             &mut tx,
@@ -329,15 +285,7 @@ pub async fn status_view(ctx: &Delivery) -> DomainResult<StatusView> {
             jobs: jc,
         });
     }
-    let mut open_alerts = BTreeMap::new();
-    for r in sqlx::query(
-        "SELECT kind, COUNT(*) AS n FROM prov_alerts WHERE acknowledged_at IS NULL GROUP BY kind",
-    )
-    .fetch_all(vault.db().pool())
-    .await?
-    {
-        open_alerts.insert(r.try_get::<String, _>("kind")?, r.try_get::<i64, _>("n")?);
-    }
+    let open_alerts = store::open_counts(vault).await?;
     let strip = |r: Option<RunView>| {
         r.map(|mut r| {
             r.result = None;

@@ -10,7 +10,6 @@ use fiktiv_provisioning::{read_and_scan, report, CaseStatus, Finding};
 use fiktiv_vault::audit::{NewEvent, Outcome};
 use fiktiv_vault::CaseId;
 use serde::Serialize;
-use sqlx::Row;
 use utoipa::ToSchema;
 
 use crate::jobs::raise_alert;
@@ -97,12 +96,7 @@ pub(super) async fn leak_scan(
     let index = Arc::new(vault.blind_index_set().await?);
     let key = vault.keys().blind().clone();
     let limit = ctx.runtime.settings().job_timeout();
-    let cases: Vec<CaseId> = sqlx::query("SELECT DISTINCT case_id FROM blind_indexes")
-        .fetch_all(vault.db().pool())
-        .await?
-        .iter()
-        .filter_map(|r| r.try_get::<String, _>("case_id").ok()?.parse().ok())
-        .collect();
+    let cases: Vec<CaseId> = vault.indexed_cases().await?;
     let mut findings: Vec<Finding> = Vec::new();
     let mut targets = Vec::new();
     let (mut done, mut read) = (0i64, 0i64);
@@ -177,28 +171,18 @@ pub(super) async fn leak_scan(
     // (the scope of every scan: all targets, whole), has its open leak alerts closed.
     if !incomplete {
         // Only the cases with an open leak alert (not one statement per clean case).
-        let alerted: std::collections::BTreeSet<String> = sqlx::query_scalar(
-            "SELECT DISTINCT case_id FROM prov_alerts \
-             WHERE kind = 'leak-found' AND acknowledged_at IS NULL AND case_id IS NOT NULL",
-        )
-        .fetch_all(&mut *tx)
-        .await?
-        .into_iter()
-        .collect();
+        let alerted = fiktiv_routine::alerts::cases_with_open_leak(&mut tx).await?;
         for r in reports
             .iter()
             .filter(|r| r.status == CaseStatus::Clean && alerted.contains(&r.case.to_string()))
         {
-            let closed = sqlx::query(
-                "UPDATE prov_alerts SET acknowledged_by = $1, acknowledged_at = $2 \
-                 WHERE kind = 'leak-found' AND case_id = $3 AND acknowledged_at IS NULL",
+            let closed = fiktiv_routine::alerts::close_leak_alerts(
+                &mut tx,
+                &r.case,
+                CLOSED_BY_CLEAN_SCAN,
+                vault.now(),
             )
-            .bind(CLOSED_BY_CLEAN_SCAN)
-            .bind(fiktiv_vault::audit::fmt_time(vault.now()))
-            .bind(r.case.to_string())
-            .execute(&mut *tx)
-            .await?
-            .rows_affected();
+            .await?;
             if closed > 0 {
                 vault
                     .audit(

@@ -16,13 +16,12 @@
 //! result are read with the run id. Starting a run is audited.
 
 use fiktiv_policies::{Action, Permit};
-use fiktiv_vault::audit::{fmt_time, NewEvent, Outcome};
+use fiktiv_vault::audit::{NewEvent, Outcome};
 use fiktiv_vault::{CaseId, Vault};
 use serde::Serialize;
-use sqlx::Row;
-use utoipa::ToSchema;
 
 use crate::Delivery;
+use fiktiv_routine::runs;
 use fiktiv_routine::{DomainError, DomainResult};
 
 /// What a run does and for whom.
@@ -73,37 +72,7 @@ impl RunScope {
     }
 }
 
-/// Progress counters of a run.
-#[derive(Debug, Clone, Serialize, ToSchema)]
-pub struct Progress {
-    pub targets_total: i64,
-    pub targets_done: i64,
-    /// Accounts or entries read so far.
-    pub items_done: i64,
-    /// Problems found so far (accounts not as expected, leak findings, drift).
-    pub findings: i64,
-}
-
-/// A run and, when it is done, its result.
-#[derive(Debug, Clone, Serialize, ToSchema)]
-pub struct RunView {
-    pub run_id: String,
-    /// `account-check`, `leak-scan` or `reconcile`.
-    pub kind: String,
-    /// `running`, `done` or `failed`.
-    pub state: String,
-    pub case_id: Option<String>,
-    pub target: Option<String>,
-    pub started_by: String,
-    pub started_at: String,
-    pub finished_at: Option<String>,
-    pub progress: Progress,
-    /// `AccountCheckResult`, `LeakScanResult` or `ApplyResult` (reconcile), when done.
-    #[schema(value_type = Option<Object>)]
-    pub result: Option<serde_json::Value>,
-    /// Why the run failed (fixed text).
-    pub error: Option<String>,
-}
+pub use fiktiv_routine::runs::{Progress, RunView};
 
 /// Updates a run's progress counters.
 pub struct RunProgress {
@@ -113,14 +82,13 @@ pub struct RunProgress {
 
 impl RunProgress {
     pub async fn update(&self, targets_done: i64, items_done: i64, findings: i64) {
-        let r = sqlx::query(
-            "UPDATE prov_runs SET targets_done = $1, items_done = $2, findings = $3 WHERE run_id = $4",
+        let r = runs::record_progress(
+            &self.vault,
+            &self.run_id,
+            targets_done,
+            items_done,
+            findings,
         )
-        .bind(targets_done)
-        .bind(items_done)
-        .bind(findings)
-        .bind(&self.run_id)
-        .execute(self.vault.db().pool())
         .await;
         if let Err(e) = r {
             tracing::warn!(run = %self.run_id, error = %e, "run progress not recorded");
@@ -150,39 +118,23 @@ pub async fn start(
     let run_id = uuid::Uuid::new_v4().to_string();
     let mut tx = vault.db().begin_write().await?;
     // At most `[limits] concurrent_runs` account checks and leak scans at once, for every
-    // way in (API, web UI, CLI), counted and claimed in one serialized transaction.
-    // Reconciliation is not a check: it is not counted against it.
-    fiktiv_routine::lock_limit(vault, &mut tx, fiktiv_routine::LIMIT_LOCK_RUNS).await?;
-    let running: i64 = sqlx::query_scalar(
-        "SELECT COUNT(*) FROM prov_runs WHERE state = 'running' AND kind <> 'reconcile'",
-    )
-    .fetch_one(&mut *tx)
-    .await?;
-    if !matches!(scope, RunScope::Reconcile) && running >= i64::from(ctx.runtime.concurrent_runs())
-    {
-        return Err(DomainError::Busy {
-            code: "runs-busy",
-            message: "Too many account checks and leak scans are running; start this one \
-                      when one has finished.",
-        });
-    }
-    sqlx::query(
-        "INSERT INTO prov_runs (run_id, kind, case_id, unit, target, state, started_by, started_at, \
-         targets_total, targets_done, items_done, findings, holder, lease_until) \
-         VALUES ($1, $2, $3, $4, $5, 'running', $6, $7, $8, 0, 0, 0, $9, $10)",
-    )
-    .bind(&run_id)
-    .bind(scope.kind())
-    .bind(scope.case().map(|(c, _)| c.to_string()))
-    .bind(scope.case().map(|(_, u)| u.to_owned()))
-    .bind(scope.target())
-    .bind(actor)
-    .bind(fmt_time(vault.now()))
-    .bind(total)
-    .bind(ctx.runtime.instance())
-    .bind(fmt_time(vault.now() + RUN_LEASE))
-    .execute(&mut *tx)
-    .await?;
+    // way in (API, web UI, CLI), counted and claimed in the transaction that records the
+    // run. Reconciliation is not a check: it is not counted against it.
+    let cap = match scope {
+        RunScope::Reconcile => None,
+        _ => Some(ctx.runtime.concurrent_runs()),
+    };
+    let run = runs::NewRun {
+        run_id: &run_id,
+        kind: scope.kind(),
+        case: scope.case(),
+        target: scope.target(),
+        started_by: actor,
+        targets_total: total,
+        holder: ctx.runtime.instance(),
+        lease_until: vault.now() + RUN_LEASE,
+    };
+    runs::open(vault, &mut tx, &run, cap).await?;
     vault
         .audit(
             &mut tx,
@@ -220,13 +172,7 @@ impl Heartbeat {
         Self(tokio::spawn(async move {
             loop {
                 tokio::time::sleep(RUN_HEARTBEAT).await;
-                let r = sqlx::query(
-                    "UPDATE prov_runs SET lease_until = $1 WHERE run_id = $2 AND state = 'running'",
-                )
-                .bind(fmt_time(vault.now() + RUN_LEASE))
-                .bind(&run_id)
-                .execute(vault.db().pool())
-                .await;
+                let r = runs::renew_lease(&vault, &run_id, vault.now() + RUN_LEASE).await;
                 if let Err(e) = r {
                     tracing::warn!(run = %run_id, error = %e, "run lease not renewed");
                 }
@@ -290,27 +236,14 @@ async fn execute(ctx: &Delivery, run_id: &str, actor: &str, scope: RunScope) {
             }
         }
     }
-    let now = fmt_time(ctx.vault.now());
-    let q = match &result {
-        Ok((v, findings)) => sqlx::query(
-            "UPDATE prov_runs SET state = 'done', finished_at = $1, result_json = $2, findings = $3, \
-             targets_done = targets_total WHERE run_id = $4",
-        )
-        .bind(now)
-        .bind(v.to_string())
-        .bind(*findings)
-        .bind(run_id),
+    let end = match &result {
+        Ok((v, findings)) => Ok((v, *findings)),
         Err(e) => {
             tracing::error!(run = %run_id, error = %e, "run failed");
-            sqlx::query(
-                "UPDATE prov_runs SET state = 'failed', finished_at = $1, error = $2 WHERE run_id = $3",
-            )
-            .bind(now)
-            .bind("the run failed inside Fiktiv; see the log")
-            .bind(run_id)
+            Err("the run failed inside Fiktiv; see the log")
         }
     };
-    if let Err(e) = q.execute(ctx.vault.db().pool()).await {
+    if let Err(e) = runs::finish(&ctx.vault, run_id, end).await {
         tracing::error!(run = %run_id, error = %e, "run result not recorded");
     }
 }
@@ -329,67 +262,18 @@ fn to_json<T: Serialize + Findings>(r: T) -> DomainResult<(serde_json::Value, i6
 /// Runs whose instance stopped while they ran (their lease ran out, or they are from
 /// before leases) are marked failed. A live run of another instance keeps running.
 pub async fn recover_runs(vault: &Vault) -> DomainResult<u64> {
-    let now = fmt_time(vault.now());
-    Ok(sqlx::query(
-        "UPDATE prov_runs SET state = 'failed', finished_at = $1, error = $2 \
-         WHERE state = 'running' AND (lease_until IS NULL OR lease_until < $1)",
-    )
-    .bind(now)
-    .bind("interrupted: the service stopped while the run was going")
-    .execute(vault.db().pool())
-    .await?
-    .rows_affected())
+    runs::recover(vault).await
 }
 
 /// One run as it stands, without a permit: for this crate and the command line (whose
 /// user runs the data directory's own process); the API and web UI use [`run_permitted`].
 pub async fn load_run(vault: &Vault, run_id: &str) -> DomainResult<Option<RunView>> {
-    let Some(r) = sqlx::query(
-        "SELECT run_id, kind, state, case_id, target, started_by, started_at, finished_at, \
-         targets_total, targets_done, items_done, findings, result_json, error \
-         FROM prov_runs WHERE run_id = $1",
-    )
-    .bind(run_id)
-    .fetch_optional(vault.db().pool())
-    .await?
-    else {
-        return Ok(None);
-    };
-    let result: Option<String> = r.try_get("result_json")?;
-    Ok(Some(RunView {
-        run_id: r.try_get("run_id")?,
-        kind: r.try_get("kind")?,
-        state: r.try_get("state")?,
-        case_id: r.try_get("case_id")?,
-        target: r.try_get("target")?,
-        started_by: r.try_get("started_by")?,
-        started_at: r.try_get("started_at")?,
-        finished_at: r.try_get("finished_at")?,
-        progress: Progress {
-            targets_total: r.try_get("targets_total")?,
-            targets_done: r.try_get("targets_done")?,
-            items_done: r.try_get("items_done")?,
-            findings: r.try_get("findings")?,
-        },
-        result: result.and_then(|s| serde_json::from_str(&s).ok()),
-        error: r.try_get("error")?,
-    }))
+    runs::load(vault, run_id).await
 }
 
 /// The latest run of a kind (for the status page and the reconciliation schedule).
 pub async fn latest_run(vault: &Vault, kind: &str) -> DomainResult<Option<RunView>> {
-    let id: Option<String> = sqlx::query(
-        "SELECT run_id FROM prov_runs WHERE kind = $1 ORDER BY started_at DESC, run_id LIMIT 1",
-    )
-    .bind(kind)
-    .fetch_optional(vault.db().pool())
-    .await?
-    .map(|r| r.try_get("run_id"))
-    .transpose()?;
-    match id {
-        Some(id) => load_run(vault, &id).await,
-        None => Ok(None),
-    }
+    runs::latest(vault, kind).await
 }
 
 /// A run by id, for the central administrator. Permit: `provisioning-status.read`.
