@@ -316,7 +316,11 @@ fn current_enrolment(
 
 /// Applies one read to the store, in one transaction. `full`: the snapshot is the whole
 /// hub (entities not in it are removed); otherwise it holds the changes after the last
-/// read. `changes_after` is the hub time the next read of changes asks from.
+/// read. `changes_after` is the hub time the next read of changes asks from; it never
+/// moves back: a read that started before one already applied (two reads at once, one
+/// of them slower) leaves the later read's time in place, so the next read of changes
+/// does not ask again for what was taken in, and the feed does not think the hub
+/// changed since its last read when it has not.
 pub async fn apply(
     vault: &Vault,
     snap: Snapshot,
@@ -673,7 +677,10 @@ pub async fn apply(
         "INSERT INTO hub_state (id, last_good_at, changes_after, last_try_at, last_error, persons, \
          marked, linked, intake) VALUES (1, $1, $2, $1, NULL, $3, $4, $5, $6) \
          ON CONFLICT (id) DO UPDATE SET last_good_at = excluded.last_good_at, \
-         changes_after = excluded.changes_after, last_try_at = excluded.last_try_at, \
+         changes_after = CASE WHEN hub_state.changes_after IS NULL \
+           OR hub_state.changes_after < excluded.changes_after \
+           THEN excluded.changes_after ELSE hub_state.changes_after END, \
+         last_try_at = excluded.last_try_at, \
          last_error = NULL, persons = excluded.persons, marked = excluded.marked, \
          linked = excluded.linked, intake = excluded.intake",
     )

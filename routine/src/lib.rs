@@ -49,6 +49,7 @@ pub mod reveal;
 pub mod reviews;
 pub mod runs;
 pub mod staff;
+pub mod staff_records;
 pub mod target_records;
 pub mod transfer;
 

@@ -14,14 +14,15 @@ use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, Salt
 use argon2::Argon2;
 use chrono::{DateTime, TimeDelta, Utc};
 use fiktiv_policies::{Principal, Role};
-use fiktiv_vault::audit::{fmt_time, NewEvent, Outcome};
+use fiktiv_vault::audit::{NewEvent, Outcome};
+use fiktiv_vault::db::Conn;
 use fiktiv_vault::Vault;
 use rand::Rng;
-use sqlx::{AnyConnection, Row};
 use zeroize::Zeroizing;
 
 use crate::principal::{check_name, principal_id, NameOf};
 use crate::totp;
+use fiktiv_routine::staff_records::accounts as store;
 use fiktiv_routine::{DomainError, DomainResult};
 
 /// Sealing purpose of the TOTP secret (bound into the sealed value).
@@ -160,7 +161,7 @@ async fn verify_password(password: Zeroizing<String>, stored: String) -> bool {
 
 pub(super) async fn audit(
     vault: &Vault,
-    conn: &mut AnyConnection,
+    conn: &mut Conn,
     actor: &str,
     action: &str,
     outcome: Outcome,
@@ -228,28 +229,21 @@ pub async fn add(
     let mut units: Vec<String> = units.to_vec();
     units.sort_unstable();
     units.dedup();
-    let now = fmt_time(vault.now());
     let mut tx = vault.db().begin_write().await?;
-    let inserted = sqlx::query(
-        "INSERT INTO staff_users (user_id, name, roles, units, password_hash, must_change_password, \
-         totp_sealed, totp_last_step, failed_count, created_at, updated_at) \
-         VALUES ($1, $2, $3, $4, $5, 1, $6, 0, 0, $7, $7)",
-    )
-    .bind(&user_id)
-    .bind(name)
-    .bind(role_names.join(","))
-    .bind(units.join(","))
-    .bind(hash)
-    .bind(sealed)
-    .bind(&now)
-    .execute(&mut *tx)
-    .await;
-    if let Err(e) = inserted {
-        return Err(if fiktiv_routine::is_unique_violation(&e) {
-            DomainError::conflict("user.exists", "An account with that name exists.")
-        } else {
-            e.into()
-        });
+    let user = store::NewUser {
+        user_id: &user_id,
+        name,
+        roles: &role_names.join(","),
+        units: &units.join(","),
+        password_hash: &hash,
+        totp_sealed: &sealed,
+        now: vault.now(),
+    };
+    if !store::insert(&mut tx, &user).await? {
+        return Err(DomainError::conflict(
+            "user.exists",
+            "An account with that name exists.",
+        ));
     }
     audit(vault, &mut tx, actor, "users.add", Outcome::Ok, None).await?;
     tx.commit().await?;
@@ -261,25 +255,14 @@ pub async fn add(
     })
 }
 
-async fn is_oidc(conn: &mut AnyConnection, user_id: &str) -> DomainResult<bool> {
-    let auth: Option<String> = sqlx::query("SELECT auth FROM staff_users WHERE user_id = $1")
-        .bind(user_id)
-        .fetch_optional(&mut *conn)
+async fn is_oidc(conn: &mut Conn, user_id: &str) -> DomainResult<bool> {
+    Ok(store::by_id(conn, user_id)
         .await?
-        .map(|r| r.try_get("auth"))
-        .transpose()?;
-    Ok(auth.as_deref() == Some(AUTH_OIDC))
+        .is_some_and(|u| u.auth == AUTH_OIDC))
 }
 
-async fn user_id_of(conn: &mut AnyConnection, name: &str) -> DomainResult<Option<String>> {
-    Ok(
-        sqlx::query("SELECT user_id FROM staff_users WHERE name = $1")
-            .bind(name)
-            .fetch_optional(&mut *conn)
-            .await?
-            .map(|r| r.try_get::<String, _>("user_id"))
-            .transpose()?,
-    )
+async fn user_id_of(conn: &mut Conn, name: &str) -> DomainResult<Option<String>> {
+    store::id_of(conn, name).await
 }
 
 /// Disable an account and end its sessions at once. `Ok(false)`: no such active account.
@@ -288,16 +271,7 @@ pub async fn disable(vault: &Vault, actor: &str, name: &str) -> DomainResult<boo
     let Some(user_id) = user_id_of(&mut tx, name).await? else {
         return Ok(false);
     };
-    let now = fmt_time(vault.now());
-    let done = sqlx::query(
-        "UPDATE staff_users SET disabled_at = $1, updated_at = $1 \
-         WHERE user_id = $2 AND disabled_at IS NULL",
-    )
-    .bind(&now)
-    .bind(&user_id)
-    .execute(&mut *tx)
-    .await?;
-    if done.rows_affected() != 1 {
+    if !store::disable(&mut tx, &user_id, vault.now()).await? {
         return Ok(false);
     }
     crate::session::delete_all_of(&mut tx, &user_id).await?;
@@ -311,15 +285,7 @@ pub async fn disable(vault: &Vault, actor: &str, name: &str) -> DomainResult<boo
 /// Enable a disabled account. `Ok(false)`: no such disabled account.
 pub async fn enable(vault: &Vault, actor: &str, name: &str) -> DomainResult<bool> {
     let mut tx = vault.db().begin_write().await?;
-    let done = sqlx::query(
-        "UPDATE staff_users SET disabled_at = NULL, updated_at = $1 \
-         WHERE name = $2 AND disabled_at IS NOT NULL",
-    )
-    .bind(fmt_time(vault.now()))
-    .bind(name)
-    .execute(&mut *tx)
-    .await?;
-    if done.rows_affected() != 1 {
+    if !store::enable(&mut tx, name, vault.now()).await? {
         return Ok(false);
     }
     audit(vault, &mut tx, actor, "users.enable", Outcome::Ok, None).await?;
@@ -344,18 +310,7 @@ pub async fn reset(vault: &Vault, actor: &str, name: &str) -> DomainResult<Optio
     let hash = hash_password(password.clone()).await?;
     let (sealed, totp_secret, otpauth_uri) = new_totp(vault, &user_id, name)?;
     let mut tx = vault.db().begin_write().await?;
-    let done = sqlx::query(
-        "UPDATE staff_users SET password_hash = $1, must_change_password = 1, totp_sealed = $2, \
-         totp_last_step = 0, failed_count = 0, locked_until = NULL, updated_at = $3 \
-         WHERE user_id = $4",
-    )
-    .bind(hash)
-    .bind(sealed)
-    .bind(fmt_time(vault.now()))
-    .bind(&user_id)
-    .execute(&mut *tx)
-    .await?;
-    if done.rows_affected() != 1 {
+    if !store::reset_credentials(&mut tx, &user_id, &hash, &sealed, vault.now()).await? {
         return Ok(None);
     }
     crate::session::delete_all_of(&mut tx, &user_id).await?;
@@ -373,36 +328,28 @@ pub async fn reset(vault: &Vault, actor: &str, name: &str) -> DomainResult<Optio
 /// Is there no account at all yet (a first run)? The sign-in page then names the
 /// command that makes the first one.
 pub async fn none_yet(vault: &Vault) -> DomainResult<bool> {
-    let n: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM staff_users")
-        .fetch_one(vault.db().pool())
-        .await?;
-    Ok(n == 0)
+    Ok(store::count(vault).await? == 0)
 }
 
 pub async fn list(vault: &Vault) -> DomainResult<Vec<AccountInfo>> {
-    let rows = sqlx::query(
-        "SELECT name, roles, units, created_at, disabled_at, locked_until, must_change_password, \
-         auth FROM staff_users ORDER BY name",
-    )
-    .fetch_all(vault.db().pool())
-    .await?;
     let now = vault.now();
-    rows.iter()
+    store::all(vault, false)
+        .await?
+        .into_iter()
         .map(|r| {
-            let locked: Option<String> = r.try_get("locked_until")?;
-            let locked = match locked {
+            let locked = match r.locked_until {
                 Some(t) if parse_time(&t)? > now => Some(t),
                 _ => None,
             };
             Ok(AccountInfo {
-                name: r.try_get("name")?,
-                roles: split(&r.try_get::<String, _>("roles")?),
-                units: split(&r.try_get::<String, _>("units")?),
-                created_at: r.try_get("created_at")?,
-                disabled_at: r.try_get("disabled_at")?,
+                roles: split(&r.roles),
+                units: split(&r.units),
+                must_change_password: r.must_change_password != 0,
+                oidc: r.auth == AUTH_OIDC,
+                name: r.name,
+                created_at: r.created_at,
+                disabled_at: r.disabled_at,
                 locked_until: locked,
-                must_change_password: r.try_get::<i64, _>("must_change_password")? != 0,
-                oidc: r.try_get::<String, _>("auth")? == AUTH_OIDC,
             })
         })
         .collect()
@@ -410,33 +357,57 @@ pub async fn list(vault: &Vault) -> DomainResult<Vec<AccountInfo>> {
 
 /// Every account that is not disabled (the notifier asks each what it has to do).
 pub async fn active(vault: &Vault) -> DomainResult<Vec<Account>> {
-    let rows = sqlx::query(
-        "SELECT user_id, name, roles, units, must_change_password, auth FROM staff_users \
-         WHERE disabled_at IS NULL ORDER BY name",
-    )
-    .fetch_all(vault.db().pool())
-    .await?;
-    rows.iter().map(account_from_row).collect()
+    Ok(store::all(vault, true)
+        .await?
+        .iter()
+        .map(|u| {
+            account_of(
+                &u.user_id,
+                &u.name,
+                &u.roles,
+                &u.units,
+                u.must_change_password,
+                &u.auth,
+            )
+        })
+        .collect())
 }
 
-/// Build an [`Account`] from a row with user_id, name, roles, units, must_change_password
-/// and auth.
-pub(super) fn account_from_row(r: &sqlx::any::AnyRow) -> DomainResult<Account> {
-    let mut roles = Vec::new();
-    for name in split(&r.try_get::<String, _>("roles")?) {
+/// Build an [`Account`] from its stored columns.
+pub(super) fn account_of(
+    user_id: &str,
+    name: &str,
+    roles: &str,
+    units: &str,
+    must_change_password: i64,
+    auth: &str,
+) -> Account {
+    let mut parsed = Vec::new();
+    for name in split(roles) {
         // An unknown stored role gives no rights; never an error for the caller.
         if let Ok(role) = name.parse::<Role>() {
-            roles.push(role);
+            parsed.push(role);
         }
     }
-    Ok(Account {
-        user_id: r.try_get("user_id")?,
-        name: r.try_get("name")?,
-        roles,
-        units: split(&r.try_get::<String, _>("units")?),
-        must_change_password: r.try_get::<i64, _>("must_change_password")? != 0,
-        oidc: r.try_get::<String, _>("auth")? == AUTH_OIDC,
-    })
+    Account {
+        user_id: user_id.to_owned(),
+        name: name.to_owned(),
+        roles: parsed,
+        units: split(units),
+        must_change_password: must_change_password != 0,
+        oidc: auth == AUTH_OIDC,
+    }
+}
+
+fn account_from_user(u: &store::UserRow) -> Account {
+    account_of(
+        &u.user_id,
+        &u.name,
+        &u.roles,
+        &u.units,
+        u.must_change_password,
+        &u.auth,
+    )
 }
 
 /// Why a sign-in was refused. The person sees one message for all of them; the audit
@@ -504,13 +475,7 @@ pub async fn sign_in(
     let row = if check_name(name, NameOf::Account).is_ok()
         && password.chars().count() <= MAX_PASSWORD_CHARS
     {
-        sqlx::query(
-            "SELECT user_id, name, roles, units, must_change_password, auth, password_hash, \
-             totp_sealed, locked_until, disabled_at FROM staff_users WHERE name = $1",
-        )
-        .bind(name)
-        .fetch_optional(vault.db().pool())
-        .await?
+        store::by_name(&mut *vault.db().pool().acquire().await?, name).await?
     } else {
         None
     };
@@ -520,7 +485,7 @@ pub async fn sign_in(
         audit_refusal(vault, UNKNOWN_ACTOR, Refusal::UnknownName).await?;
         return Ok(Err(Refusal::UnknownName));
     };
-    let account = account_from_row(&row)?;
+    let account = account_from_user(&row);
     let actor = principal_id(&account.name);
     if account.oidc {
         // No password to check and no failure to count: this person signs in at the
@@ -530,12 +495,12 @@ pub async fn sign_in(
         return Ok(Err(Refusal::OidcAccount));
     }
     let now = vault.now();
-    let locked = match row.try_get::<Option<String>, _>("locked_until")? {
-        Some(t) => parse_time(&t)? > now,
+    let locked = match &row.locked_until {
+        Some(t) => parse_time(t)? > now,
         None => false,
     };
-    let disabled = row.try_get::<Option<String>, _>("disabled_at")?.is_some();
-    let stored: String = row.try_get("password_hash")?;
+    let disabled = row.disabled_at.is_some();
+    let stored = row.password_hash.clone();
     let password_ok = verify_password(password, if locked { String::new() } else { stored }).await;
     if disabled || locked {
         let why = if disabled {
@@ -546,9 +511,8 @@ pub async fn sign_in(
         audit_refusal(vault, &actor, why).await?;
         return Ok(Err(why));
     }
-    let sealed: Vec<u8> = row.try_get("totp_sealed")?;
     let step = if password_ok {
-        totp_step(vault, &account.user_id, &sealed, code, now)?
+        totp_step(vault, &account.user_id, &row.totp_sealed, code, now)?
     } else {
         None
     };
@@ -558,12 +522,7 @@ pub async fn sign_in(
         None => false,
     };
     if password_ok && replay_free {
-        sqlx::query(
-            "UPDATE staff_users SET failed_count = 0, locked_until = NULL WHERE user_id = $1",
-        )
-        .bind(&account.user_id)
-        .execute(&mut *tx)
-        .await?;
+        store::clear_failures(&mut tx, &account.user_id, true).await?;
         let session = crate::session::insert(&mut tx, &account.user_id, now).await?;
         audit(vault, &mut tx, &actor, "web.signin", Outcome::Ok, None).await?;
         tx.commit().await?;
@@ -574,14 +533,7 @@ pub async fn sign_in(
     } else {
         Refusal::Password
     };
-    let failed: i64 = sqlx::query(
-        "UPDATE staff_users SET failed_count = failed_count + 1 WHERE user_id = $1 \
-         RETURNING failed_count",
-    )
-    .bind(&account.user_id)
-    .fetch_one(&mut *tx)
-    .await?
-    .try_get("failed_count")?;
+    let failed = store::count_failure(&mut tx, &account.user_id).await?;
     audit(
         vault,
         &mut tx,
@@ -592,13 +544,7 @@ pub async fn sign_in(
     )
     .await?;
     if failed >= i64::from(limits.lockout_after_failures.max(1)) {
-        sqlx::query(
-            "UPDATE staff_users SET failed_count = 0, locked_until = $1 WHERE user_id = $2",
-        )
-        .bind(fmt_time(now + limits.lockout))
-        .bind(&account.user_id)
-        .execute(&mut *tx)
-        .await?;
+        store::lock(&mut tx, &account.user_id, now + limits.lockout).await?;
         audit(vault, &mut tx, &actor, "web.lockout", Outcome::Ok, None).await?;
     }
     tx.commit().await?;
@@ -624,16 +570,8 @@ fn totp_step(
 }
 
 /// Record `step` as used; false when it (or a later one) was used before (a replay).
-async fn claim_step(conn: &mut AnyConnection, user_id: &str, step: u64) -> DomainResult<bool> {
-    let step = i64::try_from(step).map_err(|_| DomainError::Internal("time step".into()))?;
-    let done = sqlx::query(
-        "UPDATE staff_users SET totp_last_step = $1 WHERE user_id = $2 AND totp_last_step < $1",
-    )
-    .bind(step)
-    .bind(user_id)
-    .execute(&mut *conn)
-    .await?;
-    Ok(done.rows_affected() == 1)
+async fn claim_step(conn: &mut Conn, user_id: &str, step: u64) -> DomainResult<bool> {
+    store::claim_step(conn, user_id, step).await
 }
 
 /// Re-enter the second factor (step-up before revealing a real identity). Audited as
@@ -644,11 +582,10 @@ pub async fn verify_step_up(
     account: &Account,
     code: &str,
 ) -> DomainResult<bool> {
-    let row = sqlx::query("SELECT totp_sealed FROM staff_users WHERE user_id = $1")
-        .bind(&account.user_id)
-        .fetch_one(vault.db().pool())
-        .await?;
-    let sealed: Vec<u8> = row.try_get("totp_sealed")?;
+    let sealed = store::by_id(&mut *vault.db().pool().acquire().await?, &account.user_id)
+        .await?
+        .ok_or(DomainError::NotFound)?
+        .totp_sealed;
     let now = vault.now();
     let step = totp_step(vault, &account.user_id, &sealed, code, now)?;
     let actor = principal_id(&account.name);
@@ -658,20 +595,10 @@ pub async fn verify_step_up(
         None => false,
     };
     if ok {
-        sqlx::query("UPDATE staff_users SET failed_count = 0 WHERE user_id = $1")
-            .bind(&account.user_id)
-            .execute(&mut *tx)
-            .await?;
+        store::clear_failures(&mut tx, &account.user_id, false).await?;
         audit(vault, &mut tx, &actor, "web.step-up", Outcome::Ok, None).await?;
     } else {
-        let failed: i64 = sqlx::query(
-            "UPDATE staff_users SET failed_count = failed_count + 1 WHERE user_id = $1 \
-             RETURNING failed_count",
-        )
-        .bind(&account.user_id)
-        .fetch_one(&mut *tx)
-        .await?
-        .try_get("failed_count")?;
+        let failed = store::count_failure(&mut tx, &account.user_id).await?;
         audit(
             vault,
             &mut tx,
@@ -682,13 +609,7 @@ pub async fn verify_step_up(
         )
         .await?;
         if failed >= i64::from(limits.lockout_after_failures.max(1)) {
-            sqlx::query(
-                "UPDATE staff_users SET failed_count = 0, locked_until = $1 WHERE user_id = $2",
-            )
-            .bind(fmt_time(now + limits.lockout))
-            .bind(&account.user_id)
-            .execute(&mut *tx)
-            .await?;
+            store::lock(&mut tx, &account.user_id, now + limits.lockout).await?;
             crate::session::delete_all_of(&mut tx, &account.user_id).await?;
             audit(vault, &mut tx, &actor, "web.lockout", Outcome::Ok, None).await?;
         }
@@ -788,25 +709,19 @@ pub async fn change_password(
     const ACTION: &str = "web.password-change";
     let account = &session.account;
     let actor = principal_id(&account.name);
-    let row = sqlx::query(
-        "SELECT auth, password_hash, totp_sealed, locked_until, disabled_at, \
-         must_change_password FROM staff_users WHERE user_id = $1",
-    )
-    .bind(&account.user_id)
-    .fetch_optional(vault.db().pool())
-    .await?;
+    let row = store::by_id(&mut *vault.db().pool().acquire().await?, &account.user_id).await?;
     let Some(row) = row else {
         return Ok(PasswordChange::SessionsEnded);
     };
-    if row.try_get::<String, _>("auth")? == AUTH_OIDC {
+    if row.auth == AUTH_OIDC {
         return refused(vault, &actor, Refusal::OidcAccount).await;
     }
-    if row.try_get::<Option<String>, _>("disabled_at")?.is_some() {
+    if row.disabled_at.is_some() {
         return refused(vault, &actor, Refusal::Disabled).await;
     }
     let now = vault.now();
-    let locked = match row.try_get::<Option<String>, _>("locked_until")? {
-        Some(t) => parse_time(&t)? > now,
+    let locked = match &row.locked_until {
+        Some(t) => parse_time(t)? > now,
         None => false,
     };
     let first_change = matches!(reauth, Reauth::FirstChange);
@@ -816,13 +731,13 @@ pub async fn change_password(
         Reauth::FirstChange => {
             // Nothing typed to check: the session's sign-in proved the one-time
             // password and a code. Only while that password is still to be changed.
-            if row.try_get::<i64, _>("must_change_password")? == 0 {
+            if row.must_change_password == 0 {
                 return refused(vault, &actor, Refusal::Password).await;
             }
             (true, None)
         }
         Reauth::Credentials { current, code } => {
-            let stored: String = row.try_get("password_hash")?;
+            let stored = row.password_hash.clone();
             let too_long = current.chars().count() > MAX_PASSWORD_CHARS;
             // The same work whether locked or not, so timing does not tell.
             let checked = if locked || too_long {
@@ -834,9 +749,8 @@ pub async fn change_password(
             if locked {
                 return refused(vault, &actor, Refusal::Locked).await;
             }
-            let sealed: Vec<u8> = row.try_get("totp_sealed")?;
             let step = if password_ok {
-                totp_step(vault, &account.user_id, &sealed, &code, now)?
+                totp_step(vault, &account.user_id, &row.totp_sealed, &code, now)?
             } else {
                 None
             };
@@ -862,16 +776,7 @@ pub async fn change_password(
         else {
             return Ok(PasswordChange::SessionsEnded);
         };
-        let done = sqlx::query(
-            "UPDATE staff_users SET password_hash = $1, must_change_password = 0, \
-             failed_count = 0, updated_at = $2 WHERE user_id = $3 AND disabled_at IS NULL",
-        )
-        .bind(hash)
-        .bind(fmt_time(now))
-        .bind(&account.user_id)
-        .execute(&mut *tx)
-        .await?;
-        if done.rows_affected() != 1 {
+        if !store::set_password(&mut tx, &account.user_id, &hash, now).await? {
             return Ok(PasswordChange::SessionsEnded);
         }
         let purpose = first_change.then_some("first-change");
@@ -913,28 +818,17 @@ async fn refused(vault: &Vault, actor: &str, why: Refusal) -> DomainResult<Passw
 /// `true` then.
 async fn count_failure(
     vault: &Vault,
-    conn: &mut AnyConnection,
+    conn: &mut Conn,
     limits: SignInLimits,
     user_id: &str,
     actor: &str,
     now: DateTime<Utc>,
 ) -> DomainResult<bool> {
-    let failed: i64 = sqlx::query(
-        "UPDATE staff_users SET failed_count = failed_count + 1 WHERE user_id = $1 \
-         RETURNING failed_count",
-    )
-    .bind(user_id)
-    .fetch_one(&mut *conn)
-    .await?
-    .try_get("failed_count")?;
+    let failed = store::count_failure(conn, user_id).await?;
     if failed < i64::from(limits.lockout_after_failures.max(1)) {
         return Ok(false);
     }
-    sqlx::query("UPDATE staff_users SET failed_count = 0, locked_until = $1 WHERE user_id = $2")
-        .bind(fmt_time(now + limits.lockout))
-        .bind(user_id)
-        .execute(&mut *conn)
-        .await?;
+    store::lock(conn, user_id, now + limits.lockout).await?;
     crate::session::delete_all_of(conn, user_id).await?;
     audit(vault, conn, actor, "web.lockout", Outcome::Ok, None).await?;
     Ok(true)

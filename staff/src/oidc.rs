@@ -37,7 +37,6 @@ use std::time::Duration;
 use base64::Engine as _;
 use chrono::{DateTime, TimeDelta, Utc};
 use fiktiv_policies::Role;
-use fiktiv_vault::audit::fmt_time;
 use fiktiv_vault::Vault;
 use openidconnect::core::{
     CoreAuthPrompt, CoreAuthenticationFlow, CoreClient, CoreJwsSigningAlgorithm,
@@ -51,11 +50,11 @@ use openidconnect::{
 use secrecy::{ExposeSecret, SecretString};
 use serde_json::{Map, Value};
 use sha2::{Digest, Sha256};
-use sqlx::Row;
 use zeroize::Zeroizing;
 
 use crate::oidc_config::{OidcConfig, OIDC_CLIENT_SECRET_ENV};
 use crate::session::{self, tokens_equal};
+use fiktiv_routine::staff_records::oidc_flows as flows;
 use fiktiv_routine::{check_unit_code, one_line, DomainError, DomainResult};
 
 pub use crate::oidc_accounts::{
@@ -824,30 +823,19 @@ async fn store_flow(
     next: &str,
     now: DateTime<Utc>,
 ) -> DomainResult<()> {
-    let mut tx = vault.db().begin_write().await?;
     // Expired flows go whenever a new one comes.
-    sqlx::query("DELETE FROM web_oidc_flows WHERE expires_at < $1")
-        .bind(fmt_time(now))
-        .execute(&mut *tx)
-        .await?;
-    sqlx::query(
-        "INSERT INTO web_oidc_flows (state_hash, browser_hash, nonce, pkce_verifier, purpose, \
-         session_hash, next_path, created_at, expires_at) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
-    )
-    .bind(state_hash)
-    .bind(browser_hash)
-    .bind(nonce)
-    .bind(pkce_verifier)
-    .bind(purpose.as_str())
-    .bind(session_hash)
-    .bind(next)
-    .bind(fmt_time(now))
-    .bind(fmt_time(now + TimeDelta::seconds(FLOW_TTL_SECS)))
-    .execute(&mut *tx)
-    .await?;
-    tx.commit().await?;
-    Ok(())
+    let flow = flows::NewFlow {
+        state_hash,
+        browser_hash,
+        nonce,
+        pkce_verifier,
+        purpose: purpose.as_str(),
+        session_hash,
+        next_path: next,
+        created_at: now,
+        expires_at: now + TimeDelta::seconds(FLOW_TTL_SECS),
+    };
+    flows::insert(vault, &flow).await
 }
 
 /// Take the flow of `state` out of the store (it is deleted whatever happens next).
@@ -862,39 +850,25 @@ pub async fn take_flow(
         return Ok(None);
     }
     let h = sha256_hex(state);
-    let mut tx = vault.db().begin_write().await?;
-    let row = sqlx::query(
-        "SELECT browser_hash, nonce, pkce_verifier, purpose, session_hash, next_path, \
-         created_at, expires_at FROM web_oidc_flows WHERE state_hash = $1",
-    )
-    .bind(&h)
-    .fetch_optional(&mut *tx)
-    .await?;
-    sqlx::query("DELETE FROM web_oidc_flows WHERE state_hash = $1")
-        .bind(&h)
-        .execute(&mut *tx)
-        .await?;
-    tx.commit().await?;
-    let Some(row) = row else {
+    let Some(row) = flows::take(vault, &h).await? else {
         return Ok(None);
     };
-    let stored_browser: String = row.try_get("browser_hash")?;
-    let same_browser = browser.is_some_and(|b| tokens_equal(&sha256_hex(b), &stored_browser));
-    let expires = parse_time(&row.try_get::<String, _>("expires_at")?)?;
+    let same_browser = browser.is_some_and(|b| tokens_equal(&sha256_hex(b), &row.browser_hash));
+    let expires = parse_time(&row.expires_at)?;
     if !same_browser || vault.now() >= expires {
         return Ok(None);
     }
-    let purpose = match row.try_get::<String, _>("purpose")?.as_str() {
+    let purpose = match row.purpose.as_str() {
         "step-up" => Purpose::StepUp,
         _ => Purpose::SignIn,
     };
     Ok(Some(Flow {
         purpose,
-        nonce: Zeroizing::new(row.try_get("nonce")?),
-        pkce_verifier: Zeroizing::new(row.try_get("pkce_verifier")?),
-        session_hash: row.try_get("session_hash")?,
-        next: row.try_get("next_path")?,
-        created_at: parse_time(&row.try_get::<String, _>("created_at")?)?,
+        created_at: parse_time(&row.created_at)?,
+        nonce: Zeroizing::new(row.nonce),
+        pkce_verifier: Zeroizing::new(row.pkce_verifier),
+        session_hash: row.session_hash,
+        next: row.next_path,
     }))
 }
 

@@ -2,15 +2,15 @@
 //! the audit actor of a refusal, the account made or updated from mapped claims, the
 //! session a sign-in opens, and the step-up that a fresh provider sign-in grants.
 
-use fiktiv_vault::audit::{fmt_time, Outcome};
+use fiktiv_vault::audit::Outcome;
 use fiktiv_vault::db::Tx;
 use fiktiv_vault::Vault;
-use sqlx::Row;
 
 use crate::accounts::{self, Account, AUTH_OIDC, UNKNOWN_ACTOR};
 use crate::oidc::{Mapped, Purpose, Refusal, OK_PURPOSE};
 use crate::principal::principal_id;
 use crate::session::{self, NewSession};
+use fiktiv_routine::staff_records::accounts as store;
 use fiktiv_routine::DomainResult;
 
 /// The audit actor for a refusal: the principal when an account has the mapped name,
@@ -73,23 +73,12 @@ async fn commit_refusal(
 /// truth); the refusal is audited.
 pub async fn refuse_no_role(vault: &Vault, name: &str) -> DomainResult<()> {
     let mut tx = vault.db().begin_write().await?;
-    let row = sqlx::query("SELECT user_id, auth FROM staff_users WHERE name = $1")
-        .bind(name)
-        .fetch_optional(&mut *tx)
-        .await?;
+    let row = store::by_name(&mut tx, name).await?;
     let actor = match row {
         Some(r) => {
-            let user_id: String = r.try_get("user_id")?;
-            if r.try_get::<String, _>("auth")? == AUTH_OIDC {
-                sqlx::query(
-                    "UPDATE staff_users SET roles = '', units = '', updated_at = $1 \
-                     WHERE user_id = $2",
-                )
-                .bind(fmt_time(vault.now()))
-                .bind(&user_id)
-                .execute(&mut *tx)
-                .await?;
-                session::delete_all_of(&mut tx, &user_id).await?;
+            if r.auth == AUTH_OIDC {
+                store::set_roles(&mut tx, &r.user_id, "", "", vault.now()).await?;
+                session::delete_all_of(&mut tx, &r.user_id).await?;
             }
             principal_id(name)
         }
@@ -105,20 +94,16 @@ pub async fn sign_in(
     m: &Mapped,
 ) -> DomainResult<Result<(Account, NewSession), Refusal>> {
     let now = vault.now();
-    let now_s = fmt_time(now);
     let mut roles: Vec<&str> = m.roles.iter().map(|r| r.as_str()).collect();
     roles.sort_unstable();
     let actor = principal_id(&m.name);
     let mut tx = vault.db().begin_write().await?;
-    let row = sqlx::query("SELECT user_id, auth, disabled_at FROM staff_users WHERE name = $1")
-        .bind(&m.name)
-        .fetch_optional(&mut *tx)
-        .await?;
+    let row = store::by_name(&mut tx, &m.name).await?;
     let user_id = match row {
         Some(r) => {
-            let why = if r.try_get::<String, _>("auth")? != AUTH_OIDC {
+            let why = if r.auth != AUTH_OIDC {
                 Some(Refusal::LocalAccount)
-            } else if r.try_get::<Option<String>, _>("disabled_at")?.is_some() {
+            } else if r.disabled_at.is_some() {
                 Some(Refusal::Disabled)
             } else {
                 None
@@ -136,37 +121,21 @@ pub async fn sign_in(
                 tx.commit().await?;
                 return Ok(Err(why));
             }
-            let user_id: String = r.try_get("user_id")?;
-            sqlx::query(
-                "UPDATE staff_users SET roles = $1, units = $2, failed_count = 0, \
-                 locked_until = NULL, updated_at = $3 WHERE user_id = $4",
+            store::set_roles(
+                &mut tx,
+                &r.user_id,
+                &roles.join(","),
+                &m.units.join(","),
+                now,
             )
-            .bind(roles.join(","))
-            .bind(m.units.join(","))
-            .bind(&now_s)
-            .bind(&user_id)
-            .execute(&mut *tx)
             .await?;
-            user_id
+            r.user_id
         }
         None => {
             let user_id = uuid::Uuid::new_v4().to_string();
-            // No password (the hash is not a PHC string, so nothing verifies against
-            // it) and no TOTP secret (an empty value no key opens).
-            sqlx::query(
-                "INSERT INTO staff_users (user_id, name, roles, units, password_hash, \
-                 must_change_password, totp_sealed, totp_last_step, failed_count, created_at, \
-                 updated_at, auth) VALUES ($1, $2, $3, $4, '!oidc', 0, $5, 0, 0, $6, $6, $7)",
-            )
-            .bind(&user_id)
-            .bind(&m.name)
-            .bind(roles.join(","))
-            .bind(m.units.join(","))
-            .bind(Vec::<u8>::new())
-            .bind(&now_s)
-            .bind(AUTH_OIDC)
-            .execute(&mut *tx)
-            .await?;
+            // No password and no TOTP secret: the provider signs this person in.
+            let (roles, units) = (roles.join(","), m.units.join(","));
+            store::insert_oidc(&mut tx, &user_id, &m.name, &roles, &units, AUTH_OIDC, now).await?;
             user_id
         }
     };

@@ -9,14 +9,15 @@
 use base64::Engine as _;
 use chrono::{DateTime, TimeDelta, Utc};
 use fiktiv_vault::audit::fmt_time;
+use fiktiv_vault::db::Conn;
 use fiktiv_vault::Vault;
 use rand::RngCore;
 use sha2::{Digest, Sha256};
-use sqlx::{AnyConnection, Row};
 use subtle::ConstantTimeEq;
 use zeroize::Zeroizing;
 
-use crate::accounts::{account_from_row, Account};
+use crate::accounts::{account_of, Account};
+use fiktiv_routine::staff_records::sessions as store;
 use fiktiv_routine::{DomainError, DomainResult};
 
 /// The session cookie. `__Host-`: Secure, no Domain, Path=/ (the browser enforces it).
@@ -76,7 +77,7 @@ fn parse_time(s: &str) -> DomainResult<DateTime<Utc>> {
 
 /// Create a session for `user_id` in the caller's transaction.
 pub(super) async fn insert(
-    conn: &mut AnyConnection,
+    conn: &mut Conn,
     user_id: &str,
     now: DateTime<Utc>,
 ) -> DomainResult<NewSession> {
@@ -86,7 +87,7 @@ pub(super) async fn insert(
 
 /// A new row with fresh cookie and CSRF values.
 async fn insert_row(
-    conn: &mut AnyConnection,
+    conn: &mut Conn,
     user_id: &str,
     created_at: &str,
     last_seen_at: &str,
@@ -94,18 +95,15 @@ async fn insert_row(
 ) -> DomainResult<NewSession> {
     let cookie_value = random_token();
     let csrf = random_token();
-    sqlx::query(
-        "INSERT INTO web_sessions (session_hash, user_id, csrf_token, created_at, last_seen_at, \
-         stepped_up_at) VALUES ($1, $2, $3, $4, $5, $6)",
-    )
-    .bind(hash(&cookie_value))
-    .bind(user_id)
-    .bind(csrf.as_str())
-    .bind(created_at)
-    .bind(last_seen_at)
-    .bind(stepped_up_at)
-    .execute(&mut *conn)
-    .await?;
+    let row = store::NewSessionRow {
+        session_hash: &hash(&cookie_value),
+        user_id,
+        csrf_token: csrf.as_str(),
+        created_at,
+        last_seen_at,
+        stepped_up_at: stepped_up_at.as_deref(),
+    };
+    store::insert(conn, &row).await?;
     Ok(NewSession { cookie_value })
 }
 
@@ -114,24 +112,15 @@ async fn insert_row(
 /// new CSRF token (its sign-in time, and so its absolute lifetime, and its step-up
 /// stay). `None` when that session is gone meanwhile (then nothing is deleted).
 pub(super) async fn rotate(
-    conn: &mut AnyConnection,
+    conn: &mut Conn,
     user_id: &str,
     session_hash: &str,
     now: DateTime<Utc>,
 ) -> DomainResult<Option<NewSession>> {
-    let row = sqlx::query(
-        "SELECT created_at, stepped_up_at FROM web_sessions \
-         WHERE session_hash = $1 AND user_id = $2",
-    )
-    .bind(session_hash)
-    .bind(user_id)
-    .fetch_optional(&mut *conn)
-    .await?;
-    let Some(row) = row else {
+    let Some((created_at, stepped_up_at)) = store::times_of(conn, session_hash, user_id).await?
+    else {
         return Ok(None);
     };
-    let created_at: String = row.try_get("created_at")?;
-    let stepped_up_at: Option<String> = row.try_get("stepped_up_at")?;
     delete_all_of(conn, user_id).await?;
     insert_row(conn, user_id, &created_at, &fmt_time(now), stepped_up_at)
         .await
@@ -142,43 +131,24 @@ pub(super) async fn rotate(
 /// (a step-up through the identity provider coming back). Timeouts are not checked
 /// here: the session is looked up again, with them, on the next page.
 pub(super) async fn owner_of(
-    conn: &mut AnyConnection,
+    conn: &mut Conn,
     session_hash: &str,
 ) -> DomainResult<Option<(String, String)>> {
-    let row = sqlx::query(
-        "SELECT u.user_id, u.name FROM web_sessions s JOIN staff_users u ON u.user_id = s.user_id \
-         WHERE s.session_hash = $1 AND u.disabled_at IS NULL",
-    )
-    .bind(session_hash)
-    .fetch_optional(&mut *conn)
-    .await?;
-    Ok(match row {
-        Some(r) => Some((r.try_get("user_id")?, r.try_get("name")?)),
-        None => None,
-    })
+    store::owner_of(conn, session_hash).await
 }
 
 /// Record a step-up on the session with this hash, in the caller's transaction.
 pub(super) async fn mark_stepped_up_by_hash(
-    conn: &mut AnyConnection,
+    conn: &mut Conn,
     session_hash: &str,
     now: DateTime<Utc>,
 ) -> DomainResult<()> {
-    sqlx::query("UPDATE web_sessions SET stepped_up_at = $1 WHERE session_hash = $2")
-        .bind(fmt_time(now))
-        .bind(session_hash)
-        .execute(&mut *conn)
-        .await?;
-    Ok(())
+    store::mark_stepped_up(conn, session_hash, now).await
 }
 
 /// End every session of an account (disable, reset, lockout, password change).
-pub(super) async fn delete_all_of(conn: &mut AnyConnection, user_id: &str) -> DomainResult<()> {
-    sqlx::query("DELETE FROM web_sessions WHERE user_id = $1")
-        .bind(user_id)
-        .execute(&mut *conn)
-        .await?;
-    Ok(())
+pub(super) async fn delete_all_of(conn: &mut Conn, user_id: &str) -> DomainResult<()> {
+    store::delete_all_of(conn, user_id).await
 }
 
 /// The live session of a cookie value, touching its last use; `None` when unknown,
@@ -200,19 +170,15 @@ pub async fn lookup(
         return Ok(None);
     }
     let (row, now, created) = (stored.row, stored.now, stored.created);
-    sqlx::query("UPDATE web_sessions SET last_seen_at = $1 WHERE session_hash = $2")
-        .bind(fmt_time(now))
-        .bind(&h)
-        .execute(vault.db().pool())
-        .await?;
-    let stepped_up_at = match row.try_get::<Option<String>, _>("stepped_up_at")? {
-        Some(s) => Some(parse_time(&s)?),
+    store::touch(vault, &h, now).await?;
+    let stepped_up_at = match &row.stepped_up_at {
+        Some(s) => Some(parse_time(s)?),
         None => None,
     };
     Ok(Some(Session {
         hash: h,
-        account: account_from_row(&row)?,
-        csrf: row.try_get("csrf_token")?,
+        account: account_of_row(&row),
+        csrf: row.csrf_token,
         stepped_up_at,
         created_at: created,
     }))
@@ -234,21 +200,31 @@ pub async fn ended_owner(
     let Some(stored) = stored(vault, t, &hash(cookie_value)).await? else {
         return Ok(None);
     };
-    let token: String = stored.row.try_get("csrf_token")?;
-    if stored.disabled || !stored.ended || !tokens_equal(&token, csrf) {
+    if stored.disabled || !stored.ended || !tokens_equal(&stored.row.csrf_token, csrf) {
         return Ok(None);
     }
-    let account = account_from_row(&stored.row)?;
+    let account = account_of_row(&stored.row);
     if account.must_change_password {
         return Ok(None);
     }
     Ok(Some(account.principal()))
 }
 
+fn account_of_row(r: &store::SessionRow) -> Account {
+    account_of(
+        &r.user_id,
+        &r.name,
+        &r.roles,
+        &r.units,
+        r.must_change_password,
+        &r.auth,
+    )
+}
+
 /// A session's stored row, and whether it has ended (a timeout) or its account is
 /// disabled: read once, for [`lookup`] and [`ended_owner`] alike.
 struct Stored {
-    row: sqlx::any::AnyRow,
+    row: store::SessionRow,
     now: chrono::DateTime<chrono::Utc>,
     created: chrono::DateTime<chrono::Utc>,
     disabled: bool,
@@ -256,22 +232,13 @@ struct Stored {
 }
 
 async fn stored(vault: &Vault, t: Timeouts, h: &str) -> DomainResult<Option<Stored>> {
-    let row = sqlx::query(
-        "SELECT s.csrf_token, s.created_at, s.last_seen_at, s.stepped_up_at, u.user_id, u.name, \
-         u.roles, u.units, u.must_change_password, u.auth, u.disabled_at \
-         FROM web_sessions s JOIN staff_users u ON u.user_id = s.user_id \
-         WHERE s.session_hash = $1",
-    )
-    .bind(h)
-    .fetch_optional(vault.db().pool())
-    .await?;
-    let Some(row) = row else {
+    let Some(row) = store::with_account(vault, h).await? else {
         return Ok(None);
     };
     let now = vault.now();
-    let created = parse_time(&row.try_get::<String, _>("created_at")?)?;
-    let last_seen = parse_time(&row.try_get::<String, _>("last_seen_at")?)?;
-    let disabled = row.try_get::<Option<String>, _>("disabled_at")?.is_some();
+    let created = parse_time(&row.created_at)?;
+    let last_seen = parse_time(&row.last_seen_at)?;
+    let disabled = row.disabled_at.is_some();
     let ended = now - last_seen >= t.idle || now - created >= t.absolute;
     Ok(Some(Stored {
         row,
@@ -283,11 +250,7 @@ async fn stored(vault: &Vault, t: Timeouts, h: &str) -> DomainResult<Option<Stor
 }
 
 async fn delete(vault: &Vault, h: &str) -> DomainResult<()> {
-    sqlx::query("DELETE FROM web_sessions WHERE session_hash = $1")
-        .bind(h)
-        .execute(vault.db().pool())
-        .await?;
-    Ok(())
+    store::delete(vault, h).await
 }
 
 impl Session {
@@ -298,12 +261,12 @@ impl Session {
 
     /// Record a successful re-entry of the second factor.
     pub async fn mark_stepped_up(&self, vault: &Vault) -> DomainResult<()> {
-        sqlx::query("UPDATE web_sessions SET stepped_up_at = $1 WHERE session_hash = $2")
-            .bind(fmt_time(vault.now()))
-            .bind(&self.hash)
-            .execute(vault.db().pool())
-            .await?;
-        Ok(())
+        store::mark_stepped_up(
+            &mut *vault.db().pool().acquire().await?,
+            &self.hash,
+            vault.now(),
+        )
+        .await
     }
 
     /// The SHA-256 of the cookie value: how a step-up through the identity provider

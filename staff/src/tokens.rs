@@ -9,17 +9,18 @@
 use base64::Engine as _;
 use chrono::{DateTime, TimeDelta, Utc};
 use fiktiv_policies::{Principal, Role};
-use fiktiv_vault::audit::{fmt_time, NewEvent, Outcome};
+use fiktiv_vault::audit::{NewEvent, Outcome};
+use fiktiv_vault::db::Tx;
 use fiktiv_vault::Vault;
 use rand::RngCore;
 use serde::Serialize;
 use sha2::{Digest, Sha256};
-use sqlx::Row;
 use zeroize::Zeroizing;
 
 use crate::principal::NameOf;
 use fiktiv_routine::ids::TokenId;
 use fiktiv_routine::orders::parse_time;
+use fiktiv_routine::staff_records::tokens as store;
 use fiktiv_routine::{DomainError, DomainResult, FieldProblem};
 
 const PREFIX: &str = "fkt_";
@@ -53,15 +54,10 @@ fn hash(secret: &str) -> String {
     hex::encode(Sha256::digest(secret.as_bytes()))
 }
 
-async fn audit(
-    vault: &Vault,
-    conn: &mut sqlx::AnyConnection,
-    actor: &str,
-    action: &str,
-) -> DomainResult<()> {
+async fn audit(vault: &Vault, tx: &mut Tx, actor: &str, action: &str) -> DomainResult<()> {
     vault
         .audit(
-            conn,
+            tx,
             &NewEvent {
                 actor,
                 action,
@@ -107,19 +103,17 @@ pub async fn create(
     role_names.sort_unstable();
     role_names.dedup();
     let mut tx = vault.db().begin_write().await?;
-    sqlx::query(
-        "INSERT INTO api_tokens (token_id, name, roles, units, secret_hash, created_at, expires_at) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7)",
-    )
-    .bind(id.to_string())
-    .bind(name)
-    .bind(role_names.join(","))
-    .bind(units.join(","))
-    .bind(hash(&secret))
-    .bind(fmt_time(now))
-    .bind(fmt_time(expires_at))
-    .execute(&mut *tx)
-    .await?;
+    let token_id = id.to_string();
+    let row = store::NewTokenRow {
+        token_id: &token_id,
+        name,
+        roles: &role_names.join(","),
+        units: &units.join(","),
+        secret_hash: &hash(&secret),
+        created_at: now,
+        expires_at,
+    };
+    store::insert(&mut tx, &row).await?;
     audit(vault, &mut tx, actor, "tokens.create").await?;
     tx.commit().await?;
     Ok(NewToken {
@@ -138,38 +132,25 @@ fn split(s: &str) -> Vec<String> {
 
 /// Every token (no secrets).
 pub async fn list(vault: &Vault) -> DomainResult<Vec<TokenInfo>> {
-    let rows = sqlx::query(
-        "SELECT token_id, name, roles, units, created_at, expires_at, revoked_at FROM api_tokens \
-         ORDER BY created_at, token_id",
-    )
-    .fetch_all(vault.db().pool())
-    .await?;
-    rows.iter()
-        .map(|r| {
-            Ok(TokenInfo {
-                id: r.try_get("token_id")?,
-                name: r.try_get("name")?,
-                roles: split(&r.try_get::<String, _>("roles")?),
-                units: split(&r.try_get::<String, _>("units")?),
-                created_at: r.try_get("created_at")?,
-                expires_at: r.try_get("expires_at")?,
-                revoked_at: r.try_get("revoked_at")?,
-            })
+    Ok(store::all(vault)
+        .await?
+        .into_iter()
+        .map(|r| TokenInfo {
+            id: r.token_id,
+            name: r.name,
+            roles: split(&r.roles),
+            units: split(&r.units),
+            created_at: r.created_at,
+            expires_at: r.expires_at,
+            revoked_at: r.revoked_at,
         })
-        .collect()
+        .collect())
 }
 
 /// Revoke a token. `Ok(false)` when there is no such (unrevoked) token.
 pub async fn revoke(vault: &Vault, actor: &str, id: &TokenId) -> DomainResult<bool> {
     let mut tx = vault.db().begin_write().await?;
-    let done = sqlx::query(
-        "UPDATE api_tokens SET revoked_at = $1 WHERE token_id = $2 AND revoked_at IS NULL",
-    )
-    .bind(fmt_time(vault.now()))
-    .bind(id.to_string())
-    .execute(&mut *tx)
-    .await?;
-    if done.rows_affected() != 1 {
+    if !store::revoke(&mut tx, &id.to_string(), vault.now()).await? {
         return Ok(false);
     }
     audit(vault, &mut tx, actor, "tokens.revoke").await?;
@@ -182,32 +163,25 @@ pub async fn authenticate(vault: &Vault, token: &str) -> DomainResult<Option<Pri
     if !token.starts_with(PREFIX) || token.len() > 128 {
         return Ok(None);
     }
-    let row = sqlx::query(
-        "SELECT name, roles, units, expires_at, revoked_at FROM api_tokens WHERE secret_hash = $1",
-    )
-    .bind(hash(token))
-    .fetch_optional(vault.db().pool())
-    .await?;
-    let Some(r) = row else {
+    let Some(r) = store::by_hash(vault, &hash(token)).await? else {
         return Ok(None);
     };
-    if r.try_get::<Option<String>, _>("revoked_at")?.is_some() {
+    if r.revoked_at.is_some() {
         return Ok(None);
     }
-    if vault.now() >= parse_time(&r.try_get::<String, _>("expires_at")?)? {
+    if vault.now() >= parse_time(&r.expires_at)? {
         return Ok(None);
     }
     let mut roles = Vec::new();
-    for name in split(&r.try_get::<String, _>("roles")?) {
+    for name in split(&r.roles) {
         // An unknown stored role gives no rights; never an error for the caller.
         if let Ok(role) = name.parse::<Role>() {
             roles.push(role);
         }
     }
-    let name: String = r.try_get("name")?;
     Ok(Some(crate::principal::principal(
-        &name,
+        &r.name,
         roles,
-        split(&r.try_get::<String, _>("units")?),
+        split(&r.units),
     )))
 }

@@ -51,6 +51,10 @@ pub struct Db {
     gate: Option<Arc<Mutex<()>>>,
 }
 
+/// A database connection, as the store functions take it: `&mut *tx` of a [`Tx`], or a
+/// connection of the pool. Crates above the store name it by this name, without SQL.
+pub type Conn = AnyConnection;
+
 /// A write transaction ([`Db::begin_write`]). It holds the writer gate on SQLite until
 /// it is committed, rolled back or dropped. Use `&mut *tx` as the connection.
 #[derive(Debug)]

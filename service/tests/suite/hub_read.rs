@@ -657,3 +657,37 @@ async fn a_read_cut_off_is_done_again_by_the_next_scheduled_read() {
     assert!(s.last_good_at.is_some() && s.running.is_none());
     assert!(e.count("hub_entities").await > 0);
 }
+
+/// Two reads at once, the one that started first applied last: the time the next read
+/// of changes asks from stays the later read's. (It moved back before: the feed then
+/// saw the hub "changed since the last read" and answered 503 although everything was
+/// taken in, and the next read asked again for what was read.)
+async fn a_slower_older_read_does_not_move_the_next_reads_start_back(
+    db: fiktiv_tests::TestDatabase,
+) {
+    let e = env(db, at(2026, 9, 1)).await;
+    let older = e.vault.now() - chrono::TimeDelta::minutes(10);
+    let newer = e.vault.now() - chrono::TimeDelta::minutes(5);
+    let apply = |after| {
+        hub::apply(
+            &e.vault,
+            Snapshot::default(),
+            false,
+            UnitCodeFrom::SchoolUnitCode,
+            after,
+        )
+    };
+    apply(newer).await.unwrap();
+    apply(older).await.unwrap();
+    let after = |s: hub::HubStatus| -> DateTime<Utc> {
+        DateTime::parse_from_rfc3339(s.changes_after.as_deref().unwrap())
+            .unwrap()
+            .with_timezone(&Utc)
+    };
+    assert_eq!(after(hub::status(&e.vault).await.unwrap()), newer);
+    // A read that started later still moves it on.
+    let latest = e.vault.now();
+    apply(latest).await.unwrap();
+    assert_eq!(after(hub::status(&e.vault).await.unwrap()), latest);
+}
+both_backends!(a_slower_older_read_does_not_move_the_next_reads_start_back);
