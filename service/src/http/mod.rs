@@ -91,7 +91,7 @@ impl FromRequestParts<AppState> for Caller {
         let now = st.ctx.vault.now();
         let window = &st.limits.failed_tokens;
         if addr.as_deref().is_some_and(|a| window.exhausted(a, now)) {
-            return Err(ApiError::rate_limited());
+            return Err(ApiError::rate_limited().retry_after(window.seconds()));
         }
         let token = parts
             .headers

@@ -39,6 +39,8 @@ pub struct ApiError {
     pub title: &'static str,
     pub detail: &'static str,
     pub violations: Vec<FieldProblem>,
+    /// Seconds for `Retry-After` on a 429 (60 when not set).
+    pub retry_after: Option<i64>,
 }
 
 impl ApiError {
@@ -54,6 +56,7 @@ impl ApiError {
             title,
             detail,
             violations: Vec::new(),
+            retry_after: None,
         }
     }
 
@@ -86,7 +89,7 @@ impl ApiError {
     }
 
     /// Too many requests: a rate limit of `super::limits`. The response carries
-    /// `Retry-After: 60`.
+    /// `Retry-After`: the limit's window with [`ApiError::retry_after`], else 60.
     pub const fn rate_limited() -> Self {
         Self::new(
             StatusCode::TOO_MANY_REQUESTS,
@@ -94,6 +97,12 @@ impl ApiError {
             "Too many requests",
             "Too many requests from this client or person; wait and try again.",
         )
+    }
+
+    /// The seconds a client is told to wait (`Retry-After`) on this 429.
+    pub fn retry_after(mut self, seconds: i64) -> Self {
+        self.retry_after = Some(seconds.max(1));
+        self
     }
 
     pub const fn internal() -> Self {
@@ -213,8 +222,10 @@ impl IntoResponse for ApiError {
             HeaderValue::from_static("application/problem+json"),
         );
         if self.status == StatusCode::TOO_MANY_REQUESTS {
-            resp.headers_mut()
-                .insert(header::RETRY_AFTER, HeaderValue::from_static("60"));
+            resp.headers_mut().insert(
+                header::RETRY_AFTER,
+                HeaderValue::from(self.retry_after.unwrap_or(60)),
+            );
         }
         if self.status == StatusCode::UNAUTHORIZED {
             resp.headers_mut()
