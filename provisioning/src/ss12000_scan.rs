@@ -107,7 +107,13 @@ pub fn scanned_from_item(target: &TargetName, resource: &str, v: &Value, n: usiz
     let id = v
         .get("id")
         .and_then(Value::as_str)
-        .filter(|id| id.len() <= 64 && id.bytes().all(|b| b.is_ascii_hexdigit() || b == b'-'));
+        // An id that names the item: not empty (a locator `groups/` would name none),
+        // UUID-like, so that it can never carry a value from the item.
+        .filter(|id| {
+            !id.is_empty()
+                && id.len() <= 64
+                && id.bytes().all(|b| b.is_ascii_hexdigit() || b == b'-')
+        });
     let locator = match id {
         Some(id) => format!("{resource}/{id}"),
         None => format!("{resource} #{}", n + 1),

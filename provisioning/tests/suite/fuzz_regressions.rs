@@ -443,3 +443,22 @@ fn csv_locators_name_the_line_after_blank_lines() {
         "{found:?}"
     );
 }
+
+/// Found by the `ss12000_scan` fuzz target (`crash-c82f8eb1…`, 2026-12-07): an item
+/// whose `id` is the empty string got the locator `groups/`, which names no entry (a
+/// school told "found at groups/" cannot find it). An empty id is no id: the item is
+/// named by its place on the page, as an item without one.
+#[test]
+fn ss12000_scan_an_empty_id_is_located_by_its_place() {
+    use fiktiv_provisioning::ss12000_scan::{parse_scan_page, scanned_from_item};
+    let body = br#"{"data":[{"id":""}],"pageToken":"next"}"#;
+    let page = parse_scan_page(body).unwrap();
+    assert_eq!(page.items.len(), 1);
+    let target = fiktiv_provisioning::TargetName::new("hub").unwrap();
+    let e = scanned_from_item(&target, "groups", &page.items[0], 0);
+    assert_eq!(e.locator, "groups #1");
+    // An id is still the locator when there is one.
+    let id = serde_json::json!({"id": "0f8fad5b-d9cb-469f-a165-70867728950e"});
+    let e = scanned_from_item(&target, "groups", &id, 0);
+    assert_eq!(e.locator, "groups/0f8fad5b-d9cb-469f-a165-70867728950e");
+}
