@@ -360,16 +360,7 @@ pub async fn active(vault: &Vault) -> DomainResult<Vec<Account>> {
     Ok(store::all(vault, true)
         .await?
         .iter()
-        .map(|u| {
-            account_of(
-                &u.user_id,
-                &u.name,
-                &u.roles,
-                &u.units,
-                u.must_change_password,
-                &u.auth,
-            )
-        })
+        .map(account_from_user)
         .collect())
 }
 
