@@ -45,6 +45,36 @@ fn an_unknown_marking_is_refused_without_echoing_it() {
     );
 }
 
+/// Found by the `ss12000_scan` fuzz target (`crash-afd99090…`, 2026-12-07): serde took
+/// a JSON array for the page's struct, so `[[\t]\t]` was an empty page (and
+/// `[[<persons>], "t"]` a page of persons with a token) for the hub reader, while the
+/// leak scan's reader of the same answers refused it. The specification's page is an
+/// object; every other shape is refused, naming the position only.
+#[test]
+fn a_page_that_is_not_an_object_is_refused() {
+    for body in [&b"[[\t]\t]"[..], b"[[]]", b"  \n [[], \"next\"]", b"[]"] {
+        for e in [
+            parse_page::<Person>(body).map(|_| ()).unwrap_err(),
+            parse_page::<Group>(body).map(|_| ()).unwrap_err(),
+            parse_deleted(body).map(|_| ()).unwrap_err(),
+        ] {
+            assert!(
+                matches!(
+                    e,
+                    WireError::Shape {
+                        what: "not an object",
+                        ..
+                    }
+                ),
+                "{e}"
+            );
+        }
+    }
+    // A page of the specification's shape with whitespace before it is still a page.
+    let body = b" \r\n\t{\"data\": []}";
+    assert!(parse_page::<Person>(body).unwrap().items.is_empty());
+}
+
 proptest! {
     #![proptest_config(ProptestConfig::with_cases(256))]
 
