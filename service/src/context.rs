@@ -169,29 +169,31 @@ fn delivery_runtime(config: &Config, data_dir: &Path) -> Result<Arc<Runtime>, St
     .map_err(StartupError::Rules)
 }
 
-/// The context of the delivery functions, around the same vault, authorizer and rules.
+/// The context, with the delivery functions' around the same vault, authorizer and
+/// rules and the delivery runtime built (and its settings checked) once.
 fn context_of(
     vault: Vault,
     config: Config,
     data_dir: &Path,
     (authz, rules): (Authorizer, Rules),
-) -> Result<Context, StartupError> {
+    runtime: Arc<Runtime>,
+) -> Context {
     let authz = Arc::new(authz);
     let rules = Arc::new(rules);
     let delivery = Delivery {
         vault: vault.clone(),
         authz: authz.clone(),
         rules: rules.clone(),
-        runtime: delivery_runtime(&config, data_dir)?,
+        runtime,
     };
-    Ok(Context {
+    Context {
         vault,
         config,
         data_dir: data_dir.to_path_buf(),
         authz,
         rules,
         delivery,
-    })
+    }
 }
 
 fn key_path(data_dir: &Path) -> PathBuf {
@@ -340,18 +342,19 @@ impl Context {
     ) -> Result<Self, StartupError> {
         let keys = KeyRing::new(root)?;
         // The delivery settings are checked before the vault is opened.
-        delivery_runtime(&config, data_dir)?;
+        let runtime = delivery_runtime(&config, data_dir)?;
         let vault = Vault::new(db, keys, clock);
         // Refuse a root key this database was not written with (one line, no new chain).
         vault.check_key().await?;
-        context_of(vault, config, data_dir, policies)
+        Ok(context_of(vault, config, data_dir, policies, runtime))
     }
 
     /// A context around an already open vault (tests, embedding): loads the policies and
     /// rules from `config` like [`Context::open`].
     pub fn with_vault(vault: Vault, config: Config, data_dir: &Path) -> Result<Self, StartupError> {
         let policies = load_policies(&config)?;
-        context_of(vault, config, data_dir, policies)
+        let runtime = delivery_runtime(&config, data_dir)?;
+        Ok(context_of(vault, config, data_dir, policies, runtime))
     }
 
     /// Record a system event (init, startup) in the audit trail.
