@@ -1,5 +1,5 @@
 //! Fuzzes every JSON request body of the API through the real router
-//! (`fiktiv::http::app`), over a SQLite database in a temporary directory (on /dev/shm
+//! (`fiktiv::router::app`), over a SQLite database in a temporary directory (on /dev/shm
 //! when there is one), with a valid bearer token for each route.
 //!
 //! Input: byte 0 picks the route (low 7 bits) and the content type (high bit: `text/plain`
@@ -24,8 +24,8 @@ use std::sync::{Arc, Mutex, OnceLock};
 use axum::body::Body;
 use axum::http::{Request, StatusCode};
 use chrono::{Duration, NaiveDate, TimeZone, Utc};
-use fiktiv::config::Config;
-use fiktiv::context::Context;
+use fiktiv_app::config::Config;
+use fiktiv_app::context::Context;
 use fiktiv_policies::Role;
 use fiktiv_vault::{Db, KeyRing, ManualClock, RootKey, Vault};
 use http_body_util::BodyExt;
@@ -73,7 +73,7 @@ const fn r(method: &'static str, path: &'static str, who: &'static str, stage: S
     }
 }
 
-/// Every route that takes a JSON body (see `ApiJson` in service/src/http/**).
+/// Every route that takes a JSON body (see `ApiJson` in api/src/**).
 const ROUTES: &[Route] = &[
     r("POST", "/api/v1/units/unit-a/cases", "school", Stage::None),
     r("PUT", "/api/v1/cases/{case}/plan", "school", Stage::Opened),
@@ -195,7 +195,7 @@ fn env() -> &'static Env {
                     .unwrap();
                 tokens.insert(who, t.secret.to_string());
             }
-            (fiktiv::http::app(ctx), tokens)
+            (fiktiv::router::app(ctx), tokens)
         });
         Env {
             rt,

@@ -1,4 +1,4 @@
-//! Fuzzes the configuration file: `fiktiv::config::Config::parse` and the checks done at
+//! Fuzzes the configuration file: `fiktiv_app::config::Config::parse` and the checks done at
 //! startup on what it parsed (review calendars, provisioning settings, `[[targets]]`,
 //! `[metrics]`),
 //! plus the operator's policy files (number ranges, retention) that are TOML too.
@@ -8,7 +8,7 @@
 #![no_main]
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // fuzz harness: a panic is the finding
 
-use fiktiv::config::Config;
+use fiktiv_app::config::Config;
 use fiktiv_policies::number_ranges::NumberPolicy;
 use fiktiv_policies::retention::RetentionPolicy;
 use fiktiv_policies::Country;

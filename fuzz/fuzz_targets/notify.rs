@@ -1,4 +1,4 @@
-//! Fuzzes the inputs of the notification mail (`fiktiv::notify::mail`): the staff
+//! Fuzzes the inputs of the notification mail (`fiktiv_app::notify::mail`): the staff
 //! member's stored mail address (`check_address`), the configured link
 //! (`[notifications] public_url`) and sender (`[notifications.smtp] from`), and the mail
 //! composed from them in each language (`Mailer::compose`), as it goes to the relay.
@@ -15,9 +15,9 @@
 
 use std::sync::OnceLock;
 
-use fiktiv::config::{NotificationsConfig, SmtpConfig, SmtpTls};
-use fiktiv::notify::mail::{check_address, Mailer};
-use fiktiv::web::i18n::Lang;
+use fiktiv_app::config::{NotificationsConfig, SmtpConfig, SmtpTls};
+use fiktiv_app::notify::mail::{check_address, Mailer};
+use fiktiv_app::i18n::Lang;
 use libfuzzer_sys::fuzz_target;
 
 /// The headers a composed mail may hold.

@@ -25,8 +25,8 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use fiktiv::config::Config;
-use fiktiv::context::Context;
+use fiktiv_app::config::Config;
+use fiktiv_app::context::Context;
 use fiktiv_routine::feed::FeedResource;
 use fiktiv_routine::hub::UnitCodeFrom;
 use fiktiv_ss12000::{HubAuth, HubConfig, HubReader};
@@ -152,7 +152,7 @@ async fn run(persons: usize, runs: usize) {
             .unwrap();
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
-    let app = fiktiv::http::app(ctx);
+    let app = fiktiv::router::app(ctx);
     tokio::spawn(async move {
         axum::serve(
             listener,

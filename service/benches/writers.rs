@@ -4,7 +4,7 @@
 //! indexes, the case row and the audit event).
 //!
 //! Every client sends its requests one after the other through the real router
-//! (`fiktiv::http::app`, tower's `oneshot`, a bearer token of a school), and each
+//! (`fiktiv::router::app`, tower's `oneshot`, a bearer token of a school), and each
 //! request's latency is measured from the call until the `201 Created` answer. The table
 //! gives p50, p90 and p99 of all requests of a row and the throughput (opened cases per
 //! second of wall time), then the ratios of SQLite with the gate to SQLite without it,
@@ -27,8 +27,8 @@ use std::time::{Duration, Instant};
 use axum::body::Body;
 use axum::http::{Request, StatusCode};
 use chrono::{NaiveDate, TimeDelta};
-use fiktiv::config::Config;
-use fiktiv::context::Context;
+use fiktiv_app::config::Config;
+use fiktiv_app::context::Context;
 use fiktiv_policies::Role;
 use fiktiv_tests::TestDatabase;
 use fiktiv_vault::{Db, KeyRing, RootKey, SystemClock, Vault};
@@ -118,7 +118,7 @@ async fn run(setup: Setup, clients: usize, cases: usize) -> Row {
     .unwrap()
     .secret
     .to_string();
-    let app = fiktiv::http::app(ctx);
+    let app = fiktiv::router::app(ctx);
     let open = |i: usize| {
         let (pnr, birth) = number(i);
         let body = serde_json::json!({

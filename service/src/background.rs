@@ -10,7 +10,7 @@ use fiktiv_delivery::worker::WorkerHandle;
 use tokio::sync::watch;
 use tokio::task::JoinSet;
 
-use crate::context::Context;
+use fiktiv_app::context::Context;
 
 /// How often the hub task looks whether a read is due.
 const HUB_POLL: Duration = Duration::from_secs(30);
@@ -80,7 +80,7 @@ pub async fn start(ctx: Context) -> Background {
                     break;
                 }
                 // A failed read is logged and recorded by `read_now` itself.
-                let _ = crate::hub::run_due(&ctx).await;
+                let _ = fiktiv_app::hub::run_due(&ctx).await;
                 pause(&ctx, &mut stop, HUB_POLL).await;
             }
         });

@@ -6,8 +6,8 @@ use anyhow::Context as _;
 use fiktiv_vault::{audit, backup, SharedClock, SystemClock};
 
 use crate::cli::{AuditCommand, Cli, Command, KeysCommand, RetentionCommand, TokensCommand};
-use crate::config::Config;
-use crate::context::{init_data_dir, Context};
+use fiktiv_app::config::Config;
+use fiktiv_app::context::{init_data_dir, Context};
 
 /// Run a parsed command line. Returns the process exit code.
 pub async fn run(cli: Cli) -> anyhow::Result<i32> {
@@ -36,7 +36,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<i32> {
                     // A key made a moment ago for a database that was never written
                     // would only confuse the next attempt: take it back.
                     if created {
-                        crate::context::undo_new_key(&data_dir);
+                        fiktiv_app::context::undo_new_key(&data_dir);
                     }
                     return Err(e.into());
                 }
@@ -72,7 +72,8 @@ pub async fn run(cli: Cli) -> anyhow::Result<i32> {
             let worker = crate::background::start(ctx.clone()).await;
             axum::serve(
                 listener,
-                crate::http::app(ctx).into_make_service_with_connect_info::<std::net::SocketAddr>(),
+                crate::router::app(ctx)
+                    .into_make_service_with_connect_info::<std::net::SocketAddr>(),
             )
             .with_graceful_shutdown(shutdown_signal())
             .await
@@ -155,7 +156,9 @@ pub async fn run(cli: Cli) -> anyhow::Result<i32> {
             let ctx = crate::commands_keys::open_cli(&data_dir, config, clock).await?;
             tokens_command(&ctx, command).await
         }
-        Command::Notify { command } => crate::notify::cli(&data_dir, config, clock, command).await,
+        Command::Notify { command } => {
+            crate::commands_notify::cli(&data_dir, config, clock, command).await
+        }
         Command::Transfer {
             command: crate::cli::TransferCommand::Key,
         } => {
@@ -200,7 +203,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<i32> {
             crate::commands_users::run(&ctx, command).await
         }
         Command::Openapi => {
-            print_raw(&crate::http::openapi_json());
+            print_raw(&fiktiv_api::openapi_json());
             Ok(0)
         }
         Command::Keys {
@@ -353,7 +356,7 @@ async fn hub_command(ctx: &Context, command: crate::cli::HubCommand) -> anyhow::
                     last = Some(p.resource);
                 }
             };
-            match crate::hub::read_now(ctx, full, &mut progress).await {
+            match fiktiv_app::hub::read_now(ctx, full, &mut progress).await {
                 Ok(r) => {
                     println_out(&format!(
                         "hub read: {} persons, {} marked, {} linked to cases, {} new intake items, \

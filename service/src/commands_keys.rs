@@ -12,8 +12,8 @@ use fiktiv_vault::{audit, Db, RootKey, SharedClock};
 use zeroize::Zeroizing;
 
 use crate::cli::SharesArgs;
-use crate::config::Config;
-use crate::context::{hsm_settings, Context, StartupError};
+use fiktiv_app::config::Config;
+use fiktiv_app::context::{hsm_settings, Context, StartupError};
 
 /// The holders of a new set: `--holder` names, or "holder 1".."holder N" for `--shares N`.
 fn holders(
@@ -120,7 +120,7 @@ pub async fn open_for_restore(
     if provider == Provider::File {
         return Ok(Context::open(data_dir, config, clock).await?);
     }
-    crate::context::init_dir_only(data_dir)?;
+    fiktiv_app::context::init_dir_only(data_dir)?;
     let db = Db::connect(&config.database_url(data_dir)).await?;
     let record = match custody::load(&db).await? {
         Some(r) => r,
@@ -182,7 +182,7 @@ pub async fn init_custody(
     args: &SharesArgs,
 ) -> anyhow::Result<i32> {
     let provider = config.keys.provider;
-    crate::context::init_dir_only(data_dir)?;
+    fiktiv_app::context::init_dir_only(data_dir)?;
     let key_file = data_dir.join(fiktiv_vault::keys::KEY_FILE_NAME);
     if key_file.exists() {
         bail!(
@@ -201,7 +201,7 @@ pub async fn init_custody(
         );
         return Ok(0);
     }
-    if crate::context::database_has_data(&db).await? {
+    if fiktiv_app::context::database_has_data(&db).await? {
         return Err(StartupError::Keys(
             "this database already holds data but records no key custody; refusing to make a new root key".into(),
         )

@@ -8,7 +8,7 @@ use anyhow::anyhow;
 use fiktiv_vault::CaseId;
 
 use crate::cli::{CheckCommand, SyncCommand, TargetsCommand};
-use crate::context::Context;
+use fiktiv_app::context::Context;
 use fiktiv_delivery::checks::{self, RunScope};
 use fiktiv_delivery::jobs::{self, JobFilter};
 use fiktiv_delivery::sync::{self, SyncPlan, TargetPlanView};

@@ -13,7 +13,7 @@ use qrcode::{EcLevel, QrCode};
 use zeroize::Zeroizing;
 
 use crate::cli::UsersCommand;
-use crate::context::Context;
+use fiktiv_app::context::Context;
 use fiktiv_routine::DomainError;
 use fiktiv_staff::accounts::{self, Credentials};
 

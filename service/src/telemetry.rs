@@ -18,8 +18,8 @@ use tracing::Instrument;
 use tracing_subscriber::fmt::MakeWriter;
 use tracing_subscriber::EnvFilter;
 
-use crate::config::{LogConfig, LogFormat};
-use crate::http::metrics::MetricsState;
+use fiktiv_app::config::{LogConfig, LogFormat};
+use fiktiv_app::metrics::MetricsState;
 
 /// The request id header.
 pub const REQUEST_ID: &str = "x-request-id";

@@ -16,7 +16,7 @@ use std::sync::{Arc, Mutex};
 use api_common::*;
 use axum::body::Body;
 use axum::http::{Request, StatusCode};
-use fiktiv::config::{LogConfig, LogFormat};
+use fiktiv_app::config::{LogConfig, LogFormat};
 use fiktiv_tests::TestDatabase;
 use provisioning_common::*;
 use serde_json::{json, Value};

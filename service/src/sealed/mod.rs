@@ -30,8 +30,8 @@ use fiktiv_vault::{Db, SharedClock};
 use tower::ServiceExt as _;
 
 use crate::background::Background;
-use crate::config::Config;
-use crate::context::Context;
+use fiktiv_app::config::Config;
+use fiktiv_app::context::Context;
 
 /// How a share came in (for the audit trail).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -122,7 +122,7 @@ pub struct Gate {
     phase: tokio::sync::Mutex<Phase>,
     /// The full service's router while open; read on every request.
     open: std::sync::RwLock<Option<Router>>,
-    pub(crate) catalog: Arc<crate::web::i18n::Catalog>,
+    pub(crate) catalog: Arc<fiktiv_app::i18n::Catalog>,
 }
 
 impl Gate {
@@ -134,7 +134,7 @@ impl Gate {
         db: Db,
     ) -> anyhow::Result<Arc<Self>> {
         let record = custody::load_for(&db, Provider::Shares).await?;
-        let catalog = crate::web::i18n::Catalog::load().map_err(|e| anyhow::anyhow!(e))?;
+        let catalog = fiktiv_app::i18n::Catalog::load().map_err(|e| anyhow::anyhow!(e))?;
         Ok(Arc::new(Self {
             data_dir: data_dir.to_path_buf(),
             config,
@@ -223,7 +223,7 @@ impl Gate {
             return Err(Refusal::Failed);
         }
         let worker = crate::background::start(ctx.clone()).await;
-        self.set_router(Some(crate::http::app(ctx.clone())));
+        self.set_router(Some(crate::router::app(ctx.clone())));
         *phase = Phase::Open {
             ctx: Box::new(ctx),
             worker,
@@ -299,8 +299,8 @@ pub async fn serve(
     clock: SharedClock,
     listen: Option<SocketAddr>,
 ) -> anyhow::Result<i32> {
-    crate::context::init_dir_only(data_dir)?;
-    crate::context::load_policies(&config)?;
+    fiktiv_app::context::init_dir_only(data_dir)?;
+    fiktiv_app::context::load_policies(&config)?;
     let db = Db::connect(&config.database_url(data_dir)).await?;
     let addr = listen.unwrap_or(config.server.listen);
     let gate = Gate::sealed(data_dir, config, clock, db).await?;

@@ -12,15 +12,15 @@ use serde::{Deserialize, Serialize};
 use zeroize::Zeroizing;
 
 use super::{Gate, Refusal, Status, Via};
-use crate::web::i18n::{Lang, Tr};
-use crate::web::labels::fill;
+use fiktiv_app::i18n::{Lang, Tr};
+use fiktiv_web::labels::fill;
 
 pub(super) fn sealed_router(gate: Arc<Gate>) -> Router {
     Router::new()
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
         .route("/unseal", get(unseal_page).post(unseal_form))
-        .route("/static/fiktiv.css", get(crate::web::pages::css))
+        .route("/static/fiktiv.css", get(fiktiv_web::pages::css))
         .route("/api/v1/unseal", get(unseal_status).post(unseal_api))
         .fallback(unavailable)
         .layer(axum::extract::DefaultBodyLimit::max(4096))
@@ -158,7 +158,7 @@ fn lang(headers: &HeaderMap) -> Lang {
         .filter_map(|v| v.to_str().ok())
         .flat_map(|v| v.split(';'))
         .filter_map(|kv| kv.trim().split_once('='))
-        .find(|(k, _)| *k == crate::web::pages::LANG_COOKIE)
+        .find(|(k, _)| *k == fiktiv_web::pages::LANG_COOKIE)
         .map(|(_, v)| v.to_string());
     Lang::negotiate(
         cookie.as_deref(),

@@ -8,8 +8,8 @@ use std::sync::Arc;
 use axum::body::Body;
 use axum::http::{Request, StatusCode};
 use chrono::{DateTime, NaiveDate, TimeZone, Utc};
-use fiktiv::config::Config;
-use fiktiv::context::Context;
+use fiktiv_app::config::Config;
+use fiktiv_app::context::Context;
 use fiktiv_policies::Role;
 use fiktiv_tests::TestDatabase;
 use fiktiv_vault::{Db, KeyRing, ManualClock, RootKey, Vault};
@@ -98,7 +98,7 @@ pub async fn env_with(db: TestDatabase, start: DateTime<Utc>, config: Config) ->
         tokens.insert(who, t.secret.to_string());
     }
     Env {
-        app: fiktiv::http::app(ctx.clone()),
+        app: fiktiv::router::app(ctx.clone()),
         ctx,
         vault,
         clock,

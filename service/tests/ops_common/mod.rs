@@ -8,8 +8,8 @@ use std::time::{Duration, Instant};
 use axum::body::Body;
 use axum::http::Request;
 use chrono::NaiveDate;
-use fiktiv::config::Config;
-use fiktiv::context::Context;
+use fiktiv_app::config::Config;
+use fiktiv_app::context::Context;
 use fiktiv_policies::Role;
 use fiktiv_vault::{Db, KeyRing, RootKey, SharedClock, Vault};
 use http_body_util::BodyExt;
@@ -58,7 +58,7 @@ impl Registrar {
                 .secret
                 .to_string();
         Self {
-            app: fiktiv::http::app(ctx.clone()),
+            app: fiktiv::router::app(ctx.clone()),
             ctx,
             vault,
             school,

@@ -7,8 +7,8 @@ use std::time::Duration;
 
 use axum::http::StatusCode;
 use chrono::{DateTime, Utc};
-use fiktiv::config::Config;
-use fiktiv::context::Context;
+use fiktiv_app::config::Config;
+use fiktiv_app::context::Context;
 use fiktiv_tests::{ScimServer, Slapd, TestDatabase};
 use serde_json::{json, Value};
 

@@ -390,7 +390,7 @@ fn table() -> Vec<Row> {
 
 #[test]
 fn the_table_covers_every_route_of_the_openapi_document() {
-    let doc = serde_json::to_value(fiktiv::http::openapi()).unwrap();
+    let doc = serde_json::to_value(fiktiv_api::openapi()).unwrap();
     let mut routes = BTreeSet::new();
     for (path, item) in doc["paths"].as_object().unwrap() {
         for method in item.as_object().unwrap().keys() {

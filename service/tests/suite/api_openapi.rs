@@ -15,7 +15,7 @@ fn checked_in() -> std::path::PathBuf {
 
 #[test]
 fn checked_in_openapi_matches_the_code() {
-    let generated = fiktiv::http::openapi_json();
+    let generated = fiktiv_api::openapi_json();
     if std::env::var("FIKTIV_UPDATE_OPENAPI").is_ok_and(|v| v == "1") {
         std::fs::write(checked_in(), &generated).unwrap();
     }
@@ -36,7 +36,7 @@ async fn served_document_is_the_generated_one_and_needs_no_token() {
     .await;
     let (s, v, _) = e.call_raw("GET", "/api/openapi.json", None, None).await;
     assert_eq!(s, StatusCode::OK);
-    assert_eq!(v, serde_json::to_value(fiktiv::http::openapi()).unwrap());
+    assert_eq!(v, serde_json::to_value(fiktiv_api::openapi()).unwrap());
     assert!(v["openapi"].as_str().unwrap().starts_with("3."));
     assert!(v["components"]["securitySchemes"]["bearer"].is_object());
     // Every operation declares the bearer scheme and a problem response.

@@ -10,7 +10,7 @@ use crate::api_common;
 use api_common::*;
 use axum::http::StatusCode;
 use chrono::{TimeDelta, TimeZone, Utc};
-use fiktiv::config::Config;
+use fiktiv_app::config::Config;
 use fiktiv_policies::Role;
 use fiktiv_tests::TestDatabase;
 use serde_json::{json, Value};
@@ -1329,7 +1329,7 @@ async fn registration_from_the_tax_agencys_test_numbers() {
         ),
     )
     .unwrap();
-    let refused = fiktiv::context::load_policies(&config)
+    let refused = fiktiv_app::context::load_policies(&config)
         .err()
         .unwrap()
         .to_string();

@@ -91,5 +91,5 @@ fn tokens_are_shown_once_listed_without_secret_and_revocable() {
     assert!(text(&out.stdout).contains("0 identities"));
 
     let out = fiktiv(&data, &["openapi"]);
-    assert_eq!(text(&out.stdout), fiktiv::http::openapi_json());
+    assert_eq!(text(&out.stdout), fiktiv_api::openapi_json());
 }

@@ -592,7 +592,8 @@ both_backends!(refused_expired_and_foreign_requests_change_nothing);
 /// nothing; another person is not held back; the next day there is room again.
 async fn one_person_may_ask_only_so_often(db: TestDatabase) {
     let config =
-        fiktiv::config::Config::parse("[cases]\nrequests_per_person_per_day = 3\n", "t").unwrap();
+        fiktiv_app::config::Config::parse("[cases]\nrequests_per_person_per_day = 3\n", "t")
+            .unwrap();
     let e = env_with(db, at(2026, 3, 2), config).await;
     let real = Real::new(REAL_FIRST, REAL_LAST, "2015-04-21", 417);
     open_case(&e, &real).await;

@@ -2,8 +2,8 @@
 //! (fuzz/fuzz_targets/) found; see docs/RELIABILITY.md, "Fuzzing".
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // tests
 
-use fiktiv::config::Config;
-use fiktiv::context::load_policies;
+use fiktiv_app::config::Config;
+use fiktiv_app::context::load_policies;
 
 /// Fuzz target `config`: a policy file named in `[policies]` that is not valid TOML
 /// stopped the service with a multi-line message (the TOML error's source line and
@@ -71,7 +71,7 @@ fn config_errors_are_one_line() {
 /// An address is now accepted exactly when a mail to it can be composed.
 #[test]
 fn notify_an_address_no_mail_can_be_written_to_is_refused_when_stored() {
-    use fiktiv::notify::mail::check_address;
+    use fiktiv_app::notify::mail::check_address;
     assert!(check_address("\"a(b\"@c.example").is_err());
     assert!(check_address("rektor@skola.kommun.example").is_ok());
 }

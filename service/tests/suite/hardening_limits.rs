@@ -14,7 +14,7 @@ use axum::body::Body;
 use axum::extract::ConnectInfo;
 use axum::http::{Request, StatusCode};
 use chrono::TimeDelta;
-use fiktiv::config::Config;
+use fiktiv_app::config::Config;
 use fiktiv_tests::{Fault, FaultProxy, TestDatabase};
 use http_body_util::BodyExt;
 use provisioning_common::*;
@@ -266,7 +266,7 @@ async fn the_worker_pool_is_bounded_and_checks_are_capped() {
             fiktiv_vault::KeyRing::new(fiktiv_vault::RootKey::generate()).unwrap(),
             std::sync::Arc::new(fiktiv_vault::ManualClock::new(at(2026, 3, 2))),
         );
-        let err = fiktiv::context::Context::with_vault(vault, config, dir.path())
+        let err = fiktiv_app::context::Context::with_vault(vault, config, dir.path())
             .err()
             .unwrap_or_else(|| panic!("workers = {bad} was accepted"));
         assert!(format!("{err:#}").contains("workers"), "{err:#}");

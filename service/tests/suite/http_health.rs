@@ -5,8 +5,8 @@ use std::sync::Arc;
 
 use axum::body::Body;
 use axum::http::{Request, StatusCode};
-use fiktiv::config::Config;
-use fiktiv::context::Context;
+use fiktiv_app::config::Config;
+use fiktiv_app::context::Context;
 use fiktiv_vault::{Db, KeyRing, RootKey, SystemClock, Vault};
 use http_body_util::BodyExt;
 use tower::ServiceExt;
@@ -39,7 +39,7 @@ async fn get(app: axum::Router, path: &str) -> (StatusCode, serde_json::Value) {
 #[tokio::test]
 async fn ready_when_database_keys_and_audit_are_usable() {
     let (ctx, _dir) = ctx().await;
-    let app = fiktiv::http::app(ctx);
+    let app = fiktiv::router::app(ctx);
     let (s, b) = get(app.clone(), "/healthz").await;
     assert_eq!(s, StatusCode::OK);
     assert_eq!(b["status"], "ok");
@@ -55,7 +55,7 @@ async fn not_ready_when_the_audit_trail_is_unusable_but_still_healthy() {
         .execute(ctx.vault.db().pool())
         .await
         .unwrap();
-    let app = fiktiv::http::app(ctx);
+    let app = fiktiv::router::app(ctx);
     let (s, b) = get(app.clone(), "/readyz").await;
     assert_eq!(s, StatusCode::SERVICE_UNAVAILABLE);
     assert_eq!(b["audit"], false);
@@ -68,7 +68,7 @@ async fn not_ready_when_the_audit_trail_is_unusable_but_still_healthy() {
 async fn not_ready_when_the_database_is_closed() {
     let (ctx, _dir) = ctx().await;
     ctx.vault.db().close().await;
-    let (s, b) = get(fiktiv::http::app(ctx), "/readyz").await;
+    let (s, b) = get(fiktiv::router::app(ctx), "/readyz").await;
     assert_eq!(s, StatusCode::SERVICE_UNAVAILABLE);
     assert_eq!(b["database"], false);
 }

@@ -174,7 +174,7 @@ fn flatten(prefix: &str, v: &Value, out: &mut Vec<(String, String)>) {
 
 async fn the_feed_serves_the_fictitious_pupil_only(db: fiktiv_tests::TestDatabase) {
     let hub = TestHub::start(1500, 31).unwrap();
-    let config = fiktiv::config::Config::parse(
+    let config = fiktiv_app::config::Config::parse(
         &format!(
             "[ss12000]\nbase_url = \"{}\"\npage_size = 200\nread_every_minutes = 0\nfeed_max_age_minutes = 30\n",
             hub.base_url()
@@ -214,7 +214,7 @@ async fn the_feed_serves_the_fictitious_pupil_only(db: fiktiv_tests::TestDatabas
         (StatusCode::SERVICE_UNAVAILABLE, Some("stale"))
     );
 
-    fiktiv::hub::read_now(&e.ctx, true, &mut |_| {})
+    fiktiv_app::hub::read_now(&e.ctx, true, &mut |_| {})
         .await
         .unwrap();
     let persons = feed.all(&all, "persons", 150).await;
@@ -421,7 +421,7 @@ async fn the_feed_serves_the_fictitious_pupil_only(db: fiktiv_tests::TestDatabas
         );
     }
     e.clock.advance(chrono::TimeDelta::minutes(5));
-    fiktiv::hub::read_now(&e.ctx, false, &mut |_| {})
+    fiktiv_app::hub::read_now(&e.ctx, false, &mut |_| {})
         .await
         .unwrap();
     let (s, _) = feed.get(Some(&all), &format!("/persons/{newly}")).await;
@@ -471,7 +471,7 @@ both_backends!(the_feed_serves_the_fictitious_pupil_only);
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_feed_passes_prism_in_proxy_mode() {
     let hub = TestHub::start(500, 41).unwrap();
-    let config = fiktiv::config::Config::parse(
+    let config = fiktiv_app::config::Config::parse(
         &format!(
             "[ss12000]\nbase_url = \"{}\"\nread_every_minutes = 0\n",
             hub.base_url()
@@ -495,7 +495,7 @@ async fn the_feed_passes_prism_in_proxy_mode() {
                            "first_name": p.given_name, "last_name": p.family_name,
                            "birth_date": p.birth_date}))
         .await;
-    fiktiv::hub::read_now(&e.ctx, true, &mut |_| {})
+    fiktiv_app::hub::read_now(&e.ctx, true, &mut |_| {})
         .await
         .unwrap();
     let token =
@@ -617,7 +617,7 @@ fn ids_of<'a>(items: impl IntoIterator<Item = &'a Value>) -> HashSet<String> {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn filters_and_lookups_answer_what_is_served() {
     let hub = TestHub::start(800, 37).unwrap();
-    let config = fiktiv::config::Config::parse(
+    let config = fiktiv_app::config::Config::parse(
         &format!(
             "[ss12000]\nbase_url = \"{}\"\npage_size = 200\nread_every_minutes = 0\n",
             hub.base_url()
@@ -641,7 +641,7 @@ async fn filters_and_lookups_answer_what_is_served() {
                            "first_name": p.given_name, "last_name": p.family_name,
                            "birth_date": p.birth_date}))
         .await;
-    fiktiv::hub::read_now(&e.ctx, true, &mut |_| {})
+    fiktiv_app::hub::read_now(&e.ctx, true, &mut |_| {})
         .await
         .unwrap();
     let all = fiktiv_routine::feed::add_consumer(&e.vault, "lms", &FeedResource::ALL, &[], "test")
@@ -1028,7 +1028,7 @@ async fn feed_from(e: &Env, addr: &str, token: &str) -> (StatusCode, Value, Opti
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn wrong_feed_tokens_are_limited_per_address() {
     let hub = TestHub::start(300, 43).unwrap();
-    let config = fiktiv::config::Config::parse(
+    let config = fiktiv_app::config::Config::parse(
         &format!(
             "[limits]\nfailed_tokens_per_address = 3\nfailed_token_window_secs = 120\n\
              [ss12000]\nbase_url = \"{}\"\nread_every_minutes = 0\n",
@@ -1046,7 +1046,7 @@ async fn wrong_feed_tokens_are_limited_per_address() {
     fiktiv_routine::hub::set_secret(&e.vault, hub.token(), "test")
         .await
         .unwrap();
-    fiktiv::hub::read_now(&e.ctx, true, &mut |_| {})
+    fiktiv_app::hub::read_now(&e.ctx, true, &mut |_| {})
         .await
         .unwrap();
     let good = fiktiv_routine::feed::add_consumer(&e.vault, "lms", &FeedResource::ALL, &[], "test")

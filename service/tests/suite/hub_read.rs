@@ -326,7 +326,7 @@ async fn the_service_reads_the_hub_on_demand_and_records_a_failed_read(
     db: fiktiv_tests::TestDatabase,
 ) {
     let hub = TestHub::start(600, 5).unwrap();
-    let config = fiktiv::config::Config::parse(
+    let config = fiktiv_app::config::Config::parse(
         &format!(
             "[ss12000]\nbase_url = \"{}\"\npage_size = 100\nread_every_minutes = 0\n",
             hub.base_url()
@@ -337,7 +337,7 @@ async fn the_service_reads_the_hub_on_demand_and_records_a_failed_read(
     let e = env_with(db, at(2026, 9, 1), config).await;
 
     // No secret yet: a clear error, recorded, nothing read.
-    let err = fiktiv::hub::read_now(&e.ctx, false, &mut |_| {})
+    let err = fiktiv_app::hub::read_now(&e.ctx, false, &mut |_| {})
         .await
         .unwrap_err();
     assert_eq!(err.code(), "hub.no-secret");
@@ -355,7 +355,7 @@ async fn the_service_reads_the_hub_on_demand_and_records_a_failed_read(
 
     // The first read is a full one (no good read yet), with progress per page.
     let mut pages = 0;
-    let r = fiktiv::hub::read_now(&e.ctx, false, &mut |_| pages += 1)
+    let r = fiktiv_app::hub::read_now(&e.ctx, false, &mut |_| pages += 1)
         .await
         .unwrap();
     assert_eq!(r.persons + r.marked, hub.count("persons"));
@@ -371,7 +371,8 @@ async fn the_service_reads_the_hub_on_demand_and_records_a_failed_read(
     // come, through the API; once it is done, nothing runs.
     hub.hold("groups");
     let ctx = e.ctx.clone();
-    let running = tokio::spawn(async move { fiktiv::hub::read_now(&ctx, true, &mut |_| {}).await });
+    let running =
+        tokio::spawn(async move { fiktiv_app::hub::read_now(&ctx, true, &mut |_| {}).await });
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(300);
     let seen = loop {
         let s = e
@@ -399,7 +400,7 @@ async fn the_service_reads_the_hub_on_demand_and_records_a_failed_read(
     // The hub goes down: the read fails with its code, recorded and audited; what was
     // kept stays as it was.
     hub.set_fault("persons", fiktiv_tests::HubFault::Unavailable);
-    let err = fiktiv::hub::read_now(&e.ctx, false, &mut |_| {})
+    let err = fiktiv_app::hub::read_now(&e.ctx, false, &mut |_| {})
         .await
         .unwrap_err();
     assert_eq!(err.code(), "hub.status");
@@ -422,7 +423,7 @@ async fn the_service_reads_the_hub_on_demand_and_records_a_failed_read(
     // Back up: the next read asks for changes only (meta.modified.after), and succeeds.
     hub.clear_faults();
     let before = hub.requests();
-    fiktiv::hub::read_now(&e.ctx, false, &mut |_| {})
+    fiktiv_app::hub::read_now(&e.ctx, false, &mut |_| {})
         .await
         .unwrap();
     assert!(
@@ -552,7 +553,7 @@ async fn the_hub_is_read_over_tls_trusting_its_ca_file() {
                 hub.token_url()
             ));
         }
-        fiktiv::config::Config::parse(&toml, "hub.toml").unwrap()
+        fiktiv_app::config::Config::parse(&toml, "hub.toml").unwrap()
     };
 
     let e = env_with(
@@ -564,7 +565,7 @@ async fn the_hub_is_read_over_tls_trusting_its_ca_file() {
     hub::set_secret(&e.vault, hub.token(), "test")
         .await
         .unwrap();
-    let err = fiktiv::hub::read_now(&e.ctx, true, &mut |_| {})
+    let err = fiktiv_app::hub::read_now(&e.ctx, true, &mut |_| {})
         .await
         .unwrap_err();
     assert_eq!(err.code(), "hub.unreachable", "{err}");
@@ -584,7 +585,7 @@ async fn the_hub_is_read_over_tls_trusting_its_ca_file() {
             hub.token()
         };
         hub::set_secret(&e.vault, secret, "test").await.unwrap();
-        let r = fiktiv::hub::read_now(&e.ctx, true, &mut |_| {})
+        let r = fiktiv_app::hub::read_now(&e.ctx, true, &mut |_| {})
             .await
             .unwrap();
         assert_eq!(r.persons + r.marked, hub.count("persons"), "oauth {oauth}");
@@ -599,7 +600,7 @@ async fn the_hub_is_read_over_tls_trusting_its_ca_file() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_read_cut_off_is_done_again_by_the_next_scheduled_read() {
     let hub = TestHub::start(400, 17).unwrap();
-    let config = fiktiv::config::Config::parse(
+    let config = fiktiv_app::config::Config::parse(
         &format!(
             "[ss12000]\nbase_url = \"{}\"\npage_size = 50\nread_every_minutes = 15\nfull_read_every_hours = 24\n",
             hub.base_url()
@@ -620,7 +621,7 @@ async fn a_read_cut_off_is_done_again_by_the_next_scheduled_read() {
     // The scheduled full read, held at the hub's groups, then cut off.
     hub.hold("groups");
     let ctx = e.ctx.clone();
-    let reading = tokio::spawn(async move { fiktiv::hub::run_due(&ctx).await });
+    let reading = tokio::spawn(async move { fiktiv_app::hub::run_due(&ctx).await });
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(300);
     loop {
         let s = hub::status(&e.vault).await.unwrap();
@@ -651,7 +652,7 @@ async fn a_read_cut_off_is_done_again_by_the_next_scheduled_read() {
 
     // The next scheduled read (of changes, the full read's time not yet come again)
     // reads everything, since no read has succeeded yet.
-    let r = fiktiv::hub::run_due(&e.ctx).await.unwrap().unwrap();
+    let r = fiktiv_app::hub::run_due(&e.ctx).await.unwrap().unwrap();
     assert_eq!(r.persons + r.marked, hub.count("persons"));
     let s = hub::status(&e.vault).await.unwrap();
     assert!(s.last_good_at.is_some() && s.running.is_none());

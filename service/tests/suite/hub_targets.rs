@@ -41,7 +41,7 @@ async fn a_linked_pupil_is_in_the_hubs_groups_in_every_target() {
                            "first_name": pupil.given_name, "last_name": pupil.family_name,
                            "birth_date": pupil.birth_date}))
             .await;
-    fiktiv::hub::read_now(&p.ctx, true, &mut |_| {})
+    fiktiv_app::hub::read_now(&p.ctx, true, &mut |_| {})
         .await
         .unwrap();
     p.work().await;

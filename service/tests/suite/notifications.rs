@@ -11,12 +11,12 @@
 use crate::api_common;
 
 use api_common::*;
-use fiktiv::config::{Config, NotificationsConfig, SmtpConfig, SmtpTls};
-use fiktiv::notify::{self, store, Channel, Prefs};
-use fiktiv::web::i18n::Lang;
+use fiktiv_app::config::{Config, NotificationsConfig, SmtpConfig, SmtpTls};
+use fiktiv_app::notify::{self, store, Channel, Prefs};
 use fiktiv_policies::{Action, Resource, Role};
 use fiktiv_staff::accounts;
 use fiktiv_tests::{SmtpServer, TestDatabase};
+use fiktiv_web::i18n::Lang;
 use serde_json::json;
 
 const PUBLIC_URL: &str = "https://fiktiv.kommun.example/";

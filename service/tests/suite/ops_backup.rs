@@ -11,7 +11,7 @@ use crate::ops_common;
 use std::sync::Arc;
 
 use api_common::at;
-use fiktiv::config::Config;
+use fiktiv_app::config::Config;
 use fiktiv_tests::TestDatabase;
 use fiktiv_vault::{audit, backup, ManualClock, RootKey};
 use ops_common::Registrar;

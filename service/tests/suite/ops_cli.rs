@@ -217,13 +217,13 @@ fn the_example_configuration_parses_and_is_documented() {
     let example = std::fs::read_to_string(repo().join("docs/fiktiv.example.toml")).unwrap();
     let docs = std::fs::read_to_string(repo().join("docs/CONFIGURATION.md")).unwrap();
     // As shipped: every value is the default and the service starts with it.
-    let c = fiktiv::config::Config::parse(&example, "fiktiv.example.toml").unwrap();
-    fiktiv::context::load_policies(&c).unwrap();
+    let c = fiktiv_app::config::Config::parse(&example, "fiktiv.example.toml").unwrap();
+    fiktiv_app::context::load_policies(&c).unwrap();
     assert_eq!(c.server.listen.to_string(), "127.0.0.1:8080");
     // With every optional setting switched on, it still parses.
     let all = uncommented(&example);
-    let c =
-        fiktiv::config::Config::parse(&all, "all.toml").unwrap_or_else(|e| panic!("{e}\n{all}"));
+    let c = fiktiv_app::config::Config::parse(&all, "all.toml")
+        .unwrap_or_else(|e| panic!("{e}\n{all}"));
     assert!(
         c.targets.len() >= 3,
         "the example shows one target of each kind"

@@ -24,7 +24,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use chrono::{DateTime, Utc};
-use fiktiv::config::Config;
+use fiktiv_app::config::Config;
 use fiktiv_tests::TestDatabase;
 use fiktiv_vault::{Db, KeyRing, RootKey, SystemClock, Vault};
 use ops_common::Registrar;
@@ -312,37 +312,45 @@ async fn recovery_leaves_live_runs_alone() {
 
     // A schedule is claimed once per due time, whoever asks.
     let h = chrono::TimeDelta::hours(1);
-    assert!(fiktiv::cluster::claim_schedule(&vault, "x", "one", h)
+    assert!(fiktiv_app::cluster::claim_schedule(&vault, "x", "one", h)
         .await
         .unwrap());
-    assert!(!fiktiv::cluster::claim_schedule(&vault, "x", "two", h)
+    assert!(!fiktiv_app::cluster::claim_schedule(&vault, "x", "two", h)
         .await
         .unwrap());
     clock.advance(h);
-    assert!(fiktiv::cluster::claim_schedule(&vault, "x", "two", h)
+    assert!(fiktiv_app::cluster::claim_schedule(&vault, "x", "two", h)
         .await
         .unwrap());
-    assert!(!fiktiv::cluster::claim_schedule(&vault, "x", "one", h)
+    assert!(!fiktiv_app::cluster::claim_schedule(&vault, "x", "one", h)
         .await
         .unwrap());
     // A target's lease: one holder; taken over only when it ran out.
     let lease = chrono::TimeDelta::minutes(3);
-    assert!(fiktiv::cluster::acquire_target(&vault, "t", "one", lease)
-        .await
-        .unwrap());
-    assert!(!fiktiv::cluster::acquire_target(&vault, "t", "two", lease)
-        .await
-        .unwrap());
-    fiktiv::cluster::release_target(&vault, "t", "one")
+    assert!(
+        fiktiv_app::cluster::acquire_target(&vault, "t", "one", lease)
+            .await
+            .unwrap()
+    );
+    assert!(
+        !fiktiv_app::cluster::acquire_target(&vault, "t", "two", lease)
+            .await
+            .unwrap()
+    );
+    fiktiv_app::cluster::release_target(&vault, "t", "one")
         .await
         .unwrap();
-    assert!(fiktiv::cluster::acquire_target(&vault, "t", "two", lease)
-        .await
-        .unwrap());
+    assert!(
+        fiktiv_app::cluster::acquire_target(&vault, "t", "two", lease)
+            .await
+            .unwrap()
+    );
     clock.advance(chrono::TimeDelta::minutes(4));
-    assert!(fiktiv::cluster::acquire_target(&vault, "t", "one", lease)
-        .await
-        .unwrap());
+    assert!(
+        fiktiv_app::cluster::acquire_target(&vault, "t", "one", lease)
+            .await
+            .unwrap()
+    );
 }
 
 /// One phase of the benchmark: `instances` instances provision `pupils` registered

@@ -339,7 +339,8 @@ both_backends!(metrics_after_a_scenario);
 
 async fn env_metrics(metrics: &str) -> Env {
     let dir = tempfile::tempdir().unwrap();
-    let cfg = fiktiv::config::Config::parse(&toml(&dir.path().join("r"), metrics), "t").unwrap();
+    let cfg =
+        fiktiv_app::config::Config::parse(&toml(&dir.path().join("r"), metrics), "t").unwrap();
     env_with(TestDatabase::sqlite().unwrap(), at(2026, 3, 2), cfg).await
 }
 
@@ -381,8 +382,9 @@ async fn metrics_access_by_address_and_off_by_default() {
         ),
     ] {
         let dir = tempfile::tempdir().unwrap();
-        let cfg = fiktiv::config::Config::parse(&toml(&dir.path().join("r"), bad), "t").unwrap();
-        let err = fiktiv::context::load_policies(&cfg)
+        let cfg =
+            fiktiv_app::config::Config::parse(&toml(&dir.path().join("r"), bad), "t").unwrap();
+        let err = fiktiv_app::context::load_policies(&cfg)
             .unwrap_err()
             .to_string();
         assert!(err.contains(want), "{err}");

@@ -27,7 +27,7 @@ use std::sync::Arc;
 
 use api_common::at;
 use chrono::NaiveDate;
-use fiktiv::config::Config;
+use fiktiv_app::config::Config;
 use fiktiv_tests::TestDatabase;
 use fiktiv_vault::audit::{self, NewEvent, Outcome};
 use fiktiv_vault::ids::PersonalNumber;
@@ -557,7 +557,7 @@ async fn upgrade_from_v0005(db: TestDatabase) {
         .unwrap()
         .get("n");
     assert!(attempts >= 1);
-    let snap = fiktiv::metrics::snapshot(&r.ctx).await.unwrap();
+    let snap = fiktiv_app::metrics::snapshot(&r.ctx).await.unwrap();
     assert_eq!(snap.audit_events as u64, {
         let report = audit::verify(r.vault.db().pool(), r.vault.keys().audit())
             .await

@@ -147,9 +147,10 @@ async fn drift_is_reported_and_repaired() {
         "reconcile_interval_secs = 0",
         "reconcile_interval_secs = 3600",
     );
-    let config = fiktiv::config::Config::parse(&toml2, "t").unwrap();
+    let config = fiktiv_app::config::Config::parse(&toml2, "t").unwrap();
     let data = tempfile::tempdir().unwrap();
-    let ctx = fiktiv::context::Context::with_vault(e.vault.clone(), config, data.path()).unwrap();
+    let ctx =
+        fiktiv_app::context::Context::with_vault(e.vault.clone(), config, data.path()).unwrap();
     peers
         .slapd
         .ldapmodify(&format!("dn: {dn_a}\nchangetype: delete\n"))

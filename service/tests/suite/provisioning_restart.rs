@@ -16,7 +16,7 @@ use std::time::{Duration, Instant};
 
 use api_common::*;
 use chrono::TimeDelta;
-use fiktiv::context::Context;
+use fiktiv_app::context::Context;
 use fiktiv_delivery::jobs::{self, JobResult};
 use fiktiv_delivery::worker;
 use fiktiv_tests::{Fault, FaultProxy, TestDatabase};

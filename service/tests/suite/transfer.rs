@@ -10,7 +10,7 @@ use crate::api_common;
 
 use api_common::*;
 use axum::http::StatusCode;
-use fiktiv::config::Config;
+use fiktiv_app::config::Config;
 use fiktiv_routine::transfer::TransferSender;
 use fiktiv_routine::transfer::{self, Consent, Payload, RealPart};
 use fiktiv_tests::TestDatabase;

@@ -150,7 +150,7 @@ async fn scenario(db: TestDatabase) {
         .await
         .unwrap()
         .unwrap();
-    assert!(fiktiv::web::require_fresh_second_factor(&s, TIMEOUTS, t2).is_err());
+    assert!(fiktiv_web::require_fresh_second_factor(&s, TIMEOUTS, t2).is_err());
     clock.advance(TimeDelta::seconds(30));
     let t3 = clock.now_for_test();
     assert!(
@@ -170,10 +170,10 @@ async fn scenario(db: TestDatabase) {
         .unwrap()
         .unwrap();
     assert!(
-        fiktiv::web::require_fresh_second_factor(&s, TIMEOUTS, t3 + TimeDelta::minutes(4)).is_ok()
+        fiktiv_web::require_fresh_second_factor(&s, TIMEOUTS, t3 + TimeDelta::minutes(4)).is_ok()
     );
     assert!(
-        fiktiv::web::require_fresh_second_factor(&s, TIMEOUTS, t3 + TimeDelta::minutes(5)).is_err()
+        fiktiv_web::require_fresh_second_factor(&s, TIMEOUTS, t3 + TimeDelta::minutes(5)).is_err()
     );
 
     // Lockout after 3 failures in a row; over after 15 minutes.

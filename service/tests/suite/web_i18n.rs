@@ -11,8 +11,8 @@ fn root() -> PathBuf {
 }
 
 fn keys(lang: &str) -> BTreeSet<String> {
-    let text = std::fs::read_to_string(root().join(format!("i18n/{lang}.toml"))).unwrap();
-    let m = fiktiv::web::i18n::parse(&text).unwrap_or_else(|e| panic!("{lang}.toml: {e}"));
+    let text = std::fs::read_to_string(root().join(format!("../app/i18n/{lang}.toml"))).unwrap();
+    let m = fiktiv_web::i18n::parse(&text).unwrap_or_else(|e| panic!("{lang}.toml: {e}"));
     for (k, v) in &m {
         assert!(!v.trim().is_empty(), "{lang}.toml: {k} is empty");
     }
@@ -53,8 +53,10 @@ fn used_keys() -> BTreeSet<String> {
         .map(|k| k.split('.').next().unwrap().to_owned())
         .collect();
     let mut used = BTreeSet::new();
-    let mut sources = files(&root().join("templates"), "html");
-    sources.extend(files(&root().join("src/web"), "rs"));
+    let mut sources = files(&root().join("../web/templates"), "html");
+    sources.extend(files(&root().join("../web/src"), "rs"));
+    // What both share (tasks, notifications) names messages too.
+    sources.extend(files(&root().join("../app/src"), "rs"));
     // Staff identity (accounts, sessions, sign-in) names the messages of its refusals.
     sources.extend(files(&root().join("../staff/src"), "rs"));
     for f in sources {
@@ -130,7 +132,7 @@ const TEXT_ATTRIBUTES: &[&str] = &[
 #[test]
 fn templates_have_no_literal_text() {
     let mut problems = Vec::new();
-    for f in files(&root().join("templates"), "html") {
+    for f in files(&root().join("../web/templates"), "html") {
         let stripped = strip_template(&std::fs::read_to_string(&f).unwrap());
         let name = f.file_name().unwrap().to_string_lossy().into_owned();
         // Text between tags.
@@ -186,7 +188,7 @@ fn the_scanner_finds_literal_text() {
 
 #[test]
 fn every_input_has_a_label_and_identity_fields_never_autofill() {
-    for f in files(&root().join("templates"), "html") {
+    for f in files(&root().join("../web/templates"), "html") {
         let text = std::fs::read_to_string(&f).unwrap();
         let name = f.file_name().unwrap().to_string_lossy().into_owned();
         for part in text.split("<input").skip(1) {

@@ -62,8 +62,8 @@ fn beyond_consent(a: &Server, recipient: &str) -> String {
         .unwrap();
     rt.block_on(async {
         let toml = std::fs::read_to_string(a.dir.path().join("fiktiv.toml")).unwrap();
-        let config = fiktiv::config::Config::parse(&toml, "fiktiv.toml").unwrap();
-        let ctx = fiktiv::context::Context::open(
+        let config = fiktiv_app::config::Config::parse(&toml, "fiktiv.toml").unwrap();
+        let ctx = fiktiv_app::context::Context::open(
             &a.dir.path().join("data"),
             config,
             std::sync::Arc::new(fiktiv_vault::SystemClock),

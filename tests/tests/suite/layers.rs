@@ -11,7 +11,10 @@
 //! | `fiktiv-routine` | the vault, the policies, provisioning's types |
 //! | `fiktiv-staff` | the vault, the policies, the routine |
 //! | `fiktiv-delivery` (targets in force, outbox worker, plan/apply, checks, alerts) | the vault, the policies, provisioning, the routine |
-//! | `fiktiv` (service: API, web UI, binary) | every crate above |
+//! | `fiktiv-app` (configuration, start-up context, handler state, tasks, notifications, hub reads, metrics, messages) | the crates above, but provisioning |
+//! | `fiktiv-api` (the HTTP API) | the crates above |
+//! | `fiktiv-web` (the web UI) | the crates above but the API and provisioning |
+//! | `fiktiv` (the binary: command line, router, background work, sealed start) | every crate above |
 
 use std::path::{Path, PathBuf};
 
@@ -53,6 +56,45 @@ const LAYERS: &[(&str, &str, &[&str])] = &[
             "fiktiv-routine",
         ],
     ),
+    // What the API and the web UI share: no transport (checked below).
+    (
+        "app",
+        "fiktiv-app",
+        &[
+            "fiktiv-vault",
+            "fiktiv-policies",
+            "fiktiv-routine",
+            "fiktiv-staff",
+            "fiktiv-ss12000",
+            "fiktiv-delivery",
+        ],
+    ),
+    // The API and the web UI: side by side, neither knows the other.
+    (
+        "api",
+        "fiktiv-api",
+        &[
+            "fiktiv-vault",
+            "fiktiv-policies",
+            "fiktiv-provisioning",
+            "fiktiv-routine",
+            "fiktiv-staff",
+            "fiktiv-delivery",
+            "fiktiv-app",
+        ],
+    ),
+    (
+        "web",
+        "fiktiv-web",
+        &[
+            "fiktiv-vault",
+            "fiktiv-policies",
+            "fiktiv-routine",
+            "fiktiv-staff",
+            "fiktiv-delivery",
+            "fiktiv-app",
+        ],
+    ),
     (
         "service",
         "fiktiv",
@@ -64,6 +106,9 @@ const LAYERS: &[(&str, &str, &[&str])] = &[
             "fiktiv-staff",
             "fiktiv-ss12000",
             "fiktiv-delivery",
+            "fiktiv-app",
+            "fiktiv-api",
+            "fiktiv-web",
         ],
     ),
 ];
@@ -189,10 +234,11 @@ fn no_crate_depends_on_a_crate_of_a_higher_layer() {
 }
 
 #[test]
-fn the_routine_and_delivery_know_no_transport_and_no_service() {
-    // Delivery talks to targets through `fiktiv-provisioning` only; neither crate serves
-    // HTTP or renders a page, and neither names the service crate.
-    for krate in ["routine", "delivery"] {
+fn the_routine_delivery_and_the_app_know_no_transport_and_no_service() {
+    // Delivery talks to targets through `fiktiv-provisioning` only; none of these
+    // crates serves HTTP or renders a page, and none names the binary's crate: the
+    // routes of the API and the web UI are theirs, and what both share is below them.
+    for krate in ["routine", "delivery", "app"] {
         let manifest = std::fs::read_to_string(root().join(krate).join("Cargo.toml")).unwrap();
         for transport in [
             "axum",
@@ -286,6 +332,9 @@ fn real_identity_types_live_only_in_the_vault_and_the_routine() {
     let real = ["RealIdentity", "RealName"];
     for dir in [
         "service/src",
+        "app/src",
+        "api/src",
+        "web/src",
         "staff/src",
         "delivery/src",
         "provisioning/src",
