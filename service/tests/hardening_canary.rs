@@ -20,7 +20,8 @@
 //! channels.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // tests
 
-mod hardening_common;
+#[macro_use]
+mod support;
 /// The binary's own panic hook, compiled from the same file.
 #[path = "../src/panic_hook.rs"]
 mod panic_hook;
@@ -29,8 +30,8 @@ use std::time::{Duration, Instant};
 
 use chrono::NaiveDate;
 use fiktiv_tests::{Fault, FaultProxy, ScimServer, Slapd, TestDatabase};
-use hardening_common::*;
 use serde_json::{json, Value};
+use support::hardening::*;
 
 const UNIT_A: &str = "unit-a";
 const UNIT_B: &str = "unit-b";

@@ -7,19 +7,19 @@
 //! template, request id, status, latency) and the request id in the response.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // tests
 
-mod api_common;
-mod provisioning_common;
+#[macro_use]
+mod support;
 
 use std::io::Write;
 use std::sync::{Arc, Mutex};
 
-use api_common::*;
 use axum::body::Body;
 use axum::http::{Request, StatusCode};
 use fiktiv_app::config::{LogConfig, LogFormat};
 use fiktiv_tests::TestDatabase;
-use provisioning_common::*;
 use serde_json::{json, Value};
+use support::api::*;
+use support::provisioning::*;
 use tower::ServiceExt;
 use unicode_normalization::UnicodeNormalization;
 

@@ -8,11 +8,11 @@
 //! through even if the routine then said 409 (wrong order) for this fixture's state.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // tests
 
-use crate::api_common;
+use crate::support::api;
 
 use std::collections::BTreeSet;
 
-use api_common::*;
+use api::*;
 use axum::http::StatusCode;
 use serde_json::{json, Value};
 

@@ -3,9 +3,9 @@
 //! of every routine table and of the audit trail are unchanged).
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // tests
 
-use crate::api_common;
+use crate::support::api;
 
-use api_common::*;
+use api::*;
 use axum::http::StatusCode;
 use serde_json::{json, Value};
 

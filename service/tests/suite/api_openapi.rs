@@ -4,9 +4,9 @@
 //! (or `fiktiv openapi > docs/openapi.json`).
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // tests
 
-use crate::api_common;
+use crate::support::api;
 
-use api_common::*;
+use api::*;
 use axum::http::StatusCode;
 
 fn checked_in() -> std::path::PathBuf {

@@ -5,9 +5,9 @@
 //! than the school's identity page and an approved reveal, nor in the database bytes.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // tests
 
-use crate::api_common;
+use crate::support::api;
 
-use api_common::*;
+use api::*;
 use axum::http::StatusCode;
 use chrono::TimeDelta;
 use fiktiv_tests::TestDatabase;

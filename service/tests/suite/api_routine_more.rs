@@ -5,9 +5,9 @@
 //! filtered by unit, and configurable identity and reveal rules.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // tests
 
-use crate::api_common;
+use crate::support::api;
 
-use api_common::*;
+use api::*;
 use axum::http::StatusCode;
 use chrono::{TimeDelta, TimeZone, Utc};
 use fiktiv_app::config::Config;

@@ -2,25 +2,7 @@
 //! operator runs them.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // tests
 
-use std::path::Path;
-use std::process::{Command, Output, Stdio};
-
-fn fiktiv(data_dir: &Path, args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_fiktiv"))
-        .args(args)
-        .arg("--data-dir")
-        .arg(data_dir)
-        .env_remove("FIKTIV_ROOT_KEY")
-        .env_remove("FIKTIV_DATABASE_URL")
-        .env("RUST_LOG", "warn")
-        .stdin(Stdio::null())
-        .output()
-        .unwrap()
-}
-
-fn text(b: &[u8]) -> String {
-    String::from_utf8_lossy(b).into_owned()
-}
+use crate::support::launch::{run as fiktiv, text};
 
 #[test]
 fn tokens_are_shown_once_listed_without_secret_and_revocable() {

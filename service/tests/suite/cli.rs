@@ -2,29 +2,12 @@
 //! key rotation, and serve on a real socket.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // tests
 
+use crate::support::launch::{self, run as fiktiv, text};
 use std::io::{Read, Write};
 use std::net::TcpStream;
 use std::os::unix::fs::PermissionsExt;
-use std::path::Path;
-use std::process::{Child, Command, Output, Stdio};
+use std::process::{Child, Stdio};
 use std::time::{Duration, Instant};
-
-fn fiktiv(data_dir: &Path, args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_fiktiv"))
-        .args(args)
-        .arg("--data-dir")
-        .arg(data_dir)
-        .env_remove("FIKTIV_ROOT_KEY")
-        .env_remove("FIKTIV_DATABASE_URL")
-        .env("RUST_LOG", "warn")
-        .stdin(Stdio::null())
-        .output()
-        .unwrap()
-}
-
-fn text(b: &[u8]) -> String {
-    String::from_utf8_lossy(b).into_owned()
-}
 
 #[test]
 fn init_creates_a_private_key_and_audit_verify_passes() {
@@ -139,13 +122,8 @@ fn bad_config_is_one_line_naming_the_field() {
 fn unreachable_database_is_one_line() {
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path().join("data");
-    let out = Command::new(env!("CARGO_BIN_EXE_fiktiv"))
-        .args(["init", "--data-dir"])
-        .arg(&data)
+    let out = launch::fiktiv(&data, None, &["init"])
         .env("FIKTIV_DATABASE_URL", "postgres://nobody@127.0.0.1:1/none")
-        .env("RUST_LOG", "warn")
-        .env_remove("FIKTIV_ROOT_KEY")
-        .stdin(Stdio::null())
         .output()
         .unwrap();
     assert_eq!(out.status.code(), Some(2));
@@ -237,21 +215,15 @@ fn serve_creates_keys_on_first_run_and_answers_health_and_readiness() {
         let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
         l.local_addr().unwrap().port()
     };
-    let child = Command::new(env!("CARGO_BIN_EXE_fiktiv"))
-        .args([
-            "serve",
-            "--listen",
-            &format!("127.0.0.1:{port}"),
-            "--data-dir",
-        ])
-        .arg(&data)
-        .env_remove("FIKTIV_ROOT_KEY")
-        .env_remove("FIKTIV_DATABASE_URL")
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
+    let child = launch::fiktiv(
+        &data,
+        None,
+        &["serve", "--listen", &format!("127.0.0.1:{port}")],
+    )
+    .stdout(Stdio::null())
+    .stderr(Stdio::null())
+    .spawn()
+    .unwrap();
     let _server = Server(child);
     let deadline = Instant::now() + Duration::from_secs(180);
     let (code, body) = loop {
@@ -277,13 +249,8 @@ fn root_key_from_the_environment_needs_no_key_file() {
     let data = dir.path().join("data");
     let key = "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=";
     let run = |args: &[&str], key: &str| {
-        Command::new(env!("CARGO_BIN_EXE_fiktiv"))
-            .args(args)
-            .arg("--data-dir")
-            .arg(&data)
+        launch::fiktiv(&data, None, args)
             .env("FIKTIV_ROOT_KEY", key)
-            .env_remove("FIKTIV_DATABASE_URL")
-            .stdin(Stdio::null())
             .output()
             .unwrap()
     };
@@ -367,17 +334,11 @@ fn a_root_key_that_does_not_match_the_database_is_refused() {
     let data = dir.path().join("data");
     assert!(fiktiv(&data, &["init"]).status.success());
     let run = |args: &[&str]| {
-        Command::new(env!("CARGO_BIN_EXE_fiktiv"))
-            .args(args)
-            .arg("--data-dir")
-            .arg(&data)
+        launch::fiktiv(&data, None, args)
             .env(
                 "FIKTIV_ROOT_KEY",
                 "HxwdHhsaGRgXFhUUExIREA8ODQwLCgkIBwYFBAMCAQA=",
             )
-            .env("RUST_LOG", "warn")
-            .env_remove("FIKTIV_DATABASE_URL")
-            .stdin(Stdio::null())
             .output()
             .unwrap()
     };
@@ -411,13 +372,7 @@ fn init_with_a_bad_config_leaves_no_key_behind() {
         "[database]\nurl = \"postgres://nobody@127.0.0.1:1/none\"\n",
     )
     .unwrap();
-    let out = Command::new(env!("CARGO_BIN_EXE_fiktiv"))
-        .args(["init", "--config", cfg.to_str().unwrap(), "--data-dir"])
-        .arg(&data)
-        .env_remove("FIKTIV_ROOT_KEY")
-        .env_remove("FIKTIV_DATABASE_URL")
-        .env("RUST_LOG", "warn")
-        .stdin(Stdio::null())
+    let out = launch::fiktiv(&data, Some(&cfg), &["init"])
         .output()
         .unwrap();
     assert_eq!(out.status.code(), Some(2));

@@ -7,15 +7,15 @@
 //! change nothing.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // tests
 
-use crate::api_common;
 use crate::corrections::{subjects_with, versions, OLD_FIRST, OLD_LAST};
-use crate::provisioning_common;
+use crate::support::api;
+use crate::support::provisioning;
 
-use api_common::*;
+use api::*;
 use axum::http::StatusCode;
 use fiktiv_tests::TestDatabase;
 use fiktiv_vault::IndexKind;
-use provisioning_common::*;
+use provisioning::*;
 use serde_json::json;
 use sqlx::Row;
 

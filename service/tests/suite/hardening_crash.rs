@@ -18,7 +18,7 @@
 //! and `fiktiv audit verify` passes.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // tests
 
-use crate::hardening_common;
+use crate::support::hardening;
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
@@ -26,7 +26,7 @@ use std::time::{Duration, Instant};
 
 use chrono::NaiveDate;
 use fiktiv_tests::{ScimServer, Slapd};
-use hardening_common::*;
+use hardening::*;
 use rand::{Rng, SeedableRng};
 use serde_json::{json, Value};
 

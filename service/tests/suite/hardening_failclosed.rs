@@ -18,14 +18,14 @@
 //!   embedded file): not applicable.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // tests
 
-use crate::api_common;
+use crate::support::api;
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, AtomicU16, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use api_common::*;
+use api::*;
 use axum::http::StatusCode;
 use fiktiv_tests::TestDatabase;
 use serde_json::{json, Value};

@@ -8,18 +8,18 @@
 //! converges to exactly one account per person once the fault clears.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // tests
 
-use crate::api_common;
-use crate::provisioning_common;
+use crate::support::api;
+use crate::support::provisioning;
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use api_common::*;
+use api::*;
 use axum::http::StatusCode;
 use chrono::TimeDelta;
 use fiktiv_tests::{Fault, FaultProxy, TestDatabase};
-use provisioning_common::*;
+use provisioning::*;
 use serde_json::Value;
 
 /// Real names used below: no report may contain them, nor the fictitious ones.

@@ -5,12 +5,12 @@
 //! part of an LDAP search filter or a SCIM filter (both servers' logs are read).
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // tests
 
-use crate::api_common;
-use crate::provisioning_common;
+use crate::support::api;
+use crate::support::provisioning;
 
-use api_common::*;
+use api::*;
 use fiktiv_tests::TestDatabase;
-use provisioning_common::*;
+use provisioning::*;
 
 const LABELS: &[&str] = &[
     "cn=admin,dc=example,dc=org",

@@ -3,13 +3,13 @@
 //! checks. (Sign-in limits and lockout are in `web_signin.rs` / `web_accounts.rs`.)
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // tests
 
-use crate::api_common;
-use crate::provisioning_common;
+use crate::support::api;
+use crate::support::provisioning;
 
 use std::net::SocketAddr;
 use std::time::Duration;
 
-use api_common::*;
+use api::*;
 use axum::body::Body;
 use axum::extract::ConnectInfo;
 use axum::http::{Request, StatusCode};
@@ -17,7 +17,7 @@ use chrono::TimeDelta;
 use fiktiv_app::config::Config;
 use fiktiv_tests::{Fault, FaultProxy, TestDatabase};
 use http_body_util::BodyExt;
-use provisioning_common::*;
+use provisioning::*;
 use serde_json::{json, Value};
 use tower::ServiceExt;
 

@@ -18,7 +18,7 @@ use http_body_util::BodyExt;
 use serde_json::{json, Value};
 use tower::ServiceExt;
 
-use crate::api_common::*;
+use crate::support::api::*;
 
 struct Feed<'a> {
     e: &'a Env,
@@ -174,14 +174,7 @@ fn flatten(prefix: &str, v: &Value, out: &mut Vec<(String, String)>) {
 
 async fn the_feed_serves_the_fictitious_pupil_only(db: fiktiv_tests::TestDatabase) {
     let hub = TestHub::start(1500, 31).unwrap();
-    let config = fiktiv_app::config::Config::parse(
-        &format!(
-            "[ss12000]\nbase_url = \"{}\"\npage_size = 200\nread_every_minutes = 0\nfeed_max_age_minutes = 30\n",
-            hub.base_url()
-        ),
-        "hub.toml",
-    )
-    .unwrap();
+    let config = hub_config(&hub, "page_size = 200\nfeed_max_age_minutes = 30\n", "");
     let e = env_with(db, at(2026, 9, 1), config).await;
     fiktiv_routine::hub::set_secret(&e.vault, hub.token(), "test")
         .await
@@ -471,14 +464,7 @@ both_backends!(the_feed_serves_the_fictitious_pupil_only);
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_feed_passes_prism_in_proxy_mode() {
     let hub = TestHub::start(500, 41).unwrap();
-    let config = fiktiv_app::config::Config::parse(
-        &format!(
-            "[ss12000]\nbase_url = \"{}\"\nread_every_minutes = 0\n",
-            hub.base_url()
-        ),
-        "hub.toml",
-    )
-    .unwrap();
+    let config = hub_config(&hub, "", "");
     let e = env_with(
         fiktiv_tests::TestDatabase::sqlite().unwrap(),
         at(2026, 9, 1),
@@ -617,14 +603,7 @@ fn ids_of<'a>(items: impl IntoIterator<Item = &'a Value>) -> HashSet<String> {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn filters_and_lookups_answer_what_is_served() {
     let hub = TestHub::start(800, 37).unwrap();
-    let config = fiktiv_app::config::Config::parse(
-        &format!(
-            "[ss12000]\nbase_url = \"{}\"\npage_size = 200\nread_every_minutes = 0\n",
-            hub.base_url()
-        ),
-        "hub.toml",
-    )
-    .unwrap();
+    let config = hub_config(&hub, "page_size = 200\n", "");
     let e = env_with(
         fiktiv_tests::TestDatabase::sqlite().unwrap(),
         at(2026, 9, 1),
@@ -1028,15 +1007,11 @@ async fn feed_from(e: &Env, addr: &str, token: &str) -> (StatusCode, Value, Opti
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn wrong_feed_tokens_are_limited_per_address() {
     let hub = TestHub::start(300, 43).unwrap();
-    let config = fiktiv_app::config::Config::parse(
-        &format!(
-            "[limits]\nfailed_tokens_per_address = 3\nfailed_token_window_secs = 120\n\
-             [ss12000]\nbase_url = \"{}\"\nread_every_minutes = 0\n",
-            hub.base_url()
-        ),
-        "hub.toml",
-    )
-    .unwrap();
+    let config = hub_config(
+        &hub,
+        "",
+        "[limits]\nfailed_tokens_per_address = 3\nfailed_token_window_secs = 120\n",
+    );
     let e = env_with(
         fiktiv_tests::TestDatabase::sqlite().unwrap(),
         at(2026, 9, 1),

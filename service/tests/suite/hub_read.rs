@@ -10,7 +10,7 @@ use fiktiv_ss12000::{HubAuth, HubConfig, HubReader, Snapshot};
 use fiktiv_tests::TestHub;
 use serde_json::json;
 
-use crate::api_common::*;
+use crate::support::api::*;
 
 async fn read(hub: &TestHub, since: Option<DateTime<Utc>>) -> Snapshot {
     let mut cfg = HubConfig::new(
@@ -326,14 +326,7 @@ async fn the_service_reads_the_hub_on_demand_and_records_a_failed_read(
     db: fiktiv_tests::TestDatabase,
 ) {
     let hub = TestHub::start(600, 5).unwrap();
-    let config = fiktiv_app::config::Config::parse(
-        &format!(
-            "[ss12000]\nbase_url = \"{}\"\npage_size = 100\nread_every_minutes = 0\n",
-            hub.base_url()
-        ),
-        "hub.toml",
-    )
-    .unwrap();
+    let config = hub_config(&hub, "page_size = 100\n", "");
     let e = env_with(db, at(2026, 9, 1), config).await;
 
     // No secret yet: a clear error, recorded, nothing read.
@@ -600,14 +593,11 @@ async fn the_hub_is_read_over_tls_trusting_its_ca_file() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_read_cut_off_is_done_again_by_the_next_scheduled_read() {
     let hub = TestHub::start(400, 17).unwrap();
-    let config = fiktiv_app::config::Config::parse(
-        &format!(
-            "[ss12000]\nbase_url = \"{}\"\npage_size = 50\nread_every_minutes = 15\nfull_read_every_hours = 24\n",
-            hub.base_url()
-        ),
-        "hub.toml",
-    )
-    .unwrap();
+    let config = hub_config(
+        &hub,
+        "page_size = 50\nread_every_minutes = 15\nfull_read_every_hours = 24\n",
+        "",
+    );
     let e = env_with(
         fiktiv_tests::TestDatabase::sqlite().unwrap(),
         at(2026, 9, 1),

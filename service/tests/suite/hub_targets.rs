@@ -7,8 +7,8 @@ use axum::http::StatusCode;
 use fiktiv_tests::TestHub;
 use serde_json::json;
 
-use crate::api_common::*;
-use crate::provisioning_common::*;
+use crate::support::api::*;
+use crate::support::provisioning::*;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_linked_pupil_is_in_the_hubs_groups_in_every_target() {

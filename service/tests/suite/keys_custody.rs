@@ -35,15 +35,8 @@ impl Install {
     }
 
     fn command(&self, args: &[&str]) -> Command {
-        let mut c = Command::new(env!("CARGO_BIN_EXE_fiktiv"));
-        c.args(args)
-            .arg("--data-dir")
-            .arg(&self.data)
-            .arg("--config")
-            .arg(&self.config)
-            .env_remove("FIKTIV_ROOT_KEY")
-            .env("FIKTIV_DATABASE_URL", &self.db_url)
-            .env("RUST_LOG", "warn");
+        let mut c = crate::support::launch::fiktiv(&self.data, Some(&self.config), args);
+        c.env("FIKTIV_DATABASE_URL", &self.db_url);
         c
     }
 
@@ -691,7 +684,7 @@ fn pkcs11_flow(db: &TestDatabase) {
 /// the sign-in page answers.
 #[test]
 fn a_browser_meets_the_sealed_service_and_three_holders_unseal_it() {
-    use crate::web_common::Browser;
+    use crate::support::web::Browser;
     let db = TestDatabase::sqlite().unwrap();
     let inst = Install::new(&db, SHARES_CONFIG);
     let shares = init_shares(&inst);

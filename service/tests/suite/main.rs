@@ -1,24 +1,14 @@
 //! The service's tests, in one test binary (one link of the service instead of one per
 //! file): each file of this folder is a module named as the binary it used to be
 //! (`cargo test -p fiktiv --test suite api_routine::` runs one of them). The helpers
-//! (`*_common`) stay beside this folder, shared with the two binaries that must run
-//! alone: `hardening_canary` (installs the panic hook) and `ops_logs` (captures the
+//! and fixtures are in one place beside this folder (`../support/`), shared with the two
+//! binaries that must run alone: `hardening_canary` (installs the panic hook) and `ops_logs` (captures the
 //! process's log output).
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // tests
 
 #[macro_use]
-#[path = "../api_common/mod.rs"]
-mod api_common;
-#[path = "../common/mod.rs"]
-mod common;
-#[path = "../hardening_common/mod.rs"]
-mod hardening_common;
-#[path = "../ops_common/mod.rs"]
-mod ops_common;
-#[path = "../provisioning_common/mod.rs"]
-mod provisioning_common;
-#[path = "../web_common/mod.rs"]
-mod web_common;
+#[path = "../support/mod.rs"]
+mod support;
 
 mod api_authz;
 mod api_hostile;

@@ -8,9 +8,9 @@
 //! SQLite and PostgreSQL.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // tests
 
-use crate::api_common;
+use crate::support::api;
 
-use api_common::*;
+use api::*;
 use fiktiv_app::config::{Config, NotificationsConfig, SmtpConfig, SmtpTls};
 use fiktiv_app::notify::{self, store, Channel, Prefs};
 use fiktiv_policies::{Action, Resource, Role};

@@ -5,16 +5,16 @@
 //! shredded before the backup not recoverable.)
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // tests
 
-use crate::api_common;
-use crate::ops_common;
+use crate::support::api;
+use crate::support::ops;
 
 use std::sync::Arc;
 
-use api_common::at;
+use api::at;
 use fiktiv_app::config::Config;
 use fiktiv_tests::TestDatabase;
 use fiktiv_vault::{audit, backup, ManualClock, RootKey};
-use ops_common::Registrar;
+use ops::Registrar;
 use serde_json::{json, Value};
 use sqlx::Row;
 

@@ -4,29 +4,12 @@
 //! optional setting switched on, and each of its keys is documented.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // tests
 
+use crate::support::launch::{run as fiktiv, text};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 
 use serde_json::Value;
 use sha2::{Digest, Sha256};
-
-fn fiktiv(data_dir: &Path, args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_fiktiv"))
-        .args(args)
-        .arg("--data-dir")
-        .arg(data_dir)
-        .env_remove("FIKTIV_ROOT_KEY")
-        .env_remove("FIKTIV_DATABASE_URL")
-        .env_remove("FIKTIV_CONFIG")
-        .env("RUST_LOG", "warn")
-        .stdin(Stdio::null())
-        .output()
-        .unwrap()
-}
-
-fn text(b: &[u8]) -> String {
-    String::from_utf8_lossy(b).into_owned()
-}
 
 fn repo() -> PathBuf {
     fiktiv_tests::workspace_root()

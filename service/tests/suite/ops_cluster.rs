@@ -13,13 +13,13 @@
 //!   instance, then with two, same targets, and the ratio (docs/SCALING.md).
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // tests
 
-use crate::api_common;
-use crate::ops_common;
-use crate::provisioning_common;
+use crate::support::api;
+use crate::support::ops;
+use crate::support::provisioning;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Stdio};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -27,8 +27,8 @@ use chrono::{DateTime, Utc};
 use fiktiv_app::config::Config;
 use fiktiv_tests::TestDatabase;
 use fiktiv_vault::{Db, KeyRing, RootKey, SystemClock, Vault};
-use ops_common::Registrar;
-use provisioning_common::{targets_toml, Peers};
+use ops::Registrar;
+use provisioning::{targets_toml, Peers};
 use sqlx::Row;
 
 struct Server(Child);
@@ -43,24 +43,19 @@ impl Drop for Server {
 /// Starts `fiktiv serve` on the shared database with the shared root key.
 fn serve(data: &Path, config: &Path, url: &str, key: &str) -> (Server, u16) {
     let port = fiktiv_tests::free_port().unwrap();
-    let child = Command::new(env!("CARGO_BIN_EXE_fiktiv"))
-        .args([
-            "serve",
-            "--listen",
-            &format!("127.0.0.1:{port}"),
-            "--data-dir",
-        ])
-        .arg(data)
-        .arg("--config")
-        .arg(config)
-        .env("FIKTIV_DATABASE_URL", url)
-        .env("FIKTIV_ROOT_KEY", key)
-        .env("RUST_LOG", "warn")
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
+    let child = crate::support::launch::fiktiv(
+        data,
+        Some(config),
+        &["serve", "--listen", &format!("127.0.0.1:{port}")],
+    )
+    .env("FIKTIV_DATABASE_URL", url)
+    .env("FIKTIV_ROOT_KEY", key)
+    .env("RUST_LOG", "warn")
+    .stdin(Stdio::null())
+    .stdout(Stdio::null())
+    .stderr(Stdio::null())
+    .spawn()
+    .unwrap();
     (Server(child), port)
 }
 
@@ -249,7 +244,7 @@ async fn two_instances_provision_a_batch_once() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn recovery_leaves_live_runs_alone() {
     let db = TestDatabase::sqlite().unwrap();
-    let clock = fiktiv_vault::ManualClock::new(api_common::at(2026, 3, 2));
+    let clock = fiktiv_vault::ManualClock::new(api::at(2026, 3, 2));
     let vault = Vault::new(
         Db::connect(db.url()).await.unwrap(),
         KeyRing::new(RootKey::generate()).unwrap(),
@@ -270,7 +265,7 @@ async fn recovery_leaves_live_runs_alone() {
             .unwrap();
         }
     };
-    let now = api_common::at(2026, 3, 2);
+    let now = api::at(2026, 3, 2);
     insert(
         "live",
         Some(fiktiv_vault::audit::fmt_time(

@@ -4,9 +4,9 @@
 //! per interval through the `schedules` table. On SQLite and PostgreSQL.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // tests
 
-use crate::api_common;
+use crate::support::api;
 
-use api_common::*;
+use api::*;
 use axum::http::StatusCode;
 use chrono::TimeDelta;
 use fiktiv::housekeeping::run_due;
@@ -15,19 +15,12 @@ use fiktiv_tests::TestDatabase;
 use serde_json::json;
 
 async fn open_case(e: &Env) -> String {
-    let opened = e
-        .ok(
-            StatusCode::CREATED,
-            "POST",
-            &format!("/api/v1/units/{UNIT_A}/cases"),
-            SCHOOL_A,
-            Some(
-                json!({"country": "se", "personal_number": se_number(date(2015, 5, 17), 123),
-                        "first_name": "Åsa", "last_name": "Öberg", "birth_date": "2015-05-17"}),
-            ),
+    e.walk()
+        .open(
+            json!({"country": "se", "personal_number": se_number(date(2015, 5, 17), 123),
+                   "first_name": "Åsa", "last_name": "Öberg", "birth_date": "2015-05-17"}),
         )
-        .await;
-    opened["case_id"].as_str().unwrap().to_owned()
+        .await
 }
 
 async fn reminders_in_trail(e: &Env, case: &str) -> Vec<serde_json::Value> {

@@ -5,13 +5,13 @@
 //! addresses, off by default). SQLite and PostgreSQL.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // tests
 
-use crate::api_common;
-use crate::provisioning_common;
+use crate::support::api;
+use crate::support::provisioning;
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
 
-use api_common::*;
+use api::*;
 use axum::body::Body;
 use axum::extract::ConnectInfo;
 use axum::http::{Request, StatusCode};
@@ -20,7 +20,7 @@ use fiktiv_delivery::checks::{self, RunScope};
 use fiktiv_delivery::worker;
 use fiktiv_tests::TestDatabase;
 use http_body_util::BodyExt;
-use provisioning_common::*;
+use provisioning::*;
 use serde_json::json;
 use tower::ServiceExt;
 

@@ -18,14 +18,14 @@
 //! `FIKTIV_UPDATE_FIXTURES=1 cargo test -p fiktiv --test suite fixture_writer_matches`.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // tests
 
-use crate::api_common;
-use crate::ops_common;
+use crate::support::api;
+use crate::support::ops;
 
 use std::borrow::Cow;
 use std::path::PathBuf;
 use std::sync::Arc;
 
-use api_common::at;
+use api::at;
 use chrono::NaiveDate;
 use fiktiv_app::config::Config;
 use fiktiv_tests::TestDatabase;
@@ -34,7 +34,7 @@ use fiktiv_vault::ids::PersonalNumber;
 use fiktiv_vault::{
     CaseId, Db, KeyRing, ManualClock, ReadContext, RealIdentity, RealName, RootKey, Vault,
 };
-use ops_common::Registrar;
+use ops::Registrar;
 use serde_json::{json, Value};
 use sqlx::AnyPool;
 use sqlx::Row;

@@ -4,15 +4,15 @@
 //! target, one group per unit and class, and no job lost.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // tests
 
-use crate::api_common;
-use crate::provisioning_common;
+use crate::support::api;
+use crate::support::provisioning;
 
 use std::time::Duration;
 
-use api_common::*;
+use api::*;
 use chrono::TimeDelta;
 use fiktiv_tests::{Fault, FaultProxy, TestDatabase};
-use provisioning_common::*;
+use provisioning::*;
 
 async fn converges_through_faults(db: TestDatabase) {
     let peers = Peers::start();

@@ -4,13 +4,13 @@
 //! target, not even slapd's log.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // tests
 
-use crate::api_common;
-use crate::provisioning_common;
+use crate::support::api;
+use crate::support::provisioning;
 
-use api_common::*;
+use api::*;
 use axum::http::StatusCode;
 use fiktiv_tests::TestDatabase;
-use provisioning_common::*;
+use provisioning::*;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_fictitious_name_that_is_a_real_name_is_blocked() {

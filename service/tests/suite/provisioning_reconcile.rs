@@ -3,13 +3,13 @@
 //! to remove more than the configured share of a target's accounts unless forced.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // tests
 
-use crate::api_common;
-use crate::provisioning_common;
+use crate::support::api;
+use crate::support::provisioning;
 
-use api_common::*;
+use api::*;
 use axum::http::StatusCode;
 use fiktiv_tests::TestDatabase;
-use provisioning_common::*;
+use provisioning::*;
 use serde_json::{json, Value};
 
 fn drift_of<'a>(plan: &'a Value, target: &str, kind: &str) -> Vec<&'a Value> {

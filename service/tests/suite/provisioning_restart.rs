@@ -5,23 +5,24 @@
 //! `fiktiv serve` killed with SIGKILL in the middle.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // tests
 
-use crate::api_common;
-use crate::provisioning_common;
+use crate::support::api;
+use crate::support::launch;
+use crate::support::provisioning;
 
 use std::net::SocketAddr;
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Stdio};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use api_common::*;
+use api::*;
 use chrono::TimeDelta;
 use fiktiv_app::context::Context;
 use fiktiv_delivery::jobs::{self, JobResult};
 use fiktiv_delivery::worker;
 use fiktiv_tests::{Fault, FaultProxy, TestDatabase};
 use fiktiv_vault::{Db, Vault};
-use provisioning_common::*;
+use provisioning::*;
 use serde_json::{json, Value};
 
 async fn restart_in_process(db: TestDatabase) {
@@ -104,39 +105,19 @@ impl Drop for Server {
 }
 
 fn fiktiv(data: &Path, config: &Path, args: &[&str]) -> std::process::Output {
-    Command::new(env!("CARGO_BIN_EXE_fiktiv"))
-        .args(args)
-        .arg("--data-dir")
-        .arg(data)
-        .arg("--config")
-        .arg(config)
-        .env_remove("FIKTIV_ROOT_KEY")
-        .env_remove("FIKTIV_DATABASE_URL")
-        .env("RUST_LOG", "warn")
-        .stdin(Stdio::null())
-        .output()
-        .unwrap()
+    launch::fiktiv(data, Some(config), args).output().unwrap()
 }
 
 fn serve(data: &Path, config: &Path, port: u16) -> Server {
-    let child = Command::new(env!("CARGO_BIN_EXE_fiktiv"))
-        .args([
-            "serve",
-            "--listen",
-            &format!("127.0.0.1:{port}"),
-            "--data-dir",
-        ])
-        .arg(data)
-        .arg("--config")
-        .arg(config)
-        .env_remove("FIKTIV_ROOT_KEY")
-        .env_remove("FIKTIV_DATABASE_URL")
-        .env("RUST_LOG", "warn")
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
+    let child = launch::fiktiv(
+        data,
+        Some(config),
+        &["serve", "--listen", &format!("127.0.0.1:{port}")],
+    )
+    .stdout(Stdio::null())
+    .stderr(Stdio::null())
+    .spawn()
+    .unwrap();
     let server = Server(child);
     let deadline = Instant::now() + Duration::from_secs(180);
     while fiktiv_tests::http::request(addr(port), "GET", "/healthz", &[], None).is_err() {

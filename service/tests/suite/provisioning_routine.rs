@@ -5,14 +5,14 @@
 //! the accounts are disabled, and deleted after the grace period. SQLite and PostgreSQL.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // tests
 
-use crate::api_common;
-use crate::provisioning_common;
+use crate::support::api;
+use crate::support::provisioning;
 
-use api_common::*;
+use api::*;
 use axum::http::StatusCode;
 use chrono::TimeDelta;
 use fiktiv_tests::TestDatabase;
-use provisioning_common::*;
+use provisioning::*;
 use serde_json::json;
 
 const REAL_FIRST: &str = "Åsa-Kanariefågel";

@@ -3,15 +3,14 @@
 //! API; and the embedded default target of a fresh data directory through the CLI.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // tests
 
-use crate::api_common;
-use crate::provisioning_common;
+use crate::support::api;
+use crate::support::launch::run as fiktiv;
+use crate::support::provisioning;
 
-use std::process::{Command, Stdio};
-
-use api_common::*;
+use api::*;
 use axum::http::StatusCode;
 use fiktiv_tests::TestDatabase;
-use provisioning_common::*;
+use provisioning::*;
 use serde_json::{json, Value};
 
 /// (target name, settings, the failed step and problem expected; `None`: all ok).
@@ -227,20 +226,6 @@ async fn each_failure_has_its_diagnosis() {
             Some(json!({"kind": "scim", "name": "z", "base_url": "https://lms.example/v2", "token": "t"})))
         .await;
     assert_eq!(s, StatusCode::FORBIDDEN);
-}
-
-fn fiktiv(data: &std::path::Path, args: &[&str]) -> std::process::Output {
-    Command::new(env!("CARGO_BIN_EXE_fiktiv"))
-        .args(args)
-        .arg("--data-dir")
-        .arg(data)
-        .env_remove("FIKTIV_ROOT_KEY")
-        .env_remove("FIKTIV_DATABASE_URL")
-        .env_remove("FIKTIV_CONFIG")
-        .env("RUST_LOG", "warn")
-        .stdin(Stdio::null())
-        .output()
-        .unwrap()
 }
 
 #[test]

@@ -6,9 +6,9 @@
 //! beyond-consent package is refused with its own error and writes nothing.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // tests
 
-use crate::api_common;
+use crate::support::api;
 
-use api_common::*;
+use api::*;
 use axum::http::StatusCode;
 use fiktiv_app::config::Config;
 use fiktiv_routine::transfer::TransferSender;

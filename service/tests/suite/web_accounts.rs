@@ -5,7 +5,7 @@
 //! ended, the lockout).
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // tests
 
-use crate::web_common;
+use crate::support::web;
 
 use std::sync::Arc;
 
@@ -16,7 +16,7 @@ use fiktiv_staff::session::{self, Timeouts};
 use fiktiv_tests::TestDatabase;
 use fiktiv_vault::{Db, KeyRing, ManualClock, RootKey, Vault};
 use sqlx::Row;
-use web_common::totp_at;
+use web::totp_at;
 use zeroize::Zeroizing;
 
 const LIMITS: SignInLimits = SignInLimits {

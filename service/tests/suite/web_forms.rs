@@ -5,15 +5,15 @@
 //! form with a clear error instead of a bare "length limit exceeded".
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // tests
 
-use crate::common;
-use crate::web_common;
+use crate::support::pages;
+use crate::support::web;
 
-use common::{se_personnummer, wait_for};
+use pages::{se_personnummer, wait_for};
 use serde_json::json;
-use web_common::{first_sign_in, Server};
+use web::{first_sign_in, Server};
 
 /// Open a case through the form; returns its id.
-fn open_case(b: &web_common::Browser, server: &Server) -> String {
+fn open_case(b: &web::Browser, server: &Server) -> String {
     b.goto(&format!("{}/cases/new", server.base()));
     b.fill("#personal_number", &se_personnummer(2014, 4, 2, 123));
     b.fill("#first_name", "Testa");
@@ -29,7 +29,7 @@ fn open_case(b: &web_common::Browser, server: &Server) -> String {
 fn long_plan_texts_are_counted_stopped_and_never_lost() {
     let server = Server::start("");
     let sara = server.add_user("sara.school", &["school"], &["skola-1"]);
-    let b = web_common::Browser::start();
+    let b = web::Browser::start();
     first_sign_in(&b, &server, &sara, 0);
     let case = open_case(&b, &server);
     b.goto(&format!("{}/cases/{case}/plan", server.base()));
@@ -103,7 +103,7 @@ fn a_plan_written_past_the_idle_timeout_is_kept_as_a_draft() {
     const IDLE_SECS: u64 = 20;
     let server = Server::start(&format!("idle_timeout_secs = {IDLE_SECS}"));
     let sara = server.add_user("sara.school", &["school"], &["skola-1"]);
-    let b = web_common::Browser::start();
+    let b = web::Browser::start();
     let (password, _) = first_sign_in(&b, &server, &sara, 0);
     let case = open_case(&b, &server);
     b.goto(&format!("{}/cases/{case}/plan", server.base()));
@@ -144,12 +144,12 @@ fn a_plan_written_past_the_idle_timeout_is_kept_as_a_draft() {
     );
 
     // Signed in again: the start page offers the draft first, and it holds the text.
-    web_common::sign_in(
+    web::sign_in(
         &b,
         &server,
         &sara.name,
         &password,
-        &web_common::totp(&sara.secret, 0),
+        &web::totp(&sara.secret, 0),
     );
     b.wait_for_path("/");
     assert!(
@@ -190,11 +190,11 @@ fn no_draft_is_kept_for_someone_who_may_not_write_the_plan() {
     let server = Server::start(&format!("idle_timeout_secs = {IDLE_SECS}"));
     let sara = server.add_user("sara.school", &["school"], &["skola-1"]);
     let olle = server.add_user("olle.school", &["school"], &["skola-2"]);
-    let s = web_common::Browser::start();
+    let s = web::Browser::start();
     first_sign_in(&s, &server, &sara, 0);
     let case = open_case(&s, &server);
     drop(s);
-    let o = web_common::Browser::start();
+    let o = web::Browser::start();
     first_sign_in(&o, &server, &olle, 0);
     assert!(o.exists("input[name='csrf']"), "{}", o.source());
     std::thread::sleep(std::time::Duration::from_secs(IDLE_SECS + 2));

@@ -3,7 +3,7 @@
 //! shown after a POST (audited) and the case is opened from the hub's data in one step;
 //! another unit's school sees nothing of it, the central administrator counts only.
 
-use crate::web_common::*;
+use crate::support::web::*;
 use fiktiv_tests::TestHub;
 
 #[test]

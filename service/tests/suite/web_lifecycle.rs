@@ -20,12 +20,12 @@
 
 use std::time::{Duration, Instant};
 
-use crate::common;
-use crate::web_common;
+use crate::support::pages;
+use crate::support::web;
 
-use common::{add_ldap_target, se_personnummer, Tour, PROVISIONING_CONFIG};
 use fiktiv_tests::Slapd;
-use web_common::{first_sign_in, Browser, Server, Session};
+use pages::{add_ldap_target, se_personnummer, Tour, PROVISIONING_CONFIG};
+use web::{first_sign_in, Browser, Server, Session};
 
 const REAL_FIRST: &str = "Vandringsfalk";
 const REAL_LAST: &str = "Bytesdotter";
@@ -205,12 +205,12 @@ fn a_pupil_moves_to_another_school_and_comes_back() {
     // The sending school sees where the pupil goes and decides.
     // Sara changed her password when her HTTP session signed in; the next code.
     let s = Browser::start();
-    web_common::sign_in(
+    web::sign_in(
         &s,
         &server,
         &sara.name,
         &format!("{} chose this long passphrase", sara.name),
-        &web_common::totp(&sara.secret, 1),
+        &web::totp(&sara.secret, 1),
     );
     s.wait_for_path("/");
     s.goto(&format!("{}/case-requests", server.base()));
@@ -325,7 +325,7 @@ fn the_real_identity_is_corrected_and_the_old_one_closed() {
     // The form asks for the second factor first.
     s.click("#link-correct-identity");
     s.wait_for_path(&format!("/step-up?next={case_path}/identity-correction"));
-    s.fill("#code", &web_common::totp(&sara.secret, 1));
+    s.fill("#code", &web::totp(&sara.secret, 1));
     s.click("#step-up-submit");
     s.wait_for_path(&format!("{case_path}/identity-correction"));
     tour.page(&s, "correcting the real identity");

@@ -9,11 +9,11 @@
 
 use std::sync::Barrier;
 
-use crate::common;
-use crate::web_common;
+use crate::support::pages;
+use crate::support::web;
 
-use common::se_personnummer;
-use web_common::{text, Server, Session};
+use pages::se_personnummer;
+use web::{text, Server, Session};
 
 const LIMIT: &str =
     "\n[limits]\nreveal_requests_per_person = 1\nreveal_request_window_secs = 3600\n";

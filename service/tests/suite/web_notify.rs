@@ -10,11 +10,11 @@
 
 use std::time::Duration;
 
-use crate::web_common;
+use crate::support::web;
 
 use fiktiv_tests::SmtpServer;
 use serde_json::{json, Value};
-use web_common::{first_sign_in, text, Browser, Server};
+use web::{first_sign_in, text, Browser, Server};
 
 const PUBLIC_URL: &str = "https://fiktiv.kommun.example/";
 
@@ -120,7 +120,7 @@ fn the_central_administrator_is_told_of_a_new_order_by_mail_and_in_the_app() {
         &token,
         "POST",
         "/api/v1/units/skola-1/cases",
-        json!({"country": "se", "personal_number": crate::common::se_personnummer(2015, 5, 17, 123),
+        json!({"country": "se", "personal_number": crate::support::pages::se_personnummer(2015, 5, 17, 123),
                "first_name": "Kanarie", "last_name": "Fågelström", "birth_date": "2015-05-17"}),
     )["case_id"]
         .as_str()

@@ -8,13 +8,13 @@
 //! disabling ending the session; step-up as a fresh sign-in at the provider.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // tests
 
-use crate::web_common;
+use crate::support::web;
 
 use std::time::{Duration, Instant};
 
 use fiktiv_tests::{free_port, OidcClient, OidcProvider};
 use serde_json::{json, Value};
-use web_common::{Browser, Server};
+use web::{Browser, Server};
 
 const CLIENT_ID: &str = "fiktiv-test";
 const CLIENT_SECRET: &str = "client-secret-for-tests-4f1c2a9e8b7d6c5a";
@@ -198,7 +198,7 @@ fn a_central_admin_and_a_school_sign_in_through_the_provider_and_it_is_audited()
 
     // A second browser. A password sign-in with the OIDC account's name is refused.
     let b2 = Browser::start();
-    web_common::sign_in(
+    web::sign_in(
         &b2,
         &s.server,
         "anna.central",
@@ -224,7 +224,7 @@ fn a_central_admin_and_a_school_sign_in_through_the_provider_and_it_is_audited()
 
     // OIDC accounts are listed like local ones, marked as such; they have no password
     // to reset.
-    let list = web_common::text(&s.server.cli(&["users", "list"]).stdout);
+    let list = web::text(&s.server.cli(&["users", "list"]).stdout);
     for name in ["anna.central", "rektor.ek"] {
         assert!(
             list.lines()
@@ -288,7 +288,7 @@ fn a_person_whose_claims_map_to_no_role_is_refused_and_audited() {
         1
     );
     assert!(!ev.iter().any(|(a, ..)| a.contains("elev.x")));
-    let list = web_common::text(&s.server.cli(&["users", "list"]).stdout);
+    let list = web::text(&s.server.cli(&["users", "list"]).stdout);
     assert!(!list.contains("elev.x"), "{list}");
 }
 
@@ -442,7 +442,7 @@ fn signing_out_or_disabling_ends_the_session_and_step_up_is_a_fresh_sign_in() {
     oidc_sign_in(&b, &s, "rektor.ek");
     b.wait_for_path("/");
     let out = s.server.cli(&["users", "disable", "rektor.ek"]);
-    assert!(out.status.success(), "{}", web_common::text(&out.stderr));
+    assert!(out.status.success(), "{}", web::text(&out.stderr));
     b.goto(&format!("{}/cases", s.server.base()));
     b.wait_for_path("/signin?ended=1");
     oidc_sign_in(&b, &s, "rektor.ek");
@@ -487,19 +487,13 @@ fn bad_oidc_configuration_stops_the_start_with_one_line() {
     let run = |oidc: &str| {
         let path = dir.path().join("fiktiv.toml");
         std::fs::write(&path, format!("[web.oidc]\n{oidc}\n")).unwrap();
-        let out = std::process::Command::new(env!("CARGO_BIN_EXE_fiktiv"))
-            .args(["init", "--data-dir"])
-            .arg(dir.path().join("data"))
-            .arg("--config")
-            .arg(&path)
-            .env_remove("FIKTIV_OIDC_CLIENT_SECRET")
-            .env_remove("FIKTIV_ROOT_KEY")
-            .env_remove("FIKTIV_DATABASE_URL")
+        let out = crate::support::launch::fiktiv(&dir.path().join("data"), Some(&path), &["init"])
+            .env_remove("RUST_LOG")
             .output()
             .unwrap();
         assert_eq!(out.status.code(), Some(2));
         // Logs are JSON lines on stderr; the problem is one `error:` line.
-        let stderr = web_common::text(&out.stderr);
+        let stderr = web::text(&out.stderr);
         let errors: Vec<&str> = stderr.lines().filter(|l| l.starts_with("error:")).collect();
         assert_eq!(errors.len(), 1, "{stderr}");
         assert!(!stderr.contains("s3cret"), "{stderr}");

@@ -17,15 +17,15 @@
 //! checked to hold no part of the real identity.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // tests
 
-use crate::common;
-use crate::web_common;
+use crate::support::pages;
+use crate::support::web;
 
-use common::{
+use fiktiv_tests::Slapd;
+use pages::{
     add_ldap_target, click_choice, post_from_page, se_personnummer, wait_for, Tour,
     PROVISIONING_CONFIG,
 };
-use fiktiv_tests::Slapd;
-use web_common::{first_sign_in, totp, Server, Session};
+use web::{first_sign_in, totp, Server, Session};
 
 /// The pupil's real identity: invented for the test.
 const REAL_FIRST: &str = "Kanarie";
@@ -343,7 +343,7 @@ fn the_whole_routine_through_the_ui_for_one_pupil() {
     assert!(c.text_of(".order-row .waited").contains("min"));
     c.screenshot_for_docs("orders.png");
     c.click(".order-link");
-    let order_path = common::path_of(&c.url());
+    let order_path = pages::path_of(&c.url());
     assert!(order_path.starts_with("/orders/"));
     tour.page(&c, "the registration form");
     assert!(c.exists("#mode-pick:checked"));
@@ -365,7 +365,7 @@ fn the_whole_routine_through_the_ui_for_one_pupil() {
 
     // Provisioning: both targets get the account (the worker runs on its own).
     c.goto(&format!("{}/provisioning", server.base()));
-    common::wait_until(&c, &server, "/provisioning", |b| {
+    pages::wait_until(&c, &server, "/provisioning", |b| {
         ["ldap", "oneroster"]
             .iter()
             .all(|t| b.text_of(&format!(".target-row[data-target='{t}'] .jobs-done")) == "1")
@@ -373,7 +373,7 @@ fn the_whole_routine_through_the_ui_for_one_pupil() {
     assert!(c.exists("#failed-none"));
     tour.page(&c, "the provisioning status");
     c.screenshot_for_docs("provisioning.png");
-    let ldif = common::ldif_text(&slapd.ldapsearch("(objectClass=*)", &[]).unwrap());
+    let ldif = pages::ldif_text(&slapd.ldapsearch("(objectClass=*)", &[]).unwrap());
     assert!(
         ldif.contains(&fict_first) && ldif.contains(&fict_last),
         "{ldif}"
@@ -452,7 +452,7 @@ fn the_whole_routine_through_the_ui_for_one_pupil() {
     c.goto(&format!("{}/provisioning/leak-scan", server.base()));
     tour.page(&c, "the leak scans");
     c.click("#leak-scan-now");
-    let run_path = common::path_of(&c.url());
+    let run_path = pages::path_of(&c.url());
     assert!(run_path.starts_with("/provisioning/runs/"), "{run_path}");
     wait_for(&c, "#leaks-clean", 60);
     tour.page(&c, "the leak scan across every target");
@@ -489,7 +489,7 @@ fn the_whole_routine_through_the_ui_for_one_pupil() {
     assert!(!s.source().contains(&number));
     assert!(s.source().contains("3B, börjar i augusti"));
     s.click("#check-accounts");
-    assert!(common::path_of(&s.url()).starts_with(&format!("{case_path}/account-check/")));
+    assert!(pages::path_of(&s.url()).starts_with(&format!("{case_path}/account-check/")));
     tour.page(&s, "the account check (maybe still running)");
     wait_for(&s, "#accounts-ok", 60);
     let accounts = s.text_of("#accounts-table");
@@ -500,11 +500,11 @@ fn the_whole_routine_through_the_ui_for_one_pupil() {
     assert!(!s.exists(".account-row .badge.bad"));
     tour.page(&s, "the account check");
     s.screenshot_for_docs("account-check.png");
-    common::assert_polling_works(&s, "run-status");
+    pages::assert_polling_works(&s, "run-status");
     assert!(s.exists("#accounts-ok"));
     s.goto(&format!("{}{case_path}", server.base()));
     s.click("#check-leaks");
-    assert!(common::path_of(&s.url()).starts_with(&format!("{case_path}/leak-scan/")));
+    assert!(pages::path_of(&s.url()).starts_with(&format!("{case_path}/leak-scan/")));
     wait_for(&s, "#leaks-clean", 60);
     tour.page(&s, "the leak check of the case");
     s.screenshot_for_docs("leak-check.png");
@@ -583,7 +583,7 @@ fn the_whole_routine_through_the_ui_for_one_pupil() {
     a.fill("#fictitious_number", &fict_number);
     a.fill("#purpose", "Begäran om registerutdrag från vårdnadshavare");
     a.click("#reveal-request-submit");
-    let reveal_path = common::path_of(&a.url());
+    let reveal_path = pages::path_of(&a.url());
     assert!(reveal_path.starts_with("/reveals/"), "{reveal_path}");
     assert!(a.text_of("#reveal-state").contains("Väntar"));
     assert!(!a.exists("#reveal-read"));
@@ -715,7 +715,7 @@ fn the_pages_ask_the_authorizer() {
     let number = se_personnummer(2014, 11, 2, 731);
 
     // Sara opens a case.
-    let s = web_common::Browser::start();
+    let s = web::Browser::start();
     first_sign_in(&s, &server, &sara, 0);
     s.goto(&format!("{}/cases/new", server.base()));
     s.fill("#personal_number", &number);
@@ -723,7 +723,7 @@ fn the_pages_ask_the_authorizer() {
     s.fill("#last_name", REAL_LAST);
     s.fill("#birth_date", "2014-11-02");
     s.click("#case-open-submit");
-    let case_path = common::path_of(&s.url());
+    let case_path = pages::path_of(&s.url());
     let case_id = case_path.trim_start_matches("/cases/").to_owned();
     assert_eq!(case_id.len(), 36);
     let sara = Session::of(&server, s);
@@ -850,7 +850,7 @@ fn failed_jobs_show_their_reasons() {
     );
     let sara = server.add_user("sara.school", &["school"], &["skola-1"]);
     let carl = server.add_user("carl.admin", &["central-admin"], &[]);
-    common::add_dead_ldap_target(&server, fiktiv_tests::free_port().unwrap());
+    pages::add_dead_ldap_target(&server, fiktiv_tests::free_port().unwrap());
     let sara = Session::sign_in(&server, &sara);
     let number = se_personnummer(2014, 5, 20, 317);
     let r = sara.post(
@@ -874,7 +874,7 @@ fn failed_jobs_show_their_reasons() {
         let r = sara.post(&format!("{case_path}/{path}"), body);
         assert_eq!(r.status, 303, "{path}: {}", r.text());
     }
-    let c = web_common::Browser::start();
+    let c = web::Browser::start();
     first_sign_in(&c, &server, &carl, 0);
     c.goto(&format!("{}/orders", server.base()));
     c.click(".order-link");
@@ -887,7 +887,7 @@ fn failed_jobs_show_their_reasons() {
     // per-target counts before the list of failed jobs: a job that fails in between
     // is listed while its target's count still shows it running, so wait for the count
     // too.
-    common::wait_until(&c, &server, "/provisioning", |b| {
+    pages::wait_until(&c, &server, "/provisioning", |b| {
         b.exists("#failed-table")
             && b.exists(".target-row[data-target='oneroster'] .jobs-done")
             && b.text_of(".target-row[data-target='oneroster'] .jobs-done")
@@ -949,7 +949,7 @@ fn ending_a_case_is_its_own_step() {
     let sara = server.add_user("sara.school", &["school"], &["skola-1"]);
     let olle = server.add_user("olle.school", &["school"], &["skola-2"]);
     let number = se_personnummer(2014, 11, 2, 731);
-    let s = web_common::Browser::start();
+    let s = web::Browser::start();
     first_sign_in(&s, &server, &sara, 0);
     s.goto(&format!("{}/cases/new", server.base()));
     s.fill("#personal_number", &number);
@@ -957,7 +957,7 @@ fn ending_a_case_is_its_own_step() {
     s.fill("#last_name", REAL_LAST);
     s.fill("#birth_date", "2014-11-02");
     s.click("#case-open-submit");
-    let case_path = common::path_of(&s.url());
+    let case_path = pages::path_of(&s.url());
     let olle = Session::sign_in(&server, &olle);
     assert_eq!(olle.get(&format!("{case_path}/end")).status, 404);
     assert_eq!(
@@ -1015,7 +1015,7 @@ fn ending_a_case_is_its_own_step() {
 fn the_access_report_lists_every_read_of_the_real_identity() {
     let server = Server::start("");
     let sara = server.add_user("sara.school", &["school"], &["skola-1"]);
-    let s = web_common::Browser::start();
+    let s = web::Browser::start();
     first_sign_in(&s, &server, &sara, 0);
     let open = |number: &str, first: &str, last: &str, birth: &str| {
         s.goto(&format!("{}/cases/new", server.base()));
@@ -1024,7 +1024,7 @@ fn the_access_report_lists_every_read_of_the_real_identity() {
         s.fill("#last_name", last);
         s.fill("#birth_date", birth);
         s.click("#case-open-submit");
-        common::path_of(&s.url())
+        pages::path_of(&s.url())
     };
     let other_number = se_personnummer(2013, 4, 1, 218);
     let _other = open(&other_number, "Annan", "Elevsdotter", "2013-04-01");
@@ -1068,7 +1068,7 @@ fn the_access_report_lists_every_read_of_the_real_identity() {
     assert!(pdf.len() > 1000);
     // The printed document, as a guardian gets it: its text holds every access row and
     // nothing of the other case, and its first page turns into an image.
-    let printed = common::pdf_text_and_png(&pdf);
+    let printed = pages::pdf_text_and_png(&pdf);
     assert!(
         printed.text.contains("sara.school")
             && printed.text.contains("Registerutdrag")
@@ -1083,7 +1083,7 @@ fn the_access_report_lists_every_read_of_the_real_identity() {
     assert!(printed.png.starts_with(b"\x89PNG\r\n\x1a\n") && printed.png.len() > 10_000);
     if std::env::var("FIKTIV_SCREENSHOTS").as_deref() == Ok("1") {
         std::fs::write(
-            web_common::workspace_root().join("docs/screenshots/access-report-printed.png"),
+            web::workspace_root().join("docs/screenshots/access-report-printed.png"),
             &printed.png,
         )
         .unwrap();
@@ -1116,7 +1116,7 @@ fn the_registration_of_a_norwegian_pupil_names_the_allowed_individual_numbers() 
     let carl = server.add_user("carl.admin", &["central-admin"], &[]);
     let sara = Session::sign_in(&server, &sara);
     let number =
-        crate::api_common::no_number(chrono::NaiveDate::from_ymd_opt(2014, 11, 20).unwrap());
+        crate::support::api::no_number(chrono::NaiveDate::from_ymd_opt(2014, 11, 20).unwrap());
     let r = sara.post(
         "/cases",
         &format!(

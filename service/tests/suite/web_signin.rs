@@ -5,12 +5,12 @@
 //! step-up, languages, security headers, and axe-core on every page.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // tests
 
-use crate::web_common;
+use crate::support::web;
 
 use std::time::{Duration, Instant};
 
 use serde_json::json;
-use web_common::{first_sign_in, sign_in, totp, totp_at, wrong_totp, Browser, Server};
+use web::{first_sign_in, sign_in, totp, totp_at, wrong_totp, Browser, Server};
 
 fn count(
     events: &[(String, String, String, Option<String>)],
@@ -358,7 +358,7 @@ fn repeated_failures_lock_the_account_and_disable_kills_sessions() {
         ),
         1
     );
-    let list = web_common::text(&server.cli(&["users", "list"]).stdout);
+    let list = web::text(&server.cli(&["users", "list"]).stdout);
     assert!(
         list.lines().any(|l| l.starts_with("eva.school ")
             && l.contains(" auth=local ")
@@ -369,7 +369,7 @@ fn repeated_failures_lock_the_account_and_disable_kills_sessions() {
     // A reset clears the lockout.
     let out = server.cli(&["users", "reset", "eva.school"]);
     assert!(out.status.success());
-    let e2 = web_common::parse_creds(&web_common::text(&out.stdout));
+    let e2 = web::parse_creds(&web::text(&out.stdout));
     assert_ne!(e2.secret, e.secret);
     first_sign_in(&b, &server, &e2, 0);
 
@@ -377,7 +377,7 @@ fn repeated_failures_lock_the_account_and_disable_kills_sessions() {
     let b2 = Browser::start();
     first_sign_in(&b2, &server, &f, 0);
     let out = server.cli(&["users", "disable", "fia.school"]);
-    assert!(out.status.success(), "{}", web_common::text(&out.stderr));
+    assert!(out.status.success(), "{}", web::text(&out.stderr));
     b2.goto(&format!("{}/", server.base()));
     b2.wait_for_path("/signin?ended=1");
     // And it cannot sign in again.
@@ -861,8 +861,8 @@ fn first_run_names_the_command_and_draws_the_qr_code() {
         "--qr-svg",
         svg_path.to_str().unwrap(),
     ]);
-    assert!(out.status.success(), "{}", web_common::text(&out.stderr));
-    let stdout = web_common::text(&out.stdout);
+    assert!(out.status.success(), "{}", web::text(&out.stderr));
+    let stdout = web::text(&out.stdout);
     let uri = stdout
         .lines()
         .find_map(|l| l.strip_prefix("totp-uri: "))
@@ -870,7 +870,7 @@ fn first_run_names_the_command_and_draws_the_qr_code() {
         .to_owned();
     // Four lines on stdout, as before; the code goes to stderr.
     assert_eq!(stdout.lines().count(), 4, "{stdout}");
-    let stderr = web_common::text(&out.stderr);
+    let stderr = web::text(&out.stderr);
     let art = stderr
         .split(fiktiv::commands_users::QR_BEGIN)
         .nth(1)
@@ -895,6 +895,6 @@ fn first_run_names_the_command_and_draws_the_qr_code() {
     // With an account, the sign-in page no longer says how to make the first.
     let page = server.get("/signin").unwrap().text();
     assert!(!page.contains("id=\"first-run\""), "{page}");
-    let anna = web_common::parse_creds(&stdout);
+    let anna = web::parse_creds(&stdout);
     first_sign_in(&b, &server, &anna, 0);
 }

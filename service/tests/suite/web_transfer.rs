@@ -2,11 +2,11 @@
 //! Chromium against two `fiktiv serve` processes, each with its own data directory; #16).
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // tests
 
-use crate::common;
-use crate::web_common;
+use crate::support::pages;
+use crate::support::web;
 
-use common::{se_personnummer, Tour};
-use web_common::{first_sign_in, Browser, Server, Session};
+use pages::{se_personnummer, Tour};
+use web::{first_sign_in, Browser, Server, Session};
 
 const REAL_FIRST: &str = "Gränsflyttare";
 
@@ -111,8 +111,8 @@ fn a_case_moves_between_two_fiktivs_through_the_web_ui() {
     let a = Server::start("\n[transfer]\nmunicipality = \"Avsändarkommun\"\n");
     let key = |server: &Server| {
         let out = server.cli(&["transfer", "key"]);
-        assert!(out.status.success(), "{}", web_common::text(&out.stderr));
-        web_common::text(&out.stdout).trim().to_owned()
+        assert!(out.status.success(), "{}", web::text(&out.stderr));
+        web::text(&out.stdout).trim().to_owned()
     };
     let a_key = key(&a);
     let b = Server::start(&format!(
@@ -144,7 +144,7 @@ fn a_case_moves_between_two_fiktivs_through_the_web_ui() {
     s.goto(&format!("{}{case_path}", a.base()));
     s.click("#link-transfer");
     s.wait_for_path(&format!("/step-up?next={case_path}/transfer"));
-    s.fill("#code", &web_common::totp(&sara.secret, 1));
+    s.fill("#code", &web::totp(&sara.secret, 1));
     s.click("#step-up-submit");
     s.wait_for_path(&format!("{case_path}/transfer"));
     tour.page(&s, "making a transfer package");

@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::json;
 
-use crate::web_common::{text, Browser, Server};
+use crate::support::web::{text, Browser, Server};
 
 /// Appended after the `[web]` table of the test server's configuration: the worker
 /// polls often and retries soon; no scheduled reconciliation.

@@ -213,22 +213,13 @@ impl Drop for Server {
 }
 
 fn fiktiv_cmd(dir: &Path, args: &[&str]) -> Command {
-    let mut c = Command::new(env!("CARGO_BIN_EXE_fiktiv"));
-    c.args(args)
-        .arg("--data-dir")
-        .arg(dir.join("data"))
-        .arg("--config")
-        .arg(dir.join("fiktiv.toml"))
-        .env_remove("FIKTIV_ROOT_KEY")
-        .env_remove("FIKTIV_DATABASE_URL")
-        .env_remove("RUST_LOG")
-        .stdin(Stdio::null());
+    let mut c =
+        crate::support::launch::fiktiv(&dir.join("data"), Some(&dir.join("fiktiv.toml")), args);
+    c.env_remove("RUST_LOG");
     c
 }
 
-pub fn text(b: &[u8]) -> String {
-    String::from_utf8_lossy(b).into_owned()
-}
+pub use crate::support::launch::text;
 
 pub fn parse_creds(out: &str) -> Creds {
     let field = |k: &str| {

@@ -54,16 +54,8 @@ impl Fiktiv {
     }
 
     fn command(&self) -> Command {
-        let mut c = Command::new(env!("CARGO_BIN_EXE_fiktiv"));
-        c.arg("--data-dir")
-            .arg(&self.data)
-            .arg("--config")
-            .arg(&self.config)
-            .env_remove("FIKTIV_ROOT_KEY")
-            .env_remove("FIKTIV_DATA_DIR")
-            .env_remove("FIKTIV_CONFIG")
-            .env("RUST_LOG", &self.log_level)
-            .stdin(Stdio::null());
+        let mut c = crate::support::launch::fiktiv(&self.data, Some(&self.config), &[]);
+        c.env("RUST_LOG", &self.log_level);
         match &self.db_url {
             Some(url) => c.env("FIKTIV_DATABASE_URL", url),
             None => c.env_remove("FIKTIV_DATABASE_URL"),

@@ -17,7 +17,7 @@ use serde_json::{json, Value};
 use sqlx::Row;
 use tower::ServiceExt;
 
-use crate::api_common::se_number;
+use crate::support::api::se_number;
 
 /// The routine's front half, in this process, on a shared database: a router with a
 /// given root key and clock, a worker context, and a school and a central token.

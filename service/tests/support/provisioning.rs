@@ -12,7 +12,7 @@ use fiktiv_app::context::Context;
 use fiktiv_tests::{ScimServer, Slapd, TestDatabase};
 use serde_json::{json, Value};
 
-use crate::api_common::*;
+use crate::support::api::*;
 
 /// The real peers of one test.
 pub struct Peers {

@@ -239,6 +239,18 @@ macro_rules! both_backends {
     };
 }
 
+/// A configuration whose `[ss12000]` table reads the test hub: `ss12000` holds more
+/// lines of that table (reads on request only unless it sets `read_every_minutes`),
+/// `before` tables of its own put ahead of it.
+pub fn hub_config(hub: &fiktiv_tests::TestHub, ss12000: &str, before: &str) -> Config {
+    let mut toml = format!("{before}\n[ss12000]\nbase_url = \"{}\"\n", hub.base_url());
+    if !ss12000.contains("read_every_minutes") {
+        toml.push_str("read_every_minutes = 0\n");
+    }
+    toml.push_str(ss12000);
+    Config::parse(&toml, "hub.toml").unwrap()
+}
+
 /// A configuration with a short retention policy: the real identity after 10 days, the
 /// plan after 30, the fictitious identity after 60, the other records after 10,
 /// reveal requests and audit events kept. The directory holds the policy file.
