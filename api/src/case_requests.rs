@@ -43,7 +43,7 @@ async fn make_request(
     ApiJson(body): ApiJson<CaseRequestInput>,
 ) -> Result<(StatusCode, Json<CaseRequestView>), ApiError> {
     let permit = st.unit_permit(&caller, &unit, Action::CaseRequest)?;
-    let out = case_requests::request(&st.ctx.vault, &st.rules, &permit, &unit, body).await?;
+    let out = case_requests::request(&st.ctx.vault, &st.ctx.rules, &permit, &unit, body).await?;
     Ok((StatusCode::CREATED, Json(out)))
 }
 
@@ -106,6 +106,7 @@ async fn decide_request(
     let id: CaseRequestId = request.parse().map_err(|_| ApiError::not_found())?;
     let (unit, requested_by) = case_requests::lookup(&st.ctx.vault, &id).await?;
     let permit = st
+        .ctx
         .authz
         .authorize(
             &caller.0,

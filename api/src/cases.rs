@@ -127,6 +127,7 @@ async fn list_unit_cases(
     // The school's own labels, for those who may read them (the unit, not the central
     // administrator).
     let labels = st
+        .ctx
         .authz
         .authorize(
             &caller.0,
@@ -274,6 +275,6 @@ async fn end_case(
 ) -> Result<Json<Ended>, ApiError> {
     let (case, permit) = st.case_permit(&caller, &case, Action::CaseEnd).await?;
     Ok(Json(
-        end::end(&st.ctx.vault, &st.rules, &permit, &case, body).await?,
+        end::end(&st.ctx.vault, &st.ctx.rules, &permit, &case, body).await?,
     ))
 }

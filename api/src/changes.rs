@@ -44,7 +44,8 @@ async fn request_change(
     let (case, permit) = st
         .case_permit(&caller, &case_id, Action::FictitiousIdentityWrite)
         .await?;
-    let out = fictitious_changes::request(&st.ctx.vault, &st.rules, &permit, &case, body).await?;
+    let out =
+        fictitious_changes::request(&st.ctx.vault, &st.ctx.rules, &permit, &case, body).await?;
     Ok((StatusCode::CREATED, Json(out)))
 }
 
@@ -78,7 +79,7 @@ async fn request_guardian_change(
         .await?;
     let n: i64 = n.parse().map_err(|_| ApiError::not_found())?;
     let out =
-        fictitious_changes::request_guardian(&st.ctx.vault, &st.rules, &permit, &case, n, body)
+        fictitious_changes::request_guardian(&st.ctx.vault, &st.ctx.rules, &permit, &case, n, body)
             .await?;
     Ok((StatusCode::CREATED, Json(out)))
 }
@@ -119,10 +120,11 @@ async fn register_change(
 ) -> Result<Json<FictitiousChange>, ApiError> {
     let (_, unit) = fictitious_changes::case_of(&st.ctx.vault, &change_id).await?;
     let permit = st
+        .ctx
         .authz
         .authorize(&caller.0, Action::OrderRegister, &Resource::Case { unit })
         .map_err(|_| ApiError::not_found())?;
     Ok(Json(
-        fictitious_changes::register(&st.ctx.vault, &st.rules, &permit, &change_id).await?,
+        fictitious_changes::register(&st.ctx.vault, &st.ctx.rules, &permit, &change_id).await?,
     ))
 }

@@ -1,7 +1,8 @@
 //! The HTTP surface. Handlers are thin: parse, authenticate the bearer token, authorize
-//! with the one authorizer (`fiktiv_policies::Authorizer`), call one domain function with the permit, map the
-//! error to problem+json. `routes()` gives the API's routes; the binary joins them with
-//! the web UI's in one router (`fiktiv::router::app`), which tests call directly.
+//! with the one authorizer (`fiktiv_policies::Authorizer`), call one domain function
+//! with the permit, map the error to problem+json. `routes()` gives the API's routes;
+//! the binary joins them with the web UI's in one router (`fiktiv::router::app`), which
+//! tests call directly.
 //! The handlers share one state with the web UI ([`AppState`], `fiktiv-app`), and every
 //! limit and authorization decision is the domain's or the authorizer's, so that the
 //! API and the web UI cannot differ. No SQL here (tests/tests/suite/layers.rs).
@@ -53,13 +54,16 @@ impl FromRequestParts<AppState> for ClientAddr {
     type Rejection = std::convert::Infallible;
 
     async fn from_request_parts(parts: &mut Parts, _: &AppState) -> Result<Self, Self::Rejection> {
-        Ok(Self(
-            parts
-                .extensions
-                .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
-                .map(|c| c.0.ip().to_string()),
-        ))
+        Ok(Self(client_addr(parts)))
     }
+}
+
+/// The TCP peer's address, when the server saw one.
+fn client_addr(parts: &Parts) -> Option<String> {
+    parts
+        .extensions
+        .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
+        .map(|c| c.0.ip().to_string())
 }
 
 /// The authenticated caller of an API request.
@@ -72,10 +76,7 @@ impl FromRequestParts<AppState> for Caller {
     async fn from_request_parts(parts: &mut Parts, st: &AppState) -> Result<Self, ApiError> {
         // A client address that sent too many bad tokens is refused before its token is
         // looked at (see `limits`).
-        let addr = parts
-            .extensions
-            .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
-            .map(|c| c.0.ip().to_string());
+        let addr = client_addr(parts);
         let now = st.ctx.vault.now();
         let window = &st.limits.failed_tokens;
         if addr.as_deref().is_some_and(|a| window.exhausted(a, now)) {
@@ -144,6 +145,7 @@ impl Permits for AppState {
         let case: CaseId = case.parse().map_err(|_| ApiError::not_found())?;
         let unit = domain::cases::unit_of(&self.ctx.vault, &case).await?;
         let permit = self
+            .ctx
             .authz
             .authorize(&caller.0, action, &Resource::Case { unit })
             .map_err(|_| ApiError::not_found())?;
@@ -159,6 +161,7 @@ impl Permits for AppState {
         let order: OrderId = order.parse().map_err(|_| ApiError::not_found())?;
         let (_, unit) = domain::orders::case_of(&self.ctx.vault, &order).await?;
         let permit = self
+            .ctx
             .authz
             .authorize(&caller.0, action, &Resource::Case { unit })
             .map_err(|_| ApiError::not_found())?;
@@ -174,6 +177,7 @@ impl Permits for AppState {
         let reveal: RevealId = reveal.parse().map_err(|_| ApiError::not_found())?;
         let (unit, requested_by) = domain::reveal::lookup(&self.ctx.vault, &reveal).await?;
         let permit = self
+            .ctx
             .authz
             .authorize(
                 &caller.0,
@@ -188,13 +192,15 @@ impl Permits for AppState {
         if unit.is_empty() || unit.len() > domain::MAX_LABEL_CHARS {
             return Err(ApiError::not_found());
         }
-        self.authz
+        self.ctx
+            .authz
             .authorize(&caller.0, action, &Resource::Unit(unit.to_owned()))
             .map_err(|_| ApiError::forbidden())
     }
 
     fn municipality_permit(&self, caller: &Caller, action: Action) -> Result<Permit, ApiError> {
-        self.authz
+        self.ctx
+            .authz
             .authorize(&caller.0, action, &Resource::Municipality)
             .map_err(|_| ApiError::forbidden())
     }

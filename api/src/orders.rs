@@ -67,6 +67,6 @@ async fn register_order(
         .order_permit(&caller, &order, Action::OrderRegister)
         .await?;
     Ok(Json(
-        registration::register(&st.ctx.vault, &st.rules, &permit, &order, body).await?,
+        registration::register(&st.ctx.vault, &st.ctx.rules, &permit, &order, body).await?,
     ))
 }

@@ -42,6 +42,7 @@ async fn request_reveal(
 ) -> Result<(StatusCode, Json<RevealView>), ApiError> {
     let target = reveal::resolve(&st.ctx.vault, &body).await?;
     let permit = st
+        .ctx
         .authz
         .authorize(
             &caller.0,
@@ -83,7 +84,7 @@ async fn decide_reveal(
         .reveal_permit(&caller, &id, Action::RevealApprove)
         .await?;
     Ok(Json(
-        reveal::decide(&st.ctx.vault, &st.rules, &permit, &id, body).await?,
+        reveal::decide(&st.ctx.vault, &st.ctx.rules, &permit, &id, body).await?,
     ))
 }
 
@@ -107,7 +108,7 @@ async fn open_reveal(
 ) -> Result<Json<RevealView>, ApiError> {
     let (id, permit) = st.reveal_permit(&caller, &id, Action::RevealRead).await?;
     Ok(Json(
-        reveal::open(&st.ctx.vault, &st.rules, &permit, &id).await?,
+        reveal::open(&st.ctx.vault, &st.ctx.rules, &permit, &id).await?,
     ))
 }
 

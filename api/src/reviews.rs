@@ -44,7 +44,7 @@ async fn reviews_all(
     Ok(Json(
         reviews::list(
             &st.ctx.vault,
-            &st.rules,
+            &st.ctx.rules,
             &permit,
             None,
             q.all.unwrap_or(false),
@@ -70,7 +70,7 @@ async fn reviews_unit(
     Ok(Json(
         reviews::list(
             &st.ctx.vault,
-            &st.rules,
+            &st.ctx.rules,
             &permit,
             Some(&unit),
             q.all.unwrap_or(false),
@@ -97,7 +97,7 @@ async fn record_review(
     ApiJson(body): ApiJson<ReviewInput>,
 ) -> Result<(StatusCode, Json<ReviewRecorded>), ApiError> {
     let (case, permit) = st.case_permit(&caller, &case, Action::ReviewRecord).await?;
-    let out = reviews::record(&st.ctx.vault, &st.rules, &permit, &case, body).await?;
+    let out = reviews::record(&st.ctx.vault, &st.ctx.rules, &permit, &case, body).await?;
     Ok((StatusCode::CREATED, Json(out)))
 }
 
@@ -118,6 +118,6 @@ async fn review_history(
 ) -> Result<Json<ReviewHistory>, ApiError> {
     let (case, permit) = st.case_permit(&caller, &case, Action::ReviewRead).await?;
     Ok(Json(
-        reviews::history(&st.ctx.vault, &st.rules, &permit, &case).await?,
+        reviews::history(&st.ctx.vault, &st.ctx.rules, &permit, &case).await?,
     ))
 }

@@ -133,7 +133,7 @@ async fn write_fictitious(
         .case_permit(&caller, &case, Action::FictitiousIdentityWrite)
         .await?;
     Ok(Json(
-        fictitious::write(&st.ctx.vault, &st.rules, &permit, &case, body).await?,
+        fictitious::write(&st.ctx.vault, &st.ctx.rules, &permit, &case, body).await?,
     ))
 }
 
@@ -190,7 +190,7 @@ async fn write_guardian(
         .await?;
     let n: i64 = n.parse().map_err(|_| ApiError::not_found())?;
     Ok(Json(
-        guardians::write(&st.ctx.vault, &st.rules, &permit, &case, n, body).await?,
+        guardians::write(&st.ctx.vault, &st.ctx.rules, &permit, &case, n, body).await?,
     ))
 }
 
@@ -249,7 +249,7 @@ async fn register_guardian(
         .await?;
     let n: i64 = n.parse().map_err(|_| ApiError::not_found())?;
     Ok(Json(
-        guardians::register(&st.ctx.vault, &st.rules, &permit, &case, n).await?,
+        guardians::register(&st.ctx.vault, &st.ctx.rules, &permit, &case, n).await?,
     ))
 }
 

@@ -22,5 +22,5 @@ pub fn routes() -> OpenApiRouter<AppState> {
     security(("bearer" = []))
 )]
 async fn my_tasks(State(st): State<AppState>, caller: Caller) -> Result<Json<Vec<Task>>, ApiError> {
-    Ok(Json(tasks::tasks(&st.ctx, &st.authz, &caller.0).await?))
+    Ok(Json(tasks::tasks(&st.ctx, &st.ctx.authz, &caller.0).await?))
 }

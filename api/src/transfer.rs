@@ -47,7 +47,7 @@ async fn make_package(
     Ok(Json(
         transfer::export(
             &st.ctx.vault,
-            &st.rules,
+            &st.ctx.rules,
             &st.ctx.config.transfer,
             &permit,
             &case,

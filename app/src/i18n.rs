@@ -121,6 +121,14 @@ impl Catalog {
         Ok(Self { by_lang })
     }
 
+    /// The compiled-in files, parsed once per process: the web UI, notification mail
+    /// (every round) and the sealed service's pages share them.
+    pub fn shared() -> Result<Arc<Self>, String> {
+        static SHARED: std::sync::OnceLock<Result<Arc<Catalog>, String>> =
+            std::sync::OnceLock::new();
+        SHARED.get_or_init(|| Self::load().map(Arc::new)).clone()
+    }
+
     /// The translator of one language.
     pub fn tr(self: &Arc<Self>, lang: Lang) -> Tr {
         Tr {
@@ -184,6 +192,14 @@ mod tests {
         assert_eq!(Lang::negotiate(None, Some("no")), Lang::Nb);
         assert_eq!(Lang::negotiate(None, Some("de,fr")), Lang::Sv);
         assert_eq!(Lang::negotiate(None, Some("en;q=0")), Lang::Sv);
+    }
+
+    #[test]
+    fn the_shared_catalog_is_parsed_once() {
+        let a = Catalog::shared().unwrap();
+        let b = Catalog::shared().unwrap();
+        assert!(Arc::ptr_eq(&a, &b));
+        assert_eq!(a.tr(Lang::Nb).t("app.name"), "Fiktiv");
     }
 
     #[test]

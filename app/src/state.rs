@@ -1,10 +1,8 @@
 //! The state every request handler of the API and the web UI is given: one type for
-//! both, so that both reach the domain through the same context, authorizer and rules.
+//! both, so that both reach the domain through the same context (its vault, its one
+//! authorizer, its rules).
 
 use std::sync::Arc;
-
-use fiktiv_policies::Authorizer;
-use fiktiv_routine::SharedRules;
 
 use crate::context::Context;
 use crate::limits::ApiLimits;
@@ -13,9 +11,8 @@ use crate::metrics::{HttpMetrics, MetricsState};
 /// Shared state of every handler.
 #[derive(Clone, Debug)]
 pub struct AppState {
+    /// The vault, the one authorizer (`ctx.authz`) and the rules (`ctx.rules`).
     pub ctx: Arc<Context>,
-    pub authz: Arc<Authorizer>,
-    pub rules: SharedRules,
     /// `/metrics`: its access rules and this process's request latencies.
     pub metrics: Arc<MetricsState>,
     /// Rate limits on bad bearer tokens (`[limits]`); the other limits are the domain's.
@@ -31,8 +28,6 @@ impl AppState {
             access: ctx.config.metrics.access().unwrap_or_default(),
         });
         Self {
-            authz: ctx.authz.clone(),
-            rules: ctx.rules.clone(),
             metrics,
             limits: Arc::new(ApiLimits::new(&ctx.config.limits)),
             ctx: Arc::new(ctx),

@@ -76,14 +76,14 @@ fn secs(s: u64) -> TimeDelta {
 impl Web {
     pub fn new(config: &Config) -> Self {
         let w = &config.web;
-        let catalog = i18n::Catalog::load().unwrap_or_else(|e| {
+        let catalog = i18n::Catalog::shared().unwrap_or_else(|e| {
             // The files are compiled in and a test parses them; this cannot happen in a
             // released binary. Pages then show message keys instead of failing.
             tracing::error!(error = %e, "UI message files do not parse");
-            i18n::Catalog::default()
+            Arc::new(i18n::Catalog::default())
         });
         Self {
-            catalog: Arc::new(catalog),
+            catalog,
             limiter: security::RateLimiter::new(w.attempts_per_window, secs(w.attempt_window_secs)),
             timeouts: session::Timeouts {
                 idle: secs(w.idle_timeout_secs),

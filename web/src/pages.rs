@@ -168,7 +168,7 @@ fn base_for(
     here: &str,
 ) -> Base {
     Base::new(req.tr.clone(), title, s.csrf.clone(), here)
-        .signed_in(&s.account, &st.authz)
+        .signed_in(&s.account, &st.ctx.authz)
         .idle_warning(web.timeouts.idle)
 }
 
@@ -218,7 +218,8 @@ pub async fn home(
         Ok(s) => s,
         Err(r) => return r.into_response(),
     };
-    let tasks = match fiktiv_app::tasks::tasks(&st.ctx, &st.authz, &s.account.principal()).await {
+    let tasks = match fiktiv_app::tasks::tasks(&st.ctx, &st.ctx.authz, &s.account.principal()).await
+    {
         Ok(t) => t,
         Err(e) => {
             // The start page still shows its links; the list says it could not be made.

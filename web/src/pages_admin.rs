@@ -104,14 +104,14 @@ pub async fn register_change(
         Ok((_, unit)) => unit,
         Err(e) => return c.fail(&st, e, "/orders"),
     };
-    let Ok(permit) = st.authz.authorize(
+    let Ok(permit) = st.ctx.authz.authorize(
         &c.principal,
         Action::OrderRegister,
         &fiktiv_policies::Resource::Case { unit },
     ) else {
         return c.not_found(&st);
     };
-    match fictitious_changes::register(&st.ctx.vault, &st.rules, &permit, &id).await {
+    match fictitious_changes::register(&st.ctx.vault, &st.ctx.rules, &permit, &id).await {
         Ok(_) => see_other("/orders?done=change-registered"),
         Err(e) => c.fail(&st, e, "/orders"),
     }
@@ -131,7 +131,8 @@ pub async fn register_guardian(
     let Ok(n) = n.parse::<i64>() else {
         return c.not_found(&st);
     };
-    match fiktiv_routine::guardians::register(&st.ctx.vault, &st.rules, &permit, &case, n).await {
+    match fiktiv_routine::guardians::register(&st.ctx.vault, &st.ctx.rules, &permit, &case, n).await
+    {
         Ok(_) => see_other("/orders?done=guardian-registered"),
         Err(e) => c.fail(&st, e, "/orders"),
     }
@@ -345,7 +346,8 @@ pub async fn register(
         }
     };
     let result = if errors.is_empty() {
-        match registration::register(&st.ctx.vault, &st.rules, &permit, &order_id, input).await {
+        match registration::register(&st.ctx.vault, &st.ctx.rules, &permit, &order_id, input).await
+        {
             Ok(_) => return see_other(&format!("/orders/{order_id}?registered=1")),
             Err(e) => {
                 let mut fields: Vec<String> = vec!["serial".into()];

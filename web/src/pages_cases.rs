@@ -78,6 +78,7 @@ pub async fn list(
             allowed = true;
             // The school's own labels, where this person may read them.
             let labels = st
+                .ctx
                 .authz
                 .authorize(
                     &c.principal,

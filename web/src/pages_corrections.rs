@@ -304,7 +304,7 @@ pub async fn change_write(
     );
     let asked = fictitious_changes::request(
         &st.ctx.vault,
-        &st.rules,
+        &st.ctx.rules,
         &permit,
         &case,
         change_input(&form),
@@ -445,7 +445,7 @@ pub async fn guardian_change_write(
     let n = ctx!(guardian_no(&n).map_err(|e| c.fail(&st, e, &format!("/cases/{case}"))));
     let asked = fictitious_changes::request_guardian(
         &st.ctx.vault,
-        &st.rules,
+        &st.ctx.rules,
         &permit,
         &case,
         n,

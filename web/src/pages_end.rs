@@ -91,7 +91,7 @@ fn page(
     let today = local_date(st.ctx.vault.now(), country);
     EndPage {
         base: c.base(st, "end.title", &format!("/cases/{}/end", case.case_id)),
-        schedule: end::retention_schedule(&st.rules, today),
+        schedule: end::retention_schedule(&st.ctx.rules, today),
         grace_days: st.ctx.delivery.runtime.settings().grace_days,
         case,
         reason,
@@ -145,7 +145,7 @@ pub async fn end_write(
                 reason,
                 leaving_date: Some(form.leaving_date.clone()),
             };
-            match end::end(&st.ctx.vault, &st.rules, &permit, &case, input).await {
+            match end::end(&st.ctx.vault, &st.ctx.rules, &permit, &case, input).await {
                 Ok(_) => return see_other(&format!("/cases/{case}?done=ended")),
                 Err(e) => FormErrors::from_domain(e, &["leaving_date"], &[]),
             }

@@ -296,7 +296,7 @@ async fn reviews_page(
     saved: bool,
 ) -> Response {
     let (case, unit, permit) = ctx!(c.case_permit(st, id, Action::ReviewRead).await);
-    let history = match reviews::history(&st.ctx.vault, &st.rules, &permit, &case).await {
+    let history = match reviews::history(&st.ctx.vault, &st.ctx.rules, &permit, &case).await {
         Ok(h) => h,
         Err(e) => return c.fail(st, e, &format!("/cases/{case}")),
     };
@@ -356,7 +356,7 @@ pub async fn review_record(
         }
         Some(outcome) => {
             let input = ReviewInput { outcome };
-            match reviews::record(&st.ctx.vault, &st.rules, &permit, &case, input).await {
+            match reviews::record(&st.ctx.vault, &st.ctx.rules, &permit, &case, input).await {
                 Ok(_) => return see_other(&format!("/cases/{case}/reviews?saved=1")),
                 Err(e) => match FormErrors::from_domain(e, &[], &[]) {
                     Ok((_, errors)) => errors,
@@ -423,7 +423,7 @@ pub async fn reviews_list(
 ) -> Response {
     let c = ctx!(signed_in(&st, &web, &headers).await);
     let all = q.all.is_some();
-    let (vault, rules) = (&st.ctx.vault, &st.rules);
+    let (vault, rules) = (&st.ctx.vault, &st.ctx.rules);
     let mut items = Vec::new();
     if let Ok(permit) = c.municipality_permit(&st, Action::ReviewsListAll) {
         match reviews::list(vault, rules, &permit, None, all).await {

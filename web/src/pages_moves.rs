@@ -245,7 +245,7 @@ pub async fn ask(
         personal_number: form.personal_number,
         groups: split_groups(&form.groups),
     };
-    match case_requests::request(&st.ctx.vault, &st.rules, &permit, &unit, input).await {
+    match case_requests::request(&st.ctx.vault, &st.ctx.rules, &permit, &unit, input).await {
         Ok(_) => see_other("/case-requests?done=asked"),
         Err(e) => match FormErrors::from_domain(e, FIELDS, &[]) {
             Ok((status, errors)) => again(errors, status, &country_code),
@@ -277,7 +277,7 @@ async fn decide(
         Ok(x) => x,
         Err(e) => return c.fail(&st, e, "/case-requests"),
     };
-    let Ok(permit) = st.authz.authorize(
+    let Ok(permit) = st.ctx.authz.authorize(
         &c.principal,
         Action::CaseRequestDecide,
         &Resource::CaseRequest { unit, requested_by },

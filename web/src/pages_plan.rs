@@ -185,7 +185,7 @@ async fn keep_draft(
     let Ok(unit) = cases::unit_of(&st.ctx.vault, &case).await else {
         return false;
     };
-    let Ok(permit) = st.authz.authorize(
+    let Ok(permit) = st.ctx.authz.authorize(
         owner,
         Action::PlanWrite,
         &fiktiv_policies::Resource::Case { unit },
@@ -492,7 +492,7 @@ pub async fn fictitious_write(
         last_name: form.last_name.clone(),
         birth_date: form.birth_date.trim().to_owned(),
     };
-    match fictitious::write(&st.ctx.vault, &st.rules, &permit, &case, input).await {
+    match fictitious::write(&st.ctx.vault, &st.ctx.rules, &permit, &case, input).await {
         Ok(_) => see_other(&format!("/cases/{case}?done=fictitious")),
         Err(e) => match FormErrors::from_domain(
             e,
@@ -701,7 +701,7 @@ pub async fn guardian_write(
             .await;
         }
     };
-    match guardians::write(&st.ctx.vault, &st.rules, &permit, &case, n, input).await {
+    match guardians::write(&st.ctx.vault, &st.ctx.rules, &permit, &case, n, input).await {
         Ok(_) => see_other(&format!("/cases/{case}?done=guardian")),
         Err(e) => match FormErrors::from_domain(
             e,

@@ -146,7 +146,7 @@ pub async fn request(
     // An unknown target and a denial are answered alike.
     let unknown = || FormErrors::general_on("fictitious_number", "problem.reveal-target-unknown");
     let result = match reveal::resolve(vault, &input).await {
-        Ok(target) => match st.authz.authorize(
+        Ok(target) => match st.ctx.authz.authorize(
             &c.principal,
             Action::RevealRequest,
             &Resource::Case {
@@ -193,7 +193,7 @@ async fn decide(
         return see_other("/step-up?next=/reveals");
     }
     let input = RevealDecisionInput { approve, reason };
-    match reveal::decide(&st.ctx.vault, &st.rules, &permit, &id, input).await {
+    match reveal::decide(&st.ctx.vault, &st.ctx.rules, &permit, &id, input).await {
         Ok(_) if approve => see_other("/reveals?done=approved"),
         Ok(_) => see_other("/reveals?done=refused"),
         Err(e) => c.fail(&st, e, "/reveals"),

@@ -118,7 +118,7 @@ pub async fn write(
     };
     match transfer::export(
         &st.ctx.vault,
-        &st.rules,
+        &st.ctx.rules,
         &st.ctx.config.transfer,
         &permit,
         &case,

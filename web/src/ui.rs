@@ -40,18 +40,19 @@ impl Ctx {
     /// authorizer allows them.
     pub fn base(&self, st: &AppState, title: &'static str, here: &str) -> Base {
         Base::new(self.tr.clone(), title, self.session.csrf.clone(), here)
-            .signed_in(&self.session.account, &st.authz)
+            .signed_in(&self.session.account, &st.ctx.authz)
             .idle_warning(self.web.timeouts.idle)
     }
 
     /// What the authorizer allows this person on `resource` (to show links and
     /// buttons; every page and form authorizes again).
     pub fn allowed(&self, st: &AppState, resource: &Resource) -> Vec<Action> {
-        st.authz.allowed_actions(&self.principal, resource)
+        st.ctx.authz.allowed_actions(&self.principal, resource)
     }
 
     pub fn may(&self, st: &AppState, action: Action, resource: &Resource) -> bool {
-        st.authz
+        st.ctx
+            .authz
             .authorize(&self.principal, action, resource)
             .is_ok()
     }
@@ -150,6 +151,7 @@ impl Ctx {
             Err(e) => return Err(self.internal(e)),
         };
         let permit = st
+            .ctx
             .authz
             .authorize(
                 &self.principal,
@@ -174,6 +176,7 @@ impl Ctx {
             Err(e) => return Err(self.internal(e)),
         };
         let permit = st
+            .ctx
             .authz
             .authorize(&self.principal, action, &Resource::Case { unit })
             .map_err(|_| self.not_found(st))?;
@@ -194,6 +197,7 @@ impl Ctx {
             Err(e) => return Err(self.internal(e)),
         };
         let permit = st
+            .ctx
             .authz
             .authorize(
                 &self.principal,
@@ -209,7 +213,8 @@ impl Ctx {
     // boxing it would only move the allocation.
     #[allow(clippy::result_large_err)]
     pub fn municipality_permit(&self, st: &AppState, action: Action) -> Result<Permit, Response> {
-        st.authz
+        st.ctx
+            .authz
             .authorize(&self.principal, action, &Resource::Municipality)
             .map_err(|_| self.not_allowed(st))
     }
@@ -228,7 +233,8 @@ impl Ctx {
         if unit.is_empty() || unit.len() > domain::MAX_LABEL_CHARS {
             return Err(self.not_allowed(st));
         }
-        st.authz
+        st.ctx
+            .authz
             .authorize(&self.principal, action, &Resource::Unit(unit.to_owned()))
             .map_err(|_| self.not_allowed(st))
     }

@@ -173,7 +173,7 @@ impl Mailer {
             transport: b.build(),
             from,
             link,
-            catalog: Arc::new(Catalog::load()?),
+            catalog: Catalog::shared()?,
         }))
     }
 

@@ -134,7 +134,7 @@ impl Gate {
         db: Db,
     ) -> anyhow::Result<Arc<Self>> {
         let record = custody::load_for(&db, Provider::Shares).await?;
-        let catalog = fiktiv_app::i18n::Catalog::load().map_err(|e| anyhow::anyhow!(e))?;
+        let catalog = fiktiv_app::i18n::Catalog::shared().map_err(|e| anyhow::anyhow!(e))?;
         Ok(Arc::new(Self {
             data_dir: data_dir.to_path_buf(),
             config,
@@ -145,7 +145,7 @@ impl Gate {
                 refused: 0,
             }),
             open: std::sync::RwLock::new(None),
-            catalog: Arc::new(catalog),
+            catalog,
         }))
     }
 
