@@ -11,7 +11,7 @@ use crate::support::provisioning;
 use api::*;
 use axum::http::StatusCode;
 use chrono::TimeDelta;
-use fiktiv_tests::TestDatabase;
+use fiktiv_tests::{Fault, FaultProxy, TestDatabase};
 use provisioning::*;
 use serde_json::json;
 
@@ -528,4 +528,136 @@ async fn an_ordered_platform_without_a_target_is_not_all_clear() {
         .await;
     assert_eq!(r["result"]["ok"], true, "{r}");
     assert!(r["result"]["unprovisioned"].as_array().unwrap().is_empty());
+}
+
+/// A target that cannot be read makes the case `unverified`, never `clean`, and the
+/// scan leaves the case's open leak alerts open: only a scan that read every target
+/// completely may close them. The second directory target is the same slapd behind a
+/// fault proxy that refuses connections.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_target_not_read_completely_makes_the_case_unverified() {
+    let peers = Peers::start();
+    let proxy = FaultProxy::for_slapd(&peers.slapd).unwrap();
+    let mut toml = targets_toml(&peers, &peers.slapd.url(), &peers.scim.base_url(), "");
+    toml.push_str(&format!(
+        "\n[[targets]]\nname = \"ldap-behind\"\nkind = \"ldap\"\nurl = \"{}\"\n\
+         security = \"plain\"\nbind_dn = \"{}\"\nbind_password = \"{}\"\n\
+         people_base = \"{}\"\ngroups_base = \"{}\"\ntimeout_secs = 5\n",
+        proxy.url_for("ldap"),
+        peers.slapd.admin_dn(),
+        peers.slapd.admin_password(),
+        peers.slapd.people_dn(),
+        peers.slapd.groups_dn(),
+    ));
+    let p = penv(TestDatabase::sqlite().unwrap(), at(2026, 3, 2), &toml).await;
+    let e = &p.e;
+    let real = Real::new(REAL_FIRST, REAL_LAST, "2015-05-17", 321);
+    let case = open_case(e, &real).await;
+    let c = format!("/api/v1/cases/{case}");
+    let mine = |r: &serde_json::Value| -> serde_json::Value {
+        r["result"]["cases"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|x| x["case_id"] == case.as_str())
+            .cloned()
+            .unwrap()
+    };
+    let part = |r: &serde_json::Value, name: &str| -> serde_json::Value {
+        r["result"]["targets"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|t| t["target"] == name)
+            .cloned()
+            .unwrap()
+    };
+    let open_alerts = || async {
+        e.ok(
+            StatusCode::OK,
+            "GET",
+            &format!("/api/v1/provisioning/alerts?case_id={case}"),
+            CENTRAL,
+            None,
+        )
+        .await
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|a| a["kind"] == "leak-found")
+        .count()
+    };
+
+    // Every target read: the real pupil planted in the directory is found (by both
+    // directory targets) and raises a leak alert.
+    peers
+        .slapd
+        .ldapadd(&format!(
+            "dn: uid=handmade,{}\nobjectClass: inetOrgPerson\nuid: handmade\ncn: {REAL_FIRST} {REAL_LAST}\n\
+             sn: {REAL_LAST}\ngivenName: {REAL_FIRST}\ndescription: {}\n",
+            peers.slapd.people_dn(),
+            real.number
+        ))
+        .unwrap();
+    let r = p
+        .run(CENTRAL, "/api/v1/leak-scan", "/api/v1/provisioning/runs")
+        .await;
+    assert_eq!(mine(&r)["status"], "found", "{r}");
+    assert!(part(&r, "ldap-behind")["error"].is_null(), "{r}");
+    assert!(open_alerts().await >= 1);
+
+    // The entry is removed, and the second directory target cannot be read: the one
+    // directory that was read is clean, but the case is `unverified`, not clean.
+    peers
+        .slapd
+        .ldapmodify(&format!(
+            "dn: uid=handmade,{}\nchangetype: delete\n",
+            peers.slapd.people_dn()
+        ))
+        .unwrap();
+    proxy.set(Fault::Refuse).unwrap();
+    let r = p
+        .run(CENTRAL, "/api/v1/leak-scan", "/api/v1/provisioning/runs")
+        .await;
+    assert_eq!(mine(&r)["status"], "unverified", "{r}");
+    assert!(mine(&r)["at"].as_array().unwrap().is_empty(), "{r}");
+    assert_eq!(r["result"]["clean"], false, "{r}");
+    let behind = part(&r, "ldap-behind");
+    assert!(
+        !behind["error"].as_str().unwrap_or_default().is_empty(),
+        "{r}"
+    );
+    assert_eq!(behind["entries"], 0, "{r}");
+    for read in ["ldap", "scim", "roster"] {
+        assert!(part(&r, read)["error"].is_null(), "{read}: {r}");
+    }
+    assert!(part(&r, "ldap")["entries"].as_u64().unwrap() >= 1, "{r}");
+    assert_no_real(&r.to_string(), &real, "the leak scan result");
+    // The school's own scan of the case says the same.
+    let school = p
+        .run(
+            SCHOOL_A,
+            &format!("{c}/leak-scan"),
+            &format!("{c}/leak-scan"),
+        )
+        .await;
+    assert_eq!(
+        school["result"]["cases"][0]["status"], "unverified",
+        "{school}"
+    );
+    assert_eq!(school["result"]["clean"], false, "{school}");
+    // Neither scan closed the open leak alert.
+    assert!(open_alerts().await >= 1);
+    assert_eq!(p.audit_count("provisioning.alert-closed").await, 0);
+
+    // Every target readable again: clean, and the alert is closed.
+    proxy.clear().unwrap();
+    let r = p
+        .run(CENTRAL, "/api/v1/leak-scan", "/api/v1/provisioning/runs")
+        .await;
+    assert_eq!(mine(&r)["status"], "clean", "{r}");
+    assert_eq!(r["result"]["clean"], true, "{r}");
+    assert!(part(&r, "ldap-behind")["error"].is_null(), "{r}");
+    assert_eq!(open_alerts().await, 0);
+    assert!(p.audit_count("provisioning.alert-closed").await >= 1);
 }
