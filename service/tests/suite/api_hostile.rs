@@ -240,6 +240,63 @@ async fn hostile_case_openings_are_refused_and_store_nothing() {
     .await;
 }
 
+/// Opening a case for a pupil who already has an open case gets the same answer
+/// (status and body, byte for byte) whether the open case is in the caller's own unit or
+/// in another one: the answer does not tell where the pupil is. Each refusal stores
+/// nothing but its own `denied` audit event.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_duplicate_opening_answers_the_same_from_every_unit() {
+    let e = env(
+        fiktiv_tests::TestDatabase::sqlite().unwrap(),
+        at(2026, 3, 2),
+    )
+    .await;
+    let good = se_number(date(2015, 5, 17), 123);
+    let case = e
+        .ok(
+            StatusCode::CREATED,
+            "POST",
+            &format!("/api/v1/units/{UNIT_A}/cases"),
+            SCHOOL_A,
+            Some(open(&good, "Anna", "Berg", "2015-05-17")),
+        )
+        .await["case_id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let mut answers = Vec::new();
+    for (unit, who) in [(UNIT_A, SCHOOL_A), (UNIT_A, SCHOOL_A2), (UNIT_B, SCHOOL_B)] {
+        let before = e.snapshot().await;
+        let denied_before = denied(&e).await;
+        let body = serde_json::to_vec(&open(&good, "Anna", "Berg", "2015-05-17")).unwrap();
+        let (s, v, text) = e
+            .call_raw(
+                "POST",
+                &format!("/api/v1/units/{unit}/cases"),
+                Some(who),
+                Some(("application/json", body)),
+            )
+            .await;
+        assert_eq!(s, StatusCode::CONFLICT, "{who}: {text}");
+        assert_eq!(v["type"], "urn:fiktiv:problem:duplicate-identity", "{text}");
+        for secret in [good.as_str(), &good[2..], case.as_str(), UNIT_A, "Berg"] {
+            assert!(!text.contains(secret), "{who}: the answer tells: {text}");
+        }
+        let mut after = e.snapshot().await;
+        let audit = after.pop().unwrap();
+        let mut rest = before.clone();
+        let audit_before = rest.pop().unwrap();
+        assert_eq!(after, rest, "{who}: the refusal stored something");
+        assert_eq!(audit, audit_before + 1, "{who}");
+        assert_eq!(denied(&e).await, denied_before + 1, "{who}");
+        answers.push((who, s, text));
+    }
+    let same_unit = (answers[0].1, answers[0].2.clone());
+    for (who, s, text) in &answers[1..] {
+        assert_eq!((*s, text.clone()), same_unit, "{who} got another answer");
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_step_refuses_bad_fields_and_the_wrong_order() {
     let e = env(
