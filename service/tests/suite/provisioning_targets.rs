@@ -257,3 +257,134 @@ fn a_fresh_data_directory_has_the_embedded_roster_target() {
     assert!(out.status.success(), "{text}");
     assert!(text.contains("\"clean\": true"), "{text}");
 }
+
+/// `number_ranges.toml` with the default policy's check-digit rule replaced by `rule`.
+fn number_ranges_with(dir: &std::path::Path, rule: &str) -> std::path::PathBuf {
+    let path = dir.join(format!("number_ranges-{rule}.toml"));
+    let policy = fiktiv_policies::number_ranges::DEFAULT_POLICY_TOML.replace(
+        "check_digit = \"must-fail-luhn\"",
+        &format!("check_digit = \"{rule}\""),
+    );
+    assert!(policy.contains(rule));
+    std::fs::write(&path, policy).unwrap();
+    path
+}
+
+/// The configuration of one LDAP target `ldap` whose number attribute, `x121Address`,
+/// takes digits only (its syntax is a numeric string), under the number policy `ranges`.
+fn digits_only_directory(peers: &Peers, ranges: &std::path::Path) -> String {
+    format!(
+        "[policies]\nnumber_ranges = \"{}\"\n\n[provisioning]\nembedded_default = false\n\
+         reconcile_interval_secs = 0\n\n[[targets]]\nname = \"ldap\"\nkind = \"ldap\"\n\
+         url = \"{}\"\nsecurity = \"plain\"\nbind_dn = \"{}\"\nbind_password = \"{}\"\n\
+         people_base = \"{}\"\ngroups_base = \"{}\"\nschema = \"inetorgperson\"\n\
+         number_attribute = \"x121Address\"\ntimeout_secs = 10\n",
+        ranges.display(),
+        peers.slapd.url(),
+        peers.slapd.admin_dn(),
+        peers.slapd.admin_password(),
+        peers.slapd.people_dn(),
+        peers.slapd.groups_dn(),
+    )
+}
+
+fn number_step(report: &Value) -> Value {
+    report["probes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["step"] == "number")
+        .cloned()
+        .unwrap_or_else(|| panic!("no number step: {report}"))
+}
+
+/// `targets test` tries a number of the scheme in force on the target: a directory whose
+/// number attribute takes digits only refuses the SS 12000 temporary form (letters in
+/// positions 9-10), and the test fails at the `number` step naming the attribute, through
+/// the API and through `fiktiv targets test` (exit status 1). Under the default scheme
+/// (digits, a check digit that fails Luhn) the same directory passes.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_target_that_refuses_the_number_scheme_fails_its_test() {
+    let peers = Peers::start();
+    let dir = tempfile::tempdir().unwrap();
+    let temporary = number_ranges_with(dir.path(), "ss12000-temporary");
+    let toml = digits_only_directory(&peers, &temporary);
+    let p = penv(TestDatabase::sqlite().unwrap(), at(2026, 3, 2), &toml).await;
+    let r =
+        p.e.ok(
+            StatusCode::OK,
+            "POST",
+            "/api/v1/targets/ldap/test",
+            CENTRAL,
+            None,
+        )
+        .await;
+    assert_eq!(r["ok"], false, "{r}");
+    let step = number_step(&r);
+    assert_eq!(step["ok"], false, "{r}");
+    assert!(
+        step["detail"].as_str().unwrap().contains("x121Address"),
+        "{r}"
+    );
+    // Everything before the number was fine: the number step is the one failure.
+    let failed: Vec<&str> = r["probes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|p| p["ok"] == false)
+        .map(|p| p["step"].as_str().unwrap())
+        .collect();
+    assert_eq!(failed, ["number"], "{r}");
+    assert!(!peers.slapd.dump().unwrap().contains("fiktiv-probe"));
+
+    // The command line says the same, and fails.
+    let data = dir.path().join("data");
+    assert!(fiktiv(&data, &["init"]).status.success());
+    let config = dir.path().join("fiktiv.toml");
+    std::fs::write(&config, &toml).unwrap();
+    let out = crate::support::launch::fiktiv(&data, Some(&config), &["targets", "test", "ldap"])
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(1), "{text}");
+    let line = text
+        .lines()
+        .find(|l| l.starts_with("FAIL") && l.contains("number"))
+        .unwrap_or_else(|| panic!("no failed number step: {text}"));
+    assert!(line.contains("x121Address"), "{text}");
+    assert!(text.contains("target ldap: FAILED"), "{text}");
+    let out = crate::support::launch::fiktiv(
+        &data,
+        Some(&config),
+        &["targets", "test", "ldap", "--json"],
+    )
+    .output()
+    .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let report: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(report["ok"], false, "{report}");
+    assert_eq!(number_step(&report)["ok"], false, "{report}");
+
+    // The default scheme: digits only, and the same directory takes it.
+    let default = number_ranges_with(dir.path(), "must-fail-luhn");
+    let toml = digits_only_directory(&peers, &default);
+    let p = penv(TestDatabase::sqlite().unwrap(), at(2026, 3, 2), &toml).await;
+    let r =
+        p.e.ok(
+            StatusCode::OK,
+            "POST",
+            "/api/v1/targets/ldap/test",
+            CENTRAL,
+            None,
+        )
+        .await;
+    assert_eq!(r["ok"], true, "{r}");
+    assert_eq!(number_step(&r)["ok"], true, "{r}");
+    std::fs::write(&config, &toml).unwrap();
+    let out = crate::support::launch::fiktiv(&data, Some(&config), &["targets", "test", "ldap"])
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(0), "{text}");
+    assert!(text.contains("target ldap: OK"), "{text}");
+}
