@@ -273,6 +273,67 @@ async fn leak_scan_and_the_whole_folder_recheck() {
     assert_eq!(std::fs::read(&path).unwrap(), before, "nothing was written");
 }
 
+/// The scan reads every file of the folder, not only the roster's: a copy left beside
+/// it (`users.csv.bak`, `export.txt`) holding the real number is found there, and the
+/// scan's scope lists every file it read, those two among them.
+#[tokio::test]
+async fn a_stray_file_in_the_folder_is_read_and_listed_in_the_scope() {
+    let dir = tempfile::tempdir().unwrap();
+    let t = target_in(dir.path());
+    let key = key();
+    let real = astrid();
+    let index = index_map(&key, &[&real]);
+    let guard = guard(&key, &[&real]);
+    push(
+        &t,
+        &guard,
+        &pupil("Ella", "Fiktiv", &[t.name()]),
+        at(2025, 9, 1),
+    )
+    .await
+    .unwrap();
+    let written: Vec<String> = t.scan_scope().await.unwrap();
+    assert!(written.contains(&"users.csv".to_string()), "{written:?}");
+    assert!(scan(&t.read_everything().await.unwrap(), &key, &index).is_empty());
+
+    let folder = dir.path().join("roster");
+    std::fs::write(
+        folder.join("export.txt"),
+        format!("note,id\r\nelev i 3B,{}\r\n", real.short_form()),
+    )
+    .unwrap();
+    std::fs::write(
+        folder.join("users.csv.bak"),
+        format!("sourcedId,identifier\nold-1,{}\n", real.number),
+    )
+    .unwrap();
+    let scope = t.scan_scope().await.unwrap();
+    for f in ["export.txt", "users.csv.bak"] {
+        assert!(scope.contains(&f.to_string()), "{f}: {scope:?}");
+    }
+    // Every file Fiktiv wrote is still in it, and nothing else was added.
+    assert_eq!(scope.len(), written.len() + 2, "{scope:?}");
+    let findings = scan(&t.read_everything().await.unwrap(), &key, &index);
+    for (file, column) in [
+        ("export.txt:row 2", "export.txt.id"),
+        ("users.csv.bak:row 2", "users.csv.bak.identifier"),
+    ] {
+        let f = findings
+            .iter()
+            .find(|f| f.entry == file)
+            .unwrap_or_else(|| panic!("nothing found in {file}: {findings:?}"));
+        assert_eq!(f.rule, Rule::Number, "{f:?}");
+        assert_eq!(f.attributes, vec![column.to_string()], "{f:?}");
+        assert_eq!(f.cases, vec![real.case]);
+    }
+    assert_eq!(report(&[real.case], &findings)[0].status, CaseStatus::Found);
+    let shown = serde_json::to_string(&findings).unwrap();
+    assert!(
+        !shown.contains(&real.number) && !shown.contains(&real.short_form()),
+        "{shown}"
+    );
+}
+
 /// The whole-folder re-check takes each row as one entry: a roster of forty pupils
 /// (eighty given and family names in users.csv) is written in full, while a pupil
 /// named as the real one is still refused.

@@ -198,6 +198,24 @@ async fn leak_scan_finds_a_planted_real_pupil() {
         scope.contains(&"/Users".to_string()) && scope.contains(&"/Groups".to_string()),
         "{scope:?}"
     );
+    // Exactly what the server lists, read here on its own, each endpoint once.
+    let listed = scim.request("GET", "/ResourceTypes", None).unwrap();
+    assert_eq!(listed.status, 200, "{}", listed.text());
+    let listed: serde_json::Value = serde_json::from_str(&listed.text()).unwrap();
+    let mut want: Vec<String> = listed["Resources"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| {
+            let e = r["endpoint"].as_str().unwrap();
+            format!("/{}", e.trim_start_matches('/'))
+        })
+        .collect();
+    assert!(!want.is_empty(), "{listed}");
+    want.sort();
+    let mut got = scope.clone();
+    got.sort();
+    assert_eq!(got, want, "the scope is not what /ResourceTypes lists");
 
     let planted = json!({
         "schemas": ["urn:ietf:params:scim:schemas:core:2.0:User"],

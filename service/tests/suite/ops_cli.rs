@@ -233,3 +233,99 @@ fn the_example_configuration_parses_and_is_documented() {
         }
     }
 }
+
+/// `fiktiv check leaks` when a real pupil stands downstream: a copy of the real pupil
+/// left in the roster folder beside the files Fiktiv writes (`export.txt`) is found;
+/// the JSON names the case, each place with its rule, target, locator and attribute
+/// names, and the files read, but never a value; the exit status is 1.
+#[test]
+fn check_leaks_names_each_place_and_no_value() {
+    use crate::support::web::Server;
+    let (first, last, birth) = ("Kanarieåsa", "Provdockesson", "2015-03-09");
+    let number = crate::support::pages::se_personnummer(2015, 3, 9, 123);
+    let short = format!("{}-{}", &number[2..8], &number[8..]);
+    let server = Server::start("");
+    let case =
+        crate::support::pages::open_case_by_api(&server, "skola-1", &number, first, last, birth);
+
+    // Clean first: the embedded roster target holds nothing real.
+    let out = server.cli(&["check", "leaks"]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stdout));
+
+    // Someone's export of the real pupil, left in the roster folder.
+    let roster = server.dir.path().join("data/oneroster");
+    std::fs::create_dir_all(&roster).unwrap();
+    std::fs::write(
+        roster.join("export.txt"),
+        format!("elev,personnummer,klass\n{first} {last},{short},3B\n"),
+    )
+    .unwrap();
+    let out = server.cli(&["check", "leaks"]);
+    let stdout = text(&out.stdout);
+    assert_eq!(out.status.code(), Some(1), "{stdout}");
+    for value in [
+        first,
+        last,
+        number.as_str(),
+        &number[2..],
+        short.as_str(),
+        &number[2..8],
+    ] {
+        assert!(
+            !stdout.contains(value),
+            "stdout shows a real value: {stdout}"
+        );
+    }
+    let result: Value = serde_json::from_str(&stdout).unwrap();
+    assert_eq!(result["clean"], false, "{result}");
+    let mine = result["cases"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["case_id"] == case.as_str())
+        .unwrap_or_else(|| panic!("no result for the case: {result}"));
+    assert_eq!(mine["status"], "found", "{result}");
+    let at = mine["at"].as_array().unwrap();
+    assert!(!at.is_empty(), "{result}");
+    for place in at {
+        assert_eq!(place["target"], "oneroster", "{place}");
+        assert_eq!(place["entry"], "export.txt:row 2", "{place}");
+        assert!(
+            !place["attributes"].as_array().unwrap().is_empty(),
+            "{place}"
+        );
+    }
+    let rule_at = |rule: &str| -> Vec<String> {
+        at.iter()
+            .filter(|p| p["rule"] == rule)
+            .flat_map(|p| p["attributes"].as_array().unwrap().iter())
+            .map(|a| a.as_str().unwrap().to_owned())
+            .collect()
+    };
+    assert_eq!(
+        rule_at("personal-number"),
+        ["export.txt.personnummer"],
+        "{result}"
+    );
+    assert!(
+        rule_at("full-name").contains(&"export.txt.elev".to_owned()),
+        "{result}"
+    );
+    // What was read: every file of the folder, the stray one too.
+    let roster_part = result["targets"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|t| t["target"] == "oneroster")
+        .unwrap();
+    assert!(roster_part["error"].is_null(), "{result}");
+    assert!(
+        roster_part["scope"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|f| f == "export.txt"),
+        "{result}"
+    );
+    assert!(roster_part["entries"].as_u64().unwrap() >= 2, "{result}");
+}

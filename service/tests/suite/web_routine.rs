@@ -1156,3 +1156,208 @@ fn the_registration_of_a_norwegian_pupil_names_the_allowed_individual_numbers() 
     assert!(hint.contains("500–999"), "{hint}");
     assert!(!page.contains(REAL_LAST) && !page.contains(&number));
 }
+
+/// As askama writes text into HTML.
+fn html_escaped(s: &str) -> String {
+    s.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+        .replace('"', "&#34;")
+        .replace('\'', "&#39;")
+}
+
+/// A Swedish pupil ordered by `sara.school` and the order's registration page as
+/// `carl.admin` sees it.
+fn swedish_registration_page(server: &Server) -> String {
+    let sara = server.add_user("sara.school", &["school"], &["skola-1"]);
+    let carl = server.add_user("carl.admin", &["central-admin"], &[]);
+    let sara = Session::sign_in(server, &sara);
+    let number = se_personnummer(2015, 3, 9, 123);
+    let r = sara.post(
+        "/cases",
+        &format!(
+            "unit=skola-1&country=se&personal_number={number}&first_name={REAL_FIRST}\
+             &last_name={REAL_LAST}&birth_date={REAL_BIRTH}"
+        ),
+    );
+    assert_eq!(r.status, 303, "{}", r.text());
+    let case_path = r.header("location").unwrap().to_owned();
+    for (path, body) in [
+        ("plan", "information_handling=Inga+bilder&platforms=Unikum"),
+        ("decision", "decision=fictitious-user"),
+        (
+            "fictitious",
+            &format!("first_name=Nora&last_name=Hansen&birth_date={FICT_BIRTH}"),
+        ),
+        ("order", "groups=4B&platforms=Unikum"),
+    ] {
+        let r = sara.post(&format!("{case_path}/{path}"), body);
+        assert_eq!(r.status, 303, "{path}: {}", r.text());
+    }
+    let carl = Session::sign_in(server, &carl);
+    let queue = carl.get("/orders").text();
+    let order_path = queue
+        .split("href=\"/orders/")
+        .nth(1)
+        .and_then(|s| s.split('"').next())
+        .map(|id| format!("/orders/{id}"))
+        .unwrap();
+    let page = carl.get(&order_path).text();
+    assert!(!page.contains(REAL_LAST) && !page.contains(&number));
+    page
+}
+
+/// The registration page says what the number scheme in force guarantees, in the
+/// reader's language (`#number-guarantee`): under the default scheme that the check digit
+/// fails on purpose, under `ss12000-temporary` that the number has letters; never the
+/// other scheme's text, never a claim for the other country.
+#[test]
+fn the_registration_page_says_what_the_number_scheme_guarantees() {
+    use fiktiv_app::i18n::{Catalog, Lang};
+    let sv = Catalog::shared().unwrap().tr(Lang::Sv);
+    let keys = [
+        "register.guarantee-se-fail-luhn",
+        "register.guarantee-se-pass-luhn",
+        "register.guarantee-se-temporary",
+        "register.guarantee-se-test-numbers",
+        "register.guarantee-no-synthetic",
+    ];
+    let dir = tempfile::tempdir().unwrap();
+    let ranges = dir.path().join("number_ranges.toml");
+    let temporary = fiktiv_policies::number_ranges::DEFAULT_POLICY_TOML.replace(
+        "check_digit = \"must-fail-luhn\"",
+        "check_digit = \"ss12000-temporary\"",
+    );
+    assert!(temporary.contains("ss12000-temporary"));
+    std::fs::write(&ranges, temporary).unwrap();
+    for (config, want) in [
+        (String::new(), "register.guarantee-se-fail-luhn"),
+        (
+            format!("\n[policies]\nnumber_ranges = \"{}\"\n", ranges.display()),
+            "register.guarantee-se-temporary",
+        ),
+    ] {
+        let server = Server::start(&config);
+        let page = swedish_registration_page(&server);
+        let shown = page
+            .split("id=\"number-guarantee\">")
+            .nth(1)
+            .and_then(|s| s.split("</p>").next())
+            .unwrap_or_else(|| panic!("no #number-guarantee: {page}"));
+        let text = sv.get(want).unwrap();
+        assert!(!text.is_empty());
+        assert_eq!(shown, html_escaped(text), "{want}");
+        for other in keys.iter().filter(|k| **k != want) {
+            assert!(
+                !page.contains(&html_escaped(sv.get(other).unwrap())),
+                "{want}: the page also says {other}"
+            );
+        }
+    }
+}
+
+/// A leak scan that finds the real pupil, as the central administrator reads it: the run
+/// page says not clean and shows the place with its rule and the attribute names, and
+/// what each target read (the stray file too); the provisioning page shows the leak
+/// alert with its place. All in Swedish, from the message catalogue; never a value.
+#[test]
+fn a_leak_found_is_shown_with_its_rule_attributes_and_scope() {
+    use fiktiv_app::i18n::{Catalog, Lang};
+    use std::time::{Duration, Instant};
+    let sv = Catalog::shared().unwrap().tr(Lang::Sv);
+    let t = |k: &str| html_escaped(sv.get(k).unwrap_or_else(|| panic!("no {k}")));
+    let server = Server::start(PROVISIONING_CONFIG);
+    let number = se_personnummer(2015, 3, 9, 123);
+    let short = format!("{}-{}", &number[2..8], &number[8..]);
+    let case = pages::open_case_by_api(
+        &server, "skola-1", &number, REAL_FIRST, REAL_LAST, REAL_BIRTH,
+    );
+    // A copy of the real pupil left in the roster folder beside Fiktiv's files.
+    let roster = server.dir.path().join("data/oneroster");
+    std::fs::create_dir_all(&roster).unwrap();
+    std::fs::write(
+        roster.join("export.txt"),
+        format!("elev,personnummer,klass\n{REAL_FIRST} {REAL_LAST},{short},3B\n"),
+    )
+    .unwrap();
+    let carl = server.add_user("carl.admin", &["central-admin"], &[]);
+    let carl = Session::sign_in(&server, &carl);
+    let r = carl.post("/provisioning/leak-scan", "");
+    assert_eq!(r.status, 303, "{}", r.text());
+    let run_path = r.header("location").unwrap().to_owned();
+    assert!(run_path.starts_with("/provisioning/runs/"), "{run_path}");
+    let deadline = Instant::now() + Duration::from_secs(90);
+    let page = loop {
+        let page = carl.get(&run_path).text();
+        if page.contains("id=\"leaks-not-clean\"") || page.contains("id=\"leaks-clean\"") {
+            break page;
+        }
+        assert!(Instant::now() < deadline, "the scan did not end: {page}");
+        std::thread::sleep(Duration::from_millis(200));
+    };
+    for value in [
+        REAL_FIRST,
+        REAL_LAST,
+        number.as_str(),
+        &number[2..],
+        short.as_str(),
+    ] {
+        assert!(!page.contains(value), "the run page shows a real value");
+    }
+    assert!(page.contains("id=\"leaks-not-clean\""), "{page}");
+    assert!(page.contains(&t("leak.not-clean")), "{page}");
+    assert!(page.contains(&t("leak.status-found")), "{page}");
+    // The place: target and locator, the rule in Swedish, the attribute names.
+    let place = |rule: &str| {
+        format!(
+            "<span class=\"mono leak-place\" data-rule=\"{rule}\">oneroster: export.txt:row 2</span> · {} · {} <span class=\"mono\">",
+            t(&format!("leak.rule-{rule}")),
+            t("leak.attributes"),
+        )
+    };
+    let number_place = format!("{}export.txt.personnummer</span>", place("personal-number"));
+    assert!(page.contains(&number_place), "{page}");
+    let name_place = page
+        .split(&place("full-name"))
+        .nth(1)
+        .and_then(|s| s.split("</span>").next())
+        .unwrap_or_else(|| panic!("no full-name place: {page}"));
+    assert!(name_place.contains("export.txt.elev"), "{name_place}");
+    // What the roster target read: every file of the folder, the stray one too.
+    assert!(page.contains(&t("leak.scope")), "{page}");
+    let scope = page
+        .split("<td class=\"leak-scope\">")
+        .nth(1)
+        .and_then(|s| s.split("</td>").next())
+        .unwrap_or_else(|| panic!("no scope: {page}"));
+    assert!(
+        scope.contains("<span class=\"mono\">export.txt</span>"),
+        "{scope}"
+    );
+
+    // The alert on the provisioning page: its kind and its place, in Swedish.
+    let overview = carl.get("/provisioning").text();
+    let alert = overview
+        .split("<li class=\"alert\" data-kind=\"leak-found\">")
+        .nth(1)
+        .and_then(|s| s.split("</li>").next())
+        .unwrap_or_else(|| panic!("no leak alert: {overview}"));
+    assert!(
+        alert.contains(&t("provisioning.alert-leak-found")),
+        "{alert}"
+    );
+    let detail = t("provisioning.alert-detail-leak-found")
+        .replace("{n}", "1")
+        .replace("{at}", "oneroster:export.txt:row 2");
+    assert!(alert.contains(&detail), "{alert}");
+    assert!(alert.contains(&case[..8]), "{alert}");
+    for value in [
+        REAL_FIRST,
+        REAL_LAST,
+        number.as_str(),
+        &number[2..],
+        short.as_str(),
+    ] {
+        assert!(!overview.contains(value), "the overview shows a real value");
+    }
+}

@@ -51,6 +51,45 @@ pub fn central_token(server: &Server, name: &str) -> String {
     text(&out.stdout).trim().to_owned()
 }
 
+/// Opens a case for a Swedish pupil in `unit` through the API, with a school token made
+/// by the real CLI (no browser). Returns the case id.
+pub fn open_case_by_api(
+    server: &Server,
+    unit: &str,
+    number: &str,
+    first: &str,
+    last: &str,
+    birth: &str,
+) -> String {
+    let out = server.cli(&[
+        "tokens",
+        "create",
+        "--role",
+        "school",
+        "--unit",
+        unit,
+        "--name",
+        "school.api",
+    ]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let auth = format!("Bearer {}", text(&out.stdout).trim());
+    let body = json!({"country": "se", "personal_number": number,
+        "first_name": first, "last_name": last, "birth_date": birth})
+    .to_string();
+    let r = server.request(
+        "POST",
+        &format!("/api/v1/units/{unit}/cases"),
+        &[
+            ("Authorization", &auth),
+            ("Content-Type", "application/json"),
+        ],
+        Some(body.as_bytes()),
+    );
+    assert_eq!(r.status, 201, "{}", r.text());
+    let v: serde_json::Value = serde_json::from_str(&r.text()).unwrap();
+    v["case_id"].as_str().unwrap().to_owned()
+}
+
 /// Adds the slapd as target `ldap` through the API (the embedded roster target stays:
 /// the configuration file names no target).
 pub fn add_ldap_target(server: &Server, slapd: &fiktiv_tests::Slapd) {
