@@ -184,9 +184,23 @@ async fn every_spelling_of_a_real_name_is_blocked() {
     for bad in ["oberg", "oeberg", "asa-britt", "asabritt"] {
         assert!(!after.contains(bad), "slapd's log holds {bad}");
     }
-    assert!(!after.contains(" add "), "slapd's log shows a write");
+    // No write of any kind reached the directory (`-d stats` logs each as `ADD dn=`,
+    // `MOD dn=`, `DEL dn=`, `MODRDN dn=`).
+    for write in [" add ", " mod ", " del ", " modrdn "] {
+        assert!(!after.contains(write), "slapd's log shows a write: {write}");
+    }
     let dump = peers.slapd.dump().unwrap().to_lowercase();
     assert!(!dump.contains("oberg") && !dump.contains("oeberg"));
     assert!(peers.scim.list_all("/Users").unwrap().is_empty());
     assert!(!peers.users_csv().to_lowercase().contains("oberg"));
+    // The SCIM server got no write either: its log (one line per request, as the
+    // `GET /v2/Users` just sent shows) has no POST, PUT, PATCH or DELETE.
+    let scim_log = peers.scim.log().unwrap();
+    assert!(scim_log.contains("\"GET /v2/Users"), "{scim_log}");
+    for write in ["\"POST ", "\"PUT ", "\"PATCH ", "\"DELETE "] {
+        assert!(
+            !scim_log.contains(write),
+            "scim2-server got a write: {scim_log}"
+        );
+    }
 }

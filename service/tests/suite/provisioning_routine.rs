@@ -205,6 +205,26 @@ async fn routine_to_targets(db: TestDatabase) {
         .find(|t| t["target"] == "ldap")
         .unwrap();
     assert_eq!(ldap_part["scope"], json!([peers.slapd.base_dn()]), "{r}");
+    // Every entry of the naming context was read, the base and the branches too: as
+    // many as the directory holds.
+    let held = peers
+        .slapd
+        .ldapsearch("(objectClass=*)", &["1.1"])
+        .unwrap()
+        .lines()
+        .filter(|l| l.starts_with("dn:"))
+        .count();
+    assert!(held >= 6, "{held}");
+    assert_eq!(ldap_part["entries"], held, "{r}");
+    let scim_part = r["result"]["targets"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|t| t["target"] == "scim")
+        .unwrap();
+    let scim_held = peers.scim.list_all("/Users").unwrap().len()
+        + peers.scim.list_all("/Groups").unwrap().len();
+    assert_eq!(scim_part["entries"], scim_held, "{r}");
     assert_no_real(&r.to_string(), &real, "the leak scan result");
     // The school's own scan says the same for its case.
     let r = p
@@ -660,4 +680,68 @@ async fn a_target_not_read_completely_makes_the_case_unverified() {
     assert!(part(&r, "ldap-behind")["error"].is_null(), "{r}");
     assert_eq!(open_alerts().await, 0);
     assert!(p.audit_count("provisioning.alert-closed").await >= 1);
+}
+
+/// An ordered platform that no target maps in `platforms` is served by the target of
+/// the same name (case aside): the pupil is provisioned there, and the
+/// account check is all-clear with nothing reported unprovisioned.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_ordered_platform_defaults_to_the_target_of_its_name() {
+    let peers = Peers::start();
+    let folder = peers.roster.path().join("skola24");
+    let mut toml = targets_toml(&peers, &peers.slapd.url(), &peers.scim.base_url(), "");
+    toml.push_str(&format!(
+        "\n[[targets]]\nname = \"skola24\"\nkind = \"oneroster\"\ndir = \"{}\"\n",
+        folder.display()
+    ));
+    assert!(
+        !toml.contains("\"skola24\"]"),
+        "no target maps skola24 in platforms"
+    );
+    let p = penv(TestDatabase::sqlite().unwrap(), at(2026, 3, 2), &toml).await;
+    let e = &p.e;
+    let real = Real::new(REAL_FIRST, REAL_LAST, "2015-05-17", 321);
+    let case = open_case(e, &real).await;
+    let o = order(
+        e,
+        &case,
+        ("Maja", "Lindqvist", "2015-09-03"),
+        None,
+        &["google", "Skola24"],
+    )
+    .await;
+    register(e, &o).await;
+    p.work().await;
+    assert!(p.jobs("failed").await.is_empty());
+    let pupil_id = p.pupil_id(&case).await;
+    let rows = fiktiv_provisioning::oneroster::parse_csv(
+        &std::fs::read(folder.join("users.csv")).unwrap(),
+    )
+    .unwrap();
+    assert_eq!(
+        rows.iter().filter(|r| r["sourcedId"] == pupil_id).count(),
+        1,
+        "the pupil is not in skola24's roster"
+    );
+    let c = format!("/api/v1/cases/{case}");
+    let r = p
+        .run(
+            SCHOOL_A,
+            &format!("{c}/account-check"),
+            &format!("{c}/account-check"),
+        )
+        .await;
+    let accounts = r["result"]["accounts"].as_array().unwrap();
+    assert!(
+        accounts
+            .iter()
+            .any(|a| a["target"] == "skola24" && a["ok"] == true),
+        "{r}"
+    );
+    assert!(accounts.iter().all(|a| a["ok"] == true), "{r}");
+    assert!(
+        r["result"]["unprovisioned"].as_array().unwrap().is_empty(),
+        "{r}"
+    );
+    assert_eq!(r["result"]["ok"], true, "{r}");
 }
