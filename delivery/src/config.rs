@@ -125,7 +125,8 @@ pub struct LdapSettings {
     pub bind_password: Option<Credential>,
     pub people_base: String,
     pub groups_base: String,
-    /// Where the leak scan reads (default: the people and groups bases).
+    /// Where the leak scan reads (default: every naming context the server advertises in
+    /// its root DSE).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub scan_bases: Vec<String>,
     #[serde(default)]
