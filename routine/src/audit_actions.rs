@@ -115,6 +115,7 @@ const TABLE: &[(&str, &str)] = &[
         "provisioning.reconcile",
         "audit-action.provisioning-reconcile",
     ),
+    ("provisioning.desired", "audit-action.provisioning-desired"),
     (
         "retention.shred-identity",
         "audit-action.retention-shred-identity",
@@ -202,6 +203,7 @@ pub const CODES: &[&str] = &[
     "provisioning.blocked",
     "provisioning.job-failed",
     "provisioning.reconcile",
+    "provisioning.desired",
     "retention.shred-identity",
     "retention.shred-plan",
     "retention.shred-records",

@@ -80,7 +80,7 @@ const SECRET_OWNER: &str = "instance";
 /// The purpose of the audited read of the real identity for a package.
 pub const EXPORT_PURPOSE: &str = "transfer package to another municipality";
 /// The purpose of the audit event of a package made: this, then the package id.
-pub(crate) const PACKAGE_PURPOSE_PREFIX: &str = "transfer package ";
+pub const PACKAGE_PURPOSE_PREFIX: &str = "transfer package ";
 
 /// A transfer package: the header in the clear (nothing about the pupil), the rest
 /// sealed for the receiver.

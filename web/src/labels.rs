@@ -358,6 +358,28 @@ impl Base {
         }
     }
 
+    /// An audit event's purpose in the user's language: the purposes Fiktiv writes
+    /// itself (fixed texts, codes and the few texts it composes) translated, a
+    /// purpose typed by a person (a reveal's reason, a consumer's name) as written.
+    pub fn audit_purpose(&self, p: &str) -> String {
+        match audit_purpose_message(p) {
+            Some((key, args)) => {
+                let args: Vec<(&str, String)> = args
+                    .into_iter()
+                    .map(|(n, v)| match v {
+                        PurposeArg::Text(t) => (n, t),
+                        PurposeArg::Purpose(inner) => (n, self.audit_purpose(&inner)),
+                        PurposeArg::Key(k) => (n, self.t(k).to_owned()),
+                    })
+                    .collect();
+                let borrowed: Vec<(&str, &str)> =
+                    args.iter().map(|(n, v)| (*n, v.as_str())).collect();
+                fill(self.t(key), &borrowed)
+            }
+            None => self.access_purpose(p).to_owned(),
+        }
+    }
+
     /// A transfer package to or from another municipality, in the user's language.
     pub fn transfer_text(&self, x: &fiktiv_routine::access_report::MunicipalityTransfer) -> String {
         if x.direction == "in" {
@@ -467,6 +489,209 @@ impl Base {
     }
 }
 
+/// A value of a translated audit purpose: as written, another purpose (translated in
+/// its turn), or a message key.
+enum PurposeArg {
+    Text(String),
+    Purpose(String),
+    Key(&'static str),
+}
+
+/// The purposes Fiktiv writes as fixed texts or codes, with their message keys. The
+/// texts are the ones stored since they were first written (old rows keep them).
+const AUDIT_PURPOSES: &[(&str, &str)] = &[
+    ("refused: password", "audit-purpose.refused-password"),
+    ("refused: second-factor", "audit-purpose.refused-second-factor"),
+    ("refused: locked", "audit-purpose.refused-locked"),
+    ("refused: disabled", "audit-purpose.refused-disabled"),
+    ("refused: rate-limited", "audit-purpose.refused-rate-limited"),
+    ("refused: unknown-name", "audit-purpose.refused-unknown-name"),
+    ("refused: oidc-account", "audit-purpose.refused-oidc-account"),
+    ("refused: oidc-state", "audit-purpose.refused-oidc-state"),
+    (
+        "refused: oidc-provider-error",
+        "audit-purpose.refused-oidc-provider-error",
+    ),
+    ("refused: oidc-unavailable", "audit-purpose.refused-oidc-unavailable"),
+    ("refused: oidc-token", "audit-purpose.refused-oidc-token"),
+    ("refused: oidc-subject", "audit-purpose.refused-oidc-subject"),
+    ("refused: oidc-no-role", "audit-purpose.refused-oidc-no-role"),
+    (
+        "refused: oidc-local-account",
+        "audit-purpose.refused-oidc-local-account",
+    ),
+    ("refused: oidc-acr", "audit-purpose.refused-oidc-acr"),
+    ("refused: oidc-not-fresh", "audit-purpose.refused-oidc-not-fresh"),
+    (
+        "refused: oidc-other-person",
+        "audit-purpose.refused-oidc-other-person",
+    ),
+    ("first-change", "audit-purpose.first-change"),
+    ("fictitious change asked", "audit-purpose.fictitious-change-asked"),
+    (
+        "fictitious change registered",
+        "audit-purpose.fictitious-change-registered",
+    ),
+    ("guardian registered", "audit-purpose.guardian-registered"),
+    ("oidc", "audit-purpose.oidc"),
+    (
+        "a later leak scan of every target was clean",
+        "audit-purpose.leak-clean-later",
+    ),
+    ("email", "audit-purpose.channel-email"),
+    ("in-app", "audit-purpose.channel-in-app"),
+    ("due-soon", "review.status-due-soon"),
+    ("overdue", "review.status-overdue"),
+    ("earlier-case-ended", "audit-purpose.earlier-case-ended"),
+    ("duplicate-identity", "audit-purpose.duplicate-identity"),
+    ("requests-rate-limited", "audit-purpose.requests-rate-limited"),
+    ("no-case", "audit-purpose.no-case"),
+    ("case-already-here", "audit-purpose.case-already-here"),
+    ("request-pending", "audit-purpose.request-pending"),
+    ("transfer-format", "audit-purpose.transfer-format"),
+    ("transfer-not-for-us", "audit-purpose.transfer-not-for-us"),
+    ("transfer-sender-unknown", "audit-purpose.transfer-sender-unknown"),
+    ("transfer-tampered", "audit-purpose.transfer-tampered"),
+    ("transfer-malformed", "audit-purpose.transfer-malformed"),
+    ("transfer-consent-scope", "audit-purpose.transfer-consent-scope"),
+    ("transfer-replayed", "audit-purpose.transfer-replayed"),
+    (
+        "fictitious name refused: the real name of this case's person, or a part of it",
+        "audit-purpose.name-refused-own",
+    ),
+    (
+        "fictitious name refused: a real identity in the vault (another case's, or this case's in another spelling)",
+        "audit-purpose.name-refused-vault",
+    ),
+    // The rules of the egress guard (`feed.blocked`).
+    ("personal-number", "leak.rule-personal-number"),
+    ("name-birth", "leak.rule-name-birth"),
+    ("full-name", "leak.rule-full-name"),
+    // How a service was unsealed or sealed (`via …`, `holders: …; via …`).
+    ("the unseal page", "audit-purpose.via-web"),
+    ("the API", "audit-purpose.via-api"),
+    (
+        "the control socket (fiktiv unseal / fiktiv seal)",
+        "audit-purpose.via-control-socket",
+    ),
+    ("the service stopping", "audit-purpose.via-stop"),
+    ("command line", "audit-purpose.via-command-line"),
+    ("command line (restore)", "audit-purpose.via-command-line-restore"),
+];
+
+/// The codes of a failed read of the school administration system (`hub.read`,
+/// outcome `failed`), each with the key of its reason.
+const HUB_FAILURES: &[(&str, &str)] = &[
+    ("hub.not-configured", "audit-purpose.hub-not-configured"),
+    ("hub.no-secret", "audit-purpose.hub-no-secret"),
+    ("hub.store", "audit-purpose.hub-store"),
+    ("hub.config", "audit-purpose.hub-config"),
+    ("hub.unreachable", "audit-purpose.hub-unreachable"),
+    ("hub.refused", "audit-purpose.hub-refused"),
+    ("hub.status", "audit-purpose.hub-status"),
+    ("hub.token", "audit-purpose.hub-token"),
+    ("hub.no-marking", "audit-purpose.hub-no-marking"),
+    ("hub.malformed", "audit-purpose.hub-malformed"),
+    ("hub.page-loop", "audit-purpose.hub-page-loop"),
+    ("hub.too-many-pages", "audit-purpose.hub-too-many-pages"),
+    ("hub.duplicate", "audit-purpose.hub-duplicate"),
+];
+
+/// The message of a purpose Fiktiv wrote itself, with its values; `None` for a
+/// purpose a person typed (and the six reads of a real identity, which
+/// [`Base::access_purpose`] names).
+fn audit_purpose_message(p: &str) -> Option<(&'static str, Vec<(&'static str, PurposeArg)>)> {
+    if let Some((_, key)) = AUDIT_PURPOSES.iter().find(|(text, _)| *text == p) {
+        return Some((key, Vec::new()));
+    }
+    if let Some((_, key)) = HUB_FAILURES.iter().find(|(code, _)| *code == p) {
+        return Some((
+            "audit-purpose.hub-failed",
+            vec![("reason", PurposeArg::Key(key))],
+        ));
+    }
+    // `<purpose>; N share(s) refused before` (an unsealing).
+    if let Some((purpose, n)) = p
+        .strip_suffix(" share(s) refused before")
+        .and_then(|r| r.rsplit_once("; "))
+    {
+        return Some((
+            "audit-purpose.shares-refused-before",
+            vec![
+                ("purpose", PurposeArg::Purpose(purpose.to_owned())),
+                ("n", PurposeArg::Text(n.to_owned())),
+            ],
+        ));
+    }
+    // `holders: a, b; via <how>`.
+    if let Some((holders, via)) = p
+        .strip_prefix("holders: ")
+        .and_then(|r| r.rsplit_once("; via "))
+    {
+        return Some((
+            "audit-purpose.holders",
+            vec![
+                ("holders", PurposeArg::Text(holders.to_owned())),
+                ("via", PurposeArg::Purpose(via.to_owned())),
+            ],
+        ));
+    }
+    if let Some(via) = p.strip_prefix("via ") {
+        return Some((
+            "audit-purpose.via",
+            vec![("via", PurposeArg::Purpose(via.to_owned()))],
+        ));
+    }
+    // `transfer package <id>[ from <sender>]` (the prefix is the routine's).
+    if let Some(rest) = p.strip_prefix(fiktiv_routine::transfer::PACKAGE_PURPOSE_PREFIX) {
+        return Some(match rest.split_once(" from ") {
+            Some((id, sender)) => (
+                "audit-purpose.transfer-package-from",
+                vec![
+                    ("id", PurposeArg::Text(id.to_owned())),
+                    ("sender", PurposeArg::Text(sender.to_owned())),
+                ],
+            ),
+            None => (
+                "audit-purpose.transfer-package",
+                vec![("id", PurposeArg::Text(rest.to_owned()))],
+            ),
+        });
+    }
+    hub_read_message(p)
+}
+
+/// `full read: N persons, N marked, N linked, N new intake items, N quarantined, N
+/// lifted` (or `changes read: …`), as the hub's read writes it.
+fn hub_read_message(p: &str) -> Option<(&'static str, Vec<(&'static str, PurposeArg)>)> {
+    let (key, rest) = if let Some(r) = p.strip_prefix("full read: ") {
+        ("audit-purpose.hub-read-full", r)
+    } else {
+        (
+            "audit-purpose.hub-read-changes",
+            p.strip_prefix("changes read: ")?,
+        )
+    };
+    let names = [
+        ("persons", " persons"),
+        ("marked", " marked"),
+        ("linked", " linked"),
+        ("intake", " new intake items"),
+        ("quarantined", " quarantined"),
+        ("lifted", " lifted"),
+    ];
+    let parts: Vec<&str> = rest.split(", ").collect();
+    if parts.len() != names.len() {
+        return None;
+    }
+    let mut args = Vec::new();
+    for (part, (name, suffix)) in parts.iter().zip(names) {
+        let n = part.strip_suffix(suffix)?;
+        args.push((name, PurposeArg::Text(n.to_owned())));
+    }
+    Some((key, args))
+}
+
 /// The message key of a notice of a task kind (`{n}` is how many are new).
 fn notice_key(k: TaskKind) -> &'static str {
     match k {
@@ -515,73 +740,49 @@ mod tests {
     #[test]
     fn every_audit_action_has_a_name_in_every_language() {
         let c = Arc::new(Catalog::load().unwrap());
-        let mut codes: Vec<String> = fiktiv_policies::Action::ALL
+        let mut codes: Vec<(String, String)> = fiktiv_policies::Action::ALL
             .iter()
-            .map(|a| a.as_str().to_owned())
+            .map(|a| (a.as_str().to_owned(), "the policies".to_owned()))
             .collect();
         codes.extend(written_action_codes());
         for lang in Lang::ALL {
             let b = Base::new(c.tr(lang), "home.title", String::new(), "/");
             let unknown = b.t("label.unknown").to_owned();
-            for code in &codes {
+            for (code, at) in &codes {
                 let name = b.audit_action(code);
                 assert!(
                     name != unknown && !name.contains("audit-action."),
-                    "{code} has no {lang:?} name"
+                    "{code} (written in {at}) has no {lang:?} name"
                 );
             }
         }
         // And the list the page names covers at least what was found.
-        for code in &codes {
+        for (code, at) in &codes {
             assert!(
                 fiktiv_routine::audit_actions::CODES.contains(&code.as_str()),
-                "{code} is not in AUDIT_ACTIONS"
+                "{code} (written in {at}) is not in audit_actions::CODES"
             );
         }
     }
 
-    /// The action codes the service writes as string literals: `action: "..."`,
-    /// `audit_system("...")`, `audit_system_with("...")`, the web accounts' `audit(...)`,
-    /// and the provisioning and retention events.
-    /// The codes of every `detail!("code", ...)` in the provisioning crate and the
-    /// service, found by reading the source (the macro's first argument), and `error`.
+    /// The codes of every `detail!("code", ...)` in every crate of the workspace,
+    /// found by reading the source (the macro's first argument), and `error`.
     fn target_detail_codes() -> Vec<String> {
-        let manifest = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+        use crate::source_scan as scan;
         let mut out = vec!["error".to_owned()];
-        let mut stack = vec![
-            manifest.join("src"),
-            manifest.join("../routine/src"),
-            manifest.join("../provisioning/src"),
-        ];
-        while let Some(dir) = stack.pop() {
-            for e in std::fs::read_dir(&dir).unwrap() {
-                let p = e.unwrap().path();
-                if p.is_dir() {
-                    stack.push(p);
-                } else if p.extension().is_some_and(|x| x == "rs") {
-                    let text = std::fs::read_to_string(&p).unwrap();
-                    for (i, part) in text.split("detail!(").enumerate() {
-                        if i == 0 {
-                            continue;
-                        }
-                        let code = part
-                            .trim_start()
-                            .strip_prefix('"')
-                            .and_then(|r| r.split('"').next());
-                        if let Some(code) = code.filter(|c| {
-                            !c.is_empty()
-                                && c.chars().all(|x| {
-                                    x.is_ascii_lowercase() || x.is_ascii_digit() || x == '-'
-                                })
-                        }) {
-                            out.push(code.to_owned());
-                        }
+        for f in scan::product_sources() {
+            let t = &f.toks;
+            for i in 0..t.len() {
+                if t[i].ident() == Some("detail")
+                    && t.get(i + 1).is_some_and(|x| x.is('!'))
+                    && t.get(i + 2).is_some_and(|x| x.is('('))
+                {
+                    if let Some(code) = t.get(i + 3).and_then(scan::Tok::str) {
+                        out.push(code.to_owned());
                     }
                 }
             }
         }
-        // The macro's own documentation example.
-        out.retain(|c| c != "code");
         out.sort();
         out.dedup();
         out
@@ -594,6 +795,8 @@ mod tests {
         let c = Arc::new(Catalog::load().unwrap());
         let codes = target_detail_codes();
         assert!(codes.len() > 40, "{codes:?}");
+        // Read from every crate that gives one: provisioning, and delivery's time limit.
+        assert!(codes.iter().any(|c| c == "test-timeout"), "{codes:?}");
         let en = c.tr(Lang::En);
         for code in &codes {
             let key = format!("target-detail.{code}");
@@ -619,50 +822,116 @@ mod tests {
         }
     }
 
-    fn written_action_codes() -> Vec<String> {
-        // The service and the crates below it that write audit events.
-        let manifest = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+    /// The action codes Fiktiv writes, found by reading the product source of every
+    /// crate of the workspace ([`crate::source_scan`]): the quoted dotted codes (and the
+    /// string constants) passed to a function or closure with an `action: &str`
+    /// parameter (`audit_system`, `system_event`, `accounts::audit`, …), given as an
+    /// `action:` field (`NewEvent`, `ReadContext`), or returned by a method
+    /// `fn …action…(&self) -> &'static str`.
+    fn written_action_codes() -> Vec<(String, String)> {
+        use crate::source_scan as scan;
+        let files = scan::product_sources();
+        let writers = scan::functions_taking(&files, "action");
         let mut out = Vec::new();
-        let mut stack = vec![
-            manifest.join("src"),
-            manifest.join("../routine/src"),
-            manifest.join("../staff/src"),
-        ];
-        while let Some(dir) = stack.pop() {
-            for e in std::fs::read_dir(&dir).unwrap() {
-                let p = e.unwrap().path();
-                if p.is_dir() {
-                    stack.push(p);
-                } else if p.extension().is_some_and(|x| x == "rs") {
-                    let text = std::fs::read_to_string(&p).unwrap();
-                    for line in text.lines() {
-                        let t = line.trim();
-                        let hit = t.starts_with("action: \"")
-                            || t.contains("audit_system(\"")
-                            || t.contains("audit_system_with(\"")
-                            || t.contains("Outcome::Ok, None).await")
-                            || t.contains("system_event(vault, &mut tx, actor, \"");
-                        if !hit {
-                            continue;
-                        }
-                        for (i, part) in t.split('"').enumerate() {
-                            if i % 2 == 1
-                                && part.starts_with(|c: char| c.is_ascii_lowercase())
-                                && part.contains('.')
-                                && part
-                                    .chars()
-                                    .all(|c| c.is_ascii_lowercase() || c == '.' || c == '-')
-                            {
-                                out.push(part.to_owned());
-                            }
-                        }
+        for f in &files {
+            let consts = scan::str_consts(&f.toks);
+            let mut names = writers.clone();
+            names.extend(scan::closures_taking(&f.toks, "action"));
+            let mut spans = scan::call_args(&f.toks, &names);
+            spans.extend(scan::field_values(&f.toks, "action"));
+            spans.extend(scan::str_method_bodies(&f.toks, "action"));
+            for span in spans {
+                for lit in scan::literals(span, &consts) {
+                    if is_action_code(&lit) {
+                        out.push((lit, f.path.display().to_string()));
                     }
                 }
             }
         }
         out.sort();
-        out.dedup();
+        out.dedup_by(|a, b| a.0 == b.0);
         out
+    }
+
+    /// `area.verb-noun`: lowercase words and hyphens, joined by dots.
+    fn is_action_code(s: &str) -> bool {
+        s.contains('.')
+            && s.split('.').all(|w| {
+                w.starts_with(|c: char| c.is_ascii_lowercase())
+                    && w.chars().all(|c| c.is_ascii_lowercase() || c == '-')
+            })
+    }
+
+    /// The reading finds the codes of every way an event is written (so that the test
+    /// above cannot pass because the reading found nothing), and every code the page
+    /// names is either found or an action of the policies.
+    #[test]
+    fn the_source_reading_finds_every_kind_of_audit_write() {
+        let found = written_action_codes();
+        let codes: Vec<&str> = found.iter().map(|(c, _)| c.as_str()).collect();
+        for (code, how) in [
+            ("system.seal", "audit_system_with in the service"),
+            ("backup.create", "audit_system in the service"),
+            ("provisioning.leak-found", "NewEvent in delivery"),
+            ("provisioning.reconcile", "a method returning the code"),
+            ("provisioning.blocked", "a closure with an action parameter"),
+            ("keys.reindex", "ReadContext in the vault"),
+            ("keys.rotate", "NewEvent in the vault"),
+            ("web.password-change", "a constant"),
+            ("reveal.refuse", "an if expression in a field"),
+            ("retention.shred-plan", "system_event with an actor"),
+            ("hub.intake", "system_event of the hub"),
+            ("feed.consumer-add", "the feed's event"),
+            ("tokens.create", "staff's audit"),
+            ("users.add", "staff's accounts::audit"),
+        ] {
+            assert!(codes.contains(&code), "{code} ({how}) not found: {codes:?}");
+        }
+        let policies: Vec<&str> = fiktiv_policies::Action::ALL
+            .iter()
+            .map(|a| a.as_str())
+            .collect();
+        for code in fiktiv_routine::audit_actions::CODES {
+            assert!(
+                codes.contains(code) || policies.contains(code),
+                "{code} is named but neither written nor a policy action"
+            );
+        }
+    }
+
+    /// Old rows and new ones read the same: stored English texts are translated, a
+    /// person's words are kept.
+    #[test]
+    fn audit_purposes_are_translated_and_a_persons_words_kept() {
+        let c = Arc::new(Catalog::load().unwrap());
+        let sv = Base::new(c.tr(Lang::Sv), "home.title", String::new(), "/");
+        assert_eq!(sv.audit_purpose("refused: password"), "Fel lösenord");
+        assert_eq!(
+            sv.audit_purpose("holders: anna, bo; via the unseal page; 1 share(s) refused before"),
+            "Andelsinnehavare: anna, bo; via upplåsningssidan; 1 andel(ar) nekade dessförinnan"
+        );
+        assert_eq!(sv.audit_purpose("via the API"), "Via API:t");
+        assert_eq!(
+            sv.audit_purpose("full read: 3 persons, 1 marked, 1 linked, 0 new intake items, 0 quarantined, 0 lifted"),
+            "Fullständig läsning: 3 personer, 1 markerade, 1 kopplade, 0 nya att ta emot, 0 i karantän, 0 markeringar hävda"
+        );
+        assert_eq!(
+            sv.audit_purpose("hub.unreachable"),
+            "Läsningen misslyckades: systemet gick inte att nå"
+        );
+        assert_eq!(
+            sv.audit_purpose("school case page"),
+            sv.t("access.action-case-page")
+        );
+        let nb = Base::new(c.tr(Lang::Nb), "home.title", String::new(), "/");
+        assert_eq!(
+            nb.audit_purpose("transfer package p-1 from Bodø"),
+            "Overføringspakke p-1 fra Bodø"
+        );
+        assert_eq!(
+            nb.audit_purpose("Samtale med foresatte om skolebytte"),
+            "Samtale med foresatte om skolebytte"
+        );
     }
 
     #[test]

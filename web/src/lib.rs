@@ -53,6 +53,8 @@ mod pages_reveal;
 mod pages_runs;
 mod pages_transfer;
 pub mod security;
+#[cfg(test)]
+mod source_scan;
 mod ui;
 pub mod views;
 
