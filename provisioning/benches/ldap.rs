@@ -16,13 +16,27 @@
 //! `--bench` (as `cargo test --benches` / `--all-targets` run it) it runs a smoke version
 //! with tiny sizes, so the test suite never does the heavy work.
 //!
+//! The leak scan runs for every count of real identities in `FIKTIV_BENCH_REALS` in the
+//! same process, against the same loaded slapd with the same entries: each round
+//! times, for each count in turn, `ldapsearch` and then the scan with that count's
+//! vault, so every count's ratio has its own baseline from the same minutes. The scan
+//! reads with the leak scan's default scope (every naming context of the root DSE, no
+//! `scan_bases`); the benchmark checks that it read exactly the suffix `ldapsearch`
+//! dumps. Memory (Linux): the peak resident size is reset (`/proc/self/clear_refs`,
+//! `5`) before each count's identities are built and before each scan, and the growth
+//! over the resident size just before is reported: what the identities' blind indexes
+//! and name-part filter keep, and what the scan itself adds at its peak.
+//!
 //! Environment (full run only): `FIKTIV_BENCH_N` (comma list, default `1000,10000`; `0`
 //! skips provisioning), `FIKTIV_BENCH_PAGE` (the target's page size, default 5000),
 //! `FIKTIV_BENCH_SCAN` (default `100000`), `FIKTIV_BENCH_REPS` (default `3`),
-//! `FIKTIV_BENCH_REAL_NAMES` (`varied`: the real pupils' names drawn from 60 given and
-//! 60 family names, whose first letters are live for many more words, instead of 10 and
-//! 10), `FIKTIV_BENCH_REALS` (real identities in the vault, default 1000; the scan's
-//! time and the process's peak memory are printed with it).
+//! `FIKTIV_BENCH_REALS` (comma list of real identities in the vault, default
+//! `1000,20000`; provisioning's guard uses the first), `FIKTIV_BENCH_REAL_NAMES` (the
+//! real identities' names: `country`, the default, drawn so that the number of distinct
+//! given and family names grows with the count as in a country's population (common
+//! Swedish and Norwegian names, hyphenated given names, patronymics, compound family
+//! names and names of other origins); `varied`, 60 common given and 60 family names;
+//! `few`, 10 and 10, the benchmark's names before).
 // A benchmark: a failed step is a failed run, and it prints its table on stdout.
 #![allow(
     clippy::unwrap_used,
@@ -66,30 +80,40 @@ use secrecy::SecretString;
 /// Pupils per school unit and per class.
 const SCHOOL_SIZE: usize = 1000;
 const CLASS_SIZE: usize = 25;
-/// Real identities in the vault the guard and the scan check against, unless
-/// `FIKTIV_BENCH_REALS` says otherwise (full run only).
-const REAL_PUPILS: usize = 1000;
+/// Real identities in the vault the scan checks against, one scan per count, unless
+/// `FIKTIV_BENCH_REALS` says otherwise (full run); the smoke run's counts.
+const REAL_COUNTS: &[usize] = &[1_000, 20_000];
+const SMOKE_REAL_COUNTS: &[usize] = &[50, 200];
 
-/// `FIKTIV_BENCH_REALS` or [`REAL_PUPILS`].
-fn real_pupils() -> usize {
-    std::env::var("FIKTIV_BENCH_REALS")
-        .ok()
-        .and_then(|v| v.replace('_', "").parse().ok())
-        .unwrap_or(REAL_PUPILS)
-}
-
-/// The process's peak resident memory (`VmHWM`), in MiB, where Linux tells it.
-fn peak_mib() -> Option<f64> {
+/// A field of `/proc/self/status` (`VmRSS`, `VmHWM`), in MiB, where Linux tells it.
+fn status_mib(field: &str) -> Option<f64> {
     let status = std::fs::read_to_string("/proc/self/status").ok()?;
     let kb: f64 = status
         .lines()
-        .find_map(|l| l.strip_prefix("VmHWM:"))?
+        .find_map(|l| l.strip_prefix(field)?.strip_prefix(':'))?
         .trim()
         .trim_end_matches("kB")
         .trim()
         .parse()
         .ok()?;
     Some(kb / 1024.0)
+}
+
+/// Resets the process's peak resident size (`VmHWM`) to its current one (Linux 4.0+:
+/// `5` to `/proc/self/clear_refs`), and returns that resident size (`VmRSS`), in MiB.
+/// `None` where it cannot: no memory figure is then reported.
+fn reset_peak() -> Option<f64> {
+    std::fs::write("/proc/self/clear_refs", "5").ok()?;
+    status_mib("VmRSS")
+}
+
+/// The peak resident size since [`reset_peak`] returned `before`, over `before`.
+fn peak_growth(before: Option<f64>) -> Option<f64> {
+    Some(status_mib("VmHWM")? - before?)
+}
+
+fn mib(m: Option<f64>) -> String {
+    m.map_or("not available".into(), |m| format!("{m:.1} MiB"))
 }
 
 const GIVEN: &[&str] = &[
@@ -175,11 +199,199 @@ const REAL_FAMILY: &[&str] = &[
     "Granlund",
     "Aasen",
 ];
+/// The default (`country`) names, beside [`VARIED_GIVEN`] and [`VARIED_FAMILY`]: more
+/// given names of Swedish, Norwegian and other origins (none a fictitious one), ...
+const MORE_GIVEN: &str = concat!(
+    "Selma Ellen Stella Vera Signe Ines Leah Tyra Hedda Iris Ester Lova Juni Thea Mira ",
+    "Elvira Meja Siri Ronja Emilia Edvin Alfred Arvid Melvin Ture Sixten Loke Valter ",
+    "Albin Ville Harry Colin Noel Kian Aron Milo Tage Malte Levi Vincent Love Casper ",
+    "Jonathan Benjamin Samuel David Gabriel Josef Olle Ebbe Fatima Amina Zeynep Omar ",
+    "Hassan Mustafa Ibrahim Aisha Mariam Sigve Torstein Ingvild Hege Lise Rune Arne",
+);
+/// ... the two halves of Swedish and Norwegian compound family names (`Sjö` + `lund`),
+const FAMILY_FIRST: &str = concat!(
+    "Lind Sjö Björk Asp Gran Hag Ny Norr Söder Öster Väster Sand Sten Fors Hed Mal Ros ",
+    "Lilje Wall Wester Bäck Kull Lönn Hassel Alm Ask Furu Tall Ljung Myr Sol Vinter ",
+    "Sommar Ceder Hjort Örn Svan Rosen Bergh Ahl Lund Dahl Ek Holm Ström Berg Skog Stor ",
+    "Lill Fager Hall Grön Kvarn Nord Hög Frid Sol Vester Øster Aas Bråt Fjell",
+);
+const FAMILY_LAST: &str = concat!(
+    "berg lund ström gren qvist kvist holm dahl man fors by ling strand stedt blad mark ",
+    "näs vall bäck hem sjö vik ås hed feldt löf borg stam nér ell in ér rot land gård ",
+    "sten rud heim li stad",
+);
+/// ... and syllables for names of other origins (two or three of them: `Karahan`).
+const SYLLABLES: &str = concat!(
+    "a ka ra han mo ha med sa li ma na di ya zi ba er ke lo nu fa ri da tu gu ye si la ",
+    "ni ko am",
+);
+
+/// How the real identities' names are drawn (`FIKTIV_BENCH_REAL_NAMES`).
+#[derive(Clone, Copy, PartialEq)]
+enum NameKind {
+    /// As in a country: a few common names for most people and a long tail, so the
+    /// number of distinct given and family names grows with the count (the default).
+    Country,
+    /// 60 common given and 60 common family names.
+    Varied,
+    /// 10 given and 10 family names.
+    Few,
+}
+
+struct NameDraw {
+    kind: NameKind,
+    common_given: Vec<&'static str>,
+    common_family: Vec<&'static str>,
+    first: Vec<&'static str>,
+    last: Vec<&'static str>,
+    syllables: Vec<&'static str>,
+    /// Every fictitious name part and word of the scanned entries, in both ASCII
+    /// spellings: a real name is never one of them, so nothing but the planted pupil
+    /// is found.
+    taken: HashSet<String>,
+}
+
+/// The two ASCII spellings of a name: diacritics stripped, and transliterated.
+fn spellings(s: &str) -> [String; 2] {
+    let mut strip = String::new();
+    let mut trans = String::new();
+    for c in s.to_lowercase().chars() {
+        let (a, b) = match c {
+            'å' => ("a", "aa"),
+            'ä' => ("a", "ae"),
+            'ö' | 'ø' => ("o", "oe"),
+            'æ' => ("ae", "ae"),
+            'ü' => ("u", "ue"),
+            'é' | 'è' => ("e", "e"),
+            c if c.is_ascii_alphanumeric() => {
+                strip.push(c);
+                trans.push(c);
+                continue;
+            }
+            _ => continue,
+        };
+        strip.push_str(a);
+        trans.push_str(b);
+    }
+    [strip, trans]
+}
+
+impl NameDraw {
+    fn from_env() -> anyhow::Result<Self> {
+        let kind = match std::env::var("FIKTIV_BENCH_REAL_NAMES").as_deref() {
+            Err(_) | Ok("" | "country") => NameKind::Country,
+            Ok("varied") => NameKind::Varied,
+            Ok("few") => NameKind::Few,
+            Ok(other) => bail!("FIKTIV_BENCH_REAL_NAMES: `{other}` (country, varied, few)"),
+        };
+        let words = |s: &'static str| s.split_whitespace().collect::<Vec<_>>();
+        let (mut common_given, common_family) = match kind {
+            NameKind::Few => (REAL_GIVEN.to_vec(), REAL_FAMILY.to_vec()),
+            _ => (words(VARIED_GIVEN), words(VARIED_FAMILY)),
+        };
+        if kind == NameKind::Country {
+            common_given.extend(words(MORE_GIVEN));
+        }
+        let mut taken = HashSet::new();
+        let scanned_words = [
+            "skola", "skole", "klass", "example", "org", "people", "groups",
+        ];
+        for w in GIVEN.iter().chain(FAMILY).chain(&scanned_words) {
+            taken.extend(spellings(w));
+        }
+        Ok(Self {
+            kind,
+            common_given,
+            common_family,
+            first: words(FAMILY_FIRST),
+            last: words(FAMILY_LAST),
+            syllables: words(SYLLABLES),
+            taken,
+        })
+    }
+
+    fn name(&self) -> &'static str {
+        match self.kind {
+            NameKind::Country => "country: common names and a long tail",
+            NameKind::Varied => "varied: 60 given and 62 family names",
+            NameKind::Few => "few: 10 given and 10 family names",
+        }
+    }
+
+    /// Mostly the first names of a list, rarely the last (the square of a uniform
+    /// draw): common names are common.
+    fn skewed(rng: &mut Rng, from: &[&'static str]) -> &'static str {
+        let u = (rng.next() >> 11) as f64 / (1u64 << 53) as f64;
+        from[((u * u * from.len() as f64) as usize).min(from.len() - 1)]
+    }
+
+    fn syllabic(&self, rng: &mut Rng) -> String {
+        let n = 2 + rng.next() % 2;
+        let word: String = (0..n).map(|_| rng.pick(&self.syllables)).collect();
+        let mut c = word.chars();
+        c.next()
+            .map(|f| f.to_uppercase().chain(c).collect())
+            .unwrap_or_default()
+    }
+
+    fn allowed(&self, name: &str) -> bool {
+        name.split(['-', ' '])
+            .chain([name])
+            .all(|part| spellings(part).iter().all(|s| !self.taken.contains(s)))
+    }
+
+    fn given(&self, rng: &mut Rng) -> String {
+        loop {
+            let name = match (self.kind, rng.next() % 100) {
+                (NameKind::Country, 0..=74) => Self::skewed(rng, &self.common_given).to_string(),
+                (NameKind::Country, 75..=79) => format!(
+                    "{}-{}",
+                    Self::skewed(rng, &self.common_given),
+                    Self::skewed(rng, &self.common_given)
+                ),
+                (NameKind::Country, _) => self.syllabic(rng),
+                _ => rng.pick(&self.common_given).to_string(),
+            };
+            if self.allowed(&name) {
+                return name;
+            }
+        }
+    }
+
+    fn family(&self, rng: &mut Rng) -> String {
+        loop {
+            let name = match (self.kind, rng.next() % 100) {
+                (NameKind::Country, 0..=29) => Self::skewed(rng, &self.common_family).to_string(),
+                (NameKind::Country, 30..=39) => {
+                    let g = Self::skewed(rng, &self.common_given);
+                    format!(
+                        "{g}{}",
+                        if rng.next().is_multiple_of(2) {
+                            "sson"
+                        } else {
+                            "sen"
+                        }
+                    )
+                }
+                (NameKind::Country, 40..=79) => {
+                    format!("{}{}", rng.pick(&self.first), rng.pick(&self.last))
+                }
+                (NameKind::Country, _) => self.syllabic(rng),
+                _ => rng.pick(&self.common_family).to_string(),
+            };
+            if self.allowed(&name) {
+                return name;
+            }
+        }
+    }
+}
 
 struct Sizes {
     ns: Vec<usize>,
     scan: usize,
     reps: usize,
+    /// Real identities in the vault, one scan per count.
+    reals: Vec<usize>,
 }
 
 impl Sizes {
@@ -191,6 +403,7 @@ impl Sizes {
                     ns: vec![30],
                     scan: 60,
                     reps: 1,
+                    reals: SMOKE_REAL_COUNTS.to_vec(),
                 },
                 false,
             ));
@@ -214,7 +427,27 @@ impl Sizes {
             None => 3,
         };
         ensure!(reps >= 1, "FIKTIV_BENCH_REPS must be at least 1");
-        Ok((Self { ns, scan, reps }, true))
+        let reals = match var("FIKTIV_BENCH_REALS") {
+            Some(v) => v
+                .split(',')
+                .map(|s| s.trim().replace('_', "").parse::<usize>())
+                .collect::<Result<Vec<_>, _>>()
+                .context("FIKTIV_BENCH_REALS")?,
+            None => REAL_COUNTS.to_vec(),
+        };
+        ensure!(
+            !reals.is_empty() && reals.iter().all(|&r| r >= 1),
+            "FIKTIV_BENCH_REALS: one or more counts of at least 1"
+        );
+        Ok((
+            Self {
+                ns,
+                scan,
+                reps,
+                reals,
+            },
+            true,
+        ))
     }
 }
 
@@ -297,60 +530,97 @@ struct Reals {
     key: BlindKey,
     index: Arc<RealSet>,
     /// One real pupil, planted in the scanned directory: (case, given, family, number).
+    /// The same person in every count's vault (the first drawn).
     planted: (CaseId, String, String, String),
+    count: usize,
+    /// Distinct given and family names, and blind indexes per identity.
+    given_names: usize,
+    family_names: usize,
+    rows_per_identity: usize,
+    /// Building the vault's side of `count` identities: wall time, resident memory kept
+    /// (over the resident size before) and the peak while building, in MiB.
+    built_in: Duration,
+    kept: Option<f64>,
+    build_peak: Option<f64>,
 }
 
-fn reals() -> Reals {
+/// `count` real identities, as the vault keeps them, drawn by `names` (the same
+/// sequence for every count: the first is the same person), timed and measured.
+fn reals(count: usize, names: &NameDraw) -> Reals {
+    let before = reset_peak();
+    let t = Instant::now();
     let ring = KeyRing::new(RootKey::generate()).unwrap();
     let key = ring.blind().clone();
     let mut parts = NamePartFilter::new(ring.name_parts().clone());
     let mut rng = Rng(7);
     let mut index: HashMap<(IndexKind, BlindIndex), Vec<CaseId>> = HashMap::new();
     let mut planted = None;
-    let varied = std::env::var("FIKTIV_BENCH_REAL_NAMES").is_ok_and(|v| v == "varied");
-    let (givens, families): (Vec<&str>, Vec<&str>) = if varied {
-        (
-            VARIED_GIVEN.split(' ').collect(),
-            VARIED_FAMILY.split(' ').collect(),
-        )
-    } else {
-        (REAL_GIVEN.to_vec(), REAL_FAMILY.to_vec())
-    };
-    for i in 0..real_pupils() {
+    let mut rows_per_identity = 0;
+    for i in 0..count {
         let case = CaseId::new();
-        let (given, family) = (rng.pick(&givens), rng.pick(&families));
+        let given = names.given(&mut rng);
+        let family = names.family(&mut rng);
         let birth = rng.birth(2008, 10);
         let number = fiktiv_vault::ids::make_se_number(birth, (i % 999 + 1) as u16).unwrap();
         // Exactly as the vault keeps them (`RealIdentity::blind_indexes`): every
         // spelling of the names, the initial + family name, unused slots padded.
         let who = RealIdentity {
             number: PersonalNumber::parse(&number, NaiveDate::MAX).unwrap(),
-            first_name: RealName::new(given),
-            last_name: RealName::new(family),
+            first_name: RealName::new(&given),
+            last_name: RealName::new(&family),
             birth_date: birth,
         };
         let rows = who.blind_indexes(&key, &format!("{case}/pupil"));
         debug_assert_eq!(
             rows[1].1,
-            key.index(IndexKind::FullName, &full_name_key(given, family))
+            key.index(IndexKind::FullName, &full_name_key(&given, &family))
         );
         debug_assert_eq!(
             rows[2].1,
-            key.index(IndexKind::NameBirth, &name_birth_key(given, family, birth))
+            key.index(
+                IndexKind::NameBirth,
+                &name_birth_key(&given, &family, birth)
+            )
         );
+        rows_per_identity = rows.len();
         for row in rows {
             index.entry(row).or_default().push(case);
         }
-        parts.add_names(given, family);
+        parts.add_names(&given, &family);
         if planted.is_none() {
-            planted = Some((case, given.to_string(), family.to_string(), number));
+            planted = Some((case, given.clone(), family.clone(), number));
         }
     }
+    let index = Arc::new(RealSet { index, parts });
+    let built_in = t.elapsed();
+    let kept = status_mib("VmRSS").zip(before).map(|(after, b)| after - b);
+    let build_peak = peak_growth(before);
+    let (given_names, family_names) = distinct_names(count, names);
     Reals {
         key,
-        index: Arc::new(RealSet { index, parts }),
+        index,
         planted: planted.unwrap(),
+        count,
+        given_names,
+        family_names,
+        rows_per_identity,
+        built_in,
+        kept,
+        build_peak,
     }
+}
+
+/// Distinct given and family names among the first `count` drawn (the draws of
+/// [`reals`] again, after its memory was measured).
+fn distinct_names(count: usize, names: &NameDraw) -> (usize, usize) {
+    let mut rng = Rng(7);
+    let (mut givens, mut families) = (HashSet::new(), HashSet::new());
+    for _ in 0..count {
+        givens.insert(names.given(&mut rng));
+        families.insert(names.family(&mut rng));
+        let _ = rng.birth(2008, 10);
+    }
+    (givens.len(), families.len())
 }
 
 /// Seconds per HMAC-SHA256 (ring) of the same input as [`index_cost`] with the key
@@ -744,10 +1014,24 @@ async fn same_accounts(a: &LdapTarget, b: &LdapTarget) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// The leak scan: read everything, match locally. Returns the time and the findings'
-/// rules for the planted pupil.
-async fn leak_scan(target: &LdapTarget, reals: &Reals) -> anyhow::Result<(Duration, usize)> {
+/// What one leak scan took: wall time, entries read, and the peak resident memory
+/// over the resident size just before it (MiB, where Linux tells it).
+struct ScanRun {
+    took: Duration,
+    read: usize,
+    peak: Option<f64>,
+}
+
+/// The leak scan with its default scope: read everything under every naming context,
+/// match locally. Fails unless it read exactly `scope` and found the planted pupil and
+/// nothing else.
+async fn leak_scan(
+    target: &LdapTarget,
+    reals: &Reals,
+    scope: &[String],
+) -> anyhow::Result<ScanRun> {
     let counting = Arc::new(Counting(Arc::clone(&reals.index), AtomicUsize::new(0)));
+    let before = reset_peak();
     let c = cpu_time();
     let reader = thread_cpu_time();
     let t = Instant::now();
@@ -761,8 +1045,14 @@ async fn leak_scan(target: &LdapTarget, reals: &Reals) -> anyhow::Result<(Durati
     if let Some(e) = scanned.error {
         anyhow::bail!("the leak scan could not read the directory: {e}");
     }
-    let (read, findings) = (scanned.read, scanned.findings);
     let took = t.elapsed();
+    let peak = peak_growth(before);
+    ensure!(
+        scanned.scope == scope,
+        "the scan read {:?}, not the naming contexts {scope:?}",
+        scanned.scope
+    );
+    let (read, findings) = (scanned.read, scanned.findings);
     let cpu = cpu_time() - c;
     // The reader runs on this thread (the future `block_on` drives).
     let reader = thread_cpu_time() - reader;
@@ -791,7 +1081,7 @@ async fn leak_scan(target: &LdapTarget, reals: &Reals) -> anyhow::Result<(Durati
         findings.iter().all(|f| f.cases.contains(&reals.planted.0)),
         "a finding elsewhere than at the planted pupil"
     );
-    Ok((took, read))
+    Ok(ScanRun { took, read, peak })
 }
 
 fn copy_entry(e: &ScannedEntry) -> ScannedEntry {
@@ -902,14 +1192,222 @@ struct Row {
     limit: Option<f64>,
 }
 
+/// The environment of a memory probe: the benchmark run again as a fresh process that
+/// builds one count's vault side and scans the loaded directory once, so that no page
+/// the allocator kept from earlier work hides what the identities and the scan need.
+const PROBE_URL: &str = "FIKTIV_BENCH_PROBE_URL";
+const PROBE_PASSWORD: &str = "FIKTIV_BENCH_PROBE_PASSWORD";
+const PROBE_COUNT: &str = "FIKTIV_BENCH_PROBE_COUNT";
+
+/// One count's memory, measured in a fresh process: building the vault side (wall
+/// time, resident memory kept, peak while building) and the scan's peak over the
+/// resident size just before it, in MiB.
+struct Probe {
+    built_in: Duration,
+    kept: Option<f64>,
+    build_peak: Option<f64>,
+    scan_peak: Option<f64>,
+}
+
+fn opt(m: Option<f64>) -> String {
+    m.map_or("-".into(), |m| format!("{m:.3}"))
+}
+
+/// The probe's side (this process was started by [`memory_probe`]): one line on stdout.
+fn probe(url: &str) -> anyhow::Result<()> {
+    let count: usize = std::env::var(PROBE_COUNT)?.parse()?;
+    let password = std::env::var(PROBE_PASSWORD)?;
+    let names = NameDraw::from_env()?;
+    let r = reals(count, &names);
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()?;
+    let t = target_for_url(url, &password);
+    let scope = rt.block_on(t.scan_bases())?;
+    let run = rt.block_on(leak_scan(&t, &r, &scope))?;
+    println!(
+        "{} {} {} {}",
+        r.built_in.as_secs_f64(),
+        opt(r.kept),
+        opt(r.build_peak),
+        opt(run.peak)
+    );
+    Ok(())
+}
+
+/// Runs [`probe`] for `count` real identities against `slapd`, in a fresh process.
+fn memory_probe(slapd: &Slapd, count: usize) -> anyhow::Result<Probe> {
+    eprintln!("memory probe, {count} real identities, in a fresh process");
+    let out = Command::new(std::env::current_exe()?)
+        .env(PROBE_URL, slapd.url())
+        .env(PROBE_PASSWORD, slapd.admin_password())
+        .env(PROBE_COUNT, count.to_string())
+        .stdin(Stdio::null())
+        .stderr(Stdio::inherit())
+        .output()?;
+    ensure!(out.status.success(), "the memory probe failed");
+    let line = String::from_utf8(out.stdout)?;
+    let f: Vec<&str> = line.split_whitespace().collect();
+    ensure!(f.len() == 4, "the memory probe said {line:?}");
+    let m = |s: &str| s.parse::<f64>().ok();
+    Ok(Probe {
+        built_in: Duration::from_secs_f64(f[0].parse()?),
+        kept: m(f[1]),
+        build_peak: m(f[2]),
+        scan_peak: m(f[3]),
+    })
+}
+
+/// The leak scan's runs, per count of real identities (in the order of the counts).
+struct ScanReport {
+    n: usize,
+    entries: usize,
+    scope: Vec<String>,
+    base: Vec<Vec<Duration>>,
+    fik: Vec<Vec<Duration>>,
+    peaks: Vec<Vec<f64>>,
+    probes: Vec<Probe>,
+}
+
+impl ScanReport {
+    fn print(&self, sets: &[Reals], names: &NameDraw) {
+        println!(
+            "\nLeak scan of {} pupils ({} entries), every count in one process against one \
+             slapd loaded once; scope: the leak scan's default, every naming context of the \
+             root DSE ({}), the suffix `ldapsearch` dumps; real names: {}. Each round runs, \
+             for each count in turn, `ldapsearch` and then the scan.",
+            self.n,
+            self.entries,
+            self.scope.join(", "),
+            names.name()
+        );
+        println!(
+            "\n| real identities | distinct given / family names | ldapsearch min / median | \
+             scan min / median | ratio (medians) | target |"
+        );
+        println!("|---|---|---|---|---|---|");
+        for (i, r) in sets.iter().enumerate() {
+            let ratio = median(&self.fik[i]).as_secs_f64() / median(&self.base[i]).as_secs_f64();
+            println!(
+                "| {} | {} / {} | {} | {} | {ratio:.2}× | ≤ 1.5×: {} |",
+                r.count,
+                r.given_names,
+                r.family_names,
+                min_med(&self.base[i]),
+                min_med(&self.fik[i]),
+                if ratio <= 1.5 { "met" } else { "**not met**" },
+            );
+        }
+        let mid = |v: &[f64]| {
+            let mut v = v.to_vec();
+            v.sort_by(f64::total_cmp);
+            v.get(v.len() / 2).copied()
+        };
+        let max = |v: &[f64]| v.iter().copied().reduce(f64::max);
+        println!(
+            "\nMemory (resident, from /proc/self/status, the peak reset through \
+             /proc/self/clear_refs). Fresh process: the benchmark run again per count, building \
+             that count's vault side and scanning the same directory once. Timed process: the \
+             scans timed above, where the allocator reuses pages freed by earlier work.\n"
+        );
+        println!(
+            "| real identities | vault side built in (fresh process) | its resident memory \
+             kept (peak while building) | scan's peak over before it, fresh process | the same \
+             in the timed process (median / max) |"
+        );
+        println!("|---|---|---|---|---|");
+        for (i, r) in sets.iter().enumerate() {
+            let p = &self.probes[i];
+            println!(
+                "| {} | {} | {} ({}) | {} | {} / {} |",
+                r.count,
+                secs(p.built_in),
+                mib(p.kept),
+                mib(p.build_peak),
+                mib(p.scan_peak),
+                mib(mid(&self.peaks[i])),
+                mib(max(&self.peaks[i])),
+            );
+        }
+        println!(
+            "\n{} blind indexes per identity (`RealIdentity::blind_indexes`).",
+            sets.first().map_or(0, |r| r.rows_per_identity)
+        );
+        for w in 0..sets.len().saturating_sub(1) {
+            let (a, b) = (&sets[w], &sets[w + 1]);
+            let (pa, pb) = (&self.probes[w], &self.probes[w + 1]);
+            let added = b.count as f64 - a.count as f64;
+            let per = |x: f64| x / added;
+            let (ta, tb) = (median(&self.fik[w]), median(&self.fik[w + 1]));
+            let ra = ta.as_secs_f64() / median(&self.base[w]).as_secs_f64();
+            let rb = tb.as_secs_f64() / median(&self.base[w + 1]).as_secs_f64();
+            let per_mib = |x: Option<f64>, y: Option<f64>| match (x, y) {
+                (Some(x), Some(y)) => format!(
+                    "{:+.0} bytes per added identity",
+                    per((y - x) * 1024.0 * 1024.0)
+                ),
+                _ => "not available".into(),
+            };
+            println!(
+                "\nFrom {} to {} real identities ({:.0}×): scan median {} → {} ({:+.0} ms, \
+                 {:+.2} µs per added identity), ratio {ra:.2}× → {rb:.2}×; building the vault \
+                 side {} → {} ({:+.1} µs per added identity); its resident memory {} → {} \
+                 ({}); the scan's peak over before it (fresh process) {} → {} ({}).",
+                a.count,
+                b.count,
+                b.count as f64 / a.count as f64,
+                secs(ta),
+                secs(tb),
+                (tb.as_secs_f64() - ta.as_secs_f64()) * 1e3,
+                per((tb.as_secs_f64() - ta.as_secs_f64()) * 1e6),
+                secs(pa.built_in),
+                secs(pb.built_in),
+                per((pb.built_in.as_secs_f64() - pa.built_in.as_secs_f64()) * 1e6),
+                mib(pa.kept),
+                mib(pb.kept),
+                per_mib(pa.kept, pb.kept),
+                mib(pa.scan_peak),
+                mib(pb.scan_peak),
+                per_mib(pa.scan_peak, pb.scan_peak),
+            );
+        }
+    }
+}
+
 fn main() -> anyhow::Result<()> {
+    if let Ok(url) = std::env::var(PROBE_URL) {
+        return probe(&url);
+    }
     let (sizes, full) = Sizes::from_args()?;
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
         .build()?;
     let tools = Tools::new()?;
-    let reals = reals();
+    // Every count's vault first, before the directories and their LDIF are in memory,
+    // each measured alone (the peak reset before it).
+    let names = NameDraw::from_env()?;
+    let sets: Vec<Reals> = sizes.reals.iter().map(|&c| reals(c, &names)).collect();
+    for r in &sets {
+        eprintln!(
+            "real identities: {} ({} distinct given, {} distinct family names; {} blind \
+             indexes each), built in {}, resident memory kept {}, peak while building {}",
+            r.count,
+            r.given_names,
+            r.family_names,
+            r.rows_per_identity,
+            secs(r.built_in),
+            mib(r.kept),
+            mib(r.build_peak)
+        );
+        let (p, q) = (&r.planted, &sets[0].planted);
+        ensure!(
+            (&p.1, &p.2, &p.3) == (&q.1, &q.2, &q.3),
+            "the planted pupil differs between the counts"
+        );
+    }
+    let reals = &sets[0];
     let guard = EgressGuard::new(reals.key.clone(), reals.index.clone());
     let mut rows: Vec<Row> = Vec::new();
     let mut reconciles: Vec<(usize, Vec<Duration>)> = Vec::new();
@@ -985,7 +1483,7 @@ fn main() -> anyhow::Result<()> {
         reconciles.push((n, rec));
     }
 
-    {
+    let scan_report = {
         let n = sizes.scan;
         eprintln!("leak scan: loading {n} pupils");
         let name = TargetName::new("ldap").unwrap();
@@ -1014,45 +1512,83 @@ fn main() -> anyhow::Result<()> {
         drop(ldif);
         tools.slapadd(&mut slapd, &file)?;
         let _ = std::fs::remove_file(&file);
+        // The scope: the target sets no `scan_bases`, so the scan reads every naming
+        // context of the root DSE, which is the suffix `ldapsearch` dumps.
+        let scope = rt.block_on(t.scan_bases())?;
+        ensure!(
+            scope == [slapd.base_dn().to_string()],
+            "the scan's default scope is {scope:?}, not the suffix {}",
+            slapd.base_dn()
+        );
         tools.ldapsearch(&slapd)?; // warm-up
         if std::env::var("FIKTIV_BENCH_PARTS").is_ok() {
-            parts_of_the_scan(&rt, &t, &reals, sizes.reps)?;
+            for r in &sets {
+                eprintln!("parts of the scan, {} real identities", r.count);
+                parts_of_the_scan(&rt, &t, r, sizes.reps)?;
+            }
         }
-        let mut base = Vec::new();
-        let mut fik = Vec::new();
+        let k = sets.len();
+        let mut base = vec![Vec::new(); k];
+        let mut fik = vec![Vec::new(); k];
+        let mut peaks: Vec<Vec<f64>> = vec![Vec::new(); k];
         let mut entries = 0;
+        // Rounds: in each, every count in turn, its own `ldapsearch` just before its scan.
         for rep in 0..sizes.reps {
-            eprintln!("leak scan, run {}/{}", rep + 1, sizes.reps);
-            let (s0, c0) = (slapd_cpu_time(&slapd), children_cpu_time());
-            base.push(tools.ldapsearch(&slapd)?);
-            let (s1, c1) = (slapd_cpu_time(&slapd), children_cpu_time());
-            let (took, count) = rt.block_on(leak_scan(&t, &reals))?;
-            eprintln!(
-                "  (CPU: ldapsearch {} with slapd {}; slapd {} for Fiktiv's scan)",
-                secs(c1 - c0),
-                secs(s1 - s0),
-                secs(slapd_cpu_time(&slapd) - s1)
-            );
-            fik.push(took);
-            entries = count;
-            eprintln!(
-                "  ldapsearch {}, Fiktiv {}",
-                secs(*base.last().unwrap()),
-                secs(took)
-            );
+            for (i, r) in sets.iter().enumerate() {
+                eprintln!(
+                    "leak scan, {} real identities, run {}/{}",
+                    r.count,
+                    rep + 1,
+                    sizes.reps
+                );
+                let (s0, c0) = (slapd_cpu_time(&slapd), children_cpu_time());
+                base[i].push(tools.ldapsearch(&slapd)?);
+                let (s1, c1) = (slapd_cpu_time(&slapd), children_cpu_time());
+                let run = rt.block_on(leak_scan(&t, r, &scope))?;
+                eprintln!(
+                    "  (CPU: ldapsearch {} with slapd {}; slapd {} for Fiktiv's scan)",
+                    secs(c1 - c0),
+                    secs(s1 - s0),
+                    secs(slapd_cpu_time(&slapd) - s1)
+                );
+                eprintln!(
+                    "  ldapsearch {}, Fiktiv {}, the scan's peak memory over before it {}",
+                    secs(*base[i].last().unwrap()),
+                    secs(run.took),
+                    mib(run.peak)
+                );
+                fik[i].push(run.took);
+                peaks[i].extend(run.peak);
+                entries = run.read;
+            }
         }
-        rows.push(Row {
-            what: "leak scan".into(),
-            size: format!(
-                "{n} pupils ({entries} entries), {} real identities",
-                real_pupils()
-            ),
-            baseline_name: "ldapsearch",
-            baseline: base,
-            fiktiv: fik,
-            limit: Some(1.5),
-        });
-    }
+        for (i, r) in sets.iter().enumerate() {
+            rows.push(Row {
+                what: "leak scan".into(),
+                size: format!(
+                    "{n} pupils ({entries} entries), {} real identities",
+                    r.count
+                ),
+                baseline_name: "ldapsearch",
+                baseline: base[i].clone(),
+                fiktiv: fik[i].clone(),
+                limit: Some(1.5),
+            });
+        }
+        let probes = sets
+            .iter()
+            .map(|r| memory_probe(&slapd, r.count))
+            .collect::<anyhow::Result<Vec<_>>>()?;
+        ScanReport {
+            probes,
+            n,
+            entries,
+            scope,
+            base,
+            fik,
+            peaks,
+        }
+    };
 
     println!(
         "| what is timed | size | baseline | baseline min / median | Fiktiv min / median | ratio (medians) | target |"
@@ -1092,13 +1628,7 @@ fn main() -> anyhow::Result<()> {
         );
         prev = Some((*n, m, lo));
     }
-    if let Some(mib) = peak_mib() {
-        println!(
-            "\nPeak memory of the benchmark process (VmHWM): {mib:.0} MiB, with {} real \
-             identities.",
-            real_pupils()
-        );
-    }
+    scan_report.print(&sets, &names);
     println!(
         "\n{} samples per case ({}).",
         sizes.reps,
