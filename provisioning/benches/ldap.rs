@@ -313,7 +313,7 @@ impl NameDraw {
     fn name(&self) -> &'static str {
         match self.kind {
             NameKind::Country => "country: common names and a long tail",
-            NameKind::Varied => "varied: 60 given and 62 family names",
+            NameKind::Varied => "varied: 60 given and 60 family names",
             NameKind::Few => "few: 10 given and 10 family names",
         }
     }
