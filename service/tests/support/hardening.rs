@@ -484,7 +484,7 @@ impl Canaries {
 }
 
 pub fn contains(hay: &[u8], needle: &[u8]) -> bool {
-    !needle.is_empty() && hay.windows(needle.len()).any(|w| w == needle)
+    super::bytes_contain(hay, needle)
 }
 
 /// Non-ASCII characters as `\uXXXX` (UTF-16 units), as Python's json and others write.
