@@ -74,6 +74,7 @@ use fiktiv_vault::identity::{full_name_key, RealIdentity, RealName};
 use fiktiv_vault::ids::PersonalNumber;
 use fiktiv_vault::keys::BlindKey;
 use fiktiv_vault::normalize::name_birth_key;
+use fiktiv_vault::normalize::name_spellings;
 use fiktiv_vault::{CaseId, KeyRing, NamePartFilter, RootKey};
 use secrecy::SecretString;
 
@@ -251,31 +252,6 @@ struct NameDraw {
     taken: HashSet<String>,
 }
 
-/// The two ASCII spellings of a name: diacritics stripped, and transliterated.
-fn spellings(s: &str) -> [String; 2] {
-    let mut strip = String::new();
-    let mut trans = String::new();
-    for c in s.to_lowercase().chars() {
-        let (a, b) = match c {
-            'å' => ("a", "aa"),
-            'ä' => ("a", "ae"),
-            'ö' | 'ø' => ("o", "oe"),
-            'æ' => ("ae", "ae"),
-            'ü' => ("u", "ue"),
-            'é' | 'è' => ("e", "e"),
-            c if c.is_ascii_alphanumeric() => {
-                strip.push(c);
-                trans.push(c);
-                continue;
-            }
-            _ => continue,
-        };
-        strip.push_str(a);
-        trans.push_str(b);
-    }
-    [strip, trans]
-}
-
 impl NameDraw {
     fn from_env() -> anyhow::Result<Self> {
         let kind = match std::env::var("FIKTIV_BENCH_REAL_NAMES").as_deref() {
@@ -297,7 +273,7 @@ impl NameDraw {
             "skola", "skole", "klass", "example", "org", "people", "groups",
         ];
         for w in GIVEN.iter().chain(FAMILY).chain(&scanned_words) {
-            taken.extend(spellings(w));
+            taken.extend(name_spellings(w));
         }
         Ok(Self {
             kind,
@@ -341,10 +317,10 @@ impl NameDraw {
     /// a real pupil beside that pupil's birth date in some entry of 100,000, by chance.
     fn allowed(&self, name: &str) -> bool {
         name.split(['-', ' ']).chain([name]).all(|part| {
-            let [strip, trans] = spellings(part);
-            !self.taken.contains(&strip)
-                && !self.taken.contains(&trans)
-                && !strip.chars().all(|c| matches!(c, 'a'..='f'))
+            // The vault's own spellings: stripped first, then transliterated.
+            let spelt = name_spellings(part);
+            spelt.iter().all(|s| !self.taken.contains(s))
+                && !spelt[0].chars().all(|c| matches!(c, 'a'..='f'))
         })
     }
 

@@ -361,14 +361,16 @@ impl Base {
     /// An audit event's purpose in the user's language: the purposes Fiktiv writes
     /// itself (fixed texts, codes and the few texts it composes) translated, a
     /// purpose typed by a person (a reveal's reason, a consumer's name) as written.
-    pub fn audit_purpose(&self, p: &str) -> String {
-        match audit_purpose_message(p) {
+    /// The composed texts are read only in the events of the `action`s that write them,
+    /// so a person's words that happen to look like one ("via telefon …") are kept.
+    pub fn audit_purpose(&self, action: &str, p: &str) -> String {
+        match audit_purpose_message(action, p) {
             Some((key, args)) => {
                 let args: Vec<(&str, String)> = args
                     .into_iter()
                     .map(|(n, v)| match v {
                         PurposeArg::Text(t) => (n, t),
-                        PurposeArg::Purpose(inner) => (n, self.audit_purpose(&inner)),
+                        PurposeArg::Purpose(inner) => (n, self.audit_purpose(action, &inner)),
                         PurposeArg::Key(k) => (n, self.t(k).to_owned()),
                     })
                     .collect();
@@ -597,10 +599,20 @@ const HUB_FAILURES: &[(&str, &str)] = &[
     ("hub.duplicate", "audit-purpose.hub-duplicate"),
 ];
 
+/// Whether events of `action` carry a purpose Fiktiv composes (an unsealing's holders,
+/// a sealing's way, a transfer package, a hub read's counts). Every other action's
+/// purpose is a fixed text or a person's words.
+fn composes_purpose(action: &str) -> bool {
+    action.starts_with("system.") || action.starts_with("case.transfer-") || action == "hub.read"
+}
+
 /// The message of a purpose Fiktiv wrote itself, with its values; `None` for a
 /// purpose a person typed (and the six reads of a real identity, which
 /// [`Base::access_purpose`] names).
-fn audit_purpose_message(p: &str) -> Option<(&'static str, Vec<(&'static str, PurposeArg)>)> {
+fn audit_purpose_message(
+    action: &str,
+    p: &str,
+) -> Option<(&'static str, Vec<(&'static str, PurposeArg)>)> {
     if let Some((_, key)) = AUDIT_PURPOSES.iter().find(|(text, _)| *text == p) {
         return Some((key, Vec::new()));
     }
@@ -609,6 +621,9 @@ fn audit_purpose_message(p: &str) -> Option<(&'static str, Vec<(&'static str, Pu
             "audit-purpose.hub-failed",
             vec![("reason", PurposeArg::Key(key))],
         ));
+    }
+    if !composes_purpose(action) {
+        return None;
     }
     // `<purpose>; N share(s) refused before` (an unsealing).
     if let Some((purpose, n)) = p
@@ -905,31 +920,46 @@ mod tests {
     fn audit_purposes_are_translated_and_a_persons_words_kept() {
         let c = Arc::new(Catalog::load().unwrap());
         let sv = Base::new(c.tr(Lang::Sv), "home.title", String::new(), "/");
-        assert_eq!(sv.audit_purpose("refused: password"), "Fel lösenord");
         assert_eq!(
-            sv.audit_purpose("holders: anna, bo; via the unseal page; 1 share(s) refused before"),
+            sv.audit_purpose("web.signin", "refused: password"),
+            "Fel lösenord"
+        );
+        assert_eq!(
+            sv.audit_purpose(
+                "system.unseal",
+                "holders: anna, bo; via the unseal page; 1 share(s) refused before"
+            ),
             "Andelsinnehavare: anna, bo; via upplåsningssidan; 1 andel(ar) nekade dessförinnan"
         );
-        assert_eq!(sv.audit_purpose("via the API"), "Via API:t");
+        assert_eq!(sv.audit_purpose("system.seal", "via the API"), "Via API:t");
+        // A person's reason that looks like a composed text is kept as written.
         assert_eq!(
-            sv.audit_purpose("full read: 3 persons, 1 marked, 1 linked, 0 new intake items, 0 quarantined, 0 lifted"),
+            sv.audit_purpose("reveal.request", "via telefon med rektor"),
+            "via telefon med rektor"
+        );
+        assert_eq!(
+            sv.audit_purpose("reveal.request", "holders: anna; via telefon"),
+            "holders: anna; via telefon"
+        );
+        assert_eq!(
+            sv.audit_purpose("hub.read", "full read: 3 persons, 1 marked, 1 linked, 0 new intake items, 0 quarantined, 0 lifted"),
             "Fullständig läsning: 3 personer, 1 markerade, 1 kopplade, 0 nya att ta emot, 0 i karantän, 0 markeringar hävda"
         );
         assert_eq!(
-            sv.audit_purpose("hub.unreachable"),
+            sv.audit_purpose("hub.read", "hub.unreachable"),
             "Läsningen misslyckades: systemet gick inte att nå"
         );
         assert_eq!(
-            sv.audit_purpose("school case page"),
+            sv.audit_purpose("case.read-identity", "school case page"),
             sv.t("access.action-case-page")
         );
         let nb = Base::new(c.tr(Lang::Nb), "home.title", String::new(), "/");
         assert_eq!(
-            nb.audit_purpose("transfer package p-1 from Bodø"),
+            nb.audit_purpose("case.transfer-in", "transfer package p-1 from Bodø"),
             "Overføringspakke p-1 fra Bodø"
         );
         assert_eq!(
-            nb.audit_purpose("Samtale med foresatte om skolebytte"),
+            nb.audit_purpose("reveal.request", "Samtale med foresatte om skolebytte"),
             "Samtale med foresatte om skolebytte"
         );
     }

@@ -279,8 +279,11 @@ async fn a_duplicate_opening_answers_the_same_from_every_unit() {
             .await;
         assert_eq!(s, StatusCode::CONFLICT, "{who}: {text}");
         assert_eq!(v["type"], "urn:fiktiv:problem:duplicate-identity", "{text}");
-        for secret in [good.as_str(), &good[2..], case.as_str(), UNIT_A, "Berg"] {
-            assert!(!text.contains(secret), "{who}: the answer tells: {text}");
+        for (i, secret) in [good.as_str(), &good[2..], case.as_str(), UNIT_A, "Berg"]
+            .into_iter()
+            .enumerate()
+        {
+            assert!(!text.contains(secret), "{who}: the answer tells secret {i}");
         }
         let mut after = e.snapshot().await;
         let audit = after.pop().unwrap();

@@ -258,18 +258,6 @@ fn a_fresh_data_directory_has_the_embedded_roster_target() {
     assert!(text.contains("\"clean\": true"), "{text}");
 }
 
-/// `number_ranges.toml` with the default policy's check-digit rule replaced by `rule`.
-fn number_ranges_with(dir: &std::path::Path, rule: &str) -> std::path::PathBuf {
-    let path = dir.join(format!("number_ranges-{rule}.toml"));
-    let policy = fiktiv_policies::number_ranges::DEFAULT_POLICY_TOML.replace(
-        "check_digit = \"must-fail-luhn\"",
-        &format!("check_digit = \"{rule}\""),
-    );
-    assert!(policy.contains(rule));
-    std::fs::write(&path, policy).unwrap();
-    path
-}
-
 /// The configuration of one LDAP target `ldap` whose number attribute, `x121Address`,
 /// takes digits only (its syntax is a numeric string), under the number policy `ranges`.
 fn digits_only_directory(peers: &Peers, ranges: &std::path::Path) -> String {
@@ -307,7 +295,7 @@ fn number_step(report: &Value) -> Value {
 async fn a_target_that_refuses_the_number_scheme_fails_its_test() {
     let peers = Peers::start();
     let dir = tempfile::tempdir().unwrap();
-    let temporary = number_ranges_with(dir.path(), "ss12000-temporary");
+    let temporary = crate::support::pages::number_ranges_with(dir.path(), "ss12000-temporary");
     let toml = digits_only_directory(&peers, &temporary);
     let p = penv(TestDatabase::sqlite().unwrap(), at(2026, 3, 2), &toml).await;
     let r =
@@ -366,7 +354,7 @@ async fn a_target_that_refuses_the_number_scheme_fails_its_test() {
     assert_eq!(number_step(&report)["ok"], false, "{report}");
 
     // The default scheme: digits only, and the same directory takes it.
-    let default = number_ranges_with(dir.path(), "must-fail-luhn");
+    let default = crate::support::pages::number_ranges_with(dir.path(), "must-fail-luhn");
     let toml = digits_only_directory(&peers, &default);
     let p = penv(TestDatabase::sqlite().unwrap(), at(2026, 3, 2), &toml).await;
     let r =

@@ -14,7 +14,7 @@ use crate::support::web;
 
 use fiktiv_tests::SmtpServer;
 use serde_json::{json, Value};
-use web::{first_sign_in, text, Browser, Server};
+use web::{first_sign_in, Browser, Server};
 
 const PUBLIC_URL: &str = "https://fiktiv.kommun.example/";
 
@@ -67,18 +67,7 @@ fn the_central_administrator_is_told_of_a_new_order_by_mail_and_in_the_app() {
     let files = tempfile::tempdir().unwrap();
     let server = Server::start(&notifications_config(&smtp, files.path()));
     let anna = server.add_user("anna.central", &["central-admin"], &[]);
-    let out = server.cli(&[
-        "tokens",
-        "create",
-        "--role",
-        "school",
-        "--unit",
-        "skola-1",
-        "--name",
-        "sis.skola-1",
-    ]);
-    assert!(out.status.success(), "{}", text(&out.stderr));
-    let token = text(&out.stdout).trim().to_owned();
+    let token = crate::support::pages::cli_token(&server, "sis.skola-1", "school", Some("skola-1"));
 
     let b = Browser::start();
     first_sign_in(&b, &server, &anna, 0);

@@ -1223,13 +1223,7 @@ fn the_registration_page_says_what_the_number_scheme_guarantees() {
         "register.guarantee-no-synthetic",
     ];
     let dir = tempfile::tempdir().unwrap();
-    let ranges = dir.path().join("number_ranges.toml");
-    let temporary = fiktiv_policies::number_ranges::DEFAULT_POLICY_TOML.replace(
-        "check_digit = \"must-fail-luhn\"",
-        "check_digit = \"ss12000-temporary\"",
-    );
-    assert!(temporary.contains("ss12000-temporary"));
-    std::fs::write(&ranges, temporary).unwrap();
+    let ranges = pages::number_ranges_with(dir.path(), "ss12000-temporary");
     for (config, want) in [
         (String::new(), "register.guarantee-se-fail-luhn"),
         (

@@ -469,7 +469,7 @@ impl Canaries {
         let mut found: Vec<String> = self
             .needles
             .iter()
-            .filter(|(_, n)| contains(hay, n))
+            .filter(|(_, n)| super::bytes_contain(hay, n))
             .map(|(w, _)| w.clone())
             .collect();
         let folded = fold(&text);
@@ -481,10 +481,6 @@ impl Canaries {
         );
         found
     }
-}
-
-pub fn contains(hay: &[u8], needle: &[u8]) -> bool {
-    super::bytes_contain(hay, needle)
 }
 
 /// Non-ASCII characters as `\uXXXX` (UTF-16 units), as Python's json and others write.
@@ -643,7 +639,7 @@ impl Report {
             (
                 c,
                 parts.iter().any(|p| {
-                    contains(
+                    super::bytes_contain(
                         String::from_utf8_lossy(p).to_lowercase().as_bytes(),
                         lc.as_bytes(),
                     )

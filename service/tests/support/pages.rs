@@ -37,18 +37,32 @@ fn luhn_by_hand() {
     assert_eq!(se_personnummer(1981, 12, 18, 987), "198112189876");
 }
 
-/// An API token of a central administrator (through the real CLI).
-pub fn central_token(server: &Server, name: &str) -> String {
-    let out = server.cli(&[
-        "tokens",
-        "create",
-        "--role",
-        "central-admin",
-        "--name",
-        name,
-    ]);
+/// A `number_ranges.toml` in `dir`: the default policy with its Swedish check-digit rule
+/// replaced by `rule`. Returns its path.
+pub fn number_ranges_with(dir: &std::path::Path, rule: &str) -> std::path::PathBuf {
+    const DEFAULT_RULE: &str = "check_digit = \"must-fail-luhn\"";
+    let default = fiktiv_policies::number_ranges::DEFAULT_POLICY_TOML;
+    assert_eq!(default.matches(DEFAULT_RULE).count(), 1, "{default}");
+    let path = dir.join(format!("number_ranges-{rule}.toml"));
+    let policy = default.replace(DEFAULT_RULE, &format!("check_digit = \"{rule}\""));
+    std::fs::write(&path, policy).unwrap();
+    path
+}
+
+/// An API token with `role` (in `unit`, when given), made through the real CLI.
+pub fn cli_token(server: &Server, name: &str, role: &str, unit: Option<&str>) -> String {
+    let mut args = vec!["tokens", "create", "--role", role, "--name", name];
+    if let Some(unit) = unit {
+        args.extend(["--unit", unit]);
+    }
+    let out = server.cli(&args);
     assert!(out.status.success(), "{}", text(&out.stderr));
     text(&out.stdout).trim().to_owned()
+}
+
+/// An API token of a central administrator (through the real CLI).
+pub fn central_token(server: &Server, name: &str) -> String {
+    cli_token(server, name, "central-admin", None)
 }
 
 /// Opens a case for a Swedish pupil in `unit` through the API, with a school token made
@@ -61,18 +75,10 @@ pub fn open_case_by_api(
     last: &str,
     birth: &str,
 ) -> String {
-    let out = server.cli(&[
-        "tokens",
-        "create",
-        "--role",
-        "school",
-        "--unit",
-        unit,
-        "--name",
-        "school.api",
-    ]);
-    assert!(out.status.success(), "{}", text(&out.stderr));
-    let auth = format!("Bearer {}", text(&out.stdout).trim());
+    let auth = format!(
+        "Bearer {}",
+        cli_token(server, "school.api", "school", Some(unit))
+    );
     let body = json!({"country": "se", "personal_number": number,
         "first_name": first, "last_name": last, "birth_date": birth})
     .to_string();
